@@ -1,0 +1,89 @@
+"""chainrule: neural networks trained by backpropagation, on NumPy arrays.
+
+>>> import chainrule as cr
+>>> w = cr.tensor(2.0, requires_grad=True)
+>>> b = cr.tensor(8.0, requires_grad=True)
+>>> J = 0.5 * (w * -2.0 + b - 2.0) ** 2
+>>> J.backward()
+>>> float(J.item()), float(w.grad), float(b.grad)
+(2.0, -4.0, 2.0)
+"""
+
+from . import nn, optim
+from .engine import (
+    ChainruleError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    ShapeError,
+    Tensor,
+    abs,
+    astype,
+    clip,
+    concatenate,
+    enable_grad,
+    exp,
+    is_grad_enabled,
+    leaky_relu,
+    linear,
+    log,
+    log_softmax,
+    logsumexp,
+    manual_seed,
+    matmul,
+    maximum,
+    minimum,
+    no_grad,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    sqrt,
+    stack,
+    tanh,
+    tensor,
+    transpose,
+    where,
+)
+from .tools import gradcheck
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ChainruleError",
+    "DTypeError",
+    "GradcheckError",
+    "GraphError",
+    "ShapeError",
+    "Tensor",
+    "abs",
+    "astype",
+    "clip",
+    "concatenate",
+    "enable_grad",
+    "exp",
+    "gradcheck",
+    "is_grad_enabled",
+    "leaky_relu",
+    "linear",
+    "log",
+    "log_softmax",
+    "logsumexp",
+    "manual_seed",
+    "matmul",
+    "maximum",
+    "minimum",
+    "nn",
+    "no_grad",
+    "optim",
+    "relu",
+    "reshape",
+    "sigmoid",
+    "softmax",
+    "sqrt",
+    "stack",
+    "tanh",
+    "tensor",
+    "transpose",
+    "where",
+]

@@ -1,0 +1,28 @@
+"""The library's own error types.
+
+Every error chainrule raises on purpose derives from :class:`ChainruleError`, so callers can
+catch "anything chainrule rejected" in one ``except`` clause.  The subclasses also derive from
+the matching built-in type (``ValueError``, ``TypeError``) so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+
+class ChainruleError(Exception):
+    """Base class of every error chainrule raises deliberately."""
+
+
+class ShapeError(ChainruleError, ValueError):
+    """Arrays whose shapes do not fit together (layer input, loss target, backward seed)."""
+
+
+class DTypeError(ChainruleError, TypeError):
+    """Operands whose dtypes cannot be combined without silently changing precision."""
+
+
+class GraphError(ChainruleError, RuntimeError):
+    """Misuse of the computation graph, such as a second backward through a freed graph."""
+
+
+class GradcheckError(ChainruleError, AssertionError):
+    """Analytic and numerical gradients disagree (raised by :func:`chainrule.gradcheck`)."""

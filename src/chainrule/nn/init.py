@@ -1,0 +1,139 @@
+"""Weight initialisers.  Each fills a tensor in place and returns it.
+
+Every random initialiser takes ``rng`` (a ``numpy.random.Generator``, an int seed, or None for
+the shared generator that :func:`chainrule.manual_seed` resets), so runs are reproducible.
+
+The seeds' warning applies: :func:`constant_` on a layer's weights makes every hidden unit
+compute the same function, and gradient descent keeps them identical.  Random initialisation
+breaks that symmetry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from ..engine import Tensor
+from ..engine.random import RNGLike, get_rng
+
+__all__ = [
+    "INITIALIZERS",
+    "calculate_gain",
+    "constant_",
+    "get",
+    "kaiming_normal_",
+    "kaiming_uniform_",
+    "normal_",
+    "uniform_",
+    "xavier_normal_",
+    "xavier_uniform_",
+    "zeros_",
+]
+
+
+def _fill(t: Tensor, values: Any) -> Tensor:
+    t.data[...] = values
+    return t
+
+
+def _fans(t: Tensor) -> tuple[int, int]:
+    shape = t.data.shape
+    if len(shape) < 2:
+        raise ValueError(f"fan-in and fan-out need a tensor with at least 2 dimensions, got "
+                         f"shape {shape}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
+    """The recommended scale for an activation ('linear', 'sigmoid', 'tanh', 'relu', ...)."""
+    if nonlinearity in ("linear", "identity", "sigmoid"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope**2))
+    raise ValueError(f"unknown nonlinearity {nonlinearity!r}; choose one of linear, identity, "
+                     "sigmoid, tanh, relu, leaky_relu")
+
+
+def zeros_(t: Tensor) -> Tensor:
+    """Fill with zeros."""
+    return _fill(t, 0)
+
+
+def constant_(t: Tensor, value: float) -> Tensor:
+    """Fill with one value (for weights this makes all hidden units identical: see module doc)."""
+    return _fill(t, value)
+
+
+def normal_(t: Tensor, mean: float = 0.0, std: float = 1.0, rng: RNGLike = None) -> Tensor:
+    """Draw from N(mean, std**2)."""
+    return _fill(t, get_rng(rng).normal(mean, std, t.data.shape))
+
+
+def uniform_(t: Tensor, a: float = 0.0, b: float = 1.0, rng: RNGLike = None) -> Tensor:
+    """Draw from U(a, b)."""
+    return _fill(t, get_rng(rng).uniform(a, b, t.data.shape))
+
+
+def xavier_uniform_(t: Tensor, gain: float = 1.0, rng: RNGLike = None) -> Tensor:
+    """Glorot uniform: U(-a, a) with a = gain * sqrt(6 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return uniform_(t, -a, a, rng)
+
+
+def xavier_normal_(t: Tensor, gain: float = 1.0, rng: RNGLike = None) -> Tensor:
+    """Glorot normal: N(0, std**2) with std = gain * sqrt(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = _fans(t)
+    return normal_(t, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), rng)
+
+
+def _kaiming_std(t: Tensor, a: float, mode: str, nonlinearity: str) -> float:
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"unknown mode {mode!r}; choose fan_in or fan_out")
+    fan_in, fan_out = _fans(t)
+    fan = fan_in if mode == "fan_in" else fan_out
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan)
+
+
+def kaiming_uniform_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                     nonlinearity: str = "leaky_relu", rng: RNGLike = None) -> Tensor:
+    """He uniform: U(-b, b) with b = gain * sqrt(3 / fan)."""
+    bound = math.sqrt(3.0) * _kaiming_std(t, a, mode, nonlinearity)
+    return uniform_(t, -bound, bound, rng)
+
+
+def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", rng: RNGLike = None) -> Tensor:
+    """He normal: N(0, std**2) with std = gain / sqrt(fan)."""
+    return normal_(t, 0.0, _kaiming_std(t, a, mode, nonlinearity), rng)
+
+
+def _small_normal(t: Tensor, rng: RNGLike = None) -> Tensor:
+    # The seeds' np.random.randn(n_h, n_x) * 0.01.
+    return normal_(t, 0.0, 0.01, rng)
+
+
+INITIALIZERS: dict[str, Callable[..., Tensor]] = {
+    "xavier_uniform": xavier_uniform_,
+    "xavier_normal": xavier_normal_,
+    "kaiming_uniform": lambda t, rng=None: kaiming_uniform_(t, nonlinearity="relu", rng=rng),
+    "kaiming_normal": lambda t, rng=None: kaiming_normal_(t, nonlinearity="relu", rng=rng),
+    "normal": _small_normal,
+    "zeros": lambda t, rng=None: zeros_(t),
+}
+
+
+def get(name: str) -> Callable[..., Tensor]:
+    """The weight initialiser called ``name`` (see :data:`INITIALIZERS`)."""
+    try:
+        return INITIALIZERS[name]
+    except KeyError:
+        raise ValueError(f"unknown initialiser {name!r}; choose one of "
+                         f"{', '.join(sorted(INITIALIZERS))}") from None

@@ -1,0 +1,202 @@
+"""Optimizers: update parameters in place from their ``.grad``.
+
+The update rules follow PyTorch's definitions exactly (same defaults, same order of operations
+up to rounding), so a model trained here and there from the same start stays in step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from ..engine import Tensor
+
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop"]
+
+
+class Optimizer:
+    """Base class: holds the parameters, the learning rate ``lr`` and per-parameter state."""
+
+    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
+        self.params: list[Tensor] = []
+        seen: set[int] = set()
+        for p in params:
+            if not isinstance(p, Tensor):
+                raise TypeError(f"{type(self).__name__}: expected tensors, got {type(p).__name__}")
+            if id(p) not in seen:
+                seen.add(id(p))
+                self.params.append(p)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
+        if not lr > 0:
+            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
+        self.lr = float(lr)
+        self.initial_lr = self.lr
+        self.step_count = 0
+        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient before the next backward pass."""
+        for p in self.params:
+            p.grad = None
+
+    def step(self) -> None:
+        """Apply one update to every parameter that has a gradient."""
+        self.step_count += 1
+        for p, state in zip(self.params, self.state):
+            if p.grad is not None:
+                self._update(p.data, p.grad, state)
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def _buffer(self, state: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
+        buf = state.get(name)
+        if buf is None:
+            buf = state[name] = np.zeros_like(like)
+        return buf
+
+    def state_dict(self) -> dict[str, Any]:
+        """Learning rate, step count and copies of every state buffer (momenta, averages)."""
+        return {
+            "lr": self.lr,
+            "initial_lr": self.initial_lr,
+            "step_count": self.step_count,
+            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned (for the same parameters, in order)."""
+        if len(state["state"]) != len(self.params):
+            raise ValueError(f"load_state_dict: the state is for {len(state['state'])} "
+                             f"parameters, this optimizer has {len(self.params)}")
+        self.lr = float(state["lr"])
+        self.initial_lr = float(state.get("initial_lr", self.lr))
+        self.step_count = int(state["step_count"])
+        self.state = [{k: np.array(v) for k, v in s.items()} for s in state["state"]]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters)"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent; with the whole data set per step, the seeds' batch
+    gradient descent ``W := W - alpha dW``.
+
+    With ``momentum`` m: ``v = m v + g`` and ``w -= lr v`` (``nesterov``: ``w -= lr (g + m v)``);
+    ``weight_decay`` adds ``weight_decay * w`` to the gradient.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if nesterov and momentum <= 0:
+            raise ValueError("SGD: nesterov=True needs momentum > 0")
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.weight_decay = weight_decay
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * w
+        if self.momentum:
+            buf = state.get("momentum")
+            if buf is None:
+                buf = state["momentum"] = g.copy()
+            else:
+                buf *= self.momentum
+                buf += g
+            g = g + self.momentum * buf if self.nesterov else buf
+        w -= self.lr * g
+
+
+class Adam(Optimizer):
+    """Adam with bias correction (Kingma and Ba): the optimizer users reach for.
+
+    ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``,
+    ``w -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
+    ``weight_decay`` adds an L2 term to the gradient (see :class:`AdamW` for decoupled decay).
+    """
+
+    decoupled = False
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.betas = betas
+        self.eps = eps
+        self.weight_decay = weight_decay
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        b1, b2 = self.betas
+        t = self.step_count
+        if self.weight_decay:
+            if self.decoupled:
+                w *= 1 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * w
+        m = self._buffer(state, "m", w)
+        v = self._buffer(state, "v", w)
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * (g * g)
+        denom = np.sqrt(v)
+        denom /= math.sqrt(1 - b2**t)
+        denom += self.eps
+        w -= (self.lr / (1 - b1**t)) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter): ``w *= 1 - lr * wd`` each step."""
+
+    decoupled = True
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.01) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the gradient by a running root mean square of recent gradients.
+
+    ``v = alpha v + (1 - alpha) g**2``, ``w -= lr g / (sqrt(v) + eps)``; optional
+    ``momentum`` and ``centered`` (subtract the running mean of g) as in PyTorch.
+    """
+
+    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False) -> None:
+        super().__init__(params, lr)
+        self.alpha = alpha
+        self.eps = eps
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.centered = centered
+
+    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        if self.weight_decay:
+            g = g + self.weight_decay * w
+        v = self._buffer(state, "square_avg", w)
+        v *= self.alpha
+        v += (1 - self.alpha) * (g * g)
+        if self.centered:
+            mean = self._buffer(state, "grad_avg", w)
+            mean *= self.alpha
+            mean += (1 - self.alpha) * g
+            denom = np.sqrt(v - mean * mean)
+        else:
+            denom = np.sqrt(v)
+        denom += self.eps
+        if self.momentum:
+            buf = self._buffer(state, "momentum", w)
+            buf *= self.momentum
+            buf += g / denom
+            w -= self.lr * buf
+        else:
+            w -= self.lr * (g / denom)

@@ -1,0 +1,5 @@
+"""Tools that stand beside training: gradient checking and, later, explanation and saving."""
+
+from .gradcheck import gradcheck
+
+__all__ = ["gradcheck"]
