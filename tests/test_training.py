@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import needs_sklearn
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.data import make_flower
+from conftest import needs_sklearn
 
 
 def test_issue_example_runs_and_learns() -> None:

@@ -49,6 +49,29 @@ from .tools import gradcheck
 
 __version__ = "0.1.0"
 
+# Heavier parts load on first use, so `import chainrule` stays fast.
+_LAZY = {
+    "data": ("chainrule.data", None),
+    "textbook": ("chainrule.textbook", None),
+    "training": ("chainrule.training", None),
+    "fit": ("chainrule.training", "fit"),
+    "load": ("chainrule.tools.saving", "load"),
+    "explain": ("chainrule.tools.explain", "explain"),
+    "diagnose": ("chainrule.tools.diagnose", "diagnose"),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+    import importlib
+
+    module_name, attr = _LAZY[name]
+    module = importlib.import_module(module_name)
+    value = module if attr is None else getattr(module, attr)
+    globals()[name] = value
+    return value
+
 __all__ = [
     "ChainruleError",
     "DTypeError",

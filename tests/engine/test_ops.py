@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from conftest import HAS_TORCH, max_rel_err, needs_torch
 
 import chainrule as cr
+from conftest import HAS_TORCH, max_rel_err
 
 if HAS_TORCH:
     import torch
@@ -186,9 +186,9 @@ def test_maximum_splits_gradient_at_ties() -> None:
     np.testing.assert_array_equal(b.grad, [0.5, 0.0])
 
 
-@needs_torch
 def test_ops_cover_every_listed_function() -> None:
-    listed = ("exp log sqrt abs tanh sigmoid relu leaky_relu softmax log_softmax logsumexp "
-              "maximum minimum where clip concatenate stack").split()
+    listed = ["exp", "log", "sqrt", "abs", "tanh", "sigmoid", "relu", "leaky_relu", "softmax",
+              "log_softmax", "logsumexp", "maximum", "minimum", "where", "clip", "concatenate",
+              "stack"]
     for name in listed:
         assert callable(getattr(cr, name)), name

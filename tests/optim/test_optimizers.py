@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import HAS_TORCH, max_rel_err, needs_torch
 
 import chainrule as cr
 from chainrule import nn, optim
+from conftest import HAS_TORCH, max_rel_err, needs_torch
 
 if HAS_TORCH:
     import torch

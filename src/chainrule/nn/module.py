@@ -158,6 +158,15 @@ class Module:
                                  f"model but {arr.shape} in the state dict")
             p.data[...] = arr
 
+    def save(self, path: Any, **metadata: Any) -> None:
+        """Save architecture and weights to one file; ``chainrule.load(path)`` restores it.
+
+        See :mod:`chainrule.tools.saving` for the format (safetensors with JSON metadata).
+        """
+        from ..tools.saving import save  # saving sits above nn: import on use, not at load
+
+        save(self, path, **metadata)
+
     # -- display --------------------------------------------------------------------------------
     def extra_repr(self) -> str:
         """The arguments shown inside this module's repr."""
