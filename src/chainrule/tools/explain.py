@@ -1,0 +1,379 @@
+"""Explain a computation: its forward pass, its backward pass, and its graph, step by step.
+
+The seeds teach backpropagation on small computation graphs: compute c = w x, a = c + b,
+d = a - y, J = 1/2 d^2 from left to right, then the derivatives dJ/dd, dJ/da, ..., dJ/dw from
+right to left, each one "local derivative times the gradient arriving from the right".
+:func:`explain` prints exactly those two tables for any computation built with the engine,
+and draws the graph (Graphviz DOT text, rendered to SVG or PNG when ``dot`` is installed).
+
+>>> import chainrule as cr
+>>> w, b = cr.tensor(2.0, requires_grad=True), cr.tensor(8.0, requires_grad=True)
+>>> x, y = cr.tensor(-2.0), cr.tensor(2.0)
+>>> c = w * x; a = c + b; d = a - y; J = 0.5 * d ** 2
+>>> ex = cr.explain(J, names=locals())
+>>> ex.value("J"), ex.grad("w"), ex.grad("b")
+(2.0, -4.0, 2.0)
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..engine import GraphError, Tensor
+
+__all__ = ["BackwardStep", "Explanation", "ForwardStep", "explain", "has_graphviz"]
+
+
+@dataclass
+class ForwardStep:
+    """One node of the forward pass: ``name = op(inputs)`` with its ``value``."""
+
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    value: np.ndarray
+    kind: str  # 'parameter' (a leaf that wants a gradient), 'constant' or 'operation'
+
+
+@dataclass
+class BackwardStep:
+    """One edge of the backward pass, from ``via`` back to its input ``name``.
+
+    ``local`` is the local derivative d(via)/d(name) (for arrays: the vector-Jacobian product
+    with a seed of ones), ``upstream`` is dJ/d(via), ``contribution`` what this edge adds to
+    dJ/d(name), and ``grad`` the total dJ/d(name) once every edge into it is counted.
+    ``via`` is None for the output's own row, dJ/dJ = 1.
+    """
+
+    name: str
+    via: str | None
+    local: np.ndarray | None
+    upstream: np.ndarray | None
+    contribution: np.ndarray
+    grad: np.ndarray
+
+
+@dataclass
+class Explanation:
+    """The forward and backward passes of one computation; print it to see both tables."""
+
+    output: str
+    forward: list[ForwardStep]
+    backward: list[BackwardStep]
+    values: dict[str, np.ndarray] = field(repr=False)
+    grads: dict[str, np.ndarray] = field(repr=False)
+    _edges: list[tuple[str, str]] = field(repr=False, default_factory=list)
+
+    # -- looking things up --------------------------------------------------------------------
+    def value(self, name: str) -> Any:
+        """The forward value of node ``name`` (a float for one-element nodes)."""
+        return _plain(self._lookup(self.values, name, "value"))
+
+    def grad(self, name: str) -> Any:
+        """dJ/d(name), the output's gradient with respect to node ``name``."""
+        return _plain(self._lookup(self.grads, name, "gradient"))
+
+    def _lookup(self, table: dict[str, np.ndarray], name: str, what: str) -> np.ndarray:
+        if name not in table:
+            raise KeyError(f"no {what} for node {name!r}; nodes with one: {', '.join(table)}")
+        return table[name]
+
+    # -- tables ---------------------------------------------------------------------------------
+    def forward_table(self) -> str:
+        """The forward pass, left to right: node, operation, inputs, value (or shape)."""
+        rows = [(s.name, s.op, ", ".join(s.inputs), _fmt(s.value)) for s in self.forward]
+        return "Forward pass (left to right)\n" + _table(
+            ("node", "operation", "inputs", "value"), rows)
+
+    def backward_table(self) -> str:
+        """The backward pass, right to left, in the seeds' notation dJ/dw."""
+        J = self.output
+        rows = []
+        for s in self.backward:
+            if s.via is None:
+                rows.append((s.name, "", "", f"d{J}/d{J} = {_fmt(s.grad)}"))
+                continue
+            local = "" if s.local is None else f"∂{s.via}/∂{s.name} = {_fmt(s.local)}"
+            upstream = f"d{J}/d{s.via} = {_fmt(s.upstream)}"
+            grad = f"d{J}/d{s.name} = {_fmt(s.grad)}"
+            if not _same(s.contribution, s.grad):  # a node used twice: show this edge's share
+                grad = f"+= {_fmt(s.contribution)}  (total {grad})"
+            rows.append((s.name, local, upstream, grad))
+        return "Backward pass (right to left)\n" + _table(
+            ("node", "local derivative", "upstream gradient", "gradient"), rows)
+
+    def __str__(self) -> str:
+        if not self.backward:
+            return self.forward_table()
+        return self.forward_table() + "\n\n" + self.backward_table()
+
+    # -- the graph ------------------------------------------------------------------------------
+    def to_dot(self) -> str:
+        """The computation graph as Graphviz DOT text; each node shows its value and gradient."""
+        J = self.output
+        ids = {s.name: f"n{i}" for i, s in enumerate(self.forward)}
+        lines = ["digraph computation {", "  rankdir=LR;",
+                 '  node [fontname="Helvetica", fontsize=11];']
+        styles = {"parameter": 'shape=box, style=filled, fillcolor="#dbe9f6"',
+                  "constant": 'shape=box, style=filled, fillcolor="#eeeeee"',
+                  "operation": "shape=ellipse"}
+        for s in self.forward:
+            head = s.name if s.kind != "operation" else f"{s.name} = {s.op}"
+            label = [head, f"value {_fmt(s.value)}"]
+            if s.name in self.grads:
+                label.append(f"d{J}/d{s.name} = {_fmt(self.grads[s.name])}")
+            text = "\\n".join(_dot_escape(t) for t in label)
+            lines.append(f'  {ids[s.name]} [label="{text}", {styles[s.kind]}];')
+        for parent, child in self._edges:
+            lines.append(f"  {ids[parent]} -> {ids[child]};")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def render(self, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
+        """Draw the graph to ``path`` with Graphviz (format from the suffix: .svg, .png, .pdf).
+
+        Raises RuntimeError when the ``dot`` program is not installed; :meth:`to_dot` works
+        without it.
+        """
+        dot = shutil.which("dot")
+        if dot is None:
+            raise RuntimeError("rendering needs Graphviz's `dot` program (e.g. apt-get install "
+                               "graphviz); to_dot() gives the DOT text without it")
+        path = Path(path)
+        fmt = format or path.suffix.lstrip(".") or "svg"
+        subprocess.run([dot, f"-T{fmt}", "-o", str(path)], input=self.to_dot().encode(),
+                       check=True, capture_output=True)
+        return path
+
+    def _repr_svg_(self) -> str | None:  # notebooks show the graph when dot is available
+        dot = shutil.which("dot")
+        if dot is None:
+            return None
+        done = subprocess.run([dot, "-Tsvg"], input=self.to_dot().encode(), check=True,
+                              capture_output=True)
+        return done.stdout.decode()
+
+
+def has_graphviz() -> bool:
+    """Whether Graphviz's ``dot`` program is on the PATH (needed only for rendering)."""
+    return shutil.which("dot") is not None
+
+
+def explain(output: Tensor, names: Mapping[str, Any] | None = None,
+            grad: Any = None) -> Explanation:
+    """Tabulate the forward and backward passes that produced ``output``.
+
+    ``names`` maps names to tensors (``names=locals()`` picks up your variable names;
+    ``dict(model.named_parameters())`` names a model's parameters); otherwise a tensor's
+    ``.name`` is used, then ``J`` for the output, ``v1, v2, ...`` for intermediate results,
+    ``p1, p2, ...`` for other leaves that require gradients, and the value for constants.
+    ``grad`` seeds the backward pass for a non-scalar output (default: ones, i.e. the
+    gradient of ``output.sum()``).
+
+    Gradients are computed with ``backward(retain_graph=True)`` and then put back as they
+    were, so explaining a computation leaves every ``.grad`` untouched.  Call it before the
+    computation's own ``backward()`` (which frees the graph) or after one with
+    ``retain_graph=True``.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(3.0, requires_grad=True)
+    >>> print(cr.explain(w ** 2, names={"w": w}).backward_table())
+    Backward pass (right to left)
+    node  local derivative  upstream gradient  gradient
+    ----  ----------------  -----------------  ---------
+    J                                          dJ/dJ = 1
+    w     ∂J/∂w = 6         dJ/dJ = 1          dJ/dw = 6
+    """
+    if not isinstance(output, Tensor):
+        raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
+    order = _all_nodes(output)
+    for node in order:
+        if node.op == "freed":
+            raise GraphError("explain: this graph was freed by an earlier backward(); call "
+                             "explain() first, or pass retain_graph=True to backward()")
+    label = _namer(order, output, names)
+
+    forward: list[ForwardStep] = []
+    edges: list[tuple[str, str]] = []
+    for node in order:
+        parents = node._parents
+        if node._backward is None:
+            kind = "parameter" if node.requires_grad else "constant"
+            forward.append(ForwardStep(label[id(node)], kind, (), node.data.copy(), kind))
+            continue
+        ins = tuple(label[id(p)] for p in parents)
+        forward.append(ForwardStep(label[id(node)], _op_text(node), ins, node.data.copy(),
+                                   "operation"))
+        edges.extend((label[id(p)], label[id(node)]) for p in parents)
+    values = {s.name: s.value for s in forward}
+
+    if not output.requires_grad:
+        return Explanation(label[id(output)], forward, [], values, {}, edges)
+    grads = _gradients(output, order, grad)
+    backward = _backward_steps(output, order, grads, label)
+    named_grads = {label[i]: g for i, g in grads.items()}
+    return Explanation(label[id(output)], forward, backward, values, named_grads, edges)
+
+
+# -- the graph walk ----------------------------------------------------------------------------
+
+def _all_nodes(root: Tensor) -> list[Tensor]:
+    """Every node behind ``root``, leaves included, each after all of its inputs."""
+    order: list[Tensor] = []
+    seen: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:  # iterative post-order: deep graphs do not hit the recursion limit
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.append((node, True))
+        # Computed inputs first, then leaves, each group left to right (the stack reverses):
+        # the table then reads in the order a person would compute it.
+        parents = sorted(node._parents, key=lambda p: p._backward is None)
+        for parent in reversed(parents):
+            if id(parent) not in seen:
+                stack.append((parent, False))
+    return order
+
+
+def _namer(order: list[Tensor], output: Tensor,
+           names: Mapping[str, Any] | None) -> dict[int, str]:
+    given: dict[int, str] = {}
+    if names:
+        for key, value in names.items():
+            if isinstance(value, Tensor) and not key.startswith("_"):
+                given.setdefault(id(value), key)
+    label: dict[int, str] = {}
+    used: set[str] = set()
+    counts = {"v": 0, "p": 0}
+    for node in order:
+        name = given.get(id(node)) or node.name
+        if name is None and node is output:
+            name = "J"
+        if name is None:
+            if node._backward is not None or node.requires_grad:
+                prefix = "v" if node._backward is not None else "p"
+                counts[prefix] += 1
+                name = f"{prefix}{counts[prefix]}"
+            else:
+                name = _fmt(node.data)
+        base, k = name, 1
+        while name in used:  # two constants of the same value, or a repeated name
+            k += 1
+            name = f"{base}#{k}"
+        used.add(name)
+        label[id(node)] = name
+    return label
+
+
+def _op_text(node: Tensor) -> str:
+    """The operation, with the constant folded into it where the engine keeps one."""
+    op = node.op or ""
+    parent = node._parents[0].data if node._parents else None
+    if op == "scale":
+        return f"× {_num(node._saved)}"
+    if op == "pow_scalar":
+        return f"** {_num(node._saved)}"
+    if op == "pass" and parent is not None and node.data.size:  # a tensor plus a number
+        c = float((node.data - parent).flat[0])
+        return f"+ {_num(c)}" if c >= 0 else f"- {_num(-c)}"
+    return op
+
+
+def _gradients(output: Tensor, order: list[Tensor], seed: Any) -> dict[int, np.ndarray]:
+    """dJ/d(node) for every node that requires a gradient, leaving the tensors as they were."""
+    saved = [(n, n.grad, n._retain) for n in order]
+    try:
+        for n in order:
+            if n._backward is None:
+                n.grad = None  # leaves accumulate: start from nothing, restore afterwards
+            else:
+                n._retain = True
+        if seed is None and output.data.size != 1:
+            seed = np.ones_like(output.data)
+        output.backward(seed, retain_graph=True)
+        return {id(n): n.grad.copy() for n in order if n.requires_grad and n.grad is not None}
+    finally:
+        for n, g, retain in saved:
+            n.grad = g
+            n._retain = retain
+
+
+def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.ndarray],
+                    label: dict[int, str]) -> list[BackwardStep]:
+    out_grad = grads[id(output)]
+    steps = [BackwardStep(label[id(output)], None, None, None, out_grad, out_grad)]
+    for node in reversed(order):  # right to left: a node comes before its inputs
+        if node._backward is None or id(node) not in grads:
+            continue
+        upstream = grads[id(node)]
+        locals_ = node._backward(node, np.ones_like(node.data))
+        contribs = node._backward(node, upstream)
+        for parent, local, contrib in zip(node._parents, locals_, contribs):
+            if not parent.requires_grad or contrib is None or id(parent) not in grads:
+                continue
+            shape = parent.data.shape
+            steps.append(BackwardStep(
+                label[id(parent)], label[id(node)],
+                None if local is None else _sum_to(np.asarray(local), shape), upstream,
+                _sum_to(np.asarray(contrib), shape), grads[id(parent)]))
+    return steps
+
+
+def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Undo broadcasting for display: sum ``g`` down to an operand's shape."""
+    while g.ndim > len(shape):
+        g = g.sum(axis=0)
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+def _plain(a: np.ndarray) -> Any:
+    return float(a.item()) if a.size == 1 else a
+
+
+def _num(x: float) -> str:
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def _fmt(a: Any) -> str:
+    """A number as the seeds write it (2, -4, 0.25); a small array inline; a big one by shape."""
+    if a is None:
+        return ""
+    a = np.asarray(a)
+    if a.size == 1:
+        return _num(a.item())
+    if a.size <= 6:
+        return np.array2string(a, precision=4, separator=", ", suppress_small=True
+                               ).replace("\n", "")
+    return f"array{a.shape}"
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def _dot_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')
