@@ -1,0 +1,280 @@
+"""Preparing arrays for training: checks, splits, standardisation, label and one-hot encoding.
+
+Everything here works on plain NumPy arrays.  The fitted objects (:class:`StandardScaler`,
+:class:`LabelEncoder`) turn into plain JSON-ready dictionaries with ``to_dict`` and back with
+``from_dict``, so a saved model can carry its preprocessing without pickle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..engine.errors import ChainruleError
+
+__all__ = [
+    "DataError",
+    "LabelEncoder",
+    "StandardScaler",
+    "check_features",
+    "check_finite",
+    "one_hot",
+    "train_test_split",
+    "train_val_test_split",
+]
+
+
+class DataError(ChainruleError, ValueError):
+    """Data that cannot be used as given: wrong shape or type, missing or non-finite values."""
+
+
+def check_finite(a: np.ndarray, name: str = "X") -> None:
+    """Raise :class:`DataError` naming the first row and column holding NaN or infinity.
+
+    >>> check_finite(np.array([[1.0, 2.0], [3.0, np.nan]]))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.data.preprocessing.DataError: X has a NaN at row 1, column 1; ...
+    """
+    if a.dtype.kind not in "fc":
+        return
+    bad = ~np.isfinite(a)
+    if not bad.any():
+        return
+    where = np.argwhere(bad)[0]
+    kind = "NaN" if np.isnan(a[tuple(where)]) else "infinite value"
+    place = f"row {where[0]}" + (f", column {where[1]}" if a.ndim > 1 else "")
+    raise DataError(f"{name} has a {kind} at {place}; remove or fill missing values first")
+
+
+def check_features(X: Any, name: str = "X", n_features: int | None = None) -> np.ndarray:
+    """Return ``X`` as a 2-D floating array (examples as rows) or raise a clear DataError.
+
+    A 1-D input is rejected (ambiguous: one feature or one example?) with a hint to reshape.
+    """
+    a = np.asarray(X)
+    if a.dtype.kind == "b" or a.dtype.kind in "iu":
+        a = a.astype(np.float64)
+    if a.dtype.kind not in "f":
+        raise DataError(f"{name} must hold numbers, got dtype {a.dtype}")
+    if a.ndim != 2:
+        hint = " (use X.reshape(-1, 1) for one feature)" if a.ndim == 1 else ""
+        raise DataError(f"{name} must be 2-D with examples as rows, got shape {a.shape}{hint}")
+    if a.shape[0] == 0:
+        raise DataError(f"{name} is empty: it has shape {a.shape}")
+    if n_features is not None and a.shape[1] != n_features:
+        raise DataError(f"{name} has {a.shape[1]} features but {n_features} were expected")
+    check_finite(a, name)
+    return a
+
+
+def _split_indices(n: int, sizes: Sequence[float], labels: np.ndarray | None,
+                   rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle 0..n-1 into len(sizes)+1 parts; the first part gets the rest.
+
+    With ``labels`` each class is split in the same proportions (stratified).
+    """
+    for s in sizes:
+        if not 0 <= s < 1:
+            raise DataError(f"split fractions must be in [0, 1), got {s}")
+    if sum(sizes) >= 1:
+        raise DataError(f"split fractions add up to {sum(sizes)}; they must leave some "
+                        "examples for training")
+    groups = [np.arange(n)] if labels is None else [
+        np.flatnonzero(labels == c) for c in np.unique(labels)]
+    parts: list[list[np.ndarray]] = [[] for _ in range(len(sizes) + 1)]
+    for idx in groups:
+        idx = rng.permutation(idx)
+        start = 0
+        counts = [round(s * len(idx)) for s in sizes]
+        if labels is None:  # unstratified: every requested part gets at least one example
+            counts = [max(c, 1) if s > 0 else 0 for c, s in zip(counts, sizes)]
+        for k, c in enumerate(counts):
+            parts[k + 1].append(idx[start:start + c])
+            start += c
+        parts[0].append(idx[start:])
+    out = [np.sort(np.concatenate(p)) if p else np.zeros(0, np.intp) for p in parts]
+    if len(out[0]) == 0:
+        raise DataError(f"splitting {n} examples left none for training")
+    for s, part in zip(sizes, out[1:]):
+        if s > 0 and len(part) == 0:
+            raise DataError(f"a split fraction of {s} of {n} examples gives no examples; "
+                            "use more data or a larger fraction")
+    return [rng.permutation(p) for p in out]
+
+
+def _stratify_labels(y: np.ndarray, stratify: bool | np.ndarray | None) -> np.ndarray | None:
+    if stratify is None or stratify is False:
+        return None
+    labels = np.asarray(y if stratify is True else stratify)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    elif labels.ndim == 2:
+        labels = labels.argmax(axis=1)  # one-hot rows
+    return labels
+
+
+def train_test_split(X: np.ndarray, y: np.ndarray, test_size: float = 0.2,
+                     stratify: bool | np.ndarray | None = None,
+                     seed: int | np.random.Generator | None = 0
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split into ``X_train, X_test, y_train, y_test``; stratify by ``y`` with stratify=True.
+
+    >>> X, y = np.arange(20.0).reshape(10, 2), np.array([0, 1] * 5)
+    >>> Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=True)
+    >>> len(Xtr), len(Xte), sorted(yte.tolist())
+    (8, 2, [0, 1])
+    """
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise DataError(f"X has {len(X)} examples but y has {len(y)}")
+    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+    tr, te = _split_indices(len(X), [test_size], _stratify_labels(y, stratify), rng)
+    return X[tr], X[te], y[tr], y[te]
+
+
+def train_val_test_split(X: np.ndarray, y: np.ndarray, val_size: float = 0.2,
+                         test_size: float = 0.0, stratify: bool | np.ndarray | None = None,
+                         seed: int | np.random.Generator | None = 0
+                         ) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Split into ``(X_train, y_train), (X_val, y_val), (X_test, y_test)`` by fractions."""
+    X, y = np.asarray(X), np.asarray(y)
+    if len(X) != len(y):
+        raise DataError(f"X has {len(X)} examples but y has {len(y)}")
+    rng = np.random.default_rng(seed) if not isinstance(seed, np.random.Generator) else seed
+    tr, va, te = _split_indices(len(X), [val_size, test_size], _stratify_labels(y, stratify),
+                                rng)
+    return (X[tr], y[tr]), (X[va], y[va]), (X[te], y[te])
+
+
+class StandardScaler:
+    """Shift and scale each feature to mean 0 and standard deviation 1, fitted on training data.
+
+    Constant features keep a scale of 1 (they become 0, never NaN).
+
+    >>> s = StandardScaler().fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
+    >>> s.transform(np.array([[1.0, 5.0], [3.0, 6.0]]))
+    array([[0., 0.],
+           [2., 1.]])
+    """
+
+    def __init__(self) -> None:
+        self.mean_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    def fit(self, X: np.ndarray) -> StandardScaler:
+        """Learn each column's mean and standard deviation; returns self."""
+        X = check_features(X)
+        self.mean_ = X.mean(axis=0)
+        std = X.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def _check(self, X: np.ndarray) -> np.ndarray:
+        if self.mean_ is None or self.scale_ is None:
+            raise DataError("StandardScaler is not fitted yet; call fit(X_train) first")
+        return check_features(X, n_features=len(self.mean_))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """Standardise ``X`` with the fitted statistics."""
+        X = self._check(X)
+        return (X - self.mean_) / self.scale_
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, X: np.ndarray) -> np.ndarray:
+        """Undo :meth:`transform`."""
+        X = self._check(X)
+        return X * self.scale_ + self.mean_
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """The fitted statistics as lists of floats (JSON-ready)."""
+        if self.mean_ is None or self.scale_ is None:
+            raise DataError("StandardScaler is not fitted yet")
+        return {"mean": [float(v) for v in self.mean_], "scale": [float(v) for v in self.scale_]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StandardScaler:
+        """Rebuild a fitted scaler from :meth:`to_dict`'s output, checking it."""
+        try:
+            mean = np.asarray(d["mean"], dtype=np.float64)
+            scale = np.asarray(d["scale"], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as err:
+            raise DataError(f"invalid scaler description: {err}") from None
+        if mean.ndim != 1 or mean.shape != scale.shape or not np.all(np.isfinite(mean)) or not (
+                np.all(np.isfinite(scale)) and np.all(scale > 0)):
+            raise DataError("invalid scaler description: mean and scale must be equally long "
+                            "lists of finite numbers, scale positive")
+        s = cls()
+        s.mean_, s.scale_ = mean, scale
+        return s
+
+
+class LabelEncoder:
+    """Map class labels (strings or numbers) to 0..k-1 and back; ``classes_`` are sorted.
+
+    >>> enc = LabelEncoder().fit(["cat", "dog", "cat", "emu"])
+    >>> enc.classes_, enc.transform(["emu", "cat"]).tolist()
+    (['cat', 'dog', 'emu'], [2, 0])
+    """
+
+    def __init__(self, classes: Sequence[str] | None = None) -> None:
+        self.classes_: list[str] | None = None if classes is None else [str(c) for c in classes]
+
+    def fit(self, labels: Sequence[Any]) -> LabelEncoder:
+        """Learn the sorted distinct labels (as strings); returns self."""
+        values = [str(v) for v in np.asarray(labels).ravel().tolist()]
+        if not values:
+            raise DataError("cannot fit a LabelEncoder on no labels")
+        distinct = set(values)
+        try:  # numbers sort as numbers ("2" before "10")
+            self.classes_ = sorted(distinct, key=float)
+        except ValueError:
+            self.classes_ = sorted(distinct)
+        return self
+
+    def transform(self, labels: Sequence[Any]) -> np.ndarray:
+        """Integer codes of ``labels``; an unseen label raises DataError naming it."""
+        if self.classes_ is None:
+            raise DataError("LabelEncoder is not fitted yet")
+        index = {c: i for i, c in enumerate(self.classes_)}
+        out = np.empty(len(labels), dtype=np.int64)
+        for i, v in enumerate(np.asarray(labels).ravel().tolist()):
+            try:
+                out[i] = index[str(v)]
+            except KeyError:
+                raise DataError(f"label {v!r} at row {i} was not seen in training; known "
+                                f"labels: {', '.join(self.classes_)}") from None
+        return out
+
+    def inverse_transform(self, codes: Sequence[int]) -> list[str]:
+        """Labels of integer codes."""
+        if self.classes_ is None:
+            raise DataError("LabelEncoder is not fitted yet")
+        return [self.classes_[int(c)] for c in np.asarray(codes).ravel()]
+
+
+def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) -> np.ndarray:
+    """One-hot rows for integer labels 0..n_classes-1.
+
+    >>> one_hot([0, 2, 1])
+    array([[1., 0., 0.],
+           [0., 0., 1.],
+           [0., 1., 0.]])
+    """
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.dtype.kind not in "iub":
+        raise DataError(f"one_hot needs a 1-D array of integer labels, got dtype {y.dtype} and "
+                        f"shape {y.shape}")
+    k = int(y.max()) + 1 if n_classes is None and y.size else (n_classes or 0)
+    if y.size and (y.min() < 0 or y.max() >= k):
+        raise DataError(f"labels must be in 0..{k - 1}, got values from {y.min()} to {y.max()}")
+    out = np.zeros((len(y), k), dtype=dtype)
+    out[np.arange(len(y)), y] = 1
+    return out

@@ -1,0 +1,309 @@
+"""Callbacks: code that runs at fixed points of :func:`chainrule.fit`.
+
+A callback overrides any of ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``,
+``on_epoch_end`` and ``on_train_end``.  It reaches the running training through
+``self.trainer`` (``model``, ``optimizer``, ``history``, ``epoch``) and asks it to stop by
+setting ``self.trainer.stop_training = True`` (with ``stop_reason`` saying why).
+
+``logs`` at the end of an epoch hold that epoch's numbers: ``loss`` and, where measured,
+``accuracy``, ``val_loss``, ``val_accuracy`` and ``lr``.
+"""
+
+from __future__ import annotations
+
+import csv
+import inspect
+import math
+import os
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import optim
+from .registry import ConfigError
+
+if TYPE_CHECKING:
+    from ..nn import Module
+    from .trainer import Trainer
+
+__all__ = [
+    "CSVLogger",
+    "Callback",
+    "EarlyStopping",
+    "LearningRateScheduler",
+    "ModelCheckpoint",
+    "TerminateOnNaN",
+]
+
+Logs = dict[str, Any]
+
+
+class Callback:
+    """Base class: every hook does nothing until overridden."""
+
+    trainer: Trainer
+
+    def set_trainer(self, trainer: Trainer) -> None:
+        """Called by the trainer before training starts."""
+        self.trainer = trainer
+
+    @property
+    def model(self) -> Module:
+        """The model being trained."""
+        return self.trainer.model
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        """Before the first epoch."""
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        """After the last epoch, also after an early stop or Ctrl-C."""
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        """Before epoch ``epoch`` (counted from 0)."""
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        """After epoch ``epoch`` with its metrics in ``logs``."""
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        """After each optimizer step; ``logs`` hold the batch's ``loss`` and ``size``."""
+
+
+def _mode_for(monitor: str, mode: str) -> str:
+    if mode not in ("auto", "min", "max"):
+        raise ConfigError(f"unknown mode {mode!r}; choose one of auto, min, max")
+    if mode != "auto":
+        return mode
+    return "max" if monitor.endswith(("accuracy", "acc")) else "min"
+
+
+def _monitored(logs: Logs | None, monitor: str, who: str) -> float:
+    logs = logs or {}
+    if monitor not in logs:
+        hint = " (pass validation_data or validation_split)" if monitor.startswith("val_") else ""
+        raise ConfigError(f"{who}: monitors {monitor!r}, which training does not report{hint};"
+                          f" reported: {', '.join(logs)}")
+    return float(logs[monitor])
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    With ``restore_best_weights=True`` the model gets back the weights of its best epoch when
+    training ends, whether or not the stop fired.  ``best``, ``best_epoch`` and
+    ``stopped_epoch`` (None when it did not fire) record what happened.
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best_weights: bool = False) -> None:
+        super().__init__()
+        if patience < 0:
+            raise ConfigError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.monitor = monitor
+        self.patience = patience
+        self.min_delta = abs(min_delta)
+        self.mode = _mode_for(monitor, mode)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.best_epoch: int | None = None
+        self.best_weights: dict[str, np.ndarray] | None = None
+        self.wait = 0
+        self.stopped_epoch: int | None = None
+
+    def _improves(self, value: float) -> bool:
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        value = _monitored(logs, self.monitor, "EarlyStopping")
+        if not math.isfinite(value):
+            self.wait += 1
+        elif self._improves(value) or self.best_epoch is None:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()
+            return
+        else:
+            self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.trainer.stop_training = True
+            self.trainer.stop_reason = (f"early stop: {self.monitor} did not improve for "
+                                        f"{self.wait} epochs; best {self.best:.4g} at epoch "
+                                        f"{(self.best_epoch or 0) + 1}")
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model (with :func:`chainrule.tools.saving.save`) after epochs.
+
+    ``path`` may contain ``{epoch}`` and any logged metric, e.g. ``"ckpt-{epoch:03d}.safetensors"``.
+    With ``save_best_only`` it saves only when ``monitor`` improves.  Files are written
+    atomically: a crash mid-write leaves the previous file intact.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
+                 save_best_only: bool = False, mode: str = "auto",
+                 metadata: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self.monitor = monitor
+        self.save_best_only = save_best_only
+        self.mode = _mode_for(monitor, mode)
+        self.metadata = dict(metadata or {})
+        self.best = math.inf if self.mode == "min" else -math.inf
+        self.saved: list[str] = []
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        logs = dict(logs or {})
+        if self.save_best_only:
+            value = _monitored(logs, self.monitor, "ModelCheckpoint")
+            better = value < self.best if self.mode == "min" else value > self.best
+            if not (math.isfinite(value) and better):
+                return
+            self.best = value
+        from ..tools.saving import save  # saving stands beside training: import on use
+
+        path = self.path.format(epoch=epoch + 1, **logs)
+        info = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
+        save(self.model, path, **self.metadata, checkpoint={"epoch": epoch + 1, **info})
+        self.saved.append(path)
+
+
+def _n_positional(fn: Callable[..., Any]) -> int:
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 2
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in kinds and p.default is inspect.Parameter.empty)
+
+
+class LearningRateScheduler(Callback):
+    """Step a learning-rate schedule once per epoch and log ``lr``.
+
+    ``schedule`` is a :mod:`chainrule.optim` scheduler, a function ``optimizer -> scheduler``
+    (for when :func:`fit` builds the optimizer from a name), or a function
+    ``(epoch, lr) -> new lr`` called before each epoch.  A
+    :class:`~chainrule.optim.ReduceLROnPlateau` is stepped with the value of ``monitor``.
+
+    >>> from chainrule import optim
+    >>> cb = LearningRateScheduler(lambda opt: optim.StepLR(opt, step_size=10, gamma=0.5))
+    """
+
+    def __init__(self, schedule: Any, monitor: str = "val_loss") -> None:
+        super().__init__()
+        self.schedule = schedule
+        self.monitor = monitor
+        self.scheduler: Any = None
+        self.fn: Callable[[int, float], float] | None = None
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        s = self.schedule
+        opt = self.trainer.optimizer
+        if isinstance(s, (optim.LRScheduler, optim.ReduceLROnPlateau)):
+            self.scheduler = s
+        elif callable(s) and _n_positional(s) == 1:
+            built = s(opt)
+            if not isinstance(built, (optim.LRScheduler, optim.ReduceLROnPlateau)):
+                raise ConfigError("LearningRateScheduler: a one-argument schedule must return "
+                                  f"a chainrule.optim scheduler, got {type(built).__name__}")
+            self.scheduler = built
+        elif callable(s):
+            self.fn = s
+        else:
+            raise ConfigError("LearningRateScheduler: schedule must be a chainrule.optim "
+                              "scheduler, a function optimizer -> scheduler, or a function "
+                              "(epoch, lr) -> lr")
+        if self.scheduler is not None and self.scheduler.optimizer is not opt:
+            raise ConfigError("LearningRateScheduler: the scheduler belongs to another "
+                              "optimizer than the one being trained")
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.fn is not None:
+            self.trainer.optimizer.lr = float(self.fn(epoch, self.trainer.optimizer.lr))
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        if isinstance(self.scheduler, optim.ReduceLROnPlateau):
+            self.scheduler.step(_monitored(logs, self.monitor, "LearningRateScheduler"))
+        elif self.scheduler is not None:
+            self.scheduler.step()
+
+
+class TerminateOnNaN(Callback):
+    """Stop as soon as a batch loss is NaN or infinite, and put back the weights the model had
+    at the start of that epoch (the last ones known to be finite) when ``restore`` is True."""
+
+    def __init__(self, restore: bool = True) -> None:
+        super().__init__()
+        self.restore = restore
+        self.snapshot: dict[str, np.ndarray] | None = None
+        self.message: str | None = None
+
+    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
+        if self.restore:
+            self.snapshot = self.model.state_dict()
+        self.epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
+        loss = float((logs or {}).get("loss", 0.0))
+        if math.isfinite(loss):
+            return
+        self.message = (f"the loss became {loss} in epoch {self.epoch + 1}, batch {batch + 1}; "
+                        "try a smaller learning rate or standardised inputs")
+        if self.restore and self.snapshot is not None:
+            self.model.load_state_dict(self.snapshot)
+            self.message += " (weights from the start of that epoch restored)"
+        self.trainer.stop_training = True
+        self.trainer.stop_reason = "stopped: " + self.message
+        warnings.warn(self.message, UserWarning, stacklevel=2)
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (``epoch`` and every logged metric) to a CSV file.
+
+    The file is flushed after each row, so it is complete up to the last finished epoch even
+    if training is killed.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
+        super().__init__()
+        self.path = os.fspath(path)
+        self.append = append
+        self._file: Any = None
+        self._writer: Any = None
+        self._keys: list[str] | None = None
+
+    def on_train_begin(self, logs: Logs | None = None) -> None:
+        exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        self._file = open(self.path, "a" if self.append else "w", newline="",  # noqa: SIM115
+                          encoding="utf-8")
+        self._keys = None
+        self._has_header = exists
+
+    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
+        row = {"epoch": epoch + 1, **{k: v for k, v in (logs or {}).items()
+                                      if isinstance(v, (int, float))}}
+        if self._keys is None:
+            self._keys = list(row)
+            self._writer = csv.DictWriter(self._file, fieldnames=self._keys,
+                                          extrasaction="ignore", restval="")
+            if not self._has_header:
+                self._writer.writeheader()
+        self._writer.writerow({k: (repr(v) if isinstance(v, float) else v)
+                               for k, v in row.items()})
+        self._file.flush()
+
+    def on_train_end(self, logs: Logs | None = None) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+

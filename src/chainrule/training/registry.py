@@ -1,0 +1,146 @@
+"""Names for losses, optimizers and activations, and a builder for multilayer perceptrons.
+
+So ``fit(model, X, y, loss="cross_entropy", optimizer="adam")``, the command line and the
+scikit-learn estimators all resolve names in one place, and an unknown name is answered with
+the list of valid ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import nn, optim
+from ..engine import ChainruleError
+from ..engine.random import RNGLike, get_rng
+
+__all__ = [
+    "ACTIVATIONS",
+    "CLASSIFICATION_LOSSES",
+    "LOSSES",
+    "OPTIMIZERS",
+    "ConfigError",
+    "build_mlp",
+    "get_activation",
+    "get_loss",
+    "get_optimizer",
+]
+
+
+class ConfigError(ChainruleError, ValueError):
+    """An unknown name or an invalid setting for training."""
+
+
+LOSSES: dict[str, type[nn.Module]] = {
+    "mse": nn.MSELoss,
+    "bce": nn.BCELoss,
+    "bce_with_logits": nn.BCEWithLogitsLoss,
+    "cross_entropy": nn.CrossEntropyLoss,
+}
+_LOSS_ALIASES = {
+    "mean_squared_error": "mse",
+    "binary_cross_entropy": "bce",
+    "binary_crossentropy": "bce",
+    "crossentropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+    "ce": "cross_entropy",
+}
+CLASSIFICATION_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss)
+
+OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
+    "sgd": optim.SGD,
+    "adam": optim.Adam,
+    "adamw": optim.AdamW,
+    "rmsprop": optim.RMSprop,
+}
+
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid,
+    "leaky_relu": nn.LeakyReLU,
+    "identity": nn.Identity,
+}
+
+
+def _unknown(kind: str, name: object, valid: Sequence[str]) -> ConfigError:
+    return ConfigError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(valid))}")
+
+
+def get_loss(loss: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A loss module from its name (``mse``, ``bce``, ``bce_with_logits``, ``cross_entropy``)
+    or the given loss itself when it is already callable."""
+    if callable(loss):
+        return loss
+    if not isinstance(loss, str):
+        raise ConfigError(f"loss must be a name or a callable, got {type(loss).__name__}")
+    key = loss.lower().replace("-", "_")
+    key = _LOSS_ALIASES.get(key, key)
+    if key not in LOSSES:
+        raise _unknown("loss", loss, LOSSES)
+    return LOSSES[key]()
+
+
+def get_optimizer(optimizer: str | optim.Optimizer, params: Sequence[Any],
+                  lr: float | None = None, **kwargs: Any) -> optim.Optimizer:
+    """An optimizer over ``params`` from its name (``sgd``, ``adam``, ``adamw``, ``rmsprop``),
+    or the given optimizer itself (then ``lr`` must be None)."""
+    if isinstance(optimizer, optim.Optimizer):
+        if lr is not None:
+            raise ConfigError("lr is set on the optimizer you passed; give lr only together "
+                              "with an optimizer name")
+        return optimizer
+    if not isinstance(optimizer, str):
+        raise ConfigError(f"optimizer must be a name or a chainrule.optim.Optimizer, got "
+                          f"{type(optimizer).__name__}")
+    key = optimizer.lower()
+    if key not in OPTIMIZERS:
+        raise _unknown("optimizer", optimizer, OPTIMIZERS)
+    if lr is not None:
+        kwargs["lr"] = lr
+    return OPTIMIZERS[key](params, **kwargs)
+
+
+def get_activation(name: str) -> nn.Module:
+    """An activation module from its name (``relu``, ``tanh``, ``sigmoid``, ...)."""
+    key = str(name).lower()
+    if key not in ACTIVATIONS:
+        raise _unknown("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[key]()
+
+
+def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: str = "relu",
+              output: str = "identity", init: str | None = None, dtype: Any = np.float32,
+              rng: RNGLike = None) -> nn.Sequential:
+    """A Sequential multilayer perceptron: Linear, activation, ..., Linear, output activation.
+
+    ``output`` is ``identity`` (logits or regression values), ``sigmoid`` or ``softmax``.
+
+    >>> build_mlp(2, [4], 1, activation="tanh", output="sigmoid", rng=0)
+    Sequential(
+      (0): Linear(2, 4)
+      (1): Tanh()
+      (2): Linear(4, 1)
+      (3): Sigmoid()
+    )
+    """
+    sizes = [int(n_inputs), *[int(h) for h in hidden], int(n_outputs)]
+    if any(s < 1 for s in sizes):
+        raise ConfigError(f"layer sizes must be positive integers, got {sizes}")
+    get_activation(activation)  # validate the name before building anything
+    if output not in ("identity", "sigmoid", "softmax"):
+        raise _unknown("output activation", output, ["identity", "sigmoid", "softmax"])
+    gen = get_rng(rng)
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b, init=init, dtype=dtype, rng=gen))
+        if i < len(sizes) - 2:
+            layers.append(get_activation(activation))
+    if output == "sigmoid":
+        layers.append(nn.Sigmoid())
+    elif output == "softmax":
+        layers.append(nn.Softmax())
+    return nn.Sequential(*layers)
