@@ -2,9 +2,10 @@
 
 A :class:`Tensor` wraps an array (``.data``).  When an operation runs on tensors that require
 gradients, its output remembers three things: its parents, a backward function, and whatever
-that function will need (``_saved``).  :meth:`Tensor.backward` sorts those nodes
-topologically (with an explicit stack, so a chain of 100,000 operations is fine), walks them
-from the output back to the inputs, and adds each node's contribution into its parents.
+that function will need (``_saved``).  :meth:`Tensor.backward` walks those nodes from the
+output back to the inputs, running a node once every consumer has sent it its gradient, and
+adds each node's contribution into its parents.  It uses explicit stacks, never recursion, so a
+chain of 100,000 operations is fine.
 
 Two rules keep every primitive short:
 
@@ -258,31 +259,53 @@ class Tensor:
             self.grad = seed if self.grad is None else self.grad + seed
             return
 
-        order = _topological_order(self)
+        # Count, for each interior node, the edges along which a gradient will arrive; a node
+        # runs once all have arrived (Kahn's algorithm: no recursion, no separate sort).
+        pending: dict[int, int] = {}
+        stack = [self]
+        while stack:
+            for parent in stack.pop()._parents:
+                if parent._backward is not None and parent.requires_grad:
+                    key = id(parent)
+                    if key in pending:
+                        pending[key] += 1
+                    else:
+                        pending[key] = 1
+                        parent.grad = None  # intermediate gradients start fresh every pass
+                        stack.append(parent)
+
         self.grad = seed
-        for node in order:
+        ready = [self]
+        while ready:
+            node = ready.pop()
             g = node.grad
-            if g is None:  # a branch whose backward produced no gradient for this node
-                continue
+            grads = node._backward(node, g) if g is not None else ()
             if not node._retain:
                 node.grad = None
-            grads = node._backward(node, g)
-            for parent, pg in zip(node._parents, grads):
-                if pg is None or not parent.requires_grad:
+            for i, parent in enumerate(node._parents):
+                if not parent.requires_grad:
                     continue
-                if pg.shape != parent.data.shape:
-                    pg = _unbroadcast(pg, parent.data.shape)
-                if parent._backward is None:  # a leaf keeps its gradient: own it, then add in place
-                    if parent.grad is None:
-                        if pg is g or pg.base is not None or not pg.flags.writeable:
-                            pg = pg.copy()
+                interior = parent._backward is not None
+                pg = grads[i] if grads else None
+                if pg is not None:
+                    if pg.shape != parent.data.shape:
+                        pg = _unbroadcast(pg, parent.data.shape)
+                    if not interior:  # a leaf keeps its gradient: own the array, add in place
+                        if parent.grad is None:
+                            if pg is g or pg.base is not None or not pg.flags.writeable:
+                                pg = pg.copy()
+                            parent.grad = pg
+                        else:
+                            parent.grad += pg
+                    elif parent.grad is None:
                         parent.grad = pg
                     else:
-                        parent.grad += pg
-                elif parent.grad is None:
-                    parent.grad = pg
-                else:
-                    parent.grad = parent.grad + pg
+                        parent.grad = parent.grad + pg
+                if interior:
+                    key = id(parent)
+                    pending[key] -= 1
+                    if pending[key] == 0:
+                        ready.append(parent)
             if not retain_graph:
                 node._parents = ()
                 node._saved = None
@@ -295,30 +318,6 @@ def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def _topological_order(root: Tensor) -> list[Tensor]:
-    """Interior nodes reachable from ``root``, each before the nodes it was computed from."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        stack.append((node, True))
-        for parent in node._parents:
-            if parent._backward is not None and parent.requires_grad and id(parent) not in seen:
-                stack.append((parent, False))
-    order.reverse()
-    for node in order:
-        if node is not root:
-            node.grad = None  # start every intermediate gradient fresh for this pass
-    return order
-
-
 def _unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
     """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
 
@@ -327,7 +326,9 @@ def _unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
     made general, and the only place the engine handles broadcasting.
     """
     extra = grad.ndim - len(shape)
-    if extra > 0:
+    if extra == 1 and grad.ndim == 2 and grad.dtype.kind == "f":  # a bias: (N, k) -> (k,)
+        grad = xp.ones(grad.shape[0], dtype=grad.dtype) @ grad
+    elif extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if axes:

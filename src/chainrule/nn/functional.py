@@ -81,10 +81,14 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any,
     Written as max(z, 0) - z y + log(1 + e^-|z|), which is finite for any z.
     """
     _check_reduction(reduction)
-    z = logits.data
     y = _target(target, logits, "binary_cross_entropy_with_logits")
-    loss = np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
-    return _reduce(logits, loss, _stable_sigmoid(z) - y, reduction)
+    z = logits.data
+    return _reduce(logits, _bce_from_logits(z, y), _stable_sigmoid(z) - y, reduction)
+
+
+def _bce_from_logits(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
 
 
 def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -96,8 +100,10 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") ->
     logarithms are clamped at -100, as in PyTorch.
     """
     _check_reduction(reduction)
-    if probs._backward is _sigmoid_backward:
-        return binary_cross_entropy_with_logits(probs._parents[0], target, reduction)
+    if probs._backward is _sigmoid_backward:  # sigmoid + BCE: work from the logits
+        z = probs._parents[0]
+        y = _target(target, z, "binary_cross_entropy")
+        return _reduce(z, _bce_from_logits(z.data, y), probs.data - y, reduction)
     p = probs.data
     y = _target(target, probs, "binary_cross_entropy")
     if p.size and (p.min() < 0 or p.max() > 1):
