@@ -58,6 +58,8 @@ Axis = int | tuple[int, ...] | None
 
 def _node(data: ndarray, parents: tuple, backward: Any, saved: Any = None) -> Tensor:
     """Wrap an op's result; record the graph only when some parent needs a gradient."""
+    if type(data) is not ndarray:  # ufuncs on 0-d arrays return NumPy scalars
+        data = xp.asarray(data)
     out = _new(Tensor)
     out.data = data
     out.grad = None
@@ -382,6 +384,8 @@ def _stable_sigmoid(z: ndarray) -> ndarray:
     # 1 / (1 + e^-z) is accurate in both tails; only e^-z can overflow, so cap the exponent
     # where the result is already below the smallest normal number of the dtype.
     t = xp.maximum(z, _SIGMOID_FLOOR.get(z.dtype.char, -700.0))
+    if type(t) is not ndarray:  # 0-d input: NumPy returned a scalar
+        t = xp.array(t)
     xp.negative(t, out=t)
     xp.exp(t, out=t)
     t += 1
@@ -495,7 +499,7 @@ def _expand(g: ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> n
 
 def _sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes by default)."""
-    return _node(xp.asarray(x.data.sum(axis=axis, keepdims=keepdims)), (x,), _sum_backward,
+    return _node(x.data.sum(axis=axis, keepdims=keepdims), (x,), _sum_backward,
                  (axis, keepdims))
 
 
@@ -507,7 +511,7 @@ def _sum_backward(out: Tensor, g: ndarray) -> tuple:
 def _mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
     xd = x.data
-    out = xp.asarray(xd.mean(axis=axis, keepdims=keepdims))
+    out = xp.asarray(xd.mean(axis=axis, keepdims=keepdims))  # .size below needs an array
     count = xd.size // out.size if out.size else 0
     return _node(out, (x,), _mean_backward, (axis, keepdims, count))
 
@@ -519,13 +523,13 @@ def _mean_backward(out: Tensor, g: ndarray) -> tuple:
 
 def _max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    return _node(xp.asarray(x.data.max(axis=axis, keepdims=keepdims)), (x,), _minmax_backward,
+    return _node(x.data.max(axis=axis, keepdims=keepdims), (x,), _minmax_backward,
                  (axis, keepdims))
 
 
 def _min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``; tied minima share the gradient evenly."""
-    return _node(xp.asarray(x.data.min(axis=axis, keepdims=keepdims)), (x,), _minmax_backward,
+    return _node(x.data.min(axis=axis, keepdims=keepdims), (x,), _minmax_backward,
                  (axis, keepdims))
 
 
@@ -634,7 +638,7 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
         out = x.data[idx]
     except IndexError as err:
         raise ShapeError(f"indexing a tensor of shape {x.shape}: {err}") from None
-    return _node(xp.asarray(out), (x,), _getitem_backward, idx)
+    return _node(out, (x,), _getitem_backward, idx)
 
 
 def _getitem_backward(out: Tensor, g: ndarray) -> tuple:
