@@ -34,3 +34,127 @@ def make_flower(n_samples: int = 400, petals: int = 4, noise: float = 0.2,
         X[rows, 1] = r * np.cos(theta)
         y[rows] = label
     return X, y
+
+
+def _check_n(name: str, n_samples: int, minimum: int = 2) -> None:
+    if not isinstance(n_samples, (int, np.integer)) or n_samples < minimum:
+        raise ValueError(f"{name}: n_samples must be an integer of at least {minimum}, got "
+                         f"{n_samples!r}")
+
+
+def make_xor(n_samples: int = 400, noise: float = 0.0,
+             seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Points uniform in [-1, 1]^2, labelled 1 where x1 and x2 have different signs.
+
+    No straight line separates the classes, so a network needs a hidden layer.  ``noise``
+    jitters the points after labelling.  Returns ``X`` (n, 2) and integer labels ``y`` (n,).
+
+    >>> X, y = make_xor(8, seed=0)
+    >>> X.shape, y.dtype.kind
+    ((8, 2), 'i')
+    """
+    _check_n("make_xor", n_samples)
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
+    y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(np.int64)
+    return X + rng.normal(0.0, noise, X.shape) if noise else X, y
+
+
+def make_moons(n_samples: int = 400, noise: float = 0.1,
+               seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles (class 0 on top, class 1 below and shifted).
+
+    >>> X, y = make_moons(10, seed=0)
+    >>> X.shape, sorted(set(y.tolist()))
+    ((10, 2), [0, 1])
+    """
+    _check_n("make_moons", n_samples)
+    rng = np.random.default_rng(seed)
+    n0 = n_samples // 2
+    n1 = n_samples - n0
+    t0 = np.linspace(0.0, np.pi, n0)
+    t1 = np.linspace(0.0, np.pi, n1)
+    X = np.concatenate([np.stack([np.cos(t0), np.sin(t0)], axis=1),
+                        np.stack([1.0 - np.cos(t1), 0.5 - np.sin(t1)], axis=1)])
+    y = np.concatenate([np.zeros(n0, np.int64), np.ones(n1, np.int64)])
+    X = X + rng.normal(0.0, noise, X.shape)
+    order = rng.permutation(n_samples)
+    return X[order], y[order]
+
+
+def make_circles(n_samples: int = 400, noise: float = 0.05, factor: float = 0.5,
+                 seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A small circle (class 1, radius ``factor``) inside a large one (class 0, radius 1).
+
+    >>> X, y = make_circles(10, seed=0)
+    >>> X.shape, int(y.sum())
+    ((10, 2), 5)
+    """
+    _check_n("make_circles", n_samples)
+    if not 0 < factor < 1:
+        raise ValueError(f"make_circles: factor must be in (0, 1), got {factor}")
+    rng = np.random.default_rng(seed)
+    n0 = n_samples // 2
+    n1 = n_samples - n0
+    t0 = np.linspace(0.0, 2 * np.pi, n0, endpoint=False)
+    t1 = np.linspace(0.0, 2 * np.pi, n1, endpoint=False)
+    X = np.concatenate([np.stack([np.cos(t0), np.sin(t0)], axis=1),
+                        factor * np.stack([np.cos(t1), np.sin(t1)], axis=1)])
+    y = np.concatenate([np.zeros(n0, np.int64), np.ones(n1, np.int64)])
+    X = X + rng.normal(0.0, noise, X.shape)
+    order = rng.permutation(n_samples)
+    return X[order], y[order]
+
+
+def make_spirals(n_samples: int = 300, classes: int = 3, turns: float = 1.0,
+                 noise: float = 0.2, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``classes`` interleaved spiral arms (the classic "spiral" set); labels 0..classes-1.
+
+    >>> X, y = make_spirals(30, classes=3, seed=0)
+    >>> X.shape, [int(c) for c in np.bincount(y)]
+    ((30, 2), [10, 10, 10])
+    """
+    _check_n("make_spirals", n_samples, classes)
+    if classes < 2:
+        raise ValueError(f"make_spirals: need at least 2 classes, got {classes}")
+    rng = np.random.default_rng(seed)
+    sizes = [n_samples // classes + (1 if k < n_samples % classes else 0)
+             for k in range(classes)]
+    parts, labels = [], []
+    for k, m in enumerate(sizes):
+        r = np.linspace(0.0, 1.0, m)
+        theta = (np.linspace(k * 2 * np.pi / classes, k * 2 * np.pi / classes
+                             + turns * 2 * np.pi, m) + rng.normal(0.0, noise, m))
+        parts.append(np.stack([r * np.sin(theta), r * np.cos(theta)], axis=1))
+        labels.append(np.full(m, k, np.int64))
+    X, y = np.concatenate(parts), np.concatenate(labels)
+    order = rng.permutation(n_samples)
+    return X[order], y[order]
+
+
+def make_blobs(n_samples: int = 300, centers: int | np.ndarray = 3, std: float = 1.0,
+               box: tuple[float, float] = (-8.0, 8.0),
+               seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian clusters: ``centers`` random centres in ``box`` (or the given (k, 2) array),
+    each with standard deviation ``std``; labels are the cluster indices.
+
+    >>> X, y = make_blobs(9, centers=3, seed=0)
+    >>> X.shape, [int(c) for c in np.bincount(y)]
+    ((9, 2), [3, 3, 3])
+    """
+    rng = np.random.default_rng(seed)
+    if isinstance(centers, (int, np.integer)):
+        if centers < 1:
+            raise ValueError(f"make_blobs: centers must be at least 1, got {centers}")
+        c = rng.uniform(box[0], box[1], size=(int(centers), 2))
+    else:
+        c = np.asarray(centers, dtype=np.float64)
+        if c.ndim != 2 or len(c) < 1:
+            raise ValueError(f"make_blobs: centers must be a count or a (k, d) array, got "
+                             f"shape {c.shape}")
+    k = len(c)
+    _check_n("make_blobs", n_samples, k)
+    y = np.arange(n_samples, dtype=np.int64) % k
+    X = c[y] + rng.normal(0.0, std, size=(n_samples, c.shape[1]))
+    order = rng.permutation(n_samples)
+    return X[order], y[order]
