@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..engine import ShapeError, Tensor
+from ..engine.backend import ndarray, xp
 from ..engine.ops import _node, _sigmoid_backward, _stable_sigmoid
 
 __all__ = [
@@ -29,8 +28,8 @@ __all__ = [
 REDUCTIONS = ("mean", "sum", "none")
 
 
-def _target(target: Any, like: Tensor, name: str) -> np.ndarray:
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+def _target(target: Any, like: Tensor, name: str) -> ndarray:
+    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{name}: target must be numeric, got dtype {t.dtype}")
     if t.shape != like.data.shape:
@@ -46,23 +45,23 @@ def _check_reduction(reduction: str) -> None:
         raise ValueError(f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
 
 
-def _reduce(x: Tensor, loss: np.ndarray, dloss: np.ndarray, reduction: str) -> Tensor:
+def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, reduction: str) -> Tensor:
     """Finish a loss node: ``loss`` holds per-element values, ``dloss`` their derivative."""
     if reduction == "none":
         return _node(loss, (x,), _elementwise_loss_backward, dloss)
     if reduction == "mean":
         n = loss.size
-        return _node(np.asarray(loss.sum() / n, dtype=loss.dtype), (x,), _reduced_loss_backward,
+        return _node(xp.asarray(loss.sum() / n, dtype=loss.dtype), (x,), _reduced_loss_backward,
                      (dloss, 1.0 / n))
-    return _node(np.asarray(loss.sum(), dtype=loss.dtype), (x,), _reduced_loss_backward,
+    return _node(xp.asarray(loss.sum(), dtype=loss.dtype), (x,), _reduced_loss_backward,
                  (dloss, 1.0))
 
 
-def _elementwise_loss_backward(out: Tensor, g: np.ndarray) -> tuple:
+def _elementwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * out._saved,)
 
 
-def _reduced_loss_backward(out: Tensor, g: np.ndarray) -> tuple:
+def _reduced_loss_backward(out: Tensor, g: ndarray) -> tuple:
     dloss, scale = out._saved
     return (dloss * (g * scale),)
 
@@ -86,9 +85,9 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any,
     return _reduce(logits, _bce_from_logits(z, y), _stable_sigmoid(z) - y, reduction)
 
 
-def _bce_from_logits(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+def _bce_from_logits(z: ndarray, y: ndarray) -> ndarray:
     # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.
-    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+    return xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
 
 
 def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
@@ -109,11 +108,11 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") ->
     if p.size and (p.min() < 0 or p.max() > 1):
         raise ValueError("binary_cross_entropy: inputs must be probabilities in [0, 1]; "
                          "for raw scores use BCEWithLogitsLoss")
-    with np.errstate(divide="ignore"):
-        log_p = np.maximum(np.log(p), -100)
-        log_q = np.maximum(np.log1p(-p), -100)
+    with xp.errstate(divide="ignore"):
+        log_p = xp.maximum(xp.log(p), -100)
+        log_q = xp.maximum(xp.log1p(-p), -100)
     loss = -(y * log_p + (1 - y) * log_q)
-    dloss = (p - y) / np.maximum(p * (1 - p), 1e-12)
+    dloss = (p - y) / xp.maximum(p * (1 - p), 1e-12)
     return _reduce(probs, loss, dloss, reduction)
 
 
@@ -128,19 +127,19 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     if z.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
     n, c = z.shape
-    t = np.asarray(target.data if isinstance(target, Tensor) else target)
+    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
     shifted = z - z.max(axis=1, keepdims=True)
-    e = np.exp(shifted)
+    e = xp.exp(shifted)
     sum_e = e.sum(axis=1, keepdims=True)
-    log_p = shifted - np.log(sum_e)
+    log_p = shifted - xp.log(sum_e)
     p = e / sum_e
     if t.shape == (n,) and t.dtype.kind in "iub":
-        labels = t.astype(np.intp)
+        labels = t.astype(xp.intp)
         if n and (labels.min() < 0 or labels.max() >= c):
             bad = labels[(labels < 0) | (labels >= c)][0]
             raise ValueError(f"cross_entropy: class label {bad} is outside 0..{c - 1} "
                              f"(the logits have {c} classes)")
-        rows = np.arange(n)
+        rows = xp.arange(n)
         loss = -log_p[rows, labels]
         p[rows, labels] -= 1  # p - onehot(y), in place
         delta = p
@@ -157,9 +156,9 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
     if reduction == "none":
         return _node(loss, (logits,), _rowwise_loss_backward, delta)
     scale = 1.0 / n if reduction == "mean" else 1.0
-    return _node(np.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
+    return _node(xp.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
                  _reduced_loss_backward, (delta, scale))
 
 
-def _rowwise_loss_backward(out: Tensor, g: np.ndarray) -> tuple:
+def _rowwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
     return (out._saved * g[:, None],)

@@ -10,9 +10,8 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
-
 from ..engine import Tensor
+from ..engine.backend import ndarray, xp
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop"]
 
@@ -36,7 +35,7 @@ class Optimizer:
         self.lr = float(lr)
         self.initial_lr = self.lr
         self.step_count = 0
-        self.state: list[dict[str, np.ndarray]] = [{} for _ in self.params]
+        self.state: list[dict[str, ndarray]] = [{} for _ in self.params]
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient before the next backward pass."""
@@ -50,13 +49,13 @@ class Optimizer:
             if p.grad is not None:
                 self._update(p.data, p.grad, state)
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
         raise NotImplementedError
 
-    def _buffer(self, state: dict[str, np.ndarray], name: str, like: np.ndarray) -> np.ndarray:
+    def _buffer(self, state: dict[str, ndarray], name: str, like: ndarray) -> ndarray:
         buf = state.get(name)
         if buf is None:
-            buf = state[name] = np.zeros_like(like)
+            buf = state[name] = xp.zeros_like(like)
         return buf
 
     def state_dict(self) -> dict[str, Any]:
@@ -76,7 +75,7 @@ class Optimizer:
         self.lr = float(state["lr"])
         self.initial_lr = float(state.get("initial_lr", self.lr))
         self.step_count = int(state["step_count"])
-        self.state = [{k: np.array(v) for k, v in s.items()} for s in state["state"]]
+        self.state = [{k: xp.array(v) for k, v in s.items()} for s in state["state"]]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters)"
@@ -99,7 +98,7 @@ class SGD(Optimizer):
         self.nesterov = nesterov
         self.weight_decay = weight_decay
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * w
         if self.momentum:
@@ -131,7 +130,7 @@ class Adam(Optimizer):
         self.eps = eps
         self.weight_decay = weight_decay
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
         b1, b2 = self.betas
         t = self.step_count
         if self.weight_decay:
@@ -145,7 +144,7 @@ class Adam(Optimizer):
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
-        denom = np.sqrt(v)
+        denom = xp.sqrt(v)
         denom /= math.sqrt(1 - b2**t)
         denom += self.eps
         w -= (self.lr / (1 - b1**t)) * (m / denom)
@@ -179,7 +178,7 @@ class RMSprop(Optimizer):
         self.momentum = momentum
         self.centered = centered
 
-    def _update(self, w: np.ndarray, g: np.ndarray, state: dict[str, np.ndarray]) -> None:
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
         if self.weight_decay:
             g = g + self.weight_decay * w
         v = self._buffer(state, "square_avg", w)
@@ -189,9 +188,9 @@ class RMSprop(Optimizer):
             mean = self._buffer(state, "grad_avg", w)
             mean *= self.alpha
             mean += (1 - self.alpha) * g
-            denom = np.sqrt(v - mean * mean)
+            denom = xp.sqrt(v - mean * mean)
         else:
-            denom = np.sqrt(v)
+            denom = xp.sqrt(v)
         denom += self.eps
         if self.momentum:
             buf = self._buffer(state, "momentum", w)
