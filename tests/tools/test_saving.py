@@ -1,0 +1,230 @@
+"""Model files: exact round trips, the safetensors layout, interop, and rejected files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule import nn
+from chainrule.data import StandardScaler
+from chainrule.tools.saving import (
+    ModelFileError,
+    load,
+    load_weights,
+    load_with_metadata,
+    read_metadata,
+    read_safetensors,
+    save,
+    save_weights,
+    write_safetensors,
+)
+from chainrule.training import ModelCheckpoint
+
+needs_safetensors = pytest.mark.skipif(importlib.util.find_spec("safetensors") is None,
+                                       reason="the safetensors package is not installed")
+
+
+def _models() -> list[nn.Module]:
+    return [
+        nn.Sequential(nn.Linear(2, 4, rng=0), nn.Tanh(), nn.Linear(4, 1, rng=1), nn.Sigmoid()),
+        nn.Sequential(nn.Linear(5, 8, rng=2, dtype=np.float64), nn.LeakyReLU(0.2),
+                      nn.Dropout(0.3), nn.Linear(8, 3, bias=False, rng=3, dtype=np.float64),
+                      nn.Softmax(axis=1)),
+        nn.Sequential(nn.Sequential(nn.Linear(3, 3, rng=4), nn.ReLU()), nn.Linear(3, 2, rng=5),
+                      nn.LogSoftmax(), nn.Identity()),
+    ]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_round_trip_predicts_exactly_the_same(tmp_path: Path, index: int) -> None:
+    model = _models()[index].eval()
+    path = tmp_path / "m.safetensors"
+    model.save(path)
+    loaded = cr.load(path).eval()
+    assert repr(loaded) == repr(model)
+    X = np.random.default_rng(9).normal(size=(17, model.parameters()[0].data.shape[1]))
+    with cr.no_grad():
+        np.testing.assert_array_equal(loaded(X).data, model(X).data)
+    for (k, p), (k2, q) in zip(model.named_parameters(), loaded.named_parameters()):
+        assert k == k2 and p.data.dtype == q.data.dtype
+        np.testing.assert_array_equal(p.data, q.data)
+
+
+def test_metadata_round_trip(tmp_path: Path) -> None:
+    scaler = StandardScaler().fit(np.array([[1.0, 2.0], [3.0, 5.0]]))
+    path = tmp_path / "m.safetensors"
+    save(_models()[0], path, preprocessing={"scaler": scaler, "class_names": ["no", "yes"]},
+         training={"lr": np.float64(1.2), "epochs": 10, "curve": np.array([0.5, 0.25])})
+    _, meta = load_with_metadata(path)
+    assert meta["preprocessing"]["class_names"] == ["no", "yes"]
+    assert meta["preprocessing"]["scaler"] == scaler.to_dict()
+    assert meta["training"] == {"lr": 1.2, "epochs": 10, "curve": [0.5, 0.25]}
+    assert meta["format"] == "chainrule" and meta["format_version"] == 1
+    assert read_metadata(path)["architecture"]["type"] == "Sequential"
+    with pytest.raises(ModelFileError, match="reserved"):
+        save(_models()[0], path, architecture="mine")
+    with pytest.raises(ModelFileError, match="cannot be stored as JSON"):
+        save(_models()[0], path, thing=object())
+
+
+def test_file_layout_is_safetensors(tmp_path: Path) -> None:
+    path = tmp_path / "m.safetensors"
+    model = _models()[0]
+    model.save(path)
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    assert (8 + n) % 8 == 0
+    w = header["0.weight"]
+    assert w["dtype"] == "F32" and w["shape"] == [4, 2]
+    begin, end = w["data_offsets"]
+    stored = np.frombuffer(raw[8 + n + begin:8 + n + end], dtype="<f4").reshape(4, 2)
+    np.testing.assert_array_equal(stored, model[0].weight.data)
+    assert set(header["__metadata__"]) >= {"format", "format_version", "architecture"}
+
+
+@needs_safetensors
+def test_interop_with_the_safetensors_package(tmp_path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    model = _models()[1]
+    path = tmp_path / "ours.safetensors"
+    model.save(path, note="x")
+    theirs = load_file(str(path))
+    for k, v in model.state_dict().items():
+        np.testing.assert_array_equal(theirs[k], v)
+    with safe_open(str(path), framework="numpy") as f:
+        assert f.metadata()["format"] == "chainrule"
+    other = tmp_path / "theirs.safetensors"
+    arrays = {"a": np.arange(6, dtype=np.int32).reshape(2, 3), "b": np.ones(4, np.float16)}
+    save_file(arrays, str(other), metadata={"k": "v"})
+    got, meta = read_safetensors(other)
+    assert meta == {"k": "v"}
+    for k, v in arrays.items():
+        assert got[k].dtype == v.dtype
+        np.testing.assert_array_equal(got[k], v)
+
+
+def test_save_weights_for_any_state(tmp_path: Path) -> None:
+    path = tmp_path / "w.safetensors"
+    state = {"w": np.arange(3.0), "step": np.array(7, dtype=np.int64)}
+    save_weights(state, path, epoch=3)
+    got, meta = load_weights(path)
+    assert meta == {"epoch": 3} and got["step"].item() == 7
+    np.testing.assert_array_equal(got["w"], state["w"])
+
+
+def test_custom_modules_are_refused_with_a_hint(tmp_path: Path) -> None:
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2, rng=0)
+
+    with pytest.raises(ModelFileError, match=r"Net.*save_weights"):
+        save(Net(), tmp_path / "n.safetensors")
+
+
+def test_atomic_write_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "m.safetensors"
+    _models()[0].save(path)
+    before = path.read_bytes()
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        _models()[1].save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.safetensors"]  # no temporary file left behind
+
+
+def test_model_checkpoint_saves_the_best(tmp_path: Path) -> None:
+    X = np.random.default_rng(0).normal(size=(40, 2))
+    y = (X[:, 0] > 0).astype(np.int64)
+    model = nn.Sequential(nn.Linear(2, 2, rng=0))
+    ckpt = ModelCheckpoint(tmp_path / "e{epoch}.safetensors", monitor="val_loss",
+                           save_best_only=True, metadata={"who": "test"})
+    hist = cr.fit(model, X, y, lr=0.05, epochs=4, validation_split=0.25, seed=0,
+                  callbacks=[ckpt], verbose=0)
+    best = int(np.argmin(hist["val_loss"])) + 1
+    assert ckpt.saved[-1].endswith(f"e{best}.safetensors")
+    _, meta = load_with_metadata(ckpt.saved[-1])
+    assert meta["who"] == "test" and meta["checkpoint"]["epoch"] == best
+    assert meta["checkpoint"]["val_loss"] == hist["val_loss"][best - 1]
+
+
+# -- files that must be rejected ----------------------------------------------------------------
+def _good(tmp_path: Path) -> tuple[Path, bytes, dict, int]:
+    path = tmp_path / "m.safetensors"
+    _models()[0].save(path)
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return path, raw, json.loads(raw[8:8 + n]), n
+
+
+def _rewrite(path: Path, header: dict, data: bytes) -> None:
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+
+
+def test_truncated_and_garbage_files(tmp_path: Path) -> None:
+    path, raw, _, n = _good(tmp_path)
+    path.write_bytes(raw[:5])
+    with pytest.raises(ModelFileError, match="too short"):
+        load(path)
+    path.write_bytes(raw[:-3])
+    with pytest.raises(ModelFileError, match=r"bytes of data|outside"):
+        load(path)
+    path.write_bytes(struct.pack("<Q", 10**12) + raw[8:])
+    with pytest.raises(ModelFileError, match="header claims"):
+        load(path)
+    path.write_bytes(raw[:8] + b"\xff" * n + raw[8 + n:])
+    with pytest.raises(ModelFileError, match="not UTF-8"):
+        load(path)
+    path.write_bytes(raw[:8] + b"{" * n + raw[8 + n:])
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        load(path)
+    with pytest.raises(ModelFileError, match="cannot read"):
+        load(tmp_path / "absent.safetensors")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda h: h["0.weight"].update(dtype="F128"), "unsupported dtype 'F128'"),
+    (lambda h: h["0.weight"].update(data_offsets=[0, 10**9]), "outside"),
+    (lambda h: h["0.weight"].update(shape=[2, 4]), r"shape \[2, 4\] but the architecture "
+                                                   r"needs \[4, 2\]"),
+    (lambda h: h["0.weight"].update(shape=[4, 3]), "needs 48 bytes"),
+    (lambda h: h["0.bias"].update(data_offsets=[16, 32]), "overlaps"),
+    (lambda h: h.pop("2.bias"), "bytes of data after|missing 2.bias"),
+    (lambda h: h["__metadata__"].update(format="other"), "not a chainrule model"),
+    (lambda h: h["__metadata__"].update(format_version="99"), "version 99 is not supported"),
+    (lambda h: h["__metadata__"].update(architecture='{"type": "Sequential", "layers": '
+                                        '[{"type": "os.system"}]}'), "unknown layer type"),
+    (lambda h: h["__metadata__"].update(architecture='{"type": "Sequential", "layers": '
+                                        '[{"type": "Linear", "in_features": 2, '
+                                        '"out_features": -4}]}'), "out_features must be"),
+    (lambda h: h["__metadata__"].update(architecture="[" * 5), "not valid JSON"),
+    (lambda h: h.update(__metadata__={"format": 1}), "strings to strings"),
+])
+def test_tampered_headers_are_rejected(tmp_path: Path, edit, message: str) -> None:
+    path, raw, header, n = _good(tmp_path)
+    edit(header)
+    _rewrite(path, header, raw[8 + n:])
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+
+
+def test_write_safetensors_rejects_unsupported_values(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="dtype complex128"):
+        write_safetensors(tmp_path / "x", {"z": np.zeros(2, complex)})
+    with pytest.raises(ModelFileError, match="strings to strings"):
+        write_safetensors(tmp_path / "x", {}, {"a": 1})  # type: ignore[dict-item]
