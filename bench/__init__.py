@@ -1,0 +1,1 @@
+"""The benchmark harness of issue 6: see bench/run.py."""
