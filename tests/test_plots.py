@@ -1,0 +1,60 @@
+"""Plots are written as PNG files, and fail clearly without matplotlib or with bad input."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from chainrule import plots
+from chainrule.training import History
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _history(n: int) -> History:
+    h = History()
+    for e in range(n):
+        h.append(e, {"loss": 1 / (e + 1), "accuracy": 1 - 0.5 / (e + 1),
+                     "val_loss": 1.2 / (e + 1), "val_accuracy": 1 - 0.6 / (e + 1)})
+    return h
+
+
+@pytest.mark.parametrize("n", [5, 3000])
+def test_history_plot(tmp_path: Path, n: int) -> None:
+    path = plots.plot_history(_history(n), tmp_path / "loss.png", title="t")
+    assert Path(path).read_bytes()[:8] == PNG
+    assert plots.plot_history({"loss": [1.0, 0.5]}, tmp_path / "plain.png").endswith(".png")
+    with pytest.raises(plots.PlotError, match="no 'loss'"):
+        plots.plot_history({}, tmp_path / "x.png")
+
+
+def test_decision_boundary_and_confusion_matrix(tmp_path: Path) -> None:
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    y = (X[:, 0] > 0).astype(int)
+    seen = {}
+
+    def predict(G):
+        seen["shape"] = G.shape
+        return (G[:, 0] > 0).astype(int)
+
+    plots.plot_decision_boundary(predict, X, y, tmp_path / "db.png", class_names=["a", "b"],
+                                 resolution=50)
+    assert seen["shape"] == (2500, 2) and (tmp_path / "db.png").read_bytes()[:8] == PNG
+    with pytest.raises(plots.PlotError, match="2-D inputs"):
+        plots.plot_decision_boundary(predict, np.zeros((4, 3)), y[:4], tmp_path / "no.png")
+    plots.plot_confusion_matrix([0, 1, 2, 2], [0, 2, 2, 2], tmp_path / "cm.png",
+                                class_names=["setosa", "versicolor", "virginica"])
+    assert (tmp_path / "cm.png").read_bytes()[:8] == PNG
+    with pytest.raises(plots.PlotError, match="equally long"):
+        plots.plot_confusion_matrix([0, 1], [0], tmp_path / "cm2.png")
+
+
+def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    with pytest.raises(plots.PlotError, match="pip install matplotlib"):
+        plots.plot_history({"loss": [1.0]}, tmp_path / "x.png")
