@@ -96,6 +96,9 @@ def _split_indices(n: int, sizes: Sequence[float], labels: np.ndarray | None,
             start += c
         parts[0].append(idx[start:])
     out = [np.sort(np.concatenate(p)) if p else np.zeros(0, np.intp) for p in parts]
+    if labels is not None and any(s > 0 and len(p) == 0 for s, p in zip(sizes, out[1:])):
+        # Too few examples per class to give every part one of each: split without strata.
+        return _split_indices(n, sizes, None, rng)
     if len(out[0]) == 0:
         raise DataError(f"splitting {n} examples left none for training")
     for s, part in zip(sizes, out[1:]):

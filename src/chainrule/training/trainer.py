@@ -116,7 +116,7 @@ class Trainer:
                  batch_size: int | None = 32, shuffle: bool = True, seed: int | None = None,
                  callbacks: Iterable[Callback] = (), verbose: int = 1,
                  metrics: str | Sequence[str] = "auto", terminate_on_nan: bool = True,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, stratify: bool | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"fit: model must be a chainrule.nn.Module, got "
                               f"{type(model).__name__}")
@@ -149,6 +149,7 @@ class Trainer:
         if verbose:
             self.callbacks.append(ProgressLogger(verbose, stream=stream))
         self.metrics_spec = metrics
+        self.stratify = stratify
         self.verbose = verbose
         self.history = History()
         self.epoch = 0  # epochs completed so far
@@ -209,6 +210,15 @@ class Trainer:
         return X, y
 
     def _stratify_labels(self, y: Array) -> Array | None:
+        """Class labels to stratify a validation split by (None: do not stratify).
+
+        ``stratify=None`` decides from the loss; True takes labels from ``y`` (integer labels,
+        one 0/1 column, or one-hot rows) whatever the loss.
+        """
+        if self.stratify is False:
+            return None
+        if self.stratify:
+            return y if y.ndim == 1 else (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1))
         if isinstance(self.loss_fn, nn.CrossEntropyLoss) and y.ndim == 1:
             return y
         if self.is_classifier and y.ndim == 2 and y.shape[1] == 1:
