@@ -38,7 +38,7 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
     res = run("--help")
     assert res.returncode == 0 and "examples:" in res.stdout
     assert time.perf_counter() - start < 2.0  # about 0.4 s here, start-up included
-    for cmd in ("train", "evaluate", "predict", "info", "gradcheck"):
+    for cmd in ("train", "evaluate", "predict", "info", "gradcheck", "demo"):
         res = run(cmd, "--help")
         assert res.returncode == 0 and "examples:" in res.stdout, cmd
 
@@ -142,3 +142,15 @@ def test_errors_are_one_line_and_a_hint(tmp_path: Path, args: list[str], message
     assert len(lines) == 2 and "error:" in lines[0] and lines[1].startswith("hint:"), res.stderr
     assert re.search(message, lines[0]), lines[0]
     assert "Traceback" not in res.stderr
+
+
+def test_demo_walks_the_seeds_example(tmp_path: Path) -> None:
+    res = run("demo", "--lr", "0.1", "--dot", "g.dot", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    # worked by hand: J = 1/2 (2*-2 + 8 - 2)^2 = 2, dJ/dw = (wx+b-y) x = -4, dJ/db = 2;
+    # after the step w = 2.4, b = 7.8 and J = 1/2 (2.4*-2 + 7.8 - 2)^2 = 0.5
+    assert "dJ/dw = -4" in res.stdout and "dJ/db = 2" in res.stdout
+    assert "w := w - lr dJ/dw = 2 - 0.1 * (-4) = 2.4" in res.stdout
+    assert "b := b - lr dJ/db = 8 - 0.1 * (2) = 7.8" in res.stdout
+    assert "J goes from 2 to 0.5" in res.stdout
+    assert (tmp_path / "g.dot").read_text().lstrip().startswith("digraph")

@@ -28,6 +28,7 @@ examples:
   chainrule evaluate runs/flower/model.safetensors --dataset flower
   chainrule predict runs/iris/model.safetensors --data new.csv --out predictions.csv
   chainrule gradcheck runs/flower/model.safetensors --dataset flower
+  chainrule demo                                    # the seeds' worked example, step by step
 
 Run 'chainrule COMMAND --help' for each command's options."""
 
@@ -72,6 +73,12 @@ examples:
 Backpropagated gradients of the loss with respect to every parameter are compared with
 central finite differences on a float64 copy of the model (along random directions, or
 entry by entry with --full)."""
+
+
+_DEMO_EXAMPLES = """\
+examples:
+  chainrule demo
+  chainrule demo --lr 0.05 --dot graph.dot      # then: dot -Tsvg graph.dot -o graph.svg"""
 
 
 class CLIError(Exception):
@@ -231,6 +238,14 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--rows", type=_positive_int, default=16, help="examples used (default 16)")
     g.add_argument("--full", action="store_true",
                    help="check every parameter entry instead of random directions")
+    d = sub.add_parser("demo", help="walk through the seeds' worked example of backpropagation",
+                       formatter_class=fmt, epilog=_DEMO_EXAMPLES,
+                       description="J = 1/2 (w x + b - y)^2 with w=2, b=8, x=-2, y=2: the "
+                                   "forward pass, the backward pass, and one step of gradient "
+                                   "descent, as tables (chainrule.tools.explain).")
+    d.add_argument("--lr", type=_positive_float, default=0.1,
+                   help="learning rate of the gradient-descent step (default 0.1)")
+    d.add_argument("--dot", metavar="FILE.dot", help="also write the graph as Graphviz DOT")
     return parser
 
 
@@ -601,7 +616,34 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The seeds' worked example through :func:`chainrule.tools.explain.explain`."""
+    from . import tensor
+    from .tools.explain import explain
+
+    w, b = tensor(2.0, requires_grad=True), tensor(8.0, requires_grad=True)
+    x, y = tensor(-2.0), tensor(2.0)
+    c = w * x
+    a = c + b
+    d = a - y
+    J = 0.5 * d**2
+    ex = explain(J, names={"w": w, "b": b, "x": x, "y": y, "c": c, "a": a, "d": d, "J": J})
+    print("The seeds' example: J = 1/2 (w x + b - y)^2 with w = 2, b = 8, x = -2, y = 2\n")
+    print(ex)
+    dw, db = ex.grad("w"), ex.grad("b")
+    print(f"\nOne step of gradient descent with learning rate {args.lr:g}:")
+    print(f"  w := w - lr dJ/dw = 2 - {args.lr:g} * ({dw:g}) = {2 - args.lr * dw:g}")
+    print(f"  b := b - lr dJ/db = 8 - {args.lr:g} * ({db:g}) = {8 - args.lr * db:g}")
+    J2 = 0.5 * ((2 - args.lr * dw) * -2.0 + (8 - args.lr * db) - 2.0) ** 2
+    print(f"  J goes from {ex.value('J'):g} to {J2:g}")
+    if args.dot:
+        with open(args.dot, "w", encoding="utf-8") as f:
+            f.write(ex.to_dot())
+        print(f"\ngraph written to {args.dot} (render with: dot -Tsvg {args.dot} -o graph.svg)")
+    return 0
+
+
+_COMMANDS = {"demo": cmd_demo, "train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
              "info": cmd_info, "gradcheck": cmd_gradcheck}
 
 _HINTS = {
