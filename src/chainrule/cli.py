@@ -44,6 +44,9 @@ examples:
   chainrule train --data houses.csv --target price --task regression --loss mse
   chainrule train --dataset digits --layers 64,32 --activation relu --optimizer adam \\
       --lr 1e-3 --epochs 30 --batch-size 32 --val-split 0.2 --test-split 0.1 --seed 0
+  mpiexec -n 4 chainrule train --data big.csv --target y --layers 256,128 --distributed
+      data-parallel over MPI (pip install 'chainrule[mpi]'): each rank trains on its shard
+      of the rows with --batch-size per rank; rank 0 alone prints and writes files
 
 Defaults without --data/--dataset are the seeds' (flower, --layers 4 --activation tanh
 --optimizer sgd --lr 1.2 --batch-size full --epochs 10000 --init normal, no standardisation);
@@ -205,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default runs/<data name>)")
     out.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
+    o.add_argument("--distributed", action="store_true",
+                   help="data-parallel training over MPI; start with mpiexec -n N")
     out.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
     e = sub.add_parser("evaluate", help="score a saved model on labelled data",
@@ -375,6 +380,23 @@ def cmd_train(args: argparse.Namespace) -> int:
         ds.X, ds.y, args.val_split, args.test_split, stratify=stratify, seed=args.seed)
     scaler = StandardScaler().fit(Xtr) if standardize else None
     prep = (lambda a: scaler.transform(a)) if scaler is not None else (lambda a: a)
+    # Distributed: every rank reads the file and splits it the same way (same seed), so the
+    # scaler is the same everywhere; then each rank keeps its own shard of every split.
+    chief, full_val = True, (Xva, yva) if len(Xva) else (Xtr, ytr)
+    if args.distributed:
+        from .distributed import shard_range, world
+
+        comm = world()
+        rank, size = comm.Get_rank(), comm.Get_size()
+        chief = rank == 0
+
+        def shard(a: Any) -> Any:
+            return a[slice(*shard_range(len(a), rank, size))]
+
+        Xtr, ytr, Xva, yva, Xte, yte = map(shard, (Xtr, ytr, Xva, yva, Xte, yte))
+        if not len(Xtr):
+            raise CLIError(f"rank {rank} of {size} got no training rows",
+                           "use fewer processes than training rows")
     dtype = np.float64 if seeds_job else np.float32
     model = build_mlp(ds.X.shape[1], hidden, n_out, activation=activation, output=output,
                       init=init, dtype=dtype, rng=args.seed)
@@ -384,7 +406,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise CLIError("--patience needs a validation split", "pass --val-split 0.2")
         callbacks.append(EarlyStopping("val_loss", patience=args.patience,
                                        restore_best_weights=True))
-    verbose = 0 if args.quiet else 1
+    verbose = 0 if args.quiet or not chief else 1
     data_name = args.data or args.dataset
     if verbose:
         arch = "-".join(str(s) for s in [ds.X.shape[1], *hidden, n_out])
@@ -396,7 +418,8 @@ def cmd_train(args: argparse.Namespace) -> int:
               + (f" lr {lr:g}" if lr is not None else "")
               + f", batch {'full' if batch_size is None else batch_size}, {epochs} epochs")
     trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, batch_size=batch_size,
-                      seed=args.seed, callbacks=callbacks, verbose=verbose)
+                      seed=args.seed, callbacks=callbacks, verbose=verbose,
+                      distributed=args.distributed)
     os.makedirs(out_dir, exist_ok=True)
     start = time.perf_counter()
     history = trainer.fit(prep(Xtr), ytr, epochs,
@@ -407,6 +430,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         results["validation"] = trainer.evaluate(prep(Xva), yva)
     if len(Xte):
         results["test"] = trainer.evaluate(prep(Xte), yte)
+    if not chief:  # the other ranks helped compute the metrics; rank 0 reports and saves
+        return 130 if history.interrupted else 0
     for part, metrics in results.items():
         line = _fmt_metrics(metrics)
         if "accuracy" in metrics:
@@ -422,14 +447,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "hidden_layers": hidden, "activation": activation, "init": init,
                 "seed": args.seed, "val_split": args.val_split, "test_split": args.test_split,
                 "standardize": bool(standardize), "seconds": round(seconds, 3),
+                "processes": trainer.dist.size if trainer.dist is not None else 1,
                 "stop_reason": history.stop_reason,
                 "results": results}
     path = os.path.join(out_dir, "model.safetensors")
     model.save(path, preprocessing=preprocessing, training=training)
     print(f"saved:      {path}")
     if not args.no_plots:
-        _train_plots(model, ds, history, out_dir, prep, Xva if len(Xva) else Xtr,
-                     yva if len(Xva) else ytr, task)
+        _train_plots(model, ds, history, out_dir, prep, *full_val, task)
     return 130 if history.interrupted else 0
 
 

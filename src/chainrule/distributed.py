@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from time import perf_counter
 from typing import Any
 
 import numpy as np
@@ -103,8 +104,15 @@ class DistributedOptimizer:
 
     def step(self, n_examples: float = 1.0) -> None:
         """Average gradients over ranks (weighted by ``n_examples``), then step everywhere."""
-        import time
+        self.allreduce_gradients(n_examples)
+        self.optimizer.step()
 
+    def allreduce_gradients(self, n_examples: float = 1.0) -> None:
+        """Replace every rank's ``.grad`` with the example-weighted mean over all ranks.
+
+        A rank with no examples in this step passes ``n_examples=0``: it still takes part in
+        the Allreduce (so no rank waits forever) and contributes nothing.
+        """
         send, recv = self._send, self._recv
         offset = 0
         for p, n in zip(self.optimizer.params, self._sizes):
@@ -116,9 +124,9 @@ class DistributedOptimizer:
         ok = bool(np.isfinite(send[:offset]).all())
         send[offset] = n_examples
         send[offset + 1] = 0.0 if ok else 1.0  # count of failing ranks
-        start = time.perf_counter()
+        start = perf_counter()
         self.comm.Allreduce(send, recv)
-        self.allreduce_seconds += time.perf_counter() - start
+        self.allreduce_seconds += perf_counter() - start
         failed = int(recv[offset + 1])
         if failed:
             where = "this rank" if not ok else "another rank"
@@ -132,7 +140,18 @@ class DistributedOptimizer:
         for p, n in zip(self.optimizer.params, self._sizes):
             p.grad = (recv[offset:offset + n] / total).reshape(p.data.shape)
             offset += n
-        self.optimizer.step()
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Element-wise sum of ``values`` over all ranks (for metrics and counts)."""
+        out = np.empty_like(values)
+        self.comm.Allreduce(np.ascontiguousarray(values), out)
+        return out
+
+    def max(self, value: int) -> int:
+        """The largest ``value`` over all ranks."""
+        from mpi4py import MPI
+
+        return int(self.comm.allreduce(int(value), op=MPI.MAX))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.optimizer, name)

@@ -17,17 +17,19 @@ from chainrule.distributed import shard_range
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+import mpi_fit_script as fit_script  # noqa: E402
 import mpi_train_script as script  # noqa: E402
 
 HAS_MPI = importlib.util.find_spec("mpi4py") is not None and shutil.which("mpiexec")
 needs_mpi = pytest.mark.skipif(not HAS_MPI, reason="mpi4py/mpiexec not installed")
 
 
-def _mpiexec(n: int, out: Path, mode: str = "ok") -> subprocess.CompletedProcess:
+def _mpiexec(n: int, out: Path, mode: str = "ok",
+             script_name: str = "mpi_train_script.py") -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.run(
-        ["mpiexec", "-n", str(n), sys.executable, str(HERE / "mpi_train_script.py"), str(out),
-         mode], capture_output=True, text=True, timeout=120, env=env)
+        ["mpiexec", "-n", str(n), sys.executable, str(HERE / script_name), str(out), mode],
+        capture_output=True, text=True, timeout=120, env=env)
 
 
 def _single_process() -> list[np.ndarray]:
@@ -70,3 +72,41 @@ def test_failing_rank_aborts_the_job_instead_of_hanging(tmp_path: Path) -> None:
     proc = _mpiexec(2, tmp_path / "w.npz", "crash")
     assert proc.returncode != 0
     assert "rank 1 failed: ValueError: rank 1 could not read its shard" in proc.stderr
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_fit_distributed_matches_single_process_fit(ranks: int, tmp_path: Path) -> None:
+    out = tmp_path / "fit.npz"
+    proc = _mpiexec(ranks, out, script_name="mpi_fit_script.py")
+    assert proc.returncode == 0, proc.stderr
+    X, y, model = fit_script.problem()
+    order = fit_script.single_process_order(len(X), ranks)
+    history = cr.fit(model, X[order], y[order], optimizer="adam", lr=0.05,
+                     epochs=fit_script.EPOCHS, batch_size=fit_script.LOCAL_BATCH * ranks,
+                     shuffle=False, validation_data=(X, y), verbose=0)
+    with np.load(out) as saved:
+        for i, p in enumerate(model.parameters()):
+            np.testing.assert_allclose(saved[f"arr_{i}"], p.data, rtol=0, atol=1e-10)
+        # Reported metrics cover every rank's rows, not just rank 0's.
+        np.testing.assert_allclose(saved["val_loss"], history["val_loss"], rtol=1e-10)
+        np.testing.assert_allclose(saved["loss"], history["loss"], rtol=1e-10)
+
+
+@needs_mpi
+def test_cli_distributed_train_matches_single_process(tmp_path: Path) -> None:
+    # The seeds' job is full-batch gradient descent: split over two ranks, the global batch
+    # is still the whole training set, so the weights must agree with one process.
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    args = ["-m", "chainrule", "train", "--epochs", "50", "--no-plots", "--out"]
+    dist = subprocess.run(["mpiexec", "-n", "2", sys.executable, *args, str(tmp_path / "d"),
+                           "--distributed"], capture_output=True, text=True, timeout=120, env=env)
+    assert dist.returncode == 0, dist.stderr
+    assert dist.stdout.count("saved:") == 1  # rank 0 alone reports and writes
+    single = subprocess.run([sys.executable, *args, str(tmp_path / "s")], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert single.returncode == 0, single.stderr
+    a = cr.load(tmp_path / "d" / "model.safetensors").state_dict()
+    b = cr.load(tmp_path / "s" / "model.safetensors").state_dict()
+    for name in b:
+        np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-10)

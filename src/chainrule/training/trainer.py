@@ -19,7 +19,7 @@ import numpy as np
 from .. import nn, optim
 from ..data.preprocessing import DataError, check_features, check_finite, train_test_split
 from ..engine import Tensor, no_grad
-from .callbacks import Callback, TerminateOnNaN
+from .callbacks import Callback, CSVLogger, ModelCheckpoint, TerminateOnNaN
 from .progress import ProgressLogger
 from .registry import CLASSIFICATION_LOSSES, ConfigError, get_loss, get_optimizer
 
@@ -116,7 +116,8 @@ class Trainer:
                  batch_size: int | None = 32, shuffle: bool = True, seed: int | None = None,
                  callbacks: Iterable[Callback] = (), verbose: int = 1,
                  metrics: str | Sequence[str] = "auto", terminate_on_nan: bool = True,
-                 stream: TextIO | None = None, stratify: bool | None = None) -> None:
+                 stream: TextIO | None = None, stratify: bool | None = None,
+                 distributed: bool = False) -> None:
         if not isinstance(model, nn.Module):
             raise ConfigError(f"fit: model must be a chainrule.nn.Module, got "
                               f"{type(model).__name__}")
@@ -146,6 +147,17 @@ class Trainer:
                                   f"{type(cb).__name__}")
         if terminate_on_nan and not any(isinstance(cb, TerminateOnNaN) for cb in self.callbacks):
             self.callbacks.append(TerminateOnNaN())
+        # Data-parallel over MPI: gradients are averaged across ranks each step, metrics are
+        # summed across ranks, and only rank 0 prints or writes files.
+        self.dist = None
+        if distributed:
+            from ..distributed import DistributedOptimizer
+
+            self.dist = DistributedOptimizer(self.optimizer)
+            if self.dist.rank != 0:
+                verbose = 0
+                self.callbacks = [cb for cb in self.callbacks
+                                  if not isinstance(cb, (ModelCheckpoint, CSVLogger))]
         if verbose:
             self.callbacks.append(ProgressLogger(verbose, stream=stream))
         self.metrics_spec = metrics
@@ -280,7 +292,14 @@ class Trainer:
                         sums[k] += v
         finally:
             self.model.train(was_training)
-        n = len(X)
+        return self._averages(prefix, total, sums, len(X))
+
+    def _averages(self, prefix: str, total: float, sums: dict[str, float],
+                  n: int) -> dict[str, float]:
+        """Turn sums over ``n`` examples into means (over every rank when distributed)."""
+        if self.dist is not None:
+            total, *rest, n = self.dist.sum(np.array([total, *sums.values(), n], dtype=float))
+            sums = dict(zip(sums, rest))
         return {prefix + "loss": total / n, **{prefix + k: v / n for k, v in sums.items()}}
 
     # -- the loop -----------------------------------------------------------------------------
@@ -339,8 +358,11 @@ class Trainer:
 
     def _run(self, X: Array, y: Array, Xv: Array | None, yv: Array | None, bs: int,
              names: list[str], full: Tensor | None) -> None:
-        model, opt, loss_fn = self.model, self.optimizer, self.loss_fn
+        model, opt, loss_fn, dist = self.model, self.optimizer, self.loss_fn, self.dist
         n = len(X)
+        steps = -(-n // bs)
+        if dist is not None:  # every rank must take part in every step's Allreduce
+            steps = dist.max(steps)
         while self.epoch < self.epochs and not self.stop_training:
             epoch = self.epoch
             for cb in self.callbacks:
@@ -350,7 +372,13 @@ class Trainer:
             order = self.rng.permutation(n) if self.shuffle and bs < n else None
             total = 0.0
             sums = dict.fromkeys(names, 0.0)
-            for batch, start in enumerate(range(0, n, bs)):
+            for batch in range(steps):
+                start = batch * bs
+                if start >= n:  # this rank's shard is used up: join the Allreduce empty-handed
+                    opt.zero_grad()
+                    dist.allreduce_gradients(0)
+                    opt.step()
+                    continue
                 if full is not None:
                     xb, yb = full, y
                 elif order is None:
@@ -362,9 +390,11 @@ class Trainer:
                 out = model(xb)
                 loss = loss_fn(out, yb)
                 loss.backward()
+                size = len(yb)
+                if dist is not None:
+                    dist.allreduce_gradients(size)
                 opt.step()
                 value = float(loss.item())
-                size = len(yb)
                 total += value * size
                 for k, v in self._batch_metrics(names, out.data, yb).items():
                     sums[k] += v
@@ -372,7 +402,7 @@ class Trainer:
                     cb.on_batch_end(batch, {"loss": value, "size": size})
                 if self.stop_training:
                     break
-            logs: dict[str, Any] = {"loss": total / n, **{k: v / n for k, v in sums.items()}}
+            logs: dict[str, Any] = self._averages("", total, sums, n)
             if Xv is not None and not self.stop_training:
                 logs.update(self.evaluate(Xv, yv, prefix="val_", prepared=True))
             logs["lr"] = lr
@@ -404,7 +434,7 @@ def fit(model: nn.Module, X: Any, y: Any, *, loss: str | Callable[..., Any] = "a
         validation_split: float = 0.0, shuffle: bool = True, seed: int | None = None,
         callbacks: Iterable[Callback] = (), verbose: int = 1,
         metrics: str | Sequence[str] = "auto", terminate_on_nan: bool = True,
-        stream: TextIO | None = None) -> History:
+        stream: TextIO | None = None, distributed: bool = False) -> History:
     """Train ``model`` on ``(X, y)`` and return the :class:`History`.
 
     - ``loss``: a loss module or callable, or a name (``mse``, ``bce``, ``bce_with_logits``,
@@ -421,6 +451,10 @@ def fit(model: nn.Module, X: Any, y: Any, *, loss: str | Callable[..., Any] = "a
       :class:`~chainrule.training.TerminateOnNaN` is added unless ``terminate_on_nan=False``.
     - ``verbose``: 0 silent, 1 progress bar on a terminal (one line per epoch otherwise),
       2 lines always.  ``metrics``: ``"auto"`` (accuracy for classification) or names.
+    - ``distributed=True`` (under ``mpiexec``, with ``chainrule[mpi]``): each rank passes its
+      own shard of the rows; ``batch_size`` is per rank, gradients are averaged over all ranks
+      (weighted by examples) every step, reported metrics cover every rank's data, and only
+      rank 0 prints and writes files.  See :mod:`chainrule.distributed`.
 
     Ctrl-C ends training cleanly: callbacks still finish (restoring best weights, closing
     files) and the history so far is returned with ``interrupted=True``.
@@ -436,7 +470,8 @@ def fit(model: nn.Module, X: Any, y: Any, *, loss: str | Callable[..., Any] = "a
     trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, batch_size=batch_size,
                       shuffle=shuffle, seed=seed, callbacks=callbacks, verbose=verbose,
                       metrics=metrics, terminate_on_nan=terminate_on_nan,
-                      stream=stream if stream is not None else sys.stdout)
+                      stream=stream if stream is not None else sys.stdout,
+                      distributed=distributed)
     history = trainer.fit(X, y, epochs, validation_data=validation_data,
                           validation_split=validation_split)
     history.trainer = trainer
