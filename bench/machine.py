@@ -58,8 +58,25 @@ def versions() -> dict[str, str]:
     return out
 
 
-def describe() -> dict[str, Any]:
+def engine_revision(root: str) -> str:
+    """The last commit that touched chainrule's engine, nn or optim, plus '+dirty' when those
+    files have uncommitted changes: the engine state a run measured."""
+    import subprocess
+
+    paths = ["src/chainrule/engine", "src/chainrule/nn", "src/chainrule/optim"]
+    try:
+        rev = subprocess.run(["git", "log", "-1", "--format=%h", "--", *paths], cwd=root,
+                             capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", *paths], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (rev or "unknown") + ("+dirty" if dirty else "")
+
+
+def describe(root: str | None = None) -> dict[str, Any]:
     return {
+        "engine_revision": engine_revision(root) if root else "unknown",
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),

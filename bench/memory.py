@@ -3,7 +3,7 @@
     python bench/memory.py chainrule [--quick]
     python bench/memory.py torch [--quick]
 
-Prints one JSON line: the peak resident set (``ru_maxrss``), the resident set just before
+Prints one JSON line: the peak resident set (``VmHWM``), the resident set just before
 training started (imports, data and model built), and their difference.  ``bench/run.py`` runs
 this in a fresh subprocess per peer so one library's allocations never count against another.
 """
@@ -24,6 +24,20 @@ def current_rss_mb() -> float:
     with open("/proc/self/statm") as f:
         pages = int(f.read().split()[1])
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set.  /proc's VmHWM belongs to the address space, which
+    execve replaces; ``ru_maxrss`` survives execve, so a child of a big parent would report
+    the parent's peak.  ``ru_maxrss`` is the fallback off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = workloads.batch_indices(wl, wl.n_samples, wl.epochs)
     before = current_rss_mb()
     seconds, w = peer.train(wl, w0, wl.n_samples, wl.epochs, batches)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+    peak = peak_rss_mb()
     loss, acc = workloads.evaluate(wl, w, X, y)
     print(json.dumps({"peer": args.peer, "workload": wl.name, "peak_rss_mb": round(peak, 1),
                       "before_train_rss_mb": round(before, 1),

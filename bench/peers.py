@@ -134,8 +134,8 @@ class TorchPeer(Peer):
         for i, (W, b) in enumerate(weights):
             lin = nn.Linear(W.shape[1], W.shape[0])
             with torch.no_grad():
-                lin.weight.copy_(torch.from_numpy(W))
-                lin.bias.copy_(torch.from_numpy(b))
+                lin.weight.copy_(torch.tensor(W))
+                lin.bias.copy_(torch.tensor(b))
             layers.append(lin)
             linears.append(lin)
             if i < len(weights) - 1:
@@ -207,7 +207,7 @@ class SklearnPeer(Peer):
             warnings.simplefilter("ignore", UserWarning)
             # One partial_fit sets every fitted attribute; then install the shared weights.
             clf.partial_fit(X[: wl.batch], y[: wl.batch], classes=self.classes)
-            clf.coefs_ = [np.ascontiguousarray(W.T) for W, _ in weights]
+            clf.coefs_ = [np.array(W.T, order="C") for W, _ in weights]   # always a copy
             clf.intercepts_ = [b.copy() for _, b in weights]
             del clf._optimizer   # fit() builds a fresh optimizer (no Adam state carried over)
             t0 = time.perf_counter()
@@ -224,7 +224,7 @@ class NumpyPeer(Peer):
     def train(self, wl, weights, n, epochs, batches):
         net = _NumpyMLP(wl, weights, min(n, wl.batch))
         X, y = self.X[:n], self.y[:n]
-        with np.errstate(over="ignore"):
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
             if batches is None:
                 t0 = time.perf_counter()
                 for _ in range(epochs):

@@ -15,8 +15,8 @@ TARGETS: dict[str, dict[str, float]] = {
 MEMORY_TARGET = 1.2   # W3 peak RSS: chainrule <= 1.2 x PyTorch
 
 ORDER = ("chainrule", "numpy", "torch", "sklearn")
-COLUMNS = ("workload", "peer", "ms/step", "samples/s", "vs torch", "vs sklearn", "vs numpy",
-           "GFLOP/s", "% peak", "loss", "acc")
+COLUMNS = ("workload", "peer", "ms/step", "spread", "samples/s", "vs torch", "vs sklearn",
+           "vs numpy", "GFLOP/s", "% peak", "loss", "acc")
 
 
 def _x(v: float | None) -> str:
@@ -33,6 +33,7 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
                 continue
             out.append([
                 w["name"], name, f"{d['step_seconds'] * 1e3:.4g}",
+                f"{max(d['round_seconds']) / min(d['round_seconds']):.2f}",
                 f"{d['samples_per_s']:,.0f}", _x(d.get("vs_torch")), _x(d.get("vs_sklearn")),
                 _x(d.get("vs_numpy")), f"{d['gflops']:.3g}", f"{100 * d['gflops'] / peak:.1f}%",
                 f"{d['loss']:.4f}", f"{100 * d['acc']:.1f}%",
@@ -113,13 +114,14 @@ def text_report(results: dict[str, Any]) -> str:
     out = [
         "",
         f"chainrule benchmark  {results['date']}  ({results['command']})",
+        f"engine at {m.get('engine_revision', 'unknown')}; "
         f"{m['cpu']}, {m['cores']} cores; numpy {m['versions']['numpy']} ({m['blas']}), "
         f"torch {m['versions']['torch']}, sklearn {m['versions']['sklearn']}",
         f"float32 matmul peak {results['peak_gflops']:.1f} GFLOP/s; load avg "
         f"{results['loadavg_start'][0]:.2f} -> {results['loadavg_end'][0]:.2f}; "
         f"{results['rounds']} rounds; {results['elapsed_s']:.0f} s",
-        "ratios: 'vs X' = how many times faster than X (median of per-round ratios); "
-        "loss/acc: final weights on the training data",
+        "ratios: 'vs X' = how many times faster than X (median of per-round ratios); spread: "
+        "slowest / fastest round (> 1.3: noisy); loss/acc: final weights on the training data",
         "",
         _text_table(COLUMNS, rows(results)),
         "",
@@ -152,6 +154,8 @@ def write_markdown(results: dict[str, Any], path: str) -> None:
         "",
         f"- Date: {results['date']}" + (" (--quick smoke run)" if results["quick"] else ""),
         f"- Command: `{results['command']}`",
+        f"- chainrule engine at commit {m.get('engine_revision', 'unknown')} (last change to "
+        "src/chainrule/engine, nn, optim)",
         f"- Machine: {m['cpu']}, {m['cores']} cores ({m['platform']}); shared with other "
         f"jobs: load average {results['loadavg_start'][0]:.2f} at start, "
         f"{results['loadavg_end'][0]:.2f} at end",
@@ -166,8 +170,10 @@ def write_markdown(results: dict[str, Any], path: str) -> None:
         "## Results",
         "",
         "`vs X`: how many times faster than X (the median over rounds of the ratio within a "
-        "round; above 1 is faster). GFLOP/s counts 6 x weights x samples per step; `% peak` is "
-        "that against the measured matmul peak. `loss`/`acc`: the final weights of a full run, "
+        "round; above 1 is faster). `spread`: slowest round / fastest round (above 1.3 the "
+        "machine was busy for some rounds: trust that row less). GFLOP/s counts 6 x weights x "
+        "samples per step; `% peak` is that against the measured matmul peak. `loss`/`acc`: "
+        "the final weights of a full run, "
         "evaluated on the training data by one shared evaluator.",
         "",
         _md_table(list(COLUMNS), rows(results)),
@@ -175,7 +181,7 @@ def write_markdown(results: dict[str, Any], path: str) -> None:
         *[f"- {line}" for line in _workload_lines(results)],
         *[f"- skipped {k}: {why}" for k, why in results["skipped"].items()],
         "",
-        "## Memory (W3, fresh process per library, `ru_maxrss`)",
+        "## Memory (W3, fresh process per library, peak RSS `VmHWM`)",
         "",
         *([f"- {line}" for line in _memory_lines(results)] or ["- not measured"]),
         "",
@@ -198,6 +204,11 @@ def write_markdown(results: dict[str, Any], path: str) -> None:
         "sleep between a NumPy-based run and a PyTorch run; a calibration task before and "
         "after each round redoes a round that ran while the machine was loaded. Reported: "
         "medians. Absolute times on this shared machine are noisy: read the ratios.",
+        "- PyTorch with 2 threads is very sensitive to other jobs on a 2-core machine: while "
+        "another process holds a core, its per-op-bound workloads (W0, W4) ran 10-70x slower "
+        "in our runs (its worker threads wait for a descheduled sibling). Such rounds are "
+        "redone; `spread` shows what remained.",
+        "- The profile of chainrule's per-step Python work: `python bench/profile.py W0` (or W4).",
         "",
     ]
     with open(path, "w") as f:

@@ -170,21 +170,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-redo", type=int, default=None,
                     help="redo a round that ran while loaded at most N times (default 3; quick 0)")
     ap.add_argument("--max-wait", type=float, default=None,
-                    help="seconds to wait for a quiet machine before a round (default 5; "
+                    help="seconds to wait for a quiet machine before a round (default 10; "
                     "quick 0.5)")
     ap.add_argument("--memory", dest="memory", action="store_true", default=None,
                     help="measure W3 peak RSS (default on, off with --quick)")
     ap.add_argument("--no-memory", dest="memory", action="store_false")
     ap.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")
+    ap.add_argument("--from-json", metavar="PATH",
+                    help="no run: print (and --write) the results saved by an earlier --json")
     ap.add_argument("--write", nargs="?", const=os.path.join(ROOT, "BENCHMARKS.md"),
                     metavar="PATH", help="write the results to BENCHMARKS.md (or PATH)")
     args = ap.parse_args(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+        print(report.text_report(results))
+        if args.write:
+            report.write_markdown(results, args.write)
+            log(f"wrote {args.write}")
+        return 0
     if args.rounds is None:
         args.rounds = 2 if args.quick else 5
     if args.max_redo is None:
         args.max_redo = 0 if args.quick else 3
     if args.max_wait is None:
-        args.max_wait = 0.5 if args.quick else 5.0
+        args.max_wait = 0.5 if args.quick else 10.0
     if args.memory is None:
         args.memory = not args.quick
 
@@ -214,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(2)
-    results["machine"] = machine.describe()
+    results["machine"] = machine.describe(ROOT)
     peak_n = 1024 if args.quick else 2048
     peaks = [machine.matmul_peak(peak_n)]
     log(f"float32 matmul peak ({peak_n}^3): {peaks[0]:.1f} GFLOP/s; "

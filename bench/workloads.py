@@ -161,6 +161,9 @@ def init_weights(wl: Workload, seed: int = 0) -> Weights:
             bound = math.sqrt(6.0 / n_in)
             W = rng.uniform(-bound, bound, (n_out, n_in))
         weights.append((W.astype(np.float32), np.zeros(n_out, dtype=np.float32)))
+    for W, b in weights:   # shared by every peer and round: a peer that writes into them fails
+        W.flags.writeable = False
+        b.flags.writeable = False
     return weights
 
 
