@@ -80,3 +80,25 @@ def test_write_csv_round_trip(tmp_path: Path) -> None:
     write_csv(p, ["a", "label"], [[0.1 + 0.2, "x"], [np.float64(1 / 3), "y"]])
     ds = load_csv(p, "label")
     assert ds.X[:, 0].tolist() == [0.1 + 0.2, 1 / 3]  # full precision survives
+
+
+@pytest.mark.parametrize(("text", "options", "message"), [
+    ("a,t\n-nan,1\n2,0\n", {}, "NaN \\(missing\\) value at row 2, column 'a'"),
+    ("a,t\n1_000,1\n2,0\n", {}, "non-numeric value '1_000' at row 2, column 'a'"),
+    ("a,t\n1,x\n2,z\n", {"class_names": ["x", "y"]},
+     "label 'z' at row 3, column 't' was not seen in training; known labels: x, y"),
+    ("a,t\n1,x\n", {"class_names": "xy"}, "class_names must be a list of strings"),
+    ("a,t\n1,x\n", {"class_names": [1, 2]}, "class_names must be a list of strings"),
+    ("ab,t\n1,x\n", {"features": "ab"}, "features must be a list of strings"),
+    ("a,t\n1,x\n", {"delimiter": ";;"}, "delimiter must be one character"),
+    ("a,t\n1,x\n", {"delimiter": '"'}, "delimiter must be one character"),
+])
+def test_more_bad_files_and_options(tmp_path: Path, text: str, options: dict,
+                                    message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        load_csv(_write(tmp_path, text), "t", **options)
+
+
+def test_target_must_be_a_column_name(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="target must be a column name"):
+        load_csv(_write(tmp_path, "a,t\n1,2\n"), 1)  # type: ignore[arg-type]

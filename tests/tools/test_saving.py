@@ -228,3 +228,133 @@ def test_write_safetensors_rejects_unsupported_values(tmp_path: Path) -> None:
         write_safetensors(tmp_path / "x", {"z": np.zeros(2, complex)})
     with pytest.raises(ModelFileError, match="strings to strings"):
         write_safetensors(tmp_path / "x", {}, {"a": 1})  # type: ignore[dict-item]
+
+
+# -- hostile files: crafted to crash or exhaust the reader -----------------------------------
+_ARCH_2_4_1 = ('{"type": "Sequential", "layers": [{"type": "Linear", "in_features": 2, '
+               '"out_features": 4}, {"type": "Tanh"}, {"type": "Linear", "in_features": 4, '
+               '"out_features": 1}, {"type": "Sigmoid"}]}')
+
+
+def _raw_header(path: Path, text: bytes, data: bytes = b"") -> Path:
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    return path
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (b"[" * 100_000 + b"]" * 100_000, "header is nested too deeply"),
+    (b'{"a":' * 100_000 + b"1" + b"}" * 100_000, "header is nested too deeply"),
+    (b'{"x": ' + b"9" * 5000 + b"}", "header holds a value that cannot be read"),
+    (b"[]", "must be a JSON object"),
+    (b'"just a string"', "must be a JSON object"),
+    (b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, "w": {}}', "'w' twice"),
+    (b'{"w": {"dtype": "F32", "shape": [1]}}', "exactly dtype, shape and data_offsets"),
+    (b'{"w": [1, 2, 3]}', "exactly dtype, shape and data_offsets"),
+    (b'{"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', "non-negative"),
+    (b'{"w": {"dtype": "F32", "shape": "4", "data_offsets": [0, 4]}}', "non-negative"),
+    (b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4.0]}}', "two integers"),
+    (b'{"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}}', "outside"),
+    (b'{"w": {"dtype": ["F32"], "shape": [1], "data_offsets": [0, 4]}}', "unsupported dtype"),
+    (b'{"w": {"dtype": "F32", "shape": [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, '
+     b'1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], "data_offsets": [0, 4]}}', "non-negative"),
+    (b'{"__metadata__": [["format", "chainrule"]]}', "strings to strings"),
+    (b'{"__metadata__": {"format": {"nested": "map"}}}', "strings to strings"),
+])
+def test_hostile_headers_are_rejected(tmp_path: Path, text: bytes, message: str) -> None:
+    path = _raw_header(tmp_path / "h.safetensors", text, b"\0" * 4)
+    with pytest.raises(ModelFileError, match=message):
+        read_safetensors(path)
+    with pytest.raises(ModelFileError):
+        load(path)
+
+
+def test_huge_declared_sizes_allocate_nothing(tmp_path: Path) -> None:
+    """Declared shapes, offsets and header lengths are checked against the file before any
+    memory is taken for them."""
+    import tracemalloc
+
+    big = [10**12, 10**12]
+    cases = {
+        "shape": _raw_header(tmp_path / "a", json.dumps(
+            {"w": {"dtype": "F64", "shape": big, "data_offsets": [0, 8]}}).encode(), b"\0" * 8),
+        "offsets": _raw_header(tmp_path / "b", json.dumps(
+            {"w": {"dtype": "U8", "shape": [10**15], "data_offsets": [0, 10**15]}}).encode(),
+            b"\0" * 8),
+        "count": _raw_header(tmp_path / "c", json.dumps(
+            {"w": {"dtype": "F32", "shape": [10**30, 0], "data_offsets": [0, 4]}}).encode(),
+            b"\0" * 4),
+    }
+    sparse = tmp_path / "d"  # claims a 150 MB header in a 200 MB file of holes
+    with sparse.open("wb") as f:
+        f.write(struct.pack("<Q", 150 * 2**20))
+        f.truncate(200 * 2**20)
+    cases["header"] = sparse
+    tracemalloc.start()
+    try:
+        for path in cases.values():
+            with pytest.raises(ModelFileError, match=r"needs \d+ bytes|outside|limit"):
+                read_safetensors(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"reading hostile files took {peak} bytes"
+
+
+def _with_metadata(tmp_path: Path, **changes: str) -> Path:
+    path, raw, header, n = _good(tmp_path)
+    header["__metadata__"].update(changes)
+    _rewrite(path, header, raw[8 + n:])
+    return path
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"architecture": "[" * 50_000 + "]" * 50_000}, "architecture is nested too deeply"),
+    ({"architecture": "9" * 5000}, "architecture holds a value that cannot be read"),
+    ({"preprocessing": "[" * 50_000 + "]" * 50_000}, "'preprocessing' is nested too deeply"),
+    ({"architecture": '{"type": "Linear", "in_features": 2, "out_features": 4}'},
+     "unexpected|top level must be a Sequential"),
+    ({"architecture": _ARCH_2_4_1.replace('"Tanh"', '"Lambda", "code": "import os"')},
+     "unknown layer type 'Lambda'"),
+    ({"architecture": _ARCH_2_4_1.replace('"in_features": 4', '"in_features": 5')},
+     r"0.weight|2.weight.*shape|needs \[1, 5\]"),
+    ({"architecture": _ARCH_2_4_1.replace('"in_features": 2', '"in_features": true')},
+     "in_features must be an integer"),
+    ({"architecture": _ARCH_2_4_1.replace('{"type": "Sigmoid"}', '{"type": "Sequential", '
+                                          '"layers": [' * 20 + "]}" * 20)},
+     "nested deeper than 16 levels"),
+    ({"architecture": _ARCH_2_4_1.replace('{"type": "Sigmoid"}',
+                                          '{"type": "Dropout", "p": NaN}')},
+     r"p must be a number in \[0.0, 0.999999\]"),
+    ({"format_version": "9" * 5000}, "not an integer|cannot be read"),
+])
+def test_tampered_metadata_is_rejected(tmp_path: Path, changes: dict, message: str) -> None:
+    path = _with_metadata(tmp_path, **changes)
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+
+
+def test_read_metadata_of_a_file_with_odd_values(tmp_path: Path) -> None:
+    """Metadata that is not JSON (another tool's plain strings, numbers too long to convert)
+    comes back as the string; metadata nested too deeply for the parser is rejected."""
+    path = _with_metadata(tmp_path, note="plain text", big="9" * 5000)
+    meta = read_metadata(path)
+    assert meta["note"] == "plain text" and meta["big"] == "9" * 5000
+    path = _with_metadata(tmp_path, deep="[" * 50_000 + "]" * 50_000)
+    with pytest.raises(ModelFileError, match="'deep' is nested too deeply"):
+        read_metadata(path)
+
+
+def test_weights_of_the_wrong_kind_are_rejected(tmp_path: Path) -> None:
+    path, raw, header, n = _good(tmp_path)
+    data = raw[8 + n:]
+    header["0.weight"]["dtype"] = "I32"  # same size as F32: only the kind is wrong
+    _rewrite(path, header, data)
+    with pytest.raises(ModelFileError, match=r"'0\.weight' has dtype int32; model weights "
+                                             r"must be floating point"):
+        load(path)
+    # a float64 bias beside a float32 weight: rewrite the bias's bytes as F64
+    tensors, meta = read_safetensors(_good(tmp_path)[0])
+    tensors["0.bias"] = tensors["0.bias"].astype(np.float64)
+    write_safetensors(path, tensors, meta)
+    with pytest.raises(ModelFileError, match=r"0\.bias is float64 but 0\.weight is float32"):
+        load(path)

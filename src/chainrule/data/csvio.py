@@ -57,11 +57,21 @@ def _read_rows(path: str | os.PathLike[str], delimiter: str) -> tuple[list[str],
 
 
 def _number(cell: str) -> float | None:
+    if "_" in cell:  # Python's float() reads "1_000" as 1000; a spreadsheet reads it as text
+        return None
     try:
         v = float(cell)
     except ValueError:
         return None
     return v
+
+
+def _names(value: Any, what: str) -> list[str]:
+    """``value`` as a list of strings, or a DataError (it may come from a model file)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not all(
+            isinstance(v, str) for v in value):
+        raise DataError(f"{what} must be a list of strings, got {value!r:.80}")
+    return list(value)
 
 
 def load_csv(path: str | os.PathLike[str], target: str | None = None, *,
@@ -82,6 +92,11 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None, *,
     DataError naming the row and column.
     """
     name = os.fspath(path)
+    if not isinstance(delimiter, str) or len(delimiter) != 1 or delimiter in "\r\n\"":
+        raise DataError(f"delimiter must be one character (not a quote or newline), got "
+                        f"{delimiter!r}")
+    if target is not None and not isinstance(target, str):
+        raise DataError(f"target must be a column name (a string), got {target!r}")
     if task not in ("auto", "classification", "regression"):
         raise DataError(f"unknown task {task!r}; choose one of auto, classification, regression")
     header, rows = _read_rows(path, delimiter)
@@ -92,7 +107,7 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None, *,
     if features is None:
         features = [h for h in header if h != target]
     else:
-        features = list(features)
+        features = _names(features, "features")
         absent = [f for f in features if f not in index]
         if absent:
             raise DataError(f"{name}: missing feature column(s) {', '.join(absent)}; the "
@@ -118,7 +133,8 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None, *,
                 raise DataError(f"{name}: non-numeric value {cell!r} at row {line}, column "
                                 f"{features[j]!r}; features must be numbers")
             if not math.isfinite(v):
-                raise DataError(f"{name}: infinite value at row {line}, column {features[j]!r}")
+                kind = "NaN (missing)" if math.isnan(v) else "infinite"
+                raise DataError(f"{name}: {kind} value at row {line}, column {features[j]!r}")
             X[r, j] = v
         if t is not None:
             cell = row[t].strip()
@@ -145,8 +161,16 @@ def load_csv(path: str | os.PathLike[str], target: str | None = None, *,
         else:
             if numeric:  # "1.0" and "1" are the same class
                 raw_target = [_canonical(v) for v in numbers]  # type: ignore[arg-type]
-            enc = LabelEncoder(class_names) if class_names is not None else \
-                LabelEncoder().fit(raw_target)
+            if class_names is not None:
+                enc = LabelEncoder(_names(class_names, "class_names"))
+            else:
+                enc = LabelEncoder().fit(raw_target)
+            codes = {c: i for i, c in enumerate(enc.classes_ or [])}
+            unseen = next((i for i, c in enumerate(raw_target) if c not in codes), None)
+            if unseen is not None:
+                raise DataError(f"{name}: label {raw_target[unseen]!r} at row {unseen + 2}, "
+                                f"column {target!r} was not seen in training; known labels: "
+                                f"{', '.join(enc.classes_ or [])}")
             y = enc.transform(raw_target)
             names = enc.classes_
     return Dataset(X=X, y=y, feature_names=list(features), target=target,

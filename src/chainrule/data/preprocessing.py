@@ -44,9 +44,9 @@ def check_finite(a: np.ndarray, name: str = "X") -> None:
     if not bad.any():
         return
     where = np.argwhere(bad)[0]
-    kind = "NaN" if np.isnan(a[tuple(where)]) else "infinite value"
+    kind = "a NaN" if np.isnan(a[tuple(where)]) else "an infinite value"
     place = f"row {where[0]}" + (f", column {where[1]}" if a.ndim > 1 else "")
-    raise DataError(f"{name} has a {kind} at {place}; remove or fill missing values first")
+    raise DataError(f"{name} has {kind} at {place}; remove or fill missing values first")
 
 
 def check_features(X: Any, name: str = "X", n_features: int | None = None) -> np.ndarray:
@@ -203,6 +203,9 @@ class StandardScaler:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> StandardScaler:
         """Rebuild a fitted scaler from :meth:`to_dict`'s output, checking it."""
+        if not isinstance(d, dict):
+            raise DataError(f"invalid scaler description: expected a dict with 'mean' and "
+                            f"'scale', got {type(d).__name__}")
         try:
             mean = np.asarray(d["mean"], dtype=np.float64)
             scale = np.asarray(d["scale"], dtype=np.float64)

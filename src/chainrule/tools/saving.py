@@ -141,6 +141,21 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _parse_json(text: str | bytes, name: str, what: str, **kwargs: Any) -> Any:
+    """``json.loads`` that answers every failure with a ModelFileError: invalid JSON, nesting
+    too deep for the parser (RecursionError), integers too long to convert (ValueError)."""
+    try:
+        return json.loads(text, **kwargs)
+    except json.JSONDecodeError as err:
+        raise ModelFileError(f"{name}: {what} is not valid JSON ({err.msg} at byte "
+                             f"{err.pos})") from None
+    except RecursionError:
+        raise ModelFileError(f"{name}: {what} is nested too deeply") from None
+    except ValueError as err:  # e.g. an integer with more than 4300 digits
+        raise ModelFileError(f"{name}: {what} holds a value that cannot be read: "
+                             f"{str(err)[:120]}") from None
+
+
 def _read_header(f: Any, name: str, size: int) -> tuple[dict[str, Any], int]:
     if size < 8:
         raise ModelFileError(f"{name}: {size} bytes is too short for a safetensors file "
@@ -154,13 +169,11 @@ def _read_header(f: Any, name: str, size: int) -> tuple[dict[str, Any], int]:
         raise ModelFileError(f"{name}: header of {n} bytes is larger than the "
                              f"{MAX_HEADER_BYTES}-byte limit")
     try:
-        header = json.loads(f.read(n).decode("utf-8"), object_pairs_hook=_no_duplicates)
+        text = f.read(n).decode("utf-8")
     except UnicodeDecodeError:
         raise ModelFileError(f"{name}: the header is not UTF-8 text (not a safetensors "
                              "file?)") from None
-    except json.JSONDecodeError as err:
-        raise ModelFileError(f"{name}: the header is not valid JSON ({err.msg} at byte "
-                             f"{err.pos})") from None
+    header = _parse_json(text, name, "the header", object_pairs_hook=_no_duplicates)
     if not isinstance(header, dict):
         raise ModelFileError(f"{name}: the header must be a JSON object")
     return header, 8 + n
@@ -177,8 +190,8 @@ def _check_entries(header: dict[str, Any], name: str, data_len: int
             raise ModelFileError(f"{where}: entry must have exactly dtype, shape and "
                                  "data_offsets")
         code, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-        if code not in _DTYPES:
-            raise ModelFileError(f"{where}: unsupported dtype {code!r}; supported: "
+        if not isinstance(code, str) or code not in _DTYPES:
+            raise ModelFileError(f"{where}: unsupported dtype {code!r:.40}; supported: "
                                  f"{', '.join(_DTYPES)}")
         if not (isinstance(shape, list) and all(
                 type(d) is int and d >= 0 for d in shape)) or len(shape) > 32:
@@ -430,7 +443,9 @@ def _decode_metadata(meta: dict[str, str], name: str) -> dict[str, Any]:
     for k, v in meta.items():
         try:
             out[k] = json.loads(v)
-        except json.JSONDecodeError:
+        except RecursionError:
+            raise ModelFileError(f"{name}: metadata {k!r} is nested too deeply") from None
+        except ValueError:  # not JSON (JSONDecodeError) or an unreadable number
             out[k] = v  # a plain string written by another tool
     return out
 
@@ -478,10 +493,7 @@ def load_with_metadata(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[st
     name = os.fspath(path)
     tensors, meta = read_safetensors(name)
     _check_format(meta, name)
-    try:
-        arch = json.loads(meta.get("architecture", ""))
-    except json.JSONDecodeError as err:
-        raise ModelFileError(f"{name}: the architecture is not valid JSON ({err.msg})") from None
+    arch = _parse_json(meta.get("architecture", ""), name, "the architecture")
     model = build_from_architecture(arch, tensors, name)
     return model, _decode_metadata(meta, name)
 
