@@ -279,14 +279,14 @@ class Tensor:
         while ready:
             node = ready.pop()
             g = node.grad
-            grads = node._backward(node, g) if g is not None else ()
+            parents = node._parents
+            grads = node._backward(node, g) if g is not None else (None,) * len(parents)
             if not node._retain:
                 node.grad = None
-            for i, parent in enumerate(node._parents):
+            for parent, pg in zip(parents, grads):
                 if not parent.requires_grad:
                     continue
                 interior = parent._backward is not None
-                pg = grads[i] if grads else None
                 if pg is not None:
                     if pg.shape != parent.data.shape:
                         pg = _unbroadcast(pg, parent.data.shape)
@@ -326,8 +326,8 @@ def _unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
     made general, and the only place the engine handles broadcasting.
     """
     extra = grad.ndim - len(shape)
-    if extra == 1 and grad.ndim == 2 and grad.dtype.kind == "f":  # a bias: (N, k) -> (k,)
-        grad = xp.ones(grad.shape[0], dtype=grad.dtype) @ grad
+    if extra == 1 and grad.ndim == 2:  # a bias broadcast over rows: (N, k) -> (k,)
+        grad = _sum_rows(grad)
     elif extra > 0:
         grad = grad.sum(axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
@@ -336,6 +336,21 @@ def _unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
     if grad.shape != shape:  # only a buggy backward function can get here
         raise ShapeError(f"gradient of shape {grad.shape} cannot be reduced to {shape}")
     return grad
+
+
+def _sum_rows(g: ndarray) -> ndarray:
+    """``g.sum(axis=0)`` for a 2-D array, as a matrix-vector product: NumPy's axis-0 reduction
+    is several times slower when rows are short (a 400 x 4 gradient, say)."""
+    key = (g.shape[0], g.dtype.char)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) > 64:  # batch sizes vary little; keep the cache small anyway
+            _ONES.clear()
+        ones = _ONES[key] = xp.ones(g.shape[0], dtype=g.dtype)
+    return ones @ g
+
+
+_ONES: dict[tuple[int, str], ndarray] = {}
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:

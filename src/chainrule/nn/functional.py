@@ -29,7 +29,9 @@ REDUCTIONS = ("mean", "sum", "none")
 
 
 def _target(target: Any, like: Tensor, name: str) -> ndarray:
-    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
+    t = target.data if isinstance(target, Tensor) else target
+    if type(t) is not ndarray:
+        t = xp.asarray(t)
     if t.dtype.kind not in "biuf":
         raise TypeError(f"{name}: target must be numeric, got dtype {t.dtype}")
     if t.shape != like.data.shape:
@@ -86,8 +88,15 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any,
 
 
 def _bce_from_logits(z: ndarray, y: ndarray) -> ndarray:
-    # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.
-    return xp.maximum(z, 0) - z * y + xp.log1p(xp.exp(-xp.abs(z)))
+    # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.  In place,
+    # because on small batches the allocations cost as much as the arithmetic.
+    loss = xp.abs(z)
+    xp.negative(loss, out=loss)
+    xp.exp(loss, out=loss)
+    xp.log1p(loss, out=loss)
+    loss += xp.maximum(z, 0)
+    loss -= z * y
+    return loss
 
 
 def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:

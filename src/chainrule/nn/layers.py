@@ -110,7 +110,7 @@ class Sequential(Module):
     def forward(self, x: Any) -> Any:
         for i, module in enumerate(self._modules.values()):
             try:
-                x = module(x)
+                x = module.forward(x)  # what module(x) does, one call shorter
             except ShapeError as err:
                 raise ShapeError(f"layer {i} ({type(module).__name__}): {err}") from None
         return x
