@@ -2,6 +2,13 @@
 
 The update rules follow PyTorch's definitions exactly (same defaults, same order of operations
 up to rounding), so a model trained here and there from the same start stays in step.
+
+Each rule is written once, for arrays (``_update(w, g, state)``).  For small models, where the
+cost of a step is the number of NumPy calls rather than the arithmetic, :meth:`Optimizer.step`
+applies a rule with state (Adam, RMSprop, momentum) to all parameters at once as one flat
+vector: a handful of calls per step instead of a handful per parameter.  Large models keep
+the per-parameter loop, which moves fewer bytes.  The state lives in flat buffers whose
+per-parameter views are what :meth:`Optimizer.state_dict` shows, so both paths share it.
 """
 
 from __future__ import annotations
@@ -14,6 +21,11 @@ from ..engine import Tensor
 from ..engine.backend import ndarray, xp
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop"]
+
+# Up to this many parameters in all, stepping them as one flat vector is faster (measured on
+# 2 cores: Adam over 6 tensors of 2,048 floats 1.7x faster flat; 42 tensors of 4,096 floats
+# 2.5x slower flat, because each extra pass over the data then costs more than a call).
+_FLAT_LIMIT = 1 << 15
 
 
 class Optimizer:
@@ -36,6 +48,11 @@ class Optimizer:
         self.initial_lr = self.lr
         self.step_count = 0
         self.state: list[dict[str, ndarray]] = [{} for _ in self.params]
+        dtypes = {p.data.dtype for p in self.params}
+        small = sum(p.data.size for p in self.params) <= _FLAT_LIMIT
+        self._flat_dtype = (dtypes.pop() if len(dtypes) == 1 and len(self.params) > 1 and small
+                            else None)
+        self._flat_state: dict[str, ndarray] = {}
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient before the next backward pass."""
@@ -45,18 +62,42 @@ class Optimizer:
     def step(self) -> None:
         """Apply one update to every parameter that has a gradient."""
         self.step_count += 1
-        for p, state in zip(self.params, self.state):
-            if p.grad is not None:
-                self._update(p.data, p.grad, state)
+        params = self.params
+        grads = [p.grad for p in params]
+        if self._flat_dtype is not None and not any(g is None for g in grads):
+            flat = xp.concatenate([p.data.reshape(-1) for p in params])
+            self._update(flat, xp.concatenate([g.reshape(-1) for g in grads]), self._flat_state)
+            offset = 0
+            for p in params:
+                n = p.data.size
+                p.data[...] = flat[offset:offset + n].reshape(p.data.shape)
+                offset += n
+            return
+        for p, g, state in zip(params, grads, self.state):
+            if g is not None:
+                self._update(p.data, g, state)
 
     def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
+        """Update ``w`` in place from gradient ``g`` (one parameter, or all of them flat)."""
         raise NotImplementedError
 
     def _buffer(self, state: dict[str, ndarray], name: str, like: ndarray) -> ndarray:
+        """The state array ``name`` (zeros at first) for ``state``'s parameter(s)."""
         buf = state.get(name)
-        if buf is None:
+        if buf is not None:
+            return buf
+        if self._flat_dtype is None:
             buf = state[name] = xp.zeros_like(like)
-        return buf
+            return buf
+        # One flat buffer for all parameters; each parameter's state is a view into it.
+        flat = self._flat_state[name] = xp.zeros(sum(p.data.size for p in self.params),
+                                                 dtype=self._flat_dtype)
+        offset = 0
+        for p, own in zip(self.params, self.state):
+            n = p.data.size
+            own[name] = flat[offset:offset + n].reshape(p.data.shape)
+            offset += n
+        return state[name]
 
     def state_dict(self) -> dict[str, Any]:
         """Learning rate, step count and copies of every state buffer (momenta, averages)."""
@@ -75,7 +116,9 @@ class Optimizer:
         self.lr = float(state["lr"])
         self.initial_lr = float(state.get("initial_lr", self.lr))
         self.step_count = int(state["step_count"])
-        self.state = [{k: xp.array(v) for k, v in s.items()} for s in state["state"]]
+        for p, own, saved in zip(self.params, self.state, state["state"]):
+            for name, value in saved.items():
+                self._buffer(own, name, p.data)[...] = value
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters)"
@@ -94,6 +137,8 @@ class SGD(Optimizer):
         super().__init__(params, lr)
         if nesterov and momentum <= 0:
             raise ValueError("SGD: nesterov=True needs momentum > 0")
+        if not momentum:  # plain SGD is two calls per parameter: nothing to gain from flat
+            self._flat_dtype = None
         self.momentum = momentum
         self.nesterov = nesterov
         self.weight_decay = weight_decay
@@ -102,12 +147,9 @@ class SGD(Optimizer):
         if self.weight_decay:
             g = g + self.weight_decay * w
         if self.momentum:
-            buf = state.get("momentum")
-            if buf is None:
-                buf = state["momentum"] = g.copy()
-            else:
-                buf *= self.momentum
-                buf += g
+            buf = self._buffer(state, "momentum", w)  # starts at 0, so the first step has buf = g
+            buf *= self.momentum
+            buf += g
             g = g + self.momentum * buf if self.nesterov else buf
         w -= self.lr * g
 
