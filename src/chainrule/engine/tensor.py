@@ -248,7 +248,8 @@ class Tensor:
                     f"backward() on a tensor of shape {self.shape} needs grad=, an array of "
                     "that shape (the seed dJ/d(output)); only one-element outputs default to 1"
                 )
-            seed = xp.ones_like(self.data)
+            seed = xp.empty(self.data.shape, self.data.dtype)  # ones_like is a slow wrapper
+            seed.fill(1)
         else:
             seed = xp.array(_raw(grad), dtype=self.data.dtype)  # copy: never keep the caller's
             if seed.shape != self.data.shape:
