@@ -44,6 +44,9 @@ examples:
   chainrule train --data houses.csv --target price --task regression --loss mse
   chainrule train --dataset digits --layers 64,32 --activation relu --optimizer adam \\
       --lr 1e-3 --epochs 30 --batch-size 32 --val-split 0.2 --test-split 0.1 --seed 0
+  chainrule train --dataset digits --epochs 500 --checkpoint runs/digits/ckpt.safetensors
+      then, after Ctrl-C or a crash, the same command with --resume continues exactly
+      where the checkpoint stopped (same data, seed and options give identical weights)
   mpiexec -n 4 chainrule train --data big.csv --target y --layers 256,128 --distributed
       data-parallel over MPI (pip install 'chainrule[mpi]'): each rank trains on its shard
       of the rows with --batch-size per rank; rank 0 alone prints and writes files
@@ -205,6 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help="standardise inputs with training statistics (default: on for "
                         "--data and --dataset, off for the seeds' job)")
+    o.add_argument("--checkpoint", metavar="FILE",
+                   help="save the whole run (model, optimizer, shuffling state, epoch, "
+                        "history) to FILE, atomically, every --checkpoint-every epochs, at "
+                        "the end and on Ctrl-C")
+    o.add_argument("--checkpoint-every", type=_positive_int, default=1, metavar="N",
+                   help="epochs between checkpoints (default 1)")
+    o.add_argument("--resume", action="store_true",
+                   help="continue from --checkpoint FILE if it exists, up to --epochs in all")
     out = t.add_argument_group("output")
     out.add_argument("--out", metavar="DIR", help="output folder (default runs/<data name>)")
     out.add_argument("--no-plots", action="store_true", help="do not draw PNG plots")
@@ -273,6 +284,27 @@ def _load_data(args: argparse.ArgumentParser | Any, meta: dict[str, Any] | None 
                     class_names=pre.get("class_names"))
 
 
+def _check_preprocessing(pre: Any, path: str) -> None:
+    """The preprocessing metadata of a model file is data from outside: check its shape."""
+    from .tools.saving import ModelFileError
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: the preprocessing metadata is damaged: {what}")
+
+    if not isinstance(pre, dict):
+        raise bad(f"expected an object, got {type(pre).__name__}")
+    if pre.get("task") not in (None, "classification", "regression"):
+        raise bad(f"unknown task {pre.get('task')!r}")
+    for key in ("class_names", "feature_names"):
+        v = pre.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise bad(f"{key} must be a list of strings")
+    if pre.get("target") is not None and not isinstance(pre.get("target"), str):
+        raise bad("target must be a column name")
+    if pre.get("scaler") is not None and not isinstance(pre.get("scaler"), dict):
+        raise bad("scaler must be an object with mean and scale")
+
+
 class _Predictor:
     """A loaded model plus its preprocessing: raw feature rows in, outputs and labels out."""
 
@@ -283,6 +315,7 @@ class _Predictor:
         self.model, self.meta = load_with_metadata(path)
         self.model.eval()
         pre = self.meta.get("preprocessing") or {}
+        _check_preprocessing(pre, path)
         self.task = pre.get("task") or "regression"
         self.class_names = pre.get("class_names")
         self.feature_names = pre.get("feature_names")
@@ -417,13 +450,24 @@ def cmd_train(args: argparse.Namespace) -> int:
               + f", loss {loss}, optimizer {optimizer}"
               + (f" lr {lr:g}" if lr is not None else "")
               + f", batch {'full' if batch_size is None else batch_size}, {epochs} epochs")
+    if args.resume and not args.checkpoint:
+        raise CLIError("--resume needs --checkpoint FILE, the checkpoint to continue from",
+                       "pass the same --checkpoint as the interrupted run")
     trainer = Trainer(model, loss=loss, optimizer=optimizer, lr=lr, batch_size=batch_size,
                       seed=args.seed, callbacks=callbacks, verbose=verbose,
-                      distributed=args.distributed)
+                      distributed=args.distributed, checkpoint=args.checkpoint,
+                      checkpoint_every=args.checkpoint_every)
+    if args.resume and os.path.exists(args.checkpoint):
+        trainer.load_checkpoint(args.checkpoint)
+        if verbose:
+            print(f"resuming:   {args.checkpoint} after {trainer.epoch} of {epochs} epochs")
     os.makedirs(out_dir, exist_ok=True)
     start = time.perf_counter()
-    history = trainer.fit(prep(Xtr), ytr, epochs,
+    history = trainer.fit(prep(Xtr), ytr, max(0, epochs - trainer.epoch),
                           validation_data=(prep(Xva), yva) if len(Xva) else None)
+    if history.interrupted and args.checkpoint and chief:
+        sys.stderr.write(f"chainrule: interrupted; checkpoint saved to {args.checkpoint}; "
+                         "run the same command with --resume to continue\n")
     seconds = time.perf_counter() - start
     results = {"train": trainer.evaluate(prep(Xtr), ytr)}
     if len(Xva):

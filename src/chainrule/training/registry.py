@@ -100,6 +100,9 @@ def get_optimizer(optimizer: str | optim.Optimizer, params: Sequence[Any],
     if key not in OPTIMIZERS:
         raise _unknown("optimizer", optimizer, OPTIMIZERS)
     if lr is not None:
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
+                or not (np.isfinite(lr) and lr > 0):
+            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
         kwargs["lr"] = lr
     return OPTIMIZERS[key](params, **kwargs)
 
@@ -130,7 +133,9 @@ def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: 
     sizes = [int(n_inputs), *[int(h) for h in hidden], int(n_outputs)]
     if any(s < 1 for s in sizes):
         raise ConfigError(f"layer sizes must be positive integers, got {sizes}")
-    get_activation(activation)  # validate the name before building anything
+    get_activation(activation)  # validate the names before building anything
+    if init is not None and init not in nn.init.INITIALIZERS:
+        raise _unknown("initialiser", init, nn.init.INITIALIZERS)
     if output not in ("identity", "sigmoid", "softmax"):
         raise _unknown("output activation", output, ["identity", "sigmoid", "softmax"])
     gen = get_rng(rng)
