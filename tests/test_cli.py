@@ -154,3 +154,39 @@ def test_demo_walks_the_seeds_example(tmp_path: Path) -> None:
     assert "b := b - lr dJ/db = 8 - 0.1 * (2) = 7.8" in res.stdout
     assert "J goes from 2 to 0.5" in res.stdout
     assert (tmp_path / "g.dot").read_text().lstrip().startswith("digraph")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path: Path) -> None:
+    import signal
+
+    from chainrule.tools.saving import read_safetensors
+    from chainrule.training.checkpoint import read_checkpoint
+
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    common = ["train", "--dataset", "moons", "--layers", "8", "--batch-size", "16",
+              "--no-plots", "-q", "--seed", "3"]
+    ckpt = tmp_path / "ck.safetensors"
+    proc = subprocess.Popen([sys.executable, "-m", "chainrule", *common, "--epochs", "100000",
+                             "--checkpoint", str(ckpt), "--checkpoint-every", "10", "--out",
+                             "a"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "checkpoint saved to" in err and "--resume" in err
+    done = read_checkpoint(ckpt)["epoch"]
+    total = str(done + 3)
+    res = run(*common, "--epochs", total, "--checkpoint", str(ckpt), "--resume", "--out", "a",
+              cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = run(*common, "--epochs", total, "--out", "b", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    a, _ = read_safetensors(tmp_path / "a" / "model.safetensors")
+    b, _ = read_safetensors(tmp_path / "b" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])

@@ -433,7 +433,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     dtype = np.float64 if seeds_job else np.float32
     model = build_mlp(ds.X.shape[1], hidden, n_out, activation=activation, output=output,
                       init=init, dtype=dtype, rng=args.seed)
-    callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, "history.csv"))]
+    resuming = bool(args.resume and args.checkpoint and os.path.exists(args.checkpoint))
+    callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming)]
     if args.patience:
         if not len(Xva):
             raise CLIError("--patience needs a validation split", "pass --val-split 0.2")
@@ -457,7 +458,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                       seed=args.seed, callbacks=callbacks, verbose=verbose,
                       distributed=args.distributed, checkpoint=args.checkpoint,
                       checkpoint_every=args.checkpoint_every)
-    if args.resume and os.path.exists(args.checkpoint):
+    if resuming:
         trainer.load_checkpoint(args.checkpoint)
         if verbose:
             print(f"resuming:   {args.checkpoint} after {trainer.epoch} of {epochs} epochs")
