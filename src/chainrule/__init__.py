@@ -12,6 +12,8 @@
 from . import nn, optim
 from .engine import (
     ChainruleError,
+    ConfigError,
+    DataError,
     DTypeError,
     GradcheckError,
     GraphError,
@@ -74,7 +76,9 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "ChainruleError",
+    "ConfigError",
     "DTypeError",
+    "DataError",
     "GradcheckError",
     "GraphError",
     "ShapeError",

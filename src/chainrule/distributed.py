@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, sleep
 from typing import Any
 
 import numpy as np
@@ -170,5 +170,6 @@ def run(main: Callable[[], Any]) -> Any:
             raise
         print(f"chainrule: rank {comm.Get_rank()} failed: {type(err).__name__}: {err}; "
               "aborting all ranks", file=sys.stderr, flush=True)
+        sleep(0.5)  # mpiexec forwards output asynchronously; let the message out before Abort
         comm.Abort(1)
         raise

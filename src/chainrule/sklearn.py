@@ -156,7 +156,7 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"{type(self).__name__}: reached max_iter={self.max_iter} before "
                           "the loss stopped improving; raise max_iter for convergence",
                           ConvergenceWarning, stacklevel=3)
-        if history.stop_reason and "loss became" in history.stop_reason:
+        if trainer.nonfinite is not None:
             raise ValueError(f"{type(self).__name__}: {history.stop_reason}; lower "
                              "learning_rate_init or scale the inputs")
 

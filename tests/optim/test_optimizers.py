@@ -129,10 +129,11 @@ def test_state_dict_round_trip_continues_identically() -> None:
 
 
 def test_optimizer_argument_errors() -> None:
-    with pytest.raises(ValueError, match="empty parameter list"):
+    with pytest.raises(cr.ConfigError, match="empty parameter list"):
         optim.SGD([], lr=0.1)
-    with pytest.raises(ValueError, match="lr must be positive"):
-        optim.Adam([cr.tensor([1.0], requires_grad=True)], lr=0)
+    for bad in (0, -1.0, float("inf"), float("nan"), "fast"):
+        with pytest.raises(cr.ConfigError, match="lr must be a positive finite number"):
+            optim.Adam([cr.tensor([1.0], requires_grad=True)], lr=bad)
     with pytest.raises(ValueError, match="nesterov"):
         optim.SGD([cr.tensor([1.0], requires_grad=True)], nesterov=True)
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.errors import ChainruleError
+from ..engine.errors import DataError
 
 __all__ = [
     "DataError",
@@ -26,17 +26,13 @@ __all__ = [
 ]
 
 
-class DataError(ChainruleError, ValueError):
-    """Data that cannot be used as given: wrong shape or type, missing or non-finite values."""
-
-
 def check_finite(a: np.ndarray, name: str = "X") -> None:
     """Raise :class:`DataError` naming the first row and column holding NaN or infinity.
 
     >>> check_finite(np.array([[1.0, 2.0], [3.0, np.nan]]))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    chainrule.data.preprocessing.DataError: X has a NaN at row 1, column 1; ...
+    chainrule.engine.errors.DataError: X has a NaN at row 1, column 1; ...
     """
     if a.dtype.kind not in "fc":
         return

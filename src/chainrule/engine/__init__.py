@@ -4,7 +4,15 @@ Nothing here imports the rest of chainrule; everything else is built on this pac
 """
 
 from . import ops
-from .errors import ChainruleError, DTypeError, GradcheckError, GraphError, ShapeError
+from .errors import (
+    ChainruleError,
+    ConfigError,
+    DataError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    ShapeError,
+)
 from .ops import (
     abs,
     add,
@@ -40,7 +48,9 @@ from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 
 __all__ = [
     "ChainruleError",
+    "ConfigError",
     "DTypeError",
+    "DataError",
     "GradcheckError",
     "GraphError",
     "ShapeError",

@@ -12,6 +12,14 @@ class ChainruleError(Exception):
     """Base class of every error chainrule raises deliberately."""
 
 
+class ConfigError(ChainruleError, ValueError):
+    """An unknown option name or an invalid setting (the message lists the valid ones)."""
+
+
+class DataError(ChainruleError, ValueError):
+    """Data that cannot be used as given: wrong shape or type, missing or non-finite values."""
+
+
 class ShapeError(ChainruleError, ValueError):
     """Arrays whose shapes do not fit together (layer input, loss target, backward seed)."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import ConfigError
+
 _shared = np.random.default_rng()
 
 RNGLike = np.random.Generator | int | None
@@ -33,4 +35,4 @@ def get_rng(rng: RNGLike = None) -> np.random.Generator:
         return rng
     if isinstance(rng, (int, np.integer)):
         return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")
+    raise ConfigError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")

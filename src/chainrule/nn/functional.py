@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import ShapeError, Tensor
+from ..engine import ConfigError, DataError, ShapeError, Tensor
 from ..engine.backend import ndarray, xp
 from ..engine.ops import _node, _sigmoid_backward, _stable_sigmoid
 
@@ -33,7 +33,7 @@ def _target(target: Any, like: Tensor, name: str) -> ndarray:
     if type(t) is not ndarray:
         t = xp.asarray(t)
     if t.dtype.kind not in "biuf":
-        raise TypeError(f"{name}: target must be numeric, got dtype {t.dtype}")
+        raise DataError(f"{name}: target must be numeric, got dtype {t.dtype}")
     if t.shape != like.data.shape:
         raise ShapeError(
             f"{name}: input has shape {like.data.shape} but target has shape {t.shape}; they "
@@ -44,7 +44,8 @@ def _target(target: Any, like: Tensor, name: str) -> ndarray:
 
 def _check_reduction(reduction: str) -> None:
     if reduction not in REDUCTIONS:
-        raise ValueError(f"unknown reduction {reduction!r}; choose one of {', '.join(REDUCTIONS)}")
+        raise ConfigError(f"unknown reduction {reduction!r}; choose one of "
+                          f"{', '.join(REDUCTIONS)}")
 
 
 def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, reduction: str) -> Tensor:
@@ -115,7 +116,7 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") ->
     p = probs.data
     y = _target(target, probs, "binary_cross_entropy")
     if p.size and (p.min() < 0 or p.max() > 1):
-        raise ValueError("binary_cross_entropy: inputs must be probabilities in [0, 1]; "
+        raise DataError("binary_cross_entropy: inputs must be probabilities in [0, 1]; "
                          "for raw scores use BCEWithLogitsLoss")
     with xp.errstate(divide="ignore"):
         log_p = xp.maximum(xp.log(p), -100)
@@ -146,7 +147,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         labels = t.astype(xp.intp)
         if n and (labels.min() < 0 or labels.max() >= c):
             bad = labels[(labels < 0) | (labels >= c)][0]
-            raise ValueError(f"cross_entropy: class label {bad} is outside 0..{c - 1} "
+            raise DataError(f"cross_entropy: class label {bad} is outside 0..{c - 1} "
                              f"(the logits have {c} classes)")
         rows = xp.arange(n)
         loss = -log_p[rows, labels]
@@ -157,7 +158,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         loss = -(y * log_p).sum(axis=1)
         delta = p * y.sum(axis=1, keepdims=True) - y  # = p - y when rows of y sum to 1
     elif t.shape == (n,):
-        raise TypeError(f"cross_entropy: class labels must be integers, got dtype {t.dtype}")
+        raise DataError(f"cross_entropy: class labels must be integers, got dtype {t.dtype}")
     else:
         raise ShapeError(f"cross_entropy: logits have shape {z.shape}; the target must be "
                          f"labels of shape ({n},) or probabilities of shape ({n}, {c}), "

@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..engine import Tensor
+from ..engine import ConfigError, ShapeError, Tensor
 from ..engine.random import RNGLike, get_rng
 
 __all__ = [
@@ -40,7 +40,7 @@ def _fill(t: Tensor, values: Any) -> Tensor:
 def _fans(t: Tensor) -> tuple[int, int]:
     shape = t.data.shape
     if len(shape) < 2:
-        raise ValueError(f"fan-in and fan-out need a tensor with at least 2 dimensions, got "
+        raise ShapeError(f"fan-in and fan-out need a tensor with at least 2 dimensions, got "
                          f"shape {shape}")
     receptive = math.prod(shape[2:])
     return shape[1] * receptive, shape[0] * receptive
@@ -57,7 +57,7 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     if nonlinearity == "leaky_relu":
         slope = 0.01 if param is None else param
         return math.sqrt(2.0 / (1 + slope**2))
-    raise ValueError(f"unknown nonlinearity {nonlinearity!r}; choose one of linear, identity, "
+    raise ConfigError(f"unknown nonlinearity {nonlinearity!r}; choose one of linear, identity, "
                      "sigmoid, tanh, relu, leaky_relu")
 
 
@@ -96,7 +96,7 @@ def xavier_normal_(t: Tensor, gain: float = 1.0, rng: RNGLike = None) -> Tensor:
 
 def _kaiming_std(t: Tensor, a: float, mode: str, nonlinearity: str) -> float:
     if mode not in ("fan_in", "fan_out"):
-        raise ValueError(f"unknown mode {mode!r}; choose fan_in or fan_out")
+        raise ConfigError(f"unknown mode {mode!r}; choose fan_in or fan_out")
     fan_in, fan_out = _fans(t)
     fan = fan_in if mode == "fan_in" else fan_out
     return calculate_gain(nonlinearity, a) / math.sqrt(fan)
@@ -135,5 +135,5 @@ def get(name: str) -> Callable[..., Tensor]:
     try:
         return INITIALIZERS[name]
     except KeyError:
-        raise ValueError(f"unknown initialiser {name!r}; choose one of "
+        raise ConfigError(f"unknown initialiser {name!r}; choose one of "
                          f"{', '.join(sorted(INITIALIZERS))}") from None

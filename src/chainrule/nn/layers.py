@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import ShapeError, Tensor, ops
+from ..engine import ConfigError, ShapeError, Tensor, ops
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
 from .module import Module, Parameter
@@ -51,12 +51,12 @@ class Linear(Module):
                  rng: RNGLike = None) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1:
-            raise ValueError(f"Linear({in_features}, {out_features}): sizes must be positive")
+            raise ConfigError(f"Linear({in_features}, {out_features}): sizes must be positive")
         self.in_features = in_features
         self.out_features = out_features
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
-            raise TypeError(f"Linear: dtype must be a floating-point type, got {dtype}")
+            raise ConfigError(f"Linear: dtype must be a floating-point type, got {dtype}")
         gen = get_rng(rng)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
         self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
@@ -102,7 +102,7 @@ class Sequential(Module):
     def append(self, module: Module) -> Sequential:
         """Add a module at the end."""
         if not isinstance(module, Module):
-            raise TypeError(f"Sequential: item {len(self)} is {type(module).__name__}, "
+            raise ConfigError(f"Sequential: item {len(self)} is {type(module).__name__}, "
                             "not a Module")
         setattr(self, str(len(self._modules)), module)
         return self
@@ -199,7 +199,7 @@ class Dropout(Module):
     def __init__(self, p: float = 0.5, rng: RNGLike = None) -> None:
         super().__init__()
         if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p must be in [0, 1), got {p}")
+            raise ConfigError(f"Dropout: p must be in [0, 1), got {p}")
         self.p = p
         self.rng = get_rng(rng)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import ShapeError, Tensor
+from ..engine import ConfigError, ShapeError, Tensor
 
 __all__ = ["Module", "Parameter"]
 
@@ -146,7 +146,7 @@ class Module:
             missing = sorted(set(own) - set(state))
             unexpected = sorted(set(state) - set(own))
             if missing or unexpected:
-                raise KeyError(f"load_state_dict: missing keys {missing}, unexpected keys "
+                raise ConfigError(f"load_state_dict: missing keys {missing}, unexpected keys "
                                f"{unexpected}")
         for name, value in state.items():
             if name not in own:

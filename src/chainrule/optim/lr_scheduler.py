@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from ..engine import ConfigError
 from .optimizers import Optimizer
 
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "ReduceLROnPlateau", "StepLR"]
@@ -44,7 +45,7 @@ class StepLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         super().__init__(optimizer)
         if step_size < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size}")
+            raise ConfigError(f"StepLR: step_size must be >= 1, got {step_size}")
         self.step_size = step_size
         self.gamma = gamma
 
@@ -69,7 +70,7 @@ class CosineAnnealingLR(LRScheduler):
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         super().__init__(optimizer)
         if T_max < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
+            raise ConfigError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max}")
         self.T_max = T_max
         self.eta_min = eta_min
 
@@ -91,9 +92,9 @@ class ReduceLROnPlateau:
                  patience: int = 10, threshold: float = 1e-4, cooldown: int = 0,
                  min_lr: float = 0.0) -> None:
         if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: unknown mode {mode!r}; choose min or max")
+            raise ConfigError(f"ReduceLROnPlateau: unknown mode {mode!r}; choose min or max")
         if not 0 < factor < 1:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+            raise ConfigError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
         self.optimizer = optimizer
         self.mode = mode
         self.factor = factor

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..engine import Tensor
+from ..engine import ConfigError, Tensor
 from ..engine.backend import ndarray, xp
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop"]
@@ -36,14 +36,16 @@ class Optimizer:
         seen: set[int] = set()
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"{type(self).__name__}: expected tensors, got {type(p).__name__}")
+                raise ConfigError(f"{type(self).__name__}: expected tensors, got "
+                                  f"{type(p).__name__}")
             if id(p) not in seen:
                 seen.add(id(p))
                 self.params.append(p)
         if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
+            raise ConfigError(f"{type(self).__name__}: got an empty parameter list")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+            raise ConfigError(f"{type(self).__name__}: lr must be a positive finite number, "
+                              f"got {lr!r}")
         self.lr = float(lr)
         self.initial_lr = self.lr
         self.step_count = 0
@@ -111,7 +113,7 @@ class Optimizer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned (for the same parameters, in order)."""
         if len(state["state"]) != len(self.params):
-            raise ValueError(f"load_state_dict: the state is for {len(state['state'])} "
+            raise ConfigError(f"load_state_dict: the state is for {len(state['state'])} "
                              f"parameters, this optimizer has {len(self.params)}")
         self.lr = float(state["lr"])
         self.initial_lr = float(state.get("initial_lr", self.lr))
@@ -136,7 +138,7 @@ class SGD(Optimizer):
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         if nesterov and momentum <= 0:
-            raise ValueError("SGD: nesterov=True needs momentum > 0")
+            raise ConfigError("SGD: nesterov=True needs momentum > 0")
         if not momentum:  # plain SGD is two calls per parameter: nothing to gain from flat
             self._flat_dtype = None
         self.momentum = momentum

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from ..engine import ChainruleError
+from ..engine.errors import ConfigError
 from ..engine.random import RNGLike, get_rng
 
 __all__ = [
@@ -28,10 +28,6 @@ __all__ = [
     "get_loss",
     "get_optimizer",
 ]
-
-
-class ConfigError(ChainruleError, ValueError):
-    """An unknown name or an invalid setting for training."""
 
 
 LOSSES: dict[str, type[nn.Module]] = {
