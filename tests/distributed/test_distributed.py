@@ -17,6 +17,7 @@ from chainrule.distributed import shard_range
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+import mpi_checkpoint_script as ckpt_script  # noqa: E402
 import mpi_fit_script as fit_script  # noqa: E402
 import mpi_train_script as script  # noqa: E402
 
@@ -110,3 +111,37 @@ def test_cli_distributed_train_matches_single_process(tmp_path: Path) -> None:
     b = cr.load(tmp_path / "s" / "model.safetensors").state_dict()
     for name in b:
         np.testing.assert_allclose(a[name], b[name], rtol=0, atol=1e-10)
+
+
+@needs_mpi
+def test_checkpoints_resume_distributed_and_single_process_runs_alike(tmp_path: Path) -> None:
+    # Full-batch Adam: 2 ranks and 1 process take the same steps, so every mix of
+    # "train 2 epochs, checkpoint, resume to 4" must end where 4 straight epochs end.
+    X, y, model = ckpt_script.problem()
+    ckpt_script.train(X, y, model, None, 4, False, distributed=False)
+    straight = [p.data for p in model.parameters()]
+
+    def mpi(checkpoint: Path, epochs: int, mode: str, out: Path) -> None:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+        proc = subprocess.run(
+            ["mpiexec", "-n", "2", sys.executable, str(HERE / "mpi_checkpoint_script.py"),
+             str(checkpoint), str(epochs), mode, str(out)],
+            capture_output=True, text=True, timeout=120, env=env)
+        assert proc.returncode == 0, proc.stderr
+
+    def load(out: Path) -> list[np.ndarray]:
+        with np.load(out) as saved:
+            return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+    # Written by rank 0 of a distributed run, resumed by a single process...
+    mpi(tmp_path / "a.ckpt", 2, "fresh", tmp_path / "a2.npz")
+    X, y, model = ckpt_script.problem()
+    ckpt_script.train(X, y, model, tmp_path / "a.ckpt", 4, True, distributed=False)
+    resumed_single = [p.data for p in model.parameters()]
+    # ...and written by a single process, resumed by a distributed run.
+    X, y, model = ckpt_script.problem()
+    ckpt_script.train(X, y, model, tmp_path / "b.ckpt", 2, False, distributed=False)
+    mpi(tmp_path / "b.ckpt", 4, "resume", tmp_path / "b4.npz")
+    for ref, a, b in zip(straight, resumed_single, load(tmp_path / "b4.npz")):
+        np.testing.assert_allclose(a, ref, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(b, ref, rtol=0, atol=1e-10)

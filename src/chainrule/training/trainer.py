@@ -198,8 +198,6 @@ class Trainer:
         if not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1:
             raise ConfigError(f"fit: checkpoint_every must be a positive number of epochs, got "
                               f"{checkpoint_every!r}")
-        if checkpoint is not None and distributed:
-            raise ConfigError("fit: checkpoints are not supported with distributed=True yet")
         self.checkpoint = None if checkpoint is None else os.fspath(checkpoint)
         self.checkpoint_every = int(checkpoint_every)
         self._position: dict[str, Any] | None = None  # where training stands inside an epoch
@@ -451,7 +449,10 @@ class Trainer:
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
             self.model.train(was_training)
-        if self.checkpoint is not None and self._is_chief():
+        # Under MPI only epoch boundaries are checkpointed: a position inside an epoch is a
+        # position in one rank's shard.  Every rank holds the same state, so rank 0 writes it.
+        if self.checkpoint is not None and self._is_chief() and not (
+                self.dist is not None and self._position is not None):
             if torn:
                 warnings.warn(f"interrupted inside an update: {self.checkpoint} was not "
                               "rewritten and holds the last complete checkpoint",
@@ -654,7 +655,8 @@ class Trainer:
                 cb.on_epoch_end(epoch, logs)
             self.history.append(epoch, logs)
             if (self.checkpoint is not None and self.epoch % self.checkpoint_every == 0
-                    and self.epoch < self.epochs and not self.stop_training):
+                    and self.epoch < self.epochs and not self.stop_training
+                    and self._is_chief()):
                 self.save_checkpoint(self.checkpoint)
             if self._stop_requested:
                 raise _InterruptError
