@@ -500,7 +500,9 @@ class Trainer:
     def _first_nonfinite(self, params: list[tuple[str, Tensor]], grads: bool) -> str | None:
         for name, p in params:
             a = p.grad if grads else p.data
-            if a is not None and not np.isfinite(a).all():
+            # A sum is one pass with no temporary and carries any NaN or inf through; only
+            # when it is not finite (or overflowed) look element by element.
+            if a is not None and not math.isfinite(a.sum()) and not np.isfinite(a).all():
                 return name
         return None
 
