@@ -29,12 +29,36 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import nn
 from .engine import Tensor, no_grad
-from .training import EarlyStopping, Trainer, build_mlp, get_optimizer
+from .training import Callback, EarlyStopping, Trainer, build_mlp, get_optimizer
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "identity"}
 _SOLVERS = ("adam", "sgd")
+
+
+class _LossStalled(Callback):
+    """scikit-learn's stopping rule on the training loss: an epoch counts as "no improvement"
+    unless the loss beats the best so far by more than ``tol``; the best follows every
+    decrease; stop after more than ``n_iter_no_change`` such epochs in a row."""
+
+    def __init__(self, tol: float, n_iter_no_change: int) -> None:
+        super().__init__()
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        self.best = np.inf
+        self.count = 0
+
+    def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+        loss = logs["loss"]
+        self.count = self.count + 1 if loss > self.best - self.tol else 0
+        self.best = min(self.best, loss)
+        if self.count > self.n_iter_no_change:
+            self.trainer.stop_training = True
+            self.trainer.stop_reason = (f"training loss did not improve by more than "
+                                        f"tol={self.tol} for {self.count} epochs")
 
 
 class _BaseMLP(BaseEstimator):
@@ -131,8 +155,7 @@ class _BaseMLP(BaseEstimator):
                 stopper = EarlyStopping("val_loss", patience=self.n_iter_no_change,
                                         min_delta=self.tol, restore_best_weights=True)
             else:
-                stopper = EarlyStopping("loss", patience=self.n_iter_no_change,
-                                        min_delta=self.tol)
+                stopper = _LossStalled(self.tol, self.n_iter_no_change)
             callbacks.append(stopper)
         trainer = Trainer(self.model_, loss=self._penalised(base_loss),
                           optimizer=self.optimizer_, batch_size=self._batch(len(X)),
