@@ -153,6 +153,15 @@ class DistributedOptimizer:
 
         return int(self.comm.allreduce(int(value), op=MPI.MAX))
 
+    @property
+    def lr(self) -> float:
+        """The wrapped optimizer's learning rate (schedules that set it reach the optimizer)."""
+        return self.optimizer.lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        self.optimizer.lr = value
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.optimizer, name)
 

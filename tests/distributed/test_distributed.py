@@ -145,3 +145,13 @@ def test_checkpoints_resume_distributed_and_single_process_runs_alike(tmp_path: 
     for ref, a, b in zip(straight, resumed_single, load(tmp_path / "b4.npz")):
         np.testing.assert_allclose(a, ref, rtol=0, atol=1e-10)
         np.testing.assert_allclose(b, ref, rtol=0, atol=1e-10)
+
+
+@needs_mpi
+def test_a_schedule_on_the_wrapper_sets_the_wrapped_learning_rate() -> None:
+    from chainrule.distributed import DistributedOptimizer
+
+    w = cr.tensor([1.0], requires_grad=True)
+    opt = DistributedOptimizer(cr.optim.SGD([w], lr=0.1))  # one process: COMM_WORLD of size 1
+    cr.optim.StepLR(opt, step_size=1, gamma=0.5).step()
+    assert opt.optimizer.lr == 0.05 and opt.lr == 0.05
