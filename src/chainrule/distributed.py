@@ -25,14 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from .engine import ChainruleError
+from .errors import DistributedError
 from .optim import Optimizer
 
 __all__ = ["DistributedError", "DistributedOptimizer", "run", "shard_range", "world"]
 
 
-class DistributedError(ChainruleError, RuntimeError):
-    """A distributed step cannot go on (a rank failed, or MPI is missing)."""
 
 
 def world() -> Any:

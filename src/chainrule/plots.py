@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine import ChainruleError
+from .errors import PlotError
 
 __all__ = [
     "PlotError",
@@ -25,8 +25,6 @@ __all__ = [
 ]
 
 
-class PlotError(ChainruleError, RuntimeError):
-    """Plotting is impossible here (matplotlib missing) or the input cannot be drawn."""
 
 
 def have_matplotlib() -> bool:

@@ -1,5 +1,5 @@
 """Data sets and preparation.  Works on plain NumPy arrays and needs nothing else of chainrule
-(only the shared error types of :mod:`chainrule.engine.errors`).
+(only the error types of :mod:`chainrule.errors`).
 
 - toy sets from a seed: :func:`make_flower` (the seeds' planar set), :func:`make_xor`,
   :func:`make_moons`, :func:`make_circles`, :func:`make_spirals`, :func:`make_blobs`;

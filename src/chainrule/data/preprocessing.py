@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.errors import DataError
+from ..errors import DataError
 
 __all__ = [
     "DataError",
@@ -32,7 +32,7 @@ def check_finite(a: np.ndarray, name: str = "X") -> None:
     >>> check_finite(np.array([[1.0, 2.0], [3.0, np.nan]]))  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    chainrule.engine.errors.DataError: X has a NaN at row 1, column 1; ...
+    chainrule.errors.DataError: X has a NaN at row 1, column 1; ...
     """
     if a.dtype.kind not in "fc":
         return

@@ -3,8 +3,7 @@
 Nothing here imports the rest of chainrule; everything else is built on this package.
 """
 
-from . import ops
-from .errors import (
+from ..errors import (
     ChainruleError,
     ConfigError,
     DataError,
@@ -13,6 +12,7 @@ from .errors import (
     GraphError,
     ShapeError,
 )
+from . import ops
 from .ops import (
     abs,
     add,

@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import DTypeError, ShapeError
 from .backend import ndarray, xp
-from .errors import DTypeError, ShapeError
 from .tensor import Tensor, _mode, _sum_rows
 
 __all__ = [

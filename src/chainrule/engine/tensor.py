@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ..errors import DTypeError, GraphError, ShapeError
 from .backend import ndarray, xp
-from .errors import DTypeError, GraphError, ShapeError
 
 __all__ = ["Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor"]
 

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..engine import ChainruleError
+from ..errors import ModelFileError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -74,9 +74,6 @@ _DTYPES: dict[str, np.dtype] = {
 _CODES = {dt.newbyteorder("=").str: code for code, dt in _DTYPES.items()}
 
 
-class ModelFileError(ChainruleError, ValueError):
-    """A model file that cannot be written or read: malformed, truncated, tampered with, or
-    describing a model chainrule does not know."""
 
 
 # -- the safetensors container ------------------------------------------------------------------

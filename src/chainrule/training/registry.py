@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from .. import nn, optim
-from ..engine.errors import ConfigError
 from ..engine.random import RNGLike, get_rng
+from ..errors import ConfigError
 
 __all__ = [
     "ACTIVATIONS",
