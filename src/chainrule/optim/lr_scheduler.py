@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from ..engine import ConfigError
+from .monitor import Monitor
 from .optimizers import Optimizer
 
 __all__ = ["CosineAnnealingLR", "ExponentialLR", "LRScheduler", "ReduceLROnPlateau", "StepLR"]
@@ -102,20 +103,18 @@ class ReduceLROnPlateau:
         self.threshold = threshold
         self.cooldown = cooldown
         self.min_lr = min_lr
-        self.best = math.inf if mode == "min" else -math.inf
+        self.monitor = Monitor(mode, threshold, "rel")
         self.bad_epochs = 0
         self.cooldown_left = 0
 
-    def _improves(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best * (1 - self.threshold)
-        return value > self.best * (1 + self.threshold)
+    @property
+    def best(self) -> float:
+        return self.monitor.best
 
     def step(self, value: float) -> float:
         """Record this epoch's monitored value; returns the (possibly reduced) learning rate."""
         value = float(value)
-        if self._improves(value):
-            self.best = value
+        if self.monitor.update(value):
             self.bad_epochs = 0
         else:
             self.bad_epochs += 1
@@ -133,6 +132,6 @@ class ReduceLROnPlateau:
                 "cooldown_left": self.cooldown_left}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.best = float(state["best"])
+        self.monitor.best = float(state["best"])
         self.bad_epochs = int(state["bad_epochs"])
         self.cooldown_left = int(state["cooldown_left"])
