@@ -19,6 +19,7 @@ from .callbacks import (
     ModelCheckpoint,
     TerminateOnNaN,
 )
+from . import metrics, tasks
 from .progress import ProgressLogger
 from .registry import (
     ACTIVATIONS,
@@ -52,4 +53,6 @@ __all__ = [
     "get_activation",
     "get_loss",
     "get_optimizer",
+    "metrics",
+    "tasks",
 ]
