@@ -11,6 +11,7 @@
 ['accuracy', 'loss', 'lr', 'val_accuracy', 'val_loss']
 """
 
+from . import metrics, tasks
 from .callbacks import (
     Callback,
     CSVLogger,
@@ -19,7 +20,6 @@ from .callbacks import (
     ModelCheckpoint,
     TerminateOnNaN,
 )
-from . import metrics, tasks
 from .progress import ProgressLogger
 from .registry import (
     ACTIVATIONS,
