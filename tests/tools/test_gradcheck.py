@@ -6,16 +6,21 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.engine.ops import _node
+from chainrule.engine import Primitive
+
+
+def _wrong_square_backward(out, g):
+    # A deliberately broken primitive: forward x**2, backward claims 3x at index (1, 2).
+    grad = 2 * out.inputs[0].data
+    grad[1, 2] *= 1.5
+    return (g * grad,)
+
+
+_WRONG_SQUARE = Primitive("wrong_square", _wrong_square_backward)
 
 
 def _wrong_square(x: cr.Tensor) -> cr.Tensor:
-    # A deliberately broken primitive: forward x**2, backward claims 3x at index (1, 2).
-    def backward(out, g):
-        grad = 2 * out._parents[0].data
-        grad[1, 2] *= 1.5
-        return (g * grad,)
-    return _node(x.data**2, (x,), backward)
+    return _WRONG_SQUARE(x.data**2, (x,))
 
 
 def test_passes_on_correct_gradients() -> None:

@@ -1,6 +1,7 @@
 """The autodiff engine: tensors, their differentiable operations, and the backward pass.
 
-Nothing here imports the rest of chainrule; everything else is built on this package.
+Nothing here imports the rest of chainrule but `chainrule.errors`; everything else is built on
+this package.  :class:`Primitive` is the public way to add a differentiable operation.
 """
 
 from ..errors import (
@@ -43,8 +44,9 @@ from .ops import (
     transpose,
     where,
 )
+from .primitive import Primitive
 from .random import manual_seed
-from .tensor import Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .tensor import Node, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 
 __all__ = [
     "ChainruleError",
@@ -53,6 +55,8 @@ __all__ = [
     "DataError",
     "GradcheckError",
     "GraphError",
+    "Node",
+    "Primitive",
     "ShapeError",
     "Tensor",
     "abs",

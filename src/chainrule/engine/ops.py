@@ -1,11 +1,13 @@
 """The differentiable primitives, each forward beside its backward.
 
-Every primitive computes its output array, then calls :func:`_node` with its parents, its
-backward function and what that backward needs.  A backward function has the signature
-``backward(out, grad) -> tuple`` (one entry per parent, ``None`` for "no gradient needed"):
-``out`` is the output tensor, so ``out.data`` is the forward result (sigmoid and tanh take their
-derivative from it) and ``out._saved`` holds the rest.  Gradients come back shaped like the
-output; the engine sums away broadcasting (``tensor._unbroadcast``).
+Every primitive computes its output array, then records a node with its parents, its
+:class:`~chainrule.engine.Primitive` (name, backward, display template) and what that backward
+needs.  A backward function has the signature ``backward(out, grad) -> tuple`` (one entry per
+parent, ``None`` for "no gradient needed"): ``out`` is the output tensor, so ``out.data`` is the
+forward result (sigmoid and tanh take their derivative from it) and ``out.saved`` holds the
+rest.  Gradients come back shaped like the output; the engine sums away broadcasting
+(``tensor._unbroadcast``).  Each primitive reads: forward, backward, then the name it is shown
+by.
 
 Python scalars combine with tensors of any float dtype without changing it (NumPy's NEP 50
 rules).  Arrays and tensors of a *different* float dtype raise :class:`DTypeError` naming the
@@ -19,7 +21,9 @@ from typing import Any
 
 from ..errors import DTypeError, ShapeError
 from .backend import ndarray, xp
-from .tensor import Tensor, _mode, _sum_rows
+from .primitive import Primitive
+from .primitive import node as _node
+from .tensor import Tensor, _sum_rows
 
 __all__ = [
     "abs",
@@ -45,6 +49,7 @@ __all__ = [
     "sigmoid",
     "softmax",
     "sqrt",
+    "stable_sigmoid",
     "stack",
     "sub",
     "tanh",
@@ -52,32 +57,7 @@ __all__ = [
     "where",
 ]
 
-_new = Tensor.__new__
 Axis = int | tuple[int, ...] | None
-
-
-def _node(data: ndarray, parents: tuple, backward: Any, saved: Any = None) -> Tensor:
-    """Wrap an op's result; record the graph only when some parent needs a gradient."""
-    if type(data) is not ndarray:  # ufuncs on 0-d arrays return NumPy scalars
-        data = xp.asarray(data)
-    out = _new(Tensor)
-    out.data = data
-    out.grad = None
-    out.name = None
-    out._retain = False
-    if _mode.enabled:
-        for p in parents:
-            if p.requires_grad:
-                out.requires_grad = True
-                out._parents = parents
-                out._backward = backward
-                out._saved = saved
-                return out
-    out.requires_grad = False
-    out._parents = ()
-    out._backward = None
-    out._saved = None
-    return out
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -136,20 +116,12 @@ def _like(x: Any, ref: Any) -> Tensor:
 
 
 # -- arithmetic -------------------------------------------------------------------------------
-# Each binary op has a fast path for a Python scalar operand: one parent, no extra tensor.
+# Each binary op has a fast path for a Python scalar operand: one parent, no extra tensor; the
+# constant is kept as a display operand so explanations still show it (``1 - w``).
 
-def add(a: Any, b: Any) -> Tensor:
-    """Elementwise ``a + b`` with broadcasting."""
-    if isinstance(b, Tensor):
-        if isinstance(a, Tensor) and a.data.dtype is b.data.dtype:
-            return _node(a.data + b.data, (a, b), _add_backward)
-        if not isinstance(a, Tensor):
-            a, b = b, a
-    s = _scalar(b)
-    if s is not None:
-        return _node(a.data + s, (a,), _pass_backward)
-    a, b = _binary(a, b, "add")
-    return _node(a.data + b.data, (a, b), _add_backward)
+def _broadcast_error(op: str, a: Tensor, b: Tensor) -> ShapeError:
+    return ShapeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together; "
+                      "each dimension must be equal or 1 (reshape one operand)")
 
 
 def _pass_backward(out: Tensor, g: ndarray) -> tuple:
@@ -160,49 +132,67 @@ def _add_backward(out: Tensor, g: ndarray) -> tuple:
     return g, g
 
 
-def sub(a: Any, b: Any) -> Tensor:
-    """Elementwise ``a - b`` with broadcasting."""
-    if isinstance(b, Tensor):
-        if isinstance(a, Tensor):
+ADD = Primitive("add", _add_backward, "{0} + {1}")
+ADD_SCALAR = Primitive("add", _pass_backward, "{0} + {1}")
+
+
+def add(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a + b`` with broadcasting."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
             if a.data.dtype is b.data.dtype:
-                return _node(a.data - b.data, (a, b), _sub_backward)
-        elif (s := _scalar(a)) is not None:
-            return _node(s - b.data, (b,), _neg_backward)
-    elif (s := _scalar(b)) is not None:
-        return _node(a.data - s, (a,), _pass_backward)
-    a, b = _binary(a, b, "sub")
-    return _node(a.data - b.data, (a, b), _sub_backward)
+                try:
+                    return _node(a.data + b.data, (a, b), ADD)
+                except ValueError:
+                    raise _broadcast_error("add", a, b) from None
+        elif (s := _scalar(b)) is not None:
+            return _node(a.data + s, (a,), ADD_SCALAR, None, (a, s))
+    elif isinstance(b, Tensor) and (s := _scalar(a)) is not None:
+        return _node(s + b.data, (b,), ADD_SCALAR, None, (s, b))
+    a, b = _binary(a, b, "add")
+    try:
+        return _node(a.data + b.data, (a, b), ADD)
+    except ValueError:
+        raise _broadcast_error("add", a, b) from None
 
 
 def _sub_backward(out: Tensor, g: ndarray) -> tuple:
     return g, -g
 
 
-def neg(a: Tensor) -> Tensor:
-    """``-a``."""
-    return _node(-a.data, (a,), _neg_backward)
-
-
 def _neg_backward(out: Tensor, g: ndarray) -> tuple:
     return (-g,)
 
 
-def mul(a: Any, b: Any) -> Tensor:
-    """Elementwise ``a * b`` with broadcasting."""
-    if isinstance(b, Tensor):
-        if isinstance(a, Tensor) and a.data.dtype is b.data.dtype:
-            return _node(a.data * b.data, (a, b), _mul_backward)
-        if not isinstance(a, Tensor):
-            a, b = b, a
-    s = _scalar(b)
-    if s is not None:
-        return _node(a.data * s, (a,), _scale_backward, s)
-    a, b = _binary(a, b, "mul")
-    return _node(a.data * b.data, (a, b), _mul_backward)
+SUB = Primitive("sub", _sub_backward, "{0} - {1}")
+SUB_SCALAR = Primitive("sub", _pass_backward, "{0} - {1}")  # tensor - number
+RSUB_SCALAR = Primitive("sub", _neg_backward, "{0} - {1}")  # number - tensor
+NEG = Primitive("neg", _neg_backward, "-{0}")
 
 
-def _scale_backward(out: Tensor, g: ndarray) -> tuple:
-    return (g * out._saved,)
+def sub(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a - b`` with broadcasting."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.dtype is b.data.dtype:
+                try:
+                    return _node(a.data - b.data, (a, b), SUB)
+                except ValueError:
+                    raise _broadcast_error("sub", a, b) from None
+        elif (s := _scalar(b)) is not None:
+            return _node(a.data - s, (a,), SUB_SCALAR, None, (a, s))
+    elif isinstance(b, Tensor) and (s := _scalar(a)) is not None:
+        return _node(s - b.data, (b,), RSUB_SCALAR, None, (s, b))
+    a, b = _binary(a, b, "sub")
+    try:
+        return _node(a.data - b.data, (a, b), SUB)
+    except ValueError:
+        raise _broadcast_error("sub", a, b) from None
+
+
+def neg(a: Tensor) -> Tensor:
+    """``-a``."""
+    return _node(-a.data, (a,), NEG)
 
 
 def _mul_backward(out: Tensor, g: ndarray) -> tuple:
@@ -211,15 +201,32 @@ def _mul_backward(out: Tensor, g: ndarray) -> tuple:
             g * a.data if b.requires_grad else None)
 
 
-def div(a: Any, b: Any) -> Tensor:
-    """Elementwise ``a / b`` with broadcasting."""
-    if isinstance(b, Tensor):
-        if isinstance(a, Tensor) and a.data.dtype is b.data.dtype:
-            return _node(a.data / b.data, (a, b), _div_backward)
-    elif (s := _scalar(b)) is not None:
-        return _node(a.data / s, (a,), _scale_backward, 1.0 / s)
-    a, b = _binary(a, b, "div")
-    return _node(a.data / b.data, (a, b), _div_backward)
+def _scale_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g * out._saved,)
+
+
+MUL = Primitive("mul", _mul_backward, "{0} * {1}")
+MUL_SCALAR = Primitive("mul", _scale_backward, "{0} * {1}")
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a * b`` with broadcasting."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.dtype is b.data.dtype:
+                try:
+                    return _node(a.data * b.data, (a, b), MUL)
+                except ValueError:
+                    raise _broadcast_error("mul", a, b) from None
+        elif (s := _scalar(b)) is not None:
+            return _node(a.data * s, (a,), MUL_SCALAR, s, (a, s))
+    elif isinstance(b, Tensor) and (s := _scalar(a)) is not None:
+        return _node(s * b.data, (b,), MUL_SCALAR, s, (s, b))
+    a, b = _binary(a, b, "mul")
+    try:
+        return _node(a.data * b.data, (a, b), MUL)
+    except ValueError:
+        raise _broadcast_error("mul", a, b) from None
 
 
 def _div_backward(out: Tensor, g: ndarray) -> tuple:
@@ -229,44 +236,80 @@ def _div_backward(out: Tensor, g: ndarray) -> tuple:
             -gb * out.data if b.requires_grad else None)
 
 
-def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the ** operator
-    """Elementwise ``a ** b``; the exponent may be a number or a tensor."""
-    if isinstance(a, Tensor) and not isinstance(b, Tensor) and (s := _scalar(b)) is not None:
-        return _node(a.data ** s, (a,), _pow_scalar_backward, s)
-    a, b = _binary(a, b, "pow")
-    return _node(a.data ** b.data, (a, b), _pow_backward)
+def _div_scalar_backward(out: Tensor, g: ndarray) -> tuple:
+    s = out._saved
+    if s == 0:  # x / 0 is +-inf (or NaN at 0) with gradient +-inf, as in NumPy and PyTorch
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            return (g / s,)
+    return (g * (1.0 / s),)
+
+
+DIV = Primitive("div", _div_backward, "{0} / {1}")
+DIV_SCALAR = Primitive("div", _div_scalar_backward, "{0} / {1}")
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """Elementwise ``a / b`` with broadcasting; dividing by 0 gives inf as in NumPy."""
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            if a.data.dtype is b.data.dtype:
+                try:
+                    return _node(a.data / b.data, (a, b), DIV)
+                except ValueError:
+                    raise _broadcast_error("div", a, b) from None
+        elif (s := _scalar(b)) is not None:
+            if s == 0:
+                with xp.errstate(divide="ignore", invalid="ignore"):
+                    return _node(a.data / s, (a,), DIV_SCALAR, s, (a, s))
+            return _node(a.data / s, (a,), DIV_SCALAR, s, (a, s))
+    a, b = _binary(a, b, "div")
+    try:
+        return _node(a.data / b.data, (a, b), DIV)
+    except ValueError:
+        raise _broadcast_error("div", a, b) from None
 
 
 def _pow_scalar_backward(out: Tensor, g: ndarray) -> tuple:
     p = out._saved
+    x = out._parents[0].data
     if p == 2:
-        return (g * (2 * out._parents[0].data),)
-    return (g * (p * out._parents[0].data ** (p - 1)),)
+        return (g * (2 * x),)
+    if p == 0:  # d(x^0)/dx = 0 everywhere, x = 0 included (PyTorch, autograd, tinygrad)
+        return (xp.zeros_like(g),)
+    return (g * (p * x ** (p - 1)),)
 
 
 def _pow_backward(out: Tensor, g: ndarray) -> tuple:
     a, b = out._parents
     ga = gb = None
     if a.requires_grad:
-        ga = g * b.data * a.data ** (b.data - 1)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            ga = g * xp.where(b.data == 0, 0, b.data * a.data ** (b.data - 1))
     if b.requires_grad:
         with xp.errstate(divide="ignore", invalid="ignore"):
-            log_a = xp.log(a.data)
-        # d(a^b)/db = a^b log a; at a == 0 the limit is 0 (as in PyTorch), negative a gives NaN
-        gb = g * xp.where(a.data == 0, 0, out.data * log_a)
+            # d(a^b)/db = a^b log a.  PyTorch's rule at a = 0: 0 where b >= 0 (the limit),
+            # and the plain product (inf * -inf = -inf) where b < 0; negative a gives NaN.
+            gb = g * xp.where((a.data == 0) & (b.data >= 0), 0, out.data * xp.log(a.data))
     return ga, gb
 
 
-def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast) operands."""
-    a, b = _binary(a, b, "matmul")
-    if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError("matmul: operands must have at least one dimension; use * for scalars")
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if ka != kb:
-        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
-    return _node(a.data @ b.data, (a, b), _matmul_backward)
+POW = Primitive("pow", _pow_backward, "{0} ** {1}")
+POW_SCALAR = Primitive("pow", _pow_scalar_backward, "{0} ** {1}")
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the ** operator
+    """Elementwise ``a ** b``; the exponent may be a number or a tensor."""
+    if isinstance(a, Tensor) and not isinstance(b, Tensor) and (s := _scalar(b)) is not None:
+        if s < 0:
+            with xp.errstate(divide="ignore"):  # 0 ** -1 is inf, as NumPy and PyTorch say
+                return _node(a.data ** s, (a,), POW_SCALAR, s, (a, s))
+        return _node(a.data ** s, (a,), POW_SCALAR, s, (a, s))
+    a, b = _binary(a, b, "pow")
+    try:
+        with xp.errstate(divide="ignore"):
+            return _node(a.data ** b.data, (a, b), POW)
+    except ValueError:
+        raise _broadcast_error("pow", a, b) from None
 
 
 def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
@@ -293,24 +336,22 @@ def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
     return ga, gb
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias`` as one node: one matmul forward, at most three backward.
+MATMUL = Primitive("matmul", _matmul_backward, "{0} @ {1}")
 
-    ``weight`` has shape (out_features, in_features), the seeds' W[l] of shape (n[l], n[l-1]).
-    """
-    if x.data.dtype is not weight.data.dtype:
-        x, weight = _binary(x, weight, "linear")
-    xd, wd = x.data, weight.data
-    if xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
-        raise ShapeError(
-            f"linear: expected inputs with {wd.shape[1]} features in the last dimension "
-            f"(weight shape {wd.shape}), got input shape {xd.shape}"
-        )
-    out = xd @ wd.T
-    if bias is None:
-        return _node(out, (x, weight), _linear_backward)
-    out += bias.data
-    return _node(out, (x, weight, bias), _linear_backward)
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast) operands."""
+    a, b = _binary(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul: operands must have at least one dimension; use * for scalars")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
+    try:
+        return _node(a.data @ b.data, (a, b), MATMUL)
+    except ValueError:
+        raise _broadcast_error("matmul (batch dimensions)", a, b) from None
 
 
 def _linear_backward(out: Tensor, g: ndarray) -> tuple:
@@ -326,47 +367,84 @@ def _linear_backward(out: Tensor, g: ndarray) -> tuple:
     return gx, gw, _sum_rows(g2) if out._parents[2].requires_grad else None
 
 
+LINEAR = Primitive("linear", _linear_backward,
+                   lambda a: f"{a[0]} @ {a[1]}.T" + (f" + {a[2]}" if len(a) > 2 else ""))
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` as one node: one matmul forward, at most three backward.
+
+    ``weight`` has shape (out_features, in_features): W[l] of shape (n[l], n[l-1]) in the
+    course's notation.
+    """
+    if x.data.dtype is not weight.data.dtype:
+        x, weight = _binary(x, weight, "linear")
+    xd, wd = x.data, weight.data
+    if xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
+        raise ShapeError(
+            f"linear: expected inputs with {wd.shape[1]} features in the last dimension "
+            f"(weight shape {wd.shape}), got input shape {xd.shape}"
+        )
+    out = xd @ wd.T
+    if bias is None:
+        return _node(out, (x, weight), LINEAR)
+    out += bias.data
+    return _node(out, (x, weight, bias), LINEAR)
+
+
 # -- elementwise functions --------------------------------------------------------------------
 
 def exp(x: Tensor) -> Tensor:
     """Elementwise e**x."""
-    return _node(xp.exp(x.data), (x,), _exp_backward)
+    return _node(xp.exp(x.data), (x,), EXP)
 
 
 def _exp_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * out.data,)
 
 
+EXP = Primitive("exp", _exp_backward)
+
+
 def log(x: Tensor) -> Tensor:
     """Elementwise natural logarithm."""
-    return _node(xp.log(x.data), (x,), _log_backward)
+    return _node(xp.log(x.data), (x,), LOG)
 
 
 def _log_backward(out: Tensor, g: ndarray) -> tuple:
     return (g / out._parents[0].data,)
 
 
+LOG = Primitive("log", _log_backward)
+
+
 def sqrt(x: Tensor) -> Tensor:
     """Elementwise square root."""
-    return _node(xp.sqrt(x.data), (x,), _sqrt_backward)
+    return _node(xp.sqrt(x.data), (x,), SQRT)
 
 
 def _sqrt_backward(out: Tensor, g: ndarray) -> tuple:
     return (g / (2 * out.data),)
 
 
+SQRT = Primitive("sqrt", _sqrt_backward)
+
+
 def abs(x: Tensor) -> Tensor:  # noqa: A001 - the function users know by this name
     """Elementwise absolute value (gradient 0 at 0, as in PyTorch)."""
-    return _node(xp.abs(x.data), (x,), _abs_backward)
+    return _node(xp.abs(x.data), (x,), ABS)
 
 
 def _abs_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * xp.sign(out._parents[0].data),)
 
 
+ABS = Primitive("abs", _abs_backward)
+
+
 def tanh(x: Tensor) -> Tensor:
     """Elementwise tanh; backward uses the saved output: 1 - tanh(x)**2."""
-    return _node(xp.tanh(x.data), (x,), _tanh_backward)
+    return _node(xp.tanh(x.data), (x,), TANH)
 
 
 def _tanh_backward(out: Tensor, g: ndarray) -> tuple:
@@ -374,9 +452,16 @@ def _tanh_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * (1 - t * t),)
 
 
-def _stable_sigmoid(z: ndarray) -> ndarray:
+TANH = Primitive("tanh", _tanh_backward)
+
+
+def stable_sigmoid(z: ndarray) -> ndarray:
+    """1 / (1 + e**-z) on an array, finite and accurate for any input (no graph)."""
     # 1 / (1 + e^-z) is accurate in both tails; only e^-z can overflow, so cap the exponent
-    # where the result is already below the smallest normal number of the dtype.
+    # where the result is already below the smallest normal number of the dtype.  float16's
+    # range is too narrow for that (its cap would sit at -11): compute it in float32.
+    if z.dtype.char == "e":
+        return stable_sigmoid(z.astype(xp.float32)).astype(xp.float16)
     t = xp.maximum(z, _SIGMOID_FLOOR.get(z.dtype.char, -700.0))
     if type(t) is not ndarray:  # 0-d input: NumPy returned a scalar
         t = xp.array(t)
@@ -386,12 +471,12 @@ def _stable_sigmoid(z: ndarray) -> ndarray:
     return xp.reciprocal(t, out=t)
 
 
-_SIGMOID_FLOOR = {"e": -11.0, "f": -87.0, "d": -708.0}
+_SIGMOID_FLOOR = {"f": -87.0, "d": -708.0}
 
 
 def sigmoid(x: Tensor) -> Tensor:
     """Elementwise logistic function 1 / (1 + e**-x), finite for any input."""
-    return _node(_stable_sigmoid(x.data), (x,), _sigmoid_backward)
+    return _node(stable_sigmoid(x.data), (x,), SIGMOID)
 
 
 def _sigmoid_backward(out: Tensor, g: ndarray) -> tuple:
@@ -399,29 +484,38 @@ def _sigmoid_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * (s * (1 - s)),)
 
 
+SIGMOID = Primitive("sigmoid", _sigmoid_backward)
+
+
 def relu(x: Tensor) -> Tensor:
     """Elementwise max(x, 0) (gradient 0 at 0)."""
-    return _node(xp.maximum(x.data, 0), (x,), _relu_backward)
+    return _node(xp.maximum(x.data, 0), (x,), RELU)
 
 
 def _relu_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * (out.data > 0),)
 
 
+RELU = Primitive("relu", _relu_backward)
+
+
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """Elementwise x for x > 0, ``negative_slope * x`` otherwise."""
     xd = x.data
-    return _node(xp.where(xd > 0, xd, xd * negative_slope), (x,), _leaky_relu_backward,
-                 negative_slope)
+    return _node(xp.where(xd > 0, xd, xd * negative_slope), (x,), LEAKY_RELU,
+                 negative_slope, (x, negative_slope))
 
 
 def _leaky_relu_backward(out: Tensor, g: ndarray) -> tuple:
     return (xp.where(out._parents[0].data > 0, g, g * out._saved),)
 
 
+LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward)
+
+
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Clamp to [min, max]; the gradient passes where min <= x <= max (as in PyTorch)."""
-    return _node(xp.clip(x.data, min, max), (x,), _clip_backward, (min, max))
+    return _node(xp.clip(x.data, min, max), (x,), CLIP, (min, max), (x, min, max))
 
 
 def _clip_backward(out: Tensor, g: ndarray) -> tuple:
@@ -435,16 +529,22 @@ def _clip_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * inside,)
 
 
+CLIP = Primitive("clip", _clip_backward)
+
+
 def astype(x: Tensor, dtype: Any) -> Tensor:
     """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
     dtype = xp.dtype(dtype)
     if x.data.dtype == dtype:
         return x
-    return _node(x.data.astype(dtype), (x,), _astype_backward)
+    return _node(x.data.astype(dtype), (x,), ASTYPE, None, (x, str(dtype)))
 
 
 def _astype_backward(out: Tensor, g: ndarray) -> tuple:
     return (g.astype(out._parents[0].data.dtype),)
+
+
+ASTYPE = Primitive("astype", _astype_backward)
 
 
 # -- two-operand elementwise --------------------------------------------------------------------
@@ -452,13 +552,19 @@ def _astype_backward(out: Tensor, g: ndarray) -> tuple:
 def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient is split evenly (as in PyTorch)."""
     a, b = _binary(a, b, "maximum")
-    return _node(xp.maximum(a.data, b.data), (a, b), _extremum_backward)
+    try:
+        return _node(xp.maximum(a.data, b.data), (a, b), MAXIMUM)
+    except ValueError:
+        raise _broadcast_error("maximum", a, b) from None
 
 
 def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; at ties the gradient is split evenly (as in PyTorch)."""
     a, b = _binary(a, b, "minimum")
-    return _node(xp.minimum(a.data, b.data), (a, b), _extremum_backward)
+    try:
+        return _node(xp.minimum(a.data, b.data), (a, b), MINIMUM)
+    except ValueError:
+        raise _broadcast_error("minimum", a, b) from None
 
 
 def _extremum_backward(out: Tensor, g: ndarray) -> tuple:
@@ -469,11 +575,15 @@ def _extremum_backward(out: Tensor, g: ndarray) -> tuple:
     return g * wa / total, g * wb / total
 
 
+MAXIMUM = Primitive("maximum", _extremum_backward)
+MINIMUM = Primitive("minimum", _extremum_backward)
+
+
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` holds and from ``b`` elsewhere (with broadcasting)."""
     cond = xp.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     a, b = _binary(a, b, "where")
-    return _node(xp.where(cond, a.data, b.data), (a, b), _where_backward, cond)
+    return _node(xp.where(cond, a.data, b.data), (a, b), WHERE, cond)
 
 
 def _where_backward(out: Tensor, g: ndarray) -> tuple:
@@ -482,7 +592,37 @@ def _where_backward(out: Tensor, g: ndarray) -> tuple:
     return xp.where(cond, g, zero), xp.where(cond, zero, g)
 
 
+WHERE = Primitive("where", _where_backward, "where(condition, {0}, {1})")
+
+
 # -- reductions -------------------------------------------------------------------------------
+
+def _reduction_template(name: str) -> Any:
+    return lambda a: f"{name}({a[0]})" if len(a) == 1 else f"{name}({a[0]}, axis={a[1]})"
+
+
+def _axes(x: Tensor, axis: Axis, op: str) -> Axis:
+    """``axis`` as non-negative axes of ``x`` (None: all).  A 0-d tensor reduced over axis 0
+    or -1 is itself, as in NumPy and PyTorch."""
+    if axis is None:
+        return None
+    parts = axis if isinstance(axis, tuple) else (axis,)
+    nd = x.data.ndim
+    if nd == 0 and all(a in (0, -1) for a in parts):
+        return None
+    try:
+        norm = tuple(int(a) + nd if int(a) < 0 else int(a) for a in parts)
+    except (TypeError, ValueError):
+        raise ShapeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}") from None
+    if any(not 0 <= a < nd for a in norm) or len(set(norm)) != len(norm):
+        raise ShapeError(f"{op}: axis {axis!r} is out of range (or repeated) for a tensor of "
+                         f"shape {x.shape}; valid axes are {-nd}..{nd - 1}")
+    return norm if isinstance(axis, tuple) else norm[0]
+
+
+def _shown(x: Tensor, axis: Axis) -> tuple:
+    return (x,) if axis is None else (x, axis)
+
 
 def _expand(g: ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> ndarray:
     """Undo a reduction's shape change: put back reduced axes, then broadcast (a view)."""
@@ -493,8 +633,9 @@ def _expand(g: ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> n
 
 def _sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Sum over ``axis`` (all axes by default)."""
-    return _node(x.data.sum(axis=axis, keepdims=keepdims), (x,), _sum_backward,
-                 (axis, keepdims))
+    ax = _axes(x, axis, "sum") if axis is not None else None
+    return _node(x.data.sum(axis=ax, keepdims=keepdims), (x,), SUM, (ax, keepdims),
+                 _shown(x, axis))
 
 
 def _sum_backward(out: Tensor, g: ndarray) -> tuple:
@@ -502,12 +643,16 @@ def _sum_backward(out: Tensor, g: ndarray) -> tuple:
     return (_expand(g, out._parents[0].data.shape, axis, keepdims),)
 
 
+SUM = Primitive("sum", _sum_backward, _reduction_template("sum"))
+
+
 def _mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
+    ax = _axes(x, axis, "mean") if axis is not None else None
     xd = x.data
-    out = xp.asarray(xd.mean(axis=axis, keepdims=keepdims))  # .size below needs an array
+    out = xp.asarray(xd.mean(axis=ax, keepdims=keepdims))  # .size below needs an array
     count = xd.size // out.size if out.size else 0
-    return _node(out, (x,), _mean_backward, (axis, keepdims, count))
+    return _node(out, (x,), MEAN, (ax, keepdims, count), _shown(x, axis))
 
 
 def _mean_backward(out: Tensor, g: ndarray) -> tuple:
@@ -515,16 +660,21 @@ def _mean_backward(out: Tensor, g: ndarray) -> tuple:
     return (_expand(g / count, out._parents[0].data.shape, axis, keepdims),)
 
 
+MEAN = Primitive("mean", _mean_backward, _reduction_template("mean"))
+
+
 def _max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Maximum over ``axis``; tied maxima share the gradient evenly."""
-    return _node(x.data.max(axis=axis, keepdims=keepdims), (x,), _minmax_backward,
-                 (axis, keepdims))
+    ax = _axes(x, axis, "max")
+    return _node(x.data.max(axis=ax, keepdims=keepdims), (x,), MAX, (ax, keepdims),
+                 _shown(x, axis))
 
 
 def _min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Minimum over ``axis``; tied minima share the gradient evenly."""
-    return _node(x.data.min(axis=axis, keepdims=keepdims), (x,), _minmax_backward,
-                 (axis, keepdims))
+    ax = _axes(x, axis, "min")
+    return _node(x.data.min(axis=ax, keepdims=keepdims), (x,), MIN, (ax, keepdims),
+                 _shown(x, axis))
 
 
 def _minmax_backward(out: Tensor, g: ndarray) -> tuple:
@@ -535,15 +685,20 @@ def _minmax_backward(out: Tensor, g: ndarray) -> tuple:
     return (_expand(g, xd.shape, axis, keepdims) * hit,)
 
 
+MAX = Primitive("max", _minmax_backward, _reduction_template("max"))
+MIN = Primitive("min", _minmax_backward, _reduction_template("min"))
+
+
 def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """log(sum(exp(x))) over ``axis``, computed after subtracting the maximum (no overflow)."""
+    ax = _axes(x, axis, "logsumexp")
     xd = x.data
-    m = xd.max(axis=axis, keepdims=True)
+    m = xd.max(axis=ax, keepdims=True)
     m = xp.where(xp.isfinite(m), m, 0)  # all -inf (or inf) slices: leave them to exp/log
     with xp.errstate(divide="ignore"):
-        lse = xp.log(xp.exp(xd - m).sum(axis=axis, keepdims=True)) + m
-    out = lse if keepdims else (lse.reshape(()) if axis is None else xp.squeeze(lse, axis))
-    return _node(out, (x,), _logsumexp_backward, (axis, keepdims, lse))
+        lse = xp.log(xp.exp(xd - m).sum(axis=ax, keepdims=True)) + m
+    out = lse if keepdims else (lse.reshape(()) if ax is None else xp.squeeze(lse, ax))
+    return _node(out, (x,), LOGSUMEXP, (ax, keepdims, lse), _shown(x, axis))
 
 
 def _logsumexp_backward(out: Tensor, g: ndarray) -> tuple:
@@ -552,12 +707,16 @@ def _logsumexp_backward(out: Tensor, g: ndarray) -> tuple:
     return (_expand(g, xd.shape, axis, keepdims) * xp.exp(xd - lse),)
 
 
+LOGSUMEXP = Primitive("logsumexp", _logsumexp_backward, _reduction_template("logsumexp"))
+
+
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
     """exp(x) / sum(exp(x)) along ``axis``, shifted by the maximum so it never overflows."""
+    ax = _axes(x, axis, "softmax")
     xd = x.data
-    e = xp.exp(xd - xd.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
-    return _node(e, (x,), _softmax_backward, axis)
+    e = xp.exp(xd - xd.max(axis=ax, keepdims=True))
+    e /= e.sum(axis=ax, keepdims=True)
+    return _node(e, (x,), SOFTMAX, ax, _shown(x, None if axis == -1 else axis))
 
 
 def _softmax_backward(out: Tensor, g: ndarray) -> tuple:
@@ -566,16 +725,24 @@ def _softmax_backward(out: Tensor, g: ndarray) -> tuple:
     return (gs - s * gs.sum(axis=out._saved, keepdims=True),)
 
 
+SOFTMAX = Primitive("softmax", _softmax_backward, _reduction_template("softmax"))
+
+
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
     """x - logsumexp(x) along ``axis``, computed stably."""
+    ax = _axes(x, axis, "log_softmax")
     xd = x.data
-    shifted = xd - xd.max(axis=axis, keepdims=True)
-    out = shifted - xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
-    return _node(out, (x,), _log_softmax_backward, axis)
+    shifted = xd - xd.max(axis=ax, keepdims=True)
+    out = shifted - xp.log(xp.exp(shifted).sum(axis=ax, keepdims=True))
+    return _node(out, (x,), LOG_SOFTMAX, ax, _shown(x, None if axis == -1 else axis))
 
 
 def _log_softmax_backward(out: Tensor, g: ndarray) -> tuple:
     return (g - xp.exp(out.data) * g.sum(axis=out._saved, keepdims=True),)
+
+
+LOG_SOFTMAX = Primitive("log_softmax", _log_softmax_backward,
+                        _reduction_template("log_softmax"))
 
 
 # -- shape operations -------------------------------------------------------------------------
@@ -586,27 +753,43 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
         shape = tuple(shape[0])
     try:
         out = x.data.reshape(shape)
-    except ValueError:
+    except (ValueError, TypeError):
         raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} values) into {shape}") \
             from None
-    return _node(out, (x,), _reshape_backward)
+    return _node(out, (x,), RESHAPE, None, (x, tuple(shape)))
 
 
 def _reshape_backward(out: Tensor, g: ndarray) -> tuple:
     return (g.reshape(out._parents[0].data.shape),)
 
 
+RESHAPE = Primitive("reshape", _reshape_backward)
+
+
 def transpose(x: Tensor, *axes: Any) -> Tensor:
-    """Permute axes (reverse them by default, like ``.T``)."""
+    """Permute axes (reverse them by default, like ``.T``); negative axes count from the end."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    axes = axes or None
-    return _node(xp.transpose(x.data, axes), (x,), _transpose_backward, axes)
+    if not axes:
+        return _node(xp.transpose(x.data), (x,), TRANSPOSE, None)
+    nd = x.data.ndim
+    try:
+        perm = tuple(int(a) + nd if int(a) < 0 else int(a) for a in axes)
+    except (TypeError, ValueError):
+        raise ShapeError(f"transpose: axes must be ints, got {axes!r}") from None
+    if sorted(perm) != list(range(nd)):
+        raise ShapeError(f"transpose: axes {axes!r} are not a permutation of the {nd} axes of "
+                         f"a tensor of shape {x.shape}")
+    return _node(xp.transpose(x.data, perm), (x,), TRANSPOSE, perm, (x, axes))
 
 
 def _transpose_backward(out: Tensor, g: ndarray) -> tuple:
-    axes = out._saved
-    return (xp.transpose(g, None if axes is None else xp.argsort(axes)),)
+    perm = out._saved  # normalised, so argsort gives the inverse permutation
+    return (xp.transpose(g, None if perm is None else xp.argsort(perm)),)
+
+
+TRANSPOSE = Primitive("transpose", _transpose_backward,
+                      lambda a: f"{a[0]}.T" if len(a) == 1 else f"transpose({a[0]}, {a[1]})")
 
 
 def _index(idx: Any) -> Any:
@@ -617,12 +800,29 @@ def _index(idx: Any) -> Any:
     return idx
 
 
-def _has_int_array(idx: Any) -> bool:
-    parts = idx if isinstance(idx, tuple) else (idx,)
-    for i in parts:
-        if isinstance(i, list) or (isinstance(i, ndarray) and i.dtype.kind in "iu"):
-            return True
-    return False
+def _is_basic(idx: Any) -> bool:
+    """Slices, integers, None, Ellipsis and boolean masks select each element at most once;
+    anything else (lists, tuples or arrays of integers, at any depth) may repeat one."""
+    for i in idx if isinstance(idx, tuple) else (idx,):
+        if i is None or i is Ellipsis or isinstance(i, (slice, int, xp.integer)):
+            continue
+        if isinstance(i, ndarray) and i.dtype == bool:
+            continue
+        return False
+    return True
+
+
+def _index_text(idx: Any) -> str:
+    def one(i: Any) -> str:
+        if isinstance(i, slice):
+            text = ":".join("" if v is None else str(v) for v in (i.start, i.stop, i.step))
+            return text.removesuffix(":") if i.step is None else text
+        if i is Ellipsis:
+            return "..."
+        if isinstance(i, ndarray):
+            return "mask" if i.dtype == bool else (str(i.tolist()) if i.size <= 6 else "array")
+        return str(i)
+    return ", ".join(one(i) for i in (idx if isinstance(idx, tuple) else (idx,)))
 
 
 def getitem(x: Tensor, idx: Any) -> Tensor:
@@ -632,18 +832,21 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
         out = x.data[idx]
     except IndexError as err:
         raise ShapeError(f"indexing a tensor of shape {x.shape}: {err}") from None
-    return _node(out, (x,), _getitem_backward, idx)
+    return _node(out, (x,), GETITEM, (idx, _is_basic(idx)), (x, _index_text(idx)))
 
 
 def _getitem_backward(out: Tensor, g: ndarray) -> tuple:
-    idx = out._saved
+    idx, basic = out._saved
     xd = out._parents[0].data
     gx = xp.zeros(xd.shape, dtype=g.dtype)
-    if _has_int_array(idx):
-        xp.add.at(gx, idx, g)  # repeated indices must add up, not overwrite
-    else:
+    if basic:
         gx[idx] = g
+    else:
+        xp.add.at(gx, idx, g)  # repeated indices must add up, not overwrite
     return (gx,)
+
+
+GETITEM = Primitive("getitem", _getitem_backward, "{0}[{1}]")
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -654,13 +857,17 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     except ValueError as err:
         raise ShapeError(f"concatenate: {err}") from None
     sizes = [t.data.shape[axis] for t in ts]
-    return _node(out, tuple(ts), _concatenate_backward, (axis, sizes))
+    return _node(out, tuple(ts), CONCATENATE, (axis, sizes), (*ts, axis))
 
 
 def _concatenate_backward(out: Tensor, g: ndarray) -> tuple:
     axis, sizes = out._saved
     cuts = xp.cumsum(sizes)[:-1]
     return tuple(xp.split(g, cuts, axis=axis))
+
+
+CONCATENATE = Primitive("concatenate", _concatenate_backward,
+                        lambda a: f"concatenate([{', '.join(a[:-1])}], axis={a[-1]})")
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -670,12 +877,16 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
         out = xp.stack([t.data for t in ts], axis=axis)
     except ValueError as err:
         raise ShapeError(f"stack: {err}") from None
-    return _node(out, tuple(ts), _stack_backward, axis)
+    return _node(out, tuple(ts), STACK, axis, (*ts, axis))
 
 
 def _stack_backward(out: Tensor, g: ndarray) -> tuple:
     axis = out._saved
     return tuple(xp.moveaxis(g, axis, 0))
+
+
+STACK = Primitive("stack", _stack_backward,
+                  lambda a: f"stack([{', '.join(a[:-1])}], axis={a[-1]})")
 
 
 def _same_dtype(tensors: Sequence[Any], op: str) -> list[Tensor]:
@@ -689,40 +900,4 @@ def _same_dtype(tensors: Sequence[Any], op: str) -> list[Tensor]:
         dtype = ts[[t.dtype.kind == "f" for t in ts].index(True)].dtype
         ts = [t if t.dtype == dtype else Tensor(t.data.astype(dtype)) for t in ts]
     return ts
-
-
-# -- Tensor methods and operators -------------------------------------------------------------
-
-def _rsub(a: Tensor, b: Any) -> Tensor:
-    return sub(b, a)
-
-
-def _rdiv(a: Tensor, b: Any) -> Tensor:
-    return div(b, a)
-
-
-def _rpow(a: Tensor, b: Any) -> Tensor:
-    return pow(b, a)
-
-
-def _rmatmul(a: Tensor, b: Any) -> Tensor:
-    return matmul(b, a)
-
-
-_methods = {
-    "__add__": add, "__radd__": add, "__sub__": sub, "__rsub__": _rsub,
-    "__mul__": mul, "__rmul__": mul, "__truediv__": div, "__rtruediv__": _rdiv,
-    "__pow__": pow, "__rpow__": _rpow, "__matmul__": matmul, "__rmatmul__": _rmatmul,
-    "__neg__": neg, "__getitem__": getitem,
-    "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "tanh": tanh, "sigmoid": sigmoid,
-    "relu": relu, "leaky_relu": leaky_relu, "softmax": softmax, "log_softmax": log_softmax,
-    "logsumexp": logsumexp, "clip": clip, "astype": astype, "reshape": reshape,
-    "transpose": transpose, "sum": _sum, "mean": _mean, "max": _max, "min": _min,
-}
-for _name, _fn in _methods.items():
-    setattr(Tensor, _name, _fn)
-Tensor.T = property(transpose, doc="The tensor with its axes reversed.")  # type: ignore[attr-defined]
-Tensor.__abs__ = abs  # type: ignore[attr-defined]
-Tensor.__iter__ = lambda self: (self[i] for i in range(len(self)))  # type: ignore[attr-defined]
-del _name, _fn
 

@@ -27,7 +27,7 @@ from typing import Any
 from ..errors import DTypeError, GraphError, ShapeError
 from .backend import ndarray, xp
 
-__all__ = ["Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor"]
+__all__ = ["Node", "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor"]
 
 
 class _GradMode:
@@ -75,12 +75,26 @@ def is_grad_enabled() -> bool:
     return _mode.enabled
 
 
-def _freed(node: Tensor, grad: ndarray) -> tuple:
-    raise GraphError(
-        "backward through a graph that was already freed: the first backward() released the "
-        "intermediate results to save memory; pass retain_graph=True to the first call if you "
-        "need to backpropagate through the same graph twice"
-    )
+class _FreedGraph:
+    """Stands in for a node's primitive once backward() has released its graph."""
+
+    name = "freed"
+    template = None
+
+    @staticmethod
+    def show(operands: list[str]) -> str:
+        return "(freed by backward)"
+
+    @staticmethod
+    def backward(out: Tensor, grad: ndarray) -> tuple:
+        raise GraphError(
+            "backward through a graph that was already freed: the first backward() released "
+            "the intermediate results to save memory; pass retain_graph=True to the first "
+            "call if you need to backpropagate through the same graph twice"
+        )
+
+
+FREED = _FreedGraph()
 
 
 class Tensor:
@@ -101,7 +115,8 @@ class Tensor:
 
     __slots__ = (
         "__weakref__",
-        "_backward",
+        "_args",
+        "_op",
         "_parents",
         "_retain",
         "_saved",
@@ -118,18 +133,16 @@ class Tensor:
         if isinstance(data, Tensor):
             data = data.data
         data = xp.asarray(data)
-        if requires_grad and data.dtype.kind != "f":
-            raise DTypeError(
-                f"only floating-point tensors can require gradients, got dtype {data.dtype}; "
-                "pass dtype=np.float64 (or float32)"
-            )
+        if requires_grad:
+            _check_grad_dtype(data.dtype)
         self.data = data
         self.grad: ndarray | None = None
         self.requires_grad = bool(requires_grad)
         self.name = name
         self._parents: tuple = ()
-        self._backward: Callable | None = None
+        self._op: Any = None  # the Primitive that made this tensor; None for a leaf
         self._saved: Any = None
+        self._args: tuple | None = None  # display operands, when they differ from _parents
         self._retain = False
 
     # -- plain properties ---------------------------------------------------------------------
@@ -152,15 +165,28 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user rather than by an operation."""
-        return self._backward is None
+        return self._op is None
 
     @property
     def op(self) -> str | None:
         """Name of the operation that produced this tensor (None for leaves)."""
-        fn = self._backward
-        if fn is None:
-            return None
-        return fn.__name__.removeprefix("_").removesuffix("_backward")
+        op = self._op
+        return None if op is None else op.name
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        """The tensors this one was computed from (empty for leaves and freed graphs)."""
+        return self._parents
+
+    @property
+    def saved(self) -> Any:
+        """What the operation's forward kept for its backward (read by primitives)."""
+        return self._saved
+
+    @property
+    def node(self) -> Node:
+        """A read-only :class:`Node` view of this tensor in the graph (for tools)."""
+        return Node(self)
 
     def __len__(self) -> int:
         return len(self.data)
@@ -186,8 +212,8 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Set ``requires_grad`` in place on a leaf and return the tensor."""
-        if requires_grad and self.data.dtype.kind != "f":
-            raise DTypeError(f"only floating-point tensors can require gradients, got {self.dtype}")
+        if requires_grad:
+            _check_grad_dtype(self.data.dtype)
         self.requires_grad = requires_grad
         return self
 
@@ -197,7 +223,7 @@ class Tensor:
         extra = [f"dtype={self.dtype}"] if self.dtype != xp.float64 else []
         if self.name:
             extra.append(f"name={self.name!r}")
-        if self._backward is not None:
+        if self._op is not None:
             extra.append(f"op={self.op}")
         elif self.requires_grad:
             extra.append("requires_grad=True")
@@ -256,7 +282,7 @@ class Tensor:
                 raise ShapeError(
                     f"backward(grad=...) got shape {seed.shape}, the tensor has shape {self.shape}"
                 )
-        if self._backward is None:  # backward on a leaf: d(self)/d(self) = seed
+        if self._op is None:  # backward on a leaf: d(self)/d(self) = seed
             self.grad = seed if self.grad is None else self.grad + seed
             return
 
@@ -266,7 +292,7 @@ class Tensor:
         stack = [self]
         while stack:
             for parent in stack.pop()._parents:
-                if parent._backward is not None and parent.requires_grad:
+                if parent._op is not None and parent.requires_grad:
                     key = id(parent)
                     if key in pending:
                         pending[key] += 1
@@ -281,13 +307,13 @@ class Tensor:
             node = ready.pop()
             g = node.grad
             parents = node._parents
-            grads = node._backward(node, g) if g is not None else (None,) * len(parents)
+            grads = node._op.backward(node, g) if g is not None else (None,) * len(parents)
             if not node._retain:
                 node.grad = None
             for parent, pg in zip(parents, grads):
                 if not parent.requires_grad:
                     continue
-                interior = parent._backward is not None
+                interior = parent._op is not None
                 if pg is not None:
                     if pg.shape != parent.data.shape:
                         pg = _unbroadcast(pg, parent.data.shape)
@@ -310,9 +336,128 @@ class Tensor:
             if not retain_graph:
                 node._parents = ()
                 node._saved = None
-                node._backward = _freed
+                node._args = None
+                node._op = FREED
 
-    # Operators and methods are attached in ops.py, beside their backward functions.
+    # -- operators and methods: each is the primitive of the same name in ops.py ---------------
+    def __add__(self, other: Any) -> Tensor:
+        return _ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return _ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return _ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return _ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return _ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return _ops.neg(self)
+
+    def __abs__(self) -> Tensor:
+        return _ops.abs(self)
+
+    def __getitem__(self, idx: Any) -> Tensor:
+        return _ops.getitem(self, idx)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (_ops.getitem(self, i) for i in range(len(self)))
+
+    @property
+    def T(self) -> Tensor:  # noqa: N802 - NumPy's and PyTorch's name
+        """The tensor with its axes reversed."""
+        return _ops.transpose(self)
+
+    def exp(self) -> Tensor:
+        return _ops.exp(self)
+
+    def log(self) -> Tensor:
+        return _ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return _ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return _ops.abs(self)
+
+    def tanh(self) -> Tensor:
+        return _ops.tanh(self)
+
+    def sigmoid(self) -> Tensor:
+        return _ops.sigmoid(self)
+
+    def relu(self) -> Tensor:
+        return _ops.relu(self)
+
+    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
+        return _ops.leaky_relu(self, negative_slope)
+
+    def softmax(self, axis: int = -1) -> Tensor:
+        return _ops.softmax(self, axis)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return _ops.log_softmax(self, axis)
+
+    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops.logsumexp(self, axis, keepdims)
+
+    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+        return _ops.clip(self, min, max)
+
+    def astype(self, dtype: Any) -> Tensor:
+        return _ops.astype(self, dtype)
+
+    def reshape(self, *shape: Any) -> Tensor:
+        return _ops.reshape(self, *shape)
+
+    def transpose(self, *axes: Any) -> Tensor:
+        return _ops.transpose(self, *axes)
+
+    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops._sum(self, axis, keepdims)
+
+    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops._mean(self, axis, keepdims)
+
+    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops._max(self, axis, keepdims)
+
+    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
+        return _ops._min(self, axis, keepdims)
+
+
+def _check_grad_dtype(dtype: Any) -> None:
+    if dtype.char not in "fd":  # float16 saturates in sigmoid/exp; ints have no gradient
+        raise DTypeError(
+            f"only floating-point tensors (float32, float64) can require gradients, got dtype "
+            f"{dtype}; "
+            "convert with x.astype('float32') (or 'float64')"
+        )
 
 
 def _raw(x: Any) -> Any:
@@ -366,7 +511,101 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data.data
-    arr = xp.array(data, dtype=dtype)
+    try:
+        arr = xp.array(data, dtype=dtype)
+    except (ValueError, TypeError) as err:
+        raise DTypeError(f"cannot make a tensor from {type(data).__name__} data: nested lists "
+                         f"must be rectangular and hold numbers ({err})") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise DTypeError(f"cannot make a tensor from data of dtype {arr.dtype}: need numbers")
     return Tensor(arr, requires_grad=requires_grad)
+
+
+class Node:
+    """A read-only view of one tensor in the graph, for tools that explain or inspect it.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(3.0, requires_grad=True)
+    >>> n = (1 - w).node
+    >>> n.op, n.formula(lambda t: "w"), n.value.item()
+    ('sub', '1 - w', -2.0)
+    """
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t: Tensor) -> None:
+        self._t = t
+
+    @property
+    def tensor(self) -> Tensor:
+        return self._t
+
+    @property
+    def op(self) -> str | None:
+        """The operation's name; None for a leaf."""
+        return self._t.op
+
+    @property
+    def primitive(self) -> Any:
+        return self._t._op
+
+    @property
+    def inputs(self) -> tuple[Tensor, ...]:
+        """The tensors this node was computed from (the edges of the graph)."""
+        return self._t._parents
+
+    @property
+    def operands(self) -> tuple:
+        """What the formula shows: the inputs, and constants the graph does not keep."""
+        t = self._t
+        return t._args if t._args is not None else t._parents
+
+    @property
+    def value(self) -> ndarray:
+        return self._t.data
+
+    @property
+    def grad(self) -> ndarray | None:
+        return self._t.grad
+
+    @property
+    def is_leaf(self) -> bool:
+        return self._t._op is None
+
+    @property
+    def freed(self) -> bool:
+        """Whether a backward pass already released this node's graph."""
+        return self._t._op is FREED
+
+    def local_gradients(self, upstream: ndarray) -> tuple:
+        """The vector-Jacobian products this node sends to each input for ``upstream``.
+
+        Shaped like the output (broadcasting not yet undone); the graph is left as it was.
+        """
+        t = self._t
+        if t._op is None:
+            return ()
+        return t._op.backward(t, upstream)
+
+    def formula(self, name_of: Callable[[Tensor], str],
+                constant: Callable[[Any], str] | None = None) -> str:
+        """The node written out, e.g. ``1 - w``: ``name_of`` names tensors, ``constant``
+        writes the other operands (default: numbers as ``str``, negatives bracketed)."""
+        prim = self._t._op
+        if prim is None:
+            return name_of(self._t)
+        show = constant or _constant
+        parts = [name_of(a) if isinstance(a, Tensor) else show(a) for a in self.operands]
+        return prim.show(parts)
+
+
+def _constant(c: Any) -> str:
+    if isinstance(c, str):
+        return c
+    if isinstance(c, float) and c.is_integer() and abs(c) < 1e15:
+        c = int(c)
+    text = str(c)
+    return f"({text})" if text.startswith("-") else text
+
+
+from . import ops as _ops  # noqa: E402 - ops builds on Tensor; methods call it

@@ -1,21 +1,27 @@
 """Loss functions as fused primitives, each forward beside its backward.
 
-A loss computed from logits is one node whose backward is the seeds' output delta: for sigmoid
-with binary cross-entropy and for softmax with cross-entropy, dL/dz = p - y (divided by the
-number of terms for ``reduction='mean'``).  Computing it in one step is both faster and
+A loss computed from logits is one node whose backward is the course's output delta: for
+sigmoid with binary cross-entropy and for softmax with cross-entropy, dL/dz = p - y (divided by
+the number of terms for ``reduction='mean'``).  Computing it in one step is both faster and
 stable: no log of a probability that rounded to 0.
 
 Targets are data, not parameters: they are converted to the input's dtype and never receive a
-gradient.
+gradient.  ``sample_weight`` (one weight per example, i.e. per row) makes the mean the weighted
+mean sum(w_i l_i) / sum(w_i), so integer weights equal duplicated rows; the same definition is
+used wherever chainrule takes sample weights.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..engine import ConfigError, DataError, ShapeError, Tensor
-from ..engine.backend import ndarray, xp
-from ..engine.ops import _node, _sigmoid_backward, _stable_sigmoid
+import numpy as np
+
+from ..engine import Primitive, Tensor, ops
+from ..errors import ConfigError, DataError, ShapeError
+
+ndarray = np.ndarray
+xp = np
 
 __all__ = [
     "REDUCTIONS",
@@ -48,36 +54,67 @@ def _check_reduction(reduction: str) -> None:
                           f"{', '.join(REDUCTIONS)}")
 
 
-def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, reduction: str) -> Tensor:
+def _weights(sample_weight: Any, like: ndarray, name: str) -> ndarray | None:
+    """Per-example weights as an array broadcastable against per-element losses."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
+    n = like.shape[0] if like.ndim else 1
+    if w.dtype.kind not in "biuf" or w.shape != (n,):
+        raise ShapeError(f"{name}: sample_weight must be {n} numbers (one per example), got "
+                         f"shape {w.shape} and dtype {w.dtype}")
+    w = w.astype(like.dtype)
+    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise DataError(f"{name}: sample_weight must be finite, non-negative and not all zero")
+    return w.reshape((n,) + (1,) * (like.ndim - 1)) if like.ndim else w.reshape(())
+
+
+def _loss_primitives(name: str, formula: str) -> tuple[Primitive, Primitive]:
+    """The reduced and the element-wise form of one loss, shown by the loss's own name."""
+    def reduced(out: Tensor, g: ndarray) -> tuple:
+        dloss, scale = out.saved
+        return (dloss * (g * scale),)
+
+    def elementwise(out: Tensor, g: ndarray) -> tuple:
+        return (g * out.saved,)
+
+    return (Primitive(name, reduced, formula),
+            Primitive(name, elementwise, formula.replace(")", ", reduction='none')", 1)))
+
+
+def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, reduction: str,
+            prims: tuple[Primitive, Primitive], weight: ndarray | None) -> Tensor:
     """Finish a loss node: ``loss`` holds per-element values, ``dloss`` their derivative."""
+    if weight is not None:
+        loss = loss * weight
+        dloss = dloss * weight
     if reduction == "none":
-        return _node(loss, (x,), _elementwise_loss_backward, dloss)
+        return prims[1](loss, (x,), dloss)
+    total = loss.sum()
     if reduction == "mean":
-        n = loss.size
-        return _node(xp.asarray(loss.sum() / n, dtype=loss.dtype), (x,), _reduced_loss_backward,
-                     (dloss, 1.0 / n))
-    return _node(xp.asarray(loss.sum(), dtype=loss.dtype), (x,), _reduced_loss_backward,
-                 (dloss, 1.0))
+        if weight is None:
+            scale = 1.0 / loss.size if loss.size else float("nan")
+        else:
+            per_example = loss.size // max(weight.size, 1)  # outputs per row
+            scale = 1.0 / (float(weight.sum()) * per_example)
+        return prims[0](np.asarray(total * scale, dtype=loss.dtype), (x,), (dloss, scale))
+    return prims[0](np.asarray(total, dtype=loss.dtype), (x,), (dloss, 1.0))
 
 
-def _elementwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
-    return (g * out._saved,)
-
-
-def _reduced_loss_backward(out: Tensor, g: ndarray) -> tuple:
-    dloss, scale = out._saved
-    return (dloss * (g * scale),)
-
-
-def mse_loss(input: Tensor, target: Any, reduction: str = "mean") -> Tensor:  # noqa: A002
+def mse_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
+             sample_weight: Any = None) -> Tensor:
     """Squared error (input - target)**2, averaged by default."""
     _check_reduction(reduction)
     diff = input.data - _target(target, input, "mse_loss")
-    return _reduce(input, diff * diff, 2 * diff, reduction)
+    w = _weights(sample_weight, diff, "mse_loss")
+    return _reduce(input, diff * diff, 2 * diff, reduction, _MSE, w)
 
 
-def binary_cross_entropy_with_logits(logits: Tensor, target: Any,
-                                     reduction: str = "mean") -> Tensor:
+_MSE = _loss_primitives("mse_loss", "mse_loss({0}, target)")
+
+
+def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str = "mean",
+                                     sample_weight: Any = None) -> Tensor:
     """-[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))] from logits z; dL/dz = sigmoid(z) - y.
 
     Written as max(z, 0) - z y + log(1 + e^-|z|), which is finite for any z.
@@ -85,7 +122,14 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any,
     _check_reduction(reduction)
     y = _target(target, logits, "binary_cross_entropy_with_logits")
     z = logits.data
-    return _reduce(logits, _bce_from_logits(z, y), _stable_sigmoid(z) - y, reduction)
+    w = _weights(sample_weight, z, "binary_cross_entropy_with_logits")
+    return _reduce(logits, _bce_from_logits(z, y), ops.stable_sigmoid(z) - y, reduction,
+                   _BCE_LOGITS, w)
+
+
+_BCE_LOGITS = _loss_primitives("bce_with_logits_loss", "bce_with_logits_loss({0}, target)")
+_BCE_OF_SIGMOID = _loss_primitives("bce_loss", "bce_loss(sigmoid({0}), target)")
+_BCE = _loss_primitives("bce_loss", "bce_loss({0}, target)")
 
 
 def _bce_from_logits(z: ndarray, y: ndarray) -> ndarray:
@@ -100,37 +144,44 @@ def _bce_from_logits(z: ndarray, y: ndarray) -> ndarray:
     return loss
 
 
-def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
+                         sample_weight: Any = None) -> Tensor:
     """Binary cross-entropy of probabilities.
 
     When ``probs`` is the output of :func:`chainrule.sigmoid` (as after ``nn.Sigmoid()``), the
     loss is computed from the sigmoid's input instead, so the gradient reaching the logits is
-    exactly the seeds' ``p - y`` and stays finite when p rounds to 0 or 1.  Otherwise the
+    exactly the course's ``p - y`` and stays finite when p rounds to 0 or 1.  Otherwise the
     logarithms are clamped at -100, as in PyTorch.
     """
     _check_reduction(reduction)
-    if probs._backward is _sigmoid_backward:  # sigmoid + BCE: work from the logits
-        z = probs._parents[0]
+    if probs.op == "sigmoid":  # sigmoid + BCE: work from the logits
+        z = probs.inputs[0]
         y = _target(target, z, "binary_cross_entropy")
-        return _reduce(z, _bce_from_logits(z.data, y), probs.data - y, reduction)
+        w = _weights(sample_weight, z.data, "binary_cross_entropy")
+        return _reduce(z, _bce_from_logits(z.data, y), probs.data - y, reduction,
+                       _BCE_OF_SIGMOID, w)
     p = probs.data
     y = _target(target, probs, "binary_cross_entropy")
-    if p.size and (p.min() < 0 or p.max() > 1):
-        raise DataError("binary_cross_entropy: inputs must be probabilities in [0, 1]; "
-                         "for raw scores use BCEWithLogitsLoss")
+    if p.size and not (p.min() >= 0 and p.max() <= 1):  # NaN fails both comparisons
+        raise DataError("binary_cross_entropy: inputs must be probabilities in [0, 1] (got "
+                        f"values from {np.nanmin(p)} to {np.nanmax(p)}"
+                        f"{', and NaN' if np.isnan(p).any() else ''}); for raw scores use "
+                        "BCEWithLogitsLoss")
     with xp.errstate(divide="ignore"):
         log_p = xp.maximum(xp.log(p), -100)
         log_q = xp.maximum(xp.log1p(-p), -100)
     loss = -(y * log_p + (1 - y) * log_q)
     dloss = (p - y) / xp.maximum(p * (1 - p), 1e-12)
-    return _reduce(probs, loss, dloss, reduction)
+    w = _weights(sample_weight, p, "binary_cross_entropy")
+    return _reduce(probs, loss, dloss, reduction, _BCE, w)
 
 
-def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tensor:
+def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
+                  sample_weight: Any = None) -> Tensor:
     """Softmax cross-entropy from logits of shape (N, C).
 
     ``target`` is either integer class labels of shape (N,) or class probabilities (one-hot or
-    soft) of shape (N, C).  dL/dz = softmax(z) - y, the seeds' output delta.
+    soft) of shape (N, C).  dL/dz = softmax(z) - y, the course's output delta.
     """
     _check_reduction(reduction)
     z = logits.data
@@ -163,12 +214,21 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean") -> Tenso
         raise ShapeError(f"cross_entropy: logits have shape {z.shape}; the target must be "
                          f"labels of shape ({n},) or probabilities of shape ({n}, {c}), "
                          f"got {t.shape}")
+    w = _weights(sample_weight, loss, "cross_entropy")
+    if w is not None:
+        loss = loss * w
+        delta = delta * w[:, None]
     if reduction == "none":
-        return _node(loss, (logits,), _rowwise_loss_backward, delta)
-    scale = 1.0 / n if reduction == "mean" else 1.0
-    return _node(xp.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
-                 _reduced_loss_backward, (delta, scale))
+        return _CE_ROWS(loss, (logits,), delta)
+    denom = n if w is None else float(w.sum())
+    scale = (1.0 / denom if denom else float("nan")) if reduction == "mean" else 1.0
+    return _CE(np.asarray(loss.sum() * scale, dtype=z.dtype), (logits,), (delta, scale))
 
 
 def _rowwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
-    return (out._saved * g[:, None],)
+    return (out.saved * g[:, None],)
+
+
+_CE = _loss_primitives("cross_entropy_loss", "cross_entropy_loss({0}, target)")[0]
+_CE_ROWS = Primitive("cross_entropy_loss", _rowwise_loss_backward,
+                     "cross_entropy_loss({0}, target, reduction='none')")

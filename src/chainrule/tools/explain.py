@@ -33,13 +33,18 @@ __all__ = ["BackwardStep", "Explanation", "ForwardStep", "explain", "has_graphvi
 
 @dataclass
 class ForwardStep:
-    """One node of the forward pass: ``name = op(inputs)`` with its ``value``."""
+    """One node of the forward pass: ``name = formula`` (e.g. ``v1 = 1 - w``) with its value.
+
+    ``op`` is the operation's name (``sub``), ``inputs`` the names of the nodes it reads and
+    ``formula`` the operation written out with its inputs and constants.
+    """
 
     name: str
     op: str
     inputs: tuple[str, ...]
     value: np.ndarray
     kind: str  # 'parameter' (a leaf that wants a gradient), 'constant' or 'operation'
+    formula: str = ""
 
 
 @dataclass
@@ -87,10 +92,9 @@ class Explanation:
 
     # -- tables ---------------------------------------------------------------------------------
     def forward_table(self) -> str:
-        """The forward pass, left to right: node, operation, inputs, value (or shape)."""
-        rows = [(s.name, s.op, ", ".join(s.inputs), _fmt(s.value)) for s in self.forward]
-        return "Forward pass (left to right)\n" + _table(
-            ("node", "operation", "inputs", "value"), rows)
+        """The forward pass, left to right: node, what it computes, value (or shape)."""
+        rows = [(s.name, s.formula or s.op, _fmt(s.value)) for s in self.forward]
+        return "Forward pass (left to right)\n" + _table(("node", "computes", "value"), rows)
 
     def backward_table(self) -> str:
         """The backward pass, right to left, in the seeds' notation dJ/dw."""
@@ -125,7 +129,7 @@ class Explanation:
                   "constant": 'shape=box, style=filled, fillcolor="#eeeeee"',
                   "operation": "shape=ellipse"}
         for s in self.forward:
-            head = s.name if s.kind != "operation" else f"{s.name} = {s.op}"
+            head = s.name if s.kind != "operation" else f"{s.name} = {s.formula}"
             label = [head, f"value {_fmt(s.value)}"]
             if s.name in self.grads:
                 label.append(f"d{J}/d{s.name} = {_fmt(self.grads[s.name])}")
@@ -194,32 +198,34 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
     if not isinstance(output, Tensor):
         raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
     order = _all_nodes(output)
-    for node in order:
-        if node.op == "freed":
-            raise GraphError("explain: this graph was freed by an earlier backward(); call "
-                             "explain() first, or pass retain_graph=True to backward()")
+    if any(n.node.freed for n in order):
+        raise GraphError("explain: this graph was freed by an earlier backward(); call "
+                         "explain() first, or pass retain_graph=True to backward()")
     label = _namer(order, output, names)
+
+    def name_of(t: Tensor) -> str:
+        return label[id(t)]
 
     forward: list[ForwardStep] = []
     edges: list[tuple[str, str]] = []
-    for node in order:
-        parents = node._parents
-        if node._backward is None:
-            kind = "parameter" if node.requires_grad else "constant"
-            forward.append(ForwardStep(label[id(node)], kind, (), node.data.copy(), kind))
+    for t in order:
+        node = t.node
+        if node.is_leaf:
+            kind = "parameter" if t.requires_grad else "constant"
+            forward.append(ForwardStep(name_of(t), kind, (), t.data.copy(), kind))
             continue
-        ins = tuple(label[id(p)] for p in parents)
-        forward.append(ForwardStep(label[id(node)], _op_text(node), ins, node.data.copy(),
-                                   "operation"))
-        edges.extend((label[id(p)], label[id(node)]) for p in parents)
+        ins = tuple(name_of(p) for p in node.inputs)
+        forward.append(ForwardStep(name_of(t), node.op or "", ins, t.data.copy(), "operation",
+                                   node.formula(name_of, _constant)))
+        edges.extend((name_of(p), name_of(t)) for p in node.inputs)
     values = {s.name: s.value for s in forward}
 
     if not output.requires_grad:
-        return Explanation(label[id(output)], forward, [], values, {}, edges)
-    grads = _gradients(output, order, grad)
-    backward = _backward_steps(output, order, grads, label)
+        return Explanation(name_of(output), forward, [], values, {}, edges)
+    grads, contributions = _gradients(output, order, grad)
+    backward = _backward_steps(output, order, grads, contributions, label)
     named_grads = {label[i]: g for i, g in grads.items()}
-    return Explanation(label[id(output)], forward, backward, values, named_grads, edges)
+    return Explanation(name_of(output), forward, backward, values, named_grads, edges)
 
 
 # -- the graph walk ----------------------------------------------------------------------------
@@ -230,17 +236,17 @@ def _all_nodes(root: Tensor) -> list[Tensor]:
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
     while stack:  # iterative post-order: deep graphs do not hit the recursion limit
-        node, expanded = stack.pop()
+        t, expanded = stack.pop()
         if expanded:
-            order.append(node)
+            order.append(t)
             continue
-        if id(node) in seen:
+        if id(t) in seen:
             continue
-        seen.add(id(node))
-        stack.append((node, True))
+        seen.add(id(t))
+        stack.append((t, True))
         # Computed inputs first, then leaves, each group left to right (the stack reverses):
         # the table then reads in the order a person would compute it.
-        parents = sorted(node._parents, key=lambda p: p._backward is None)
+        parents = sorted(t.inputs, key=lambda p: p.is_leaf)
         for parent in reversed(parents):
             if id(parent) not in seen:
                 stack.append((parent, False))
@@ -257,77 +263,73 @@ def _namer(order: list[Tensor], output: Tensor,
     label: dict[int, str] = {}
     used: set[str] = set()
     counts = {"v": 0, "p": 0}
-    for node in order:
-        name = given.get(id(node)) or node.name
-        if name is None and node is output:
+    for t in order:
+        name = given.get(id(t)) or t.name
+        if name is None and t is output:
             name = "J"
         if name is None:
-            if node._backward is not None or node.requires_grad:
-                prefix = "v" if node._backward is not None else "p"
+            if not t.is_leaf or t.requires_grad:
+                prefix = "v" if not t.is_leaf else "p"
                 counts[prefix] += 1
                 name = f"{prefix}{counts[prefix]}"
             else:
-                name = _fmt(node.data)
+                name = _fmt(t.data)
         base, k = name, 1
         while name in used:  # two constants of the same value, or a repeated name
             k += 1
             name = f"{base}#{k}"
         used.add(name)
-        label[id(node)] = name
+        label[id(t)] = name
     return label
 
 
-def _op_text(node: Tensor) -> str:
-    """The operation, with the constant folded into it where the engine keeps one."""
-    op = node.op or ""
-    parent = node._parents[0].data if node._parents else None
-    if op == "scale":
-        return f"× {_num(node._saved)}"
-    if op == "pow_scalar":
-        return f"** {_num(node._saved)}"
-    if op == "pass" and parent is not None and node.data.size:  # a tensor plus a number
-        c = float((node.data - parent).flat[0])
-        return f"+ {_num(c)}" if c >= 0 else f"- {_num(-c)}"
-    return op
+Contributions = dict[int, list[tuple[Tensor, np.ndarray]]]
 
 
-def _gradients(output: Tensor, order: list[Tensor], seed: Any) -> dict[int, np.ndarray]:
-    """dJ/d(node) for every node that requires a gradient, leaving the tensors as they were."""
-    saved = [(n, n.grad, n._retain) for n in order]
-    try:
-        for n in order:
-            if n._backward is None:
-                n.grad = None  # leaves accumulate: start from nothing, restore afterwards
-            else:
-                n._retain = True
-        if seed is None and output.data.size != 1:
-            seed = np.ones_like(output.data)
-        output.backward(seed, retain_graph=True)
-        return {id(n): n.grad.copy() for n in order if n.requires_grad and n.grad is not None}
-    finally:
-        for n, g, retain in saved:
-            n.grad = g
-            n._retain = retain
+def _gradients(output: Tensor, order: list[Tensor], seed: Any
+               ) -> tuple[dict[int, np.ndarray], Contributions]:
+    """dJ/d(node) for every node that requires a gradient, and what each edge contributed.
+
+    A backward pass of its own, right to left over the same primitives the engine runs, so the
+    user's ``.grad`` fields and the graph are left exactly as they were.
+    """
+    out_grad = np.ones_like(output.data) if seed is None else np.array(
+        seed.data if isinstance(seed, Tensor) else seed, dtype=output.data.dtype)
+    if out_grad.shape != output.data.shape:
+        raise GraphError(f"explain: grad has shape {out_grad.shape}, the output has shape "
+                         f"{output.data.shape}")
+    grads: dict[int, np.ndarray] = {id(output): out_grad}
+    contributions: Contributions = {}
+    for t in reversed(order):  # right to left: every consumer of a node comes before it
+        upstream = grads.get(id(t))
+        if t.is_leaf or upstream is None:
+            continue
+        edges = contributions[id(t)] = []
+        for parent, g in zip(t.inputs, t.node.local_gradients(upstream)):
+            if g is None or not parent.requires_grad:
+                continue
+            g = _sum_to(np.asarray(g), parent.data.shape)
+            edges.append((parent, g))
+            grads[id(parent)] = g if id(parent) not in grads else grads[id(parent)] + g
+    return grads, contributions
 
 
 def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.ndarray],
-                    label: dict[int, str]) -> list[BackwardStep]:
+                    contributions: Contributions, label: dict[int, str]) -> list[BackwardStep]:
     out_grad = grads[id(output)]
     steps = [BackwardStep(label[id(output)], None, None, None, out_grad, out_grad)]
-    for node in reversed(order):  # right to left: a node comes before its inputs
-        if node._backward is None or id(node) not in grads:
+    for t in reversed(order):  # right to left: a node comes before its inputs
+        if id(t) not in contributions:
             continue
-        upstream = grads[id(node)]
-        locals_ = node._backward(node, np.ones_like(node.data))
-        contribs = node._backward(node, upstream)
-        for parent, local, contrib in zip(node._parents, locals_, contribs):
-            if not parent.requires_grad or contrib is None or id(parent) not in grads:
-                continue
+        upstream = grads[id(t)]
+        locals_ = dict(zip(map(id, t.inputs), t.node.local_gradients(np.ones_like(t.data))))
+        for parent, contrib in contributions[id(t)]:
+            local = locals_.get(id(parent))
             shape = parent.data.shape
             steps.append(BackwardStep(
-                label[id(parent)], label[id(node)],
+                label[id(parent)], label[id(t)],
                 None if local is None else _sum_to(np.asarray(local), shape), upstream,
-                _sum_to(np.asarray(contrib), shape), grads[id(parent)]))
+                contrib, grads[id(parent)]))
     return steps
 
 
@@ -336,7 +338,8 @@ def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     while g.ndim > len(shape):
         g = g.sum(axis=0)
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else g
+    g = g.sum(axis=axes, keepdims=True) if axes else g
+    return np.broadcast_to(g, shape) if g.shape != shape else g
 
 
 # -- formatting ----------------------------------------------------------------------------------
@@ -348,6 +351,16 @@ def _plain(a: np.ndarray) -> Any:
 def _num(x: float) -> str:
     x = float(x)
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def _constant(c: Any) -> str:
+    """A constant operand inside a formula: numbers as the course writes them."""
+    if isinstance(c, str):
+        return c
+    if isinstance(c, (int, float, np.number)) and not isinstance(c, bool):
+        text = _num(c)
+        return f"({text})" if text.startswith("-") else text
+    return str(c)
 
 
 def _fmt(a: Any) -> str:

@@ -1,0 +1,101 @@
+"""The public way to define a differentiable operation.
+
+A primitive is data: a name, a backward function and a display template.  Calling it on a
+forward result records a node in the graph (only when some input requires a gradient):
+
+>>> import chainrule as cr
+>>> from chainrule.engine import Primitive
+>>> def _cube_backward(out, g):          # d(x^3)/dx = 3 x^2, times the arriving gradient
+...     (x,) = out.inputs
+...     return (g * 3 * x.data ** 2,)
+>>> cube = Primitive("cube", _cube_backward, template="{0} ** 3")
+>>> x = cr.tensor(2.0, requires_grad=True)
+>>> y = cube(x.data ** 3, (x,))
+>>> y.op
+'cube'
+>>> y.backward(); (y.item(), x.grad.item())
+(8.0, 12.0)
+
+``backward(out, grad)`` returns one gradient per input (``None`` where none is needed), shaped
+like the *output*: the engine sums broadcasting away.  It reads only ``out.inputs``,
+``out.saved`` (what the forward chose to keep) and ``out.data`` (the forward value), and never
+writes into the arrays it is given.
+
+The template shows the node in explanations: ``"{0} - {1}"``, ``"exp({0})"``, or a function
+of the rendered operands.  ``args`` (default: the inputs) are the operands it shows, so a
+constant the graph does not keep as an input still appears, as in ``1 - w``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .backend import ndarray, xp
+from .tensor import Tensor, _mode
+
+__all__ = ["Primitive"]
+
+Backward = Callable[[Tensor, ndarray], tuple]
+Template = str | Callable[[list[str]], str]
+
+_new = Tensor.__new__
+
+
+class Primitive:
+    """A differentiable operation: ``name``, ``backward(out, grad)`` and a display template."""
+
+    __slots__ = ("backward", "name", "template")
+
+    def __init__(self, name: str, backward: Backward, template: Template | None = None) -> None:
+        self.name = name
+        self.backward = backward
+        self.template = template
+
+    def __call__(self, value: Any, inputs: Sequence[Tensor], saved: Any = None,
+                 args: tuple | None = None) -> Tensor:
+        """The output tensor holding ``value``, recorded as a node when an input needs it."""
+        return node(value, tuple(inputs), self, saved, args)
+
+    def show(self, operands: list[str]) -> str:
+        """The node as a formula, given its operands already written out."""
+        t = self.template
+        if t is None:
+            return f"{self.name}({', '.join(operands)})"
+        if isinstance(t, str):
+            return t.format(*operands)
+        return t(operands)
+
+    def __repr__(self) -> str:
+        return f"Primitive({self.name!r})"
+
+
+def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
+         args: tuple | None = None) -> Tensor:
+    """Wrap an op's result; record the graph only when some parent needs a gradient.
+
+    The engine's own primitives call this directly (one call fewer than ``op(...)``: it is
+    on every operation's path).
+    """
+    if type(data) is not ndarray:  # ufuncs on 0-d arrays return NumPy scalars
+        data = xp.asarray(data)
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = None
+    out._retain = False
+    if _mode.enabled:
+        for p in parents:
+            if p.requires_grad:
+                out.requires_grad = True
+                out._parents = parents
+                out._op = op
+                out._saved = saved
+                out._args = args
+                return out
+    out.requires_grad = False
+    out._parents = ()
+    out._op = None
+    out._saved = None
+    out._args = None
+    return out
