@@ -11,13 +11,7 @@
 
 from . import nn, optim
 from .engine import (
-    ChainruleError,
-    ConfigError,
-    DataError,
-    DTypeError,
-    GradcheckError,
-    GraphError,
-    ShapeError,
+    Primitive,
     Tensor,
     abs,
     astype,
@@ -47,6 +41,18 @@ from .engine import (
     transpose,
     where,
 )
+from .errors import (
+    ChainruleError,
+    ConfigError,
+    DataError,
+    DistributedError,
+    DTypeError,
+    GradcheckError,
+    GraphError,
+    ModelFileError,
+    PlotError,
+    ShapeError,
+)
 from .tools import gradcheck
 
 __version__ = "0.1.0"
@@ -54,9 +60,13 @@ __version__ = "0.1.0"
 # Heavier parts load on first use, so `import chainrule` stays fast.
 _LAZY = {
     "data": ("chainrule.data", None),
+    "plots": ("chainrule.plots", None),
     "textbook": ("chainrule.textbook", None),
+    "tools": ("chainrule.tools", None),
     "training": ("chainrule.training", None),
     "fit": ("chainrule.training", "fit"),
+    "evaluate": ("chainrule.training", "evaluate"),
+    "save": ("chainrule.tools.saving", "save"),
     "load": ("chainrule.tools.saving", "load"),
     "explain": ("chainrule.tools.explain", "explain"),
     "diagnose": ("chainrule.tools.diagnose", "diagnose"),
@@ -74,13 +84,22 @@ def __getattr__(name: str) -> object:
     globals()[name] = value
     return value
 
+
+def __dir__() -> list[str]:
+    """Every public name, the lazily loaded ones included, so completion finds them."""
+    return sorted(set(__all__) | set(_LAZY))
+
 __all__ = [
     "ChainruleError",
     "ConfigError",
     "DTypeError",
     "DataError",
+    "DistributedError",
     "GradcheckError",
     "GraphError",
+    "ModelFileError",
+    "PlotError",
+    "Primitive",
     "ShapeError",
     "Tensor",
     "abs",

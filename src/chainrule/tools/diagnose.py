@@ -30,6 +30,7 @@ import numpy as np
 
 from ..engine import Tensor
 from ..nn import BCELoss, CrossEntropyLoss, Linear, Module, MSELoss, ReLU, Sequential, Sigmoid
+from .display import html_table
 
 __all__ = ["Diagnosis", "Finding", "LayerReport", "diagnose"]
 
@@ -63,7 +64,7 @@ class LayerReport:
     findings: list[Finding] = field(default_factory=list)
 
 
-@dataclass
+@dataclass(repr=False)
 class Diagnosis:
     """The report of :func:`diagnose`; ``print()`` it, or test ``ok`` and ``flagged(kind)``."""
 
@@ -94,6 +95,23 @@ class Diagnosis:
         lines.append("no problems found" if not findings else f"{len(findings)} problem(s):")
         lines.extend(f"  {f}".replace("\n", "\n  ") for f in findings)
         return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        """Notebooks show a table of the layers and one row per finding with its hint."""
+        layers = html_table(
+            ("layer", "", "||dJ/dW||", "||dJ/dz||"),
+            [(r.name, r.layer, f"{r.weight_grad_norm:.3g}",
+              "" if r.delta_norm is None else f"{r.delta_norm:.3g}") for r in self.layers],
+            caption=f"diagnose: loss {self.loss:.6g}")
+        findings = self.findings
+        if not findings:
+            return layers + "<p>No problems found.</p>"
+        return layers + html_table(("layer", "problem", "what was seen", "what to try"),
+                                   [(f.layer, f.kind, f.message, f.hint) for f in findings],
+                                   caption=f"{len(findings)} problem(s)")
 
 
 def _flatten(model: Module) -> list[Module]:

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import GraphError, Tensor
+from .display import graph_svg, html_table
 
 __all__ = ["BackwardStep", "Explanation", "ForwardStep", "explain", "has_graphviz"]
 
@@ -65,7 +66,7 @@ class BackwardStep:
     grad: np.ndarray
 
 
-@dataclass
+@dataclass(repr=False)
 class Explanation:
     """The forward and backward passes of one computation; print it to see both tables."""
 
@@ -97,7 +98,11 @@ class Explanation:
         return "Forward pass (left to right)\n" + _table(("node", "computes", "value"), rows)
 
     def backward_table(self) -> str:
-        """The backward pass, right to left, in the seeds' notation dJ/dw."""
+        """The backward pass, right to left, in the course's notation dJ/dw."""
+        return "Backward pass (right to left)\n" + _table(
+            ("node", "local derivative", "upstream gradient", "gradient"), self._backward_rows())
+
+    def _backward_rows(self) -> list[tuple[str, str, str, str]]:
         J = self.output
         rows = []
         for s in self.backward:
@@ -110,8 +115,7 @@ class Explanation:
             if not _same(s.contribution, s.grad):  # a node used twice: show this edge's share
                 grad = f"+= {_fmt(s.contribution)}  (total {grad})"
             rows.append((s.name, local, upstream, grad))
-        return "Backward pass (right to left)\n" + _table(
-            ("node", "local derivative", "upstream gradient", "gradient"), rows)
+        return rows
 
     def __str__(self) -> str:
         if not self.backward:
@@ -156,13 +160,40 @@ class Explanation:
                        check=True, capture_output=True)
         return path
 
-    def _repr_svg_(self) -> str | None:  # notebooks show the graph when dot is available
+    def to_svg(self) -> str:
+        """The graph as SVG: drawn by Graphviz when ``dot`` is installed, otherwise by a
+        small layered layout of chainrule's own (no dependency)."""
         dot = shutil.which("dot")
-        if dot is None:
-            return None
-        done = subprocess.run([dot, "-Tsvg"], input=self.to_dot().encode(), check=True,
-                              capture_output=True)
-        return done.stdout.decode()
+        if dot is not None:
+            done = subprocess.run([dot, "-Tsvg"], input=self.to_dot().encode(), check=True,
+                                  capture_output=True)
+            text = done.stdout.decode()
+            return text[text.find("<svg"):]  # drop the XML prologue for inline HTML
+        J = self.output
+        nodes = []
+        for s in self.forward:
+            lines = [s.name if s.kind != "operation" else f"{s.name} = {s.formula}",
+                     f"value {_fmt(s.value)}"]
+            if s.name in self.grads:
+                lines.append(f"d{J}/d{s.name} = {_fmt(self.grads[s.name])}")
+            nodes.append((s.name, lines, s.kind))
+        return graph_svg(nodes, self._edges)
+
+    def _repr_html_(self) -> str:
+        """Notebooks show both tables and the graph."""
+        fwd = html_table(("node", "computes", "value"),
+                         [(s.name, s.formula or s.op, _fmt(s.value)) for s in self.forward],
+                         caption="Forward pass (left to right)")
+        parts = [fwd]
+        if self.backward:
+            parts.append(html_table(("node", "local derivative", "upstream gradient",
+                                     "gradient"), self._backward_rows(),
+                                    caption="Backward pass (right to left)"))
+        parts.append(f"<div>{self.to_svg()}</div>")
+        return '<div class="chainrule-explain">' + "\n".join(parts) + "</div>"
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 def has_graphviz() -> bool:

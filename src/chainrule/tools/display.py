@@ -1,0 +1,83 @@
+"""HTML for notebooks: tables, and a drawing of a computation graph that needs no Graphviz.
+
+Jupyter shows an object's ``_repr_html_``; these helpers build that HTML from plain rows so the
+explain and diagnose reports look the same in a notebook as in a terminal, only easier to read.
+
+>>> html = html_table(("node", "value"), [("w", "2"), ("J", "<4>")])
+>>> html.count("<tr>"), "<td>&lt;4&gt;</td>" in html
+(3, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+__all__ = ["graph_svg", "html_table"]
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
+               marked: Sequence[int] = (), caption: str | None = None) -> str:
+    """An HTML table; rows whose index is in ``marked`` are shown in bold."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cells = "".join(f"<td>{escape(str(c))}</td>" for c in row)
+        style = ' style="font-weight:bold"' if i in marked else ""
+        body.append(f"<tr{style}>{cells}</tr>")
+    cap = f"<caption>{escape(caption)}</caption>" if caption else ""
+    return (f'<table class="chainrule">{cap}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(body)}</tbody></table>")
+
+
+_FILL = {"parameter": "#dbe9f6", "constant": "#eeeeee", "operation": "#ffffff"}
+
+
+def graph_svg(nodes: Sequence[tuple[str, Sequence[str], str]],
+              edges: Sequence[tuple[str, str]]) -> str:
+    """Draw a graph left to right as SVG.
+
+    ``nodes`` are ``(name, lines of text, kind)`` in an order where inputs come before the
+    nodes computed from them (kind is 'parameter', 'constant' or 'operation'); ``edges`` are
+    ``(from, to)`` pairs of names.  Each node sits in the column of its longest path from a
+    leaf, so the picture reads as the forward pass does.
+    """
+    parents: dict[str, list[str]] = {name: [] for name, _, _ in nodes}
+    for a, b in edges:
+        parents[b].append(a)
+    column: dict[str, int] = {}
+    for name, _, _ in nodes:
+        column[name] = 1 + max((column[p] for p in parents[name]), default=-1)
+    rows: dict[int, int] = {}
+    place: dict[str, tuple[float, float]] = {}
+    width = max((max(len(t) for t in lines) for _, lines, _ in nodes), default=4) * 7 + 24
+    height = max((len(lines) for _, lines, _ in nodes), default=1) * 16 + 14
+    for name, _, _ in nodes:
+        c = column[name]
+        r = rows.get(c, 0)
+        rows[c] = r + 1
+        place[name] = (20 + c * (width + 50), 20 + r * (height + 24))
+    total_w = 40 + (max(column.values(), default=0) + 1) * (width + 50)
+    total_h = 40 + max(rows.values(), default=1) * (height + 24)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{total_w}" height="{total_h}" '
+           'font-family="Helvetica, Arial, sans-serif" font-size="12">',
+           '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+           'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#555"/></marker>'
+           "</defs>"]
+    for a, b in edges:
+        (xa, ya), (xb, yb) = place[a], place[b]
+        out.append(f'<line x1="{xa + width}" y1="{ya + height / 2}" x2="{xb}" '
+                   f'y2="{yb + height / 2}" stroke="#555" marker-end="url(#arrow)"/>')
+    for name, lines, kind in nodes:
+        x, y = place[name]
+        rx = 14 if kind == "operation" else 3
+        out.append(f'<g><title>{escape(name)}</title><rect x="{x}" y="{y}" width="{width}" '
+                   f'height="{height}" rx="{rx}" fill="{_FILL.get(kind, "#ffffff")}" '
+                   'stroke="#333"/>')
+        for i, text in enumerate(lines):
+            weight = ' font-weight="bold"' if i == 0 else ""
+            out.append(f'<text x="{x + 12}" y="{y + 20 + 16 * i}"{weight}>{escape(text)}'
+                       "</text>")
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
