@@ -1,4 +1,4 @@
-"""Seeds 1 and 2 on initialisation: equal initial weights make the hidden layer one unit.
+"""The course on initialisation: equal initial weights make the hidden layer one unit.
 
 The first seed ends by motivating random initialisation; the second shows why: with every
 weight equal, all hidden units compute the same value, get the same gradient (its eq. 12-13)

@@ -104,7 +104,7 @@ class Tensor:
 
     >>> import chainrule as cr
     >>> w = cr.tensor(2.0, requires_grad=True)
-    >>> J = 0.5 * (w * -2.0 + 8.0 - 2.0) ** 2     # the seeds' J = 1/2 (wx + b - y)^2
+    >>> J = 0.5 * (w * -2.0 + 8.0 - 2.0) ** 2     # the course's J = 1/2 (wx + b - y)^2
     >>> J.backward()
     >>> J.item(), w.grad.item()
     (2.0, -4.0)
@@ -468,7 +468,7 @@ def _unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
     """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
 
     Axes that broadcasting prepended are summed away; axes where the operand had size 1 are
-    summed with keepdims.  This is the seeds' ``db = np.sum(dZ, axis=1, keepdims=True)``,
+    summed with keepdims.  This is the course's ``db = np.sum(dZ, axis=1, keepdims=True)``,
     made general, and the only place the engine handles broadcasting.
     """
     extra = grad.ndim - len(shape)

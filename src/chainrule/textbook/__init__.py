@@ -1,4 +1,4 @@
-"""The seeds' networks written exactly as the notes write them, in plain NumPy.
+"""The course's networks written exactly as the notes write them, in plain NumPy.
 
 These are reference implementations to read beside the lecture notes and to test the engine
 against; they are not the fast path (use :mod:`chainrule.nn` for real work).

@@ -1,4 +1,4 @@
-"""The hidden activations the seeds use, each with its derivative g'(z), in plain NumPy."""
+"""The hidden activations the course uses, each with its derivative g'(z), in plain NumPy."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def g(name: str, z: np.ndarray) -> np.ndarray:
 
 
 def g_prime(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """g'(z); tanh and sigmoid take it from the output a, as the seeds do (1 - a^2, a(1 - a))."""
+    """g'(z); tanh and sigmoid take it from the output a, as the course does (1 - a^2, a(1 - a))."""
     if name == "tanh":
         return 1 - a * a
     if name == "sigmoid":
@@ -46,7 +46,7 @@ def g_prime(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
 
 
 def binary_cross_entropy(a: np.ndarray, y: np.ndarray) -> float:
-    """-(1/m) sum [y log a + (1 - y) log(1 - a)], the seeds' cost J."""
+    """-(1/m) sum [y log a + (1 - y) log(1 - a)], the course's cost J."""
     with np.errstate(divide="ignore"):
         log_a = np.maximum(np.log(a), -100.0)  # a that rounded to 0 or 1: clamp, not -inf
         log_1ma = np.maximum(np.log1p(-a), -100.0)

@@ -1,11 +1,11 @@
 """Derivatives three ways: by nudging, by symbols, and by backpropagation, side by side.
 
-* :func:`nudge`: the seeds' informal definition, "if w goes up by epsilon and J goes up by
+* :func:`nudge`: the course's informal definition, "if w goes up by epsilon and J goes up by
   k epsilon, the derivative is k", as a table for several epsilons next to the engine's value.
 * :func:`symbolic`: the derivative SymPy derives, evaluated at a point, next to the engine's
   (SymPy is an optional extra: ``pip install chainrule[sympy]``).
 * :func:`backprop_cost`: why backpropagation wins.  One backward pass costs about as much as
-  one forward pass (the seeds' N + P steps); finite differences need one forward pass per
+  one forward pass (the course's N + P steps); finite differences need one forward pass per
   parameter (N x P).  This measures both on a real network.
 
 >>> table = nudge(lambda w: w ** 2, {"w": 3.0}, epsilons=(0.001, 0.002))
@@ -59,7 +59,7 @@ class NudgeRow:
     epsilon: float
     J: float
     J_nudged: float
-    k: float  # (J_nudged - J) / epsilon, the seeds' "J changes by k epsilon"
+    k: float  # (J_nudged - J) / epsilon, the course's "J changes by k epsilon"
     engine: float  # dJ/d(param) from backpropagation
 
     @property
@@ -98,7 +98,7 @@ def nudge(func: Callable[..., Tensor], at: Mapping[str, Any],
     ``func`` takes the parameters as keyword tensors and returns a one-element tensor J;
     ``at`` maps each parameter name to its value (a number or an array: every entry is
     nudged in turn, named like ``W[0, 1]``).  Everything runs in float64.  The forward
-    difference is what the seeds compute; its error shrinks like epsilon until rounding
+    difference is what the course computes; its error shrinks like epsilon until rounding
     takes over (around 1e-8), which the table shows.
 
     >>> import chainrule as cr

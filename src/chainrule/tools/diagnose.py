@@ -1,6 +1,6 @@
 """Diagnose a network: symmetric hidden units, dead ReLUs, vanishing or exploding gradients.
 
-The seeds explain why some networks cannot learn.  If every weight starts at the same value,
+The course explains why some networks cannot learn.  If every weight starts at the same value,
 all hidden units compute the same function, receive the same gradient, and stay equal
 forever: the layer acts as a single unit.  If a ReLU unit's input is negative for every
 example, no gradient reaches it and it never recovers.  And the delta recursion multiplies
@@ -58,7 +58,7 @@ class LayerReport:
     name: str
     layer: str  # the layer's repr, e.g. 'Linear(2, 4)'
     weight_grad_norm: float  # ||dJ/dW||
-    delta_norm: float | None  # ||dJ/dz|| of the layer's output (the seeds' delta), if seen
+    delta_norm: float | None  # ||dJ/dz|| of the layer's output (the course's delta), if seen
     identical_groups: list[tuple[int, ...]] = field(default_factory=list)
     dead_units: tuple[int, ...] = ()
     findings: list[Finding] = field(default_factory=list)

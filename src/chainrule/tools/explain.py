@@ -1,6 +1,6 @@
 """Explain a computation: its forward pass, its backward pass, and its graph, step by step.
 
-The seeds teach backpropagation on small computation graphs: compute c = w x, a = c + b,
+The course teaches backpropagation on small computation graphs: compute c = w x, a = c + b,
 d = a - y, J = 1/2 d^2 from left to right, then the derivatives dJ/dd, dJ/da, ..., dJ/dw from
 right to left, each one "local derivative times the gradient arriving from the right".
 :func:`explain` prints exactly those two tables for any computation built with the engine,
@@ -395,7 +395,7 @@ def _constant(c: Any) -> str:
 
 
 def _fmt(a: Any) -> str:
-    """A number as the seeds write it (2, -4, 0.25); a small array inline; a big one by shape."""
+    """A number as the course writes it (2, -4, 0.25); a small array inline; a big one by shape."""
     if a is None:
         return ""
     a = np.asarray(a)

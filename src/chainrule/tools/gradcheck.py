@@ -1,6 +1,6 @@
 """Check the engine's gradients against central finite differences.
 
-The seeds' definition of a derivative: nudge w by epsilon and J changes by about k * epsilon.
+The course's definition of a derivative: nudge w by epsilon and J changes by about k * epsilon.
 :func:`gradcheck` does exactly that for every entry of every input (or, with ``fast=True``,
 along a few random directions: one pair of evaluations per direction instead of one per entry)
 and compares k with what backpropagation computed.
