@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from chainrule import nn
 from chainrule.data import load_csv
 from chainrule.engine import ChainruleError
-from chainrule.tools.saving import load_with_metadata, read_metadata, read_safetensors
+from chainrule.tools.saving import load_with_metadata, read_metadata, read_safetensors, save
 
 FUZZ = settings(max_examples=150, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -91,7 +91,7 @@ def _valid_file(workdir: Path) -> bytes:
     path = workdir / "valid.safetensors"
     model = nn.Sequential(nn.Linear(2, 3, rng=0), nn.Tanh(), nn.Linear(3, 1, rng=1),
                           nn.Sigmoid())
-    model.save(path, preprocessing={"scaler": {"mean": [0, 0], "scale": [1, 1]}})
+    save(model, path, preprocessing={"scaler": {"mean": [0, 0], "scale": [1, 1]}})
     return path.read_bytes()
 
 

@@ -11,7 +11,9 @@ import numpy as np
 from ..engine import ConfigError, ShapeError, Tensor, ops
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
-from .module import Module, Parameter
+from . import registry
+from ._checks import check_dtype, check_number, check_size
+from .module import Module, Parameter, Shape, empty
 
 __all__ = [
     "Dropout",
@@ -50,16 +52,14 @@ class Linear(Module):
                  init: str | Callable[..., Any] | None = None, dtype: Any = np.float32,
                  rng: RNGLike = None) -> None:
         super().__init__()
-        if in_features < 1 or out_features < 1:
-            raise ConfigError(f"Linear({in_features}, {out_features}): sizes must be positive")
+        in_features = check_size(in_features, "Linear", "in_features")
+        out_features = check_size(out_features, "Linear", "out_features")
         self.in_features = in_features
         self.out_features = out_features
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise ConfigError(f"Linear: dtype must be a floating-point type, got {dtype}")
+        dtype = check_dtype(dtype, "Linear")
         gen = get_rng(rng)
-        self.weight = Parameter(np.empty((out_features, in_features), dtype=dtype))
-        self.bias = Parameter(np.empty(out_features, dtype=dtype)) if bias else None
+        self.weight = Parameter(empty((out_features, in_features), dtype, "Linear"))
+        self.bias = Parameter(empty((out_features,), dtype, "Linear")) if bias else None
         if init is None:
             bound = 1.0 / math.sqrt(in_features)
             _init.uniform_(self.weight, -bound, bound, gen)
@@ -77,6 +77,25 @@ class Linear(Module):
         if x.data.dtype is not w.data.dtype:
             x = ops.astype(x, w.data.dtype)
         return ops.linear(x, w, self.bias)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_features": self.in_features, "out_features": self.out_features,
+                "bias": self.bias is not None, "dtype": self.weight.data.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: Any) -> Linear:
+        # The weights come from the file: skip the random draw (it would also move the
+        # shared generator that manual_seed set).
+        return cls(**{"init": "zeros", **config})
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        # Unknown inputs: the (batch, features) rows that fit() and the command line feed.
+        shape = (None, self.in_features) if input_shape is None else input_shape
+        if len(shape) == 0 or shape[-1] not in (None, self.in_features):
+            raise ShapeError(f"Linear({self.in_features}, {self.out_features}) needs "
+                             f"{self.in_features} features in the last dimension, got inputs "
+                             f"of shape {shape}")
+        return (*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         dtype = self.weight.data.dtype
@@ -106,6 +125,25 @@ class Sequential(Module):
                             "not a Module")
         setattr(self, str(len(self._modules)), module)
         return self
+
+    def get_config(self) -> dict[str, Any]:
+        return {"layers": [registry.config_of(m) for m in self]}
+
+    @classmethod
+    def from_config(cls, config: Any) -> Sequential:
+        layers = config.get("layers") if isinstance(config, dict) else None
+        if not isinstance(layers, list) or set(config) != {"layers"}:
+            raise ConfigError("Sequential: the description must be {'layers': [...]}")
+        return cls(*[registry.from_config(spec) for spec in layers])
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        shape = input_shape
+        for i, module in enumerate(self):
+            try:
+                shape = module.output_shape(shape)
+            except ShapeError as err:
+                raise ShapeError(f"layer {i} ({type(module).__name__}): {err}") from None
+        return shape
 
     def forward(self, x: Any) -> Any:
         for i, module in enumerate(self._modules.values()):
@@ -160,7 +198,8 @@ class LeakyReLU(Module):
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
-        self.negative_slope = negative_slope
+        self.negative_slope = check_number(negative_slope, "LeakyReLU", "negative_slope",
+                                           -1e6, 1e6)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.leaky_relu(x, self.negative_slope)
@@ -174,10 +213,19 @@ class Softmax(Module):
 
     def __init__(self, axis: int = -1) -> None:
         super().__init__()
-        self.axis = axis
+        if type(axis) is not int and not isinstance(axis, np.integer):
+            raise ConfigError(f"{type(self).__name__}: axis must be an integer, got {axis!r}")
+        self.axis = int(axis)
 
     def forward(self, x: Tensor) -> Tensor:
         return ops.softmax(x, self.axis)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is not None and not -len(input_shape) <= self.axis < len(input_shape):
+            n = len(input_shape)
+            raise ShapeError(f"{type(self).__name__}(axis={self.axis}) cannot run on inputs "
+                             f"with {n} dimensions (axis must be in {-n}..{n - 1})")
+        return input_shape
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -198,9 +246,7 @@ class Dropout(Module):
 
     def __init__(self, p: float = 0.5, rng: RNGLike = None) -> None:
         super().__init__()
-        if not 0 <= p < 1:
-            raise ConfigError(f"Dropout: p must be in [0, 1), got {p}")
-        self.p = p
+        self.p = check_number(p, type(self).__name__, "p", 0.0, 1.0, high_open=True)
         self.rng = get_rng(rng)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -211,3 +257,4 @@ class Dropout(Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+

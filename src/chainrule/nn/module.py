@@ -1,15 +1,66 @@
-"""The Module base class: parameters and submodules registered by attribute assignment."""
+"""The Module base class: parameters, buffers and submodules registered by attribute
+assignment, and the description (``get_config``) that saving writes.
+
+Every subclass is entered in the layer table :data:`chainrule.nn.registry.LAYERS` when it is
+defined, under its class name, so a file can name it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+import contextlib
+import inspect
+import math
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..engine import ConfigError, ShapeError, Tensor
+from . import registry
 
-__all__ = ["Module", "Parameter"]
+__all__ = ["Module", "Parameter", "Shape", "allocation_limit", "empty"]
+
+Shape = tuple[int | None, ...] | None
+"""A shape in which None marks an unknown size; None itself marks an unknown rank."""
+
+_BUDGET: ContextVar[list[int] | None] = ContextVar("allocation_budget", default=None)
+
+
+@contextlib.contextmanager
+def allocation_limit(elements: int) -> Iterator[None]:
+    """Within this block, :func:`empty` refuses to allocate more than ``elements`` values in
+    all.  Loading a file uses it: a file cannot ask for more weights than it holds.
+
+    >>> from chainrule import nn
+    >>> with allocation_limit(10):
+    ...     nn.Linear(100, 100)
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: Linear needs 10000 more values, over the limit of 10 left
+    """
+    token = _BUDGET.set([int(elements)])
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def empty(shape: tuple[int, ...], dtype: Any, owner: str = "layer") -> np.ndarray:
+    """A new uninitialised array for a parameter or buffer (layers allocate through this, so
+    :func:`allocation_limit` can bound what a description from a file asks for)."""
+    for d in shape:
+        if type(d) is not int or d < 0:
+            raise ConfigError(f"{owner}: sizes must be non-negative integers, got {shape}")
+    n = math.prod(shape)
+    budget = _BUDGET.get()
+    if budget is not None:
+        if n > budget[0]:
+            raise ConfigError(f"{owner} needs {n} more values, over the limit of {budget[0]} "
+                              "left")
+        budget[0] -= n
+    return np.empty(shape, dtype=dtype)
 
 
 class Parameter(Tensor):
@@ -28,7 +79,13 @@ class Module:
     """Base class of every layer and network.
 
     Assigning a :class:`Parameter` or a :class:`Module` to an attribute registers it, so
-    :meth:`parameters` and :meth:`state_dict` find it.  Subclasses implement ``forward``.
+    :meth:`parameters` and :meth:`state_dict` find it; :meth:`register_buffer` adds state
+    that is saved but not trained (running statistics).  Subclasses implement ``forward``.
+
+    A layer describes itself with :meth:`get_config` (its constructor arguments) and is
+    rebuilt by :meth:`from_config`.  The default follows scikit-learn's convention: each
+    constructor argument is stored as an attribute of the same name.  A layer that does not
+    store them so overrides both.
 
     >>> import chainrule as cr
     >>> from chainrule import nn
@@ -44,9 +101,16 @@ class Module:
     """
 
     training: bool
+    layer_name: ClassVar[str] = "Module"
+    """The name this class is saved under (see :func:`chainrule.nn.registry.register`)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.layer_name = registry.register(cls)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
+        object.__setattr__(self, "_buffers", {})
         object.__setattr__(self, "_modules", {})
         object.__setattr__(self, "training", True)
 
@@ -56,6 +120,14 @@ class Module:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before "
                                  "assigning attributes")
         modules = self.__dict__["_modules"]
+        buffers = self.__dict__["_buffers"]
+        if name in buffers:  # assigning to a buffer replaces its array, keeps it a buffer
+            if value is not None and not isinstance(value, np.ndarray):
+                raise ConfigError(f"{type(self).__name__}.{name} is a buffer: assign a NumPy "
+                                  f"array, not {type(value).__name__}")
+            buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         params.pop(name, None)
         modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -66,8 +138,28 @@ class Module:
 
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
+        self._buffers.pop(name, None)
         self._modules.pop(name, None)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
+        """Keep ``array`` as state that is saved and loaded but not trained.
+
+        >>> from chainrule import nn
+        >>> m = nn.Module()
+        >>> m.register_buffer("count", np.zeros(1))
+        >>> [name for name, _ in m.named_buffers()], list(m.state_dict())
+        (['count'], ['count'])
+        """
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError(f"register_buffer: name must be an identifier, got {name!r}")
+        if name in self._parameters or name in self._modules:
+            raise ConfigError(f"register_buffer: {name!r} is already a parameter or submodule")
+        if array is not None and not isinstance(array, np.ndarray):
+            raise ConfigError(f"register_buffer: {name!r} must be a NumPy array, got "
+                              f"{type(array).__name__}")
+        self._buffers[name] = array
+        object.__setattr__(self, name, array)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
@@ -98,14 +190,49 @@ class Module:
         """The direct submodules."""
         yield from self._modules.values()
 
-    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
-        """Every parameter once, with a dotted name such as ``0.weight``."""
+    def named_parameters(self, recurse: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter once, with a dotted name such as ``0.weight`` (only this module's
+        own with ``recurse=False``)."""
         seen: set[int] = set()
-        for mod_name, mod in self.named_modules():
+        mods = self.named_modules() if recurse else iter([("", self)])
+        for mod_name, mod in mods:
             for name, p in mod._parameters.items():
                 if p is not None and id(p) not in seen:
                     seen.add(id(p))
                     yield (f"{mod_name}.{name}" if mod_name else name), p
+
+    def named_buffers(self, recurse: bool = True) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer, with a dotted name such as ``1.running_mean`` (only this module's
+        own with ``recurse=False``)."""
+        mods = self.named_modules() if recurse else iter([("", self)])
+        for mod_name, mod in mods:
+            for name, b in mod._buffers.items():
+                if b is not None:
+                    yield (f"{mod_name}.{name}" if mod_name else name), b
+
+    def buffers(self) -> list[np.ndarray]:
+        """Every buffer, in registration order."""
+        return [b for _, b in self.named_buffers()]
+
+    def to(self, dtype: Any, recurse: bool = True) -> Module:
+        """Convert floating-point parameters and buffers to ``dtype`` in place; returns self.
+
+        >>> from chainrule import nn
+        >>> nn.Linear(2, 1, rng=0).to("float64").weight.data.dtype
+        dtype('float64')
+        """
+        dt = np.dtype(dtype)
+        if dt.kind != "f":
+            raise ConfigError(f"to: dtype must be a floating-point type, got {dt}")
+        for mod in (self.modules() if recurse else [self]):
+            for p in mod._parameters.values():
+                if p is not None and p.data.dtype != dt:
+                    p.data = p.data.astype(dt)
+            for k, b in mod._buffers.items():
+                if b is not None and b.dtype.kind == "f" and b.dtype != dt:
+                    mod._buffers[k] = b.astype(dt)
+                    object.__setattr__(mod, k, mod._buffers[k])
+        return self
 
     def parameters(self) -> list[Parameter]:
         """Every parameter once, in registration order."""
@@ -121,51 +248,103 @@ class Module:
             p.grad = None
 
     def train(self, mode: bool = True) -> Module:
-        """Switch training behaviour (dropout) on or off, recursively; returns self."""
+        """Switch training behaviour (dropout, batch statistics) on or off, recursively;
+        returns self."""
         for mod in self.modules():
             object.__setattr__(mod, "training", mode)
         return self
 
     def eval(self) -> Module:
-        """Switch to evaluation behaviour (dropout off); returns self."""
+        """Switch to evaluation behaviour (dropout off, running statistics); returns self."""
         return self.train(False)
+
+    # -- describing the layer ------------------------------------------------------------------
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this layer, as JSON-ready data.
+
+        By default, the attributes named like the constructor's arguments (dtypes written as
+        strings; ``rng``, a random source, left out).  Override it (with
+        :meth:`from_config`) when the layer stores them otherwise.
+
+        >>> from chainrule import nn
+        >>> nn.LeakyReLU(0.2).get_config()
+        {'negative_slope': 0.2}
+        """
+        config: dict[str, Any] = {}
+        for p in inspect.signature(type(self).__init__).parameters.values():
+            if p.name in ("self", "rng") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue  # a random source is not part of what the layer is
+            if not hasattr(self, p.name):
+                raise ConfigError(
+                    f"{type(self).__name__}.get_config: the constructor argument {p.name!r} is "
+                    f"not stored as self.{p.name}; store it, or define get_config() and "
+                    "from_config() on the class")
+            config[p.name] = _jsonable(getattr(self, p.name))
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Module:
+        """The layer :meth:`get_config` described (weights not set: load them after)."""
+        return cls(**config)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        """The shape of this layer's output for inputs of ``input_shape``.
+
+        ``None`` stands for an unknown rank, and ``None`` inside the tuple for an unknown size
+        (the batch).  Raises :class:`ShapeError` when the layer can never run on such inputs,
+        so that a model loaded from a file is refused at load instead of at first use, and
+        ``model.output_shape((None, 1, 28, 28))`` checks a network before training it.  The
+        default keeps the shape (activations, dropout).
+        """
+        return input_shape
 
     # -- saving and loading weights -----------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter as a NumPy array, keyed by dotted name."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """A copy of every parameter and buffer as a NumPy array, keyed by dotted name."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, b.copy()) for name, b in self.named_buffers())
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
-        """Copy arrays into the parameters in place (optimizers keep working).
+        """Copy arrays into the parameters and buffers in place (optimizers keep working).
 
         With ``strict=True`` (the default) the keys must match exactly.  Shapes must always
-        match; values are converted to each parameter's dtype.
+        match; values are converted to each parameter's or buffer's dtype.
         """
-        own = dict(self.named_parameters())
+        own: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
+        own.update(self.named_buffers())
         if strict:
             missing = sorted(set(own) - set(state))
             unexpected = sorted(set(state) - set(own))
             if missing or unexpected:
-                raise ConfigError(f"load_state_dict: missing keys {missing}, unexpected keys "
-                               f"{unexpected}")
+                raise ConfigError(f"load_state_dict: missing keys {_names(missing)}, "
+                                  f"unexpected keys {_names(unexpected)}")
         for name, value in state.items():
             if name not in own:
                 continue
-            p = own[name]
+            target = own[name]
             arr = np.asarray(value.data if isinstance(value, Tensor) else value)
-            if arr.shape != p.data.shape:
-                raise ShapeError(f"load_state_dict: {name} has shape {p.data.shape} in the "
+            if arr.shape != target.shape:
+                raise ShapeError(f"load_state_dict: {name} has shape {target.shape} in the "
                                  f"model but {arr.shape} in the state dict")
-            p.data[...] = arr
+            target[...] = arr
+
+    _saver: ClassVar[Callable[..., None] | None] = None
 
     def save(self, path: Any, **metadata: Any) -> None:
-        """Save architecture and weights to one file; ``chainrule.load(path)`` restores it.
+        """Deprecated: use ``chainrule.save(model, path, **metadata)``.
 
-        See :mod:`chainrule.tools.saving` for the format (safetensors with JSON metadata).
+        Saving lives above ``nn`` (in :mod:`chainrule.tools.saving`), which sets
+        ``Module._saver`` when it is imported; ``import chainrule`` imports it.
         """
-        from ..tools.saving import save  # saving sits above nn: import on use, not at load
+        warnings.warn("model.save(path) is deprecated; use chainrule.save(model, path)",
+                      DeprecationWarning, stacklevel=2)
+        if Module._saver is None:  # only until chainrule/__init__ imports saving itself
+            import importlib
 
-        save(self, path, **metadata)
+            importlib.import_module("chainrule.tools.saving")
+        assert Module._saver is not None
+        Module._saver(self, path, **metadata)
 
     # -- display --------------------------------------------------------------------------------
     def extra_repr(self) -> str:
@@ -179,3 +358,18 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
+        return np.dtype(value).name
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _names(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(names[:limit])
+    return f"[{shown}{f', ... ({len(names)} in all)' if len(names) > limit else ''}]"

@@ -1,0 +1,72 @@
+"""Writing a file atomically: readers see the old file or the complete new one, never half.
+
+The data goes to a temporary file beside the target (``<name>.<pid>-<random>.tmp``), is
+flushed and ``fsync``-ed, then renamed over the target with ``os.replace``.  On any failure
+the temporary file is removed; temporary files left by a process that was killed (its pid no
+longer runs) are removed by the next write to the same target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+from collections.abc import Iterable
+
+__all__ = ["atomic_write"]
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` to ``path`` atomically.
+
+    A full disk raises ``OSError`` naming ``path`` (not the temporary file).
+    """
+    target = os.fspath(path)
+    _remove_stale(target)
+    tmp = f"{target}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
+    try:
+        with open(tmp, "xb") as f:
+            for chunk in chunks:
+                f.write(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno in _FULL:
+            raise OSError(err.errno, f"disk full: no space left to write {target}",
+                          target) from None
+        raise
+
+
+def _remove_stale(target: str) -> None:
+    folder, base = os.path.split(target)
+    try:
+        names = os.listdir(folder or ".")
+    except OSError:
+        return
+    prefix = base + "."
+    for name in names:
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        pid_text = name[len(prefix):-4].partition("-")[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(folder, name))
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's process (or unknowable): leave its file alone
+    return True
