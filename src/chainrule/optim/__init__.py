@@ -1,4 +1,4 @@
-"""Optimizers and learning-rate schedules.
+"""Optimizers and learning-rate schedules, with PyTorch's names, options and arithmetic.
 
 >>> import chainrule as cr
 >>> w = cr.tensor([1.0, -2.0], requires_grad=True)
@@ -9,24 +9,41 @@
 array([ 0.8, -1.6])
 """
 
+from .lbfgs import LBFGS
 from .lr_scheduler import (
     CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
     ExponentialLR,
+    LambdaLR,
+    LinearLR,
     LRScheduler,
-    ReduceLROnPlateau,
+    MultiStepLR,
+    OneCycleLR,
+    SequentialLR,
     StepLR,
 )
-from .optimizers import SGD, Adam, AdamW, Optimizer, RMSprop
+from .monitor import Monitor
+from .optimizer import Optimizer
+from .optimizers import SGD, Adam, AdamW, RMSprop
+from .plateau import ReduceLROnPlateau
 
 __all__ = [
+    "LBFGS",
     "SGD",
     "Adam",
     "AdamW",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
     "ExponentialLR",
     "LRScheduler",
+    "LambdaLR",
+    "LinearLR",
+    "Monitor",
+    "MultiStepLR",
+    "OneCycleLR",
     "Optimizer",
     "RMSprop",
     "ReduceLROnPlateau",
+    "SequentialLR",
     "StepLR",
 ]

@@ -1,245 +1,199 @@
 """Optimizers: update parameters in place from their ``.grad``.
 
-The update rules follow PyTorch's definitions exactly (same defaults, same order of operations
-up to rounding), so a model trained here and there from the same start stays in step.
+The update rules follow PyTorch's definitions exactly (same defaults, same options, same order
+of operations up to rounding), so a model trained here and there from the same start stays in
+step.  Parameter groups, per-parameter step counts, ``step(closure)`` and the flat fast path
+live in the base class, :class:`~chainrule.optim.optimizer.Optimizer`.
 
-Each rule is written once, for arrays (``_update(w, g, state)``).  For small models, where the
-cost of a step is the number of NumPy calls rather than the arithmetic, :meth:`Optimizer.step`
-applies a rule with state (Adam, RMSprop, momentum) to all parameters at once as one flat
-vector: a handful of calls per step instead of a handful per parameter.  Large models keep
-the per-parameter loop, which moves fewer bytes.  The state lives in flat buffers whose
-per-parameter views are what :meth:`Optimizer.state_dict` shows, so both paths share it.
+>>> import chainrule as cr
+>>> w = cr.tensor([1.0, -2.0], requires_grad=True)
+>>> opt = cr.optim.SGD([w], lr=0.1)
+>>> (w * w).sum().backward()
+>>> opt.step()
+>>> w.data
+array([ 0.8, -1.6])
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
 
-from ..engine import ConfigError, Tensor
+from ..engine import Tensor
 from ..engine.backend import ndarray, xp
+from ..errors import ConfigError
+from .optimizer import Optimizer, ParamGroup, check_betas
 
 __all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSprop"]
 
-# Up to this many parameters in all, stepping them as one flat vector is faster (measured on
-# 2 cores: Adam over 6 tensors of 2,048 floats 1.7x faster flat; 42 tensors of 4,096 floats
-# 2.5x slower flat, because each extra pass over the data then costs more than a call).
-_FLAT_LIMIT = 1 << 15
-
-
-class Optimizer:
-    """Base class: holds the parameters, the learning rate ``lr`` and per-parameter state."""
-
-    def __init__(self, params: Iterable[Tensor], lr: float) -> None:
-        self.params: list[Tensor] = []
-        seen: set[int] = set()
-        for p in params:
-            if not isinstance(p, Tensor):
-                raise ConfigError(f"{type(self).__name__}: expected tensors, got "
-                                  f"{type(p).__name__}")
-            if id(p) not in seen:
-                seen.add(id(p))
-                self.params.append(p)
-        if not self.params:
-            raise ConfigError(f"{type(self).__name__}: got an empty parameter list")
-        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-            raise ConfigError(f"{type(self).__name__}: lr must be a positive finite number, "
-                              f"got {lr!r}")
-        self.lr = float(lr)
-        self.initial_lr = self.lr
-        self.step_count = 0
-        self.state: list[dict[str, ndarray]] = [{} for _ in self.params]
-        dtypes = {p.data.dtype for p in self.params}
-        small = sum(p.data.size for p in self.params) <= _FLAT_LIMIT
-        self._flat_dtype = (dtypes.pop() if len(dtypes) == 1 and len(self.params) > 1 and small
-                            else None)
-        self._flat_state: dict[str, ndarray] = {}
-
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient before the next backward pass."""
-        for p in self.params:
-            p.grad = None
-
-    def step(self) -> None:
-        """Apply one update to every parameter that has a gradient."""
-        self.step_count += 1
-        params = self.params
-        grads = [p.grad for p in params]
-        if self._flat_dtype is not None and not any(g is None for g in grads):
-            flat = xp.concatenate([p.data.reshape(-1) for p in params])
-            self._update(flat, xp.concatenate([g.reshape(-1) for g in grads]), self._flat_state)
-            offset = 0
-            for p in params:
-                n = p.data.size
-                p.data[...] = flat[offset:offset + n].reshape(p.data.shape)
-                offset += n
-            return
-        for p, g, state in zip(params, grads, self.state):
-            if g is not None:
-                self._update(p.data, g, state)
-
-    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
-        """Update ``w`` in place from gradient ``g`` (one parameter, or all of them flat)."""
-        raise NotImplementedError
-
-    def _buffer(self, state: dict[str, ndarray], name: str, like: ndarray) -> ndarray:
-        """The state array ``name`` (zeros at first) for ``state``'s parameter(s)."""
-        buf = state.get(name)
-        if buf is not None:
-            return buf
-        if self._flat_dtype is None:
-            buf = state[name] = xp.zeros_like(like)
-            return buf
-        # One flat buffer for all parameters; each parameter's state is a view into it.
-        flat = self._flat_state[name] = xp.zeros(sum(p.data.size for p in self.params),
-                                                 dtype=self._flat_dtype)
-        offset = 0
-        for p, own in zip(self.params, self.state):
-            n = p.data.size
-            own[name] = flat[offset:offset + n].reshape(p.data.shape)
-            offset += n
-        return state[name]
-
-    def state_dict(self) -> dict[str, Any]:
-        """Learning rate, step count and copies of every state buffer (momenta, averages)."""
-        return {
-            "lr": self.lr,
-            "initial_lr": self.initial_lr,
-            "step_count": self.step_count,
-            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned (for the same parameters, in order)."""
-        if len(state["state"]) != len(self.params):
-            raise ConfigError(f"load_state_dict: the state is for {len(state['state'])} "
-                             f"parameters, this optimizer has {len(self.params)}")
-        self.lr = float(state["lr"])
-        self.initial_lr = float(state.get("initial_lr", self.lr))
-        self.step_count = int(state["step_count"])
-        for p, own, saved in zip(self.params, self.state, state["state"]):
-            for name, value in saved.items():
-                self._buffer(own, name, p.data)[...] = value
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters)"
+Params = Iterable[Tensor] | Iterable[ParamGroup]
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent; with the whole data set per step, the seeds' batch
-    gradient descent ``W := W - alpha dW``.
+    """Stochastic gradient descent; with the whole data set per step, batch gradient descent
+    ``W := W - lr dW`` as the course's 2-4-1 network is trained.
 
-    With ``momentum`` m: ``v = m v + g`` and ``w -= lr v`` (``nesterov``: ``w -= lr (g + m v)``);
-    ``weight_decay`` adds ``weight_decay * w`` to the gradient.
+    With ``momentum`` m: ``v = g`` on a parameter's first step, then
+    ``v = m v + (1 - dampening) g``, and ``w -= lr v`` (``nesterov``: ``w -= lr (g + m v)``);
+    ``weight_decay`` adds ``weight_decay * w`` to the gradient and ``maximize`` ascends.
+    The default ``lr`` is PyTorch's, 0.001.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, momentum: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        super().__init__(params, lr)
-        if nesterov and momentum <= 0:
-            raise ConfigError("SGD: nesterov=True needs momentum > 0")
-        if not momentum:  # plain SGD is two calls per parameter: nothing to gain from flat
-            self._flat_dtype = None
-        self.momentum = momentum
-        self.nesterov = nesterov
-        self.weight_decay = weight_decay
+    buffers = ("momentum_buffer",)
 
-    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * w
-        if self.momentum:
-            buf = self._buffer(state, "momentum", w)  # starts at 0, so the first step has buf = g
-            buf *= self.momentum
-            buf += g
-            g = g + self.momentum * buf if self.nesterov else buf
-        w -= self.lr * g
+    def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
+                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
+                 *, maximize: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "momentum": momentum, "dampening": dampening,
+                                  "weight_decay": weight_decay, "nesterov": nesterov,
+                                  "maximize": maximize})
+        if not any(g["momentum"] for g in self.param_groups):
+            self._flat_dtype = None  # plain SGD is two calls per parameter: nothing to gain
+
+    def _check(self, group: ParamGroup) -> None:
+        super()._check(group)
+        self._number(group, "momentum")
+        self._number(group, "dampening", low=-math.inf)
+        self._number(group, "weight_decay")
+        self._flag(group, "nesterov")
+        self._flag(group, "maximize")
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ConfigError("SGD: nesterov=True needs momentum > 0 and dampening = 0, got "
+                              f"momentum={group['momentum']}, dampening={group['dampening']}")
+
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray], group: ParamGroup,
+                step: int) -> None:
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * w
+        momentum = group["momentum"]
+        if momentum:
+            buf = self._buffer(state, "momentum_buffer", w)
+            if step == 1:  # PyTorch starts the buffer at the first gradient, undamped
+                buf[...] = g
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g if group["dampening"] else g
+            g = g + momentum * buf if group["nesterov"] else buf
+        w -= group["lr"] * g
 
 
 class Adam(Optimizer):
     """Adam with bias correction (Kingma and Ba): the optimizer users reach for.
 
     ``m = b1 m + (1 - b1) g``, ``v = b2 v + (1 - b2) g**2``,
-    ``w -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)``.
-    ``weight_decay`` adds an L2 term to the gradient (see :class:`AdamW` for decoupled decay).
+    ``w -= lr * (m / (1 - b1**t)) / (sqrt(v / (1 - b2**t)) + eps)`` where ``t`` counts this
+    parameter's own steps (a step in which it had no gradient does not count).  ``amsgrad``
+    divides by the running maximum of ``v`` instead; ``weight_decay`` adds an L2 term to the
+    gradient, or with ``decoupled_weight_decay`` shrinks the weights (see :class:`AdamW`).
     """
 
-    decoupled = False
+    buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+    def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        super().__init__(params, lr)
-        self.betas = betas
-        self.eps = eps
-        self.weight_decay = weight_decay
+                 weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
+                 decoupled_weight_decay: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps,
+                                  "weight_decay": weight_decay, "amsgrad": amsgrad,
+                                  "maximize": maximize,
+                                  "decoupled_weight_decay": decoupled_weight_decay})
 
-    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
-        b1, b2 = self.betas
-        t = self.step_count
-        if self.weight_decay:
-            if self.decoupled:
-                w *= 1 - self.lr * self.weight_decay
+    def _check(self, group: ParamGroup) -> None:
+        super()._check(group)
+        check_betas(group, type(self).__name__)
+        self._number(group, "eps")
+        self._number(group, "weight_decay")
+        self._flag(group, "amsgrad")
+        self._flag(group, "maximize")
+        self._flag(group, "decoupled_weight_decay")
+
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray], group: ParamGroup,
+                step: int) -> None:
+        b1, b2 = group["betas"]
+        lr, wd = group["lr"], group["weight_decay"]
+        if group["maximize"]:
+            g = -g
+        if wd:
+            if group["decoupled_weight_decay"]:
+                w *= 1 - lr * wd
             else:
-                g = g + self.weight_decay * w
-        m = self._buffer(state, "m", w)
-        v = self._buffer(state, "v", w)
+                g = g + wd * w
+        m = self._buffer(state, "exp_avg", w)
+        v = self._buffer(state, "exp_avg_sq", w)
         m *= b1
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
+        if group["amsgrad"]:
+            v_max = self._buffer(state, "max_exp_avg_sq", w)
+            xp.maximum(v_max, v, out=v_max)
+            v = v_max
         denom = xp.sqrt(v)
-        denom /= math.sqrt(1 - b2**t)
-        denom += self.eps
-        w -= (self.lr / (1 - b1**t)) * (m / denom)
+        denom /= math.sqrt(1 - b2**step)
+        denom += group["eps"]
+        w -= (lr / (1 - b1**step)) * (m / denom)
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov and Hutter): ``w *= 1 - lr * wd`` each step."""
+    """Adam with decoupled weight decay (Loshchilov and Hutter): ``w *= 1 - lr * wd`` each step,
+    with PyTorch's default ``weight_decay=0.01``."""
 
-    decoupled = True
-
-    def __init__(self, params: Iterable[Tensor], lr: float = 1e-3,
+    def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.01) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay)
+                 weight_decay: float = 0.01, amsgrad: bool = False, *,
+                 maximize: bool = False) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True)
 
 
 class RMSprop(Optimizer):
     """RMSprop: divide the gradient by a running root mean square of recent gradients.
 
     ``v = alpha v + (1 - alpha) g**2``, ``w -= lr g / (sqrt(v) + eps)``; optional
-    ``momentum`` and ``centered`` (subtract the running mean of g) as in PyTorch.
+    ``momentum``, ``centered`` (subtract the running mean of g) and ``maximize`` as in PyTorch.
     """
 
-    def __init__(self, params: Iterable[Tensor], lr: float = 0.01, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False) -> None:
-        super().__init__(params, lr)
-        self.alpha = alpha
-        self.eps = eps
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.centered = centered
+    buffers = ("square_avg", "grad_avg", "momentum_buffer")
 
-    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray]) -> None:
-        if self.weight_decay:
-            g = g + self.weight_decay * w
+    def __init__(self, params: Params, lr: float = 0.01, alpha: float = 0.99,
+                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
+                 centered: bool = False, *, maximize: bool = False) -> None:
+        super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps,
+                                  "weight_decay": weight_decay, "momentum": momentum,
+                                  "centered": centered, "maximize": maximize})
+
+    def _check(self, group: ParamGroup) -> None:
+        super()._check(group)
+        for name in ("alpha", "eps", "weight_decay", "momentum"):
+            self._number(group, name)
+        self._flag(group, "centered")
+        self._flag(group, "maximize")
+
+    def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray], group: ParamGroup,
+                step: int) -> None:
+        alpha = group["alpha"]
+        if group["maximize"]:
+            g = -g
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * w
         v = self._buffer(state, "square_avg", w)
-        v *= self.alpha
-        v += (1 - self.alpha) * (g * g)
-        if self.centered:
+        v *= alpha
+        v += (1 - alpha) * (g * g)
+        if group["centered"]:
             mean = self._buffer(state, "grad_avg", w)
-            mean *= self.alpha
-            mean += (1 - self.alpha) * g
+            mean *= alpha
+            mean += (1 - alpha) * g
             denom = xp.sqrt(v - mean * mean)
         else:
             denom = xp.sqrt(v)
-        denom += self.eps
-        if self.momentum:
-            buf = self._buffer(state, "momentum", w)
-            buf *= self.momentum
+        denom += group["eps"]
+        if group["momentum"] > 0:
+            buf = self._buffer(state, "momentum_buffer", w)
+            buf *= group["momentum"]
             buf += g / denom
-            w -= self.lr * buf
+            w -= group["lr"] * buf
         else:
-            w -= self.lr * (g / denom)
+            w -= group["lr"] * (g / denom)
+
