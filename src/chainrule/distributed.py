@@ -1,36 +1,49 @@
 """Data-parallel training over MPI (``pip install chainrule[mpi]``, run under ``mpiexec``).
 
-Every process (rank) holds the whole model and a shard of the data.  After ``backward()`` each
-rank has the gradient of *its* examples; :class:`DistributedOptimizer` averages them across
-ranks with one ``Allreduce`` over a single flat buffer per step, so every rank takes the same
-step and the models stay identical.  Parameters are broadcast from rank 0 when the optimizer is
-wrapped, so all ranks start from the same weights.
+Every process (rank) holds the whole model and a shard of the data.  The training loop talks
+to the other ranks only through a :class:`Communicator`; the default one is a single process
+and does nothing, so the loop has no ``if distributed`` branches.  :class:`MPICommunicator`
+does the work over MPI:
 
-The average is weighted by each rank's number of examples in the step, so shards of uneven
-size give exactly the gradient of the mean loss over the global batch, as one process would.
-The same buffer carries a health flag: if any rank's gradient is not finite, every rank raises
-:class:`DistributedError` at the same step instead of hanging or diverging.
+- **gradients**: after ``backward()`` each rank has the gradient of *its* examples; one
+  ``Allreduce`` over a single flat buffer per step replaces it with the mean over all ranks,
+  weighted by each rank's examples (or sample weights), so shards of uneven size give exactly
+  the gradient of the mean loss over the global batch, as one process would.  Every rank
+  takes the same step and the models stay identical.
+- **agreement**: ranks agree on the data (:meth:`Communicator.agree`: if the data is bad on
+  any rank, every rank raises, with that rank's message, before training starts), on
+  stopping (:meth:`Communicator.any`) and on the number of steps per epoch
+  (:meth:`Communicator.max`); only the chief rank (rank 0) prints and writes files.
+- **order**: every collective carries a tag (its kind and a running count) that is checked
+  after the reduction, so ranks that fall out of step raise :class:`DistributedError` on
+  every rank instead of mixing metrics into gradients.
+- **failure**: :func:`run` (and ``cr.fit(distributed=True)``) turns an error on one rank
+  into the end of the whole job within seconds, printing that rank's message first.
 
 >>> from chainrule.distributed import shard_range
 >>> [shard_range(10, rank, 3) for rank in range(3)]
 [(0, 4), (4, 7), (7, 10)]
+>>> Communicator().sum(np.array([1.0, 2.0]))      # one process: nothing to add
+array([1., 2.])
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter, sleep
-from typing import Any
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 
 from .errors import DistributedError
 from .optim import Optimizer
 
-__all__ = ["DistributedError", "DistributedOptimizer", "run", "shard_range", "world"]
+__all__ = ["Communicator", "DistributedError", "DistributedOptimizer", "MPICommunicator",
+           "Reduced", "communicator", "run", "shard_range", "world"]
 
-
+T = TypeVar("T")
+AGREED = "chainrule_every_rank_raised"  # marks an error that every rank raised together
 
 
 def world() -> Any:
@@ -52,50 +65,256 @@ def shard_range(n_rows: int, rank: int, size: int) -> tuple[int, int]:
     every row exactly once and differ in size by at most one.
     """
     if not 0 <= rank < size:
-        raise ValueError(f"shard_range: rank {rank} is outside 0..{size - 1}")
+        raise DistributedError(f"shard_range: rank {rank} is outside 0..{size - 1}")
     base, extra = divmod(n_rows, size)
     start = rank * base + min(rank, extra)
     return start, start + base + (1 if rank < extra else 0)
 
 
+class Reduced(NamedTuple):
+    """What a gradient reduction tells every rank besides the gradients."""
+
+    loss: float  # the weighted mean loss over ranks
+    nonfinite: int  # ranks whose gradient was not finite
+    stop: bool  # whether any rank asked to stop
+
+
+def _agreed(err: BaseException) -> BaseException:
+    setattr(err, AGREED, True)
+    return err
+
+
+class Communicator:
+    """One process: every collective returns its input.  The interface the training loop
+    uses; :class:`MPICommunicator` implements it over MPI."""
+
+    rank = 0
+    size = 1
+    allreduce_seconds = 0.0
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this rank prints, writes files and warns (rank 0)."""
+        return self.rank == 0
+
+    def broadcast_parameters(self, params: Sequence[Any]) -> None:
+        """Give every rank the chief's parameter values."""
+
+    def average_gradients(self, params: Sequence[Any], weight: float, loss: float,
+                          stop: bool = False) -> Reduced:
+        """Replace each ``.grad`` by the ``weight``-weighted mean over ranks; returns the
+        weighted mean ``loss`` over ranks, how many ranks had a non-finite gradient, and
+        whether any rank passed ``stop``."""
+        return Reduced(loss, 0, bool(stop))
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Element-wise sum of ``values`` (float64) over all ranks."""
+        return values
+
+    def max(self, value: int) -> int:
+        """The largest ``value`` over all ranks."""
+        return int(value)
+
+    def any(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank."""
+        return bool(flag)
+
+    def agree(self, fn: Callable[[], T], what: str) -> T:
+        """Run ``fn`` on every rank; if it raises on any, every rank raises (the failing rank
+        its own error, the others a DistributedError quoting it)."""
+        return fn()
+
+    def run(self, fn: Callable[[], T]) -> T:
+        """Run ``fn``; an error that not every rank raised ends the whole job."""
+        return fn()
+
+
+class MPICommunicator(Communicator):
+    """:class:`Communicator` over an MPI communicator (COMM_WORLD by default)."""
+
+    _KINDS: ClassVar[dict[str, int]] = {"gradients": 1, "sum": 2, "max": 3, "any": 4}
+
+    def __init__(self, comm: Any = None) -> None:
+        self.comm = world() if comm is None else comm
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.allreduce_seconds = 0.0
+        self._count = 0
+        self._send: np.ndarray | None = None
+        self._recv: np.ndarray | None = None
+
+    # -- keeping ranks in step ------------------------------------------------------------
+    def _tag(self, kind: str) -> float:
+        """A small number naming this collective: its kind and its count modulo 64 (small so
+        that its square sums exactly even in float32)."""
+        self._count += 1
+        return float(self._KINDS[kind] * 64 + self._count % 64)
+
+    def _check_tags(self, total: float, squares: float, kind: str) -> None:
+        # All ranks sent the same tag t exactly when sum(t)^2 == size * sum(t^2).
+        if total * total != self.size * squares:
+            self._out_of_step(kind)
+
+    def _out_of_step(self, kind: str) -> None:
+        raise _agreed(DistributedError(
+            f"MPI ranks are out of step: rank {self.rank} entered a {kind} reduction while "
+            "another rank entered a different one; every rank must run the same steps (call "
+            "fit and evaluate on every rank, even one whose share of the rows is empty)"))
+
+    def _allreduce(self, send: np.ndarray, recv: np.ndarray, op: Any = None) -> None:
+        start = perf_counter()
+        if op is None:
+            self.comm.Allreduce(send, recv)
+        else:
+            self.comm.Allreduce(send, recv, op=op)
+        self.allreduce_seconds += perf_counter() - start
+
+    # -- collectives ------------------------------------------------------------------------
+    def broadcast_parameters(self, params: Sequence[Any]) -> None:
+        if not params:
+            return
+        flat = np.concatenate([p.data.ravel() for p in params])
+        self.comm.Bcast(flat, root=0)
+        offset = 0
+        for p in params:
+            p.data[...] = flat[offset:offset + p.data.size].reshape(p.data.shape)
+            offset += p.data.size
+
+    def average_gradients(self, params: Sequence[Any], weight: float, loss: float,
+                          stop: bool = False) -> Reduced:
+        total = sum(p.data.size for p in params)
+        dtype = params[0].data.dtype if params else np.dtype(np.float64)
+        if self._send is None or self._send.size != total + 6 or self._send.dtype != dtype:
+            # [gradient * weight ..., weight, loss * weight, failing ranks, stopping ranks,
+            #  tag, tag^2]
+            self._send = np.empty(total + 6, dtype=dtype)
+            self._recv = np.empty_like(self._send)
+        send, recv = self._send, self._recv
+        offset = 0
+        for p in params:
+            n = p.data.size
+            if p.grad is None:
+                send[offset:offset + n] = 0.0
+            else:
+                np.multiply(p.grad.ravel(), weight, out=send[offset:offset + n])
+            offset += n
+        ok = bool(np.isfinite(send[:offset].sum()))  # one pass: NaN/inf survive a sum
+        tag = self._tag("gradients")
+        send[offset:] = (weight, loss * weight if weight else 0.0, 0.0 if ok else 1.0,
+                         1.0 if stop else 0.0, tag, tag * tag)
+        self._allreduce(send, recv)
+        self._check_tags(float(recv[offset + 4]), float(recv[offset + 5]), "gradient")
+        weights = float(recv[offset])
+        offset = 0
+        for p in params:
+            n = p.data.size
+            p.grad = (recv[offset:offset + n] / weights).reshape(p.data.shape)
+            offset += n
+        return Reduced(float(recv[offset + 1]) / weights if weights else float("nan"),
+                       int(recv[offset + 2]), bool(recv[offset + 3] > 0))
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        tag = self._tag("sum")
+        send = np.concatenate([np.asarray(values, dtype=np.float64).ravel(), [tag, tag * tag]])
+        recv = np.empty_like(send)
+        self._allreduce(send, recv)
+        self._check_tags(float(recv[-2]), float(recv[-1]), "metric")
+        return recv[:-2].reshape(np.shape(values))
+
+    def max(self, value: int) -> int:
+        from mpi4py import MPI
+
+        tag = self._tag("max")
+        send = np.array([float(value), tag, -tag])
+        recv = np.empty_like(send)
+        self._allreduce(send, recv, MPI.MAX)
+        if recv[1] != -recv[2]:  # unless the largest tag equals the smallest
+            self._out_of_step("count")
+        return int(recv[0])
+
+    def any(self, flag: bool) -> bool:
+        return bool(self.sum(np.array([1.0 if flag else 0.0]))[0] > 0)
+
+    def agree(self, fn: Callable[[], T], what: str) -> T:
+        error: Exception | None = None
+        result: Any = None
+        try:
+            result = fn()
+        except Exception as err:  # reported to every rank, then re-raised
+            error = err
+        messages = self.comm.allgather(None if error is None
+                                       else f"{type(error).__name__}: {error}")
+        failed = [(r, m) for r, m in enumerate(messages) if m is not None]
+        if not failed:
+            return result
+        if error is not None:
+            raise _agreed(error)
+        rank, message = failed[0]
+        raise _agreed(DistributedError(
+            f"rank {rank} of {self.size} could not {what}: {message}; every rank stopped"))
+
+    def run(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except BaseException as err:
+            if getattr(err, AGREED, False) or self.size == 1:
+                raise
+            _abort(self.comm, err)
+            raise
+
+
+def communicator(distributed: Any) -> Communicator:
+    """The communicator for ``fit(distributed=...)``: False gives the single-process one,
+    True MPI's world, and a :class:`Communicator` is used as it is."""
+    if isinstance(distributed, Communicator):
+        return distributed
+    if distributed is True:
+        return MPICommunicator()
+    if distributed is False or distributed is None:
+        return Communicator()
+    raise DistributedError(f"distributed must be True, False or a Communicator, got "
+                           f"{distributed!r}")
+
+
+def _abort(comm: Any, err: BaseException) -> None:
+    print(f"chainrule: rank {comm.Get_rank()} failed: {type(err).__name__}: {err}; "
+          "aborting all ranks", file=sys.stderr, flush=True)
+    sleep(0.5)  # mpiexec forwards output asynchronously; let the message out before Abort
+    comm.Abort(1)
+
+
 class DistributedOptimizer:
     """Wrap an optimizer so each ``step()`` first averages gradients across MPI ranks.
 
-    Call ``step(n_examples)`` with the number of examples this rank used for the gradient
-    (it defaults to 1, an unweighted mean, which is right when every rank's batch is equally
-    large).  Everything else (``zero_grad``, ``lr``, ``state_dict``) is the wrapped optimizer's.
-
-    With one process this adds a copy and an Allreduce on one rank, and the step is exactly the
-    wrapped optimizer's step.
+    For hand-written loops (``cr.fit(distributed=True)`` needs none of this).  Call
+    ``step(n_examples)`` with the number of examples this rank used for the gradient (it
+    defaults to 1, an unweighted mean, which is right when every rank's batch is equally
+    large).  Everything else (``zero_grad``, ``lr``, ``state_dict``) is the wrapped
+    optimizer's.  Parameters are broadcast from rank 0 when the optimizer is wrapped, so all
+    ranks start from the same weights; if any rank's gradient is not finite, every rank raises
+    :class:`DistributedError` at the same step instead of hanging or diverging.
     """
 
     def __init__(self, optimizer: Optimizer, comm: Any = None) -> None:
         self.optimizer = optimizer
-        self.comm = world() if comm is None else comm
-        self.rank = self.comm.Get_rank()
-        self.size = self.comm.Get_size()
-        params = optimizer.params
-        dtypes = {p.data.dtype for p in params}
+        self.communicator = comm if isinstance(comm, MPICommunicator) else MPICommunicator(comm)
+        self.comm = self.communicator.comm
+        self.rank = self.communicator.rank
+        self.size = self.communicator.size
+        dtypes = {p.data.dtype for p in optimizer.params}
         if len(dtypes) != 1:
             raise DistributedError(
                 f"all parameters must share one dtype, got {sorted(map(str, dtypes))}")
-        self._dtype = dtypes.pop()
-        self._sizes = [p.data.size for p in params]
-        total = sum(self._sizes)
-        # [gradient * n_examples ..., n_examples, ok-flag]: one Allreduce per step.
-        self._send = np.empty(total + 2, dtype=self._dtype)
-        self._recv = np.empty_like(self._send)
-        self.allreduce_seconds = 0.0
         self.broadcast_parameters()
 
     def broadcast_parameters(self) -> None:
         """Copy rank 0's parameters to every rank (one Bcast of a flat buffer)."""
-        flat = np.concatenate([p.data.ravel() for p in self.optimizer.params])
-        self.comm.Bcast(flat, root=0)
-        offset = 0
-        for p, n in zip(self.optimizer.params, self._sizes):
-            p.data[...] = flat[offset:offset + n].reshape(p.data.shape)
-            offset += n
+        self.communicator.broadcast_parameters(self.optimizer.params)
+
+    @property
+    def allreduce_seconds(self) -> float:
+        """Seconds spent in gradient reductions so far."""
+        return self.communicator.allreduce_seconds
 
     def zero_grad(self) -> None:
         self.optimizer.zero_grad()
@@ -111,45 +330,21 @@ class DistributedOptimizer:
         A rank with no examples in this step passes ``n_examples=0``: it still takes part in
         the Allreduce (so no rank waits forever) and contributes nothing.
         """
-        send, recv = self._send, self._recv
-        offset = 0
-        for p, n in zip(self.optimizer.params, self._sizes):
-            if p.grad is None:
-                send[offset:offset + n] = 0.0
-            else:
-                np.multiply(p.grad.ravel(), n_examples, out=send[offset:offset + n])
-            offset += n
-        ok = bool(np.isfinite(send[:offset].sum()))  # one pass, no mask: NaN/inf survive a sum
-        send[offset] = n_examples
-        send[offset + 1] = 0.0 if ok else 1.0  # count of failing ranks
-        start = perf_counter()
-        self.comm.Allreduce(send, recv)
-        self.allreduce_seconds += perf_counter() - start
-        failed = int(recv[offset + 1])
+        failed = self.communicator.average_gradients(self.optimizer.params, n_examples,
+                                                     0.0).nonfinite
         if failed:
-            where = "this rank" if not ok else "another rank"
             raise DistributedError(
-                f"{failed} of {self.size} ranks produced a non-finite gradient (first seen on "
-                f"{where}, rank {self.rank}); all ranks stopped at the same step. Lower the "
-                "learning rate or check the data for NaN/inf values."
-            )
-        total = recv[offset]
-        offset = 0
-        for p, n in zip(self.optimizer.params, self._sizes):
-            p.grad = (recv[offset:offset + n] / total).reshape(p.data.shape)
-            offset += n
+                f"{failed} of {self.size} ranks produced a non-finite gradient; all ranks "
+                f"stopped at the same step (this is rank {self.rank}). Lower the learning rate "
+                "or check the data for NaN/inf values.")
 
     def sum(self, values: np.ndarray) -> np.ndarray:
         """Element-wise sum of ``values`` over all ranks (for metrics and counts)."""
-        out = np.empty_like(values)
-        self.comm.Allreduce(np.ascontiguousarray(values), out)
-        return out
+        return self.communicator.sum(values)
 
     def max(self, value: int) -> int:
         """The largest ``value`` over all ranks."""
-        from mpi4py import MPI
-
-        return int(self.comm.allreduce(int(value), op=MPI.MAX))
+        return self.communicator.max(value)
 
     @property
     def lr(self) -> float:
@@ -164,19 +359,21 @@ class DistributedOptimizer:
         return getattr(self.optimizer, name)
 
 
-def run(main: Callable[[], Any]) -> Any:
+def run(main: Callable[[], T]) -> T:
     """Run ``main()`` on this rank; if it raises, print the error and abort every rank.
 
-    Without this, one rank that fails before an Allreduce leaves the others waiting forever.
+    Without this, one rank that fails before a collective leaves the others waiting forever.
+    An error that every rank raised together (bad data agreed on by all ranks) is re-raised
+    as it is: no rank is left waiting.  The command line runs ``--distributed`` jobs under
+    this wrapper.
     """
     try:
         return main()
     except BaseException as err:  # any failure must take the whole job down
+        if getattr(err, AGREED, False) or (isinstance(err, SystemExit) and not err.code):
+            raise
         comm = world()
         if comm.Get_size() == 1:
             raise
-        print(f"chainrule: rank {comm.Get_rank()} failed: {type(err).__name__}: {err}; "
-              "aborting all ranks", file=sys.stderr, flush=True)
-        sleep(0.5)  # mpiexec forwards output asynchronously; let the message out before Abort
-        comm.Abort(1)
+        _abort(comm, err)
         raise

@@ -15,14 +15,15 @@ import csv
 import inspect
 import math
 import os
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .. import optim
-from .registry import ConfigError
+from ..errors import ConfigError
+from ..optim.monitor import Monitor
+from .metrics import METRICS
 
 if TYPE_CHECKING:
     from ..nn import Module
@@ -71,16 +72,21 @@ class Callback:
 
 
 def _mode_for(monitor: str, mode: str) -> str:
+    """``min`` or ``max``; ``auto`` asks the metric table (accuracy and R^2 grow)."""
     if mode not in ("auto", "min", "max"):
         raise ConfigError(f"unknown mode {mode!r}; choose one of auto, min, max")
     if mode != "auto":
         return mode
-    return "max" if monitor.endswith(("accuracy", "acc")) else "min"
+    metric = METRICS.get(monitor.removeprefix("val_"))
+    grows = metric.greater_is_better if metric is not None else monitor.endswith("acc")
+    return "max" if grows else "min"
 
 
-def _monitored(logs: Logs | None, monitor: str, who: str) -> float:
+def _monitored(logs: Logs | None, monitor: str, who: str, trainer: Any = None) -> float:
     logs = logs or {}
     if monitor not in logs:
+        if trainer is not None and getattr(trainer, "nonfinite", None) is not None:
+            return math.nan  # the guard stopped this epoch: no improvement, no complaint
         hint = " (pass validation_data or validation_split)" if monitor.startswith("val_") else ""
         raise ConfigError(f"{who}: monitors {monitor!r}, which training does not report{hint};"
                           f" reported: {', '.join(logs)}")
@@ -105,30 +111,25 @@ class EarlyStopping(Callback):
         self.min_delta = abs(min_delta)
         self.mode = _mode_for(monitor, mode)
         self.restore_best_weights = restore_best_weights
+        # "Improved" is chainrule's one rule (chainrule.optim.monitor): by more than min_delta.
+        self._best = Monitor(self.mode, self.min_delta, "abs")
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self._best.reset()
+        self.best = self._best.best
         self.best_epoch: int | None = None
         self.best_weights: dict[str, np.ndarray] | None = None
         self.wait = 0
         self.stopped_epoch: int | None = None
 
-    def _improves(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        value = _monitored(logs, self.monitor, "EarlyStopping")
-        if not math.isfinite(value):
-            self.wait += 1
-        elif self._improves(value) or self.best_epoch is None:
+        value = _monitored(logs, self.monitor, "EarlyStopping", self.trainer)
+        if self._best.update(value):  # a NaN never improves
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
                 self.best_weights = self.model.state_dict()
             return
-        else:
-            self.wait += 1
+        self.wait += 1
         if self.wait >= self.patience:
             self.stopped_epoch = epoch
             self.trainer.stop_training = True
@@ -158,15 +159,15 @@ class ModelCheckpoint(Callback):
         self.save_best_only = save_best_only
         self.mode = _mode_for(monitor, mode)
         self.metadata = dict(metadata or {})
-        self.best = math.inf if self.mode == "min" else -math.inf
+        self._best = Monitor(self.mode)  # strictly better, by chainrule's one rule
+        self.best = self._best.best
         self.saved: list[str] = []
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         logs = dict(logs or {})
         if self.save_best_only:
-            value = _monitored(logs, self.monitor, "ModelCheckpoint")
-            better = value < self.best if self.mode == "min" else value > self.best
-            if not (math.isfinite(value) and better):
+            value = _monitored(logs, self.monitor, "ModelCheckpoint", self.trainer)
+            if not (math.isfinite(value) and self._best.update(value)):
                 return
             self.best = value
         from ..tools.saving import save  # saving stands beside training: import on use
@@ -232,38 +233,26 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         if isinstance(self.scheduler, optim.ReduceLROnPlateau):
-            self.scheduler.step(_monitored(logs, self.monitor, "LearningRateScheduler"))
+            self.scheduler.step(_monitored(logs, self.monitor, "LearningRateScheduler",
+                                           self.trainer))
         elif self.scheduler is not None:
             self.scheduler.step()
 
 
 class TerminateOnNaN(Callback):
-    """Stop as soon as a batch loss is NaN or infinite, and put back the weights the model had
-    at the start of that epoch (the last ones known to be finite) when ``restore`` is True."""
+    """The non-finite guard under its Keras name; it adds nothing of its own.
+
+    :func:`chainrule.fit` already stops at the first NaN or infinity in the loss, a gradient
+    or a parameter (``terminate_on_nan=True``, the default), names the epoch, batch and
+    parameter, and keeps the weights from before that step (see
+    :mod:`chainrule.training.guard`).  Passing ``TerminateOnNaN()`` turns that guard on even
+    with ``terminate_on_nan=False``, so code written for Keras keeps working.  ``restore`` is
+    accepted for that code too: the guard always keeps the last finite weights.
+    """
 
     def __init__(self, restore: bool = True) -> None:
         super().__init__()
         self.restore = restore
-        self.snapshot: dict[str, np.ndarray] | None = None
-        self.message: str | None = None
-
-    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
-        if self.restore:
-            self.snapshot = self.model.state_dict()
-        self.epoch = epoch
-
-    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        loss = float((logs or {}).get("loss", 0.0))
-        if math.isfinite(loss):
-            return
-        self.message = (f"the loss became {loss} in epoch {self.epoch + 1}, batch {batch + 1}; "
-                        "try a smaller learning rate or standardised inputs")
-        if self.restore and self.snapshot is not None:
-            self.model.load_state_dict(self.snapshot)
-            self.message += " (weights from the start of that epoch restored)"
-        self.trainer.stop_training = True
-        self.trainer.stop_reason = "stopped: " + self.message
-        warnings.warn(self.message, UserWarning, stacklevel=2)
 
 
 class CSVLogger(Callback):
@@ -283,10 +272,30 @@ class CSVLogger(Callback):
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
+        if exists:
+            self._agree_with_trainer()
         self._file = open(self.path, "a" if self.append else "w", newline="",  # noqa: SIM115
                           encoding="utf-8")
         self._keys = None
         self._has_header = exists
+
+    def _agree_with_trainer(self) -> None:
+        """After a resume from a checkpoint, drop rows past the epoch training resumes from: a
+        run killed after writing a row but before its checkpoint would otherwise log that
+        epoch twice."""
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or getattr(trainer, "resumed_from", None) is None:
+            return
+        done = trainer.epoch
+        with open(self.path, "rb+") as f:
+            lines = f.read().splitlines(keepends=True)
+            size = len(lines[0]) if lines else 0
+            for line in lines[1:]:
+                first = line.split(b",", 1)[0].strip()
+                if first.isdigit() and int(first) > done:
+                    f.truncate(size)  # only whole rows go, so a crash here loses nothing else
+                    return
+                size += len(line)
 
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         row = {"epoch": epoch + 1, **{k: v for k, v in (logs or {}).items()

@@ -4,16 +4,20 @@ A checkpoint is a safetensors file (see :mod:`chainrule.tools.saving`) holding
 
 - the model's parameters as ``model.<dotted name>``;
 - the optimizer's buffers (momenta, averages) as ``optimizer.<i>.<buffer>``;
-- JSON metadata ``format: chainrule-checkpoint`` and ``trainer``: the optimizer's learning
-  rate and step count, the shuffling generator's state, the seed, the epoch, the history, and,
-  when training stopped inside an epoch, the position in it (the batch reached, the generator
-  state the epoch's order was drawn from, and the running sums of its metrics).
+- JSON metadata ``format: chainrule-checkpoint`` and ``trainer``: the optimizer's settings
+  and step counts, the shuffling generator's state, the seed, the epoch, the history, the
+  data it was trained on (the number of training rows, the global batch size and a cheap
+  fingerprint of the rows), the target standardisation if any, and, when training stopped
+  inside an epoch, the position in it (the batch reached, the generator state the epoch's
+  order was drawn from, and the running sums of its metrics).
 
 The write goes to a temporary file beside the target, is flushed and ``fsync``-ed, then
 renamed over the target with ``os.replace``: a crash at any moment leaves either the previous
-checkpoint or the new one, never a broken file.  Reading checks everything with the same
-validating reader that loads model files, so a checkpoint from elsewhere is as safe to open
-as a model file.
+checkpoint or the new one, never a broken file.  Reading checks the container with the same
+validating reader that loads model files, and then every field of the trainer's state (a
+:class:`~chainrule.errors.ModelFileError` names the first one out of range), so a checkpoint
+from elsewhere is as safe to open as a model file.  Resuming with other data or another batch
+size is refused.
 
 Not in a checkpoint: callbacks' own state (early-stopping counters, learning-rate schedules
 other than the optimizer's current ``lr``), and the data, which must be passed again.
@@ -21,18 +25,30 @@ other than the optimizer's current ``lr``), and the data, which must be passed a
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["CHECKPOINT_FORMAT", "read_checkpoint", "write_checkpoint"]
+from ..errors import ConfigError, ModelFileError
+from .history import History
+from .targets import TargetScaler
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = ["CHECKPOINT_FORMAT", "check_state", "fingerprint", "read_checkpoint",
+           "write_checkpoint"]
 
 CHECKPOINT_FORMAT = "chainrule-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+READABLE_VERSIONS = ("1", "2")
 
 
+# -- the file ------------------------------------------------------------------------------------
 def write_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write a :meth:`Trainer.state_dict` (plus any JSON-ready extras) to ``path`` atomically."""
     from ..tools.saving import write_safetensors  # saving stands beside training
@@ -52,21 +68,22 @@ def write_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Non
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read what :func:`write_checkpoint` wrote, checking it; the inverse of that function.
 
-    Raises :class:`~chainrule.tools.saving.ModelFileError` for anything that is not a
-    readable chainrule checkpoint.
+    Raises :class:`~chainrule.errors.ModelFileError` for anything that is not a readable
+    chainrule checkpoint, naming the first field that is out of range.
     """
-    from ..tools.saving import ModelFileError, read_safetensors
+    from ..tools.saving import read_safetensors
 
     name = os.fspath(path)
     tensors, meta = read_safetensors(name)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{name}: not a chainrule checkpoint (format "
-                             f"{meta.get('format')!r}); checkpoints are written by "
+                             f"{str(meta.get('format'))[:80]!r}); checkpoints are written by "
                              "Trainer.save_checkpoint or fit(checkpoint=...)")
-    if meta.get("format_version") != str(CHECKPOINT_VERSION):
-        raise ModelFileError(f"{name}: checkpoint version {meta.get('format_version')!r} is "
-                             f"not supported (this chainrule reads version "
-                             f"{CHECKPOINT_VERSION})")
+    version = meta.get("format_version")
+    if version not in READABLE_VERSIONS:
+        raise ModelFileError(f"{name}: checkpoint version {str(version)[:20]!r} is not "
+                             f"supported (this chainrule reads versions "
+                             f"{', '.join(READABLE_VERSIONS)})")
     try:
         rest = json.loads(meta.get("trainer", ""))
     except (ValueError, RecursionError):
@@ -80,7 +97,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     opt = rest.pop("optimizer")
     n_params = opt.pop("n_params", None)
     if type(n_params) is not int or not 0 <= n_params <= len(tensors) + 10_000:
-        raise ModelFileError(f"{name}: the checkpoint's optimizer state is damaged")
+        raise ModelFileError(f"{name}: the checkpoint's field optimizer.n_params must be the "
+                             f"number of parameters, got {str(n_params)[:40]}")
     buffers: list[dict[str, np.ndarray]] = [{} for _ in range(n_params)]
     model: dict[str, np.ndarray] = {}
     for key, value in tensors.items():
@@ -90,7 +108,235 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         parts = key.split(".", 2)
         if len(parts) != 3 or parts[0] != "optimizer" or not parts[1].isdigit() or \
                 int(parts[1]) >= n_params:
-            raise ModelFileError(f"{name}: unexpected tensor {key!r} in the checkpoint")
+            raise ModelFileError(f"{name}: unexpected tensor {key[:80]!r} in the checkpoint")
         buffers[int(parts[1])][parts[2]] = value
     opt["state"] = buffers
-    return {**rest, "model": model, "optimizer": opt}
+    state = {**rest, "model": model, "optimizer": opt}
+    check_state(state, name, version == "1")
+    return state
+
+
+# -- checking every field ------------------------------------------------------------------------
+def _bad(name: str, field: str, expected: str, value: Any) -> ModelFileError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    return ModelFileError(f"{name}: the checkpoint's field {field} must be {expected}, got "
+                          f"{shown}; the file was edited or damaged (start afresh without "
+                          "resume, or use an intact checkpoint)")
+
+
+def _int(value: Any, low: int = 0) -> bool:
+    return type(value) is int and value >= low
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value) and value > 0
+
+
+def _rng_state(value: Any, name: str, field: str) -> None:
+    if not isinstance(value, dict):
+        raise _bad(name, field, "a random generator state", value)
+    try:
+        probe = np.random.default_rng(0)
+        probe.bit_generator.state = value
+    except (TypeError, ValueError, KeyError, OverflowError):
+        raise _bad(name, field, "a random generator state (NumPy's PCG64)", value) from None
+
+
+def _check_optimizer(opt: dict[str, Any], name: str) -> None:
+    if not _positive(opt.get("lr")):
+        raise _bad(name, "optimizer.lr", "a positive finite learning rate", opt.get("lr"))
+    if "initial_lr" in opt and not _positive(opt["initial_lr"]):
+        raise _bad(name, "optimizer.initial_lr", "a positive finite learning rate",
+                   opt["initial_lr"])
+    if not _int(opt.get("step_count")):
+        raise _bad(name, "optimizer.step_count", "an integer >= 0", opt.get("step_count"))
+    for i, group in enumerate(opt.get("param_groups") or []):
+        if not isinstance(group, dict) or not _positive(group.get("lr")):
+            raise _bad(name, f"optimizer.param_groups[{i}].lr", "a positive finite learning "
+                       "rate", group.get("lr") if isinstance(group, dict) else group)
+
+
+def _check_history(h: dict[str, Any], name: str) -> None:
+    epochs = h.get("epochs", [])
+    if not isinstance(epochs, list) or not all(_int(e, 1) for e in epochs) or any(
+            b <= a for a, b in itertools.pairwise(epochs)):
+        raise _bad(name, "history.epochs", "increasing epoch numbers from 1", epochs)
+    columns = h.get("history", {})
+    if not isinstance(columns, dict):
+        raise _bad(name, "history.history", "a table of metric columns", columns)
+    for key, column in columns.items():
+        if not isinstance(column, list) or len(column) != len(epochs) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
+            raise _bad(name, f"history.history[{key[:40]!r}]",
+                       f"{len(epochs)} numbers (one per epoch)", column)
+    if h.get("stop_reason") is not None and not isinstance(h["stop_reason"], str):
+        raise _bad(name, "history.stop_reason", "text or null", h["stop_reason"])
+    if not isinstance(h.get("interrupted", False), bool):
+        raise _bad(name, "history.interrupted", "true or false", h["interrupted"])
+
+
+def _check_position(pos: Any, name: str, old: bool) -> None:
+    if pos is None:
+        return
+    if old:
+        raise ModelFileError(f"{name}: this checkpoint was written inside an epoch by an older "
+                             "chainrule, whose position records this version cannot continue; "
+                             "resume it with that version, or start afresh")
+    if not isinstance(pos, dict):
+        raise _bad(name, "position", "null or the position inside an epoch", pos)
+    for key in ("batch", "samples", "batch_size"):
+        if not _int(pos.get(key), 1):
+            raise _bad(name, f"position.{key}", "an integer >= 1", pos.get(key))
+    if not _positive(pos.get("lr")):
+        raise _bad(name, "position.lr", "a positive finite learning rate", pos.get("lr"))
+    _rng_state(pos.get("rng"), name, "position.rng")
+    tally = pos.get("tally")
+    if not isinstance(tally, dict) or not isinstance(tally.get("stats"), dict):
+        raise _bad(name, "position.tally", "the running sums of the epoch", tally)
+    for key in ("loss", "weight"):
+        v = tally.get(key)
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v) \
+                or (key == "weight" and v < 0):
+            raise _bad(name, f"position.tally.{key}", "a finite number", v)
+    for key, stats in tally["stats"].items():
+        if not isinstance(stats, list) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in stats):
+            raise _bad(name, f"position.tally.stats[{key[:40]!r}]", "a list of finite numbers",
+                       stats)
+
+
+def _check_extras(state: dict[str, Any], name: str) -> None:
+    data = state.get("data")
+    if data is not None and (not isinstance(data, dict) or not _int(data.get("rows")) or not
+                             _int(data.get("batch_size"), 1) or not _int(data.get("fingerprint"))):
+        raise _bad(name, "data", "the rows, batch size and fingerprint of the training data",
+                   data)
+    scaler = state.get("target_scaler")
+    if scaler is not None:
+        ok = isinstance(scaler, dict) and all(
+            isinstance(scaler.get(k), list) and scaler[k] and all(
+                isinstance(v, (int, float)) and math.isfinite(v) for v in scaler[k])
+            for k in ("mean", "scale"))
+        if not ok or len(scaler["mean"]) != len(scaler["scale"]) or any(
+                v <= 0 for v in scaler["scale"]):
+            raise _bad(name, "target_scaler", "finite means and positive scales", scaler)
+    if not isinstance(state.get("target_folded", False), bool):
+        raise _bad(name, "target_folded", "true or false", state["target_folded"])
+    seed = state.get("seed")
+    if seed is not None and not _int(seed):
+        raise _bad(name, "seed", "an integer >= 0 or null", seed)
+    if state.get("optimizer_type") is not None and not isinstance(state["optimizer_type"], str):
+        raise _bad(name, "optimizer_type", "an optimizer's name", state["optimizer_type"])
+
+
+def check_state(state: dict[str, Any], name: str, old: bool = False) -> None:
+    """Check every field of a trainer state read from ``name``; ModelFileError names the
+    first one out of range (``old``: written by format version 1)."""
+    if not _int(state.get("epoch")):
+        raise _bad(name, "epoch", "an integer >= 0", state.get("epoch"))
+    _rng_state(state.get("rng"), name, "rng")
+    _check_optimizer(state["optimizer"], name)
+    _check_history(state["history"], name)
+    _check_position(state.get("position"), name, old)
+    _check_extras(state, name)
+
+
+# -- the trainer's side --------------------------------------------------------------------------
+def trainer_state(t: Trainer) -> dict[str, Any]:
+    """What :meth:`Trainer.state_dict` returns."""
+    return {"model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
+            "optimizer_type": type(t.optimizer).__name__,
+            "rng": t.rng.bit_generator.state, "seed": t.seed, "epoch": t.epoch,
+            "history": t.history.to_dict(),
+            "position": None if t._position is None else dict(t._position),
+            "data": t.data_info,
+            "target_scaler": None if t.target_scaler is None else t.target_scaler.to_dict(),
+            "target_folded": t.target_folded}
+
+
+def load_trainer_state(t: Trainer, state: dict[str, Any]) -> None:
+    """What :meth:`Trainer.load_state_dict` does (the state is trusted: see
+    :func:`load_into` for files)."""
+    kind = state.get("optimizer_type")
+    if kind is not None and kind != type(t.optimizer).__name__:
+        raise ConfigError(f"the saved run used the {kind} optimizer but this trainer has "
+                          f"{type(t.optimizer).__name__}; use the same optimizer")
+    t.model.load_state_dict(state["model"])
+    t.optimizer.load_state_dict(state["optimizer"])
+    t.rng.bit_generator.state = state["rng"]
+    if state.get("seed") is not None and state["seed"] != t.seed:
+        # the validation split is drawn from the seed: draw it as the saved run did
+        t.seed = state["seed"]
+        t.split_rng = np.random.default_rng(np.random.SeedSequence(t.seed).spawn(2)[0])
+    t.epoch = int(state["epoch"])
+    t.history = History.from_dict(state["history"])
+    t._position = state.get("position")
+    t.data_info = t.resumed_data = state.get("data")
+    scaler = state.get("target_scaler")
+    t.target_scaler = None if scaler is None else TargetScaler.from_dict(scaler)
+    t.target_folded = bool(state.get("target_folded", False))
+
+
+def load_into(t: Trainer, path: str | os.PathLike[str]) -> None:
+    """What :meth:`Trainer.load_checkpoint` does."""
+    name = os.fspath(path)
+    state = read_checkpoint(name)
+    own = {k: p.data.shape for k, p in t.model.named_parameters()}
+    saved = {k: v.shape for k, v in state["model"].items()}
+    if own != saved:
+        missing = sorted(set(own) - set(saved))
+        extra = sorted(set(saved) - set(own))
+        shapes = [f"{k} {list(saved[k])} vs {list(own[k])}" for k in own
+                  if k in saved and saved[k] != own[k]]
+        raise ConfigError(f"{name} is a checkpoint of another model: " + "; ".join(filter(None, [
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(extra)}"[:300] if extra else "",
+            f"shapes differ: {', '.join(shapes)}" if shapes else ""])))
+    kind = state.get("optimizer_type")
+    if kind is not None and kind != type(t.optimizer).__name__:
+        raise ConfigError(f"the saved run used the {kind} optimizer but this trainer has "
+                          f"{type(t.optimizer).__name__}; use the same optimizer")
+    try:
+        load_trainer_state(t, state)
+        t.resumed_from = name
+    except (ConfigError, KeyError, TypeError, ValueError, OverflowError) as err:
+        raise ModelFileError(f"{name}: the checkpoint's state cannot be restored: "
+                             f"{str(err)[:300]}") from None
+
+
+# -- the data a run trains on --------------------------------------------------------------------
+def fingerprint(X: np.ndarray, comm: Any) -> int:
+    """A cheap fingerprint of the training rows over every rank: each row is projected on a
+    fixed random direction and the top bits of the projection are summed, so it does not
+    depend on how the rows are spread over ranks (one pass, a matrix-vector product)."""
+    X = np.ascontiguousarray(X, dtype=np.float64).reshape(len(X), -1)
+    direction = np.random.default_rng(20261202).uniform(0.5, 1.5, size=X.shape[1])
+    proj = np.ascontiguousarray(X @ direction if X.size else np.zeros(len(X)))
+    mixed = proj.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a hash
+    local = float(int((mixed >> np.uint64(44)).sum()))  # 20 bits a row: sums stay exact
+    return int(comm.sum(np.array([local]))[0])
+
+
+def check_resume(t: Trainer, rows: int, batch_size: int) -> None:
+    """Refuse to continue a checkpoint's run on other data or with another batch size."""
+    pos = t._position
+    if pos is not None and (pos["samples"], pos["batch_size"]) != (rows, batch_size):
+        raise ConfigError(f"fit: the checkpoint stopped inside an epoch of {pos['samples']} "
+                          f"training examples in batches of {pos['batch_size']}; this call "
+                          f"has {rows} in batches of {batch_size}. Resume with the same data, "
+                          "split and batch size")
+    saved = getattr(t, "resumed_data", None)
+    now = t.data_info
+    if saved is None or now is None or saved == now:
+        return
+    if (saved["rows"], saved["batch_size"]) != (now["rows"], now["batch_size"]):
+        raise ConfigError(f"fit: the checkpoint's run trained on {saved['rows']} rows in "
+                          f"batches of {saved['batch_size']}; this call has {now['rows']} "
+                          f"rows in batches of {now['batch_size']}. Resume with the same "
+                          "data, split and batch size, or start afresh without resume")
+    raise ConfigError(f"fit: the checkpoint's run trained on other data (the same "
+                      f"{now['rows']} rows and batch size, but other values). Resume with "
+                      "the same data and split, or start afresh without resume")

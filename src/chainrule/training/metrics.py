@@ -83,7 +83,8 @@ def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight")
         i = int(np.argmax(bad))
         raise DataError(f"{name}[{i}] is {w[i]}; weights must be finite and >= 0")
     if n and not w.sum() > 0:
-        raise DataError(f"{name} sums to {w.sum()}; at least one weight must be positive")
+        raise DataError(f"{name} sums to {w.sum()}: every weight is zero; at least one must "
+                        "be positive")
     return w
 
 
@@ -91,7 +92,7 @@ def _columns(a: Any, name: str) -> Array:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 0:
         raise ShapeError(f"{name} must hold one value per example, got a scalar")
-    return a.reshape(len(a), -1)
+    return a if a.ndim == 2 else a.reshape(a.shape[0], int(np.prod(a.shape[1:])))
 
 
 def _pair(y_true: Any, y_pred: Any) -> tuple[Array, Array]:
@@ -141,7 +142,7 @@ def _accuracy_stats(y_true: Any, y_pred: Any, w: Array | None) -> Array:
         raise ShapeError(f"y_true has shape {t.shape} but y_pred has {p.shape}; give one "
                          "predicted class per example")
     # Several columns (one 0/1 decision each): an example counts by the share it got right.
-    correct = (t == p).reshape(len(t), -1).mean(axis=1) if len(t) else np.zeros(0)
+    correct = (t == p).reshape(len(t), -1).mean(axis=1) if t.size else np.zeros(len(t))
     w = _weights(w, len(t))
     return np.array([float(w @ correct), float(w.sum())])
 

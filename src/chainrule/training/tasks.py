@@ -107,16 +107,20 @@ class Task:
         rows give their argmax, 0/1 columns give 0/1 (one per column when several)."""
         y = np.asarray(y)
         if self.name in ("binary", "binary_logits"):
-            y = y.reshape(len(y), -1) > 0.5
+            y = _rows(y) > 0.5
             return y[:, 0].astype(np.int64) if y.shape[1] == 1 else y.astype(np.int64)
         if y.ndim == 2 and y.shape[1] > 1:
             return y.argmax(axis=1).astype(np.int64)
         return y.reshape(len(y)).astype(np.int64)
 
 
+def _rows(a: Array) -> Array:
+    """``a`` as a 2-D array with one row per example (zero rows allowed)."""
+    return a if a.ndim == 2 else a.reshape(a.shape[0], int(np.prod(a.shape[1:])))
+
+
 def _array(out: Any) -> Array:
-    z = np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64)
-    return z.reshape(len(z), -1) if z.ndim != 2 else z
+    return _rows(np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64))
 
 
 TASKS: dict[str, Task] = {

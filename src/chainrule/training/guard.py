@@ -1,0 +1,123 @@
+"""The non-finite guard: the first NaN or infinity stops training, named, with a hint.
+
+Before each update the loss and every gradient are checked, and after it every parameter.
+The first non-finite number stops training with a message naming the epoch, the batch and
+the parameter (its dotted name and layer), and the model keeps the weights it had before that
+step (an update that overflowed is undone).  This is the only mechanism: the
+:class:`~chainrule.training.TerminateOnNaN` callback is another name for it.
+
+Under MPI the checks run on the averaged gradients, which are the same on every rank, so all
+ranks stop at the same step with the same message.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .. import nn
+from ..engine import Tensor, no_grad
+
+__all__ = ["NonFiniteGuard", "first_nonfinite"]
+
+Array = np.ndarray
+
+
+def first_nonfinite(params: list[tuple[str, Tensor]], grads: bool) -> str | None:
+    """The name of the first parameter whose gradient (``grads``) or value is not finite."""
+    for name, p in params:
+        a = p.grad if grads else p.data
+        # A sum is one pass with no temporary and carries any NaN or inf through; only when
+        # it is not finite (or overflowed) look element by element.
+        if a is not None and not math.isfinite(a.sum()) and not np.isfinite(a).all():
+            return name
+    return None
+
+
+class NonFiniteGuard:
+    """Checks one optimizer step of ``model``; ``enabled=False`` lets every step through."""
+
+    def __init__(self, model: nn.Module, enabled: bool = True) -> None:
+        self.model = model
+        self.enabled = enabled
+        self.params = list(model.named_parameters())
+        self.tensors = [p for _, p in self.params]
+        self._backup = [np.empty_like(p.data) for _, p in self.params] if enabled else []
+
+    def layer_of(self, name: str) -> str:
+        """``layer 2, Linear`` for the parameter ``2.bias``."""
+        owner = name.rpartition(".")[0]
+        module = dict(self.model.named_modules()).get(owner)
+        kind = type(module).__name__ if module is not None else "?"
+        return f"layer {owner}, {kind}" if owner else kind
+
+    def check_before(self, loss: float, xb: Tensor, note: str = "") -> str | None:
+        """What went wrong in the loss or the gradients (None when all are finite)."""
+        if not self.enabled:
+            return None
+        if not math.isfinite(loss):
+            return f"the loss became {loss}{note}" + self.where_forward(xb)
+        bad = first_nonfinite(self.params, grads=True)
+        if bad is None:
+            return None
+        g = dict(self.params)[bad].grad
+        kind = "nan" if np.isnan(g).any() else "inf"
+        return (f"the gradient of {bad} ({self.layer_of(bad)}) became {kind} first (the loss "
+                f"was {loss}){note}")
+
+    def step(self, update: Callable[[], None]) -> str | None:
+        """Run ``update`` (the optimizer step); undo it and say why when it made a parameter
+        non-finite."""
+        if not self.enabled:
+            update()
+            return None
+        for b, (_, p) in zip(self._backup, self.params):
+            np.copyto(b, p.data)
+        update()
+        bad = first_nonfinite(self.params, grads=False)
+        if bad is None:
+            return None
+        for b, (_, p) in zip(self._backup, self.params):
+            np.copyto(p.data, b)
+        return (f"the update made {bad} ({self.layer_of(bad)}) non-finite although every "
+                "gradient was finite (the step overflowed)")
+
+    def where_forward(self, xb: Tensor) -> str:
+        """Which layer of a Sequential first gave a non-finite output on ``xb`` (and how large
+        its weights are), as text to add to a message; empty when it cannot be told."""
+        if not isinstance(self.model, nn.Sequential) or not xb.data.size \
+                or not np.isfinite(xb.data).all():
+            return ""
+        out = xb
+        with no_grad():
+            for i, module in enumerate(self.model):
+                out = module(out)
+                if not np.isfinite(out.data).all():
+                    sizes = [float(np.max(np.abs(p.data))) for p in module.parameters()
+                             if p.data.size]
+                    big = f" (its largest |weight| is {max(sizes):.3g})" if sizes else ""
+                    return (f"; the first non-finite output came from layer {i} "
+                            f"({type(module).__name__}){big}")
+        sizes = {k: float(np.max(np.abs(p.data))) for k, p in self.params if p.data.size}
+        if not sizes:
+            return ""
+        name = max(sizes, key=sizes.__getitem__)
+        return (f" although every layer's output was finite (largest |output| "
+                f"{float(np.max(np.abs(out.data))):.3g}; the largest weight is in {name}, "
+                f"|w| = {sizes[name]:.3g})")
+
+    @staticmethod
+    def message(epoch: int, batch: int, what: str, xb: Tensor, lr: float) -> str:
+        """The full warning: where, what, and what to try."""
+        scale = float(np.max(np.abs(xb.data))) if xb.data.size else 0.0
+        hints = [f"the learning rate ({lr:g}) is probably too high: try {lr / 10:g}"]
+        if scale > 10:
+            hints.append(f"the inputs are not scaled (largest |x| in the batch is {scale:.3g}): "
+                         "standardise them, e.g. with chainrule.data.StandardScaler")
+        else:
+            hints.append("check the inputs are standardised")
+        return (f"non-finite numbers in epoch {epoch + 1}, batch {batch + 1}: {what}; "
+                f"{'; or '.join(hints)}. The model keeps its last finite weights (from "
+                "before this step)")

@@ -1,0 +1,220 @@
+"""The epoch loop: shuffle, walk the batches, step, sum the metrics, call the callbacks.
+
+One epoch shuffles the example order (from the trainer's generator), walks it in
+mini-batches, and for each batch runs forward, loss, ``backward()`` and ``optimizer.step()``,
+the course's four steps.  The epoch's training loss and metrics are sums over the batches as
+they were computed (before each update, as Keras reports them) turned into means at the end;
+validation numbers are computed after the epoch under :func:`chainrule.no_grad`.
+
+The loop talks to other MPI ranks only through the trainer's communicator (see
+:mod:`chainrule.distributed`), whose single-process form does nothing: every rank runs the
+same number of steps, a rank whose shard is used up joins each gradient reduction with no
+examples, and a stop asked for on any rank is carried by the next reduction to all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..engine import Tensor, no_grad
+from .metrics import Metric
+from .targets import weighted_loss
+from .tasks import Task
+
+if TYPE_CHECKING:
+    from .trainer import Trainer
+
+__all__ = ["RunData", "Tally", "run_epochs"]
+
+Array = np.ndarray
+
+
+class InterruptError(Exception):
+    """Raised inside the loop to end training at a consistent point (after a whole step)."""
+
+
+@dataclass
+class RunData:
+    """The prepared arrays of one ``fit``: training rows (``y`` as the loss sees it, ``y_raw``
+    in the target's units), their weights, validation rows, and the batch size."""
+
+    X: Array
+    y: Array
+    y_raw: Array
+    w: Array | None
+    Xv: Array | None
+    yv: Array | None
+    wv: Array | None
+    batch_size: int
+    steps: int = 0
+
+
+class Tally:
+    """Running sums of one pass over data: the weighted loss, the total weight, and each
+    metric's additive statistics.  Turned into means over every rank by :meth:`results`."""
+
+    def __init__(self, metrics: list[Metric], task: Task, y: Array) -> None:
+        self.metrics = metrics
+        self.task = task
+        self.loss = 0.0
+        self.weight = 0.0
+        # Zero rows give zero statistics of the right length, so a rank with no rows still
+        # sends a buffer of the same size as the others.
+        self.stats = {m.name: np.asarray(m.stats(*self._pair(m, y[:0], y[:0]), None),
+                                         dtype=np.float64) for m in metrics}
+
+    def _pair(self, m: Metric, out: Array, y: Array) -> tuple[Array, Array]:
+        if m.needs == "values":
+            return y, out
+        true = self.task.target_classes(y)
+        if m.needs == "classes":
+            return true, self.task.classes(out) if len(out) else true
+        return true, self.task.probabilities(out) if len(out) else np.zeros(0)
+
+    def add(self, loss: float, weight: float, out: Array, y: Array, w: Array | None) -> None:
+        """Add one batch: its mean ``loss`` over ``weight``, and its outputs for the metrics."""
+        self.loss += loss * weight
+        self.weight += weight
+        for m in self.metrics:
+            self.stats[m.name] += m.stats(*self._pair(m, out, y), w)
+
+    def results(self, comm: Any, prefix: str = "") -> dict[str, float]:
+        """``loss`` and each metric (prefixed), over every rank, in one reduction."""
+        flat = np.concatenate([[self.loss, self.weight], *self.stats.values()])
+        total = comm.sum(flat)
+        logs = {prefix + "loss": float(total[0] / total[1]) if total[1] > 0 else math.nan}
+        offset = 2
+        for m in self.metrics:
+            n = len(self.stats[m.name])
+            logs[prefix + m.name] = float(m.result(total[offset:offset + n]))
+            offset += n
+        return logs
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for a checkpoint taken inside an epoch)."""
+        return {"loss": self.loss, "weight": self.weight,
+                "stats": {k: v.tolist() for k, v in self.stats.items()}}
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Continue from :meth:`to_dict`'s output."""
+        self.loss, self.weight = float(d["loss"]), float(d["weight"])
+        for k, v in d["stats"].items():
+            if k in self.stats:
+                self.stats[k] = np.asarray(v, dtype=np.float64)
+
+
+def _batch(t: Trainer, data: RunData, order: Array | None, start: int,
+           full: Tensor | None) -> tuple[Tensor, Array, Array, Array | None]:
+    bs = data.batch_size
+    if full is not None:
+        return full, data.y, data.y_raw, data.w
+    idx: Any = slice(start, start + bs) if order is None else order[start:start + bs]
+    w = None if data.w is None else data.w[idx]
+    return Tensor(data.X[idx]), data.y[idx], data.y_raw[idx], w
+
+
+def _train_step(t: Trainer, xb: Tensor, yb: Array, yr: Array, wb: Array | None,
+                tally: Tally, epoch: int, batch: int) -> float | None:
+    """One step on this rank's batch (possibly empty); returns the batch's loss, or None when
+    training stops."""
+    opt = t.optimizer
+    opt.zero_grad()
+    out = None
+    value = 0.0
+    if len(yb):
+        out = t.model(xb)
+        loss = t.loss_fn(out, yb) if wb is None else weighted_loss(t.loss_fn, out, yb, wb)
+        loss.backward()
+        value = float(loss.item())
+    weight = float(len(yb) if wb is None else wb.sum())
+    reduced = t.comm.average_gradients(t.guard.tensors, weight, value, t.stop_training)
+    if reduced.stop:  # a callback on some rank asked to stop after the previous step
+        t.stop_training = True
+        return None
+    note = f" on {reduced.nonfinite} of {t.comm.size} ranks" if reduced.nonfinite else ""
+    what = t.guard.check_before(reduced.loss, xb, note)
+    if what is None and t.clip_grad_norm is not None:
+        from ..nn.utils import clip_grad_norm_
+
+        clip_grad_norm_(t.guard.tensors, t.clip_grad_norm)
+    if what is None:
+        what = t.guard.step(opt.step)
+    if what is not None:
+        t.stop_nonfinite(epoch, batch, what, xb)
+        return None
+    if out is None:
+        return reduced.loss
+    outputs = out.data if t.target_scaler is None else t.target_scaler.inverse(out.data)
+    if t.target_scaler is not None:  # report the loss in the target's own units
+        with no_grad():
+            value = _loss_value(t, Tensor(outputs.astype(out.data.dtype)), yr, wb)
+    tally.add(value, weight, outputs, yr, wb)
+    return value
+
+
+def _loss_value(t: Trainer, out: Tensor, y: Array, w: Array | None) -> float:
+    loss = t.loss_fn(out, y) if w is None else weighted_loss(t.loss_fn, out, y, w)
+    return float(loss.item())
+
+
+def _start_epoch(t: Trainer, data: RunData, epoch: int) -> tuple[dict[str, Any], Tally]:
+    tally = Tally(t.metric_list, t.task, data.y_raw)
+    pos, t._position = t._position, None
+    if pos is None:  # a new epoch
+        for cb in t.callbacks:
+            cb.on_epoch_begin(epoch, {})
+        pos = {"batch": 0, "rng": t.rng.bit_generator.state, "lr": t.optimizer.lr}
+    else:  # resuming inside an epoch: draw the same order again and skip ahead
+        t.rng.bit_generator.state = pos["rng"]
+        tally.load(pos["tally"])
+    return pos, tally
+
+
+def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int) -> dict[str, Any]:
+    pos, tally = _start_epoch(t, data, epoch)
+    n, bs = len(data.X), data.batch_size
+    t.model.train()
+    order = t.rng.permutation(n) if t.shuffle and bs < n else None
+    for batch in range(pos["batch"], data.steps):
+        t._in_step = True
+        xb, yb, yr, wb = _batch(t, data, order, batch * bs, full)
+        value = _train_step(t, xb, yb, yr, wb, tally, epoch, batch)
+        if value is None:
+            break
+        t._position = {"batch": batch + 1, "rng": pos["rng"], "lr": pos["lr"], "samples": n,
+                       "batch_size": bs, "tally": tally.to_dict()}
+        t._in_step = False
+        for cb in t.callbacks:
+            cb.on_batch_end(batch, {"loss": value, "size": len(yb)})
+        if t._stop_requested:
+            raise InterruptError
+    t._in_step = False
+    t._position = None
+    logs: dict[str, Any] = tally.results(t.comm)
+    if data.Xv is not None:  # the model is finite even after the guard stopped the epoch
+        logs.update(t.evaluate_prepared(data.Xv, data.yv, data.wv, "val_"))
+    logs["lr"] = pos["lr"]
+    return logs
+
+
+def run_epochs(t: Trainer, data: RunData) -> None:
+    """Train until ``t.epoch`` reaches ``t.epochs`` or something stops training."""
+    full = Tensor(data.X) if data.batch_size == len(data.X) and len(data.X) else None
+    while t.epoch < t.epochs and not t.stop_training:
+        epoch = t.epoch
+        logs = _run_epoch(t, data, full, epoch)
+        t.epoch += 1
+        t.epochs_run += 1
+        for cb in t.callbacks:
+            cb.on_epoch_end(epoch, logs)
+        t.history.append(epoch, logs)
+        t.stop_training = t.comm.any(t.stop_training)
+        if (t.checkpoint is not None and t.epoch % t.checkpoint_every == 0
+                and t.epoch < t.epochs and not t.stop_training and t.comm.is_chief):
+            t.save_checkpoint(t.checkpoint)
+        if t._stop_requested:
+            raise InterruptError

@@ -1,0 +1,240 @@
+"""Targets made ready for a loss: shapes, dtypes and ranges checked per loss, sample weights,
+and the optional standardisation of regression targets.
+
+Every check here names the array (``y``, ``val_y``), what it holds and what the loss needs,
+so a mistake in the data is answered before the first step rather than by NumPy deep inside a
+loss.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .. import nn
+from ..data.preprocessing import check_features, check_finite
+from ..engine import Tensor
+from ..errors import ConfigError, DataError
+from .metrics import check_sample_weight
+from .tasks import last_layer, output_width
+
+__all__ = ["TargetScaler", "check_classes", "model_dtype", "prepare", "stratify_labels",
+           "weighted_loss", "weights_for"]
+
+Array = np.ndarray
+BINARY_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss)
+
+
+def model_dtype(model: nn.Module) -> np.dtype:
+    """The floating dtype of the model's parameters (float32 when it has none)."""
+    params = model.parameters()
+    return params[0].data.dtype if params else np.dtype(np.float32)
+
+
+def check_classes(y: Any, name: str = "y") -> None:
+    """Raise :class:`DataError` when class labels ``y`` hold a single class: a classifier
+    trained on it learns nothing about telling classes apart."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:  # one-hot or probability rows
+        labels = y.argmax(axis=1)
+    else:
+        labels = y.reshape(len(y), -1)[:, 0] if y.ndim else y
+    if labels.size and np.all(labels == labels.flat[0]):
+        raise DataError(f"{name} holds a single class ({labels.flat[0].item()!r} in all "
+                        f"{len(labels)} examples); a classifier needs examples of at least "
+                        "two classes")
+
+
+def _features(X: Any, name: str, dtype: np.dtype, allow_empty: bool) -> Array:
+    a = np.asarray(X)
+    if allow_empty and a.ndim == 2 and a.shape[0] == 0 and a.dtype.kind in "biuf":
+        return a.astype(dtype)
+    X = check_features(X, f"{name}X" if name else "X")
+    cast = X.astype(dtype, copy=False)
+    if cast is not X:  # values beyond float32's range become inf in the cast: say so
+        check_finite(cast, f"{name}X (after conversion to {dtype})")
+    return cast
+
+
+def _class_labels(y: Array, name: str, model: nn.Module) -> Array:
+    if y.ndim == 2 and y.shape[1] == 1 and y.dtype.kind in "iub":
+        y = y[:, 0]
+    if y.ndim == 1 and y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)) or np.any(y != np.round(y)):
+            raise DataError(f"{name}y holds non-integer values but cross-entropy needs "
+                            "integer class labels 0..C-1")
+        y = y.astype(np.int64)
+    if y.ndim == 1 and y.size and y.min() < 0:
+        raise DataError(f"{name}y holds the negative class label {y.min()}; labels must be "
+                        "0..C-1")
+    width = output_width(model)
+    if y.ndim == 1 and y.size and width is not None and y.max() >= width:
+        row = int(np.argmax(y >= width))
+        raise DataError(f"{name}y holds the class label {y[row]} (row {row}) but the model "
+                        f"has {width} outputs, so labels must be 0..{width - 1}; give the last "
+                        "layer one output per class")
+    return y
+
+
+def _value_targets(y: Array, name: str, model: nn.Module, loss_fn: Any, loss_spec: Any,
+                   dtype: np.dtype) -> Array:
+    width = output_width(model)
+    cols = y.shape[1] if y.ndim == 2 else 1
+    if width is not None and y.ndim <= 2 and cols != width:
+        hint = ""
+        if y.ndim == 1 and loss_spec == "auto" and y.dtype.kind == "f":
+            hint = ("; for class labels pass integers (y.astype(int)) or "
+                    "loss='cross_entropy', for regression give the model one output")
+        raise DataError(f"{name}y has {cols} value(s) per example but the model has {width} "
+                        f"outputs ({type(loss_fn).__name__} compares them one to one){hint}")
+    if y.ndim == 1:
+        y = y.reshape(-1, 1)
+    return y.astype(dtype, copy=False)
+
+
+def prepare(X: Any, y: Any, *, model: nn.Module, loss_fn: Any, loss_spec: Any = "auto",
+            name: str = "", allow_empty: bool = False) -> tuple[Array, Array]:
+    """``(X, y)`` checked and shaped for ``loss_fn``: X in the model's dtype, integer labels
+    for cross-entropy, one column per output for MSE and binary cross-entropy.
+
+    ``name`` prefixes the arrays in messages (``"val_"``); ``allow_empty`` accepts zero rows
+    (a rank of an MPI job whose share of a split is empty still takes part).
+    """
+    X = _features(X, name, model_dtype(model), allow_empty)
+    y = np.asarray(y)
+    if y.ndim == 0 or len(y) != len(X):
+        raise DataError(f"{name}X has {len(X)} examples but {name}y has "
+                        f"{'no length' if y.ndim == 0 else len(y)}")
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"{name}y must hold numbers (encode string labels first, e.g. with "
+                        f"chainrule.data.LabelEncoder), got dtype {y.dtype}")
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        y = _class_labels(y, name, model)
+    elif isinstance(loss_fn, (nn.MSELoss, *BINARY_LOSSES)):
+        y = _value_targets(y, name, model, loss_fn, loss_spec, X.dtype)
+    if y.dtype.kind == "f" and y.size:
+        check_finite(y, f"{name}y")
+    if isinstance(loss_fn, BINARY_LOSSES) and y.size and (y.min() < 0 or y.max() > 1):
+        raise DataError(f"{name}y must hold 0/1 labels (or probabilities) for binary "
+                        f"cross-entropy, got values from {y.min()} to {y.max()}")
+    return X, y
+
+
+def stratify_labels(y: Array, loss_fn: Any, stratify: bool | None) -> Array | None:
+    """Class labels to stratify a validation split by (None: do not stratify).
+
+    ``stratify=None`` decides from the loss; True takes labels from ``y`` (integer labels,
+    one 0/1 column, or one-hot rows) whatever the loss.
+    """
+    if stratify is False:
+        return None
+    if stratify:
+        return y if y.ndim == 1 else (y[:, 0] if y.shape[1] == 1 else y.argmax(axis=1))
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and y.ndim == 1:
+        return y
+    if isinstance(loss_fn, (*BINARY_LOSSES, nn.CrossEntropyLoss)) and y.ndim == 2 \
+            and y.shape[1] == 1:
+        return y[:, 0]
+    return None
+
+
+# -- sample weights ------------------------------------------------------------------------------
+_FUNCTIONAL = {nn.MSELoss: "mse_loss", nn.BCELoss: "binary_cross_entropy",
+               nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits",
+               nn.CrossEntropyLoss: "cross_entropy"}
+
+
+def weights_for(sample_weight: Any, n: int, loss_fn: Any, name: str = "") -> Array | None:
+    """Checked per-example weights (None when none were given); ConfigError for a loss that
+    cannot weigh examples."""
+    if sample_weight is None:
+        return None
+    if type(loss_fn) not in _FUNCTIONAL:
+        raise ConfigError(f"fit: {name}sample_weight needs one of the built-in losses (mse, "
+                          f"bce, bce_with_logits, cross_entropy), not "
+                          f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)}")
+    return check_sample_weight(sample_weight, n, f"{name}sample_weight")
+
+
+def weighted_loss(loss_fn: Any, out: Tensor, y: Array, w: Array) -> Tensor:
+    """The weighted mean loss sum(w_i l_i) / sum(w_i) over the rows of a batch (l_i is the
+    mean over an example's outputs), from the loss's own functional form."""
+    fn: Callable[..., Tensor] = getattr(nn.functional, _FUNCTIONAL[type(loss_fn)])
+    if "sample_weight" in inspect.signature(fn).parameters:
+        return fn(out, y, sample_weight=w)
+    per = fn(out, y, reduction="none")
+    if per.ndim > 1:
+        per = per.mean(axis=tuple(range(1, per.ndim)))
+    return (per * Tensor(w.astype(out.data.dtype))).sum() * (1.0 / float(w.sum()))
+
+
+# -- standardised regression targets ---------------------------------------------------------------
+@dataclass
+class TargetScaler:
+    """Standardise regression targets for training, then fold the inverse into the last
+    Linear layer so the trained model predicts in the target's own units.
+
+    ``mean`` and ``scale`` hold one value per output column (a constant column gets scale 1).
+    """
+
+    mean: Array
+    scale: Array
+
+    @classmethod
+    def fit(cls, y: Array, total: Callable[[Array], Array] = lambda a: a) -> TargetScaler:
+        """From training targets ``y`` (N, k); ``total`` sums arrays over every MPI rank, so
+        all ranks get the exact statistics of all rows."""
+        s = total(np.concatenate([[len(y)], y.sum(axis=0)]).astype(np.float64))
+        n, mean = s[0], s[1:] / max(s[0], 1.0)
+        var = total(((y - mean) ** 2).sum(axis=0).astype(np.float64)) / max(n, 1.0)
+        scale = np.sqrt(var)
+        return cls(mean, np.where(scale > 0, scale, 1.0))
+
+    def transform(self, y: Array) -> Array:
+        """Targets in standard units."""
+        return ((y - self.mean) / self.scale).astype(y.dtype, copy=False)
+
+    def inverse(self, out: Array) -> Array:
+        """Outputs in the target's units."""
+        return out * self.scale + self.mean
+
+    @staticmethod
+    def check_model(model: nn.Module, loss_fn: Any) -> nn.Linear:
+        """The last Linear layer the inverse is folded into; ConfigError when there is none."""
+        if not isinstance(loss_fn, nn.MSELoss):
+            raise ConfigError("fit: standardize_target=True is for regression with the mse "
+                              f"loss, not {type(loss_fn).__name__}")
+        last = last_layer(model)
+        if not isinstance(last, nn.Linear) or last.bias is None:
+            raise ConfigError("fit: standardize_target=True needs a model whose last layer is "
+                              "a Linear with a bias (the un-standardisation is folded into "
+                              f"it), got {type(last).__name__}")
+        return last
+
+    def fold(self, layer: nn.Linear) -> None:
+        """Make ``layer`` output target units: W <- s W, b <- s b + m."""
+        dtype = layer.weight.data.dtype
+        layer.weight.data[...] = layer.weight.data * self.scale[:, None].astype(dtype)
+        layer.bias.data[...] = layer.bias.data * self.scale.astype(dtype) + self.mean.astype(
+            dtype)
+
+    def unfold(self, layer: nn.Linear) -> None:
+        """Undo :meth:`fold` (to continue training in standard units)."""
+        dtype = layer.weight.data.dtype
+        layer.bias.data[...] = (layer.bias.data - self.mean.astype(dtype)) / self.scale.astype(
+            dtype)
+        layer.weight.data[...] = layer.weight.data / self.scale[:, None].astype(dtype)
+
+    def to_dict(self) -> dict[str, list[float]]:
+        """JSON-ready (for checkpoints)."""
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TargetScaler:
+        """Rebuild from :meth:`to_dict`."""
+        return cls(np.asarray(d["mean"], dtype=np.float64),
+                   np.asarray(d["scale"], dtype=np.float64))
