@@ -17,6 +17,7 @@ from .module import Module, Parameter, Shape, empty
 
 __all__ = [
     "Dropout",
+    "Flatten",
     "Identity",
     "LeakyReLU",
     "Linear",
@@ -258,3 +259,47 @@ class Dropout(Module):
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
+
+class Flatten(Module):
+    """Merge dimensions ``start_dim`` to ``end_dim`` into one, as PyTorch's ``Flatten``.
+
+    >>> import chainrule as cr
+    >>> from chainrule.nn.layers import Flatten
+    >>> Flatten()(cr.tensor(np.zeros((2, 3, 4, 5)))).shape
+    (2, 60)
+    """
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
+        super().__init__()
+        for name, v in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if type(v) is not int:
+                raise ConfigError(f"Flatten: {name} must be an integer, got {v!r}")
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def _span(self, ndim: int) -> tuple[int, int]:
+        start = self.start_dim + ndim if self.start_dim < 0 else self.start_dim
+        end = self.end_dim + ndim if self.end_dim < 0 else self.end_dim
+        if not 0 <= start <= end < max(ndim, 1):
+            raise ShapeError(f"Flatten(start_dim={self.start_dim}, end_dim={self.end_dim}) "
+                             f"cannot run on inputs with {ndim} dimensions")
+        return start, end
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        shape = x.data.shape
+        start, end = self._span(len(shape))
+        return ops.reshape(x, shape[:start] + (math.prod(shape[start:end + 1]),)
+                           + shape[end + 1:])
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is None:
+            return None
+        start, end = self._span(len(input_shape))
+        merged = input_shape[start:end + 1]
+        size = None if None in merged else math.prod(merged)  # type: ignore[arg-type]
+        return (*input_shape[:start], size, *input_shape[end + 1:])
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
