@@ -15,7 +15,6 @@ examples, and a stop asked for on any rank is carried by the next reduction to a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,31 +25,16 @@ from .targets import weighted_loss
 from .tasks import Task
 
 if TYPE_CHECKING:
+    from .preparation import RunData
     from .trainer import Trainer
 
-__all__ = ["RunData", "Tally", "run_epochs"]
+__all__ = ["Tally", "evaluate_arrays", "run_epochs"]
 
 Array = np.ndarray
 
 
 class InterruptError(Exception):
     """Raised inside the loop to end training at a consistent point (after a whole step)."""
-
-
-@dataclass
-class RunData:
-    """The prepared arrays of one ``fit``: training rows (``y`` as the loss sees it, ``y_raw``
-    in the target's units), their weights, validation rows, and the batch size."""
-
-    X: Array
-    y: Array
-    y_raw: Array
-    w: Array | None
-    Xv: Array | None
-    yv: Array | None
-    wv: Array | None
-    batch_size: int
-    steps: int = 0
 
 
 class Tally:
@@ -199,6 +183,31 @@ def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int) -> di
         logs.update(t.evaluate_prepared(data.Xv, data.yv, data.wv, "val_"))
     logs["lr"] = pos["lr"]
     return logs
+
+
+def evaluate_arrays(t: Trainer, X: Array, y: Array, w: Array | None, prefix: str = "",
+                    batch_size: int = 4096) -> dict[str, float]:
+    """Loss and metrics of ``t.model`` on checked arrays, under ``no_grad``, over every
+    rank (outputs in the target's units while a target scaler is in use)."""
+    tally = Tally(t.metric_list, t.task, y)
+    scaler = t.target_scaler if not t.target_folded else None
+    was_training = t.model.training
+    t.model.eval()
+    try:
+        with no_grad():
+            for start in range(0, len(X), batch_size):
+                stop = start + batch_size
+                yb, wb = y[start:stop], None if w is None else w[start:stop]
+                out = t.model(Tensor(X[start:stop]))
+                if scaler is not None:
+                    out = Tensor(scaler.inverse(out.data).astype(out.data.dtype))
+                loss = t.loss_fn(out, yb) if wb is None else weighted_loss(
+                    t.loss_fn, out, yb, wb)
+                tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
+                          out.data, yb, wb)
+    finally:
+        t.model.train(was_training)
+    return tally.results(t.comm, prefix)
 
 
 def run_epochs(t: Trainer, data: RunData) -> None:

@@ -9,13 +9,15 @@ epoch.  Runs of many short epochs (the seeds' 10,000 full-batch steps) print at 
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
+import warnings
 from typing import Any, TextIO
 
 from .callbacks import Callback
 
-__all__ = ["ProgressLogger", "format_logs"]
+__all__ = ["ProgressLogger", "format_logs", "warn_user"]
 
 
 def format_logs(logs: dict[str, float]) -> str:
@@ -88,3 +90,15 @@ class ProgressLogger(Callback):
             note = f" ({self.trainer.stop_reason})"
         print(f"trained {self.trainer.epochs_run} epochs in {seconds:.1f} s{note}",
               file=self.stream, flush=True)
+
+
+def warn_user(message: str) -> None:
+    """A UserWarning pointing at the caller's line outside chainrule, however deep the
+    library's own calls are."""
+    import chainrule
+
+    root = os.path.dirname(chainrule.__file__)
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(root):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)

@@ -19,16 +19,14 @@ import os
 import signal
 import sys
 import threading
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from .. import nn
-from ..data.preprocessing import train_test_split
 from ..distributed import communicator
-from ..engine import Tensor, no_grad
+from ..engine import Tensor
 from ..errors import ConfigError
 from . import checkpoint as ckpt
 from . import metrics as metrics_mod
@@ -37,33 +35,20 @@ from .callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN
 from .config import TrainConfig, check_epochs
 from .guard import NonFiniteGuard
 from .history import History
-from .loop import InterruptError, RunData, Tally, run_epochs
-from .progress import ProgressLogger
+from .loop import InterruptError, evaluate_arrays, run_epochs
+from .preparation import RunData, agree_on_run, prepare_run
+from .progress import ProgressLogger, warn_user
 from .registry import CLASSIFICATION_LOSSES, get_loss, get_optimizer
 from .targets import (
     TargetScaler,
     check_classes,
     prepare,
-    stratify_labels,
-    weighted_loss,
     weights_for,
 )
 
 __all__ = ["History", "Trainer", "check_classes", "evaluate", "fit"]
 
 Array = np.ndarray
-
-
-def _warn(message: str) -> None:
-    """A UserWarning pointing at the caller's line outside chainrule, however deep the
-    library's own calls are."""
-    import chainrule
-
-    root = os.path.dirname(chainrule.__file__)
-    frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_code.co_filename.startswith(root):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
 
 
 class Trainer:
@@ -172,80 +157,11 @@ class Trainer:
         if self.loss_fn is None:
             self.loss_fn = get_loss(tasks.default_loss(self.model, np.asarray(y)))
 
-    def _prepare(self, X: Any, y: Any, name: str) -> tuple[Array, Array]:
+    def prepare_arrays(self, X: Any, y: Any, name: str) -> tuple[Array, Array]:
+        """``(X, y)`` checked and shaped for the loss (chosen now if ``loss="auto"``)."""
         self._resolve_loss(y)
         return prepare(X, y, model=self.model, loss_fn=self.loss_fn, loss_spec=self.loss_spec,
                        name=name, allow_empty=bool(name) and self.comm.size > 1)
-
-    # -- preparing one run --------------------------------------------------------------------
-    def _validation(self, X: Array, y: Array, w: Array | None, validation_data: Any,
-                    validation_split: Any) -> tuple[Array, Array, Array | None, tuple[Any, ...]]:
-        """Training rows left after a validation split, and the validation rows."""
-        if validation_data is not None and validation_split:
-            raise ConfigError("fit: give validation_data or validation_split, not both")
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) in (2,
-                                                                                         3)):
-                raise ConfigError("fit: validation_data must be a pair (X_val, y_val) or a "
-                                  "triple (X_val, y_val, sample_weight_val)")
-            Xv, yv = self._prepare(*validation_data[:2], "val_")
-            wv = weights_for(validation_data[2], len(Xv), self.loss_fn, "val_") \
-                if len(validation_data) == 3 else None
-            return X, y, w, (Xv, yv, wv)
-        if not validation_split:
-            return X, y, w, (None, None, None)
-        if isinstance(validation_split, bool) or not isinstance(
-                validation_split, (int, float, np.floating)) or not 0 < validation_split < 1:
-            raise ConfigError(f"fit: validation_split must be a number in (0, 1), got "
-                              f"{validation_split!r}")
-        ids = np.arange(len(X)).reshape(-1, 1)  # split row numbers, then take every array
-        tr, va, _, _ = train_test_split(ids, y, validation_split,
-                                        stratify=stratify_labels(y, self.loss_fn,
-                                                                 self.stratify),
-                                        seed=self.split_rng)
-        tr, va = tr[:, 0], va[:, 0]
-        wv = None if w is None else w[va]
-        return X[tr], y[tr], None if w is None else w[tr], (X[va], y[va], wv)
-
-    def _prepare_run(self, X: Any, y: Any, validation_data: Any, validation_split: Any,
-                     sample_weight: Any) -> RunData:
-        """Everything this rank checks on its own, before the ranks compare notes."""
-        X, y = self._prepare(X, y, "")
-        if not self.allow_single_class and self.is_classifier and self.comm.size == 1:
-            check_classes(y)
-        w = weights_for(sample_weight, len(X), self.loss_fn)
-        X, y, w, (Xv, yv, wv) = self._validation(X, y, w, validation_data, validation_split)
-        n = len(X)
-        bs = n if self.batch_size is None else self.batch_size
-        if bs > n:  # the whole set in every step, as in Keras, but said out loud
-            _warn(f"batch_size {bs} is larger than the {n} training examples; every step "
-                  f"uses all {n} (full-batch gradient descent). Pass batch_size=None to ask "
-                  "for that, or a smaller batch_size")
-            bs = n
-        return RunData(X, y, y, w, Xv, yv, wv, bs)
-
-    def _agree_on_run(self, data: RunData) -> RunData:
-        """What the ranks must share: validation or not, target statistics, step count."""
-        comm = self.comm
-        if comm.any(data.Xv is not None) and data.Xv is None:
-            data.Xv, data.yv = data.X[:0], data.y[:0]
-        if self.config.standardize_target:
-            layer = TargetScaler.check_model(self.model, self.loss_fn)
-            if self.target_scaler is None:
-                self.target_scaler = TargetScaler.fit(data.y, comm.sum)
-            elif self.target_folded:
-                self.target_scaler.unfold(layer)
-            self.target_folded = False
-            data.y = self.target_scaler.transform(data.y)
-        data.steps = comm.max(-(-len(data.X) // data.batch_size))
-        rows, batch = comm.sum(np.array([len(data.X), data.batch_size], dtype=float))
-        self.data_info = {"rows": int(rows), "batch_size": int(batch),  # over every rank
-                          "fingerprint": ckpt.fingerprint(np.hstack([
-                              data.X, data.y_raw.reshape(len(data.y_raw), -1)]), comm)}
-        comm.agree(lambda: ckpt.check_resume(self, len(data.X), data.batch_size),
-                   "resume the checkpoint's run")
-        self.resumed_data = None
-        return data
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, X: Any, y: Any, epochs: int = 1, *, validation_data: Any = None,
@@ -261,10 +177,10 @@ class Trainer:
 
     def _fit(self, X: Any, y: Any, epochs: int, validation_data: Any, validation_split: Any,
              sample_weight: Any) -> History:
-        data = self.comm.agree(lambda: self._prepare_run(X, y, validation_data,
-                                                         validation_split, sample_weight),
+        data = self.comm.agree(lambda: prepare_run(self, X, y, validation_data,
+                                                   validation_split, sample_weight),
                                "prepare its data")
-        data = self._agree_on_run(data)
+        data = agree_on_run(self, data)
         self.history.params = {"epochs": epochs, "batch_size": data.batch_size,
                                "samples": len(data.X),
                                "validation_samples": 0 if data.Xv is None else len(data.Xv)}
@@ -315,7 +231,7 @@ class Trainer:
         if self.checkpoint is not None and self.comm.is_chief and (
                 self._position is None or self.comm.size == 1):
             if torn:
-                _warn(f"interrupted inside an update: {self.checkpoint} was not rewritten "
+                warn_user(f"interrupted inside an update: {self.checkpoint} was not rewritten "
                       "and holds the last complete checkpoint")
             else:
                 self.save_checkpoint(self.checkpoint)
@@ -330,7 +246,7 @@ class Trainer:
         self.history.stop_reason = self.stop_reason
         self.history.interrupted = self.interrupted
         if self._warning is not None and self.comm.is_chief:
-            _warn(self._warning)
+            warn_user(self._warning)
 
     def stop_nonfinite(self, epoch: int, batch: int, what: str, xb: Tensor) -> None:
         """Stop training because of a non-finite number (the guard's finding ``what``)."""
@@ -368,7 +284,7 @@ class Trainer:
         the numbers cover every rank's rows.
         """
         def checked() -> tuple[Array, Array, Array | None]:
-            Xc, yc = (X, y) if prepared else self._prepare(X, y, prefix or "eval_")
+            Xc, yc = (X, y) if prepared else self.prepare_arrays(X, y, prefix or "eval_")
             return Xc, yc, weights_for(sample_weight, len(Xc), self.loss_fn, prefix)
 
         Xc, yc, w = self.comm.agree(checked, "check its evaluation data")
@@ -377,25 +293,7 @@ class Trainer:
     def evaluate_prepared(self, X: Array, y: Array, w: Array | None, prefix: str = "",
                           batch_size: int = 4096) -> dict[str, float]:
         """:meth:`evaluate` of arrays already checked by the trainer."""
-        tally = Tally(self.metric_list, self.task, y)
-        scaler = self.target_scaler if not self.target_folded else None
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with no_grad():
-                for start in range(0, len(X), batch_size):
-                    stop = start + batch_size
-                    yb, wb = y[start:stop], None if w is None else w[start:stop]
-                    out = self.model(Tensor(X[start:stop]))
-                    if scaler is not None:
-                        out = Tensor(scaler.inverse(out.data).astype(out.data.dtype))
-                    loss = self.loss_fn(out, yb) if wb is None else weighted_loss(
-                        self.loss_fn, out, yb, wb)
-                    tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
-                              out.data, yb, wb)
-        finally:
-            self.model.train(was_training)
-        return tally.results(self.comm, prefix)
+        return evaluate_arrays(self, X, y, w, prefix, batch_size)
 
     # -- saving and restoring a run -------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
