@@ -1,0 +1,50 @@
+"""The playground: a page in your browser where chainrule trains a small network live.
+
+``chainrule playground`` (or ``python -m chainrule.playground``) starts a local web server and
+opens the page.  You pick a data set, build the network and watch it learn: the decision
+boundary, the loss curves, every weight drawn with its sign and size.  Click a weight or a
+unit to see its value, its gradient dJ/dw and the equation that produced it with the numbers
+plugged in.  The training runs here, in Python, with chainrule's engine; the page only draws.
+
+The server binds to 127.0.0.1 and answers only requests whose Host and Origin headers name it
+(``127.0.0.1:PORT``, ``localhost:PORT`` or a name given with ``--host``/``--allow-origin``),
+so a web page elsewhere cannot drive it.  See docs/playground.md for the JSON API.
+
+>>> import argparse
+>>> parser = argparse.ArgumentParser()
+>>> add_arguments(parser)
+>>> args = parser.parse_args(["--port", "0", "--no-browser"])
+>>> args.host, args.port, args.no_browser, args.allow_origin
+('127.0.0.1', 0, True, [])
+"""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["DEFAULT_PORT", "add_arguments", "run"]
+
+DEFAULT_PORT = 8765
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the playground's options (``--port``, ``--host``, ``--no-browser``,
+    ``--allow-origin``) to ``parser``."""
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+                        help=f"the port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default 127.0.0.1, this machine only); "
+                             "its name is also accepted in the Host header")
+    parser.add_argument("--no-browser", action="store_true",
+                        help="print the address instead of opening a browser")
+    parser.add_argument("--allow-origin", action="append", default=[], metavar="NAME",
+                        help="another host name (or origin such as http://box:8765) the page "
+                             "may be reached by; repeat for several")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve the playground until Ctrl-C; returns the exit status."""
+    from .server import serve
+
+    return serve(host=args.host, port=args.port, open_browser=not args.no_browser,
+                 allow_origins=list(args.allow_origin or []))
