@@ -17,6 +17,7 @@ from .module import Module, Parameter, Shape, empty
 
 __all__ = [
     "Dropout",
+    "Dropout2d",
     "Flatten",
     "Identity",
     "LeakyReLU",
@@ -259,6 +260,22 @@ class Dropout(Module):
     def extra_repr(self) -> str:
         return f"p={self.p}"
 
+
+
+class Dropout2d(Dropout):
+    """Zero whole channels of (N, C, H, W) inputs with probability ``p`` while training, and
+    scale the rest by 1/(1-p), as ``torch.nn.Dropout2d``; the identity in evaluation mode."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        if x.data.ndim < 2:
+            raise ShapeError(f"Dropout2d needs inputs of shape (N, C, ...), got {x.data.shape}")
+        if not self.training or self.p == 0:
+            return x
+        shape = x.data.shape[:2] + (1,) * (x.data.ndim - 2)
+        keep = self.rng.random(shape) >= self.p
+        return x * (keep.astype(x.data.dtype) / (1 - self.p))
 
 class Flatten(Module):
     """Merge dimensions ``start_dim`` to ``end_dim`` into one, as PyTorch's ``Flatten``.

@@ -1,0 +1,287 @@
+"""2-D convolution (cross-correlation, as in PyTorch), NCHW layout: the primitive and the layer.
+
+The forward pass is *im2col*: every receptive field of the (padded) input becomes one row of a
+matrix ``cols``, so the whole convolution is one matrix product with the flattened kernels::
+
+    cols[(n, oh, ow), (c, i, j)] = x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    out[(n, oh, ow), o]          = cols @ W.reshape(O, C*kh*kw).T  (+ bias[o])
+
+``numpy.lib.stride_tricks.sliding_window_view`` gives the receptive fields as a view; the one
+copy is its reshape into ``cols``.  With ``groups`` > 1 the channels split into independent
+groups and the product is batched over them.
+
+Backward follows from the product rule for ``cols @ W.T``: with G the output gradient laid out
+like ``out``, ``dW = G.T @ cols`` and ``dcols = G @ W``; ``dx`` is ``dcols`` scattered back onto
+the input (*col2im*): each kernel offset (i, j) adds one strided slice, kh*kw additions in all.
+
+>>> import numpy as np, chainrule as cr
+>>> x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+>>> w = cr.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+>>> y = conv2d(x, w, stride=2)
+>>> y.data[0, 0]                         # sums of the four 2x2 blocks
+array([[10., 18.],
+       [42., 50.]])
+>>> y.sum().backward(); x.grad[0, 0, 0]  # every input pixel is in exactly one block
+array([1., 1., 1., 1.])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ..engine import DTypeError, Primitive, ShapeError, Tensor, ops
+from ..engine.random import RNGLike, get_rng
+from . import init as _init
+from ._checks import check_dtype, check_pair, check_size
+from .module import Module, Parameter, Shape, empty
+
+__all__ = ["Conv2d", "conv2d", "conv_output_size"]
+
+Pad = tuple[int, int, int, int]  # top, bottom, left, right
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
+    """The output length along one axis: floor((size + pad - dilation*(kernel-1) - 1) / stride)
+    + 1, where ``pad`` is the total padding on both sides."""
+    return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int]) -> np.ndarray:
+    """The receptive fields of a padded (N, C, H, W) array as a view of shape
+    (N, C, OH, OW, kh, kw); nothing is copied."""
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    view = sliding_window_view(xp, span, axis=(2, 3))
+    return view[:, :, ::sh, ::sw, ::dh, ::dw]
+
+
+def scatter_windows(dwin: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int],
+                    dilation: tuple[int, int]) -> np.ndarray:
+    """The adjoint of :func:`windows`: add each window's gradient (N, C, OH, OW, kh, kw) back
+    onto the padded input, one strided slice per kernel offset."""
+    oh, ow, kh, kw = dwin.shape[2:]
+    (sh, sw), (dh, dw) = stride, dilation
+    out = np.zeros(padded_shape, dtype=dwin.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                j * dw:j * dw + sw * (ow - 1) + 1:sw] += dwin[:, :, :, :, i, j]
+    return out
+
+
+def pad_input(x: np.ndarray, pad: Pad, value: float = 0.0) -> np.ndarray:
+    """``x`` (N, C, H, W) with ``pad`` = (top, bottom, left, right) rows and columns added."""
+    if not any(pad):
+        return x
+    top, bottom, left, right = pad
+    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+
+
+def unpad(a: np.ndarray, pad: Pad) -> np.ndarray:
+    """The inverse of :func:`pad_input` on the spatial axes."""
+    top, bottom, left, right = pad
+    return a[:, :, top:a.shape[2] - bottom, left:a.shape[3] - right]
+
+
+# -- the primitive --------------------------------------------------------------------------------
+def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
+           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw), as
+    ``torch.nn.functional.conv2d``; ``padding`` is an int, a pair, or ``"same"`` (stride 1)
+    or ``"valid"``."""
+    x = _as_tensor(x)
+    xd, wd = x.data, weight.data
+    stride_ = check_pair(stride, "conv2d", "stride")
+    dilation_ = check_pair(dilation, "conv2d", "dilation")
+    groups = check_size(groups, "conv2d", "groups")
+    if xd.ndim != 4:
+        raise ShapeError(f"conv2d: input must have shape (N, C, H, W), got {xd.shape}")
+    if wd.ndim != 4:
+        raise ShapeError(f"conv2d: weight must have shape (O, C/groups, kh, kw), got "
+                         f"{wd.shape}")
+    if xd.dtype != wd.dtype:
+        raise DTypeError(f"conv2d: input is {xd.dtype} but weight is {wd.dtype}; convert one "
+                         f"explicitly, e.g. x.astype('{wd.dtype}')")
+    n, c, h, w = xd.shape
+    o, cg, kh, kw = wd.shape
+    if c != cg * groups or o % groups:
+        raise ShapeError(f"conv2d: input has {c} channels and weight shape {wd.shape} with "
+                         f"groups={groups}: need channels = {cg} * {groups} and "
+                         f"{o} output channels divisible by {groups}")
+    pad = resolve_padding(padding, (kh, kw), stride_, dilation_, "conv2d")
+    oh = conv_output_size(h, kh, stride_[0], pad[0] + pad[1], dilation_[0])
+    ow = conv_output_size(w, kw, stride_[1], pad[2] + pad[3], dilation_[1])
+    if oh < 1 or ow < 1:
+        raise ShapeError(f"conv2d: input of {h}x{w} (padded by {pad}) is smaller than the "
+                         f"{kh}x{kw} kernel with dilation {dilation_}")
+    xp = pad_input(xd, pad)
+    # im2col: (N, C, OH, OW, kh, kw) -> (groups, N*OH*OW, C/groups*kh*kw), the one copy
+    win = windows(xp, (kh, kw), stride_, dilation_).reshape(n, groups, cg, oh, ow, kh, kw)
+    cols = win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * oh * ow, cg * kh * kw)
+    wmat = wd.reshape(groups, o // groups, cg * kh * kw)
+    out = cols @ wmat.transpose(0, 2, 1)                       # (groups, N*OH*OW, O/groups)
+    out = out.reshape(groups, n, oh, ow, o // groups).transpose(1, 0, 4, 2, 3)
+    out = np.ascontiguousarray(out).reshape(n, o, oh, ow)
+    if bias is not None:
+        out += bias.data.reshape(1, o, 1, 1)
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    return CONV2D(out, inputs, (cols, xp.shape, pad, stride_, dilation_, groups))
+
+
+def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    cols, padded_shape, pad, stride, dilation, groups = out.saved
+    x, weight = out.inputs[0], out.inputs[1]
+    o, cg, kh, kw = weight.data.shape
+    n, _, oh, ow = g.shape
+    # G laid out like the forward product: (groups, N*OH*OW, O/groups)
+    g_mat = g.reshape(n, groups, o // groups, oh, ow).transpose(1, 0, 3, 4, 2).reshape(
+        groups, n * oh * ow, o // groups)
+    dw = (g_mat.transpose(0, 2, 1) @ cols).reshape(weight.data.shape)
+    grads: list[np.ndarray | None] = [None, dw]
+    if len(out.inputs) == 3:
+        grads.append(g.sum(axis=(0, 2, 3)))
+    if x.requires_grad:
+        dcols = g_mat @ weight.data.reshape(groups, o // groups, cg * kh * kw)
+        dwin = dcols.reshape(groups, n, oh, ow, cg, kh, kw).transpose(1, 0, 4, 2, 3, 5, 6)
+        dwin = dwin.reshape(n, groups * cg, oh, ow, kh, kw)
+        grads[0] = unpad(scatter_windows(dwin, padded_shape, stride, dilation), pad)
+    return tuple(grads)
+
+
+CONV2D = Primitive("conv2d", _conv2d_backward)
+
+
+def resolve_padding(padding: Any, kernel: tuple[int, int], stride: tuple[int, int],
+                    dilation: tuple[int, int], where: str) -> Pad:
+    """``padding`` (int, pair, "valid" or "same") as (top, bottom, left, right)."""
+    if padding == "valid":
+        return (0, 0, 0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ShapeError(f"{where}: padding='same' needs stride 1, got stride {stride}")
+        # The total padding is dilation*(k-1); an odd total puts the extra row at the bottom
+        # (and the extra column at the right), as PyTorch does.
+        th, tw = dilation[0] * (kernel[0] - 1), dilation[1] * (kernel[1] - 1)
+        return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
+    if isinstance(padding, str):
+        raise ShapeError(f"{where}: padding must be an int, a pair, 'same' or 'valid', got "
+                         f"{padding!r}")
+    ph, pw = check_pair(padding, where, "padding", low=0)
+    return (ph, ph, pw, pw)
+
+
+# -- the layer --------------------------------------------------------------------------------
+class Conv2d(Module):
+    """A 2-D convolution layer, as ``torch.nn.Conv2d``: weight (out, in/groups, kh, kw).
+
+    Weights start as in PyTorch, uniform in +-1/sqrt(fan_in) with fan_in = in/groups*kh*kw
+    (the bias too); ``init`` names another scheme for the weight, with a zero bias.
+
+    >>> import numpy as np, chainrule as cr
+    >>> layer = Conv2d(1, 6, 5, padding=2, rng=0)
+    >>> layer(np.zeros((2, 1, 28, 28), np.float32)).shape
+    (2, 6, 28, 28)
+    >>> layer.output_shape((None, 1, 28, 28))
+    (None, 6, 28, 28)
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
+                 init: str | None = None, dtype: Any = np.float32, rng: RNGLike = None) -> None:
+        super().__init__()
+        self.in_channels = check_size(in_channels, "Conv2d", "in_channels")
+        self.out_channels = check_size(out_channels, "Conv2d", "out_channels")
+        self.kernel_size = check_pair(kernel_size, "Conv2d", "kernel_size")
+        self.stride = check_pair(stride, "Conv2d", "stride")
+        self.dilation = check_pair(dilation, "Conv2d", "dilation")
+        self.groups = check_size(groups, "Conv2d", "groups")
+        if self.in_channels % self.groups or self.out_channels % self.groups:
+            raise ShapeError(f"Conv2d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        self.padding = padding if isinstance(padding, str) else check_pair(
+            padding, "Conv2d", "padding", low=0)
+        self._pad = resolve_padding(self.padding, self.kernel_size, self.stride,
+                                    self.dilation, "Conv2d")
+        dt = check_dtype(dtype, "Conv2d")
+        kh, kw = self.kernel_size
+        shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
+        self.weight = Parameter(empty(shape, dt, "Conv2d"))
+        self.bias = Parameter(empty((self.out_channels,), dt, "Conv2d")) if bias else None
+        gen = get_rng(rng)
+        if init is None:
+            bound = 1.0 / math.sqrt(shape[1] * kh * kw)
+            _init.uniform_(self.weight, -bound, bound, gen)
+            if self.bias is not None:
+                _init.uniform_(self.bias, -bound, bound, gen)
+        else:
+            _init.get(init)(self.weight, rng=gen)
+            if self.bias is not None:
+                _init.zeros_(self.bias)
+
+    def forward(self, x: Any) -> Tensor:
+        x = _as_tensor(x)
+        if x.data.dtype != self.weight.data.dtype:
+            x = ops.astype(x, self.weight.data.dtype)
+        return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "out_channels": self.out_channels,
+                "kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": (self.padding if isinstance(self.padding, str)
+                            else list(self.padding)),
+                "dilation": list(self.dilation), "groups": self.groups,
+                "bias": self.bias is not None, "dtype": self.weight.data.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: Any) -> Conv2d:
+        return cls(**{"init": "zeros", **config})  # the weights come from the file
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        shape = (None, self.in_channels, None, None) if input_shape is None else input_shape
+        if len(shape) != 4 or shape[1] not in (None, self.in_channels):
+            raise ShapeError(f"{self.extra_repr_call()} needs inputs of shape (N, "
+                             f"{self.in_channels}, H, W), got {shape}")
+        top, bottom, left, right = self._pad
+        sizes = []
+        for size, k, s, p, d in zip(shape[2:], self.kernel_size, self.stride,
+                                    (top + bottom, left + right), self.dilation):
+            if size is None:
+                sizes.append(None)
+                continue
+            out = conv_output_size(size, k, s, p, d)
+            if out < 1:
+                raise ShapeError(f"{self.extra_repr_call()}: inputs of {shape[2]}x{shape[3]} "
+                                 "are smaller than the kernel")
+            sizes.append(out)
+        return (shape[0], self.out_channels, *sizes)
+
+    def extra_repr_call(self) -> str:
+        return f"Conv2d({self.extra_repr()})"
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.in_channels}, {self.out_channels}",
+                 f"kernel_size={self.kernel_size}"]
+        if self.stride != (1, 1):
+            parts.append(f"stride={self.stride}")
+        if self.padding not in ((0, 0), "valid"):
+            parts.append(f"padding={self.padding!r}" if isinstance(self.padding, str)
+                         else f"padding={self.padding}")
+        if self.dilation != (1, 1):
+            parts.append(f"dilation={self.dilation}")
+        if self.groups != 1:
+            parts.append(f"groups={self.groups}")
+        if self.bias is None:
+            parts.append("bias=False")
+        if self.weight.data.dtype != np.float32:
+            parts.append(f"dtype={self.weight.data.dtype}")
+        return ", ".join(parts)

@@ -1,0 +1,274 @@
+"""Batch and layer normalisation: the primitives and the layers.
+
+Both compute ``y = gamma * xhat + beta`` with ``xhat = (x - mean) / sqrt(var + eps)``; they
+differ in what the statistics are taken over.  Batch normalisation takes them per feature (per
+channel) over the batch (and the spatial positions), and keeps running estimates for
+evaluation; layer normalisation takes them per example over its last dimensions.
+
+The backward pass, with m values in each statistic and ``d = dL/dxhat = g * gamma``, is the
+classic three-term formula (the mean and the variance both depend on every x)::
+
+    dL/dx = (d - mean(d) - xhat * mean(d * xhat)) / sqrt(var + eps)
+
+where the means are over the same values as the statistics.  ``dgamma = sum(g * xhat)`` and
+``dbeta = sum(g)`` over everything but the feature axes.
+
+>>> import numpy as np, chainrule as cr
+>>> x = cr.tensor(np.array([[1.0], [3.0]]))
+>>> batch_norm(x, None, None, training=True).data.ravel()   # (x - 2) / sqrt(1 + 1e-5)
+array([-0.999995,  0.999995])
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import Primitive, ShapeError, Tensor, ops
+from ._checks import check_dtype, check_number, check_size
+from .module import Module, Parameter, Shape, empty
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
+
+
+def _normalise(x: Tensor, stat_axes: tuple[int, ...], mean: np.ndarray, var: np.ndarray,
+               weight: Tensor | None, bias: Tensor | None, eps: float,
+               param_shape: tuple[int, ...], param_axes: tuple[int, ...],
+               batch_stats: bool) -> Tensor:
+    """The shared forward: xhat, then the affine map.  ``stat_axes`` are those the
+    statistics were taken over, ``param_axes`` those gamma and beta are shared across (the
+    same for batch norm; the leading ones for layer norm)."""
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = (x.data - mean) * inv_std
+    out = xhat if weight is None else xhat * weight.data.reshape(param_shape)
+    if bias is not None:
+        out = out + bias.data.reshape(param_shape)
+    inputs = tuple(t for t in (x, weight, bias) if t is not None)
+    saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None,
+             batch_stats)
+    return NORMALIZE(out.astype(x.data.dtype, copy=False), inputs, saved)
+
+
+def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, batch_stats = out.saved
+    x, *params = out.inputs
+    d = g * params[0].data.reshape(param_shape) if has_weight else g
+    dx = None
+    if x.requires_grad:
+        if batch_stats:  # the statistics depend on x: the three-term formula
+            dx = (d - d.mean(axis=stat_axes, keepdims=True)
+                  - xhat * (d * xhat).mean(axis=stat_axes, keepdims=True)) * inv_std
+        else:  # fixed running statistics (evaluation): an affine map of x
+            dx = d * inv_std
+    grads: list[np.ndarray | None] = [dx]
+    if has_weight:
+        grads.append((g * xhat).sum(axis=param_axes).reshape(params[0].data.shape))
+    if len(params) > int(has_weight):  # a bias
+        grads.append(g.sum(axis=param_axes).reshape(params[-1].data.shape))
+    return tuple(grads)
+
+
+NORMALIZE = Primitive("normalize", _normalise_backward)
+
+
+def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Batch normalisation of ``x`` of shape (N, C), (N, C, L) or (N, C, H, W), per channel C,
+    as ``torch.nn.functional.batch_norm``.
+
+    In training the batch's statistics are used and the running estimates (when given) are
+    updated in place by PyTorch's rule: ``running = (1 - momentum) * running + momentum *
+    batch``, with the *unbiased* batch variance.  Otherwise the running estimates are used.
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    xd = x.data
+    if xd.ndim not in (2, 3, 4):
+        raise ShapeError(f"batch_norm: input must have shape (N, C), (N, C, L) or "
+                         f"(N, C, H, W), got {xd.shape}")
+    axes = (0, *range(2, xd.ndim))
+    param_shape = (1, xd.shape[1]) + (1,) * (xd.ndim - 2)
+    if training:
+        m = xd.size // max(xd.shape[1], 1)
+        if m < 2:
+            raise ShapeError(f"batch_norm: training needs more than one value per channel, "
+                             f"got input shape {xd.shape} (use a batch of 2 or more)")
+        mean = xd.mean(axis=axes, keepdims=True)
+        var = xd.var(axis=axes, keepdims=True)
+        if running_mean is not None and running_var is not None:
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean.reshape(-1)
+            running_var *= 1 - momentum
+            running_var += momentum * var.reshape(-1) * (m / (m - 1))
+    else:
+        if running_mean is None or running_var is None:
+            raise ShapeError("batch_norm: evaluation needs running_mean and running_var")
+        mean = running_mean.reshape(param_shape).astype(xd.dtype, copy=False)
+        var = running_var.reshape(param_shape).astype(xd.dtype, copy=False)
+    return _normalise(x, axes, mean, var, weight, bias, eps, param_shape, axes, training)
+
+
+def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Normalise each example over its last ``len(normalized_shape)`` dimensions, as
+    ``torch.nn.functional.layer_norm``."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(
+        normalized_shape)
+    xd = x.data
+    k = len(shape)
+    if k == 0 or k > xd.ndim or xd.shape[xd.ndim - k:] != shape:
+        raise ShapeError(f"layer_norm: input of shape {xd.shape} does not end in the "
+                         f"normalized shape {shape}")
+    stat_axes = tuple(range(xd.ndim - k, xd.ndim))
+    mean = xd.mean(axis=stat_axes, keepdims=True)
+    var = xd.var(axis=stat_axes, keepdims=True)
+    return _normalise(x, stat_axes, mean, var, weight, bias, eps, shape,
+                      tuple(range(xd.ndim - k)), True)
+
+
+# -- the layers ---------------------------------------------------------------------------------
+class _BatchNorm(Module):
+    _ranks: tuple[int, ...] = ()
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 dtype: Any = np.float32) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.num_features = check_size(num_features, name, "num_features")
+        self.eps = check_number(eps, name, "eps", 0.0, 1.0)
+        self.momentum = check_number(momentum, name, "momentum", 0.0, 1.0)
+        self.affine = bool(affine)
+        self.track_running_stats = bool(track_running_stats)
+        dt = self._dtype = check_dtype(dtype, name)
+        c = self.num_features
+        if self.affine:
+            self.weight = Parameter(empty((c,), dt, name))
+            self.weight.data[...] = 1
+            self.bias = Parameter(empty((c,), dt, name))
+            self.bias.data[...] = 0
+        else:
+            self.weight = self.bias = None
+        if self.track_running_stats:
+            self.register_buffer("running_mean", empty((c,), dt, name))
+            self.register_buffer("running_var", empty((c,), dt, name))
+            self.running_mean[...] = 0
+            self.running_var[...] = 1
+        else:
+            self.register_buffer("running_mean", None)
+            self.register_buffer("running_var", None)
+
+    @property
+    def dtype(self) -> np.dtype:
+        if self.weight is not None:
+            return self.weight.data.dtype
+        return self.running_mean.dtype if self.running_mean is not None else self._dtype
+
+    def get_config(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
+                "affine": self.affine, "track_running_stats": self.track_running_stats,
+                "dtype": self.dtype.name}
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.data.ndim not in self._ranks or x.data.shape[1] != self.num_features:
+            raise ShapeError(f"{type(self).__name__}({self.num_features}) needs inputs of "
+                             f"{self._expected()}, got {x.data.shape}")
+        if x.data.dtype != self.dtype:
+            x = ops.astype(x, self.dtype)
+        use_batch = self.training or self.running_mean is None
+        return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                          training=use_batch, momentum=self.momentum, eps=self.eps)
+
+    def _expected(self) -> str:
+        c = self.num_features
+        return " or ".join({2: f"shape (N, {c})", 3: f"shape (N, {c}, L)",
+                            4: f"shape (N, {c}, H, W)"}[r] for r in self._ranks)
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is not None and (len(input_shape) not in self._ranks
+                                        or input_shape[1] not in (None, self.num_features)):
+            raise ShapeError(f"{type(self).__name__}({self.num_features}) needs inputs of "
+                             f"{self._expected()}, got {input_shape}")
+        return input_shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}"
+                + ("" if self.affine else ", affine=False")
+                + ("" if self.track_running_stats else ", track_running_stats=False"))
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs, as ``torch.nn.BatchNorm1d``.
+
+    ``running_mean`` and ``running_var`` are buffers (saved, not trained), updated in training
+    mode and used in evaluation mode (``model.eval()``).
+
+    >>> import numpy as np
+    >>> bn = BatchNorm1d(2)
+    >>> _ = bn(np.array([[0.0, 10.0], [2.0, 30.0]]))
+    >>> bn.running_mean, bn.running_var            # 0.9 * [0, 0] + 0.1 * [1, 20]; unbiased
+    (array([0.1, 2. ], dtype=float32), array([ 1.1, 20.9], dtype=float32))
+    """
+
+    _ranks = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs per channel, as ``torch.nn.BatchNorm2d``."""
+
+    _ranks = (4,)
+
+
+class LayerNorm(Module):
+    """Normalise each example over its last dimensions, as ``torch.nn.LayerNorm``."""
+
+    def __init__(self, normalized_shape: Any, eps: float = 1e-5,
+                 elementwise_affine: bool = True, dtype: Any = np.float32) -> None:
+        super().__init__()
+        shape = [normalized_shape] if not isinstance(normalized_shape, (list, tuple)) else list(
+            normalized_shape)
+        self.normalized_shape = tuple(check_size(s, "LayerNorm", "normalized_shape")
+                                      for s in shape)
+        if not self.normalized_shape:
+            raise ShapeError("LayerNorm: normalized_shape must name at least one dimension")
+        self.eps = check_number(eps, "LayerNorm", "eps", 0.0, 1.0)
+        self.elementwise_affine = bool(elementwise_affine)
+        dt = check_dtype(dtype, "LayerNorm")
+        self._dtype = dt
+        if self.elementwise_affine:
+            self.weight = Parameter(empty(self.normalized_shape, dt, "LayerNorm"))
+            self.weight.data[...] = 1
+            self.bias = Parameter(empty(self.normalized_shape, dt, "LayerNorm"))
+            self.bias.data[...] = 0
+        else:
+            self.weight = self.bias = None
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.weight.data.dtype if self.weight is not None else self._dtype
+
+    def forward(self, x: Any) -> Tensor:
+        x = x if isinstance(x, Tensor) else Tensor(x)
+        if x.data.dtype != self.dtype:
+            x = ops.astype(x, self.dtype)
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine, "dtype": self.dtype.name}
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        k = len(self.normalized_shape)
+        if input_shape is not None and (len(input_shape) < k or any(
+                a not in (None, b) for a, b in zip(input_shape[-k:], self.normalized_shape))):
+            raise ShapeError(f"LayerNorm({list(self.normalized_shape)}) needs inputs ending in "
+                             f"{self.normalized_shape}, got {input_shape}")
+        return input_shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}"
+                + ("" if self.elementwise_affine else ", elementwise_affine=False"))
+

@@ -1,0 +1,176 @@
+"""Pooling over 2-D windows, NCHW layout: max, average, and global (adaptive) average.
+
+Each window is a view of the input (:func:`chainrule.nn.conv.windows`).  Max pooling sends a
+window's gradient to the one input that was its maximum (the first, on ties, as PyTorch);
+average pooling spreads it evenly over the window (zero padding counted, as PyTorch's default
+``count_include_pad=True``).
+
+>>> import numpy as np, chainrule as cr
+>>> x = cr.tensor(np.array([[[[1., 2.], [4., 3.]]]]), requires_grad=True)
+>>> y = max_pool2d(x, 2)
+>>> y.backward(np.ones((1, 1, 1, 1))); y.item(), x.grad[0, 0]
+(4.0, array([[0., 0.],
+       [1., 0.]]))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..engine import Primitive, ShapeError, Tensor
+from ._checks import check_pair
+from .conv import conv_output_size, pad_input, scatter_windows, unpad, windows
+from .module import Module, Shape
+
+__all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "adaptive_avg_pool2d",
+           "avg_pool2d", "max_pool2d"]
+
+
+def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, where: str
+              ) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int]]:
+    if x.data.ndim != 4:
+        raise ShapeError(f"{where}: input must have shape (N, C, H, W), got {x.data.shape}")
+    kernel = check_pair(kernel_size, where, "kernel_size")
+    step = kernel if stride is None else check_pair(stride, where, "stride")
+    ph, pw = check_pair(padding, where, "padding", low=0)
+    if 2 * ph > kernel[0] or 2 * pw > kernel[1]:
+        raise ShapeError(f"{where}: padding ({ph}, {pw}) must be at most half the kernel "
+                         f"{kernel}")
+    h, w = x.data.shape[2:]
+    if conv_output_size(h, kernel[0], step[0], 2 * ph, 1) < 1 or conv_output_size(
+            w, kernel[1], step[1], 2 * pw, 1) < 1:
+        raise ShapeError(f"{where}: input of {h}x{w} is smaller than the {kernel} window")
+    return kernel, step, (ph, ph, pw, pw)
+
+
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The maximum of each window (stride defaults to the window size), as PyTorch's."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
+    xp = pad_input(x.data, pad, -np.inf)
+    win = windows(xp, kernel, step, (1, 1))
+    n, c, oh, ow, kh, kw = win.shape
+    flat = win.reshape(n, c, oh, ow, kh * kw)  # the one copy
+    where = flat.argmax(axis=-1)
+    out = np.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
+    return MAX_POOL2D(out, (x,), (where, xp.shape, pad, step, (kh, kw)))
+
+
+def _max_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    where, padded_shape, pad, step, (kh, kw) = out.saved
+    dwin = np.zeros((*g.shape, kh * kw), dtype=g.dtype)
+    np.put_along_axis(dwin, where[..., None], g[..., None], axis=-1)
+    dwin = dwin.reshape(*g.shape, kh, kw)
+    return (unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad),)
+
+
+MAX_POOL2D = Primitive("max_pool2d", _max_pool2d_backward)
+
+
+def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+    """The mean of each window, zero padding included in the count, as PyTorch's default."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    kernel, step, pad = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
+    xp = pad_input(x.data, pad)
+    out = windows(xp, kernel, step, (1, 1)).mean(axis=(-2, -1))
+    return AVG_POOL2D(out.astype(x.data.dtype, copy=False), (x,), (xp.shape, pad, step, kernel))
+
+
+def _avg_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+    padded_shape, pad, step, (kh, kw) = out.saved
+    share = (g / (kh * kw))[..., None, None]
+    dwin = np.broadcast_to(share, (*g.shape, kh, kw))
+    return (unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad),)
+
+
+AVG_POOL2D = Primitive("avg_pool2d", _avg_pool2d_backward)
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any = 1) -> Tensor:
+    """Average (N, C, H, W) down to ``output_size`` (an int or a pair dividing H and W);
+    ``output_size=1`` is global average pooling."""
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.data.ndim != 4:
+        raise ShapeError(f"adaptive_avg_pool2d: input must have shape (N, C, H, W), got "
+                         f"{x.data.shape}")
+    oh, ow = check_pair(output_size, "adaptive_avg_pool2d", "output_size")
+    h, w = x.data.shape[2:]
+    if h % oh or w % ow:
+        raise ShapeError(f"adaptive_avg_pool2d: output size {(oh, ow)} must divide the input "
+                         f"size {h}x{w} (chainrule pools equal windows only)")
+    return avg_pool2d(x, (h // oh, w // ow))
+
+
+class _Pool2d(Module):
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.kernel_size = check_pair(kernel_size, name, "kernel_size")
+        self.stride = self.kernel_size if stride is None else check_pair(stride, name, "stride")
+        self.padding = check_pair(padding, name, "padding", low=0)
+        if any(2 * p > k for p, k in zip(self.padding, self.kernel_size)):
+            raise ShapeError(f"{name}: padding {self.padding} must be at most half the kernel "
+                             f"{self.kernel_size}")
+
+    def get_config(self) -> dict[str, Any]:
+        return {"kernel_size": list(self.kernel_size), "stride": list(self.stride),
+                "padding": list(self.padding)}
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is None:
+            return None
+        if len(input_shape) != 4:
+            raise ShapeError(f"{type(self).__name__} needs inputs of shape (N, C, H, W), got "
+                             f"{input_shape}")
+        sizes = [None if size is None else conv_output_size(size, k, s, 2 * p, 1)
+                 for size, k, s, p in zip(input_shape[2:], self.kernel_size, self.stride,
+                                          self.padding)]
+        if any(size is not None and size < 1 for size in sizes):
+            raise ShapeError(f"{type(self).__name__}: inputs of {input_shape[2:]} are smaller "
+                             f"than the {self.kernel_size} window")
+        return (*input_shape[:2], *sizes)
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}"
+                + (f", padding={self.padding}" if self.padding != (0, 0) else ""))
+
+
+class MaxPool2d(_Pool2d):
+    """The maximum of each ``kernel_size`` window, as ``torch.nn.MaxPool2d``."""
+
+    def forward(self, x: Any) -> Tensor:
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AvgPool2d(_Pool2d):
+    """The mean of each ``kernel_size`` window, as ``torch.nn.AvgPool2d``."""
+
+    def forward(self, x: Any) -> Tensor:
+        return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+
+
+class AdaptiveAvgPool2d(Module):
+    """Average down to ``output_size``; ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+
+    def __init__(self, output_size: Any = 1) -> None:
+        super().__init__()
+        self.output_size = check_pair(output_size, "AdaptiveAvgPool2d", "output_size")
+
+    def forward(self, x: Any) -> Tensor:
+        return adaptive_avg_pool2d(x, self.output_size)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"output_size": list(self.output_size)}
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is None:
+            return None
+        if len(input_shape) != 4:
+            raise ShapeError(f"AdaptiveAvgPool2d needs inputs of shape (N, C, H, W), got "
+                             f"{input_shape}")
+        return (*input_shape[:2], *self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
