@@ -90,9 +90,14 @@ def clip_grads_with_norm_(parameters: Parameters, max_norm: float,
     max_norm = _real(max_norm, "max_norm", who)
     if max_norm < 0:
         raise ConfigError(f"{who}: max_norm must be >= 0, got {max_norm}")
-    coef = min(max_norm / (float(total_norm) + 1e-6), 1.0)
-    for g in _grads(parameters, who):
-        g *= coef
+    _scale(_grads(parameters, who), min(max_norm / (float(total_norm) + 1e-6), 1.0))
+
+
+def _scale(grads: list[np.ndarray], coef: float) -> None:
+    # An infinite gradient times a zero scale is NaN, as in PyTorch, which stays silent.
+    with np.errstate(invalid="ignore"):
+        for g in grads:
+            g *= coef
 
 
 def clip_grad_norm_(parameters: Parameters, max_norm: float, norm_type: float | str = 2.0,
@@ -109,9 +114,7 @@ def clip_grad_norm_(parameters: Parameters, max_norm: float, norm_type: float | 
     if max_norm < 0:
         raise ConfigError(f"clip_grad_norm_: max_norm must be >= 0, got {max_norm}")
     total = get_total_norm(grads, norm_type, error_if_nonfinite)
-    coef = min(max_norm / (float(total) + 1e-6), 1.0)
-    for g in grads:
-        g *= coef
+    _scale(grads, min(max_norm / (float(total) + 1e-6), 1.0))
     return total
 
 
