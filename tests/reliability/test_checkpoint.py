@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -228,3 +229,146 @@ def test_sigint_saves_a_checkpoint_and_exits_cleanly(tmp_path: Path) -> None:
     resumed = _model()
     cr.fit(resumed, X, y, epochs=done + 2, checkpoint=path, resume=True, **FIT)
     _same_parameters(straight, resumed)
+
+
+# -- every field of the trainer's state is checked at load ---------------------------------------
+def _edited(path: Path, out: Path, edit) -> Path:
+    """A copy of the checkpoint at ``path`` with its trainer metadata changed by ``edit``."""
+    import json
+
+    from chainrule.io import read_safetensors, write_safetensors
+
+    tensors, meta = read_safetensors(path)
+    state = json.loads(meta["trainer"])
+    edit(state, tensors)
+    write_safetensors(out, tensors, {**meta, "trainer": json.dumps(state, allow_nan=True)})
+    return out
+
+
+def _set(path: str, value):
+    def edit(state, tensors):
+        *keys, last = path.split(".")
+        d = state
+        for k in keys:
+            d = d[int(k)] if isinstance(d, list) else d[k]
+        d[last] = value
+    return edit
+
+
+def _bad_buffer(state, tensors):
+    name = next(k for k in tensors if k.startswith("optimizer.0."))
+    tensors[name] = np.zeros(1, dtype=tensors[name].dtype)  # would broadcast into (8, 3)
+
+
+EDITS = [
+    ("optimizer.lr", _set("optimizer.lr", -1.0)),
+    ("optimizer.lr", _set("optimizer.lr", float("nan"))),
+    ("param_groups[0].lr", _set("optimizer.param_groups.0.lr", -1.0)),
+    ("epoch", _set("epoch", -3)),
+    ("epoch", _set("epoch", 2.5)),
+    ("optimizer.step_count", _set("optimizer.step_count", -5)),
+    ("optimizer.step_count", _set("optimizer.step_count", float("inf"))),
+    ("buffer", _bad_buffer),
+    ("history.epochs", _set("history.epochs", ["one"])),
+    ("history.epochs", _set("history.epochs", [2, 1])),
+    ("history.history", _set("history.history", {"loss": [0.5]})),
+    ("history.history", _set("history.history", [])),
+    ("history.interrupted", _set("history.interrupted", "no")),
+    ("rng", _set("rng", {"bit_generator": "PCG64", "state": "x"})),
+    ("rng", _set("rng", 7)),
+    ("position", _set("position", {"batch": 0})),
+    ("position.batch", _set("position", {"batch": -1, "samples": 72, "batch_size": 16})),
+    ("data", _set("data", {"rows": -1, "batch_size": 16, "fingerprint": 1})),
+    ("seed", _set("seed", "abc")),
+    ("target_scaler", _set("target_scaler", {"mean": [0.0], "scale": [0.0]})),
+]
+
+
+@pytest.mark.parametrize("field, edit", EDITS, ids=[f"{f}-{i}" for i, (f, _) in
+                                                    enumerate(EDITS)])
+def test_an_edited_checkpoint_is_refused_naming_the_field(tmp_path: Path, field: str,
+                                                          edit) -> None:
+    X, y = _data()
+    path = tmp_path / "run.ckpt"
+    cr.fit(_model(), X, y, epochs=2, checkpoint=path, **FIT)
+    bad = _edited(path, tmp_path / "bad.ckpt", edit)
+    with pytest.raises(ModelFileError, match=re.escape(field)):
+        cr.fit(_model(), X, y, epochs=4, checkpoint=bad, resume=True, **FIT)
+
+
+def test_a_position_record_is_checked_too(tmp_path: Path) -> None:
+    X, y = _data()
+    path = tmp_path / "run.ckpt"
+    cr.fit(_model(), X, y, epochs=2, checkpoint=path, callbacks=[StopAt(1, 0)], **FIT)
+    for key, value, field in [("lr", float("inf"), "position.lr"),
+                              ("tally", {"loss": 1.0}, "position.tally"),
+                              ("samples", 0, "position.samples")]:
+        def edit(state, tensors, key=key, value=value):
+            state["position"][key] = value
+        bad = _edited(path, tmp_path / "bad.ckpt", edit)
+        with pytest.raises(ModelFileError, match=re.escape(field)):
+            read_checkpoint(bad)
+
+
+def test_resume_at_an_epoch_boundary_needs_the_same_batch_size_and_data(tmp_path: Path) -> None:
+    X, y = _data()
+    path = tmp_path / "run.ckpt"
+    cr.fit(_model(), X, y, epochs=2, checkpoint=path, **FIT)
+    assert read_checkpoint(path)["position"] is None  # an epoch boundary
+    with pytest.raises(ConfigError, match=r"trained on (\d+) rows in batches of 16; this call "
+                                          r"has \1 rows in batches of 8"):
+        cr.fit(_model(), X, y, epochs=4, checkpoint=path, resume=True,
+               **{**FIT, "batch_size": 8})
+    X2 = X.copy()
+    X2[5, 1] += 1e-3
+    with pytest.raises(ConfigError, match="trained on other data"):
+        cr.fit(_model(), X2, y, epochs=4, checkpoint=path, resume=True, **FIT)
+    with pytest.raises(ConfigError, match=r"trained on \d+ rows"):
+        cr.fit(_model(), X[:-5], y[:-5], epochs=4, checkpoint=path, resume=True, **FIT)
+    cr.fit(_model(), X, y, epochs=4, checkpoint=path, resume=True, **FIT)  # the same: fine
+
+
+class DieAfterLogging(Callback):
+    """Stand-in for a kill between the history row and the checkpoint of epoch ``epoch``."""
+
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise SystemExit("killed")
+
+
+def test_history_csv_agrees_with_the_checkpoint_after_a_kill(tmp_path: Path) -> None:
+    X, y = _data()
+    path, log = tmp_path / "run.ckpt", tmp_path / "history.csv"
+    with pytest.raises(SystemExit):
+        cr.fit(_model(), X, y, epochs=5, checkpoint=path,
+               callbacks=[cr.training.CSVLogger(log), DieAfterLogging(2)], **FIT)
+    assert read_checkpoint(path)["epoch"] == 2  # the third epoch's row is written, not saved
+    h = cr.fit(_model(), X, y, epochs=5, checkpoint=path, resume=True,
+               callbacks=[cr.training.CSVLogger(log, append=True)], **FIT)
+    import csv
+
+    rows = list(csv.DictReader(log.open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5]
+    assert [float(r["loss"]) for r in rows] == h["loss"]
+
+
+def test_appending_to_a_log_without_resuming_keeps_its_rows(tmp_path: Path) -> None:
+    X, y = _data()
+    log = tmp_path / "history.csv"
+    cr.fit(_model(), X, y, epochs=2, callbacks=[cr.training.CSVLogger(log)], **FIT)
+    cr.fit(_model(), X, y, epochs=2, callbacks=[cr.training.CSVLogger(log, append=True)], **FIT)
+    assert log.read_text().count("\n") == 5  # header and four rows
+
+
+def test_a_stale_temporary_file_of_a_dead_writer_is_cleaned(tmp_path: Path) -> None:
+    X, y = _data()
+    path = tmp_path / "run.ckpt"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    stale = tmp_path / f"run.ckpt.{dead}-abcd1234.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    cr.fit(_model(), X, y, epochs=1, checkpoint=path, **FIT)
+    assert sorted(os.listdir(tmp_path)) == ["run.ckpt"]

@@ -1,6 +1,6 @@
 """Checkpoints: a whole training run in one file, written atomically, to resume exactly.
 
-A checkpoint is a safetensors file (see :mod:`chainrule.tools.saving`) holding
+A checkpoint is a safetensors file (the container of :mod:`chainrule.io`) holding
 
 - the model's parameters as ``model.<dotted name>``;
 - the optimizer's buffers (momenta, averages) as ``optimizer.<i>.<buffer>``;
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
+from ..io import read_safetensors, write_safetensors
 from .history import History
 from .targets import TargetScaler
 
@@ -51,8 +52,6 @@ READABLE_VERSIONS = ("1", "2")
 # -- the file ------------------------------------------------------------------------------------
 def write_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> None:
     """Write a :meth:`Trainer.state_dict` (plus any JSON-ready extras) to ``path`` atomically."""
-    from ..tools.saving import write_safetensors  # saving stands beside training
-
     tensors: dict[str, np.ndarray] = {f"model.{k}": v for k, v in state["model"].items()}
     opt = dict(state["optimizer"])
     for i, buffers in enumerate(opt.pop("state")):
@@ -71,8 +70,6 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises :class:`~chainrule.errors.ModelFileError` for anything that is not a readable
     chainrule checkpoint, naming the first field that is out of range.
     """
-    from ..tools.saving import read_safetensors
-
     name = os.fspath(path)
     tensors, meta = read_safetensors(name)
     if meta.get("format") != CHECKPOINT_FORMAT:

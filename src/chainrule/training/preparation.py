@@ -107,9 +107,11 @@ def agree_on_run(t: Trainer, data: RunData) -> RunData:
         data.y = t.target_scaler.transform(data.y)
     data.steps = comm.max(-(-len(data.X) // data.batch_size))
     rows, batch = comm.sum(np.array([len(data.X), data.batch_size], dtype=float))
+    rows_of = [np.hstack([data.X, data.y_raw.reshape(len(data.y_raw), -1)])]
+    if data.Xv is not None:  # other validation rows are other data too
+        rows_of.append(np.hstack([data.Xv, data.yv.reshape(len(data.yv), -1)]))
     t.data_info = {"rows": int(rows), "batch_size": int(batch),  # over every rank
-                      "fingerprint": ckpt.fingerprint(np.hstack([
-                          data.X, data.y_raw.reshape(len(data.y_raw), -1)]), comm)}
+                   "fingerprint": sum(ckpt.fingerprint(a, comm) for a in rows_of)}
     comm.agree(lambda: ckpt.check_resume(t, len(data.X), data.batch_size),
                "resume the checkpoint's run")
     t.resumed_data = None
