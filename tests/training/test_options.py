@@ -95,7 +95,7 @@ def test_bad_sample_weights_are_named() -> None:
                loss=lambda out, t: nn.CrossEntropyLoss()(out, t))
 
 
-# -- gradient clipping ------------------------------------------------------------------------------
+# -- gradient clipping ----------------------------------------------------------------------------
 def test_clip_grad_norm_equals_a_hand_written_loop_with_pytorch_rule() -> None:
     X, y = _classes()
     a, b = _net(3), _net(3)
@@ -115,7 +115,7 @@ def test_clip_grad_norm_equals_a_hand_written_loop_with_pytorch_rule() -> None:
         np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
 
 
-# -- standardised targets -----------------------------------------------------------------------------
+# -- standardised targets -------------------------------------------------------------------------
 def test_standardize_target_trains_in_standard_units_and_predicts_in_the_targets() -> None:
     X, y = _values()
     a, b = _net(1), _net(1)
@@ -148,7 +148,7 @@ def test_standardize_target_needs_a_regression_loss_and_a_final_linear() -> None
         cr.fit(nn.Sequential(_net(1), nn.Tanh()), Xv, yv, standardize_target=True, verbose=0)
 
 
-# -- the guard's stop, as callbacks see it ----------------------------------------------------------
+# -- the guard's stop, as callbacks see it --------------------------------------------------------
 class Ends(Callback):
     def __init__(self) -> None:
         self.ended = False
