@@ -71,6 +71,7 @@ class Optimizer:
         self.step_count = 0
         self._flat_state: dict[str, ndarray] = {}
         self._flat_dtype: Any = None
+        self._steps_equal = True  # every parameter has taken as many steps as the others
         who = type(self).__name__
         if isinstance(params, Tensor):
             raise ConfigError(f"{who}: params must be an iterable of tensors or of dicts "
@@ -126,6 +127,7 @@ class Optimizer:
         self.params.extend(own)
         self.state.extend({} for _ in own)
         self.steps.extend(0 for _ in own)
+        self._steps_equal = len(set(self.steps)) == 1
         # The flat layout covers the parameters it was built for; later ones step on their own.
         self._flat_dtype = None
 
@@ -170,12 +172,11 @@ class Optimizer:
         self.step_count += 1
         params, steps = self.params, self.steps
         grads = [p.grad for p in params]
-        if (self._flat_dtype is not None and not any(g is None for g in grads)
-                and all(s == steps[0] for s in steps)):
+        if (self._flat_dtype is not None and self._steps_equal
+                and not any(g is None for g in grads)):
             flat = xp.concatenate([p.data.reshape(-1) for p in params])
             g_flat = xp.concatenate([g.reshape(-1) for g in grads])  # type: ignore[union-attr]
-            for i in range(len(steps)):
-                steps[i] += 1
+            steps[:] = [steps[0] + 1] * len(steps)
             self._update(flat, g_flat, self._flat_state, self.param_groups[0], steps[0])
             offset = 0
             for p in params:
@@ -191,6 +192,7 @@ class Optimizer:
                     steps[i] += 1
                     self._update(p.data, g, self.state[i], group, steps[i])
                 i += 1
+        self._steps_equal = len(set(steps)) == 1
         return loss
 
     def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray], group: ParamGroup,
@@ -273,6 +275,7 @@ class Optimizer:
         self.initial_lr = initial_lr
         self.step_count = step_count
         self.steps[:] = steps
+        self._steps_equal = len(set(steps)) == 1
         for p, own, saved_buffers in zip(self.params, self.state, buffers):
             for name in list(own):
                 if name not in saved_buffers:
