@@ -61,3 +61,17 @@ def test_flatten_saves_and_loads_with_no_edit_elsewhere(tmp_path: Path) -> None:
     loaded = load(path)
     assert repr(loaded) == repr(model)
     np.testing.assert_array_equal(loaded(x).data, model(x).data)
+
+
+def test_unflatten_inverts_flatten() -> None:
+    from chainrule.nn.layers import Unflatten
+
+    x = cr.tensor(np.arange(24.0).reshape(2, 12), requires_grad=True)
+    out = Unflatten(1, (3, 2, 2))(x)
+    assert out.shape == (2, 3, 2, 2)
+    np.testing.assert_array_equal(Flatten()(out).data, x.data)
+    out.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.ones((2, 12)))
+    assert Unflatten(-1, (2, 6)).output_shape((None, 12)) == (None, 2, 6)
+    with pytest.raises(cr.ShapeError, match="has 12 values, not 10"):
+        Unflatten(1, (2, 5))(x)

@@ -28,6 +28,7 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "Unflatten",
 ]
 
 
@@ -320,3 +321,58 @@ class Flatten(Module):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(Module):
+    """Split dimension ``dim`` into ``unflattened_size``, as PyTorch's ``Unflatten``: the
+    inverse of :class:`Flatten`, e.g. to feed (N, 784) table rows to a conv net as
+    (N, 1, 28, 28) images.
+
+    >>> import chainrule as cr
+    >>> Unflatten(1, (1, 8, 8))(cr.tensor(np.zeros((5, 64)))).shape
+    (5, 1, 8, 8)
+    """
+
+    def __init__(self, dim: int, unflattened_size: Any) -> None:
+        super().__init__()
+        if type(dim) is not int:
+            raise ConfigError(f"Unflatten: dim must be an integer, got {dim!r}")
+        if not isinstance(unflattened_size, (list, tuple)) or not unflattened_size:
+            raise ConfigError(f"Unflatten: unflattened_size must be a list of sizes, got "
+                              f"{unflattened_size!r}")
+        self.dim = dim
+        self.unflattened_size = tuple(check_size(s, "Unflatten", "unflattened_size")
+                                      for s in unflattened_size)
+
+    def _axis(self, ndim: int) -> int:
+        axis = self.dim + ndim if self.dim < 0 else self.dim
+        if not 0 <= axis < ndim:
+            raise ShapeError(f"Unflatten(dim={self.dim}) cannot run on inputs with {ndim} "
+                             "dimensions")
+        return axis
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor):
+            x = Tensor(x)
+        shape = x.data.shape
+        axis = self._axis(len(shape))
+        if shape[axis] != math.prod(self.unflattened_size):
+            raise ShapeError(f"Unflatten: dimension {axis} has {shape[axis]} values, not "
+                             f"{math.prod(self.unflattened_size)} = "
+                             f"{' x '.join(map(str, self.unflattened_size))}")
+        return ops.reshape(x, shape[:axis] + self.unflattened_size + shape[axis + 1:])
+
+    def get_config(self) -> dict[str, Any]:
+        return {"dim": self.dim, "unflattened_size": list(self.unflattened_size)}
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is None:
+            return None
+        axis = self._axis(len(input_shape))
+        if input_shape[axis] not in (None, math.prod(self.unflattened_size)):
+            raise ShapeError(f"Unflatten: dimension {axis} has {input_shape[axis]} values, "
+                             f"not {math.prod(self.unflattened_size)}")
+        return (*input_shape[:axis], *self.unflattened_size, *input_shape[axis + 1:])
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, {self.unflattened_size}"
