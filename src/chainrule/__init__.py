@@ -65,6 +65,7 @@ _LAZY = {
     "tools": ("chainrule.tools", None),
     "training": ("chainrule.training", None),
     "fit": ("chainrule.training", "fit"),
+    "compile": ("chainrule.training.compiled", "compile"),
     "evaluate": ("chainrule.training", "evaluate"),
     "save": ("chainrule.tools.saving", "save"),
     "load": ("chainrule.tools.saving", "load"),

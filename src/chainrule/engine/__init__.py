@@ -44,7 +44,7 @@ from .ops import (
     transpose,
     where,
 )
-from .primitive import Primitive
+from .primitive import Primitive, Record, record
 from .random import manual_seed
 from .tensor import Node, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
 
@@ -57,6 +57,7 @@ __all__ = [
     "GraphError",
     "Node",
     "Primitive",
+    "Record",
     "ShapeError",
     "Tensor",
     "abs",
@@ -82,6 +83,7 @@ __all__ = [
     "no_grad",
     "ops",
     "pow",
+    "record",
     "relu",
     "reshape",
     "sigmoid",

@@ -28,13 +28,14 @@ constant the graph does not keep as an input still appears, as in ``1 - w``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, NamedTuple
 
 from .backend import ndarray, xp
 from .tensor import Tensor, _mode
 
-__all__ = ["Primitive"]
+__all__ = ["Primitive", "Record", "record"]
 
 Backward = Callable[[Tensor, ndarray], tuple]
 Template = str | Callable[[list[str]], str]
@@ -92,6 +93,8 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
                 out._op = op
                 out._saved = saved
                 out._args = args
+                if _tape is not None:
+                    _tape.append(Record(out, op, parents, saved, args))
                 return out
     out.requires_grad = False
     out._parents = ()
@@ -99,3 +102,40 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
     out._saved = None
     out._args = None
     return out
+
+
+class Record(NamedTuple):
+    """One recorded operation: its output, primitive, inputs, saved values and operands.
+
+    Taken when the node is made, so it outlives ``backward()`` freeing the graph."""
+
+    output: Tensor
+    primitive: Any
+    inputs: tuple
+    saved: Any
+    operands: tuple | None
+
+
+_tape: list[Record] | None = None
+
+
+@contextmanager
+def record() -> Iterator[list[Record]]:
+    """Collect every node recorded inside the block, in the order it was made.
+
+    This is how a training step is captured once and then replayed as a fixed plan
+    (:func:`chainrule.compile`).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(2.0, requires_grad=True)
+    >>> with record() as tape:
+    ...     J = (w * 3).tanh()
+    >>> [r.primitive.name for r in tape]
+    ['mul', 'tanh']
+    """
+    global _tape
+    previous, _tape = _tape, []
+    try:
+        yield _tape
+    finally:
+        _tape = previous

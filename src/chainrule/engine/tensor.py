@@ -234,6 +234,12 @@ class Tensor:
     def __bool__(self) -> bool:
         return bool(self.data)
 
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
     # Comparisons are not differentiable: they return plain boolean arrays.
     def __lt__(self, other: Any) -> ndarray:
         return self.data < _raw(other)
