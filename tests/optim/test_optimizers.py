@@ -368,3 +368,14 @@ def test_parameters_without_gradients_are_left_alone() -> None:
     opt.step()
     assert a.data[0] != 1.0 and b.data[0] == 1.0
     assert opt.steps == [1, 0] and opt.state[1]["exp_avg"][0] == 0.0
+
+
+def test_zero_grad_as_pytorch() -> None:
+    # torch.optim.Optimizer.zero_grad: None by default, zeros with set_to_none=False
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    opt = optim.SGD([w])
+    w.grad = np.array([3.0, 4.0])
+    opt.zero_grad(set_to_none=False)
+    np.testing.assert_array_equal(w.grad, [0.0, 0.0])
+    opt.zero_grad()
+    assert w.grad is None

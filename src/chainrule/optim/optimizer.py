@@ -157,10 +157,14 @@ class Optimizer:
             group["lr"] = value
 
     # -- stepping ---------------------------------------------------------------------------
-    def zero_grad(self) -> None:
-        """Forget every parameter's gradient before the next backward pass."""
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Forget every parameter's gradient before the next backward pass (PyTorch's
+        default), or with ``set_to_none=False`` fill the gradients with zeros."""
         for p in self.params:
-            p.grad = None
+            if set_to_none or p.grad is None:
+                p.grad = None
+            else:
+                p.grad[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Apply one update to every parameter that has a gradient.

@@ -8,9 +8,9 @@ from typing import Any
 
 from ..errors import ConfigError
 from ._checks import number
-from .lr_scheduler import LRScheduler
 from .monitor import Monitor
 from .optimizer import Optimizer
+from .scheduler import LRScheduler
 
 __all__ = ["ReduceLROnPlateau"]
 
