@@ -114,3 +114,11 @@ def test_bad_parameter_lists() -> None:
         optim.SGD([np.zeros(2)])
     with pytest.raises(cr.ConfigError, match="LBFGS: takes one parameter group"):
         optim.LBFGS([{"params": _p()}, {"params": _p()}])
+
+
+def test_name_table_lists_the_valid_names() -> None:
+    assert optim.get("AdamW") is optim.AdamW
+    with pytest.raises(cr.ConfigError, match="choose one of adam, adamw, rmsprop, sgd"):
+        optim.get("lbfgs")  # needs a closure: built by class, not by name
+    with pytest.raises(cr.ConfigError, match="unknown optimizer 3"):
+        optim.get(3)  # type: ignore[arg-type]

@@ -26,9 +26,11 @@ from .monitor import Monitor
 from .optimizer import Optimizer
 from .optimizers import SGD, Adam, AdamW, RMSprop
 from .plateau import ReduceLROnPlateau
+from .registry import OPTIMIZERS, get
 
 __all__ = [
     "LBFGS",
+    "OPTIMIZERS",
     "SGD",
     "Adam",
     "AdamW",
@@ -46,4 +48,5 @@ __all__ = [
     "ReduceLROnPlateau",
     "SequentialLR",
     "StepLR",
+    "get",
 ]
