@@ -1,1 +1,1 @@
-"""The benchmark harness of issue 6: see bench/run.py."""
+"""The training benchmark: see bench/run.py."""

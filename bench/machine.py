@@ -1,13 +1,77 @@
-"""Machine facts, the float32 matmul peak, and a quick calibration timing for load detection."""
+"""Machine facts, the environment of a peer's process, the float32 matmul peak, and a quick
+calibration timing for load detection."""
 
 from __future__ import annotations
 
 import os
 import platform
+import resource
 import time
 from typing import Any
 
 import numpy as np
+
+# Some machines pin OpenBLAS to older kernels (OPENBLAS_CORETYPE=Haswell gives AVX2 on a CPU
+# with AVX-512, about half the float32 matmul peak); a user's machine has no such setting.
+# The benchmark removes these from the processes it starts, and only from those.
+PINNED_BLAS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def user_cache_dir(app: str = "chainrule") -> str:
+    """The user's cache folder for ``app`` (XDG_CACHE_HOME, else ~/.cache)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, app)
+
+
+def peer_env(base: dict[str, str], pythonpath: str | None = None) -> dict[str, str]:
+    """The environment for a peer's process: ``base`` without the BLAS pins, numba's cache in
+    the user's cache folder (unless set), JAX on the CPU, and ``pythonpath`` first on the path.
+
+    >>> env = peer_env({"OPENBLAS_CORETYPE": "Haswell", "OPENBLAS_L2_SIZE": "1", "A": "b"})
+    >>> sorted(k for k in env if k.startswith("OPENBLAS")), env["A"], env["JAX_PLATFORMS"]
+    ([], 'b', 'cpu')
+    """
+    env = {k: v for k, v in base.items() if k not in PINNED_BLAS}
+    env.setdefault("NUMBA_CACHE_DIR", os.path.join(user_cache_dir(), "numba"))
+    env.setdefault("JAX_PLATFORMS", "cpu")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (pythonpath, base.get("PYTHONPATH")) if p)
+    return env
+
+
+def blas_env() -> dict[str, str | None]:
+    """The BLAS pins as this process sees them (None: unset)."""
+    return {k: os.environ.get(k) for k in PINNED_BLAS}
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set (``VmHWM``; ``ru_maxrss`` off Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+
+
+def library_info(peer: str) -> dict[str, str]:
+    """Version and location of the library a peer measures (chainrule: which checkout)."""
+    mod = {"jax-epoch": "jax", "numpy": "numpy"}.get(peer, peer)
+    try:
+        m = __import__(mod)
+    except ImportError:
+        return {"version": "not installed"}
+    return {"version": getattr(m, "__version__", "?"),
+            "path": os.path.dirname(getattr(m, "__file__", "") or "")}
 
 
 def cpu_model() -> str:
@@ -29,38 +93,45 @@ def loadavg() -> tuple[float, float, float]:
 
 
 def blas_info() -> str:
-    """The BLAS NumPy uses: from threadpoolctl when available, else numpy's build config."""
+    """The BLAS NumPy uses and the kernel it picked (threadpoolctl), e.g. 'openblas 0.3.31
+    (SkylakeX kernels, 2 threads)'; numpy's build config when threadpoolctl is missing."""
     try:
         from threadpoolctl import threadpool_info
-
+    except ImportError:
+        threadpool_info = None
+    if threadpool_info is not None:
         libs = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        # Other libraries (PyTorch) may bring their own BLAS: NumPy's lives under numpy.
+        libs.sort(key=lambda i: "numpy" not in i.get("filepath", ""))
         if libs:
             i = libs[0]
             return (f"{i.get('internal_api')} {i.get('version')} "
-                    f"({i.get('architecture')}, {i.get('num_threads')} threads)")
-    except Exception:
-        pass
+                    f"({i.get('architecture')} kernels, {i.get('num_threads')} threads)")
     try:
         cfg = np.show_config(mode="dicts")
         blas = cfg["Build Dependencies"]["blas"]
-        return f"{blas.get('name')} {blas.get('version')}"
+        return f"{blas.get('name')} {blas.get('version')} (kernel unknown: no threadpoolctl)"
     except Exception:
         return "unknown"
 
 
 def versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "numpy": np.__version__}
-    for mod in ("chainrule", "torch", "sklearn"):
+    """Installed versions, read from package metadata (importing torch or JAX here would
+    start their thread pools in the runner's process)."""
+    from importlib import metadata
+
+    out = {"python": platform.python_version()}
+    for dist in ("numpy", "chainrule", "torch", "jax", "scikit-learn", "threadpoolctl"):
         try:
-            out[mod] = __import__(mod).__version__
-        except ImportError:
-            out[mod] = "not installed"
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
     return out
 
 
 def engine_revision(root: str) -> str:
-    """The last commit that touched chainrule's engine, nn or optim, plus '+dirty' when those
-    files have uncommitted changes: the engine state a run measured."""
+    """The last commit that touched chainrule's engine, nn or optim in the checkout at
+    ``root``, plus '+dirty' when those files have uncommitted changes."""
     import subprocess
 
     paths = ["src/chainrule/engine", "src/chainrule/nn", "src/chainrule/optim"]
@@ -81,7 +152,6 @@ def describe(root: str | None = None) -> dict[str, Any]:
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "versions": versions(),
-        "blas": blas_info(),
     }
 
 

@@ -1,16 +1,18 @@
-"""The four peers, each training a workload the way a user of that library would.
+"""The peers, each training a workload the way a user of that library would.
 
 A peer's ``train(wl, weights, n, epochs, batches)`` trains from ``weights`` on the first ``n``
 examples of the data given to ``prepare`` and returns ``(seconds, final_weights)``.  Only the
 training loop is timed: building the model and copying the initial weights are not.  All peers
 see the same minibatches (``batches``, index arrays reshuffled every epoch) except
 scikit-learn, which shuffles with its own generator (same sizes, same number of steps).
+``available(wl)`` says why a peer cannot run a workload (None when it can).
 
 * ``chainrule``: the public API only (``cr.Tensor``, ``nn``, ``optim``), float32.
 * ``torch``: PyTorch eager, float32, ``torch.set_num_threads(2)``.
+* ``jax``, ``jax-epoch``: see ``bench/jax_peer.py``.
 * ``sklearn``: ``MLPClassifier`` with the same architecture, batch size, optimizer and learning
   rate, no L2 penalty, no early stopping, float32 input; initial weights set by warm start.
-* ``numpy``: a hand-written vectorised MLP (the seeds' equations, preallocated float32
+* ``numpy``: a hand-written vectorised MLP (the course's equations, preallocated float32
   buffers, in-place updates): the reference point for "close to hand-written NumPy".
 """
 
@@ -22,16 +24,15 @@ import warnings
 
 import numpy as np
 
-from .workloads import Weights, Workload
+from .workloads import Weights, Workload, layers
 
 
 class Peer:
     name = ""
-    family = "numpy"          # peers of one family share the BLAS thread pool
     label = ""
 
-    def available(self) -> str | None:
-        """None when usable, else why it is skipped."""
+    def available(self, wl: Workload) -> str | None:
+        """None when this peer can train ``wl``, else why it is skipped."""
         return None
 
     def prepare(self, wl: Workload, X: np.ndarray, y: np.ndarray) -> None:
@@ -42,12 +43,28 @@ class Peer:
         raise NotImplementedError
 
 
+def _pairs(arrays: list[np.ndarray]) -> Weights:
+    """Parameters in model order, two per layer (weight and bias, or gamma and beta)."""
+    return [(arrays[i].copy(), arrays[i + 1].copy()) for i in range(0, len(arrays), 2)]
+
+
 # -- chainrule ------------------------------------------------------------------------------------
 class ChainrulePeer(Peer):
     name = "chainrule"
     label = "chainrule (float32)"
+    CONV = ("Conv2d", "MaxPool2d", "BatchNorm2d", "Flatten")
 
-    def prepare(self, wl: Workload, X: np.ndarray, y: np.ndarray) -> None:
+    def available(self, wl):
+        if wl.net == "mlp":
+            return None
+        import chainrule
+
+        missing = [n for n in self.CONV if not hasattr(chainrule.nn, n)]
+        if missing:
+            return f"chainrule {chainrule.__version__} has no nn.{', nn.'.join(missing)} yet"
+        return None
+
+    def prepare(self, wl, X, y):
         super().prepare(wl, X, y)
         import chainrule
 
@@ -56,33 +73,38 @@ class ChainrulePeer(Peer):
     def build(self, wl: Workload, weights: Weights):
         cr = self.cr
         nn = cr.nn
-        act = nn.Tanh if wl.hidden == "tanh" else nn.ReLU
-        layers = []
-        for i, (W, _) in enumerate(weights):
-            layers.append(nn.Linear(W.shape[1], W.shape[0]))
-            if i < len(weights) - 1:
-                layers.append(act())
+        mods = []
+        for spec in layers(wl):
+            kind = spec[0]
+            if kind == "linear":
+                mods.append(nn.Linear(spec[1], spec[2]))
+            elif kind == "conv":
+                mods.append(nn.Conv2d(spec[1], spec[2], spec[3], padding=spec[4]))
+            elif kind == "bn":
+                mods.append(nn.BatchNorm2d(spec[1]))
+            elif kind == "pool":
+                mods.append(nn.MaxPool2d(spec[1]))
+            elif kind == "flatten":
+                mods.append(nn.Flatten())
+            else:
+                mods.append(nn.ReLU() if kind == "relu" else nn.Tanh())
         if wl.out == "sigmoid":
-            layers.append(nn.Sigmoid())
+            mods.append(nn.Sigmoid())
             loss_fn = nn.BCELoss()
         else:
             loss_fn = nn.CrossEntropyLoss()
-        model = nn.Sequential(*layers)
-        linears = [m for m in model if isinstance(m, nn.Linear)]
-        state = {}
-        for (name, _), value in zip(model.named_parameters(),
-                                    [a for W, b in weights for a in (W, b)]):
-            state[name] = value
-        model.load_state_dict(state)
+        model = nn.Sequential(*mods)
+        names = [name for name, _ in model.named_parameters()]
+        model.load_state_dict(dict(zip(names, [a for pair in weights for a in pair])))
         if wl.optimizer == "sgd":
             opt = cr.optim.SGD(model.parameters(), lr=wl.lr)
         else:
             opt = cr.optim.Adam(model.parameters(), lr=wl.lr)
-        return model, linears, loss_fn, opt
+        return model, loss_fn, opt
 
     def train(self, wl, weights, n, epochs, batches):
         cr = self.cr
-        model, linears, loss_fn, opt = self.build(wl, weights)
+        model, loss_fn, opt = self.build(wl, weights)
         X, y = self.X, self.y
         if batches is None:
             xt, yt = cr.Tensor(X[:n]), y[:n]
@@ -102,16 +124,15 @@ class ChainrulePeer(Peer):
                 opt.step()
         seconds = time.perf_counter() - t0
         loss.item()
-        return seconds, [(m.weight.data.copy(), m.bias.data.copy()) for m in linears]
+        return seconds, _pairs([p.data for p in model.parameters()])
 
 
 # -- PyTorch --------------------------------------------------------------------------------------
 class TorchPeer(Peer):
     name = "torch"
-    family = "torch"
     label = "PyTorch eager (float32, 2 threads)"
 
-    def available(self):
+    def available(self, wl):
         if importlib.util.find_spec("torch") is None:
             return "PyTorch is not installed"
         return None
@@ -125,28 +146,39 @@ class TorchPeer(Peer):
         self.Xt = torch.from_numpy(X)
         self.yt = torch.from_numpy(y)
 
-    def train(self, wl, weights, n, epochs, batches):
+    def build(self, wl: Workload, weights: Weights):
         torch = self.torch
         nn = torch.nn
-        act = nn.Tanh if wl.hidden == "tanh" else nn.ReLU
-        layers: list = []
-        linears = []
-        for i, (W, b) in enumerate(weights):
-            lin = nn.Linear(W.shape[1], W.shape[0])
-            with torch.no_grad():
-                lin.weight.copy_(torch.tensor(W))
-                lin.bias.copy_(torch.tensor(b))
-            layers.append(lin)
-            linears.append(lin)
-            if i < len(weights) - 1:
-                layers.append(act())
-        model = nn.Sequential(*layers)
+        mods: list = []
+        for spec in layers(wl):
+            kind = spec[0]
+            if kind == "linear":
+                mods.append(nn.Linear(spec[1], spec[2]))
+            elif kind == "conv":
+                mods.append(nn.Conv2d(spec[1], spec[2], spec[3], padding=spec[4]))
+            elif kind == "bn":
+                mods.append(nn.BatchNorm2d(spec[1]))
+            elif kind == "pool":
+                mods.append(nn.MaxPool2d(spec[1]))
+            elif kind == "flatten":
+                mods.append(nn.Flatten())
+            else:
+                mods.append(nn.ReLU() if kind == "relu" else nn.Tanh())
+        model = nn.Sequential(*mods)
+        with torch.no_grad():
+            for p, a in zip(model.parameters(), [a for pair in weights for a in pair]):
+                p.copy_(torch.from_numpy(np.array(a)))
         # What a PyTorch user writes: the sigmoid folded into the loss.
         loss_fn = nn.BCEWithLogitsLoss() if wl.out == "sigmoid" else nn.CrossEntropyLoss()
         if wl.optimizer == "sgd":
             opt = torch.optim.SGD(model.parameters(), lr=wl.lr)
         else:
             opt = torch.optim.Adam(model.parameters(), lr=wl.lr)
+        return model, loss_fn, opt
+
+    def train(self, wl, weights, n, epochs, batches):
+        torch = self.torch
+        model, loss_fn, opt = self.build(wl, weights)
         Xn, yn = self.Xt[:n], self.yt[:n]
         if batches is None:
             t0 = time.perf_counter()
@@ -165,8 +197,7 @@ class TorchPeer(Peer):
                 opt.step()
         seconds = time.perf_counter() - t0
         loss.item()
-        return seconds, [(m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
-                         for m in linears]
+        return seconds, _pairs([p.detach().numpy() for p in model.parameters()])
 
 
 # -- scikit-learn ---------------------------------------------------------------------------------
@@ -174,7 +205,9 @@ class SklearnPeer(Peer):
     name = "sklearn"
     label = "scikit-learn MLPClassifier (float32 input)"
 
-    def available(self):
+    def available(self, wl):
+        if wl.net != "mlp":
+            return "MLPClassifier has no conv layers"
         if importlib.util.find_spec("sklearn") is None:
             return "scikit-learn is not installed"
         return None
@@ -220,6 +253,9 @@ class SklearnPeer(Peer):
 class NumpyPeer(Peer):
     name = "numpy"
     label = "hand-written NumPy MLP (float32, preallocated)"
+
+    def available(self, wl):
+        return None if wl.net == "mlp" else "the hand-written peer is an MLP only"
 
     def train(self, wl, weights, n, epochs, batches):
         net = _NumpyMLP(wl, weights, min(n, wl.batch))
@@ -281,7 +317,7 @@ class _NumpyMLP:
                     np.tanh(z, out=z)
             acts.append(z)
             a = z
-        # Output layer: probabilities, the loss (as the seeds' compute_cost), and dZ = (P - Y)/m.
+        # Output layer: probabilities, the loss (as the course's compute_cost), and dZ = (P - Y)/m.
         z = acts[-1]
         d = self.D[-1][:m]
         if self.wl.out == "sigmoid":
@@ -355,4 +391,16 @@ class _NumpyMLP:
             p -= s
 
 
-PEERS = {p.name: p for p in (ChainrulePeer(), TorchPeer(), SklearnPeer(), NumpyPeer())}
+def get(name: str) -> Peer:
+    """The peer called ``name`` (a fresh object); the names are in ``NAMES``."""
+    if name in ("jax", "jax-epoch"):
+        from .jax_peer import JaxEpochPeer, JaxPeer
+
+        return JaxPeer() if name == "jax" else JaxEpochPeer()
+    classes = {c.name: c for c in (ChainrulePeer, TorchPeer, SklearnPeer, NumpyPeer)}
+    if name not in classes:
+        raise KeyError(f"unknown peer {name!r}; choose from {', '.join(NAMES)}")
+    return classes[name]()
+
+
+NAMES = ("chainrule", "torch", "jax", "jax-epoch", "numpy", "sklearn")

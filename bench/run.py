@@ -1,19 +1,24 @@
-"""chainrule vs PyTorch eager vs scikit-learn vs hand-written NumPy, in one process (issue 6).
+"""chainrule against PyTorch eager, JAX, scikit-learn and hand-written NumPy: the benchmark.
 
-    python bench/run.py                      # everything: W0-W4, memory, a few minutes
-    python bench/run.py --quick              # a smoke run, seconds
-    python bench/run.py --workloads W0,W2 --peers chainrule,torch
-    python bench/run.py --write              # ... and write BENCHMARKS.md
+    python bench/run.py                      # W0-W6, every installed peer (15-25 minutes)
+    python bench/run.py --quick              # a smoke run, under a minute
+    python bench/run.py --workloads W0,W2 --peers chainrule,torch,jax
+    python bench/run.py --before ../old/src  # also chainrule from another checkout's src/
+    python bench/run.py --write              # ... and regenerate BENCHMARKS.md
 
-Method: for each workload every peer first trains the full run once (the sanity figure: loss and
-accuracy of its final weights, computed by one shared evaluator), then the peers are timed
-round by round, interleaved, in an order that rotates each round, each round training
-``round_steps`` steps from the same initial weights.  Between a NumPy-based peer and PyTorch the
-harness sleeps 0.5 s (their BLAS/OpenMP threads keep spinning after a call).  A calibration
-task runs before and after each round; if it is 1.5x slower than its best the machine is
-loaded and the round is redone (up to --max-redo times).  Reported: medians over rounds of the
-time per step, and medians over rounds of the per-round ratios (so every ratio compares runs
-made seconds apart).  Ratios are "x faster than": t_peer_ref / t_peer.
+Method.  The runner saves each workload's data and initial weights once; then every
+measurement is a fresh process (``bench/worker.py``) for one peer, started in turn, so no
+library's thread pool or allocator is left running beside another's.  A peer's processes get
+the runner's environment without ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE`` (a user's
+machine has no such pins), with numba's cache in the user's cache folder; the float32 matmul
+peak is measured in a process set up the same way.  In round 0 each peer also trains the full
+run once (the sanity figures: loss and accuracy of its final weights by one shared evaluator,
+and the peak resident memory).  Each process warms up with one untimed round (JAX compiles
+there), waits until a calibration task runs near its best, times one round, and redoes it
+when the calibration afterwards shows the machine was loaded.  The order of the peers rotates
+every round.  Reported: the median over rounds of the time per step, and the median over
+rounds of each pairwise ratio (runs made seconds apart).  "vs X" = t_X / t_peer: how many
+times faster than X.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -32,138 +38,139 @@ ROOT = os.path.dirname(HERE)
 if sys.path and os.path.abspath(sys.path[0]) == HERE:
     sys.path[0] = ROOT   # import bench.* as a package (bench/profile.py must not shadow stdlib)
 
-from bench import machine, report, workloads  # noqa: E402
-from bench.peers import PEERS  # noqa: E402
+import numpy as np  # noqa: E402
 
-SWITCH_SLEEP = 0.5
-LOADED = 1.5
+from bench import machine, peers, report, workloads  # noqa: E402
+
+BEFORE = "chainrule-before"
+DEFAULT_PEERS = "chainrule,torch,jax,jax-epoch,numpy"
+REFERENCES = ("torch", "jax", "jax-epoch", "numpy", "sklearn", BEFORE)
 
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-class Runner:
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.last_family: str | None = None
-        cal = [machine.calibrate() for _ in range(10)]
-        self.cal_best = [min(c[0] for c in cal), min(c[1] for c in cal)]
+class Launcher:
+    """Starts worker processes with a peer's environment and reads their one-line result."""
 
-    def pause_if_switching(self, family: str) -> None:
-        if self.last_family is not None and family != self.last_family:
-            time.sleep(SWITCH_SLEEP)
-        self.last_family = family
+    def __init__(self, timeout: float, before_src: str | None) -> None:
+        self.timeout = timeout
+        self.paths = {BEFORE: before_src, "chainrule": os.path.join(ROOT, "src")}
 
-    def train(self, peer, wl, w0, n, epochs, batches):
-        self.pause_if_switching(peer.family)
-        return peer.train(wl, w0, n, epochs, batches)
+    def __call__(self, key: str, spec: dict[str, Any]) -> dict[str, Any]:
+        env = machine.peer_env(dict(os.environ), self.paths.get(key))
+        cmd = [sys.executable, os.path.join(HERE, "worker.py"), json.dumps(spec)]
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT,
+                                  timeout=self.timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"no result within {self.timeout:.0f} s"}
+        for line in reversed(proc.stdout.splitlines()):
+            if line.startswith("RESULT "):
+                return json.loads(line[len("RESULT "):])
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"exit {proc.returncode}: {tail}"}
 
-    def load_ratio(self) -> float:
-        """How much slower than its best the calibration task runs now (1.0 = quiet)."""
-        c = machine.calibrate()
-        self.cal_best = [min(b, x) for b, x in zip(self.cal_best, c)]
-        self.last_family = "numpy"
-        return max(x / b for x, b in zip(c, self.cal_best))
 
-    def wait_quiet(self, max_wait: float) -> float:
-        """Poll the calibration until the machine is quiet (or ``max_wait`` s passed)."""
-        deadline = time.perf_counter() + max_wait
-        while True:
-            r = self.load_ratio()
-            if r <= LOADED or time.perf_counter() > deadline:
-                return r
-            time.sleep(0.2)
+def save_data(wl: workloads.Workload, folder: str) -> tuple[float, float]:
+    """Write the data and initial weights every peer reads; return the untrained figures."""
+    X, y = workloads.make_data(wl)
+    w0 = workloads.init_weights(wl)
+    np.save(os.path.join(folder, "X.npy"), X)
+    np.save(os.path.join(folder, "y.npy"), y)
+    np.savez(os.path.join(folder, "weights.npz"),
+             **{f"a{i}": a for i, a in enumerate(a for pair in w0 for a in pair)})
+    return workloads.evaluate(wl, w0, X, y)
 
-    def workload(self, wl: workloads.Workload, peers: list) -> dict[str, Any]:
-        args = self.args
-        X, y = workloads.make_data(wl)
-        w0 = workloads.init_weights(wl)
-        base_loss, base_acc = workloads.evaluate(wl, w0, X, y)
-        for p in peers:
-            p.prepare(wl, X, y)
-        res: dict[str, Any] = {
-            "name": wl.name, "title": wl.title, "arch": wl.arch(), "note": wl.note,
-            "batch": wl.batch, "full_steps": wl.full_steps, "round_steps": wl.round_steps,
-            "samples_per_step": wl.round_samples * wl.round_epochs / wl.round_steps,
-            "flops_per_step": wl.flops_per_sample() * wl.round_samples * wl.round_epochs
-            / wl.round_steps,
-            "init_loss": base_loss, "init_acc": base_acc, "peers": {}, "loadavg": [],
-            "redone": 0, "noisy_rounds": 0, "cal_ratio": [],
-        }
-        log(f"{wl.name} {wl.title}: full run {wl.full_steps} steps, rounds of "
-            f"{wl.round_steps} steps; untrained loss {base_loss:.4f} acc {base_acc:.3f}")
-        # 1. the full run, once per peer: sanity figures (and warm-up)
-        full_batches = workloads.batch_indices(wl, wl.n_samples, wl.epochs, seed=0)
-        for p in peers:
-            secs, w = self.train(p, wl, w0, wl.n_samples, wl.epochs, full_batches)
-            loss, acc = workloads.evaluate(wl, w, X, y)
-            res["peers"][p.name] = {"label": p.label, "full_seconds": secs, "loss": loss,
-                                    "acc": acc, "round_seconds": []}
-            log(f"  {p.name:10s} full run {secs:8.3f} s  loss {loss:.4f}  acc {acc:.3f}")
-        del full_batches
-        # 2. timed rounds, interleaved, rotating order
-        batches = workloads.batch_indices(wl, wl.round_samples, wl.round_epochs, seed=1)
-        for r in range(args.rounds):
-            order = peers[r % len(peers):] + peers[: r % len(peers)]
-            for attempt in range(args.max_redo + 1):
-                c0 = self.wait_quiet(args.max_wait)
-                la = machine.loadavg()[0]
-                times = {}
-                for p in order:
-                    secs, _ = self.train(p, wl, w0, wl.round_samples, wl.round_epochs, batches)
-                    times[p.name] = secs / wl.round_steps
-                c1 = self.load_ratio()
-                if max(c0, c1) <= LOADED:
-                    break
-                if attempt == args.max_redo:
-                    res["noisy_rounds"] += 1
-                    break
-                res["redone"] += 1
-                log(f"  round {r}: machine loaded (calibration {max(c0, c1):.1f}x, load "
-                    f"{la:.2f}); redoing")
-            res["loadavg"].append(la)
-            res["cal_ratio"].append(max(c0, c1))
-            for name, t in times.items():
-                res["peers"][name]["round_seconds"].append(t)
-            log(f"  round {r}: " + "  ".join(f"{k} {v * 1e3:.3f}ms" for k, v in times.items()))
-        summarize(res)
-        return res
+
+def run_workload(wl: workloads.Workload, keys: list[str], args, launch: Launcher,
+                 cal_best: list[float], folder: str) -> dict[str, Any]:
+    init_loss, init_acc = save_data(wl, folder)
+    res: dict[str, Any] = {
+        "name": wl.name, "title": wl.title, "arch": wl.arch(), "note": wl.note,
+        "batch": wl.batch, "full_steps": wl.full_steps, "round_steps": wl.round_steps,
+        "samples_per_step": wl.round_samples * wl.round_epochs / wl.round_steps,
+        "flops_per_step": wl.flops_per_sample() * wl.round_samples * wl.round_epochs
+        / wl.round_steps,
+        "init_loss": init_loss, "init_acc": init_acc, "peers": {}, "skipped": {},
+    }
+    log(f"{wl.name} {wl.title}: full run {wl.full_steps} steps, rounds of {wl.round_steps} "
+        f"steps; untrained loss {init_loss:.4f} acc {init_acc:.3f}")
+    active = list(keys)
+    for r in range(args.rounds):
+        order = active[r % len(active):] + active[: r % len(active)] if active else []
+        line = []
+        for key in order:
+            spec = {"peer": "chainrule" if key == BEFORE else key, "workload": wl.name,
+                    "quick": args.quick, "scale": args.scale, "steps": args.steps,
+                    "data": folder, "full": r == 0, "calibration_best": cal_best,
+                    "max_redo": args.max_redo, "max_wait": args.max_wait}
+            out = launch(key, spec)
+            if "skipped" in out or "error" in out:
+                why = out.get("skipped") or out["error"]
+                res["skipped"][key] = why
+                active.remove(key)
+                res["peers"].pop(key, None)
+                log(f"  {key}: skipped: {why}")
+                continue
+            for c in out.pop("calibration_seen"):
+                cal_best[:] = [min(b, x) for b, x in zip(cal_best, c)]
+            d = res["peers"].setdefault(key, {"rounds": []})
+            if r == 0:
+                d.update({k: out[k] for k in ("library", "blas", "full_seconds", "loss", "acc",
+                                              "peak_rss_mb", "rss_before_mb")})
+                log(f"  {key:16s} full run {out['full_seconds']:8.3f} s  loss "
+                    f"{out['loss']:.4f}  acc {out['acc']:.3f}  peak RSS "
+                    f"{out['peak_rss_mb']:.0f} MiB")
+            d["rounds"].append({"round": r, **{k: out[k] for k in (
+                "step_seconds", "calibration", "loadavg", "loaded", "redone",
+                "warmup_seconds", "process_seconds")}})
+            line.append(f"{key} {out['step_seconds'] * 1e6:.1f}us"
+                        + ("*" if out["loaded"] else ""))
+        log(f"  round {r} (load {machine.loadavg()[0]:.2f}): " + "  ".join(line))
+    summarize(res)
+    return res
 
 
 def summarize(res: dict[str, Any]) -> None:
-    """Medians of the per-step time and of the per-round ratios."""
-    peers = res["peers"]
-    for name, d in peers.items():
-        t = statistics.median(d["round_seconds"])
+    """Medians of the per-step time and of the per-round ratios, pair by pair.
+
+    >>> res = {"samples_per_step": 1, "flops_per_step": 1e9, "peers": {
+    ...     "chainrule": {"rounds": [{"round": 0, "step_seconds": 1.0},
+    ...                              {"round": 1, "step_seconds": 2.0}]},
+    ...     "torch": {"rounds": [{"round": 0, "step_seconds": 3.0},
+    ...                          {"round": 1, "step_seconds": 4.0}]}}}
+    >>> summarize(res)
+    >>> res["peers"]["chainrule"]["vs_torch"], res["peers"]["chainrule"]["step_seconds"]
+    (2.5, 1.5)
+    """
+    peers_ = res["peers"]
+    for name, d in peers_.items():
+        times = {x["round"]: x["step_seconds"] for x in d["rounds"]}
+        t = statistics.median(times.values())
         d["step_seconds"] = t
+        d["spread"] = max(times.values()) / min(times.values())
         d["samples_per_s"] = res["samples_per_step"] / t
         d["gflops"] = res["flops_per_step"] / t / 1e9
-        for ref in ("torch", "sklearn", "numpy"):
-            if ref in peers and ref != name:
-                d[f"vs_{ref}"] = statistics.median(
-                    a / b for a, b in zip(peers[ref]["round_seconds"], d["round_seconds"]))
+        for ref in REFERENCES:
+            if ref in peers_ and ref != name:
+                ref_times = {x["round"]: x["step_seconds"] for x in peers_[ref]["rounds"]}
+                pairs = [ref_times[r] / times[r] for r in times if r in ref_times]
+                if pairs:
+                    d[f"vs_{ref}"] = statistics.median(pairs)
 
 
-def run_memory(quick: bool, peers: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in peers:
-        cmd = [sys.executable, os.path.join(HERE, "memory.py"), name] + (["--quick"] * quick)
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode or not lines:
-            out[name] = {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
-        else:
-            out[name] = json.loads(lines[-1])
-        log(f"  memory {name}: {out[name]}")
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="chainrule training benchmark (issue 6)")
-    ap.add_argument("--quick", action="store_true", help="tiny runs: a smoke test in seconds")
-    ap.add_argument("--workloads", default="W0,W1,W2,W3,W4")
-    ap.add_argument("--peers", default="chainrule,torch,sklearn,numpy")
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="chainrule training benchmark")
+    ap.add_argument("--quick", action="store_true", help="tiny runs: a smoke test")
+    ap.add_argument("--workloads", default=",".join(workloads.WORKLOADS))
+    ap.add_argument("--peers", default=DEFAULT_PEERS,
+                    help=f"comma-separated, from {', '.join(peers.NAMES)} (default "
+                    f"{DEFAULT_PEERS})")
+    ap.add_argument("--before", metavar="SRC",
+                    help=f"also time chainrule imported from SRC (another checkout's src/) as "
+                    f"the peer {BEFORE!r}: the before/after table of a change")
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5; quick 2)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the steps per round")
     ap.add_argument("--steps", type=int, default=None, help="steps per round (overrides)")
@@ -172,87 +179,92 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-wait", type=float, default=None,
                     help="seconds to wait for a quiet machine before a round (default 10; "
                     "quick 0.5)")
-    ap.add_argument("--memory", dest="memory", action="store_true", default=None,
-                    help="measure W3 peak RSS (default on, off with --quick)")
-    ap.add_argument("--no-memory", dest="memory", action="store_false")
+    ap.add_argument("--timeout", type=float, default=600.0, help="seconds per worker process")
     ap.add_argument("--json", metavar="PATH", help="also save the raw results as JSON")
     ap.add_argument("--from-json", metavar="PATH",
                     help="no run: print (and --write) the results saved by an earlier --json")
     ap.add_argument("--write", nargs="?", const=os.path.join(ROOT, "BENCHMARKS.md"),
                     metavar="PATH", help="write the results to BENCHMARKS.md (or PATH)")
     args = ap.parse_args(argv)
-    if args.from_json:
-        with open(args.from_json) as f:
-            results = json.load(f)
-        print(report.text_report(results))
-        if args.write:
-            report.write_markdown(results, args.write)
-            log(f"wrote {args.write}")
-        return 0
     if args.rounds is None:
         args.rounds = 2 if args.quick else 5
     if args.max_redo is None:
         args.max_redo = 0 if args.quick else 3
     if args.max_wait is None:
         args.max_wait = 0.5 if args.quick else 10.0
-    if args.memory is None:
-        args.memory = not args.quick
-
-    names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
-    unknown = [n for n in names if n not in workloads.WORKLOADS]
+    args.workload_names = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
+    unknown = [n for n in args.workload_names if n not in workloads.WORKLOADS]
     if unknown:
         ap.error(f"unknown workload(s) {unknown}; choose from {list(workloads.WORKLOADS)}")
-    peers, skipped = [], {}
-    for name in (p.strip() for p in args.peers.split(",") if p.strip()):
-        if name not in PEERS:
-            ap.error(f"unknown peer {name!r}; choose from {list(PEERS)}")
-        why = PEERS[name].available()
-        if why:
-            skipped[name] = why
-            log(f"note: skipping {name}: {why}")
-        else:
-            peers.append(PEERS[name])
+    args.peer_keys = [p.strip() for p in args.peers.split(",") if p.strip()]
+    bad = [p for p in args.peer_keys if p not in peers.NAMES]
+    if bad:
+        ap.error(f"unknown peer(s) {bad}; choose from {list(peers.NAMES)}")
+    if args.before:
+        args.before = os.path.abspath(args.before)
+        if not os.path.isdir(os.path.join(args.before, "chainrule")):
+            ap.error(f"--before {args.before}: no chainrule package there; give the src/ "
+                     "folder of a chainrule checkout")
+        args.peer_keys.insert(1 if "chainrule" in args.peer_keys else 0, BEFORE)
+    return args
 
-    t_start = time.perf_counter()
-    results: dict[str, Any] = {
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "command": " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
-        "quick": args.quick, "rounds": args.rounds, "skipped": skipped,
-        "loadavg_start": machine.loadavg(),
-    }
-    if "torch" in [p.name for p in peers]:
-        import torch
 
-        torch.set_num_threads(2)
-    results["machine"] = machine.describe(ROOT)
-    peak_n = 1024 if args.quick else 2048
-    peaks = [machine.matmul_peak(peak_n)]
-    log(f"float32 matmul peak ({peak_n}^3): {peaks[0]:.1f} GFLOP/s; "
-        f"load {results['loadavg_start'][0]:.2f}")
-    runner = Runner(args)
-    results["workloads"] = []
-    for name in names:
-        wl = workloads.get(name, quick=args.quick, scale=args.scale, steps=args.steps)
-        results["workloads"].append(runner.workload(wl, peers))
-        runner.last_family = "numpy"
-        peaks.append(machine.matmul_peak(peak_n, repeats=3))
-    results["peak_gflops"] = max(peaks)
-    results["peak_samples"] = peaks
-    mem_peers = [p for p in ("chainrule", "torch") if p in [q.name for q in peers]]
-    if args.memory and mem_peers:
-        log("W3 peak resident memory (fresh subprocess per peer):")
-        results["memory"] = run_memory(args.quick, mem_peers)
-    results["loadavg_end"] = machine.loadavg()
-    results["elapsed_s"] = time.perf_counter() - t_start
-
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.from_json:
+        with open(args.from_json) as f:
+            results = json.load(f)
+    else:
+        results = measure(args, argv)
     print(report.text_report(results))
-    if args.json:
+    if args.json and not args.from_json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1, default=float)
     if args.write:
         report.write_markdown(results, args.write)
         log(f"wrote {args.write}")
     return 0
+
+
+def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
+    t_start = time.perf_counter()
+    launch = Launcher(args.timeout, args.before)
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "command": " ".join(["python bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "quick": args.quick, "rounds": args.rounds, "peer_keys": args.peer_keys,
+        "loadavg_start": machine.loadavg(), "machine": machine.describe(ROOT),
+        "runner_blas_env": machine.blas_env(),
+    }
+    if args.before:
+        results["before"] = {"src": args.before,
+                             "engine_revision": machine.engine_revision(
+                                 os.path.dirname(args.before))}
+    peak_n = 1024 if args.quick else 2048
+    probe = launch("probe", {"probe": True, "n": peak_n})
+    if "error" in probe:
+        raise SystemExit(f"the matmul-peak probe failed: {probe['error']}")
+    results["blas"], results["peer_blas_env"] = probe["blas"], probe["env"]
+    peaks = [probe["peak_gflops"]]
+    cal_best = probe["calibration_best"]
+    log(f"NumPy BLAS in a peer's process: {probe['blas']}; pins {probe['env']}; float32 "
+        f"matmul peak ({peak_n}^3) {peaks[0]:.1f} GFLOP/s; load {machine.loadavg()[0]:.2f}")
+    results["workloads"] = []
+    with tempfile.TemporaryDirectory(prefix="chainrule-bench-") as tmp:
+        for name in args.workload_names:
+            wl = workloads.get(name, quick=args.quick, scale=args.scale, steps=args.steps)
+            folder = os.path.join(tmp, name)
+            os.makedirs(folder)
+            results["workloads"].append(
+                run_workload(wl, args.peer_keys, args, launch, cal_best, folder))
+    if not args.quick:   # the peak again, in case the machine was busy at the start
+        probe = launch("probe", {"probe": True, "n": peak_n})
+        peaks.append(probe.get("peak_gflops", 0.0))
+    results["peak_gflops"] = max(peaks)
+    results["peak_samples"] = peaks
+    results["loadavg_end"] = machine.loadavg()
+    results["elapsed_s"] = time.perf_counter() - t_start
+    return results
 
 
 if __name__ == "__main__":

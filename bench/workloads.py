@@ -1,21 +1,31 @@
-"""The benchmark workloads W0-W4 of issue 6: data, initial weights, and a shared evaluator.
+"""The benchmark workloads W0-W6: networks, data, initial weights, and a shared evaluator.
 
-Every peer trains the same network from the same initial weights on the same data.  Weights are
-exchanged as a list of ``(W, b)`` pairs in chainrule's layout: ``W`` of shape (out, in), ``b`` of
-shape (out,), float32.  The sanity figure of a run (loss and accuracy on the training data) is
-computed here from the peer's final weights, in float64, so that every peer is judged by the same
-code and a fast wrong answer shows.
+Every peer trains the same network from the same initial weights on the same data.  A network
+is a list of layer specs (``layers(wl)``): ``("linear", n_in, n_out)``, ``("conv", c_in, c_out,
+k, pad)``, ``("bn", c)``, ``("pool", 2)``, ``("flatten",)``, ``("relu",)``, ``("tanh",)``; the
+last linear layer gives the logits.  Weights are exchanged as a list of pairs, one per layer
+with parameters, in PyTorch's (and chainrule's) layout: linear ``(W (out, in), b (out,))``,
+conv ``(W (out, in, k, k), b (out,))``, batch norm ``(gamma (c,), beta (c,))``; float32.
+The sanity figure of a run (loss and accuracy on the training data) is computed here from the
+peer's final weights, in float64, so that every peer is judged by the same code and a fast
+wrong answer shows.
+
+>>> wl = get("W5")
+>>> wl.full_steps, wl.batch, layers(wl)[0]
+(938, 64, ('conv', 1, 6, 5, 2))
+>>> round(wl.flops_per_sample() / 1e6, 2)    # 6 x multiply-adds per example
+2.5
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 Weights = list[tuple[np.ndarray, np.ndarray]]
+Layer = tuple
 
 
 @dataclass(frozen=True)
@@ -24,20 +34,20 @@ class Workload:
 
     name: str
     title: str
-    sizes: tuple[int, ...]          # layer widths, input first
+    sizes: tuple[int, ...]          # MLP layer widths, input first (conv nets: input, classes)
     hidden: str                     # 'tanh' or 'relu'
     out: str                        # 'sigmoid' (binary, one unit) or 'softmax'
     optimizer: str                  # 'sgd' or 'adam'
     lr: float
     batch: int
-    n_samples: int                  # the full run (the issue's definition)
+    n_samples: int                  # the full run
     epochs: int
     round_samples: int              # one timed round (scaled down so rounds stay short)
     round_epochs: int
-    data: str                       # 'flower', 'digits' or 'teacher'
-    init: str = "he"                # 'seeds' (N(0, 0.01), b = 0) or 'he' (He-uniform, b = 0)
+    data: str                       # 'flower', 'digits', 'teacher' or 'images'
+    init: str = "he"                # 'small' (N(0, 0.01), b = 0) or 'he' (He-uniform, b = 0)
     note: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    net: str = "mlp"                # 'mlp', 'lenet' or 'lenet-bn'
 
     def steps(self, n_samples: int, epochs: int) -> int:
         return epochs * math.ceil(n_samples / self.batch)
@@ -51,26 +61,29 @@ class Workload:
         return self.steps(self.round_samples, self.round_epochs)
 
     @property
-    def n_weights(self) -> int:
-        return sum(a * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
-
-    def flops_per_sample(self) -> float:
-        """Training FLOPs per example: 6 x weights (forward 2, backward 4)."""
-        return 6.0 * self.n_weights
-
-    @property
     def full_batch(self) -> bool:
         return self.batch >= self.n_samples
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (1, 28, 28) if self.net != "mlp" else (self.sizes[0],)
+
+    def flops_per_sample(self) -> float:
+        """Training FLOPs per example: 6 x multiply-adds of the conv and linear layers
+        (forward 2, backward 4); batch norm, pooling and activations are not counted."""
+        return 6.0 * multiply_adds(self)
+
     def arch(self) -> str:
+        if self.net != "mlp":
+            return {"lenet": "LeNet-5", "lenet-bn": "LeNet-5 + BatchNorm2d"}[self.net]
         return "-".join(str(s) for s in self.sizes)
 
 
 WORKLOADS: dict[str, Workload] = {
     "W0": Workload(
-        "W0", "seeds' 2-4-1 tanh/sigmoid, BCE, full-batch GD", (2, 4, 1), "tanh", "sigmoid",
-        "sgd", 1.2, 400, 400, 10_000, 400, 2_000, "flower", init="seeds",
-        note="400 examples, 10,000 steps"),
+        "W0", "the course's 2-4-1 tanh/sigmoid network, flower data set, full-batch GD",
+        (2, 4, 1), "tanh", "sigmoid", "sgd", 1.2, 400, 400, 10_000, 400, 2_000, "flower",
+        init="small", note="400 examples, 10,000 steps"),
     "W1": Workload(
         "W1", "64-32-10 ReLU, digits, batch 32, Adam", (64, 32, 10), "relu", "softmax", "adam",
         1e-3, 32, 1797, 50, 1797, 10, "digits", note="50 epochs"),
@@ -85,6 +98,14 @@ WORKLOADS: dict[str, Workload] = {
         "W4", "64-(20x64)-10 ReLU, batch 64, SGD", (64,) + (64,) * 20 + (10,), "relu", "softmax",
         "sgd", 0.02, 64, 25_600, 1, 6_400, 1, "teacher",
         note="20 hidden layers of 64, 25,600 synthetic samples, one epoch"),
+    "W5": Workload(
+        "W5", "LeNet-5 conv net, 28x28 inputs, batch 64, SGD", (784, 10), "relu", "softmax",
+        "sgd", 0.05, 64, 60_000, 1, 3_200, 1, "images", net="lenet",
+        note="60,000 synthetic 1x28x28 images (an MNIST epoch: 938 steps)"),
+    "W6": Workload(
+        "W6", "LeNet-5 with BatchNorm2d, 28x28 inputs, batch 64, SGD", (784, 10), "relu",
+        "softmax", "sgd", 0.05, 64, 60_000, 1, 3_200, 1, "images", net="lenet-bn",
+        note="W5 with BatchNorm2d after each conv (batch statistics while training)"),
 }
 
 # --quick: the same networks, tiny runs (a smoke test of the whole pipeline).
@@ -94,6 +115,8 @@ QUICK = {
     "W2": dict(n_samples=1280, round_samples=640),
     "W3": dict(n_samples=512, round_samples=256),
     "W4": dict(n_samples=640, round_samples=320),
+    "W5": dict(n_samples=640, round_samples=320),
+    "W6": dict(n_samples=640, round_samples=320),
 }
 
 
@@ -119,13 +142,48 @@ def get(name: str, quick: bool = False, scale: float = 1.0, steps: int | None = 
     return wl
 
 
+# -- networks -----------------------------------------------------------------------------------
+def layers(wl: Workload) -> list[Layer]:
+    """The network of ``wl`` as layer specs (see the module docstring)."""
+    if wl.net == "mlp":
+        out: list[Layer] = []
+        for i, (n_in, n_out) in enumerate(zip(wl.sizes[:-1], wl.sizes[1:])):
+            out.append(("linear", n_in, n_out))
+            if i < len(wl.sizes) - 2:
+                out.append((wl.hidden,))
+        return out
+    bn = wl.net == "lenet-bn"
+    net: list[Layer] = [("conv", 1, 6, 5, 2)] + [("bn", 6)] * bn
+    net += [("relu",), ("pool", 2), ("conv", 6, 16, 5, 0)] + [("bn", 16)] * bn
+    net += [("relu",), ("pool", 2), ("flatten",), ("linear", 400, 120), ("relu",),
+            ("linear", 120, 84), ("relu",), ("linear", 84, 10)]
+    return net
+
+
+def multiply_adds(wl: Workload) -> int:
+    """Multiply-adds of one example's forward pass through the conv and linear layers."""
+    shape = wl.input_shape
+    total = 0
+    for spec in layers(wl):
+        kind = spec[0]
+        if kind == "linear":
+            total += spec[1] * spec[2]
+        elif kind == "conv":
+            _, c_in, c_out, k, pad = spec
+            h, w = shape[1] + 2 * pad - k + 1, shape[2] + 2 * pad - k + 1
+            total += h * w * c_out * c_in * k * k
+            shape = (c_out, h, w)
+        elif kind == "pool":
+            shape = (shape[0], shape[1] // spec[1], shape[2] // spec[1])
+    return total
+
+
 # -- data ---------------------------------------------------------------------------------------
 def make_data(wl: Workload, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` (n, d) float32 and labels: float32 (n, 1) for binary, int64 (n,) otherwise."""
+    """``X`` float32 ((n, d), or (n, 1, 28, 28) for the conv nets) and labels: float32 (n, 1)
+    for binary, int64 (n,) otherwise."""
     if wl.data == "flower":
-        from chainrule.data import make_flower
-
-        X, y = make_flower(n_samples=wl.n_samples, seed=1)
+        X, y = _flower(wl.n_samples)
         return np.ascontiguousarray(X, dtype=np.float32), y.astype(np.float32).reshape(-1, 1)
     if wl.data == "digits":
         try:
@@ -135,32 +193,67 @@ def make_data(wl: Workload, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         X, y = load_digits(return_X_y=True)
         X = (X / 16.0).astype(np.float32)[: wl.n_samples]
         return np.ascontiguousarray(X), y.astype(np.int64)[: wl.n_samples]
-    return _teacher_data(wl, seed)
+    X, y = _teacher_data(wl, seed)
+    if wl.data == "images":
+        X = X.reshape(-1, *wl.input_shape)
+    return X, y
+
+
+def _flower(n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    import inspect
+
+    from chainrule.data import make_flower
+
+    # The random-source keyword is being renamed; the data are the same either way.
+    key = "rng" if "rng" in inspect.signature(make_flower).parameters else "seed"
+    return make_flower(n_samples=n_samples, **{key: 1})
 
 
 def _teacher_data(wl: Workload, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Gaussian inputs labelled by a random teacher network (learnable, roughly balanced)."""
+    """Gaussian inputs labelled by a random teacher network (learnable, roughly balanced).
+    Rows come in blocks with their own generator, so a shorter run sees a prefix of the
+    longer run's data."""
+    d, c = int(np.prod(wl.input_shape)), wl.sizes[-1]
     rng = np.random.default_rng(1000 + seed)
-    d, c = wl.sizes[0], wl.sizes[-1]
-    X = rng.standard_normal((wl.n_samples, d), dtype=np.float32)
     W1 = rng.standard_normal((d, 64)).astype(np.float32) / np.float32(math.sqrt(d))
     W2 = rng.standard_normal((64, c)).astype(np.float32)
-    logits = np.tanh(X @ W1) @ W2
-    logits = (logits - logits.mean(axis=0)) / logits.std(axis=0)   # balance the classes
-    return X, logits.argmax(axis=1).astype(np.int64)
+    block = 4096
+    X = np.empty((wl.n_samples, d), np.float32)
+    for start in range(0, wl.n_samples, block):
+        gen = np.random.default_rng([1000 + seed, start // block])
+        X[start:start + block] = gen.standard_normal((min(block, wl.n_samples - start), d),
+                                                     dtype=np.float32)
+    # Class balance from a fixed probe set, so that it does not depend on the run's size.
+    probe_x = np.random.default_rng([1000 + seed, 10**6]).standard_normal((block, d),
+                                                                           dtype=np.float32)
+    probe = np.tanh(probe_x @ W1) @ W2
+    mean, std = probe.mean(axis=0), probe.std(axis=0)
+    labels = np.empty(wl.n_samples, np.int64)
+    for start in range(0, wl.n_samples, block):
+        logits = np.tanh(X[start:start + block] @ W1) @ W2
+        labels[start:start + block] = ((logits - mean) / std).argmax(axis=1)  # balanced
+    return X, labels
 
 
 def init_weights(wl: Workload, seed: int = 0) -> Weights:
     """Initial weights, float32, identical for every peer."""
     rng = np.random.default_rng(seed)
     weights = []
-    for n_in, n_out in zip(wl.sizes[:-1], wl.sizes[1:]):
-        if wl.init == "seeds":   # W = np.random.randn(n_h, n_x) * 0.01, b = 0
-            W = rng.standard_normal((n_out, n_in)) * 0.01
+    for spec in layers(wl):
+        if spec[0] == "bn":
+            weights.append((np.ones(spec[1]), np.zeros(spec[1])))
+            continue
+        if spec[0] not in ("linear", "conv"):
+            continue
+        shape = (spec[2], spec[1]) + ((spec[3], spec[3]) if spec[0] == "conv" else ())
+        fan_in = int(np.prod(shape[1:]))
+        if wl.init == "small":   # the course's W = np.random.randn(n_h, n_x) * 0.01, b = 0
+            W = rng.standard_normal(shape) * 0.01
         else:                    # He-uniform: keeps a 20-layer ReLU stack trainable
-            bound = math.sqrt(6.0 / n_in)
-            W = rng.uniform(-bound, bound, (n_out, n_in))
-        weights.append((W.astype(np.float32), np.zeros(n_out, dtype=np.float32)))
+            bound = math.sqrt(6.0 / fan_in)
+            W = rng.uniform(-bound, bound, shape)
+        weights.append((W, np.zeros(shape[0])))
+    weights = [(a.astype(np.float32), b.astype(np.float32)) for a, b in weights]
     for W, b in weights:   # shared by every peer and round: a peer that writes into them fails
         W.flags.writeable = False
         b.flags.writeable = False
@@ -180,15 +273,52 @@ def batch_indices(wl: Workload, n_samples: int, epochs: int, seed: int = 0) -> l
 
 
 # -- the shared evaluator -------------------------------------------------------------------------
+def forward64(wl: Workload, weights: Weights, x: np.ndarray) -> np.ndarray:
+    """The logits of ``weights`` on ``x``, in float64.  Batch norm normalises with the
+    statistics of ``x`` itself (training mode), so call it on batch-sized chunks."""
+    a = x.astype(np.float64)
+    params = iter(weights)
+    for spec in layers(wl):
+        kind = spec[0]
+        if kind == "linear":
+            W, b = next(params)
+            a = a @ W.astype(np.float64).T + b
+        elif kind == "conv":
+            W, b = next(params)
+            pad = spec[4]
+            a = np.pad(a, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+            win = np.lib.stride_tricks.sliding_window_view(a, W.shape[2:], axis=(2, 3))
+            a = np.einsum("nchwij,ocij->nohw", win, W.astype(np.float64), optimize=True)
+            a += b[:, None, None]
+        elif kind == "bn":
+            g, b = next(params)
+            mean = a.mean(axis=(0, 2, 3), keepdims=True)
+            var = a.var(axis=(0, 2, 3), keepdims=True)
+            a = (a - mean) / np.sqrt(var + 1e-5) * g[:, None, None] + b[:, None, None]
+        elif kind == "pool":
+            n, c, h, w = a.shape
+            k = spec[1]
+            a = a.reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
+        elif kind == "flatten":
+            a = a.reshape(len(a), -1)
+        elif kind == "relu":
+            a = np.maximum(a, 0)
+        elif kind == "tanh":
+            a = np.tanh(a)
+    return a
+
+
 def evaluate(wl: Workload, weights: Weights, X: np.ndarray, y: np.ndarray,
              limit: int = 4000) -> tuple[float, float]:
-    """(mean loss, accuracy) of ``weights`` on the first ``limit`` training examples (float64)."""
-    a = X[:limit].astype(np.float64)
-    labels = y[:limit]
-    for i, (W, b) in enumerate(weights):
-        a = a @ W.astype(np.float64).T + b
-        if i < len(weights) - 1:
-            a = np.tanh(a) if wl.hidden == "tanh" else np.maximum(a, 0)
+    """(mean loss, accuracy) of ``weights`` on the first ``limit`` training examples (float64;
+    the conv nets on the first 1024, in chunks of one batch)."""
+    if wl.net == "mlp":
+        a = forward64(wl, weights, X[:limit])
+    else:
+        limit = min(limit, 1024)
+        a = np.concatenate([forward64(wl, weights, X[i:i + wl.batch])
+                            for i in range(0, min(limit, len(X)), wl.batch)])
+    labels = y[: len(a)]
     if wl.out == "sigmoid":
         t = labels.reshape(-1, 1).astype(np.float64)
         loss = np.mean(np.maximum(a, 0) - a * t + np.log1p(np.exp(-np.abs(a))))
