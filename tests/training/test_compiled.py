@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import warnings
 
 import numpy as np
@@ -17,7 +18,7 @@ ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
 
 def _mlp(sizes, act, dtype, out=None, seed=0):
     layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b, dtype=dtype, rng=seed + i))
         if i < len(sizes) - 2:
             layers.append(ACTS[act]())
@@ -113,7 +114,7 @@ def test_compiled_equals_eager_on_random_small_models(seed):
 
 
 def test_parameter_groups_and_frozen_parameters():
-    X, y, loss_fn, out = _problem("mse", 16, 3, 2, np.float64)
+    X, y, loss_fn, _ = _problem("mse", 16, 3, 2, np.float64)
     base = _mlp([3, 5, 2], "tanh", np.float64)
     base[0].bias.requires_grad = False  # a parameter that gets no gradient
 
@@ -153,7 +154,8 @@ def test_unsupported_steps_run_eagerly_with_one_warning():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         fast(cr.tensor(X), y)  # the same shapes: no second warning
-    assert not fast.compiled and "dropout" in fast.reason.lower() or "mul" in fast.reason
+    assert not fast.compiled
+    assert "does not replay" in fast.reason  # names the operation it met
 
 
 def test_closure_optimizers_fall_back_to_eager():
