@@ -9,6 +9,7 @@ import os
 import tempfile
 from typing import Any
 
+from ..tools.saving import save
 from .recipe import data_call, loss_call, optimizer_call, targets_source
 from .session import Run
 
@@ -36,7 +37,7 @@ def model_bytes(run: Run) -> bytes:
     fd, path = tempfile.mkstemp(suffix=".safetensors")
     os.close(fd)
     try:
-        run.model.save(path, **_metadata(run))
+        save(run.model, path, **_metadata(run))
         with open(path, "rb") as f:
             return f.read()
     finally:
@@ -84,6 +85,7 @@ def python_code(run: Run) -> str:
         "",
         "import chainrule as cr",
         "from chainrule import nn",
+        "from chainrule.tools.saving import save",
         f"from chainrule.data import {imports}train_test_split",
         "",
         *_data_lines(run),
@@ -140,8 +142,8 @@ def python_code(run: Run) -> str:
         "",
         "with cr.no_grad():",
         "    print('training loss', loss_fn(model(cr.tensor(X_train)), T_train).item())",
-        f"model.save('model.safetensors', preprocessing={meta['preprocessing']!r},",
-        f"           training={meta['training']!r})",
+        f"save(model, 'model.safetensors', preprocessing={meta['preprocessing']!r},",
+        f"     training={meta['training']!r})",
         "",
     ]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ const ICON_PAUSE = '<svg viewBox="0 0 24 24" width="26" height="26"><rect x="6" 
 
 const ui = {
   options: null, run: null, desc: null, state: null, playing: false, busy: false,
-  hidden: [4], csv: null, csvName: "data.csv", selected: null, detailAt: 0,
+  inFlight: 0, looping: false, hidden: [4], csv: null, csvName: "data.csv", selected: null, detailAt: 0,
   detailBusy: false, frames: [], configTimer: null,
 };
 window.__playground = ui;  // for the end-to-end test and the curious
@@ -97,22 +97,41 @@ function setPlaying(on) {
 }
 function pause() { setPlaying(false); }
 
+function requestStep(n) {
+  const run = ui.run;
+  ui.inFlight++;
+  ui.busy = true;
+  return api(`/api/runs/${run}/step`, { steps: n })
+    .then((st) => ({ st, run }), (err) => ({ err, run }))
+    .finally(() => { ui.inFlight--; ui.busy = ui.inFlight > 0; });
+}
+
+function accept(reply) {
+  if (reply.run !== ui.run) return;  // an answer for a run this tab has since replaced
+  if (reply.err) { pause(); toast(reply.err.message); return; }
+  applyState(reply.st);
+  if (reply.st.diverged) { pause(); toast(reply.st.diverged); }
+}
+
 async function step(n) {
   if (!ui.run || ui.busy) return;
-  ui.busy = true;
-  try {
-    const st = await api(`/api/runs/${ui.run}/step`, { steps: n });
-    applyState(st);
-    if (st.diverged) { pause(); toast(st.diverged); }
-  } catch (err) { pause(); toast(err.message); }
-  finally { ui.busy = false; }
+  accept(await requestStep(n));
 }
 
 async function playLoop() {
-  while (ui.playing) {
-    await step(Number($("speed").value));
-    await new Promise((r) => requestAnimationFrame(r));
-  }
+  if (ui.looping) return;
+  ui.looping = true;
+  try {
+    // One request ahead: the server trains the next steps while this frame is drawn.
+    let pending = requestStep(Number($("speed").value));
+    while (ui.playing) {
+      const reply = await pending;
+      pending = ui.playing ? requestStep(Number($("speed").value)) : null;
+      accept(reply);
+      await new Promise((r) => requestAnimationFrame(r));
+    }
+    if (pending) accept(await pending);
+  } finally { ui.looping = false; }
 }
 
 // -- drawing the state ---------------------------------------------------------------------
