@@ -37,6 +37,7 @@ from ..errors import ConfigError, ModelFileError
 from ..io import read_safetensors, write_safetensors
 from .history import History
 from .targets import TargetScaler
+from .tasks import as_rows
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -309,7 +310,7 @@ def fingerprint(X: np.ndarray, comm: Any) -> int:
     """A cheap fingerprint of the training rows over every rank: each row is projected on a
     fixed random direction and the top bits of the projection are summed, so it does not
     depend on how the rows are spread over ranks (one pass, a matrix-vector product)."""
-    X = np.ascontiguousarray(X, dtype=np.float64).reshape(len(X), -1)
+    X = as_rows(np.ascontiguousarray(X, dtype=np.float64))
     direction = np.random.default_rng(20261202).uniform(0.5, 1.5, size=X.shape[1])
     proj = np.ascontiguousarray(X @ direction if X.size else np.zeros(len(X)))
     mixed = proj.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a hash

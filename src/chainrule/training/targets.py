@@ -20,7 +20,7 @@ from ..data.preprocessing import check_features, check_finite
 from ..engine import Tensor
 from ..errors import ConfigError, DataError
 from .metrics import check_sample_weight
-from .tasks import last_layer, output_width
+from .tasks import as_rows, last_layer, output_width
 
 __all__ = ["TargetScaler", "check_classes", "model_dtype", "prepare", "stratify_labels",
            "weighted_loss", "weights_for"]
@@ -42,7 +42,7 @@ def check_classes(y: Any, name: str = "y") -> None:
     if y.ndim == 2 and y.shape[1] > 1:  # one-hot or probability rows
         labels = y.argmax(axis=1)
     else:
-        labels = y.reshape(len(y), -1)[:, 0] if y.ndim else y
+        labels = as_rows(y)[:, 0] if y.ndim else y
     if labels.size and np.all(labels == labels.flat[0]):
         raise DataError(f"{name} holds a single class ({labels.flat[0].item()!r} in all "
                         f"{len(labels)} examples); a classifier needs examples of at least "

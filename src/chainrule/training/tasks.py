@@ -40,8 +40,8 @@ from .. import nn
 from ..engine import Tensor, no_grad, sigmoid, softmax
 from ..errors import ConfigError
 
-__all__ = ["TASKS", "Task", "default_loss", "for_target", "get", "infer", "last_layer",
-           "output_width"]
+__all__ = ["TASKS", "Task", "as_rows", "default_loss", "for_target", "get", "infer",
+           "last_layer", "output_width"]
 
 Array = np.ndarray
 
@@ -107,20 +107,20 @@ class Task:
         rows give their argmax, 0/1 columns give 0/1 (one per column when several)."""
         y = np.asarray(y)
         if self.name in ("binary", "binary_logits"):
-            y = _rows(y) > 0.5
+            y = as_rows(y) > 0.5
             return y[:, 0].astype(np.int64) if y.shape[1] == 1 else y.astype(np.int64)
         if y.ndim == 2 and y.shape[1] > 1:
             return y.argmax(axis=1).astype(np.int64)
         return y.reshape(len(y)).astype(np.int64)
 
 
-def _rows(a: Array) -> Array:
+def as_rows(a: Array) -> Array:
     """``a`` as a 2-D array with one row per example (zero rows allowed)."""
     return a if a.ndim == 2 else a.reshape(a.shape[0], int(np.prod(a.shape[1:])))
 
 
 def _array(out: Any) -> Array:
-    return _rows(np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64))
+    return as_rows(np.asarray(out.data if isinstance(out, Tensor) else out, dtype=np.float64))
 
 
 TASKS: dict[str, Task] = {
