@@ -54,6 +54,7 @@ from .errors import (
     ShapeError,
 )
 from .tools import gradcheck
+from .tools.saving import load, save
 
 __version__ = "0.1.0"
 
@@ -67,8 +68,6 @@ _LAZY = {
     "fit": ("chainrule.training", "fit"),
     "compile": ("chainrule.training.compiled", "compile"),
     "evaluate": ("chainrule.training", "evaluate"),
-    "save": ("chainrule.tools.saving", "save"),
-    "load": ("chainrule.tools.saving", "load"),
     "explain": ("chainrule.tools.explain", "explain"),
     "diagnose": ("chainrule.tools.diagnose", "diagnose"),
 }
@@ -113,6 +112,7 @@ __all__ = [
     "is_grad_enabled",
     "leaky_relu",
     "linear",
+    "load",
     "log",
     "log_softmax",
     "logsumexp",
@@ -125,6 +125,7 @@ __all__ = [
     "optim",
     "relu",
     "reshape",
+    "save",
     "sigmoid",
     "softmax",
     "sqrt",

@@ -52,8 +52,8 @@ def test_load_dataset_toy_and_unknown() -> None:
     assert ds.X.shape == (400, 2) and ds.y.shape == (400,) and ds.class_names == ["0", "1"]
     ds = load_dataset("spirals", n_samples=30, classes=5, seed=1)
     assert ds.n_classes == 5 and len(ds) == 30
-    with pytest.raises(DataError, match=r"unknown data set 'mnist'.*digits.*wine"):
-        load_dataset("mnist")
+    with pytest.raises(DataError, match=r"unknown data set 'imagenet'.*digits.*wine"):
+        load_dataset("imagenet")
     with pytest.raises(DataError, match="load_dataset"):
         load_dataset("moons", colour="red")
 

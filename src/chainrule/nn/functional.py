@@ -19,15 +19,24 @@ import numpy as np
 
 from ..engine import Primitive, Tensor, ops
 from ..errors import ConfigError, DataError, ShapeError
+from .conv import conv2d
+from .normalization import batch_norm, layer_norm
+from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 ndarray = np.ndarray
 xp = np
 
 __all__ = [
     "REDUCTIONS",
+    "adaptive_avg_pool2d",
+    "avg_pool2d",
+    "batch_norm",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
+    "conv2d",
     "cross_entropy",
+    "layer_norm",
+    "max_pool2d",
     "mse_loss",
 ]
 

@@ -339,11 +339,9 @@ class Module:
         """
         warnings.warn("model.save(path) is deprecated; use chainrule.save(model, path)",
                       DeprecationWarning, stacklevel=2)
-        if Module._saver is None:  # only until chainrule/__init__ imports saving itself
-            import importlib
-
-            importlib.import_module("chainrule.tools.saving")
-        assert Module._saver is not None
+        if Module._saver is None:
+            raise ConfigError("model.save needs chainrule.tools.saving; call "
+                              "chainrule.save(model, path) instead")
         Module._saver(self, path, **metadata)
 
     # -- display --------------------------------------------------------------------------------
