@@ -1,0 +1,177 @@
+"""A small ONNX graph builder that needs only NumPy until the model is written.
+
+Each layer's export adds nodes to a :class:`Graph` and returns the name of its output; the
+graph keeps the nodes, the constants (initializers) and the inputs and outputs as plain
+Python data.  Only :meth:`Graph.to_model` imports the ``onnx`` package, so building a graph
+(and testing the layers' exports for structure) works without it.
+
+>>> import numpy as np
+>>> g = Graph()
+>>> x = g.add_input("x", "float32", ["N", 3])
+>>> y = g.op("Relu", g.op("Add", x, g.const(np.ones(3, np.float32), "one")))
+>>> [n.op_type for n in g.nodes], sorted(g.constants)
+(['Add', 'Relu'], ['one_1'])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+
+__all__ = ["ML_DOMAIN", "ML_OPSET", "OPSET", "Graph", "Node", "ValueInfo"]
+
+OPSET = 17
+"""The default ONNX operator set written: 17 is the first with LayerNormalization."""
+
+ML_DOMAIN = "ai.onnx.ml"
+ML_OPSET = 3
+"""The ai.onnx.ml operator set, used only for the category lookup (LabelEncoder) of a model
+trained on a table with text columns."""
+
+_ELEMENT = {"float32": 1, "uint8": 2, "int8": 3, "int32": 6, "int64": 7, "string": 8,
+            "bool": 9, "float64": 11}
+Dim = int | str | None
+
+
+@dataclass
+class Node:
+    """One operator: its type, input and output names, attributes and domain."""
+
+    op_type: str
+    inputs: list[str]
+    outputs: list[str]
+    attrs: dict[str, Any] = field(default_factory=dict)
+    domain: str = ""
+
+
+@dataclass
+class ValueInfo:
+    """A graph input or output: name, element type (``float32``, ``string``...) and shape
+    (an int per fixed dimension, a name such as ``"N"`` for a dynamic one)."""
+
+    name: str
+    dtype: str
+    shape: list[Dim] | None
+
+
+class Graph:
+    """Nodes, constants, inputs and outputs of one ONNX graph, with fresh names on demand.
+
+    ``float_dtype`` is the element type constants of a layer are written in (float32).
+    """
+
+    def __init__(self, float_dtype: Any = np.float32) -> None:
+        self.nodes: list[Node] = []
+        self.constants: dict[str, np.ndarray] = {}
+        self.inputs: list[ValueInfo] = []
+        self.outputs: list[ValueInfo] = []
+        self.float_dtype = np.dtype(float_dtype)
+        self.domains: set[str] = set()
+        self._used: set[str] = set()
+
+    # -- names ----------------------------------------------------------------------------------
+    def fresh(self, hint: str) -> str:
+        """A name not used yet in the graph, built from ``hint``: ``hint_1``, ``hint_2``...
+        (never the bare hint, which stays free for the graph's inputs and outputs)."""
+        base = re.sub(r"[^A-Za-z0-9_.:/-]", "_", hint) or "t"
+        i = 1
+        while f"{base}_{i}" in self._used:
+            i += 1
+        name = f"{base}_{i}"
+        self._used.add(name)
+        return name
+
+    # -- building -----------------------------------------------------------------------------
+    def add_input(self, name: str, dtype: str, shape: Sequence[Dim] | None) -> str:
+        """Declare a graph input; returns its name (exactly ``name``)."""
+        if name in self._used:
+            raise ConfigError(f"ONNX export: the input name {name!r} is used twice; give each "
+                              "input its own name")
+        self._used.add(name)
+        self.inputs.append(ValueInfo(name, dtype, None if shape is None else list(shape)))
+        return name
+
+    def add_output(self, value: str, name: str, dtype: str,
+                   shape: Sequence[Dim] | None) -> str:
+        """Expose ``value`` as the graph output ``name`` (an Identity node renames it)."""
+        if name in self._used:
+            raise ConfigError(f"ONNX export: the output name {name!r} is already taken")
+        self._used.add(name)
+        self.nodes.append(Node("Identity", [value], [name]))
+        self.outputs.append(ValueInfo(name, dtype, None if shape is None else list(shape)))
+        return name
+
+    def const(self, value: Any, hint: str = "const", dtype: Any = None) -> str:
+        """Add a constant (an initializer); floating-point values take :attr:`float_dtype`
+        unless ``dtype`` says otherwise.  Returns its name."""
+        arr = np.asarray(value)
+        if dtype is not None:
+            arr = arr.astype(dtype)
+        elif arr.dtype.kind == "f":
+            arr = arr.astype(self.float_dtype)
+        elif arr.dtype.kind in "US":
+            arr = arr.astype(object)
+        name = self.fresh(hint)
+        self.constants[name] = np.ascontiguousarray(arr) if arr.dtype != object else arr
+        return name
+
+    def op(self, op_type: str, *inputs: str, hint: str | None = None, outputs: int = 1,
+           domain: str = "", **attrs: Any) -> Any:
+        """Add the node ``op_type(*inputs, **attrs)``; returns its output name (a list of
+        names when ``outputs > 1``).  An input of ``""`` is an omitted optional input."""
+        names = [self.fresh(hint or op_type.lower()) for _ in range(outputs)]
+        self.nodes.append(Node(op_type, list(inputs), names,
+                               {k: v for k, v in attrs.items() if v is not None}, domain))
+        if domain:
+            self.domains.add(domain)
+        return names[0] if outputs == 1 else names
+
+    # -- writing ------------------------------------------------------------------------------
+    def to_model(self, opset: int = OPSET, producer: str = "chainrule",
+                 graph_name: str = "chainrule", doc: str = "") -> Any:
+        """The graph as an ``onnx.ModelProto`` (imports the onnx package)."""
+        try:
+            import onnx
+            from onnx import helper, numpy_helper
+        except ImportError:
+            raise ConfigError("ONNX export needs the onnx package: pip install onnx (or pip "
+                              "install 'chainrule[onnx]')") from None
+        from .. import __version__
+
+        def info(v: ValueInfo) -> Any:
+            return helper.make_tensor_value_info(v.name, _ELEMENT[v.dtype], v.shape)
+
+        nodes = [helper.make_node(n.op_type, n.inputs, n.outputs, domain=n.domain or None,
+                                  **n.attrs) for n in self.nodes]
+        inits = []
+        for name, arr in self.constants.items():
+            if arr.dtype == object:
+                inits.append(helper.make_tensor(name, onnx.TensorProto.STRING, arr.shape,
+                                                [str(s).encode("utf-8") for s in arr.ravel()]))
+            else:
+                inits.append(numpy_helper.from_array(arr, name))
+        graph = helper.make_graph(nodes, graph_name, [info(v) for v in self.inputs],
+                                  [info(v) for v in self.outputs], inits, doc_string=doc)
+        imports = [helper.make_opsetid("", opset)]
+        imports += [helper.make_opsetid(d, ML_OPSET) for d in sorted(self.domains)]
+        model = helper.make_model(graph, opset_imports=imports, producer_name=producer,
+                                  producer_version=__version__)
+        # The IR version of the opset, not the newest the onnx package knows: runtimes
+        # refuse IR versions newer than theirs.
+        model.ir_version = min(onnx.IR_VERSION, _ir_for(opset))
+        return model
+
+
+def _ir_for(opset: int) -> int:
+    """The lowest IR version that carries ``opset`` (from ONNX's versioning table)."""
+    table = [(15, 8), (18, 8), (20, 9), (21, 10), (23, 11)]
+    for top, ir in table:
+        if opset <= top:
+            return ir
+    return 11
