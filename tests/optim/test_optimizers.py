@@ -368,6 +368,9 @@ def test_parameters_without_gradients_are_left_alone() -> None:
     opt.step()
     assert a.data[0] != 1.0 and b.data[0] == 1.0
     assert opt.steps == [1, 0] and opt.state[1]["exp_avg"][0] == 0.0
+    assert opt.state[b] is opt.state[1]  # PyTorch's opt.state[p]
+    with pytest.raises(cr.ConfigError, match="not one of the optimizer's parameters"):
+        opt.state[cr.tensor([0.0])]
 
 
 def test_zero_grad_as_pytorch() -> None:

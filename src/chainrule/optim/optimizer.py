@@ -27,7 +27,7 @@ from ..engine.backend import ndarray, xp
 from ..errors import ConfigError
 from ._checks import number
 
-__all__ = ["Optimizer", "ParamGroup", "as_float", "check_betas"]
+__all__ = ["Optimizer", "ParamGroup", "ParamState", "as_float", "check_betas"]
 
 ParamGroup = dict[str, Any]
 
@@ -47,6 +47,23 @@ def as_float(loss: Any) -> float:
     return float(loss)
 
 
+class ParamState(list):  # type: ignore[type-arg]
+    """One dict of state arrays per parameter, in order; also indexable by the parameter
+    itself, as PyTorch's ``optimizer.state[p]``."""
+
+    def __init__(self, owner: Optimizer) -> None:
+        super().__init__()
+        self._owner = owner
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, Tensor):
+            for i, p in enumerate(self._owner.params):
+                if p is key:
+                    return list.__getitem__(self, i)
+            raise ConfigError("this tensor is not one of the optimizer's parameters")
+        return list.__getitem__(self, key)
+
+
 class Optimizer:
     """Base class: parameter groups, per-parameter state and the step loop.
 
@@ -64,7 +81,7 @@ class Optimizer:
         self.defaults = dict(defaults)
         self.param_groups: list[ParamGroup] = []
         self.params: list[Tensor] = []
-        self.state: list[dict[str, ndarray]] = []
+        self.state: list[dict[str, ndarray]] = ParamState(self)
         #: per parameter: how many updates it has had (PyTorch's ``state[p]["step"]``)
         self.steps: list[int] = []
         #: how many times :meth:`step` ran
