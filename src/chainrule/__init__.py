@@ -67,6 +67,8 @@ _LAZY = {
     "training": ("chainrule.training", None),
     "fit": ("chainrule.training", "fit"),
     "compile": ("chainrule.training.compiled", "compile"),
+    "export_onnx": ("chainrule.onnx", "export_onnx"),
+    "onnx": ("chainrule.onnx", None),
     "evaluate": ("chainrule.training", "evaluate"),
     "explain": ("chainrule.tools.explain", "explain"),
     "diagnose": ("chainrule.tools.diagnose", "diagnose"),

@@ -213,3 +213,27 @@ def test_numba_kernels_and_numpy_plan_both_equal_eager(monkeypatch, use_numba):
         np.testing.assert_allclose(fast[0], eager[0], rtol=1e-12)
         for a, b in zip(fast[1], eager[1]):
             np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize(("kind", "out"), [("bce", nn.Sigmoid), ("ce", None), ("mse", None)])
+def test_fit_with_compile_equals_eager_fit(kind, out):
+    n_out = 1 if kind == "bce" else 3
+    X, y, loss_fn, _ = _problem(kind, 40, 4, n_out, np.float64)
+    histories, weights = [], []
+    for compiled in (False, True):
+        model = _mlp([4, 6, n_out], "tanh", np.float64, out)
+        h = cr.fit(model, X, y, loss=loss_fn, optimizer="adam", lr=0.01, epochs=4,
+                   batch_size=10, shuffle=True, seed=0, verbose=0, compile=compiled)
+        histories.append(h)
+        weights.append([p.data.copy() for p in model.parameters()])
+    np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-12)
+    for a, b in zip(weights[1], weights[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
+
+
+def test_fit_compile_falls_back_with_a_warning():
+    X, y, loss_fn, _ = _problem("mse", 20, 3, 1, np.float64)
+    model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64, rng=0), nn.Dropout(0.2, rng=0),
+                          nn.Linear(4, 1, dtype=np.float64, rng=1))
+    with pytest.warns(RuntimeWarning, match="training eagerly"):
+        cr.fit(model, X, y, loss=loss_fn, epochs=2, batch_size=10, verbose=0, compile=True)

@@ -48,7 +48,7 @@ from ..engine.ops import stable_sigmoid
 from ..errors import ConfigError
 from . import fused
 
-__all__ = ["CompiledStep", "Plan", "capture", "compile"]
+__all__ = ["CompiledGradients", "CompiledStep", "Plan", "capture", "compile"]
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu")
 LOSSES = ("mse", "bce_logits", "cross_entropy")
@@ -60,6 +60,7 @@ class _Layer:
     bias: Tensor | None
     activation: str = "identity"
     slope: float = 0.0  # leaky_relu's negative slope
+    sigmoid_after: bool = False  # the model's Sigmoid, folded into BCE's logits by the loss
 
 
 class UnsupportedStepError(Exception):
@@ -120,6 +121,7 @@ def _loss_kind(r: Any, layers: list[_Layer], current: Tensor,
         if layers[-1].activation != "sigmoid" or r.inputs[0] is not before_activation:
             raise UnsupportedStepError("bce_loss on a sigmoid the plan did not see")
         layers[-1].activation = "identity"
+        layers[-1].sigmoid_after = True
         kind = "bce_logits"
     elif name in kinds and r.inputs[0] is current:
         kind = kinds[name]
@@ -226,6 +228,37 @@ class Plan:
                 d -= yy
             d *= scale
         return value
+
+
+def model_output(plan: Plan) -> np.ndarray:
+    """What the model itself returns for the last batch (probabilities after a Sigmoid that
+    the loss folded into its logits)."""
+    last = plan.acts[-1]
+    return stable_sigmoid(last) if plan.layers[-1].sigmoid_after else last
+
+
+class CompiledGradients:
+    """The plans ``cr.fit(..., compile=True)`` replays, one per batch shape."""
+
+    def __init__(self) -> None:
+        self.plans: dict[tuple, Plan | None] = {}
+
+    def plan(self, model: Any, loss_fn: Any, xb: Tensor, yb: Any) -> Plan | None:
+        key = (xb.shape, xb.dtype.str, np.shape(yb), tuple(id(p.data) for p in
+                                                              model.parameters()))
+        if key not in self.plans:
+            try:
+                self.plans[key] = capture(model, loss_fn, xb, yb)
+            except UnsupportedStepError as why:
+                if not any(v is None for v in self.plans.values()):
+                    warnings.warn(f"fit(compile=True): training eagerly, because {why}",
+                                  RuntimeWarning, stacklevel=5)
+                self.plans[key] = None
+        return self.plans[key]
+
+    def run(self, plan: Plan, xb: Tensor, yb: Any) -> tuple[float, Tensor]:
+        value = plan.gradients(_data(xb, plan.dtype), _target(plan, yb))
+        return value, Tensor(model_output(plan).copy())
 
 
 def _activate(z: np.ndarray, L: _Layer) -> None:

@@ -84,6 +84,7 @@ class TrainConfig:
     allow_single_class: bool = True
     clip_grad_norm: float | None = None
     standardize_target: bool = False
+    compile: bool = False
 
     def __post_init__(self) -> None:
         from .callbacks import Callback
@@ -106,6 +107,7 @@ class TrainConfig:
         self.shuffle = _check_flag(self.shuffle, "shuffle")
         self.terminate_on_nan = _check_flag(self.terminate_on_nan, "terminate_on_nan")
         self.standardize_target = _check_flag(self.standardize_target, "standardize_target")
+        self.compile = _check_flag(self.compile, "compile")
         if self.stratify is not None:
             self.stratify = _check_flag(self.stratify, "stratify")
         self.checkpoint_every = check_count(self.checkpoint_every, "checkpoint_every (epochs)")

@@ -110,10 +110,15 @@ def _train_step(t: Trainer, xb: Tensor, yb: Array, yr: Array, wb: Array | None,
     out = None
     value = 0.0
     if len(yb):
-        out = t.model(xb)
-        loss = t.loss_fn(out, yb) if wb is None else weighted_loss(t.loss_fn, out, yb, wb)
-        loss.backward()
-        value = float(loss.item())
+        fast = t.compiled.plan(t.model, t.loss_fn, xb, yb) if t.compiled is not None and \
+            wb is None else None
+        if fast is not None:
+            value, out = t.compiled.run(fast, xb, yb)
+        else:
+            out = t.model(xb)
+            loss = t.loss_fn(out, yb) if wb is None else weighted_loss(t.loss_fn, out, yb, wb)
+            loss.backward()
+            value = float(loss.item())
     weight = float(len(yb) if wb is None else wb.sum())
     reduced = t.comm.average_gradients(t.guard.tensors, weight, value, t.stop_training)
     if reduced.stop:  # a callback on some rank asked to stop after the previous step

@@ -32,6 +32,7 @@ from . import checkpoint as ckpt
 from . import metrics as metrics_mod
 from . import tasks
 from .callbacks import CSVLogger, ModelCheckpoint, TerminateOnNaN
+from .compiled import CompiledGradients
 from .config import TrainConfig, check_epochs
 from .guard import NonFiniteGuard
 from .history import History
@@ -94,6 +95,7 @@ class Trainer:
         self.checkpoint = config.checkpoint
         self.checkpoint_every = config.checkpoint_every
         self.clip_grad_norm = config.clip_grad_norm
+        self.compiled = CompiledGradients() if config.compile else None
         self.comm = communicator(config.distributed)
         self.dist = self.comm if config.distributed is not False else None
         self.comm.broadcast_parameters(model.parameters())
@@ -347,6 +349,9 @@ def fit(model: nn.Module, X: Any, y: Any, *, epochs: int = 10,
       the first parameter affected, with a hint, and the model keeps the weights from before
       that step.  Callbacks still see the end (``on_train_end``) and that epoch's numbers.
       ``history.stop_reason`` holds the message.
+    - ``compile``: replay a captured plan for forward and backward after the first batch of
+      each shape (:func:`chainrule.compile`; chains of Linear layers and element-wise
+      activations, else eager with one warning); the results equal eager training.
     - ``clip_grad_norm``: rescale the gradients so their total 2-norm is at most this, before
       each step (as :func:`chainrule.nn.utils.clip_grad_norm_`).
     - ``standardize_target=True`` (regression with ``mse``): train on standardised targets,
