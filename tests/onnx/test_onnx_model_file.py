@@ -16,6 +16,7 @@ ort = pytest.importorskip("onnxruntime")
 from chainrule.errors import ConfigError  # noqa: E402
 from chainrule.onnx import export_model_file, export_onnx, onnx_inputs  # noqa: E402
 from chainrule.tools.saving import read_metadata  # noqa: E402
+
 Predictor = pytest.importorskip("chainrule.workflow").Predictor  # the CLI-side predictor
 
 
