@@ -92,11 +92,11 @@ def test_train_predict_evaluate_on_a_csv(tmp_path: Path) -> None:
     assert "epoch" not in res.stdout  # quiet: no progress lines
     _, truth = _blobs_csv(tmp_path / "new.csv", 60, seed=1)
     res = run("predict", "run/model.safetensors", "--data", "new.csv", "--out", "pred.csv",
-              cwd=tmp_path)
+              "--proba", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     rows = list(csv.DictReader((tmp_path / "pred.csv").open()))
-    assert len(rows) == 60 and set(rows[0]) == {"width", "height", "prediction", "p_ash",
-                                                 "p_elm", "p_oak"}
+    assert len(rows) == 60 and list(rows[0]) == ["width", "height", "tree", "prediction",
+                                                  "p_ash", "p_elm", "p_oak"]
     assert np.mean([r["prediction"] == t for r, t in zip(rows, truth)]) > 0.9
     probs = np.array([[float(r[f"p_{c}"]) for c in ("ash", "elm", "oak")] for r in rows])
     np.testing.assert_allclose(probs.sum(axis=1), 1, atol=1e-5)
@@ -164,7 +164,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_is_exact(tmp_path: Path) -> None:
 
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     common = ["train", "--dataset", "moons", "--layers", "8", "--batch-size", "16",
-              "--no-plots", "-q", "--seed", "3"]
+              "--no-plots", "-q", "--seed", "3", "--val-split", "0"]
     ckpt = tmp_path / "ck.safetensors"
     proc = subprocess.Popen([sys.executable, "-m", "chainrule", *common, "--epochs", "100000",
                              "--checkpoint", str(ckpt), "--checkpoint-every", "10", "--out",

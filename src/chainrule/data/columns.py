@@ -1,0 +1,555 @@
+"""From a table of mixed columns to a numeric feature matrix, and the target column.
+
+:func:`infer_columns` decides how each column is used (numeric, boolean, categorical, date/time
+or dropped, with the reason); :class:`TableEncoder` learns from the training rows only what it
+needs (medians, category vocabularies) and turns any table with those columns into a float
+matrix: numbers with the training median for missing cells plus a missing-indicator column,
+categories one-hot (a missing cell is its own category; an unseen category is all zeros),
+dates as their numeric parts.  Its :meth:`~TableEncoder.to_dict` is JSON, stored in the model
+file, so prediction repeats exactly what training did.  :func:`prepare_target` reads the
+target column (rows with a missing target are dropped and counted).
+
+pandas is needed only for the tables themselves; nothing here imports it at module level.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+from .preprocessing import LabelEncoder
+from .tabular import NA_MARKERS, quote, record_number
+
+__all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns",
+           "prepare_target"]
+
+KINDS = ("numeric", "boolean", "categorical", "datetime", "dropped")
+"""How a column can be used."""
+
+_TRUE = frozenset({"true", "t", "yes", "y"})
+_FALSE = frozenset({"false", "f", "no", "n"})
+_NA = frozenset(m.lower() for m in NA_MARKERS)
+_ID_MIN_ROWS = 20  # below this, "every value distinct" says nothing
+_TEXT_MIN_LENGTH = 25  # average characters of a free-text column
+_MAX_CLASSES_FROM_NUMBERS = 20
+_DATE_PARTS = ("year", "month", "day", "weekday")
+
+
+@dataclass
+class ColumnPlan:
+    """How one input column is used: ``kind`` is one of :data:`KINDS`; ``reason`` says why
+    (shown to the user and stored in the model file)."""
+
+    name: str
+    kind: str
+    reason: str = ""
+
+
+# -- reading cells -------------------------------------------------------------------------------
+def _is_numeric_dtype(s: Any) -> bool:
+    return s.dtype.kind in "iuf"
+
+
+def _strings(s: Any) -> np.ndarray:
+    """Cells as stripped strings, None where missing (numbers as written: 3.0 -> '3')."""
+    values = s.astype(object).where(s.notna(), None).to_numpy()
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):
+        if v is None:
+            out[i] = None
+        elif isinstance(v, (float, np.floating)):
+            out[i] = None if math.isnan(v) else _canonical(float(v))
+        elif isinstance(v, (bool, np.bool_)):
+            out[i] = "true" if v else "false"
+        elif isinstance(v, (int, np.integer)):
+            out[i] = str(int(v))
+        else:
+            text = str(v).strip()
+            out[i] = None if text.lower() in _NA else text
+    return out
+
+
+def _canonical(v: float) -> str:
+    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
+
+
+def _numbers(frame: Any, column: str, what: str = "features must be numbers") -> np.ndarray:
+    """A column as float64 with NaN where missing; a cell that is not a number is an error."""
+    pd = __import__("pandas")
+    s = frame[column]
+    if s.dtype.kind == "b":
+        return s.to_numpy(dtype=np.float64)
+    if _is_numeric_dtype(s):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan)
+    text = _strings(s)
+    out = pd.to_numeric(pd.Series(text, dtype=object).str.replace("_", "x"), errors="coerce")
+    out = out.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = np.flatnonzero(np.isnan(out) & np.array([t is not None for t in text]))
+    bad = [i for i in bad if text[i].lower() not in ("nan", "-nan", "+nan")]
+    if bad:
+        i = bad[0]
+        raise DataError(f"{_source(frame)}non-numeric value {quote(text[i])} at row "
+                        f"{record_number(frame, i)}, column {quote(column)}; {what}")
+    return out
+
+
+def _source(frame: Any) -> str:
+    name = frame.attrs.get("chainrule_source") if hasattr(frame, "attrs") else None
+    return f"{name}: " if name else ""
+
+
+def _booleans(frame: Any, column: str) -> np.ndarray:
+    s = frame[column]
+    if s.dtype.kind == "b":
+        return s.to_numpy(dtype=np.float64)
+    text = _strings(s)
+    out = np.full(len(text), np.nan)
+    for i, t in enumerate(text):
+        if t is None:
+            continue
+        low = t.lower()
+        if low in _TRUE or low == "1":
+            out[i] = 1.0
+        elif low in _FALSE or low == "0":
+            out[i] = 0.0
+        else:
+            raise DataError(f"{_source(frame)}value {quote(t)} at row {record_number(frame, i)}, "
+                            f"column {quote(column)} is not true/false (the column was "
+                            "boolean in training)")
+    return out
+
+
+def _datetimes(frame: Any, column: str) -> Any:
+    pd = __import__("pandas")
+    s = frame[column]
+    if s.dtype.kind == "M":
+        return pd.DatetimeIndex(s)
+    text = _strings(s)
+    with _quiet():
+        return pd.DatetimeIndex(pd.to_datetime(pd.Series(text, dtype=object), errors="coerce",
+                                               format="mixed"))
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence pandas' date-format guessing warnings (the fallback it warns about is wanted)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+# -- typing --------------------------------------------------------------------------------------
+def _looks_like_dates(text: np.ndarray) -> bool:
+    present = [t for t in text[:500] if t is not None]
+    if not present or not all(any(ch.isdigit() for ch in t) and any(ch in "-/:" for ch in t)
+                              for t in present):
+        return False
+    pd = __import__("pandas")
+    with _quiet():
+        parsed = pd.to_datetime(pd.Series(present, dtype=object), errors="coerce",
+                                format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
+
+
+def _plan(frame: Any, column: str, forced_categorical: bool, chosen: bool) -> ColumnPlan:
+    s = frame[column]
+    n = int(s.notna().sum())
+    if forced_categorical:
+        return ColumnPlan(column, "categorical", "--categorical")
+    if n == 0:
+        return ColumnPlan(column, "dropped", "every value is missing")
+    if s.dtype.kind == "b":
+        return ColumnPlan(column, "boolean", "true/false values")
+    if s.dtype.kind == "M":
+        return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
+    if _is_numeric_dtype(s):
+        distinct = int(s.nunique())
+        if s.dtype.kind in "iu" and distinct == n and n >= _ID_MIN_ROWS and not chosen:
+            return ColumnPlan(column, "dropped", "identifier-like: whole numbers, every value "
+                                                 "distinct (pass --features to keep it)")
+        if distinct == 1:
+            return ColumnPlan(column, "dropped", "constant: one value only")
+        return ColumnPlan(column, "numeric", "numbers")
+    text = _strings(s)
+    present = [t for t in text if t is not None]
+    if present and all(t.lower() in _TRUE | _FALSE for t in present):
+        return ColumnPlan(column, "boolean", "true/false values")
+    if present and _all_numbers(present):
+        return ColumnPlan(column, "numeric", "numbers")
+    if _looks_like_dates(text):
+        return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
+    distinct = len(set(present))
+    if not chosen and distinct == len(present) and len(present) >= _ID_MIN_ROWS:
+        mean_len = sum(map(len, present)) / len(present)
+        why = "free text" if mean_len >= _TEXT_MIN_LENGTH else "identifier-like"
+        return ColumnPlan(column, "dropped", f"{why}: every value distinct (pass --features "
+                                             "to keep it)")
+    if not chosen and len(present) >= _ID_MIN_ROWS and distinct > 0.5 * len(present) and \
+            sum(map(len, present)) / len(present) >= _TEXT_MIN_LENGTH:
+        return ColumnPlan(column, "dropped", "free text: long and mostly distinct values")
+    if distinct == 1:
+        return ColumnPlan(column, "dropped", "constant: one value only")
+    return ColumnPlan(column, "categorical", f"text, {distinct} categories")
+
+
+def _all_numbers(values: Sequence[str]) -> bool:
+    for v in values:
+        try:
+            float(v)
+        except ValueError:
+            return False
+    return True
+
+
+def infer_columns(frame: Any, target: str | None = None, *,
+                  features: Sequence[str] | None = None, drop: Sequence[str] = (),
+                  categorical: Sequence[str] = ()) -> list[ColumnPlan]:
+    """How each column of ``frame`` is used as a feature (the target is left out).
+
+    ``features`` limits the columns to those named (they are then never dropped as
+    identifier-like or free text); ``drop`` removes columns; ``categorical`` forces columns
+    (e.g. integer codes) to be one-hot encoded.
+
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"id": range(30), "size": [1.5] * 15 + [2.5] * 15,
+    ...                   "colour": ["red", "blue", None] * 10, "y": [0, 1] * 15})
+    >>> [(p.name, p.kind) for p in infer_columns(t, "y")]
+    [('id', 'dropped'), ('size', 'numeric'), ('colour', 'categorical')]
+    """
+    columns = list(frame.columns)
+    for what, names in (("--features", features or ()), ("--drop", drop),
+                        ("--categorical", categorical)):
+        absent = [c for c in names if c not in columns]
+        if absent:
+            raise DataError(f"{what}: no column named {', '.join(map(quote, absent))}; the "
+                            f"columns are {_list(columns)}")
+    if target is not None and features is not None and target in features:
+        raise DataError(f"the target {quote(target)} is also listed as a feature; a model "
+                        "that reads its answer learns nothing; remove it from --features")
+    chosen = list(features) if features is not None else [c for c in columns if c != target]
+    plans = []
+    for c in chosen:
+        if c in drop:
+            plans.append(ColumnPlan(c, "dropped", "--drop"))
+        else:
+            plans.append(_plan(frame, c, c in categorical, features is not None))
+    if not any(p.kind != "dropped" for p in plans):
+        raise DataError("no feature columns are left"
+                        + (f" besides the target {quote(target)}" if target else "")
+                        + (": " + "; ".join(f"{p.name}: {p.reason}" for p in plans)
+                           if plans else "") + "; pass --features to choose columns")
+    return plans
+
+
+def _list(names: Sequence[str], limit: int = 20) -> str:
+    shown = ", ".join(quote(n, 30)[1:-1] for n in names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+# -- encoding ------------------------------------------------------------------------------------
+@dataclass
+class _Fitted:
+    name: str
+    kind: str
+    reason: str = ""
+    median: list[float] = field(default_factory=list)  # one per numeric part
+    missing_indicator: bool = False
+    categories: list[str] = field(default_factory=list)
+    missing_category: bool = False
+
+
+class TableEncoder:
+    """Turn table columns into float features, with statistics from the training rows only.
+
+    >>> import pandas as pd
+    >>> train = pd.DataFrame({"x": [1.0, None, 3.0], "c": ["a", "b", None]})
+    >>> enc = TableEncoder(infer_columns(train)).fit(train)
+    >>> enc.feature_names
+    ['x', 'x (missing)', 'c=a', 'c=b', 'c (missing)']
+    >>> enc.transform(pd.DataFrame({"x": [None], "c": ["zebra"]})).tolist()
+    [[2.0, 1.0, 0.0, 0.0, 0.0]]
+    >>> enc.unknown
+    {'c': ['zebra']}
+    """
+
+    def __init__(self, plans: Sequence[ColumnPlan]) -> None:
+        self.plans = list(plans)
+        self.columns: list[_Fitted] = []
+        self.unknown: dict[str, list[str]] = {}
+
+    def fit(self, frame: Any) -> TableEncoder:
+        """Learn medians and vocabularies from ``frame`` (the training rows); returns self."""
+        self.columns = []
+        for p in self.plans:
+            f = _Fitted(p.name, p.kind, p.reason)
+            if p.kind in ("numeric", "boolean", "datetime"):
+                parts = self._parts(frame, f)
+                missing = np.isnan(parts)
+                f.missing_indicator = bool(missing.any())
+                med = [float(np.median(col[~m])) if (~m).any() else 0.0
+                       for col, m in zip(parts.T, missing.T)]
+                f.median = med
+            elif p.kind == "categorical":
+                text = _strings(frame[p.name])
+                f.missing_category = any(t is None for t in text)
+                f.categories = _sorted_labels({t for t in text if t is not None})
+            self.columns.append(f)
+        return self
+
+    @staticmethod
+    def _parts(frame: Any, f: _Fitted) -> np.ndarray:
+        if f.kind == "numeric":
+            return _numbers(frame, f.name)[:, None]
+        if f.kind == "boolean":
+            return _booleans(frame, f.name)[:, None]
+        d = _datetimes(frame, f.name)
+        parts = np.column_stack([d.year, d.month, d.day, d.weekday]).astype(np.float64)
+        parts[np.asarray(d.isna())] = np.nan
+        return parts
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The names of the output columns, in order."""
+        out: list[str] = []
+        for f in self.columns:
+            if f.kind in ("numeric", "boolean"):
+                out.append(f.name)
+            elif f.kind == "datetime":
+                out += [f"{f.name}.{part}" for part in _DATE_PARTS]
+            elif f.kind == "categorical":
+                out += [f"{f.name}={c}" for c in f.categories]
+                if f.missing_category:
+                    out.append(f"{f.name} (missing)")
+                continue
+            if f.kind != "dropped" and f.missing_indicator:
+                out.append(f"{f.name} (missing)")
+        return out
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The table columns the encoder reads (dropped ones excluded)."""
+        return [f.name for f in self.columns if f.kind != "dropped"]
+
+    def transform(self, frame: Any, unknown: str = "zeros") -> np.ndarray:
+        """The float64 feature matrix of ``frame``.  Unseen categories become all-zero rows
+        and are listed in :attr:`unknown`; ``unknown="error"`` refuses them instead."""
+        if not self.columns:
+            raise DataError("TableEncoder is not fitted yet; call fit(training_table) first")
+        if unknown not in ("zeros", "error"):
+            raise DataError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
+        absent = [c for c in self.input_columns if c not in frame.columns]
+        if absent:
+            raise DataError(f"{_source(frame)}missing column(s) {_list(absent)}: the model "
+                            "was trained with them; the columns are "
+                            f"{_list(list(frame.columns))}")
+        self.unknown = {}
+        blocks: list[np.ndarray] = []
+        for f in self.columns:
+            if f.kind == "dropped":
+                continue
+            if f.kind == "categorical":
+                blocks.append(self._one_hot(frame, f, unknown))
+                continue
+            parts = self._parts(frame, f)
+            missing = np.isnan(parts)
+            parts = np.where(missing, np.asarray(f.median), parts)
+            blocks.append(parts)
+            if f.missing_indicator:
+                blocks.append(missing.any(axis=1, keepdims=True).astype(np.float64))
+        X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+        if not np.all(np.isfinite(X)):
+            r, c = np.argwhere(~np.isfinite(X))[0]
+            raise DataError(f"{_source(frame)}an infinite value at row "
+                            f"{record_number(frame, int(r))}, feature "
+                            f"{quote(self.feature_names[c])}; features must be finite")
+        return X
+
+    def _one_hot(self, frame: Any, f: _Fitted, unknown: str) -> np.ndarray:
+        text = _strings(frame[f.name])
+        index = {c: i for i, c in enumerate(f.categories)}
+        width = len(f.categories) + int(f.missing_category)
+        out = np.zeros((len(text), width))
+        unseen: dict[str, int] = {}
+        for r, t in enumerate(text):
+            if t is None:
+                if f.missing_category:
+                    out[r, -1] = 1.0
+            elif t in index:
+                out[r, index[t]] = 1.0
+            else:
+                unseen.setdefault(t, r)
+        if unseen:
+            if unknown == "error":
+                row = next(iter(unseen.values()))
+                raise DataError(f"{_source(frame)}column {quote(f.name)} holds "
+                                f"{_values(unseen)} not seen in training (first at row "
+                                f"{record_number(frame, row)}); the known categories are "
+                                f"{_list(f.categories)}")
+            self.unknown[f.name] = list(unseen)
+        return out
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per input column: name, kind, reason and what it became."""
+        rows = []
+        for f in self.columns:
+            if f.kind == "dropped":
+                became = "dropped"
+            elif f.kind == "categorical":
+                became = f"one-hot, {len(f.categories)} categories" + (
+                    " + missing" if f.missing_category else "")
+            elif f.kind == "datetime":
+                became = "4 numbers (year, month, day, weekday)"
+            else:
+                became = "1 number"
+            if f.kind in ("numeric", "boolean", "datetime") and f.missing_indicator:
+                became += " + missing indicator (median fill)"
+            rows.append({"column": f.name, "kind": f.kind, "used_as": became,
+                         "reason": f.reason})
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted encoder as JSON-ready data."""
+        return {"columns": [asdict(f) for f in self.columns]}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TableEncoder:
+        """Rebuild a fitted encoder from :meth:`to_dict`, checking every field (it comes from
+        a file)."""
+        if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
+            raise DataError("invalid table encoder: expected an object with a 'columns' list")
+        columns = []
+        for i, c in enumerate(d["columns"]):
+            where = f"invalid table encoder: column {i}"
+            if not isinstance(c, dict) or not isinstance(c.get("name"), str) or \
+                    c.get("kind") not in KINDS:
+                raise DataError(f"{where}: needs a name and a kind in {', '.join(KINDS)}")
+            med = c.get("median", [])
+            cats = c.get("categories", [])
+            if not isinstance(med, list) or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in med):
+                raise DataError(f"{where}: median must be a list of finite numbers")
+            want = {"numeric": 1, "boolean": 1, "datetime": 4}.get(c["kind"])
+            if want is not None and len(med) != want:
+                raise DataError(f"{where}: a {c['kind']} column needs {want} median(s)")
+            if not isinstance(cats, list) or not all(isinstance(v, str) for v in cats) or \
+                    len(set(cats)) != len(cats):
+                raise DataError(f"{where}: categories must be a list of distinct strings")
+            columns.append(_Fitted(c["name"], c["kind"], str(c.get("reason", "")),
+                                   [float(v) for v in med], bool(c.get("missing_indicator")),
+                                   list(cats), bool(c.get("missing_category"))))
+        enc = cls([ColumnPlan(f.name, f.kind, f.reason) for f in columns])
+        enc.columns = columns
+        return enc
+
+
+def _values(values: Any, limit: int = 5) -> str:
+    vals = list(values)
+    shown = ", ".join(quote(v, 30) for v in vals[:limit])
+    return ("the value " if len(vals) == 1 else "the values ") + shown + (
+        f" (and {len(vals) - limit} more)" if len(vals) > limit else "")
+
+
+def unknown_warning(unknown: dict[str, list[str]]) -> str:
+    """One line about the unseen categories an encoder met (empty when there were none)."""
+    if not unknown:
+        return ""
+    parts = [f"{quote(col)}: {_values(vals)[11 if len(vals) == 1 else 12:]}"
+             for col, vals in unknown.items()]
+    return ("categories not seen in training were encoded as all zeros: " + "; ".join(parts))
+
+
+def _sorted_labels(values: set[str]) -> list[str]:
+    try:
+        return sorted(values, key=float)
+    except ValueError:
+        return sorted(values)
+
+
+# -- the target ----------------------------------------------------------------------------------
+@dataclass
+class TargetColumn:
+    """The target of a table: ``y`` (class codes or floats) for the rows kept.
+
+    ``keep`` marks the rows of the table with a target (rows with a missing target are
+    dropped: ``dropped`` counts them); ``class_names[k]`` is the label of code k.
+    """
+
+    name: str
+    task: str
+    y: np.ndarray
+    keep: np.ndarray
+    class_names: list[str] | None = None
+
+    @property
+    def dropped(self) -> int:
+        """Rows left out because their target is missing."""
+        return int((~self.keep).sum())
+
+
+def prepare_target(frame: Any, target: str, task: str = "auto",
+                   class_names: Sequence[str] | None = None) -> TargetColumn:
+    """Read the target column: ``task`` is ``classification``, ``regression`` or ``auto`` (a
+    target with text is classification, whole numbers with at most 20 distinct values too,
+    other numbers regression).  With ``class_names`` (from a saved model) the codes match
+    training and an unseen label is an error."""
+    if task not in ("auto", "classification", "regression"):
+        raise DataError(f"unknown task {quote(task)}; choose one of auto, classification, "
+                        "regression")
+    if target not in frame.columns:
+        raise DataError(f"{_source(frame)}no column named {quote(target)}; the columns are "
+                        f"{_list(list(frame.columns))}")
+    text = _strings(frame[target])
+    keep = np.array([t is not None for t in text])
+    if not keep.any():
+        raise DataError(f"{_source(frame)}every value of the target {quote(target)} is missing")
+    numbers = np.full(len(text), np.nan)
+    numeric = True
+    for i, t in enumerate(text):
+        if t is None:
+            continue
+        try:
+            numbers[i] = float(t) if "_" not in t else math.nan
+        except ValueError:
+            numeric = False
+            break
+        if math.isnan(numbers[i]):
+            numeric = False
+            break
+    if numeric and not np.all(np.isfinite(numbers[keep])):
+        i = int(np.flatnonzero(keep & ~np.isfinite(numbers))[0])
+        raise DataError(f"{_source(frame)}an infinite value {quote(text[i])} at row "
+                        f"{record_number(frame, i)}, column {quote(target)} (the target); "
+                        "a target must be finite (or missing, then the row is dropped)")
+    kept = numbers[keep]
+    resolved = task
+    if task == "auto":
+        whole = numeric and bool(np.all(kept == np.round(kept)))
+        few = len(set(text[keep])) <= _MAX_CLASSES_FROM_NUMBERS
+        resolved = "classification" if (not numeric or (whole and few)) else "regression"
+    if resolved == "regression":
+        if not numeric:
+            i = next(i for i, t in enumerate(text) if t is not None and not _all_numbers([t]))
+            raise DataError(f"{_source(frame)}regression needs a numeric target, but row "
+                            f"{record_number(frame, i)}, column {quote(target)} holds "
+                            f"{quote(text[i])}")
+        return TargetColumn(target, "regression", kept.astype(np.float64), keep)
+    labels = [_canonical(float(v)) for v in kept] if numeric else list(text[keep])
+    enc = LabelEncoder(list(class_names)) if class_names is not None else \
+        LabelEncoder().fit(labels)
+    codes = {c: i for i, c in enumerate(enc.classes_ or [])}
+    rows = np.flatnonzero(keep)
+    for pos, lab in enumerate(labels):
+        if lab not in codes:
+            raise DataError(f"{_source(frame)}label {quote(lab)} at row "
+                            f"{record_number(frame, int(rows[pos]))}, column {quote(target)} "
+                            f"was not seen in training; known labels: {_list(enc.classes_)}")
+    y = np.fromiter((codes[lab] for lab in labels), dtype=np.int64, count=len(labels))
+    return TargetColumn(target, "classification", y, keep, list(enc.classes_ or []))

@@ -1,0 +1,775 @@
+"""What ``chainrule train``, ``predict``, ``evaluate``, ``info`` and ``gradcheck`` do, as library
+functions, so a Python user gets the same behaviour as a command-line user.
+
+- :func:`train` runs a whole training job from a :class:`TrainConfig`: read the table, type its
+  columns, split, fit the preprocessing on the training split only, train with early stopping,
+  measure every split (regression numbers in the target's own units, beside the baseline of
+  predicting the training mean) and save the model with its preprocessing.  A run stopped by
+  non-finite numbers saves nothing and says so in :attr:`TrainResult.diverged`.
+- :class:`Predictor` is a saved model plus its preprocessing: table (or array) rows in,
+  classes, probabilities or values out, from the library's stable sigmoid and softmax.
+- :func:`evaluate`, :func:`describe` and :func:`check_gradients` score, describe and
+  gradient-check a saved model.
+
+The printing stays in :mod:`chainrule.cli`; everything here returns data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+import math
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .data.tabular import quote
+from .errors import ChainruleError, ConfigError, DataError, ModelFileError
+
+__all__ = ["Predictor", "TrainConfig", "TrainResult", "check_gradients", "describe", "evaluate",
+           "train"]
+
+_MAX_SEED = 2**32 - 1
+_MAX_WIDTH = 100_000
+_MAX_PARAMETERS = 200_000_000  # 800 MB of float32: beyond it a typo, not a plan
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run; the defaults are ``chainrule train``'s.
+
+    Source: ``data`` (a CSV path or a pandas DataFrame) with ``target``, or ``dataset`` (a
+    name for :func:`chainrule.data.load_dataset`), or neither: the course's 2-4-1 network
+    on the flower data set.  Options left as None take the defaults of that source.
+    """
+
+    data: Any = None
+    dataset: str | None = None
+    target: str | None = None
+    task: str = "auto"
+    delimiter: str | None = None
+    features: list[str] | None = None
+    drop: list[str] = field(default_factory=list)
+    categorical: list[str] = field(default_factory=list)
+    unknown: str = "zeros"
+    layers: list[int] | None = None
+    activation: str | None = None
+    init: str | None = None
+    loss: str = "auto"
+    optimizer: str | None = None
+    lr: float | None = None
+    epochs: int | None = None
+    batch_size: int | str | None = "default"
+    val_split: float = 0.2
+    test_split: float = 0.0
+    patience: int | None = None
+    seed: int = 0
+    standardize: bool | None = None
+    class_weight: str | dict[str, float] | None = None
+    checkpoint: str | None = None
+    checkpoint_every: int = 1
+    resume: bool = False
+    out: str | None = None
+    plots: bool = True
+    distributed: bool = False
+    verbose: int = 0
+
+    @property
+    def course_job(self) -> bool:
+        """Whether this is the course's 2-4-1 flower job (no data given)."""
+        return self.data is None and self.dataset is None
+
+    def check(self) -> None:
+        """Refuse options that can never run, naming the option (ConfigError)."""
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or \
+                not 0 <= self.seed <= _MAX_SEED:
+            raise ConfigError(f"--seed must be a whole number from 0 to {_MAX_SEED}, got "
+                              f"{quote(self.seed)}")
+        for size in self.layers or []:
+            if not 1 <= size <= _MAX_WIDTH:
+                raise ConfigError(f"--layers: a layer of {size:,} units is beyond the "
+                                  f"{_MAX_WIDTH:,} this command builds; use smaller layers")
+        if self.unknown not in ("zeros", "error"):
+            raise ConfigError(f"--unknown must be zeros or error, got {quote(self.unknown)}")
+        if isinstance(self.class_weight, str) and self.class_weight != "balanced":
+            raise ConfigError(f"--class-weight must be 'balanced' or label=weight pairs, got "
+                              f"{quote(self.class_weight)}")
+        if self.val_split + self.test_split >= 1:
+            raise ConfigError(f"--val-split {self.val_split} and --test-split "
+                              f"{self.test_split} leave no rows for training")
+        if self.resume and not self.checkpoint:
+            raise ConfigError("--resume needs --checkpoint FILE, the checkpoint to continue "
+                              "from")
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced.  ``metrics[split]`` holds the numbers of each split
+    (``train``, ``validation``, ``test``); for regression ``baseline[split]`` holds those of
+    predicting the training mean.  ``diverged`` is the message of a run stopped by non-finite
+    numbers (then nothing was saved and ``path`` is None)."""
+
+    model: Any
+    task: str
+    metrics: dict[str, dict[str, float]]
+    baseline: dict[str, dict[str, float]]
+    columns: list[dict[str, Any]]
+    notes: list[str]
+    summary: dict[str, Any]
+    history: Any = None
+    path: str | None = None
+    plots: list[str] = field(default_factory=list)
+    diverged: str | None = None
+    hint: str = ""
+    interrupted: bool = False
+
+
+# -- preparing the data ----------------------------------------------------------------------------
+@dataclass
+class _Prepared:
+    X: np.ndarray
+    y: np.ndarray
+    task: str
+    feature_names: list[str]
+    class_names: list[str] | None
+    name: str
+    target: str | None
+    encoder: Any = None
+    frame: Any = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _split_indices(n: int, y: np.ndarray, task: str, cfg: TrainConfig
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from .data import train_val_test_split
+
+    idx = np.arange(n)
+    (tr, _), (va, _), (te, _) = train_val_test_split(
+        idx, y, cfg.val_split, cfg.test_split,
+        stratify=y if task == "classification" else None, seed=cfg.seed)
+    return tr, va, te
+
+
+def _prepare_table(cfg: TrainConfig) -> tuple[_Prepared, tuple[np.ndarray, ...]]:
+    from .data.columns import TableEncoder, infer_columns, prepare_target, unknown_warning
+    from .data.tabular import read_frame
+
+    frame = read_frame(cfg.data, delimiter=cfg.delimiter)
+    name = frame.attrs.get("chainrule_source", "the table")
+    if not cfg.target:
+        raise ConfigError("--data needs --target COL, the name of the column to predict")
+    target = prepare_target(frame, cfg.target, cfg.task)
+    notes = []
+    if target.dropped:
+        notes.append(f"{target.dropped} row(s) with a missing target "
+                     f"{quote(cfg.target)} were left out")
+        frame = frame[target.keep]
+    plans = infer_columns(frame, cfg.target, features=cfg.features, drop=cfg.drop,
+                          categorical=cfg.categorical)
+    tr, va, te = _split_indices(len(frame), target.y, target.task, cfg)
+    encoder = TableEncoder(plans).fit(frame.iloc[tr])
+    X = encoder.transform(frame)
+    seen = unknown_warning(encoder.unknown)
+    if seen:
+        notes.append("validation or test rows hold " + seen.replace(
+            "categories not seen in training were encoded", "categories absent from the "
+            "training split, encoded"))
+    prep = _Prepared(X, target.y, target.task, encoder.feature_names, target.class_names,
+                     name, cfg.target, encoder, frame, notes)
+    return prep, (tr, va, te)
+
+
+def _prepare_arrays(cfg: TrainConfig) -> tuple[_Prepared, tuple[np.ndarray, ...]]:
+    from .data import load_dataset
+
+    ds = load_dataset(cfg.dataset or "flower")
+    task = ds.task if cfg.task == "auto" else cfg.task
+    y = ds.y.astype(np.float64) if task == "regression" else ds.y
+    prep = _Prepared(ds.X, y, task, list(ds.feature_names),
+                     ds.class_names if task == "classification" else None,
+                     cfg.dataset or "flower", ds.target)
+    return prep, _split_indices(len(ds.X), y, task, cfg)
+
+
+# -- running ---------------------------------------------------------------------------------
+class _Defaults:
+    """The options a run ends up with: the course job's, or those for real data."""
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        course = cfg.course_job
+
+        def pick(value: Any, for_course: Any, general: Any) -> Any:
+            return value if value is not None else (for_course if course else general)
+
+        self.layers = pick(cfg.layers, [4], [64])
+        self.activation = pick(cfg.activation, "tanh", "relu")
+        self.optimizer = pick(cfg.optimizer, "sgd", "adam")
+        self.lr = pick(cfg.lr, 1.2, None)
+        self.epochs = pick(cfg.epochs, 10_000, 300)
+        self.batch_size = (None if course else 32) if cfg.batch_size == "default" else \
+            cfg.batch_size
+        self.init = pick(cfg.init, "normal", None)
+        self.standardize = pick(cfg.standardize, False, True)
+        # Early stopping on the validation loss keeps the best epoch's weights; without it
+        # a generous epoch budget would overfit small tables.
+        self.patience = pick(cfg.patience, None, 30 if cfg.val_split > 0 else None)
+
+
+def _class_weights(cfg: TrainConfig, y: np.ndarray, names: list[str]) -> np.ndarray | None:
+    if cfg.class_weight is None:
+        return None
+    counts = np.bincount(y, minlength=len(names)).astype(np.float64)
+    if cfg.class_weight == "balanced":
+        per_class = np.where(counts > 0, len(y) / (len(names) * np.maximum(counts, 1)), 0.0)
+    else:
+        per_class = np.ones(len(names))
+        for label, w in dict(cfg.class_weight).items():
+            if label not in names:
+                raise ConfigError(f"--class-weight names the class {quote(label)}, which the "
+                                  f"target does not hold; the classes are "
+                                  f"{', '.join(names)}")
+            if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
+                raise ConfigError(f"--class-weight for {quote(label)} must be a number >= 0, "
+                                  f"got {quote(w)}")
+            per_class[names.index(label)] = float(w)
+    return per_class[y]
+
+
+@contextlib.contextmanager
+def _collect_warnings(into: list[str]) -> Iterator[None]:
+    """Gather warnings as one-line texts (the CLI prints them cleanly) and keep NumPy's
+    overflow chatter quiet: the non-finite guard reports what matters."""
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                text = " ".join(str(w.message).split())
+                if not issubclass(w.category, DeprecationWarning) and text not in into:
+                    into.append(text)
+
+
+def train(cfg: TrainConfig, *, stream: Any = None,
+          on_ready: Callable[[dict[str, Any], list[dict[str, Any]], list[str]], None] | None
+          = None) -> TrainResult:
+    """Run the training job ``cfg`` describes (see the module docstring); progress goes to
+    ``stream`` when ``cfg.verbose``.  ``on_ready(summary, columns, notes)`` is called once the
+    data is read and typed, before training starts (the CLI prints the column table then)."""
+    from . import nn
+    from .data import StandardScaler
+    from .tools.saving import save
+    from .training import CSVLogger, EarlyStopping, Trainer, build_mlp, tasks
+
+    cfg.check()
+    d = _Defaults(cfg)
+    tabular = cfg.data is not None
+    prep, (tr, va, te) = _prepare_table(cfg) if tabular else _prepare_arrays(cfg)
+    if prep.task == "classification" and len(prep.class_names or []) < 2:
+        only = (prep.class_names or ["?"])[0]
+        raise DataError(f"the target {quote(prep.target)} has only one class ({quote(only)}); "
+                        "a classifier needs at least two")
+    n_classes = len(prep.class_names or [])
+    task = tasks.for_target(prep.task, n_classes)
+    if cfg.loss != "auto":
+        task = _task_for_loss(cfg.loss, prep.task, n_classes, task)
+    n_params = _count_parameters(prep.X.shape[1], d.layers, task.n_outputs(n_classes or None))
+    if n_params > _MAX_PARAMETERS:
+        raise ConfigError(f"--layers {','.join(map(str, d.layers))} gives {n_params:,} "
+                          f"parameters, beyond the {_MAX_PARAMETERS:,} this command builds; "
+                          "use smaller layers")
+    X, y = prep.X, prep.y
+    scaler = StandardScaler().fit(X[tr]) if d.standardize else None
+    Z = scaler.transform(X) if scaler is not None else X
+    y_scale = None
+    y_fit = y
+    if prep.task == "regression":  # train on standardised targets, report in real units
+        mean, std = float(np.mean(y[tr])), float(np.std(y[tr]))
+        y_scale = {"mean": mean, "scale": std if std > 0 else 1.0}
+        y_fit = (y - mean) / y_scale["scale"]
+    weights = _class_weights(cfg, y, prep.class_names or []) \
+        if prep.task == "classification" else None
+    dtype = np.float64 if cfg.course_job else np.float32
+    model = build_mlp(X.shape[1], d.layers, task.n_outputs(n_classes or None),
+                      activation=d.activation, output=task.output, init=d.init, dtype=dtype,
+                      rng=cfg.seed)
+    out_dir = cfg.out or os.path.join("runs", _run_name(prep.name))
+    resuming = bool(cfg.resume and cfg.checkpoint and os.path.exists(cfg.checkpoint))
+    callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming)]
+    if d.patience:
+        if not len(va):
+            raise ConfigError("--patience needs a validation split (--val-split 0.2)")
+        callbacks.append(EarlyStopping("val_loss", patience=d.patience,
+                                       restore_best_weights=True))
+    shard = _sharder(cfg)
+    notes = list(prep.notes)
+    trainer = Trainer(model, loss=cfg.loss if cfg.loss != "auto" else task.loss,
+                      optimizer=d.optimizer, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed,
+                      callbacks=callbacks, verbose=cfg.verbose, stream=stream,
+                      distributed=cfg.distributed, checkpoint=cfg.checkpoint,
+                      checkpoint_every=cfg.checkpoint_every)
+    if resuming:
+        trainer.load_checkpoint(cfg.checkpoint)
+    os.makedirs(out_dir, exist_ok=True)
+    fit_kwargs: dict[str, Any] = {}
+    if weights is not None:
+        if "sample_weight" not in inspect.signature(trainer.fit).parameters:
+            raise ConfigError("--class-weight needs a chainrule whose training loop takes "
+                              "sample weights; this one does not")
+        fit_kwargs["sample_weight"] = shard(weights[tr])
+    summary = {"data": prep.name if isinstance(prep.name, str) else "a table",
+               "rows": len(X), "features": X.shape[1], "task": prep.task,
+               "classes": n_classes, "split": [len(tr), len(va), len(te)],
+               "architecture": [X.shape[1], *d.layers, task.n_outputs(n_classes or None)],
+               "activation": d.activation, "output": task.output,
+               "loss": cfg.loss if cfg.loss != "auto" else task.loss,
+               "optimizer": d.optimizer, "lr": d.lr, "batch_size": d.batch_size,
+               "epochs": d.epochs, "patience": d.patience, "standardize": bool(d.standardize),
+               "seed": cfg.seed, "init": d.init, "resumed_at": trainer.epoch if resuming
+               else None}
+    columns = prep.encoder.describe() if prep.encoder else []
+    if on_ready is not None:
+        on_ready(summary, columns, notes)
+        notes.clear()  # reported
+    start = time.perf_counter()
+    with _collect_warnings(notes):
+        history = trainer.fit(shard(Z[tr]), shard(_fit_target(y_fit[tr], task)),
+                              max(0, d.epochs - trainer.epoch),
+                              validation_data=(shard(Z[va]), shard(_fit_target(y_fit[va], task)))
+                              if len(va) else None, **fit_kwargs)
+    seconds = time.perf_counter() - start
+    result = TrainResult(model, prep.task, {}, {}, columns, notes, summary, history,
+                         interrupted=history.interrupted)
+    if trainer.nonfinite is not None:
+        nf = trainer.nonfinite
+        notes[:] = [n for n in notes if "non-finite" not in n]
+        lr = trainer.optimizer.lr
+        result.diverged = (f"training diverged: non-finite numbers in epoch {nf['epoch']}, "
+                           f"batch {nf['batch']} ({nf['what']}); no model was saved")
+        result.hint = f"lower the learning rate, e.g. --lr {lr / 10:g}" + (
+            "" if d.standardize else ", or standardise the inputs with --standardize")
+        return result
+    predictor = Predictor(model, {"preprocessing": _preprocessing(
+        prep, task, scaler, y_scale, cfg)})
+    is_chief = trainer.dist is None or trainer.dist.rank == 0
+    for part, rows in (("train", tr), ("validation", va), ("test", te)):
+        if len(rows):
+            result.metrics[part] = predictor.score(X[rows], y[rows], encoded=True)
+            if y_scale is not None:
+                from .training.metrics import regression_metrics
+
+                result.baseline[part] = regression_metrics(
+                    y[rows], np.full(len(rows), y_scale["mean"]))
+    if not is_chief:
+        return result
+    epochs_run = getattr(trainer, "epochs_run", len(history))
+    training = {**summary, "epochs_run": epochs_run, "seconds": round(seconds, 3),
+                "stop_reason": history.stop_reason, "results": result.metrics,
+                "baseline": result.baseline, "val_split": cfg.val_split,
+                "test_split": cfg.test_split, "hidden_layers": d.layers,
+                "lr": trainer.optimizer.initial_lr,
+                "processes": trainer.dist.size if trainer.dist is not None else 1}
+    path = os.path.join(out_dir, "model.safetensors")
+    save(model, path, preprocessing=predictor.preprocessing, training=training)
+    result.path = path
+    if cfg.plots:
+        result.plots = _plots(predictor, prep, history, out_dir, va if len(va) else tr, nn)
+    return result
+
+
+def _task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
+    from .training import get_loss, tasks
+
+    get_loss(loss)  # an unknown name is refused with the list of valid ones
+    if kind == "classification" and loss == "mse":
+        raise ConfigError("--loss mse on a classification target: use --task regression for "
+                          "numbers, or leave --loss out")
+    if kind == "regression" and loss != "mse":
+        raise ConfigError(f"--loss {loss} needs class labels but the target is numeric "
+                          "(regression); leave --loss out or pass --task classification")
+    if loss == "cross_entropy" and n_classes == 2:
+        return tasks.get("multiclass")  # two logits and softmax: allowed, same as bce
+    if loss == "bce_with_logits" and n_classes == 2:
+        return tasks.get("binary_logits")
+    if loss in ("bce", "bce_with_logits") and n_classes > 2:
+        raise ConfigError(f"--loss {loss} is for two classes but the target has {n_classes}; "
+                          "leave --loss out (cross_entropy)")
+    return default
+
+
+def _fit_target(y: np.ndarray, task: Any) -> np.ndarray:
+    if task.name in ("binary", "binary_logits"):
+        return y.reshape(-1, 1).astype(np.float64)
+    return y
+
+
+def _count_parameters(n_in: int, hidden: Sequence[int], n_out: int) -> int:
+    sizes = [n_in, *hidden, n_out]
+    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+
+
+def _run_name(name: Any) -> str:
+    base = os.path.splitext(os.path.basename(str(name)))[0] if isinstance(name, str) else ""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "data"
+
+
+def _sharder(cfg: TrainConfig) -> Callable[[np.ndarray], np.ndarray]:
+    if not cfg.distributed:
+        return lambda a: a
+    from .distributed import shard_range, world
+
+    comm = world()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    return lambda a: a[slice(*shard_range(len(a), rank, size))]
+
+
+def _preprocessing(prep: _Prepared, task: Any, scaler: Any, y_scale: Any,
+                   cfg: TrainConfig) -> dict[str, Any]:
+    return {"task": prep.task, "target": prep.target, "output": task.name,
+            "feature_names": prep.feature_names,
+            "class_names": prep.class_names if prep.task == "classification" else None,
+            "scaler": scaler.to_dict() if scaler is not None else None,
+            "columns": prep.encoder.to_dict() if prep.encoder is not None else None,
+            "target_scaler": y_scale, "unknown": cfg.unknown}
+
+
+def _plots(predictor: Predictor, prep: _Prepared, history: Any, out_dir: str,
+           rows: np.ndarray, nn: Any) -> list[str]:
+    from . import plots
+
+    if not plots.have_matplotlib():
+        return []
+    name = _run_name(prep.name)
+    written = [plots.plot_history(history, os.path.join(out_dir, "loss.png"),
+                                  title=f"{name}: training curves")]
+    if prep.task == "classification":
+        def classes(X: np.ndarray) -> np.ndarray:
+            return predictor.classes_of(predictor.outputs(X, encoded=True))
+
+        if prep.X.shape[1] == 2 and prep.encoder is None:
+            written.append(plots.plot_decision_boundary(
+                classes, prep.X, prep.y, os.path.join(out_dir, "decision_boundary.png"),
+                class_names=prep.class_names, title=f"{name}: decision boundary (all data)"))
+        written.append(plots.plot_confusion_matrix(
+            prep.y[rows], classes(prep.X[rows]), os.path.join(out_dir, "confusion_matrix.png"),
+            class_names=prep.class_names))
+    return written
+
+
+# -- a saved model and its preprocessing -------------------------------------------------------
+def _check_preprocessing(pre: Any, path: str) -> None:
+    """The preprocessing metadata of a model file is data from outside: check its shape."""
+
+    def bad(what: str) -> ModelFileError:
+        return ModelFileError(f"{path}: the preprocessing metadata is damaged: {what}")
+
+    if not isinstance(pre, dict):
+        raise bad(f"expected an object, got {type(pre).__name__}")
+    if pre.get("task") not in (None, "classification", "regression"):
+        raise bad(f"unknown task {quote(pre.get('task'))}")
+    for key in ("class_names", "feature_names"):
+        v = pre.get(key)
+        if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+            raise bad(f"{key} must be a list of strings")
+    if pre.get("target") is not None and not isinstance(pre.get("target"), str):
+        raise bad("target must be a column name")
+    for key in ("scaler", "columns", "target_scaler"):
+        if pre.get(key) is not None and not isinstance(pre.get(key), dict):
+            raise bad(f"{key} must be an object")
+    ts = pre.get("target_scaler")
+    if ts is not None and (not all(
+            isinstance(ts.get(k), (int, float)) and not isinstance(ts.get(k), bool)
+            and math.isfinite(ts[k]) for k in ("mean", "scale")) or ts["scale"] <= 0):
+        raise bad("target_scaler needs a finite mean and a positive finite scale")
+    if pre.get("unknown", "zeros") not in ("zeros", "error"):
+        raise bad("unknown must be 'zeros' or 'error'")
+
+
+class Predictor:
+    """A model with its preprocessing: raw rows in, outputs, classes or values out.
+
+    Build it from a model file (``Predictor.load(path)``) or from a model and the metadata
+    :func:`train` saved with it.  Rows are a pandas DataFrame or CSV path (for models trained
+    on a table: the columns it used, by name) or a float array (already-numeric features).
+    """
+
+    def __init__(self, model: Any, meta: dict[str, Any], path: str = "the model") -> None:
+        from .data import StandardScaler
+        from .data.columns import TableEncoder
+        from .training import tasks
+
+        self.model, self.meta, self.path = model, meta, path
+        model.eval()
+        pre = meta.get("preprocessing") or {}
+        _check_preprocessing(pre, path)
+        self.preprocessing = pre
+        self.kind = pre.get("task") or "regression"
+        self.class_names = pre.get("class_names")
+        self.feature_names = pre.get("feature_names")
+        self.target = pre.get("target")
+        self.unknown_policy = pre.get("unknown", "zeros")
+        try:
+            self.scaler = StandardScaler.from_dict(pre["scaler"]) if pre.get("scaler") else None
+            self.encoder = TableEncoder.from_dict(pre["columns"]) if pre.get("columns") \
+                else None
+        except DataError as err:
+            raise ModelFileError(f"{path}: the preprocessing metadata is damaged: {err}"
+                                 ) from None
+        self.target_scaler = pre.get("target_scaler")
+        name = pre.get("output")
+        self.task = tasks.get(name) if name in tasks.TASKS else tasks.infer(
+            model, classification=self.kind == "classification")
+        params = model.parameters()
+        if any(not np.all(np.isfinite(p.data)) for p in params):
+            raise ModelFileError(f"{path}: the model's weights hold NaN or infinity; it cannot "
+                                 "predict (retrain it)")
+        width = tasks.output_width(model)
+        if self.class_names is not None and width is not None and \
+                self.task.n_outputs(len(self.class_names)) != width:
+            raise ModelFileError(f"{path}: the model has {width} output(s) but its metadata "
+                                 f"names {len(self.class_names)} classes")
+        self.unknown: dict[str, list[str]] = {}
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Predictor:
+        """The predictor of a model file written by :func:`train` (or ``chainrule.save``)."""
+        from .tools.saving import load_with_metadata
+
+        model, meta = load_with_metadata(path)
+        return cls(model, meta, os.fspath(path))
+
+    @property
+    def n_inputs(self) -> int:
+        """Features the network takes."""
+        return int(self.model.parameters()[0].data.shape[1])
+
+    def encode(self, rows: Any, unknown: str | None = None) -> np.ndarray:
+        """The numeric features of ``rows`` (before scaling)."""
+        from .data import check_features
+
+        if self.encoder is not None:
+            from .data.tabular import read_frame
+
+            frame = read_frame(rows) if not isinstance(rows, np.ndarray) else None
+            if frame is None:
+                raise DataError("this model was trained on a table; pass a DataFrame or a "
+                                "CSV file with the columns "
+                                f"{', '.join(self.encoder.input_columns)}")
+            X = self.encoder.transform(frame, unknown or self.unknown_policy)
+            self.unknown = dict(self.encoder.unknown)
+            return X
+        if isinstance(rows, (str, os.PathLike)) or (
+                not isinstance(rows, np.ndarray) and hasattr(rows, "columns")):
+            from .data import load_csv
+
+            rows = load_csv(rows, None, features=self.feature_names).X
+        return check_features(rows)
+
+    def outputs(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
+        """The network's raw outputs (float64) for ``rows``."""
+        from .engine import Tensor, no_grad
+
+        X = np.asarray(rows, dtype=np.float64) if encoded else self.encode(rows)
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise DataError(f"the data has {X.shape[1] if X.ndim == 2 else '?'} feature "
+                            f"columns but the model takes {self.n_inputs}; use the same "
+                            "feature columns as in training")
+        if self.scaler is not None:
+            X = self.scaler.transform(X)
+        Z = X.astype(self.model.parameters()[0].data.dtype)
+        out = np.empty((len(Z), 0))
+        chunks = []
+        with no_grad(), np.errstate(all="ignore"):
+            for start in range(0, len(Z), 8192):
+                chunks.append(np.asarray(self.model(Tensor(Z[start:start + 8192])).data,
+                                         dtype=np.float64))
+        out = np.vstack(chunks) if chunks else out
+        return out.reshape(len(out), -1)
+
+    def classes_of(self, out: np.ndarray) -> np.ndarray:
+        """Class codes from raw outputs."""
+        return self.task.classes(out)
+
+    def predict_proba(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
+        """Class probabilities, one column per class in ``class_names`` order."""
+        if not self.task.is_classifier:
+            raise ConfigError("a regression model has no class probabilities")
+        return self.task.probabilities(self.outputs(rows, encoded=encoded))
+
+    def predict(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
+        """Class labels (strings, for classifiers) or values in the target's units."""
+        out = self.outputs(rows, encoded=encoded)
+        if self.task.is_classifier:
+            codes = self.task.classes(out)
+            names = self.class_names or [str(i) for i in range(max(2, out.shape[1]))]
+            return np.array([names[int(c)] for c in codes], dtype=object)
+        values = out[:, 0] if out.shape[1] == 1 else out
+        if self.target_scaler:
+            values = values * self.target_scaler["scale"] + self.target_scaler["mean"]
+        return values
+
+    def score(self, rows: Any, y: np.ndarray, *, encoded: bool = False) -> dict[str, float]:
+        """``accuracy``, ``log_loss`` (classification) or ``mse``, ``rmse``, ``mae``, ``r2``
+        (regression, in the target's units), and ``n``."""
+        from .training.metrics import classification_metrics, regression_metrics
+
+        if self.task.is_classifier:
+            return classification_metrics(y, self.predict_proba(rows, encoded=encoded))
+        return regression_metrics(np.asarray(y, dtype=np.float64),
+                                  self.predict(rows, encoded=encoded))
+
+
+def evaluate(model: str | os.PathLike[str] | Predictor, data: Any = None, *,
+             dataset: str | None = None, target: str | None = None,
+             delimiter: str | None = None) -> dict[str, float]:
+    """Score a saved model on labelled rows: a CSV path or DataFrame (``target`` defaults to
+    the column the model was trained for) or a named ``dataset``."""
+    pred = model if isinstance(model, Predictor) else Predictor.load(model)
+    X, y = labelled_rows(pred, data, dataset=dataset, target=target, delimiter=delimiter)
+    return pred.score(X, y, encoded=True)
+
+
+def labelled_rows(pred: Predictor, data: Any = None, *, dataset: str | None = None,
+                  target: str | None = None, delimiter: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Encoded features and targets (class codes or floats) of labelled rows for ``pred``."""
+    from .data import load_dataset
+    from .data.columns import prepare_target
+    from .data.tabular import read_frame
+
+    if dataset is not None:
+        ds = load_dataset(dataset)
+        if pred.class_names and ds.class_names and ds.class_names != pred.class_names:
+            raise DataError(f"the data set's classes ({', '.join(ds.class_names)}) differ from "
+                            f"the model's ({', '.join(map(quote, pred.class_names))}); "
+                            "evaluate on the data the model was trained for")
+        return pred.encode(ds.X), ds.y
+    target = target or pred.target
+    if not target:
+        raise ConfigError("--data needs --target COL: the model does not name its target")
+    frame = read_frame(data, delimiter=delimiter)
+    t = prepare_target(frame, target, pred.kind, pred.class_names
+                       if pred.kind == "classification" else None)
+    frame = frame[t.keep]
+    if pred.encoder is None:
+        from .data import load_csv
+
+        X = load_csv(frame, None, features=pred.feature_names).X
+    else:
+        X = pred.encode(frame)
+    return X, t.y
+
+
+def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What ``chainrule info`` shows: file, parameters, architecture, preprocessing, training
+    (every string from the file made safe to print)."""
+    pred = Predictor.load(path)
+    meta, model = pred.meta, pred.model
+    params = model.parameters()
+    info: dict[str, Any] = {
+        "file": os.fspath(path), "bytes": os.path.getsize(path),
+        "format_version": _safe(meta.get("format_version")),
+        "chainrule_version": _safe(meta.get("chainrule_version", "?")),
+        "parameters": model.num_parameters(), "tensors": len(params),
+        "dtype": str(params[0].data.dtype) if params else "-",
+        "architecture": _safe(repr(model), 4000),
+    }
+    pre = pred.preprocessing
+    if pre:
+        info["task"] = pre.get("task")
+        info["target"] = _safe(pre.get("target"))
+        info["features"] = [_safe(f) for f in pre.get("feature_names") or []]
+        info["classes"] = [_safe(c) for c in pre.get("class_names") or []]
+        info["scaled"] = bool(pre.get("scaler"))
+        info["target_scaled"] = bool(pre.get("target_scaler"))
+        info["columns"] = [{k: _safe(v) for k, v in row.items()}
+                           for row in pred.encoder.describe()] if pred.encoder else []
+    tr = meta.get("training")
+    if isinstance(tr, dict):
+        keys = ("data", "optimizer", "lr", "loss", "epochs_run", "epochs", "batch_size",
+                "seed", "seconds")
+        info["training"] = {k: _safe(tr.get(k)) for k in keys}
+        results = tr.get("results")
+        info["results"] = {_safe(part): {_safe(k): v for k, v in m.items()
+                                         if isinstance(v, (int, float))}
+                           for part, m in results.items() if isinstance(m, dict)} \
+            if isinstance(results, dict) else {}
+    extra = sorted(set(meta) - {"format", "format_version", "chainrule_version",
+                                "architecture", "preprocessing", "training"})
+    info["other_metadata"] = [_safe(k) for k in extra]
+    return info
+
+
+def _safe(value: Any, limit: int = 200) -> Any:
+    """A value read from a file, made safe to print (numbers stay numbers)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    text = quote(value, limit)
+    return text[1:-1] if text.endswith(("'", '"')) else text
+
+
+@dataclass
+class GradcheckReport:
+    """The outcome of :func:`check_gradients`."""
+
+    passed: bool
+    parameters: int
+    tensors: int
+    rows: int
+    mode: str
+    message: str = ""
+
+
+def check_gradients(path: str | os.PathLike[str], data: Any = None, *,
+                    dataset: str | None = None, target: str | None = None, rows: int = 16,
+                    full: bool = False) -> GradcheckReport:
+    """Compare backpropagation with central finite differences on a float64 copy of a saved
+    model, on its first ``rows`` labelled examples (random directions, or every entry with
+    ``full=True``)."""
+    from .errors import GradcheckError
+    from .tools import gradcheck
+    from .tools.saving import architecture_of, build_from_architecture
+    from .training import get_loss
+
+    pred = Predictor.load(path)
+    X, y = labelled_rows(pred, data, dataset=dataset, target=target)
+    X, y = X[:rows], y[:rows]
+    if pred.scaler is not None:
+        X = pred.scaler.transform(X)
+    if pred.target_scaler:
+        y = (y - pred.target_scaler["mean"]) / pred.target_scaler["scale"]
+    state = {k: v.astype(np.float64) for k, v in pred.model.state_dict().items()}
+    model64 = build_from_architecture(architecture_of(pred.model), state)
+    names = [n for n, _ in model64.named_parameters()]
+    layers = dict(model64.named_modules())
+    loss_fn = get_loss(pred.task.loss)
+    target_arr = _fit_target(np.asarray(y), pred.task)
+    if pred.task.name == "regression":
+        target_arr = np.asarray(y, dtype=np.float64).reshape(-1, 1)
+
+    def loss_of(*tensors: Any) -> Any:
+        for name, t in zip(names, tensors):  # run the copy with the checker's tensors
+            owner, _, attr = name.rpartition(".")
+            object.__setattr__(layers[owner], attr, t)
+        return loss_fn(model64(X.astype(np.float64)), target_arr)
+
+    inputs = [p.data for p in model64.parameters()]
+    n = sum(a.size for a in inputs)
+    mode = "every entry" if full else "3 random directions"
+    try:
+        gradcheck(loss_of, inputs, fast=not full)
+    except GradcheckError as err:
+        return GradcheckReport(False, n, len(inputs), len(X), mode, str(err))
+    return GradcheckReport(True, n, len(inputs), len(X), mode)
+
+
+def is_chainrule_error(err: BaseException) -> bool:
+    """Whether ``err`` is one of chainrule's own errors (reported as a line, not a
+    traceback)."""
+    return isinstance(err, ChainruleError)
