@@ -128,6 +128,8 @@ class TrainResult:
     diverged: str | None = None
     hint: str = ""
     interrupted: bool = False
+    rows: dict[str, np.ndarray] = field(default_factory=dict)
+    """Positions of each split's rows among the rows kept (those with a target)."""
 
 
 # -- preparing the data ----------------------------------------------------------------------------
@@ -345,7 +347,8 @@ def train(cfg: TrainConfig, *, stream: Any = None,
                               if len(va) else None, **fit_kwargs)
     seconds = time.perf_counter() - start
     result = TrainResult(model, prep.task, {}, {}, columns, notes, summary, history,
-                         interrupted=history.interrupted)
+                         interrupted=history.interrupted,
+                         rows={"train": tr, "validation": va, "test": te})
     if trainer.nonfinite is not None:
         nf = trainer.nonfinite
         notes[:] = [n for n in notes if "non-finite" not in n]

@@ -171,9 +171,13 @@ def _plan(frame: Any, column: str, forced_categorical: bool, chosen: bool) -> Co
         return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
     if _is_numeric_dtype(s):
         distinct = int(s.nunique())
-        if s.dtype.kind in "iu" and distinct == n and n >= _ID_MIN_ROWS and not chosen:
-            return ColumnPlan(column, "dropped", "identifier-like: whole numbers, every value "
-                                                 "distinct (pass --features to keep it)")
+        if s.dtype.kind in "iu" and n >= _ID_MIN_ROWS and not chosen:
+            if distinct == n:
+                return ColumnPlan(column, "dropped", "identifier-like: whole numbers, every "
+                                                     "value distinct; --features keeps it")
+            if _counts_up(s.to_numpy()):
+                return ColumnPlan(column, "dropped", "identifier-like: counts up by one from "
+                                                     "row to row; --features keeps it")
         if distinct == 1:
             return ColumnPlan(column, "dropped", "constant: one value only")
         return ColumnPlan(column, "numeric", "numbers")
@@ -189,14 +193,24 @@ def _plan(frame: Any, column: str, forced_categorical: bool, chosen: bool) -> Co
     if not chosen and distinct == len(present) and len(present) >= _ID_MIN_ROWS:
         mean_len = sum(map(len, present)) / len(present)
         why = "free text" if mean_len >= _TEXT_MIN_LENGTH else "identifier-like"
-        return ColumnPlan(column, "dropped", f"{why}: every value distinct (pass --features "
-                                             "to keep it)")
-    if not chosen and len(present) >= _ID_MIN_ROWS and distinct > 0.5 * len(present) and \
-            sum(map(len, present)) / len(present) >= _TEXT_MIN_LENGTH:
-        return ColumnPlan(column, "dropped", "free text: long and mostly distinct values")
+        return ColumnPlan(column, "dropped", f"{why}: every value distinct; --features "
+                                             "keeps it")
+    if not chosen and len(present) >= _ID_MIN_ROWS and distinct > 0.5 * len(present):
+        # One-hot columns for values seen about once each teach nothing and bloat the model.
+        long = sum(map(len, present)) / len(present) >= _TEXT_MIN_LENGTH
+        return ColumnPlan(column, "dropped", f"{'free text' if long else 'identifier-like'}: "
+                                             f"{distinct} distinct values in {len(present)} "
+                                             "rows; --features keeps it")
     if distinct == 1:
         return ColumnPlan(column, "dropped", "constant: one value only")
     return ColumnPlan(column, "categorical", f"text, {distinct} categories")
+
+
+def _counts_up(values: np.ndarray) -> bool:
+    """Whether integers mostly go up by exactly one from row to row (a row counter, such
+    as a sample number restarting for each group)."""
+    steps = np.diff(values.astype(np.float64))
+    return bool(len(steps) and np.mean(steps == 1) >= 0.9)
 
 
 def _all_numbers(values: Sequence[str]) -> bool:
@@ -310,7 +324,7 @@ class TableEncoder:
         if f.kind == "boolean":
             return _booleans(frame, f.name)[:, None]
         d = _datetimes(frame, f.name)
-        parts = np.column_stack([d.year, d.month, d.day, d.weekday]).astype(np.float64)
+        parts = np.column_stack([d.year, d.month, d.day, d.day_of_week]).astype(np.float64)
         parts[np.asarray(d.isna())] = np.nan
         return parts
 
@@ -461,9 +475,12 @@ def unknown_warning(unknown: dict[str, list[str]]) -> str:
     """One line about the unseen categories an encoder met (empty when there were none)."""
     if not unknown:
         return ""
-    parts = [f"{quote(col)}: {_values(vals)[11 if len(vals) == 1 else 12:]}"
-             for col, vals in unknown.items()]
-    return ("categories not seen in training were encoded as all zeros: " + "; ".join(parts))
+    parts = []
+    for col, vals in unknown.items():
+        shown = ", ".join(quote(v, 30) for v in vals[:5])
+        more = f" (and {len(vals) - 5} more)" if len(vals) > 5 else ""
+        parts.append(f"column {quote(col)}: {shown}{more}")
+    return "categories not seen in training were encoded as all zeros: " + "; ".join(parts)
 
 
 def _sorted_labels(values: set[str]) -> list[str]:
