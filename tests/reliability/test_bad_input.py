@@ -129,7 +129,7 @@ CASES: list[Case] = [
     ("names", "output activation", lambda: build_mlp(3, [4], 2, output="tanh"),
      "unknown output activation 'tanh'; choose one of identity, sigmoid, softmax"),
     ("names", "metric", lambda: cr.fit(_mlp(), X, Y_CLASS, metrics="f1", **QUIET),
-     "unknown metric 'f1'; choose one of accuracy, mae"),
+     "unknown metric 'f1'; choose one of accuracy"),
     ("names", "lr as text", lambda: cr.fit(_mlp(), X, Y_CLASS, lr="fast", **QUIET),
      "lr must be a positive finite number, got 'fast'"),
     ("names", "negative lr", lambda: cr.fit(_mlp(), X, Y_CLASS, lr=-1.0, **QUIET),
