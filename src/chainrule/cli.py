@@ -673,15 +673,13 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a saved model as ONNX (needs chainrule.onnx and the onnx package)."""
-    try:
-        from .onnx import export_onnx  # type: ignore[attr-defined]
-    except ImportError:
-        raise CLIError("ONNX export is not available in this chainrule",
-                       "upgrade chainrule, or install the onnx package (pip install onnx)"
-                       ) from None
-    from .tools.saving import load
+    from .onnx import export_model_file  # NumPy-only until it writes the file
 
-    export_onnx(load(args.model), args.out)
+    try:
+        export_model_file(args.model, args.out)  # with the model's preprocessing
+    except ImportError:
+        raise CLIError("ONNX export needs the onnx package",
+                       "pip install 'chainrule[onnx]'") from None
     print(f"wrote {_printable(args.out)}")
     return 0
 
