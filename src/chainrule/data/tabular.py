@@ -97,7 +97,11 @@ def _prescan(name: str, delimiter: str | None) -> tuple[str, list[str]]:
         raise DataError(f"{name}: the file is empty; expected a header row and data rows")
     if delimiter is None:
         delimiter = _sniff(text)
-    first = next(csv.reader(io.StringIO(text), delimiter=delimiter), [])
+    try:  # newline="": a lone carriage return ends a line, as in the files themselves
+        first = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), [])
+    except csv.Error as err:
+        raise DataError(f"{name}: the header row (row 1) cannot be read as CSV ({err}); check "
+                        "the delimiter (--delimiter) and quoting") from None
     header = [h.strip() for h in first]
     for i, h in enumerate(header):
         if not h:
@@ -160,6 +164,9 @@ def _bad_byte(name: str) -> tuple[int, int] | None:
                 pos = offset + err.start - len(dec.getstate()[0])
                 return max(pos, offset + err.start - 3) if pos < 0 else pos, chunk[err.start]
             offset += len(chunk)
+    pending = dec.getstate()[0]
+    if pending:  # the file ends inside a multi-byte sequence
+        return offset - len(pending), pending[0]
     return None
 
 
@@ -167,7 +174,7 @@ def _where_in_prefix(name: str, delimiter: str, header: list[str], offset: int) 
     """'row R, column C' of the byte at ``offset`` (the file is valid UTF-8 before it)."""
     with open(name, "rb") as f:
         prefix = f.read(offset).decode("utf-8-sig", errors="replace")
-    rows = list(csv.reader(io.StringIO(prefix + "\x00"), delimiter=delimiter))
+    rows = list(csv.reader(io.StringIO(prefix + "\x00", newline=""), delimiter=delimiter))
     row = len(rows)
     col = len(rows[-1]) if rows else 1
     return f"row {row}, column {_column_name(header, col - 1)}"
