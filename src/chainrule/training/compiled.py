@@ -445,18 +445,12 @@ def _groups(optimizer: Any) -> list[list[Any]]:
 
 def _from_step(step_fn: Any, optimizer: Any, xb: Any, yb: Any) -> tuple[Any, Any]:
     """Find the model and loss a user's step function uses, from what it refers to."""
-    refs = dict(getattr(step_fn, "__globals__", {}))
-    for name, cell in zip(step_fn.__code__.co_freevars, step_fn.__closure__ or ()):
-        try:
-            refs[name] = cell.cell_contents
-        except ValueError:
-            continue
-    names = set(step_fn.__code__.co_names) | set(step_fn.__code__.co_freevars)
+    refs = _referenced(step_fn)
     owned = {id(p) for g in _groups(optimizer) for p in g}
-    models = [v for k, v in refs.items() if k in names and isinstance(v, nn.Module)
+    models = [v for v in refs if isinstance(v, nn.Module)
               and v.parameters() and all(id(p) in owned for p in v.parameters())
               and not _is_loss_module(v)]
-    losses = [v for k, v in refs.items() if k in names and (_is_loss_module(v) or (
+    losses = [v for v in refs if (_is_loss_module(v) or (
         callable(v) and getattr(v, "__module__", "") == "chainrule.nn.functional"))]
     if len(models) != 1 or len(losses) != 1:
         raise UnsupportedStepError("the step function's model and loss could not be found; pass "
@@ -488,14 +482,19 @@ def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # 
     return CompiledStep(step_fn, model=model, loss_fn=loss_fn, optimizer=optimizer)
 
 
-def _find_optimizer(step_fn: Any) -> Any:
+def _referenced(step_fn: Any) -> list[Any]:
+    """The objects a function names: its globals and closure cells that its code uses."""
     refs = dict(getattr(step_fn, "__globals__", {}))
     for name, cell in zip(step_fn.__code__.co_freevars, step_fn.__closure__ or ()):
         try:
             refs[name] = cell.cell_contents
-        except ValueError:
+        except ValueError:  # a cell not yet assigned
             continue
     names = set(step_fn.__code__.co_names) | set(step_fn.__code__.co_freevars)
-    found = [v for k, v in refs.items() if k in names and hasattr(v, "step")
+    return [v for k, v in refs.items() if k in names]
+
+
+def _find_optimizer(step_fn: Any) -> Any:
+    found = [v for v in _referenced(step_fn) if hasattr(v, "step")
              and hasattr(v, "zero_grad") and not isinstance(v, nn.Module)]
     return found[0] if len(found) == 1 else None
