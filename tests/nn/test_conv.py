@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule.nn.conv import Conv2d, conv2d
+from chainrule.nn.conv import Conv2d, conv2d, pad_input
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, batch_norm, layer_norm
 from chainrule.nn.pooling import (
     AdaptiveAvgPool2d,
@@ -18,6 +18,8 @@ from chainrule.nn.pooling import (
     adaptive_avg_pool2d,
     avg_pool2d,
     max_pool2d,
+    max_windows,
+    max_windows_plain,
 )
 from conftest import HAS_TORCH, max_rel_err, needs_torch
 
@@ -145,6 +147,64 @@ def test_max_pool_ties_go_to_the_first_maximum_as_in_pytorch() -> None:
     _, (gx,), G = _grads(lambda t: max_pool2d(t, 2, 1), [x])
     _, (tgx,) = _torch_grads(lambda t: F.max_pool2d(t, 2, 1), [x], G)
     np.testing.assert_array_equal(gx, tgx)
+
+
+@pytest.mark.parametrize(("kernel", "stride", "padding"), [
+    (2, 2, 0), (3, 2, 1), ((2, 3), (1, 2), (1, 1)), (3, 1, 0), (2, 3, 0)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_max_pool_fast_path_equals_the_argmax_path(kernel, stride, padding, dtype) -> None:
+    # Rectified inputs tie often (whole windows of zeros); -inf padding and repeated values too.
+    rng = np.random.default_rng(6)
+    x = np.maximum(rng.integers(-3, 3, size=(3, 2, 9, 8)), 0).astype(dtype)
+    xp = pad_input(x, (padding,) * 4 if isinstance(padding, int) else
+                   (padding[0], padding[0], padding[1], padding[1]), -np.inf)
+    k = (kernel, kernel) if isinstance(kernel, int) else kernel
+    s = (stride, stride) if isinstance(stride, int) else stride
+    out, where = max_windows(xp, k, s)
+    ref_out, ref_where = max_windows_plain(xp, k, s)
+    np.testing.assert_array_equal(out, ref_out)
+    np.testing.assert_array_equal(where, ref_where)
+    assert out.dtype == dtype
+
+
+@needs_torch
+def test_max_pool_with_nan_takes_the_plain_path_as_pytorch() -> None:
+    x = np.random.default_rng(7).normal(size=(1, 2, 6, 6))
+    x[0, 0, 1, 1] = x[0, 1, 4, 3] = np.nan
+    out, (gx,), G = _grads(lambda t: max_pool2d(t, 2), [x])
+    tout, (tgx,) = _torch_grads(lambda t: F.max_pool2d(t, 2), [x], G)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(tout))
+    np.testing.assert_allclose(gx, tgx, rtol=1e-12)
+
+
+@needs_torch
+def test_lenet_step_in_float32_stays_float32_and_matches_pytorch() -> None:
+    # The LeNet layers (padded conv, pool, valid conv, pool) in float32 against PyTorch in
+    # float32: no hidden float64 upcast, and the same gradients to float32 rounding.
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(4, 1, 28, 28)).astype(np.float32)
+    w1, b1 = rng.normal(size=(6, 1, 5, 5)).astype(np.float32), rng.normal(size=6).astype(
+        np.float32)
+    w2, b2 = rng.normal(size=(16, 6, 5, 5)).astype(np.float32), rng.normal(size=16).astype(
+        np.float32)
+
+    def net(conv, pool, relu, x, w1, b1, w2, b2):
+        h = pool(relu(conv(x, w1, b1, padding=2)), 2)
+        return pool(relu(conv(h, w2, b2)), 2)
+
+    arrays = [x, w1, b1, w2, b2]
+    crs = [cr.tensor(a, requires_grad=True) for a in arrays]
+    y = net(conv2d, max_pool2d, cr.relu, *crs)
+    G = rng.normal(size=y.shape).astype(np.float32)
+    y.backward(G)
+    out, grads = y.data, [t.grad for t in crs]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    tout = net(F.conv2d, F.max_pool2d, torch.relu, *ts)
+    (tout * torch.tensor(G)).sum().backward()
+    assert out.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-4, atol=1e-3)
+    for g, t in zip(grads, ts):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-3, atol=1e-2)
 
 
 @needs_torch

@@ -1,20 +1,20 @@
 """2-D convolution (cross-correlation, as in PyTorch), NCHW layout: the primitive and the layer.
 
 The forward pass is *im2col*: every receptive field of the (padded) input becomes one column
-of a matrix ``cols`` (per example), so the whole convolution is one matrix product with the
-flattened kernels::
+of a matrix ``cols``, the columns of all examples side by side, so the whole convolution is one
+matrix product with the flattened kernels::
 
-    cols[n, (c, i, j), (oh, ow)] = x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
-    out[n, o, (oh, ow)]          = W.reshape(O, C*kh*kw) @ cols[n]  (+ bias[o])
+    cols[(c, i, j), (n, oh, ow)] = x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
+    out[o, (n, oh, ow)]          = W.reshape(O, C*kh*kw) @ cols  (+ bias[o])
 
 ``numpy.lib.stride_tricks.sliding_window_view`` gives the receptive fields as a view; the one
 copy is its reshape into ``cols``.  With ``groups`` > 1 the channels split into independent
 groups and the product is batched over them.
 
 Backward follows from the product rule for ``W @ cols``: with G the output gradient laid out
-like ``out``, ``dW = sum_n G[n] @ cols[n].T`` and ``dcols = W.T @ G``; ``dx`` is ``dcols``
-scattered back onto the input (*col2im*): each kernel offset (i, j) adds one strided slice,
-kh*kw additions in all.
+like the product, ``dW = G @ cols.T`` (the sum over examples and positions is the product's
+inner sum) and ``dcols = W.T @ G``; ``dx`` is ``dcols`` scattered back onto the input
+(*col2im*): each kernel offset (i, j) adds one strided slice, kh*kw additions in all.
 
 >>> import numpy as np, chainrule as cr
 >>> x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
@@ -126,19 +126,48 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
         raise ShapeError(f"conv2d: input of {h}x{w} (padded by {pad}) is smaller than the "
                          f"{kh}x{kw} kernel with dilation {dilation_}")
     xp = pad_input(xd, pad)
-    # im2col, the one copy: cols[n, g, (c, i, j), (oh, ow)] = x_pad[n, g*cg + c, oh*sh + i*dh,
-    # ow*sw + j*dw].  Output positions last, so the product below lands in NCHW order and the
-    # copy's inner loop runs along a row of the image (1.7x faster than kernel-offset-last on
-    # LeNet's second layer).
-    win = windows(xp, (kh, kw), stride_, dilation_)              # (N, C, OH, OW, kh, kw) view
-    cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
-        n, groups, cg * kh * kw, oh * ow)
+    cols = im2col(xp, (kh, kw), stride_, dilation_, groups)     # (groups, cg*kh*kw, N*P)
     wmat = wd.reshape(groups, o // groups, cg * kh * kw)
-    out = (wmat @ cols).reshape(n, o, oh, ow)                    # (N, groups, O/groups, P)
+    prod = wmat @ cols                                           # (groups, O/groups, N*P)
     if bias is not None:
-        out += bias.data.reshape(1, o, 1, 1)
+        prod += bias.data.reshape(groups, o // groups, 1)
+    # (O, N, P) -> NCHW: one copy of the (small) output, so later layers see contiguous data
+    out = np.ascontiguousarray(prod.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return CONV2D(out, inputs, (cols, xp.shape, pad, stride_, dilation_, groups))
+
+
+def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+           dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """The receptive fields of the padded input as one matrix per group, the one copy::
+
+        cols[g, (c, i, j), (n, oh, ow)] = x_pad[n, g*cg + c, oh*sh + i*dh, ow*sw + j*dw]
+
+    Examples and output positions share the last axis, so each group's convolution is a
+    single matrix product over the whole batch (one large BLAS call instead of one small call
+    per example), and the copy's inner loop runs along a row of the image."""
+    c = xp.shape[1]
+    win = windows(xp, kernel, stride, dilation)                  # (N, C, OH, OW, kh, kw) view
+    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))  # (C, kh, kw, N, OH, OW)
+    return cols.reshape(groups, (c // groups) * kernel[0] * kernel[1], -1)
+
+
+def col2im(dcols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, int],
+           stride: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
+    """The adjoint of :func:`im2col`: add the gradient of every column entry back onto the
+    padded input, one strided slice per kernel offset (kh*kw additions into one buffer)."""
+    n, c, hp, wp = padded_shape
+    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
+    d6 = dcols.reshape(c, kh, kw, n, -1)
+    oh = conv_output_size(hp, kh, sh, 0, dh)
+    ow = d6.shape[-1] // oh
+    d6 = d6.reshape(c, kh, kw, n, oh, ow)
+    buf = np.zeros((c, n, hp, wp), dtype=dcols.dtype)           # channel-major, like dcols
+    for i in range(kh):
+        for j in range(kw):
+            buf[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
+                j * dw:j * dw + sw * (ow - 1) + 1:sw] += d6[:, i, j]
+    return buf.transpose(1, 0, 2, 3)
 
 
 def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -146,18 +175,20 @@ def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...
     x, weight = out.inputs[0], out.inputs[1]
     o, cg, kh, kw = weight.data.shape
     n, _, oh, ow = g.shape
-    g_mat = g.reshape(n, groups, o // groups, oh * ow)           # laid out like the product
-    # out = W @ cols for each example, so dW = sum over examples of G @ cols.T ...
-    dw = (g_mat @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.data.shape)
+    # G laid out like the forward product: (groups, O/groups, N*P)
+    g_mat = np.ascontiguousarray(g.reshape(n, o, oh * ow).transpose(1, 0, 2)).reshape(
+        groups, o // groups, n * oh * ow)
+    # out = W @ cols, so dW = G @ cols.T (the sum over examples is inside the product) ...
+    dw = (g_mat @ cols.transpose(0, 2, 1)).reshape(weight.data.shape)
     grads: list[np.ndarray | None] = [None, dw]
     if len(out.inputs) == 3:
         grads.append(g.sum(axis=(0, 2, 3)))
     if x.requires_grad:
         # ... and dcols = W.T @ G, scattered back onto the input (col2im)
         wmat = weight.data.reshape(groups, o // groups, cg * kh * kw)
-        dcols = wmat.transpose(0, 2, 1) @ g_mat                  # (N, groups, cg*kh*kw, P)
-        dwin = dcols.reshape(n, groups * cg, kh, kw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
-        grads[0] = unpad(scatter_windows(dwin, padded_shape, stride, dilation), pad)
+        dcols = wmat.transpose(0, 2, 1) @ g_mat                  # (groups, cg*kh*kw, N*P)
+        dxp = col2im(dcols, padded_shape, (kh, kw), stride, dilation)
+        grads[0] = np.ascontiguousarray(unpad(dxp, pad))
     return tuple(grads)
 
 

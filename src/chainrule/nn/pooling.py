@@ -1,6 +1,7 @@
 """Pooling over 2-D windows, NCHW layout: max, average, and global (adaptive) average.
 
-Each window is a view of the input (:func:`chainrule.nn.conv.windows`).  Max pooling sends a
+Each window is a view of the input (:func:`chainrule.nn.conv.windows`); max pooling walks the
+kernel offsets instead (one strided view per offset, no copy of the windows).  Max pooling sends a
 window's gradient to the one input that was its maximum (the first, on ties, as PyTorch);
 average pooling spreads it evenly over the window (zero padding counted, as PyTorch's default
 ``count_include_pad=True``).
@@ -50,20 +51,72 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
     xp = pad_input(x.data, pad, -np.inf)
+    # NaN is the maximum of its window for argmax (and PyTorch); the comparisons of the fast
+    # path would skip it, so inputs with NaN take the plain path.
+    find = max_windows_plain if np.isnan(xp.sum()) else max_windows
+    out, where = find(xp, kernel, step)
+    return MAX_POOL2D(out, (x,), (where, xp.shape, pad, step, kernel))
+
+
+def _offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tuple[int, int]
+             ) -> list[tuple[slice, slice]]:
+    """For each kernel offset (i, j), row-major, the strided slices of the padded input that
+    the offset sees in every window."""
+    (kh, kw), (sh, sw) = kernel, step
+    oh = conv_output_size(padded_hw[0], kh, sh, 0, 1)
+    ow = conv_output_size(padded_hw[1], kw, sw, 0, 1)
+    return [(slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
+                      for i in range(kh) for j in range(kw)]
+
+
+def max_windows_plain(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's maximum and its flat index in the window (the first, on ties), by one
+    copy of all windows and ``argmax``: the reference for :func:`max_windows`."""
     win = windows(xp, kernel, step, (1, 1))
-    n, c, oh, ow, kh, kw = win.shape
-    flat = win.reshape(n, c, oh, ow, kh * kw)  # the one copy
+    flat = win.reshape(*win.shape[:4], kernel[0] * kernel[1])   # the one copy
     where = flat.argmax(axis=-1)
     out = np.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
-    return MAX_POOL2D(out, (x,), (where, xp.shape, pad, step, (kh, kw)))
+    return out, where.astype(_index_dtype(kernel))
+
+
+def max_windows(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`max_windows_plain` gives, without copying the windows: one pass per kernel
+    offset over output-sized strided views, keeping the running maximum and where it was (a
+    strictly larger value replaces it, so ties keep the first, as ``argmax``)."""
+    offsets = _offsets(xp.shape[2:], kernel, step)
+    rows, cols = offsets[0]
+    out = xp[:, :, rows, cols].copy()
+    where = np.zeros(out.shape, dtype=_index_dtype(kernel))
+    better = np.empty(out.shape, dtype=bool)
+    for k, (rows, cols) in enumerate(offsets[1:], start=1):
+        view = xp[:, :, rows, cols]
+        np.greater(view, out, out=better)
+        np.copyto(out, view, where=better)
+        np.copyto(where, k, where=better)
+    return out, where
+
+
+def _index_dtype(kernel: tuple[int, int]) -> type:
+    return np.int8 if kernel[0] * kernel[1] <= 127 else np.intp
 
 
 def _max_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    where, padded_shape, pad, step, (kh, kw) = out.saved
-    dwin = np.zeros((*g.shape, kh * kw), dtype=g.dtype)
-    np.put_along_axis(dwin, where[..., None], g[..., None], axis=-1)
-    dwin = dwin.reshape(*g.shape, kh, kw)
-    return (unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad),)
+    # Each window's gradient goes to the one input that was its maximum: for each kernel offset,
+    # the windows whose maximum sat there add g at that offset's strided slice.
+    where, padded_shape, pad, step, kernel = out.saved
+    offsets = _offsets(padded_shape[2:], kernel, step)
+    dxp = np.zeros(padded_shape, dtype=g.dtype)
+    overlap = step[0] < kernel[0] or step[1] < kernel[1]
+    hit = np.empty(where.shape, dtype=bool)
+    for k, (rows, cols) in enumerate(offsets):
+        np.equal(where, k, out=hit)
+        if overlap:
+            dxp[:, :, rows, cols] += np.where(hit, g, 0)
+        else:  # the slices of different offsets are disjoint: assign, no temporary
+            np.copyto(dxp[:, :, rows, cols], g, where=hit)
+    return (np.ascontiguousarray(unpad(dxp, pad)),)
 
 
 MAX_POOL2D = Primitive("max_pool2d", _max_pool2d_backward)
