@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -383,14 +384,26 @@ def _warn(message: str) -> None:
 
 
 _WARNING_HINTS = (
-    ("batch_size", "--batch-size"),
+    ("batch size", "--batch-size"),
     ("learning rate", "--lr"),
+)
+
+_API_TO_FLAGS = (  # Python spellings in library warnings, as a command-line user types them
+    ("Pass batch_size=None to ask for that, or a smaller batch_size",
+     "Pass --batch-size full to ask for that, or a smaller --batch-size"),
+    ("batch_size=None", "--batch-size full"),
+    ("batch_size", "--batch-size"),
+    ("chainrule.data.StandardScaler", "--standardize"),
+    ("StandardScaler", "--standardize"),
+    ("validation_split", "--val-split"),
+    ("lr=", "--lr "),
 )
 
 
 def _warning_line(text: str) -> str:
     """A library warning as the CLI says it: Python API names replaced by flags."""
-    text = text.replace("chainrule.data.StandardScaler", "--standardize")
+    for api, flag in _API_TO_FLAGS:
+        text = text.replace(api, flag)
     for word, flag in _WARNING_HINTS:
         if word in text and flag not in text:
             text += f" (see {flag})"
@@ -483,8 +496,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     for note in result.notes:
         if chief:
             _warn(_warning_line(note))
-    if result.diverged:
-        raise CLIError(result.diverged, result.hint, code=3)
+    if result.diverged:  # the guard stops every rank at the same step: all raise this
+        from .distributed import AGREED
+
+        err = CLIError(result.diverged, result.hint, code=3)
+        setattr(err, AGREED, True)
+        raise err
     if result.interrupted and args.checkpoint and chief:
         sys.stderr.write(f"chainrule: interrupted; checkpoint saved to {args.checkpoint}; "
                          "run the same command with --resume to continue\n")
@@ -515,6 +532,13 @@ def _rank() -> int:
     from .distributed import world
 
     return int(world().Get_rank())
+
+
+def _rank_or_zero() -> int:
+    try:
+        return _rank()
+    except Exception:  # no MPI at all: this process is the only one
+        return 0
 
 
 def _need_pandas(what: str) -> None:
@@ -740,33 +764,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
-    try:
-        return _COMMANDS[args.command](args)
-    except CLIError as err:
-        _report(str(err), err.hint or f"run 'chainrule {args.command} --help'")
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # one clean line each, not Python's two
+        try:
+            if getattr(args, "distributed", False):
+                from .distributed import run
+
+                # An error on one rank ends every rank within seconds, with its message (no
+                # rank waits forever in a collective); an error that every rank raised
+                # together comes back here and rank 0 reports it.
+                return run(lambda: _COMMANDS[args.command](args))
+            return _COMMANDS[args.command](args)
+        except BaseException as err:
+            return _handle(err, args)
+
+
+def _handle(err: BaseException, args: argparse.Namespace) -> int:
+    """Report an error as one line and a hint; the exit status (a bug is re-raised)."""
+    from .errors import ChainruleError
+
+    if isinstance(err, CLIError):
+        _report(str(err), err.hint or f"run 'chainrule {args.command} --help'", args)
         return err.code
-    except KeyboardInterrupt:
+    if isinstance(err, KeyboardInterrupt):
         sys.stderr.write("chainrule: interrupted\n")
         return 130
-    except BrokenPipeError:  # e.g. 'chainrule predict ... | head': the reader left early
+    if isinstance(err, BrokenPipeError):  # 'chainrule predict ... | head': the reader left
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except MemoryError:
-        _report("out of memory", "use smaller --layers or --batch-size, or less data")
-    except OSError as err:
+    if isinstance(err, MemoryError):
+        _report("out of memory", "use smaller --layers or --batch-size, or less data", args)
+    elif isinstance(err, OSError):
         where = f": {err.filename}" if getattr(err, "filename", None) else ""
-        _report(f"{err.strerror or err}{where}", "check the path and permissions")
-    except Exception as err:
-        from .errors import ChainruleError
-
-        if not isinstance(err, ChainruleError):
-            raise
+        _report(f"{err.strerror or err}{where}", "check the path and permissions", args)
+    elif isinstance(err, ChainruleError):
         hint = _HINTS.get(type(err).__name__, "run 'chainrule {cmd} --help'")
-        _report(str(err), hint.format(cmd=args.command))
+        _report(str(err), hint.format(cmd=args.command), args)
+    else:
+        raise err
     return 1
 
 
-def _report(message: str, hint: str) -> None:
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    """Print a Python warning as the command's own one-line warning (no source line)."""
+    _warn(_warning_line(" ".join(str(message).split())))
+
+
+def _report(message: str, hint: str, args: argparse.Namespace | None = None) -> None:
+    if args is not None and getattr(args, "distributed", False) and _rank_or_zero() != 0:
+        return  # every rank raised the same error; rank 0 says it once
     sys.stderr.write(f"chainrule: error: {_printable(message)[:2000]}\nhint: "
                      f"{_printable(hint)}\n")

@@ -119,6 +119,10 @@ class Communicator:
         """Whether ``flag`` is true on any rank."""
         return bool(flag)
 
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
+        return [value]
+
     def agree(self, fn: Callable[[], T], what: str) -> T:
         """Run ``fn`` on every rank; if it raises on any, every rank raises (the failing rank
         its own error, the others a DistributedError quoting it)."""
@@ -132,7 +136,8 @@ class Communicator:
 class MPICommunicator(Communicator):
     """:class:`Communicator` over an MPI communicator (COMM_WORLD by default)."""
 
-    _KINDS: ClassVar[dict[str, int]] = {"gradients": 1, "sum": 2, "max": 3, "any": 4}
+    _KINDS: ClassVar[dict[str, int]] = {"gradients": 1, "sum": 2, "max": 3, "any": 4,
+                                        "gather": 5}
 
     def __init__(self, comm: Any = None) -> None:
         self.comm = world() if comm is None else comm
@@ -234,6 +239,15 @@ class MPICommunicator(Communicator):
 
     def any(self, flag: bool) -> bool:
         return bool(self.sum(np.array([1.0 if flag else 0.0]))[0] > 0)
+
+    def gather(self, value: Any) -> list[Any]:
+        tag = self._tag("gather")
+        start = perf_counter()
+        pairs = self.comm.allgather((tag, value))
+        self.allreduce_seconds += perf_counter() - start
+        if any(t != tag for t, _ in pairs):
+            self._out_of_step("gather")
+        return [v for _, v in pairs]
 
     def agree(self, fn: Callable[[], T], what: str) -> T:
         error: Exception | None = None

@@ -158,12 +158,14 @@ def _split_indices(n: int, y: np.ndarray, task: str, cfg: TrainConfig
     return tr, va, te
 
 
-def _prepare_table(cfg: TrainConfig) -> tuple[_Prepared, tuple[np.ndarray, ...]]:
-    from .data.columns import TableEncoder, infer_columns, prepare_target, unknown_warning
+def _read_table(cfg: TrainConfig) -> tuple[Any, Any, list[Any], list[str],
+                                           tuple[np.ndarray, ...]]:
+    """Read and type the table, drop rows without a target and split (no collectives: under
+    MPI every rank runs it inside an agreement)."""
+    from .data.columns import infer_columns, prepare_target
     from .data.tabular import read_frame
 
     frame = read_frame(cfg.data, delimiter=cfg.delimiter)
-    name = frame.attrs.get("chainrule_source", "the table")
     if not cfg.target:
         raise ConfigError("--data needs --target COL, the name of the column to predict")
     target = prepare_target(frame, cfg.target, cfg.task)
@@ -174,9 +176,20 @@ def _prepare_table(cfg: TrainConfig) -> tuple[_Prepared, tuple[np.ndarray, ...]]
         frame = frame[target.keep]
     plans = infer_columns(frame, cfg.target, features=cfg.features, drop=cfg.drop,
                           categorical=cfg.categorical)
-    tr, va, te = _split_indices(len(frame), target.y, target.task, cfg)
-    encoder = TableEncoder(plans).fit(frame.iloc[tr])
-    X = encoder.transform(frame)
+    return frame, target, plans, notes, _split_indices(len(frame), target.y, target.task, cfg)
+
+
+def _prepare_table(cfg: TrainConfig, comm: Any) -> tuple[_Prepared, tuple[np.ndarray, ...]]:
+    """The encoded table.  The encoder learns from the training rows only; under MPI each
+    rank fits it on its share of them and the statistics are combined across ranks
+    (:meth:`chainrule.data.columns.TableEncoder.fit`), so every rank agrees."""
+    from .data.columns import TableEncoder, unknown_warning
+
+    frame, target, plans, notes, (tr, va, te) = comm.agree(lambda: _read_table(cfg),
+                                                           "read the table")
+    name = frame.attrs.get("chainrule_source", "the table")
+    encoder = TableEncoder(plans).fit(frame.iloc[_share(tr, comm)], comm=comm)
+    X = comm.agree(lambda: encoder.transform(frame), "encode the table")
     seen = unknown_warning(encoder.unknown)
     if seen:
         notes.append("validation or test rows hold " + seen.replace(
@@ -223,12 +236,12 @@ class _Defaults:
         self.patience = pick(cfg.patience, None, 30 if cfg.val_split > 0 else None)
 
 
-def _class_weights(cfg: TrainConfig, y: np.ndarray, names: list[str]) -> np.ndarray | None:
-    if cfg.class_weight is None:
-        return None
-    counts = np.bincount(y, minlength=len(names)).astype(np.float64)
+def _class_weights(cfg: TrainConfig, counts: np.ndarray, names: list[str]) -> np.ndarray:
+    """The weight of each class: 'balanced' is scikit-learn's n / (k * count), from the
+    training rows' class ``counts``; label=weight pairs set some (the others weigh 1)."""
     if cfg.class_weight == "balanced":
-        per_class = np.where(counts > 0, len(y) / (len(names) * np.maximum(counts, 1)), 0.0)
+        per_class = np.where(counts > 0, counts.sum() / (len(names) * np.maximum(counts, 1)),
+                             0.0)
     else:
         per_class = np.ones(len(names))
         for label, w in dict(cfg.class_weight).items():
@@ -240,7 +253,7 @@ def _class_weights(cfg: TrainConfig, y: np.ndarray, names: list[str]) -> np.ndar
                 raise ConfigError(f"--class-weight for {quote(label)} must be a number >= 0, "
                                   f"got {quote(w)}")
             per_class[names.index(label)] = float(w)
-    return per_class[y]
+    return per_class
 
 
 @contextlib.contextmanager
@@ -266,37 +279,38 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     data is read and typed, before training starts (the CLI prints the column table then)."""
     from . import nn
     from .data import StandardScaler
+    from .data.combine import agreed_mean_std
     from .tools.saving import save
-    from .training import CSVLogger, EarlyStopping, Trainer, build_mlp, tasks
+    from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
 
-    cfg.check()
+    comm = _communicator(cfg)
+    comm.agree(cfg.check, "check the options")
     d = _Defaults(cfg)
-    tabular = cfg.data is not None
-    prep, (tr, va, te) = _prepare_table(cfg) if tabular else _prepare_arrays(cfg)
-    if prep.task == "classification" and len(prep.class_names or []) < 2:
-        only = (prep.class_names or ["?"])[0]
-        raise DataError(f"the target {quote(prep.target)} has only one class ({quote(only)}); "
-                        "a classifier needs at least two")
+    if cfg.data is not None:
+        prep, (tr, va, te) = _prepare_table(cfg, comm)
+    else:
+        prep, (tr, va, te) = comm.agree(lambda: _prepare_arrays(cfg), "load the data set")
     n_classes = len(prep.class_names or [])
-    task = tasks.for_target(prep.task, n_classes)
-    if cfg.loss != "auto":
-        task = _task_for_loss(cfg.loss, prep.task, n_classes, task)
-    n_params = _count_parameters(prep.X.shape[1], d.layers, task.n_outputs(n_classes or None))
-    if n_params > _MAX_PARAMETERS:
-        raise ConfigError(f"--layers {','.join(map(str, d.layers))} gives {n_params:,} "
-                          f"parameters, beyond the {_MAX_PARAMETERS:,} this command builds; "
-                          "use smaller layers")
+    task = comm.agree(lambda: _task_of(cfg, prep, d, len(tr), comm.size), "check the model")
     X, y = prep.X, prep.y
-    scaler = StandardScaler().fit(X[tr]) if d.standardize else None
+    scaler = None
+    if d.standardize:  # statistics of the training rows of every rank together
+        mean, std, _ = agreed_mean_std(_share(X[tr], comm), comm)
+        scaler = StandardScaler.from_dict({"mean": mean.tolist(),
+                                           "scale": np.where(std > 0, std, 1.0).tolist()})
     Z = scaler.transform(X) if scaler is not None else X
     y_scale = None
     y_fit = y
     if prep.task == "regression":  # train on standardised targets, report in real units
-        mean, std = float(np.mean(y[tr])), float(np.std(y[tr]))
-        y_scale = {"mean": mean, "scale": std if std > 0 else 1.0}
-        y_fit = (y - mean) / y_scale["scale"]
-    weights = _class_weights(cfg, y, prep.class_names or []) \
-        if prep.task == "classification" else None
+        mean, std, _ = agreed_mean_std(_share(y[tr], comm), comm)
+        y_scale = {"mean": float(mean[0]), "scale": float(std[0]) if std[0] > 0 else 1.0}
+        y_fit = (y - y_scale["mean"]) / y_scale["scale"]
+    weights = None
+    if prep.task == "classification" and cfg.class_weight is not None:
+        counts = comm.sum(np.bincount(_share(y[tr], comm), minlength=n_classes
+                                      ).astype(np.float64))
+        weights = comm.agree(lambda: _class_weights(cfg, counts, prep.class_names or []),
+                             "weigh the classes")[y]
     dtype = np.float64 if cfg.course_job else np.float32
     model = build_mlp(X.shape[1], d.layers, task.n_outputs(n_classes or None),
                       activation=d.activation, output=task.output, init=d.init, dtype=dtype,
@@ -309,12 +323,15 @@ def train(cfg: TrainConfig, *, stream: Any = None,
             raise ConfigError("--patience needs a validation split (--val-split 0.2)")
         callbacks.append(EarlyStopping("val_loss", patience=d.patience,
                                        restore_best_weights=True))
-    shard = _sharder(cfg)
+    def shard(a: np.ndarray) -> np.ndarray:
+        return _share(a, comm)
+
     notes = list(prep.notes)
     trainer = Trainer(model, loss=cfg.loss if cfg.loss != "auto" else task.loss,
                       optimizer=d.optimizer, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed,
                       callbacks=callbacks, verbose=cfg.verbose, stream=stream,
-                      distributed=cfg.distributed, checkpoint=cfg.checkpoint,
+                      distributed=comm if cfg.distributed else False,
+                      checkpoint=cfg.checkpoint,
                       checkpoint_every=cfg.checkpoint_every)
     if resuming:
         trainer.load_checkpoint(cfg.checkpoint)
@@ -386,6 +403,38 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     return result
 
 
+def _communicator(cfg: TrainConfig) -> Any:
+    from .distributed import communicator
+
+    return communicator(bool(cfg.distributed))
+
+
+def _task_of(cfg: TrainConfig, prep: _Prepared, d: _Defaults, n_train: int,
+             ranks: int) -> Any:
+    """The output and loss for this target, refusing what cannot train."""
+    from .training import tasks
+
+    if n_train < ranks:
+        raise DataError(f"{n_train} training row(s) cannot be shared by {ranks} MPI ranks: "
+                        "every rank needs at least one; start fewer (mpiexec -n "
+                        f"{max(1, n_train)}) or use more data")
+
+    if prep.task == "classification" and len(prep.class_names or []) < 2:
+        only = (prep.class_names or ["?"])[0]
+        raise DataError(f"the target {quote(prep.target)} has only one class ({quote(only)}); "
+                        "a classifier needs at least two")
+    n_classes = len(prep.class_names or [])
+    task = tasks.for_target(prep.task, n_classes)
+    if cfg.loss != "auto":
+        task = _task_for_loss(cfg.loss, prep.task, n_classes, task)
+    n_params = _count_parameters(prep.X.shape[1], d.layers, task.n_outputs(n_classes or None))
+    if n_params > _MAX_PARAMETERS:
+        raise ConfigError(f"--layers {','.join(map(str, d.layers))} gives {n_params:,} "
+                          f"parameters, beyond the {_MAX_PARAMETERS:,} this command builds; "
+                          "use smaller layers")
+    return task
+
+
 def _task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
     from .training import get_loss, tasks
 
@@ -422,14 +471,11 @@ def _run_name(name: Any) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "data"
 
 
-def _sharder(cfg: TrainConfig) -> Callable[[np.ndarray], np.ndarray]:
-    if not cfg.distributed:
-        return lambda a: a
-    from .distributed import shard_range, world
+def _share(a: np.ndarray, comm: Any) -> np.ndarray:
+    """This rank's contiguous share of ``a`` (all of it in one process)."""
+    from .distributed import shard_range
 
-    comm = world()
-    rank, size = comm.Get_rank(), comm.Get_size()
-    return lambda a: a[slice(*shard_range(len(a), rank, size))]
+    return a[slice(*shard_range(len(a), comm.rank, comm.size))]
 
 
 def _preprocessing(prep: _Prepared, task: Any, scaler: Any, y_scale: Any,

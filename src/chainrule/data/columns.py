@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from .combine import agreed_median, union
 from .preprocessing import LabelEncoder
 from .tabular import NA_MARKERS, quote, record_number
 
@@ -298,24 +299,51 @@ class TableEncoder:
         self.columns: list[_Fitted] = []
         self.unknown: dict[str, list[str]] = {}
 
-    def fit(self, frame: Any) -> TableEncoder:
-        """Learn medians and vocabularies from ``frame`` (the training rows); returns self."""
+    def fit(self, frame: Any, comm: Any = None) -> TableEncoder:
+        """Learn medians and vocabularies from ``frame`` (the training rows); returns self.
+
+        With ``comm`` (a ``chainrule.distributed.Communicator``), ``frame`` is this rank's
+        share of the training rows and every rank ends with the same statistics, those of
+        all the shares together: the vocabulary is the union over ranks, a missing indicator
+        or category is kept where any rank has a missing cell, and medians follow
+        :func:`chainrule.data.combine.agreed_median` (exact up to a million values).  A cell
+        that cannot be read on any rank stops every rank, before any statistic is combined.
+        """
+        if comm is None:
+            local = self._local(frame)
+        else:
+            local = comm.agree(lambda: self._local(frame), "encode its share of the training "
+                               "rows")
+        gather = comm.gather if comm is not None else (lambda v: [v])
         self.columns = []
+        for p, stats in zip(self.plans, local):
+            f = _Fitted(p.name, p.kind, p.reason)
+            if p.kind in ("numeric", "boolean", "datetime"):
+                f.missing_indicator = any(gather(bool(np.isnan(stats).any())))
+                medians = [agreed_median(col, comm) for col in stats.T]
+                f.median = [0.0 if m is None else m for m in medians]
+            elif p.kind == "categorical":
+                present, missing = stats
+                shares = gather((sorted(present), missing))
+                f.missing_category = any(m for _, m in shares)
+                f.categories = _sorted_labels(union(v for v, _ in shares))
+            self.columns.append(f)
+        return self
+
+    def _local(self, frame: Any) -> list[Any]:
+        """What each column needs from this share of the rows: its numeric parts (NaN where
+        missing), or its present categories and whether any cell is missing."""
+        out: list[Any] = []
         for p in self.plans:
             f = _Fitted(p.name, p.kind, p.reason)
             if p.kind in ("numeric", "boolean", "datetime"):
-                parts = self._parts(frame, f)
-                missing = np.isnan(parts)
-                f.missing_indicator = bool(missing.any())
-                med = [float(np.median(col[~m])) if (~m).any() else 0.0
-                       for col, m in zip(parts.T, missing.T)]
-                f.median = med
+                out.append(self._parts(frame, f))
             elif p.kind == "categorical":
                 text = _strings(frame[p.name])
-                f.missing_category = any(t is None for t in text)
-                f.categories = _sorted_labels({t for t in text if t is not None})
-            self.columns.append(f)
-        return self
+                out.append(({t for t in text if t is not None}, any(t is None for t in text)))
+            else:
+                out.append(None)
+        return out
 
     @staticmethod
     def _parts(frame: Any, f: _Fitted) -> np.ndarray:

@@ -1,0 +1,144 @@
+"""Statistics fitted on shares of the rows (one share per MPI rank), combined into those of
+all the rows, so every rank ends with the same preprocessing as one process on all the rows.
+
+- **means and variances**: each share's count, mean and sum of squared deviations (M2) are
+  merged with Chan, Golub and LeVeque's pairwise formula,
+  ``M2 = M2_a + M2_b + delta^2 n_a n_b / n`` with ``delta = mean_b - mean_a``: exact up to
+  rounding, with no catastrophic cancellation (:func:`combine_moments`).
+- **medians**: while the column has at most :data:`EXACT_MEDIAN_LIMIT` present values over
+  all ranks, they are gathered and the median is exactly ``np.median`` of all of them.
+  Beyond that, each rank sends :data:`MEDIAN_QUANTILES` evenly spaced quantiles of its share
+  and the median is the weighted median of the pooled quantiles (each standing for
+  ``n_rank / (MEDIAN_QUANTILES - 1)`` values): its position among all the values is within
+  about ``n / (MEDIAN_QUANTILES - 1)`` of the middle (:func:`agreed_median`).
+- **vocabularies** (category names): the union over ranks.
+
+The ranks talk through a communicator (``chainrule.distributed.Communicator``: ``gather``
+returns every rank's value in rank order); the default single-process one returns its input,
+so the same code serves one process and many.  This module needs only NumPy.
+
+>>> parts = [moments(np.array([[1.0], [2.0]])), moments(np.array([[4.0]]))]
+>>> n, mean, m2 = combine_moments(parts)
+>>> all_rows = np.array([1.0, 2.0, 4.0])
+>>> n, bool(np.isclose(mean[0], all_rows.mean())), bool(np.isclose(m2[0] / n, all_rows.var()))
+(3, True, True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = ["EXACT_MEDIAN_LIMIT", "MEDIAN_QUANTILES", "Gatherer", "agreed_mean_std",
+           "agreed_median", "combine_moments", "moments", "union"]
+
+EXACT_MEDIAN_LIMIT = 1_000_000
+"""Up to this many present values of a column (over all ranks), the median is exact."""
+
+MEDIAN_QUANTILES = 1001
+"""Quantiles each rank sends for a column too large to gather."""
+
+Moments = tuple[int, np.ndarray, np.ndarray]
+
+
+class Gatherer(Protocol):
+    """What the combining needs of a communicator."""
+
+    def gather(self, value: Any) -> list[Any]:
+        """Every rank's ``value``, in rank order."""
+        ...
+
+
+class _Alone:
+    def gather(self, value: Any) -> list[Any]:
+        return [value]
+
+
+def _comm(comm: Gatherer | None) -> Gatherer:
+    return _Alone() if comm is None else comm
+
+
+def moments(X: np.ndarray) -> Moments:
+    """Count, column means and column sums of squared deviations (M2) of ``X`` (rows x
+    columns; zeros for no rows)."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    n = len(X)
+    if n == 0:
+        return 0, np.zeros(X.shape[1]), np.zeros(X.shape[1])
+    mean = X.mean(axis=0)
+    return n, mean, ((X - mean) ** 2).sum(axis=0)
+
+
+def combine_moments(parts: Iterable[Moments]) -> Moments:
+    """Merge per-share (count, mean, M2) into those of all the rows (Chan et al.)."""
+    n, mean, m2 = 0, None, None
+    for nb, mb, m2b in parts:
+        if mean is None:
+            n, mean, m2 = nb, np.asarray(mb, dtype=np.float64), np.asarray(m2b, dtype=np.float64)
+            continue
+        if nb == 0:
+            continue
+        total = n + nb
+        delta = np.asarray(mb) - mean
+        mean = mean + delta * (nb / total)
+        m2 = m2 + np.asarray(m2b) + delta * delta * (n * nb / total)
+        n = total
+    if mean is None:
+        raise DataError("combine_moments needs at least one part (one per rank)")
+    return n, mean, m2
+
+
+def agreed_mean_std(X: np.ndarray, comm: Gatherer | None = None) -> tuple[np.ndarray,
+                                                                           np.ndarray, int]:
+    """Column means and population standard deviations (as ``np.mean``/``np.std``) of the
+    rows of every rank together, and their count."""
+    n, mean, m2 = combine_moments(_comm(comm).gather(moments(X)))
+    std = np.sqrt(m2 / n) if n else np.zeros_like(m2)
+    return mean, std, n
+
+
+def agreed_median(values: np.ndarray, comm: Gatherer | None = None, *,
+                  exact_limit: int = EXACT_MEDIAN_LIMIT) -> float | None:
+    """The median of the present (non-NaN) ``values`` of every rank together (None when
+    there are none): exact up to ``exact_limit`` values, else from pooled quantiles (see the
+    module docstring)."""
+    c = _comm(comm)
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[~np.isnan(v)]
+    counts = c.gather(len(v))
+    total = sum(counts)
+    if total == 0:
+        return None
+    if total <= exact_limit:
+        return float(np.median(np.concatenate(c.gather(v))))
+    q = np.quantile(v, np.linspace(0.0, 1.0, MEDIAN_QUANTILES)) if len(v) else np.empty(0)
+    pooled = c.gather(q)
+    return _weighted_median(pooled, counts)
+
+
+def _weighted_median(quantiles: Sequence[np.ndarray], counts: Sequence[int]) -> float:
+    points = np.concatenate([q for q in quantiles if len(q)])
+    weights = np.concatenate([np.full(len(q), n / len(q)) for q, n in zip(quantiles, counts)
+                              if len(q)])
+    order = np.argsort(points, kind="stable")
+    points, weights = points[order], weights[order]
+    cumulative = np.cumsum(weights)
+    half = cumulative[-1] / 2
+    i = int(np.searchsorted(cumulative, half))
+    if np.isclose(cumulative[i], half) and i + 1 < len(points):
+        return float((points[i] + points[i + 1]) / 2)
+    return float(points[i])
+
+
+def union(sets: Iterable[Iterable[str]]) -> set[str]:
+    """The union of every rank's values."""
+    out: set[str] = set()
+    for s in sets:
+        out.update(s)
+    return out
