@@ -1,0 +1,144 @@
+"""Statistics of shares of the rows combined into those of all rows (chainrule.data.combine),
+with ranks simulated by threads that meet at each gather; tests/distributed runs real MPI."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chainrule.data.combine import (
+    MEDIAN_QUANTILES,
+    agreed_mean_std,
+    agreed_median,
+    combine_moments,
+    moments,
+)
+
+
+class ThreadRanks:
+    """``size`` ranks as threads: ``gather`` waits for every rank, as MPI's allgather does."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._barrier = threading.Barrier(size)
+        self._slots: list[Any] = [None] * size
+
+    def comm(self, rank: int) -> Any:
+        ranks = self
+
+        class Comm:
+            def gather(self, value: Any) -> list[Any]:
+                ranks._slots[rank] = value
+                ranks._barrier.wait()
+                out = list(ranks._slots)
+                ranks._barrier.wait()  # nobody overwrites a slot before all have read
+                return out
+
+            def agree(self, fn: Callable[[], Any], what: str) -> Any:
+                return fn()
+
+        c = Comm()
+        c.rank, c.size = rank, self.size
+        return c
+
+    def run(self, fn: Callable[[Any, int], Any]) -> list[Any]:
+        results: list[Any] = [None] * self.size
+        errors: list[BaseException] = []
+
+        def one(rank: int) -> None:
+            try:
+                results[rank] = fn(self.comm(rank), rank)
+            except BaseException as err:  # surfaced in the test thread
+                errors.append(err)
+                self._barrier.abort()
+
+        threads = [threading.Thread(target=one, args=(r,)) for r in range(self.size)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        if errors:
+            raise errors[0]
+        return results
+
+
+def _shares(n: int, size: int) -> list[slice]:
+    cuts = np.linspace(0, n, size + 1).astype(int)
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+@pytest.mark.parametrize("cuts", [[5, 5], [1, 99], [0, 40, 60], [33, 0, 34, 33]])
+def test_chan_combination_equals_the_whole_columns(cuts: list[int]) -> None:
+    rng = np.random.default_rng(1)
+    X = rng.normal(1e6, 3.0, size=(sum(cuts), 3))  # a large mean: naive sums would cancel
+    edges = np.cumsum([0, *cuts])
+    n, mean, m2 = combine_moments(moments(X[a:b]) for a, b in zip(edges[:-1], edges[1:]))
+    assert n == len(X)
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-14)
+    np.testing.assert_allclose(m2 / n, X.var(axis=0), rtol=1e-10)
+
+
+def test_agreed_mean_std_over_three_ranks() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(50, 4)) * [1, 10, 100, 0]
+    parts = _shares(len(X), 3)
+    out = ThreadRanks(3).run(lambda comm, r: agreed_mean_std(X[parts[r]], comm))
+    for mean, std, n in out:
+        assert n == 50
+        np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(std, X.std(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def test_medians_are_exact_while_small_and_close_beyond() -> None:
+    rng = np.random.default_rng(3)
+    v = rng.exponential(size=4001)
+    v[rng.choice(len(v), 50, replace=False)] = np.nan
+    parts = _shares(len(v), 3)
+    exact = ThreadRanks(3).run(lambda comm, r: agreed_median(v[parts[r]], comm))
+    assert exact == [float(np.nanmedian(v))] * 3
+    approx = ThreadRanks(3).run(lambda comm, r: agreed_median(v[parts[r]], comm,
+                                                              exact_limit=100))
+    present = np.sort(v[~np.isnan(v)])
+    assert len(set(approx)) == 1  # every rank the same
+    position = np.searchsorted(present, approx[0])  # rank of the answer among all values
+    assert abs(position - len(present) / 2) <= len(present) / (MEDIAN_QUANTILES - 1) + 1
+    assert agreed_median(np.array([np.nan])) is None
+
+
+def test_a_rank_without_present_values_still_takes_part() -> None:
+    v = np.array([np.nan, np.nan, 1.0, 2.0, 10.0])
+    parts = [slice(0, 2), slice(2, 5)]
+    for limit in (10, 1):
+        out = ThreadRanks(2).run(lambda comm, r, limit=limit: agreed_median(
+            v[parts[r]], comm, exact_limit=limit))
+        assert out == [2.0, 2.0]
+
+
+def test_a_table_encoder_fitted_on_shares_equals_one_fitted_on_all_rows() -> None:
+    pd = pytest.importorskip("pandas")
+    from chainrule.data.columns import TableEncoder, infer_columns
+
+    rng = np.random.default_rng(4)
+    n = 60
+    frame = pd.DataFrame({
+        "x": rng.normal(size=n), "k": rng.integers(0, 5, n).astype(float),
+        "c": rng.choice(["a", "b", "c"], n),
+        "d": pd.date_range("2020-01-01", periods=n, freq="D").strftime("%Y-%m-%d"),
+        "y": rng.integers(0, 2, n)})
+    frame.loc[55, "x"] = np.nan  # missing only in the last rank's share
+    frame.loc[2, "c"] = None  # a missing category only in the first
+    frame.loc[30:, "c"] = frame.loc[30:, "c"].replace("c", "zz")  # 'zz' only past row 30
+    plans = infer_columns(frame, "y")
+    whole = TableEncoder(plans).fit(frame).to_dict()
+    parts = _shares(n, 3)
+    shares = ThreadRanks(3).run(
+        lambda comm, r: TableEncoder(plans).fit(frame.iloc[parts[r]], comm=comm).to_dict())
+    assert all(s == whole for s in shares)
+    col = {c["name"]: c for c in whole["columns"]}
+    assert col["x"]["missing_indicator"] and col["c"]["missing_category"]
+    assert "zz" in col["c"]["categories"]
+    assert col["x"]["median"] == [float(np.nanmedian(frame["x"]))]
