@@ -3,6 +3,7 @@ with ranks simulated by threads that meet at each gather; tests/distributed runs
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -68,7 +69,7 @@ class ThreadRanks:
 
 def _shares(n: int, size: int) -> list[slice]:
     cuts = np.linspace(0, n, size + 1).astype(int)
-    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    return [slice(a, b) for a, b in itertools.pairwise(cuts)]
 
 
 @pytest.mark.parametrize("cuts", [[5, 5], [1, 99], [0, 40, 60], [33, 0, 34, 33]])
@@ -76,7 +77,7 @@ def test_chan_combination_equals_the_whole_columns(cuts: list[int]) -> None:
     rng = np.random.default_rng(1)
     X = rng.normal(1e6, 3.0, size=(sum(cuts), 3))  # a large mean: naive sums would cancel
     edges = np.cumsum([0, *cuts])
-    n, mean, m2 = combine_moments(moments(X[a:b]) for a, b in zip(edges[:-1], edges[1:]))
+    n, mean, m2 = combine_moments(moments(X[a:b]) for a, b in itertools.pairwise(edges))
     assert n == len(X)
     np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-14)
     np.testing.assert_allclose(m2 / n, X.var(axis=0), rtol=1e-10)
