@@ -258,6 +258,29 @@ def test_batch_norm_matches_pytorch(shape, training: bool) -> None:
 
 
 @needs_torch
+@pytest.mark.parametrize("affine", ["none", "weight", "bias"])
+def test_batch_norm_without_weight_or_bias_matches_pytorch(affine: str) -> None:
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(3, 2, 4, 3)) * 2 - 1
+    p = rng.normal(size=2)
+    arrays = [x] if affine == "none" else [x, p]
+
+    def ours(x, p=None):
+        return batch_norm(x, None, None, p if affine == "weight" else None,
+                          p if affine == "bias" else None, True)
+
+    def theirs(x, p=None):
+        return F.batch_norm(x, None, None, p if affine == "weight" else None,
+                            p if affine == "bias" else None, True)
+
+    out, grads, G = _grads(ours, arrays)
+    tout, tgrads = _torch_grads(theirs, arrays, G)
+    assert max_rel_err(out, tout) < 1e-10
+    for a, b in zip(grads, tgrads):
+        assert max_rel_err(a, b) < 1e-10
+
+
+@needs_torch
 @pytest.mark.parametrize(("shape", "normalized"), [((4, 6), (6,)), ((2, 3, 4, 5), (4, 5)),
                                                    ((1, 3, 4), (3, 4))])
 def test_layer_norm_matches_pytorch(shape, normalized) -> None:

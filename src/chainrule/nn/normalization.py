@@ -40,10 +40,16 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], mean: np.ndarray, var: np.
     statistics were taken over, ``param_axes`` those gamma and beta are shared across (the
     same for batch norm; the leading ones for layer norm)."""
     inv_std = 1.0 / np.sqrt(var + eps)
-    xhat = (x.data - mean) * inv_std
-    out = xhat if weight is None else xhat * weight.data.reshape(param_shape)
+    xhat = x.data - mean
+    xhat *= inv_std                          # in place: one new array for xhat, one for out
+    out = xhat
+    if weight is not None:
+        out = xhat * weight.data.reshape(param_shape)
     if bias is not None:
-        out = out + bias.data.reshape(param_shape)
+        if out is xhat:                      # xhat is saved for backward: never add into it
+            out = xhat + bias.data.reshape(param_shape)
+        else:
+            out += bias.data.reshape(param_shape)
     inputs = tuple(t for t in (x, weight, bias) if t is not None)
     saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None,
              batch_stats)
@@ -53,7 +59,11 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], mean: np.ndarray, var: np.
 def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
     xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, batch_stats = out.saved
     x, *params = out.inputs
-    d = g * params[0].data.reshape(param_shape) if has_weight else g
+    gamma = params[0].data.reshape(param_shape) if has_weight else None
+    if batch_stats and stat_axes == param_axes:
+        return _batch_norm_backward(x.requires_grad, g, xhat, inv_std, stat_axes, gamma,
+                                    params)
+    d = g * gamma if has_weight else g
     dx = None
     if x.requires_grad:
         if batch_stats:  # the statistics depend on x: the three-term formula
@@ -66,6 +76,33 @@ def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, 
         grads.append((g * xhat).sum(axis=param_axes).reshape(params[0].data.shape))
     if len(params) > int(has_weight):  # a bias
         grads.append(g.sum(axis=param_axes).reshape(params[-1].data.shape))
+    return tuple(grads)
+
+
+def _batch_norm_backward(need_dx: bool, g: np.ndarray, xhat: np.ndarray, inv_std: np.ndarray,
+                         axes: tuple[int, ...], gamma: np.ndarray | None,
+                         params: list[Tensor]) -> tuple[np.ndarray | None, ...]:
+    """The three-term formula when gamma is shared over the statistics' axes (batch norm in
+    training): with d = g * gamma, ``mean(d) = gamma * sum(g) / m`` and ``mean(d * xhat) =
+    gamma * sum(g * xhat) / m`` are dbeta and dgamma scaled, so one pass over ``g * xhat`` and
+    one over ``g`` serve all three gradients::
+
+        dx = gamma / sqrt(var + eps) * (g - dbeta / m - xhat * dgamma / m)
+    """
+    m = g.size // xhat.shape[1]
+    sum_g = g.sum(axis=axes, keepdims=True)
+    sum_gx = (g * xhat).sum(axis=axes, keepdims=True)
+    dx = None
+    if need_dx:
+        dx = xhat * (sum_gx / m)
+        np.subtract(g, dx, out=dx)
+        dx -= sum_g / m
+        dx *= inv_std if gamma is None else gamma * inv_std
+    grads: list[np.ndarray | None] = [dx]
+    if gamma is not None:
+        grads.append(sum_gx.reshape(params[0].data.shape))
+    if len(params) > int(gamma is not None):  # a bias
+        grads.append(sum_g.reshape(params[-1].data.shape))
     return tuple(grads)
 
 
