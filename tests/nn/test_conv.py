@@ -17,9 +17,12 @@ from chainrule.nn.pooling import (
     MaxPool2d,
     adaptive_avg_pool2d,
     avg_pool2d,
+    masks_from_index,
+    masks_from_values,
     max_pool2d,
     max_windows,
     max_windows_plain,
+    window_offsets,
 )
 from conftest import HAS_TORCH, max_rel_err, needs_torch
 
@@ -156,15 +159,20 @@ def test_max_pool_fast_path_equals_the_argmax_path(kernel, stride, padding, dtyp
     # Rectified inputs tie often (whole windows of zeros); -inf padding and repeated values too.
     rng = np.random.default_rng(6)
     x = np.maximum(rng.integers(-3, 3, size=(3, 2, 9, 8)), 0).astype(dtype)
-    xp = pad_input(x, (padding,) * 4 if isinstance(padding, int) else
-                   (padding[0], padding[0], padding[1], padding[1]), -np.inf)
+    ph, pw = (padding, padding) if isinstance(padding, int) else padding
+    xp = pad_input(x, (ph, ph, pw, pw), -np.inf)
     k = (kernel, kernel) if isinstance(kernel, int) else kernel
     s = (stride, stride) if isinstance(stride, int) else stride
-    out, where = max_windows(xp, k, s)
-    ref_out, ref_where = max_windows_plain(xp, k, s)
+    out = max_windows(xp, k, s)
+    ref_out, where = max_windows_plain(xp, k, s)
     np.testing.assert_array_equal(out, ref_out)
-    np.testing.assert_array_equal(where, ref_where)
     assert out.dtype == dtype
+    offsets = window_offsets(xp.shape[2:], k, s)
+    fast = list(masks_from_values(xp, out, offsets))
+    plain = list(masks_from_index(where, len(offsets)))
+    assert len(fast) == len(plain) == k[0] * k[1]
+    for a, b in zip(fast, plain):
+        np.testing.assert_array_equal(a, b)
 
 
 @needs_torch

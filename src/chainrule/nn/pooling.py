@@ -16,6 +16,7 @@ average pooling spreads it evenly over the window (zero padding counted, as PyTo
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -51,14 +52,16 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
     xp = pad_input(x.data, pad, -np.inf)
-    # NaN is the maximum of its window for argmax (and PyTorch); the comparisons of the fast
-    # path would skip it, so inputs with NaN take the plain path.
-    find = max_windows_plain if np.isnan(xp.sum()) else max_windows
-    out, where = find(xp, kernel, step)
-    return MAX_POOL2D(out, (x,), (where, xp.shape, pad, step, kernel))
+    if np.isnan(xp.sum()):
+        # NaN is its window's maximum for argmax (and PyTorch); the equality test of the fast
+        # backward cannot find it, so NaN inputs keep the argmax index.
+        out, where = max_windows_plain(xp, kernel, step)
+        return MAX_POOL2D(out, (x,), (where, None, xp.shape, pad, step, kernel))
+    out = max_windows(xp, kernel, step)
+    return MAX_POOL2D(out, (x,), (None, xp, xp.shape, pad, step, kernel))
 
 
-def _offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tuple[int, int]
+def window_offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tuple[int, int]
              ) -> list[tuple[slice, slice]]:
     """For each kernel offset (i, j), row-major, the strided slices of the padded input that
     the offset sees in every window."""
@@ -66,56 +69,66 @@ def _offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tuple[in
     oh = conv_output_size(padded_hw[0], kh, sh, 0, 1)
     ow = conv_output_size(padded_hw[1], kw, sw, 0, 1)
     return [(slice(i, i + sh * (oh - 1) + 1, sh), slice(j, j + sw * (ow - 1) + 1, sw))
-                      for i in range(kh) for j in range(kw)]
+            for i in range(kh) for j in range(kw)]
 
 
 def max_windows_plain(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Each window's maximum and its flat index in the window (the first, on ties), by one
-    copy of all windows and ``argmax``: the reference for :func:`max_windows`."""
+    copy of all windows and ``argmax``: the reference the fast path is tested against."""
     win = windows(xp, kernel, step, (1, 1))
     flat = win.reshape(*win.shape[:4], kernel[0] * kernel[1])   # the one copy
     where = flat.argmax(axis=-1)
     out = np.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
-    return out, where.astype(_index_dtype(kernel))
-
-
-def max_windows(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """What :func:`max_windows_plain` gives, without copying the windows: one pass per kernel
-    offset over output-sized strided views, keeping the running maximum and where it was (a
-    strictly larger value replaces it, so ties keep the first, as ``argmax``)."""
-    offsets = _offsets(xp.shape[2:], kernel, step)
-    rows, cols = offsets[0]
-    out = xp[:, :, rows, cols].copy()
-    where = np.zeros(out.shape, dtype=_index_dtype(kernel))
-    better = np.empty(out.shape, dtype=bool)
-    for k, (rows, cols) in enumerate(offsets[1:], start=1):
-        view = xp[:, :, rows, cols]
-        np.greater(view, out, out=better)
-        np.copyto(out, view, where=better)
-        np.copyto(where, k, where=better)
     return out, where
 
 
-def _index_dtype(kernel: tuple[int, int]) -> type:
-    return np.int8 if kernel[0] * kernel[1] <= 127 else np.intp
+def max_windows(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]) -> np.ndarray:
+    """Each window's maximum without copying the windows: the elementwise maximum of one
+    output-sized strided view per kernel offset."""
+    offsets = window_offsets(xp.shape[2:], kernel, step)
+    rows, cols = offsets[0]
+    out = xp[:, :, rows, cols].copy()
+    for rows, cols in offsets[1:]:
+        np.maximum(out, xp[:, :, rows, cols], out=out)
+    return out
+
+
+def masks_from_index(where: np.ndarray, n_offsets: int) -> Iterator[np.ndarray]:
+    """For each kernel offset, the windows whose maximum sat there (from argmax's index)."""
+    for k in range(n_offsets):
+        yield where == k
+
+
+def masks_from_values(xp: np.ndarray, out: np.ndarray, offsets: list[tuple[slice, slice]]
+                      ) -> Iterator[np.ndarray]:
+    """The same masks recomputed from the input and the maxima: the first offset (row-major,
+    argmax's order) whose value equals the maximum and that no earlier offset has taken."""
+    taken = None
+    for rows, cols in offsets:
+        hit = np.equal(xp[:, :, rows, cols], out)
+        if taken is None:
+            taken = hit.copy()
+        else:
+            np.greater(hit, taken, out=hit)          # hit and not taken (booleans)
+            taken |= hit
+        yield hit
 
 
 def _max_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    # Each window's gradient goes to the one input that was its maximum: for each kernel offset,
-    # the windows whose maximum sat there add g at that offset's strided slice.
-    where, padded_shape, pad, step, kernel = out.saved
-    offsets = _offsets(padded_shape[2:], kernel, step)
+    # Each window's gradient goes to the one input that was its maximum: for each kernel
+    # offset, the windows whose maximum sat there pass g to that offset's strided slice.
+    where, xp, padded_shape, pad, step, kernel = out.saved
+    offsets = window_offsets(padded_shape[2:], kernel, step)
+    masks = (masks_from_index(where, len(offsets)) if xp is None
+             else masks_from_values(xp, out.data, offsets))
     dxp = np.zeros(padded_shape, dtype=g.dtype)
     overlap = step[0] < kernel[0] or step[1] < kernel[1]
-    hit = np.empty(where.shape, dtype=bool)
-    for k, (rows, cols) in enumerate(offsets):
-        np.equal(where, k, out=hit)
+    for (rows, cols), hit in zip(offsets, masks):
         if overlap:
-            dxp[:, :, rows, cols] += np.where(hit, g, 0)
-        else:  # the slices of different offsets are disjoint: assign, no temporary
-            np.copyto(dxp[:, :, rows, cols], g, where=hit)
+            dxp[:, :, rows, cols] += g * hit
+        else:  # the slices of different offsets are disjoint: write g * hit straight there
+            np.multiply(g, hit, out=dxp[:, :, rows, cols])
     return (np.ascontiguousarray(unpad(dxp, pad)),)
 
 
