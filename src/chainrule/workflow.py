@@ -6,10 +6,12 @@ functions, so a Python user gets the same behaviour as a command-line user.
   measure every split (regression numbers in the target's own units, beside the baseline of
   predicting the training mean) and save the model with its preprocessing.  A run stopped by
   non-finite numbers saves nothing and says so in :attr:`TrainResult.diverged`.
-- :class:`Predictor` is a saved model plus its preprocessing: table (or array) rows in,
-  classes, probabilities or values out, from the library's stable sigmoid and softmax.
-- :func:`evaluate`, :func:`describe` and :func:`check_gradients` score, describe and
-  gradient-check a saved model.
+  Under MPI (``distributed=True``) every rank fits the preprocessing on its share of the
+  training rows and the statistics are combined (:mod:`chainrule.data.combine`), so all ranks
+  agree; any error on one rank ends every rank.
+- :class:`Predictor`, :func:`evaluate`, :func:`describe` and :func:`check_gradients` (a saved
+  model with its preprocessing, used) live in :mod:`chainrule.predictor` and are re-exported
+  here.
 
 The printing stays in :mod:`chainrule.cli`; everything here returns data.
 """
@@ -30,10 +32,19 @@ from typing import Any
 import numpy as np
 
 from .data.tabular import quote
-from .errors import ChainruleError, ConfigError, DataError, ModelFileError
+from .errors import ConfigError, DataError
+from .predictor import (
+    GradcheckReport,
+    Predictor,
+    check_gradients,
+    describe,
+    evaluate,
+    fit_target,
+    labelled_rows,
+)
 
-__all__ = ["Predictor", "TrainConfig", "TrainResult", "check_gradients", "describe", "evaluate",
-           "train"]
+__all__ = ["GradcheckReport", "Predictor", "TrainConfig", "TrainResult", "check_gradients",
+           "describe", "evaluate", "labelled_rows", "train"]
 
 _MAX_SEED = 2**32 - 1
 _MAX_WIDTH = 100_000
@@ -358,9 +369,9 @@ def train(cfg: TrainConfig, *, stream: Any = None,
         notes.clear()  # reported
     start = time.perf_counter()
     with _collect_warnings(notes):
-        history = trainer.fit(shard(Z[tr]), shard(_fit_target(y_fit[tr], task)),
+        history = trainer.fit(shard(Z[tr]), shard(fit_target(y_fit[tr], task)),
                               max(0, d.epochs - trainer.epoch),
-                              validation_data=(shard(Z[va]), shard(_fit_target(y_fit[va], task)))
+                              validation_data=(shard(Z[va]), shard(fit_target(y_fit[va], task)))
                               if len(va) else None, **fit_kwargs)
     seconds = time.perf_counter() - start
     result = TrainResult(model, prep.task, {}, {}, columns, notes, summary, history,
@@ -455,12 +466,6 @@ def _task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
     return default
 
 
-def _fit_target(y: np.ndarray, task: Any) -> np.ndarray:
-    if task.name in ("binary", "binary_logits"):
-        return y.reshape(-1, 1).astype(np.float64)
-    return y
-
-
 def _count_parameters(n_in: int, hidden: Sequence[int], n_out: int) -> int:
     sizes = [n_in, *hidden, n_out]
     return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
@@ -509,316 +514,3 @@ def _plots(predictor: Predictor, prep: _Prepared, history: Any, out_dir: str,
             prep.y[rows], classes(prep.X[rows]), os.path.join(out_dir, "confusion_matrix.png"),
             class_names=prep.class_names))
     return written
-
-
-# -- a saved model and its preprocessing -------------------------------------------------------
-def _check_preprocessing(pre: Any, path: str) -> None:
-    """The preprocessing metadata of a model file is data from outside: check its shape."""
-
-    def bad(what: str) -> ModelFileError:
-        return ModelFileError(f"{path}: the preprocessing metadata is damaged: {what}")
-
-    if not isinstance(pre, dict):
-        raise bad(f"expected an object, got {type(pre).__name__}")
-    if pre.get("task") not in (None, "classification", "regression"):
-        raise bad(f"unknown task {quote(pre.get('task'))}")
-    for key in ("class_names", "feature_names"):
-        v = pre.get(key)
-        if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
-            raise bad(f"{key} must be a list of strings")
-    if pre.get("target") is not None and not isinstance(pre.get("target"), str):
-        raise bad("target must be a column name")
-    for key in ("scaler", "columns", "target_scaler"):
-        if pre.get(key) is not None and not isinstance(pre.get(key), dict):
-            raise bad(f"{key} must be an object")
-    ts = pre.get("target_scaler")
-    if ts is not None and (not all(
-            isinstance(ts.get(k), (int, float)) and not isinstance(ts.get(k), bool)
-            and math.isfinite(ts[k]) for k in ("mean", "scale")) or ts["scale"] <= 0):
-        raise bad("target_scaler needs a finite mean and a positive finite scale")
-    if pre.get("unknown", "zeros") not in ("zeros", "error"):
-        raise bad("unknown must be 'zeros' or 'error'")
-
-
-class Predictor:
-    """A model with its preprocessing: raw rows in, outputs, classes or values out.
-
-    Build it from a model file (``Predictor.load(path)``) or from a model and the metadata
-    :func:`train` saved with it.  Rows are a pandas DataFrame or CSV path (for models trained
-    on a table: the columns it used, by name) or a float array (already-numeric features).
-    """
-
-    def __init__(self, model: Any, meta: dict[str, Any], path: str = "the model") -> None:
-        from .data import StandardScaler
-        from .data.columns import TableEncoder
-        from .training import tasks
-
-        self.model, self.meta, self.path = model, meta, path
-        model.eval()
-        pre = meta.get("preprocessing") or {}
-        _check_preprocessing(pre, path)
-        self.preprocessing = pre
-        self.kind = pre.get("task") or "regression"
-        self.class_names = pre.get("class_names")
-        self.feature_names = pre.get("feature_names")
-        self.target = pre.get("target")
-        self.unknown_policy = pre.get("unknown", "zeros")
-        try:
-            self.scaler = StandardScaler.from_dict(pre["scaler"]) if pre.get("scaler") else None
-            self.encoder = TableEncoder.from_dict(pre["columns"]) if pre.get("columns") \
-                else None
-        except DataError as err:
-            raise ModelFileError(f"{path}: the preprocessing metadata is damaged: {err}"
-                                 ) from None
-        self.target_scaler = pre.get("target_scaler")
-        name = pre.get("output")
-        self.task = tasks.get(name) if name in tasks.TASKS else tasks.infer(
-            model, classification=self.kind == "classification")
-        params = model.parameters()
-        if any(not np.all(np.isfinite(p.data)) for p in params):
-            raise ModelFileError(f"{path}: the model's weights hold NaN or infinity; it cannot "
-                                 "predict (retrain it)")
-        width = tasks.output_width(model)
-        if self.class_names is not None and width is not None and \
-                self.task.n_outputs(len(self.class_names)) != width:
-            raise ModelFileError(f"{path}: the model has {width} output(s) but its metadata "
-                                 f"names {len(self.class_names)} classes")
-        self.unknown: dict[str, list[str]] = {}
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Predictor:
-        """The predictor of a model file written by :func:`train` (or ``chainrule.save``)."""
-        from .tools.saving import load_with_metadata
-
-        model, meta = load_with_metadata(path)
-        return cls(model, meta, os.fspath(path))
-
-    @property
-    def n_inputs(self) -> int:
-        """Features the network takes."""
-        return int(self.model.parameters()[0].data.shape[1])
-
-    def encode(self, rows: Any, unknown: str | None = None) -> np.ndarray:
-        """The numeric features of ``rows`` (before scaling)."""
-        from .data import check_features
-
-        if self.encoder is not None:
-            from .data.tabular import read_frame
-
-            frame = read_frame(rows) if not isinstance(rows, np.ndarray) else None
-            if frame is None:
-                raise DataError("this model was trained on a table; pass a DataFrame or a "
-                                "CSV file with the columns "
-                                f"{', '.join(self.encoder.input_columns)}")
-            X = self.encoder.transform(frame, unknown or self.unknown_policy)
-            self.unknown = dict(self.encoder.unknown)
-            return X
-        if isinstance(rows, (str, os.PathLike)) or (
-                not isinstance(rows, np.ndarray) and hasattr(rows, "columns")):
-            from .data import load_csv
-
-            rows = load_csv(rows, None, features=self.feature_names).X
-        return check_features(rows)
-
-    def outputs(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
-        """The network's raw outputs (float64) for ``rows``."""
-        from .engine import Tensor, no_grad
-
-        X = np.asarray(rows, dtype=np.float64) if encoded else self.encode(rows)
-        if X.ndim != 2 or X.shape[1] != self.n_inputs:
-            raise DataError(f"the data has {X.shape[1] if X.ndim == 2 else '?'} feature "
-                            f"columns but the model takes {self.n_inputs}; use the same "
-                            "feature columns as in training")
-        if self.scaler is not None:
-            X = self.scaler.transform(X)
-        Z = X.astype(self.model.parameters()[0].data.dtype)
-        out = np.empty((len(Z), 0))
-        chunks = []
-        with no_grad(), np.errstate(all="ignore"):
-            for start in range(0, len(Z), 8192):
-                chunks.append(np.asarray(self.model(Tensor(Z[start:start + 8192])).data,
-                                         dtype=np.float64))
-        out = np.vstack(chunks) if chunks else out
-        return out.reshape(len(out), -1)
-
-    def classes_of(self, out: np.ndarray) -> np.ndarray:
-        """Class codes from raw outputs."""
-        return self.task.classes(out)
-
-    def predict_proba(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
-        """Class probabilities, one column per class in ``class_names`` order."""
-        if not self.task.is_classifier:
-            raise ConfigError("a regression model has no class probabilities")
-        return self.task.probabilities(self.outputs(rows, encoded=encoded))
-
-    def predict(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
-        """Class labels (strings, for classifiers) or values in the target's units."""
-        out = self.outputs(rows, encoded=encoded)
-        if self.task.is_classifier:
-            codes = self.task.classes(out)
-            names = self.class_names or [str(i) for i in range(max(2, out.shape[1]))]
-            return np.array([names[int(c)] for c in codes], dtype=object)
-        values = out[:, 0] if out.shape[1] == 1 else out
-        if self.target_scaler:
-            values = values * self.target_scaler["scale"] + self.target_scaler["mean"]
-        return values
-
-    def score(self, rows: Any, y: np.ndarray, *, encoded: bool = False) -> dict[str, float]:
-        """``accuracy``, ``log_loss`` (classification) or ``mse``, ``rmse``, ``mae``, ``r2``
-        (regression, in the target's units), and ``n``."""
-        from .training.metrics import classification_metrics, regression_metrics
-
-        if self.task.is_classifier:
-            return classification_metrics(y, self.predict_proba(rows, encoded=encoded))
-        return regression_metrics(np.asarray(y, dtype=np.float64),
-                                  self.predict(rows, encoded=encoded))
-
-
-def evaluate(model: str | os.PathLike[str] | Predictor, data: Any = None, *,
-             dataset: str | None = None, target: str | None = None,
-             delimiter: str | None = None) -> dict[str, float]:
-    """Score a saved model on labelled rows: a CSV path or DataFrame (``target`` defaults to
-    the column the model was trained for) or a named ``dataset``."""
-    pred = model if isinstance(model, Predictor) else Predictor.load(model)
-    X, y = labelled_rows(pred, data, dataset=dataset, target=target, delimiter=delimiter)
-    return pred.score(X, y, encoded=True)
-
-
-def labelled_rows(pred: Predictor, data: Any = None, *, dataset: str | None = None,
-                  target: str | None = None, delimiter: str | None = None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Encoded features and targets (class codes or floats) of labelled rows for ``pred``."""
-    from .data import load_dataset
-    from .data.columns import prepare_target
-    from .data.tabular import read_frame
-
-    if dataset is not None:
-        ds = load_dataset(dataset)
-        if pred.class_names and ds.class_names and ds.class_names != pred.class_names:
-            raise DataError(f"the data set's classes ({', '.join(ds.class_names)}) differ from "
-                            f"the model's ({', '.join(map(quote, pred.class_names))}); "
-                            "evaluate on the data the model was trained for")
-        return pred.encode(ds.X), ds.y
-    target = target or pred.target
-    if not target:
-        raise ConfigError("--data needs --target COL: the model does not name its target")
-    frame = read_frame(data, delimiter=delimiter)
-    t = prepare_target(frame, target, pred.kind, pred.class_names
-                       if pred.kind == "classification" else None)
-    frame = frame[t.keep]
-    if pred.encoder is None:
-        from .data import load_csv
-
-        X = load_csv(frame, None, features=pred.feature_names).X
-    else:
-        X = pred.encode(frame)
-    return X, t.y
-
-
-def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What ``chainrule info`` shows: file, parameters, architecture, preprocessing, training
-    (every string from the file made safe to print)."""
-    pred = Predictor.load(path)
-    meta, model = pred.meta, pred.model
-    params = model.parameters()
-    info: dict[str, Any] = {
-        "file": os.fspath(path), "bytes": os.path.getsize(path),
-        "format_version": _safe(meta.get("format_version")),
-        "chainrule_version": _safe(meta.get("chainrule_version", "?")),
-        "parameters": model.num_parameters(), "tensors": len(params),
-        "dtype": str(params[0].data.dtype) if params else "-",
-        "architecture": _safe(repr(model), 4000),
-    }
-    pre = pred.preprocessing
-    if pre:
-        info["task"] = pre.get("task")
-        info["target"] = _safe(pre.get("target"))
-        info["features"] = [_safe(f) for f in pre.get("feature_names") or []]
-        info["classes"] = [_safe(c) for c in pre.get("class_names") or []]
-        info["scaled"] = bool(pre.get("scaler"))
-        info["target_scaled"] = bool(pre.get("target_scaler"))
-        info["columns"] = [{k: _safe(v) for k, v in row.items()}
-                           for row in pred.encoder.describe()] if pred.encoder else []
-    tr = meta.get("training")
-    if isinstance(tr, dict):
-        keys = ("data", "optimizer", "lr", "loss", "epochs_run", "epochs", "batch_size",
-                "seed", "seconds")
-        info["training"] = {k: _safe(tr.get(k)) for k in keys}
-        results = tr.get("results")
-        info["results"] = {_safe(part): {_safe(k): v for k, v in m.items()
-                                         if isinstance(v, (int, float))}
-                           for part, m in results.items() if isinstance(m, dict)} \
-            if isinstance(results, dict) else {}
-    extra = sorted(set(meta) - {"format", "format_version", "chainrule_version",
-                                "architecture", "preprocessing", "training"})
-    info["other_metadata"] = [_safe(k) for k in extra]
-    return info
-
-
-def _safe(value: Any, limit: int = 200) -> Any:
-    """A value read from a file, made safe to print (numbers stay numbers)."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    text = quote(value, limit)
-    return text[1:-1] if text.endswith(("'", '"')) else text
-
-
-@dataclass
-class GradcheckReport:
-    """The outcome of :func:`check_gradients`."""
-
-    passed: bool
-    parameters: int
-    tensors: int
-    rows: int
-    mode: str
-    message: str = ""
-
-
-def check_gradients(path: str | os.PathLike[str], data: Any = None, *,
-                    dataset: str | None = None, target: str | None = None, rows: int = 16,
-                    full: bool = False) -> GradcheckReport:
-    """Compare backpropagation with central finite differences on a float64 copy of a saved
-    model, on its first ``rows`` labelled examples (random directions, or every entry with
-    ``full=True``)."""
-    from .errors import GradcheckError
-    from .tools import gradcheck
-    from .tools.saving import architecture_of, build_from_architecture
-    from .training import get_loss
-
-    pred = Predictor.load(path)
-    X, y = labelled_rows(pred, data, dataset=dataset, target=target)
-    X, y = X[:rows], y[:rows]
-    if pred.scaler is not None:
-        X = pred.scaler.transform(X)
-    if pred.target_scaler:
-        y = (y - pred.target_scaler["mean"]) / pred.target_scaler["scale"]
-    state = {k: v.astype(np.float64) for k, v in pred.model.state_dict().items()}
-    model64 = build_from_architecture(architecture_of(pred.model), state)
-    names = [n for n, _ in model64.named_parameters()]
-    layers = dict(model64.named_modules())
-    loss_fn = get_loss(pred.task.loss)
-    target_arr = _fit_target(np.asarray(y), pred.task)
-    if pred.task.name == "regression":
-        target_arr = np.asarray(y, dtype=np.float64).reshape(-1, 1)
-
-    def loss_of(*tensors: Any) -> Any:
-        for name, t in zip(names, tensors):  # run the copy with the checker's tensors
-            owner, _, attr = name.rpartition(".")
-            object.__setattr__(layers[owner], attr, t)
-        return loss_fn(model64(X.astype(np.float64)), target_arr)
-
-    inputs = [p.data for p in model64.parameters()]
-    n = sum(a.size for a in inputs)
-    mode = "every entry" if full else "3 random directions"
-    try:
-        gradcheck(loss_of, inputs, fast=not full)
-    except GradcheckError as err:
-        return GradcheckReport(False, n, len(inputs), len(X), mode, str(err))
-    return GradcheckReport(True, n, len(inputs), len(X), mode)
-
-
-def is_chainrule_error(err: BaseException) -> bool:
-    """Whether ``err`` is one of chainrule's own errors (reported as a line, not a
-    traceback)."""
-    return isinstance(err, ChainruleError)
