@@ -337,6 +337,10 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     def shard(a: np.ndarray) -> np.ndarray:
         return _share(a, comm)
 
+    if cfg.batch_size == "default" and d.batch_size is not None and \
+            comm.max(len(shard(tr))) <= d.batch_size:
+        d.batch_size = None  # the default batch holds every row: say full batch, not warn
+
     notes = list(prep.notes)
     trainer = Trainer(model, loss=cfg.loss if cfg.loss != "auto" else task.loss,
                       optimizer=d.optimizer, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed,
