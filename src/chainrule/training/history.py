@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..optim.monitor import Monitor
+
 if TYPE_CHECKING:
     from .trainer import Trainer
 
@@ -79,6 +81,80 @@ class History:
         h.interrupted = bool(d.get("interrupted", False))
         return h
 
+    @property
+    def monitor(self) -> str | None:
+        """The metric the best epoch is judged by: ``val_loss`` when validation was measured,
+        else ``loss`` (early stopping's default), None when neither was recorded."""
+        for key in ("val_loss", "loss"):
+            if any(math.isfinite(v) for v in self.history.get(key, ())):
+                return key
+        return None
+
+    @property
+    def best_epoch(self) -> int | None:
+        """The epoch number (from 1) with the lowest :attr:`monitor` value, the first one on
+        ties, as :class:`~chainrule.training.EarlyStopping` picks it (None without one)."""
+        key = self.monitor
+        if key is None:
+            return None
+        rule, best = Monitor("min"), None  # "improved" is chainrule's one rule: strictly lower
+        for epoch, value in zip(self.epochs, self.history[key]):
+            if rule.update(value):
+                best = epoch
+        return best
+
+    def _shown_rows(self, max_rows: int) -> list[int | None]:
+        """Row indices to show, None for an elided run: the first and last few, and always
+        the best epoch."""
+        n = len(self.epochs)
+        if n <= max_rows:
+            return list(range(n))
+        half = max(1, (max_rows - 2) // 2)
+        keep = set(range(half)) | set(range(n - half, n))
+        if self.best_epoch is not None:
+            keep.add(self.epochs.index(self.best_epoch))
+        rows: list[int | None] = []
+        for i in sorted(keep):
+            if rows and rows[-1] is not None and i > rows[-1] + 1:
+                rows.append(None)
+            rows.append(i)
+        return rows
+
+    def _repr_html_(self, max_rows: int = 20) -> str:
+        """A table of the epochs' metrics for notebooks, the best epoch in bold and marked;
+        long runs show their first and last epochs and the best one."""
+        from ..tools.display import html_table  # tools stand beside training: import on use
+
+        keys = list(self.history)
+        best = self.best_epoch
+        rows, marked = [], []
+        for i in self._shown_rows(max_rows):
+            if i is None:
+                rows.append(["\u2026"] * (len(keys) + 2))
+                continue
+            if self.epochs[i] == best:
+                marked.append(len(rows))
+            rows.append([str(self.epochs[i])] + [_number(self.history[k][i]) for k in keys]
+                        + ["\u25c0 best" if self.epochs[i] == best else ""])
+        return html_table(["epoch", *keys, ""], rows, marked=marked, caption=self._summary())
+
+    def _summary(self) -> str:
+        text = f"{len(self)} epochs"
+        best = self.best_epoch
+        if best is not None:
+            key = self.monitor or ""
+            text += (f"; best {key} {self.history[key][self.epochs.index(best)]:.4g} at "
+                     f"epoch {best}")
+        if self.stop_reason:
+            text += f"; {self.stop_reason}"
+        elif self.interrupted:
+            text += "; interrupted with Ctrl-C"
+        return text
+
     def __repr__(self) -> str:
-        last = ", ".join(f"{k}={v:.4g}" for k, v in self.last().items())
-        return f"History({len(self)} epochs{': ' + last if last else ''})"
+        last = ", ".join(f"{k} {v:.4g}" for k, v in self.last().items())
+        return f"History({self._summary()}{'; last: ' + last if last else ''})"
+
+
+def _number(value: float) -> str:
+    return "" if math.isnan(value) else f"{value:.4g}"
