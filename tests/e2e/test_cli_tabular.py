@@ -335,3 +335,13 @@ def test_class_weights_weigh_the_loss_as_sklearn_says(tmp_path: Path) -> None:
     given, p = _first_loss(tmp_path, "given", "--class-weight", "a=1,b=5")
     w = np.where(labels == "a", 1.0, 5.0)
     assert given == pytest.approx(metrics.log_loss(y, p, sample_weight=w), rel=1e-5)
+
+
+def test_unknown_error_refuses_unseen_categories_naming_them(trained: Path) -> None:
+    _penguins(trained / "odd.csv", 8, 6, unseen=True)
+    res = run("predict", "run/model.safetensors", "--data", "odd.csv", "--unknown", "error",
+              cwd=trained)
+    assert res.returncode == 1 and res.stdout == ""
+    assert "column 'island' holds the value 'Atlantis' not seen in training (first at row 3)" \
+        in res.stderr, res.stderr
+    assert "Traceback" not in res.stderr
