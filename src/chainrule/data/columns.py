@@ -6,27 +6,42 @@ needs (medians, category vocabularies) and turns any table with those columns in
 matrix: numbers with the training median for missing cells plus a missing-indicator column,
 categories one-hot (a missing cell is its own category; an unseen category is all zeros),
 dates as their numeric parts.  Its :meth:`~TableEncoder.to_dict` is JSON, stored in the model
-file, so prediction repeats exactly what training did.  :func:`prepare_target` reads the
-target column (rows with a missing target are dropped and counted).
+file, so prediction repeats exactly what training did.  The cells are read by
+:mod:`chainrule.data.cells`; the target column by :mod:`chainrule.data.target`
+(:func:`prepare_target` is re-exported here).
 
 pandas is needed only for the tables themselves; nothing here imports it at module level.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
+from .cells import (
+    FALSE,
+    TRUE,
+    all_numbers,
+    booleans,
+    datetimes,
+    is_numeric_dtype,
+    names_list,
+    numbers,
+    quiet,
+    source,
+    strings,
+)
 from .combine import agreed_median, union
-from .preprocessing import LabelEncoder
-from .tabular import NA_MARKERS, quote, record_number
+from .tabular import quote, record_number
+from .target import TargetColumn, prepare_target
+
+# csvio reads cells with these two under their earlier names
+_numbers, _strings = numbers, strings
 
 __all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns",
            "prepare_target"]
@@ -34,12 +49,8 @@ __all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns
 KINDS = ("numeric", "boolean", "categorical", "datetime", "dropped")
 """How a column can be used."""
 
-_TRUE = frozenset({"true", "t", "yes", "y"})
-_FALSE = frozenset({"false", "f", "no", "n"})
-_NA = frozenset(m.lower() for m in NA_MARKERS)
 _ID_MIN_ROWS = 20  # below this, "every value distinct" says nothing
 _TEXT_MIN_LENGTH = 25  # average characters of a free-text column
-_MAX_CLASSES_FROM_NUMBERS = 20
 _DATE_PARTS = ("year", "month", "day", "weekday")
 
 
@@ -53,99 +64,6 @@ class ColumnPlan:
     reason: str = ""
 
 
-# -- reading cells -------------------------------------------------------------------------------
-def _is_numeric_dtype(s: Any) -> bool:
-    return s.dtype.kind in "iuf"
-
-
-def _strings(s: Any) -> np.ndarray:
-    """Cells as stripped strings, None where missing (numbers as written: 3.0 -> '3')."""
-    values = s.astype(object).where(s.notna(), None).to_numpy()
-    out = np.empty(len(values), dtype=object)
-    for i, v in enumerate(values):
-        if v is None:
-            out[i] = None
-        elif isinstance(v, (float, np.floating)):
-            out[i] = None if math.isnan(v) else _canonical(float(v))
-        elif isinstance(v, (bool, np.bool_)):
-            out[i] = "true" if v else "false"
-        elif isinstance(v, (int, np.integer)):
-            out[i] = str(int(v))
-        else:
-            text = str(v).strip()
-            out[i] = None if text.lower() in _NA else text
-    return out
-
-
-def _canonical(v: float) -> str:
-    return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
-
-
-def _numbers(frame: Any, column: str, what: str = "features must be numbers") -> np.ndarray:
-    """A column as float64 with NaN where missing; a cell that is not a number is an error."""
-    pd = __import__("pandas")
-    s = frame[column]
-    if s.dtype.kind == "b":
-        return s.to_numpy(dtype=np.float64)
-    if _is_numeric_dtype(s):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    text = _strings(s)
-    out = pd.to_numeric(pd.Series(text, dtype=object).str.replace("_", "x"), errors="coerce")
-    out = out.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = np.flatnonzero(np.isnan(out) & np.array([t is not None for t in text]))
-    bad = [i for i in bad if text[i].lower() not in ("nan", "-nan", "+nan")]
-    if bad:
-        i = bad[0]
-        raise DataError(f"{_source(frame)}non-numeric value {quote(text[i])} at row "
-                        f"{record_number(frame, i)}, column {quote(column)}; {what}")
-    return out
-
-
-def _source(frame: Any) -> str:
-    name = frame.attrs.get("chainrule_source") if hasattr(frame, "attrs") else None
-    return f"{name}: " if name else ""
-
-
-def _booleans(frame: Any, column: str) -> np.ndarray:
-    s = frame[column]
-    if s.dtype.kind == "b":
-        return s.to_numpy(dtype=np.float64)
-    text = _strings(s)
-    out = np.full(len(text), np.nan)
-    for i, t in enumerate(text):
-        if t is None:
-            continue
-        low = t.lower()
-        if low in _TRUE or low == "1":
-            out[i] = 1.0
-        elif low in _FALSE or low == "0":
-            out[i] = 0.0
-        else:
-            raise DataError(f"{_source(frame)}value {quote(t)} at row {record_number(frame, i)}, "
-                            f"column {quote(column)} is not true/false (the column was "
-                            "boolean in training)")
-    return out
-
-
-def _datetimes(frame: Any, column: str) -> Any:
-    pd = __import__("pandas")
-    s = frame[column]
-    if s.dtype.kind == "M":
-        return pd.DatetimeIndex(s)
-    text = _strings(s)
-    with _quiet():
-        return pd.DatetimeIndex(pd.to_datetime(pd.Series(text, dtype=object), errors="coerce",
-                                               format="mixed"))
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence pandas' date-format guessing warnings (the fallback it warns about is wanted)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 # -- typing --------------------------------------------------------------------------------------
 def _looks_like_dates(text: np.ndarray) -> bool:
     present = [t for t in text[:500] if t is not None]
@@ -153,7 +71,7 @@ def _looks_like_dates(text: np.ndarray) -> bool:
                               for t in present):
         return False
     pd = __import__("pandas")
-    with _quiet():
+    with quiet():
         parsed = pd.to_datetime(pd.Series(present, dtype=object), errors="coerce",
                                 format="mixed")
     return bool(parsed.notna().mean() >= 0.95)
@@ -170,7 +88,7 @@ def _plan(frame: Any, column: str, forced_categorical: bool, chosen: bool) -> Co
         return ColumnPlan(column, "boolean", "true/false values")
     if s.dtype.kind == "M":
         return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
-    if _is_numeric_dtype(s):
+    if is_numeric_dtype(s):
         distinct = int(s.nunique())
         if s.dtype.kind in "iu" and n >= _ID_MIN_ROWS and not chosen:
             if distinct == n:
@@ -182,11 +100,11 @@ def _plan(frame: Any, column: str, forced_categorical: bool, chosen: bool) -> Co
         if distinct == 1:
             return ColumnPlan(column, "dropped", "constant: one value only")
         return ColumnPlan(column, "numeric", "numbers")
-    text = _strings(s)
+    text = strings(s)
     present = [t for t in text if t is not None]
-    if present and all(t.lower() in _TRUE | _FALSE for t in present):
+    if present and all(t.lower() in TRUE | FALSE for t in present):
         return ColumnPlan(column, "boolean", "true/false values")
-    if present and _all_numbers(present):
+    if present and all_numbers(present):
         return ColumnPlan(column, "numeric", "numbers")
     if _looks_like_dates(text):
         return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
@@ -214,15 +132,6 @@ def _counts_up(values: np.ndarray) -> bool:
     return bool(len(steps) and np.mean(steps == 1) >= 0.9)
 
 
-def _all_numbers(values: Sequence[str]) -> bool:
-    for v in values:
-        try:
-            float(v)
-        except ValueError:
-            return False
-    return True
-
-
 def infer_columns(frame: Any, target: str | None = None, *,
                   features: Sequence[str] | None = None, drop: Sequence[str] = (),
                   categorical: Sequence[str] = ()) -> list[ColumnPlan]:
@@ -244,7 +153,7 @@ def infer_columns(frame: Any, target: str | None = None, *,
         absent = [c for c in names if c not in columns]
         if absent:
             raise DataError(f"{what}: no column named {', '.join(map(quote, absent))}; the "
-                            f"columns are {_list(columns)}")
+                            f"columns are {names_list(columns)}")
     if target is not None and features is not None and target in features:
         raise DataError(f"the target {quote(target)} is also listed as a feature; a model "
                         "that reads its answer learns nothing; remove it from --features")
@@ -261,11 +170,6 @@ def infer_columns(frame: Any, target: str | None = None, *,
                         + (": " + "; ".join(f"{p.name}: {p.reason}" for p in plans)
                            if plans else "") + "; pass --features to choose columns")
     return plans
-
-
-def _list(names: Sequence[str], limit: int = 20) -> str:
-    shown = ", ".join(quote(n, 30)[1:-1] for n in names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
 # -- encoding ------------------------------------------------------------------------------------
@@ -339,7 +243,7 @@ class TableEncoder:
             if p.kind in ("numeric", "boolean", "datetime"):
                 out.append(self._parts(frame, f))
             elif p.kind == "categorical":
-                text = _strings(frame[p.name])
+                text = strings(frame[p.name])
                 out.append(({t for t in text if t is not None}, any(t is None for t in text)))
             else:
                 out.append(None)
@@ -348,10 +252,10 @@ class TableEncoder:
     @staticmethod
     def _parts(frame: Any, f: _Fitted) -> np.ndarray:
         if f.kind == "numeric":
-            return _numbers(frame, f.name)[:, None]
+            return numbers(frame, f.name)[:, None]
         if f.kind == "boolean":
-            return _booleans(frame, f.name)[:, None]
-        d = _datetimes(frame, f.name)
+            return booleans(frame, f.name)[:, None]
+        d = datetimes(frame, f.name)
         parts = np.column_stack([d.year, d.month, d.day, d.day_of_week]).astype(np.float64)
         parts[np.asarray(d.isna())] = np.nan
         return parts
@@ -388,9 +292,9 @@ class TableEncoder:
             raise DataError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
         absent = [c for c in self.input_columns if c not in frame.columns]
         if absent:
-            raise DataError(f"{_source(frame)}missing column(s) {_list(absent)}: the model "
+            raise DataError(f"{source(frame)}missing column(s) {names_list(absent)}: the model "
                             "was trained with them; the columns are "
-                            f"{_list(list(frame.columns))}")
+                            f"{names_list(list(frame.columns))}")
         self.unknown = {}
         blocks: list[np.ndarray] = []
         for f in self.columns:
@@ -408,13 +312,13 @@ class TableEncoder:
         X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
         if not np.all(np.isfinite(X)):
             r, c = np.argwhere(~np.isfinite(X))[0]
-            raise DataError(f"{_source(frame)}an infinite value at row "
+            raise DataError(f"{source(frame)}an infinite value at row "
                             f"{record_number(frame, int(r))}, feature "
                             f"{quote(self.feature_names[c])}; features must be finite")
         return X
 
     def _one_hot(self, frame: Any, f: _Fitted, unknown: str) -> np.ndarray:
-        text = _strings(frame[f.name])
+        text = strings(frame[f.name])
         index = {c: i for i, c in enumerate(f.categories)}
         width = len(f.categories) + int(f.missing_category)
         out = np.zeros((len(text), width))
@@ -430,10 +334,10 @@ class TableEncoder:
         if unseen:
             if unknown == "error":
                 row = next(iter(unseen.values()))
-                raise DataError(f"{_source(frame)}column {quote(f.name)} holds "
+                raise DataError(f"{source(frame)}column {quote(f.name)} holds "
                                 f"{_values(unseen)} not seen in training (first at row "
                                 f"{record_number(frame, row)}); the known categories are "
-                                f"{_list(f.categories)}")
+                                f"{names_list(f.categories)}")
             self.unknown[f.name] = list(unseen)
         return out
 
@@ -518,83 +422,3 @@ def _sorted_labels(values: set[str]) -> list[str]:
         return sorted(values)
 
 
-# -- the target ----------------------------------------------------------------------------------
-@dataclass
-class TargetColumn:
-    """The target of a table: ``y`` (class codes or floats) for the rows kept.
-
-    ``keep`` marks the rows of the table with a target (rows with a missing target are
-    dropped: ``dropped`` counts them); ``class_names[k]`` is the label of code k.
-    """
-
-    name: str
-    task: str
-    y: np.ndarray
-    keep: np.ndarray
-    class_names: list[str] | None = None
-
-    @property
-    def dropped(self) -> int:
-        """Rows left out because their target is missing."""
-        return int((~self.keep).sum())
-
-
-def prepare_target(frame: Any, target: str, task: str = "auto",
-                   class_names: Sequence[str] | None = None) -> TargetColumn:
-    """Read the target column: ``task`` is ``classification``, ``regression`` or ``auto`` (a
-    target with text is classification, whole numbers with at most 20 distinct values too,
-    other numbers regression).  With ``class_names`` (from a saved model) the codes match
-    training and an unseen label is an error."""
-    if task not in ("auto", "classification", "regression"):
-        raise DataError(f"unknown task {quote(task)}; choose one of auto, classification, "
-                        "regression")
-    if target not in frame.columns:
-        raise DataError(f"{_source(frame)}no column named {quote(target)}; the columns are "
-                        f"{_list(list(frame.columns))}")
-    text = _strings(frame[target])
-    keep = np.array([t is not None for t in text])
-    if not keep.any():
-        raise DataError(f"{_source(frame)}every value of the target {quote(target)} is missing")
-    numbers = np.full(len(text), np.nan)
-    numeric = True
-    for i, t in enumerate(text):
-        if t is None:
-            continue
-        try:
-            numbers[i] = float(t) if "_" not in t else math.nan
-        except ValueError:
-            numeric = False
-            break
-        if math.isnan(numbers[i]):
-            numeric = False
-            break
-    if numeric and not np.all(np.isfinite(numbers[keep])):
-        i = int(np.flatnonzero(keep & ~np.isfinite(numbers))[0])
-        raise DataError(f"{_source(frame)}an infinite value {quote(text[i])} at row "
-                        f"{record_number(frame, i)}, column {quote(target)} (the target); "
-                        "a target must be finite (or missing, then the row is dropped)")
-    kept = numbers[keep]
-    resolved = task
-    if task == "auto":
-        whole = numeric and bool(np.all(kept == np.round(kept)))
-        few = len(set(text[keep])) <= _MAX_CLASSES_FROM_NUMBERS
-        resolved = "classification" if (not numeric or (whole and few)) else "regression"
-    if resolved == "regression":
-        if not numeric:
-            i = next(i for i, t in enumerate(text) if t is not None and not _all_numbers([t]))
-            raise DataError(f"{_source(frame)}regression needs a numeric target, but row "
-                            f"{record_number(frame, i)}, column {quote(target)} holds "
-                            f"{quote(text[i])}")
-        return TargetColumn(target, "regression", kept.astype(np.float64), keep)
-    labels = [_canonical(float(v)) for v in kept] if numeric else list(text[keep])
-    enc = LabelEncoder(list(class_names)) if class_names is not None else \
-        LabelEncoder().fit(labels)
-    codes = {c: i for i, c in enumerate(enc.classes_ or [])}
-    rows = np.flatnonzero(keep)
-    for pos, lab in enumerate(labels):
-        if lab not in codes:
-            raise DataError(f"{_source(frame)}label {quote(lab)} at row "
-                            f"{record_number(frame, int(rows[pos]))}, column {quote(target)} "
-                            f"was not seen in training; known labels: {_list(enc.classes_)}")
-    y = np.fromiter((codes[lab] for lab in labels), dtype=np.int64, count=len(labels))
-    return TargetColumn(target, "classification", y, keep, list(enc.classes_ or []))
