@@ -16,16 +16,19 @@ the benchmark, it runs without ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``.  Run 
 
 from __future__ import annotations
 
-import argparse
-import cProfile
 import os
-import pstats
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if sys.path and os.path.abspath(sys.path[0]) == HERE:
-    sys.path[0] = os.path.dirname(HERE)   # import bench.* as a package
+    # import bench.* as a package, and keep bench/profile.py from shadowing the stdlib's
+    # `profile` (which cProfile imports)
+    sys.path[0] = os.path.dirname(HERE)
+
+import argparse  # noqa: E402
+import cProfile  # noqa: E402
+import pstats  # noqa: E402
+import time  # noqa: E402
 
 from bench import machine, peers, workloads  # noqa: E402
 

@@ -59,6 +59,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from .data.preprocessing import check_numeric_frame
 from .engine import Tensor, exp, matmul, no_grad, relu, sigmoid, tanh
 from .errors import ConfigError, DataError
 from .nn import functional as F
@@ -324,6 +325,7 @@ class _BaseMLP(BaseEstimator):
 
     def _check_input(self, X: Any) -> Array:
         check_is_fitted(self, "coefs_")
+        check_numeric_frame(X)
         return validate_data(self, X, accept_sparse=["csr", "csc"], reset=False,
                              dtype=(np.float64, np.float32))
 
@@ -334,6 +336,9 @@ class _BaseMLP(BaseEstimator):
             raise ConfigError("partial_fit does not support early_stopping=True; use fit, or "
                               "set early_stopping=False")
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        # A DataFrame's column names are recorded (feature_names_in_) and checked at predict
+        # by scikit-learn's validate_data; text columns are refused first, naming them.
+        check_numeric_frame(X)
         X, Y = self._validate_input(X, y, incremental, reset=first_pass)
         X = self._dense(X)
         Y = Y.reshape(len(Y), -1) if Y.ndim == 1 else Y

@@ -17,6 +17,7 @@ from chainrule.distributed import shard_range
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+import mpi_batchnorm_script as bn_script  # noqa: E402
 import mpi_checkpoint_script as ckpt_script  # noqa: E402
 import mpi_fit_script as fit_script  # noqa: E402
 import mpi_train_script as script  # noqa: E402
@@ -155,3 +156,30 @@ def test_a_schedule_on_the_wrapper_sets_the_wrapped_learning_rate() -> None:
     opt = DistributedOptimizer(cr.optim.SGD([w], lr=0.1))  # one process: COMM_WORLD of size 1
     cr.optim.StepLR(opt, step_size=1, gamma=0.5).step()
     assert opt.optimizer.lr == 0.05 and opt.lr == 0.05
+
+
+@needs_mpi
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_batchnorm_running_statistics_are_the_mean_over_ranks(ranks: int,
+                                                              tmp_path: Path) -> None:
+    # The documented rule: during an epoch each rank updates its running statistics from its
+    # own batches (PyTorch's rule, unbiased variance), and at the epoch's end every rank takes
+    # their plain mean over the ranks. With BatchNorm first, its batches are the raw shards.
+    out = tmp_path / "bn"
+    proc = _mpiexec(ranks, out, script_name="mpi_batchnorm_script.py")
+    assert proc.returncode == 0, proc.stderr
+    X, _, _ = bn_script.problem()
+    shards = [X[slice(*shard_range(len(X), r, ranks))] for r in range(ranks)]
+    mean, var = np.zeros(3), np.ones(3)
+    for _ in range(bn_script.EPOCHS):  # momentum 0.1, one full-shard batch per epoch
+        mean = np.mean([0.9 * mean + 0.1 * s.mean(axis=0) for s in shards], axis=0)
+        var = np.mean([0.9 * var + 0.1 * s.var(axis=0, ddof=1) for s in shards], axis=0)
+    for r in range(ranks):
+        with np.load(f"{out}.rank{r}.npz") as got:
+            np.testing.assert_allclose(got["mean"], mean, rtol=1e-12)
+            np.testing.assert_allclose(got["var"], var, rtol=1e-12)
+    saved = cr.load(f"{out}.safetensors")
+    np.testing.assert_allclose(saved[0].running_mean, mean, rtol=1e-12)
+    np.testing.assert_allclose(saved[0].running_var, var, rtol=1e-12)
+    # the data tells the rules apart: rank 0 keeping its own statistics would give others
+    assert not np.allclose(mean, (0.1 + 0.9 * 0.1) * shards[0].mean(axis=0), rtol=1e-3)

@@ -113,7 +113,7 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     if xd.dtype != wd.dtype:
         raise DTypeError(f"conv2d: input is {xd.dtype} but weight is {wd.dtype}; convert one "
                          f"explicitly, e.g. x.astype('{wd.dtype}')")
-    n, c, h, w = xd.shape
+    _, c, h, w = xd.shape
     o, cg, kh, kw = wd.shape
     if c != cg * groups or o % groups:
         raise ShapeError(f"conv2d: input has {c} channels and weight shape {wd.shape} with "
@@ -125,49 +125,26 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     if oh < 1 or ow < 1:
         raise ShapeError(f"conv2d: input of {h}x{w} (padded by {pad}) is smaller than the "
                          f"{kh}x{kw} kernel with dilation {dilation_}")
-    xp = pad_input(xd, pad)
-    cols = im2col(xp, (kh, kw), stride_, dilation_, groups)     # (groups, cg*kh*kw, N*P)
-    wmat = wd.reshape(groups, o // groups, cg * kh * kw)
-    prod = wmat @ cols                                           # (groups, O/groups, N*P)
+    out, saved = forward_windows(pad_input(xd, pad), wd, stride_, dilation_, groups)
     if bias is not None:
-        prod += bias.data.reshape(groups, o // groups, 1)
-    # (O, N, P) -> NCHW: one copy of the (small) output, so later layers see contiguous data
-    out = np.ascontiguousarray(prod.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+        out += bias.data.reshape(1, o, 1, 1)
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return CONV2D(out, inputs, (cols, xp.shape, pad, stride_, dilation_, groups))
+    return CONV2D(out, inputs, (*saved, pad, stride_, dilation_, groups))
 
 
-def im2col(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-           dilation: tuple[int, int], groups: int) -> np.ndarray:
-    """The receptive fields of the padded input as one matrix per group, the one copy::
-
-        cols[g, (c, i, j), (n, oh, ow)] = x_pad[n, g*cg + c, oh*sh + i*dh, ow*sw + j*dw]
-
-    Examples and output positions share the last axis, so each group's convolution is a
-    single matrix product over the whole batch (one large BLAS call instead of one small call
-    per example), and the copy's inner loop runs along a row of the image."""
-    c = xp.shape[1]
-    win = windows(xp, kernel, stride, dilation)                  # (N, C, OH, OW, kh, kw) view
-    cols = np.ascontiguousarray(win.transpose(1, 4, 5, 0, 2, 3))  # (C, kh, kw, N, OH, OW)
-    return cols.reshape(groups, (c // groups) * kernel[0] * kernel[1], -1)
-
-
-def col2im(dcols: np.ndarray, padded_shape: tuple[int, ...], kernel: tuple[int, int],
-           stride: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
-    """The adjoint of :func:`im2col`: add the gradient of every column entry back onto the
-    padded input, one strided slice per kernel offset (kh*kw additions into one buffer)."""
-    n, c, hp, wp = padded_shape
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    d6 = dcols.reshape(c, kh, kw, n, -1)
-    oh = conv_output_size(hp, kh, sh, 0, dh)
-    ow = d6.shape[-1] // oh
-    d6 = d6.reshape(c, kh, kw, n, oh, ow)
-    buf = np.zeros((c, n, hp, wp), dtype=dcols.dtype)           # channel-major, like dcols
-    for i in range(kh):
-        for j in range(kw):
-            buf[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                j * dw:j * dw + sw * (ow - 1) + 1:sw] += d6[:, i, j]
-    return buf.transpose(1, 0, 2, 3)
+def forward_windows(xp: np.ndarray, wd: np.ndarray, stride: tuple[int, int],
+                     dilation: tuple[int, int], groups: int) -> tuple[np.ndarray, tuple]:
+    """The plain im2col: per example, ``cols[n, g, (c, i, j), (oh, ow)] = x_pad[n, g*cg + c,
+    oh*sh + i*dh, ow*sw + j*dw]`` (output positions last, so the product lands in NCHW order
+    and the copy's inner loop runs along a row of the image), then one batched product."""
+    n = xp.shape[0]
+    o, cg, kh, kw = wd.shape
+    win = windows(xp, (kh, kw), stride, dilation)               # (N, C, OH, OW, kh, kw) view
+    oh, ow = win.shape[2:4]
+    cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
+        n, groups, cg * kh * kw, oh * ow)
+    out = (wd.reshape(groups, o // groups, cg * kh * kw) @ cols).reshape(n, o, oh, ow)
+    return out, (cols, xp.shape)
 
 
 def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -175,19 +152,26 @@ def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...
     x, weight = out.inputs[0], out.inputs[1]
     o, cg, kh, kw = weight.data.shape
     n, _, oh, ow = g.shape
-    # G laid out like the forward product: (groups, O/groups, N*P)
-    g_mat = np.ascontiguousarray(g.reshape(n, o, oh * ow).transpose(1, 0, 2)).reshape(
-        groups, o // groups, n * oh * ow)
-    # out = W @ cols, so dW = G @ cols.T (the sum over examples is inside the product) ...
-    dw = (g_mat @ cols.transpose(0, 2, 1)).reshape(weight.data.shape)
+    g_mat = g.reshape(n, groups, o // groups, oh * ow)          # laid out like the product
+    # out[n] = W @ cols[n], so dW = sum_n G[n] @ cols[n].T ...
+    k, length = cols.shape[2:]
+    if k >= length // 2:
+        # ... as (cols[n] @ G[n].T).T with G transposed once: with many rows in cols (LeNet's
+        # second layer: 150 x 140 per example) this runs 2-3x faster than reading cols
+        # transposed; with few rows and long ones (the first layer) the copy of G costs more.
+        g_t = np.ascontiguousarray(g_mat.transpose(0, 1, 3, 2))
+        dw = (cols @ g_t).sum(axis=0).transpose(0, 2, 1).reshape(weight.data.shape)
+    else:
+        dw = (g_mat @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.data.shape)
     grads: list[np.ndarray | None] = [None, dw]
     if len(out.inputs) == 3:
         grads.append(g.sum(axis=(0, 2, 3)))
     if x.requires_grad:
         # ... and dcols = W.T @ G, scattered back onto the input (col2im)
         wmat = weight.data.reshape(groups, o // groups, cg * kh * kw)
-        dcols = wmat.transpose(0, 2, 1) @ g_mat                  # (groups, cg*kh*kw, N*P)
-        dxp = col2im(dcols, padded_shape, (kh, kw), stride, dilation)
+        dcols = wmat.transpose(0, 2, 1) @ g_mat                  # (N, groups, cg*kh*kw, L)
+        dwin = dcols.reshape(n, groups * cg, kh, kw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
+        dxp = scatter_windows(dwin, padded_shape, stride, dilation)
         grads[0] = np.ascontiguousarray(unpad(dxp, pad))
     return tuple(grads)
 

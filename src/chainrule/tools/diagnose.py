@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.preprocessing import check_features
 from ..engine import Tensor
 from ..nn import BCELoss, CrossEntropyLoss, Linear, Module, MSELoss, ReLU, Sequential, Sigmoid
+from ..nn.conv import Conv2d
 from .display import html_table
 
 __all__ = ["Diagnosis", "Finding", "LayerReport", "diagnose"]
@@ -53,7 +55,8 @@ class Finding:
 
 @dataclass
 class LayerReport:
-    """What :func:`diagnose` measured for one Linear layer."""
+    """What :func:`diagnose` measured for one Linear or Conv2d layer (a convolution's units
+    are its output channels, each one filter)."""
 
     name: str
     layer: str  # the layer's repr, e.g. 'Linear(2, 4)'
@@ -128,8 +131,22 @@ def _default_loss(layers: list[Module], y: np.ndarray) -> Callable[[Tensor, Any]
     return MSELoss()
 
 
+def _width(m: Module) -> int:
+    """Units of a Linear layer (outputs) or a convolution (output channels)."""
+    return int(m.out_features if isinstance(m, Linear) else m.out_channels)
+
+
+def _unit_columns(z: np.ndarray, m: Module) -> np.ndarray:
+    """A layer's outputs with one column per unit: a convolution's channel axis (1) is
+    moved last, so every position of every example becomes a row."""
+    if isinstance(m, Conv2d):
+        z = np.moveaxis(z, 1, -1)
+    return z.reshape(-1, z.shape[-1])
+
+
 def _identical_rows(W: np.ndarray, b: np.ndarray | None, atol: float) -> list[tuple[int, ...]]:
     """Groups (of two or more) of units whose incoming weights and bias agree within atol."""
+    W = W.reshape(len(W), -1)  # a convolution's filters as rows
     rows = W if b is None else np.concatenate([W, b[:, None]], axis=1)
     tol = atol * max(1.0, float(np.max(np.abs(rows))) if rows.size else 1.0)
     groups: list[tuple[int, ...]] = []
@@ -153,11 +170,15 @@ def _units(units: tuple[int, ...]) -> str:
 def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Tensor] | None = None,
              vanish: float = 1e-6, explode: float = 1e3, rel_vanish: float = 1e-4,
              atol: float = 1e-6) -> Diagnosis:
-    """Run ``model`` on ``(X, y)`` once, forward and backward, and report per Linear layer:
+    """Run ``model`` on ``(X, y)`` once, forward and backward, and report per Linear and
+    Conv2d layer (``X`` holds rows, or examples of any shape on axis 0, such as images
+    (n, channels, height, width)):
 
-    * **symmetry**: units whose incoming weights and bias are identical (within ``atol``,
-      relative to the largest weight), so they compute the same function;
-    * **dead_relu**: units feeding a ReLU whose input is <= 0 for every example in X;
+    * **symmetry**: units (a convolution's filters) whose incoming weights and bias are
+      identical (within ``atol``, relative to the largest weight), so they compute the same
+      function;
+    * **dead_relu**: units feeding a ReLU whose input is <= 0 for every example in X (for a
+      convolution: at every position);
     * **vanishing**: ||dJ/dW|| below ``vanish``, or below ``rel_vanish`` times the largest
       layer's norm;
     * **exploding**: ||dJ/dW|| above ``explode``, or not finite.
@@ -170,7 +191,11 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
     loss_fn = loss_fn or _default_loss(layers, y_arr)
 
     saved = [(p, p.grad) for p in model.parameters()]
-    linears: list[tuple[int, Linear, Tensor | None, bool]] = []
+    linears: list[tuple[int, Module, Tensor | None, bool]] = []
+    if not isinstance(X, Tensor):  # NaN, 1-D or text inputs: the trainer's clear errors
+        params = model.parameters()
+        X = check_features(X, nd=True)
+        X = X.astype(params[0].data.dtype if params else X.dtype, copy=False)
     try:
         for p, _ in saved:
             p.grad = None
@@ -178,11 +203,11 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
         if len(layers) == 1 and not isinstance(layers[0], Linear):
             out = model(x)  # not a Sequential: no per-layer outputs, but weights and grads
             linears = [(i, m, None, False) for i, m in enumerate(model.modules())
-                       if isinstance(m, Linear)]
+                       if isinstance(m, (Linear, Conv2d))]
         else:
             for i, m in enumerate(layers):
                 x = m(x)
-                if isinstance(m, Linear):
+                if isinstance(m, (Linear, Conv2d)):
                     if x.requires_grad:
                         x.retain_grad()
                     feeds_relu = i + 1 < len(layers) and isinstance(layers[i + 1], ReLU)
@@ -203,11 +228,11 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
             delta = None if z is None or z.grad is None else float(np.linalg.norm(z.grad))
             name = f"layer {i}"
             r = LayerReport(name, repr(m), norm, delta)
-            if m.out_features > 1:
+            if _width(m) > 1:
                 r.identical_groups = _identical_rows(W.data, None if b is None else b.data,
                                                      atol)
             if feeds_relu and z is not None:
-                zd = z.data.reshape(-1, z.data.shape[-1])
+                zd = _unit_columns(z.data, m)
                 r.dead_units = tuple(int(j) for j in np.flatnonzero(np.all(zd <= 0, axis=0)))
             reports.append(r)
     finally:
@@ -218,11 +243,11 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
                   default=0.0)
     for r, (_, m, _, _) in zip(reports, linears):
         for group in r.identical_groups:
-            acts = "the whole layer acts as one unit" if len(group) == m.out_features else \
+            acts = "the whole layer acts as one unit" if len(group) == _width(m) else \
                 f"these {len(group)} act as one unit"
             r.findings.append(Finding(
                 r.name, "symmetry", group,
-                f"units {_units(group)} of {m.out_features} have identical incoming weights "
+                f"units {_units(group)} of {_width(m)} have identical incoming weights "
                 f"and bias: they compute the same function and get the same gradient, so "
                 f"{acts}",
                 "gradient descent cannot make equal units differ; initialise the weights "
@@ -230,7 +255,7 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
         if r.dead_units:
             r.findings.append(Finding(
                 r.name, "dead_relu", r.dead_units,
-                f"{len(r.dead_units)} of {m.out_features} ReLU units (units "
+                f"{len(r.dead_units)} of {_width(m)} ReLU units (units "
                 f"{_units(r.dead_units)}) output 0 for every example, so no gradient reaches "
                 "their weights",
                 "they will not recover by themselves; lower the learning rate, use He "

@@ -10,6 +10,9 @@ The loop talks to other MPI ranks only through the trainer's communicator (see
 :mod:`chainrule.distributed`), whose single-process form does nothing: every rank runs the
 same number of steps, a rank whose shard is used up joins each gradient reduction with no
 examples, and a stop asked for on any rank is carried by the next reduction to all of them.
+Buffers (BatchNorm's running statistics) are updated by each rank from its own batches during
+an epoch and replaced by their mean over the ranks at its end (:func:`average_buffers`), so
+every rank validates, checkpoints and ends with the same model.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
     from .preparation import RunData
     from .trainer import Trainer
 
-__all__ = ["Tally", "evaluate_arrays", "run_epochs"]
+__all__ = ["Tally", "average_buffers", "evaluate_arrays", "run_epochs"]
 
 Array = np.ndarray
 
@@ -163,6 +166,23 @@ def _start_epoch(t: Trainer, data: RunData, epoch: int) -> tuple[dict[str, Any],
     return pos, tally
 
 
+def average_buffers(t: Trainer) -> None:
+    """Under MPI, replace every floating buffer of the model (BatchNorm's ``running_mean``
+    and ``running_var``) by its plain mean over the ranks, each rank counting once, in one
+    reduction.  Between these calls each rank updates its own copy from its own batches by
+    PyTorch's rule, as one process would; integer buffers are left as they are."""
+    if t.comm.size == 1:
+        return
+    buffers = [b for _, b in t.model.named_buffers() if b is not None and b.dtype.kind == "f"]
+    if not buffers:  # every rank holds the same model, so every rank skips together
+        return
+    total = t.comm.sum(np.concatenate([b.ravel().astype(np.float64) for b in buffers]))
+    offset = 0
+    for b in buffers:
+        b[...] = (total[offset:offset + b.size] / t.comm.size).reshape(b.shape)
+        offset += b.size
+
+
 def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int) -> dict[str, Any]:
     pos, tally = _start_epoch(t, data, epoch)
     n, bs = len(data.X), data.batch_size
@@ -183,6 +203,7 @@ def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int) -> di
             raise InterruptError
     t._in_step = False
     t._position = None
+    average_buffers(t)
     logs: dict[str, Any] = tally.results(t.comm)
     if data.Xv is not None:  # the model is finite even after the guard stopped the epoch
         logs.update(t.evaluate_prepared(data.Xv, data.yv, data.wv, "val_"))

@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..data.preprocessing import check_features, check_finite
+from ..data.preprocessing import as_array, check_features, check_finite
 from ..engine import Tensor
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ShapeError
 from .metrics import check_sample_weight
 from .tasks import as_rows, last_layer, output_width
 
-__all__ = ["TargetScaler", "check_classes", "model_dtype", "prepare", "stratify_labels",
-           "weighted_loss", "weights_for"]
+__all__ = ["TargetScaler", "check_classes", "check_input_shape", "model_dtype", "prepare",
+           "stratify_labels", "weighted_loss", "weights_for"]
 
 Array = np.ndarray
 BINARY_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss)
@@ -50,14 +50,52 @@ def check_classes(y: Any, name: str = "y") -> None:
 
 
 def _features(X: Any, name: str, dtype: np.dtype, allow_empty: bool) -> Array:
-    a = np.asarray(X)
-    if allow_empty and a.ndim == 2 and a.shape[0] == 0 and a.dtype.kind in "biuf":
-        return a.astype(dtype)
-    X = check_features(X, f"{name}X" if name else "X")
+    label = f"{name}X" if name else "X"
+    if allow_empty:
+        a = as_array(X, label)
+        if a.ndim >= 2 and a.shape[0] == 0 and a.dtype.kind in "biuf":
+            return a.astype(dtype)
+    X = check_features(X, label, nd=True)
     cast = X.astype(dtype, copy=False)
     if cast is not X:  # values beyond float32's range become inf in the cast: say so
-        check_finite(cast, f"{name}X (after conversion to {dtype})")
+        check_finite(cast, f"{label} (after conversion to {dtype})")
     return cast
+
+
+def _first_layer(model: nn.Module) -> nn.Module:
+    while isinstance(model, nn.Sequential) and len(model):
+        model = next(iter(model))
+    return model
+
+
+def check_input_shape(model: nn.Module, X: Array, label: str = "X") -> None:
+    """Raise :class:`DataError` when examples of ``X``'s shape cannot go through ``model``,
+    naming both shapes, before any training step.
+
+    Only a Sequential of chainrule's own layers is checked (from each layer's
+    ``output_shape``): a custom module may reshape in ways its ``output_shape`` does not
+    describe.  Rows into a first Linear layer are left to the layer itself, whose error at the
+    first step already names both widths.
+    """
+    first = _first_layer(model)
+    if isinstance(first, nn.Linear):
+        if X.ndim > 2:
+            raise DataError(f"{label} must be 2-D with examples as rows, got shape {X.shape}: "
+                            f"the model starts with {first!r}, which takes rows of "
+                            f"{first.in_features} features; for images start it with "
+                            "nn.Flatten() or a convolution")
+        return
+    if not isinstance(model, nn.Sequential) or not all(
+            type(m).__module__.startswith("chainrule.nn") for m in model.modules()):
+        return
+    example = tuple(int(d) for d in X.shape[1:])
+    try:
+        model.output_shape((None, *example))
+    except ShapeError as err:
+        channels = getattr(first, "in_channels", None)
+        takes = f" but the model takes examples of shape ({channels}, H, W)" \
+            if isinstance(channels, int) else " that the model cannot take"
+        raise DataError(f"{label} has examples of shape {example}{takes}: {err}") from None
 
 
 def _class_labels(y: Array, name: str, model: nn.Module) -> Array:
@@ -101,11 +139,17 @@ def prepare(X: Any, y: Any, *, model: nn.Module, loss_fn: Any, loss_spec: Any = 
     """``(X, y)`` checked and shaped for ``loss_fn``: X in the model's dtype, integer labels
     for cross-entropy, one column per output for MSE and binary cross-entropy.
 
+    ``X`` has examples on axis 0: rows (n, features) or, for a network that starts with a
+    convolution (or another layer taking more axes), shape (n, ...) such as images
+    (n, channels, height, width); whether they fit the model is checked first.  pandas
+    DataFrames (numeric columns) and Series are taken as their values.
+
     ``name`` prefixes the arrays in messages (``"val_"``); ``allow_empty`` accepts zero rows
     (a rank of an MPI job whose share of a split is empty still takes part).
     """
     X = _features(X, name, model_dtype(model), allow_empty)
-    y = np.asarray(y)
+    check_input_shape(model, X, f"{name}X" if name else "X")
+    y = as_array(y, f"{name}y")
     if y.ndim == 0 or len(y) != len(X):
         raise DataError(f"{name}X has {len(X)} examples but {name}y has "
                         f"{'no length' if y.ndim == 0 else len(y)}")

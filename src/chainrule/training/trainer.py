@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
+from ..data.preprocessing import as_array
 from ..distributed import communicator
 from ..engine import Tensor
 from ..errors import ConfigError
@@ -157,7 +158,7 @@ class Trainer:
 
     def _resolve_loss(self, y: Any) -> None:
         if self.loss_fn is None:
-            self.loss_fn = get_loss(tasks.default_loss(self.model, np.asarray(y)))
+            self.loss_fn = get_loss(tasks.default_loss(self.model, as_array(y)))
 
     def prepare_arrays(self, X: Any, y: Any, name: str) -> tuple[Array, Array]:
         """``(X, y)`` checked and shaped for the loss (chosen now if ``loss="auto"``)."""
