@@ -158,10 +158,6 @@ def test_a_checkpointed_image_run_resumes_bit_identically(tmp_path: Path) -> Non
     _resume_round_trip(tmp_path, batchnorm=False)
 
 
-@pytest.mark.xfail(strict=True, raises=ConfigError, reason=(
-    "training/checkpoint.py load_into compares the file's model arrays (parameters and "
-    "buffers) with named_parameters() only, so a model with BatchNorm buffers is refused as "
-    "'another model'"))
 def test_a_checkpointed_run_with_batchnorm_resumes_bit_identically(tmp_path: Path) -> None:
     _resume_round_trip(tmp_path, batchnorm=True)
 

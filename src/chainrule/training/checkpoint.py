@@ -282,7 +282,7 @@ def load_into(t: Trainer, path: str | os.PathLike[str]) -> None:
     """What :meth:`Trainer.load_checkpoint` does."""
     name = os.fspath(path)
     state = read_checkpoint(name)
-    own = {k: p.data.shape for k, p in t.model.named_parameters()}
+    own = {k: np.shape(v) for k, v in t.model.state_dict().items()}  # buffers too
     saved = {k: v.shape for k, v in state["model"].items()}
     if own != saved:
         missing = sorted(set(own) - set(saved))
