@@ -7,7 +7,9 @@ see the same minibatches (``batches``, index arrays reshuffled every epoch) exce
 scikit-learn, which shuffles with its own generator (same sizes, same number of steps).
 ``available(wl)`` says why a peer cannot run a workload (None when it can).
 
-* ``chainrule``: the public API only (``cr.Tensor``, ``nn``, ``optim``), float32.
+* ``chainrule``: the public API only (``cr.Tensor``, ``nn``, ``optim``), float32, eager.
+* ``chainrule-compiled``: the same step wrapped in ``cr.compile`` (the captured plan replayed
+  with preallocated buffers, as ``cr.fit(compile=True)`` does); the MLP workloads only.
 * ``torch``: PyTorch eager, float32, ``torch.set_num_threads(2)``.
 * ``jax``, ``jax-epoch``: see ``bench/jax_peer.py``.
 * ``sklearn``: ``MLPClassifier`` with the same architecture, batch size, optimizer and learning
@@ -124,6 +126,56 @@ class ChainrulePeer(Peer):
                 opt.step()
         seconds = time.perf_counter() - t0
         loss.item()
+        return seconds, _pairs([p.data for p in model.parameters()])
+
+
+class ChainruleCompiledPeer(ChainrulePeer):
+    """chainrule's captured step: the user's step function wrapped by ``cr.compile``."""
+
+    name = "chainrule-compiled"
+    label = "chainrule cr.compile (float32)"
+
+    def available(self, wl):
+        if wl.net != "mlp":
+            return "cr.compile replays chains of Linear layers and activations only"
+        import chainrule
+
+        return None if hasattr(chainrule, "compile") else \
+            f"chainrule {chainrule.__version__} has no cr.compile yet"
+
+    def train(self, wl, weights, n, epochs, batches):
+        cr = self.cr
+        model, loss_fn, opt = self.build(wl, weights)
+
+        def step(xb, yb):
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+            return loss
+
+        # The first step captures the plan (an eager step plus the check against it): like
+        # JAX's compilation it is left out of the time, which is scaled to every step.
+        fast = cr.compile(step, optimizer=opt)
+        X, y = self.X, self.y
+        if batches is None:
+            xt, yt = cr.Tensor(X[:n]), y[:n]
+            loss = fast(xt, yt)
+            t0 = time.perf_counter()
+            for _ in range(epochs - 1):
+                loss = fast(xt, yt)
+            steps = epochs
+        else:
+            Xn, yn = X[:n], y[:n]
+            loss = fast(cr.Tensor(Xn[batches[0]]), yn[batches[0]])
+            t0 = time.perf_counter()
+            for idx in batches[1:]:
+                loss = fast(cr.Tensor(Xn[idx]), yn[idx])
+            steps = len(batches)
+        seconds = (time.perf_counter() - t0) * steps / max(steps - 1, 1)
+        if not fast.compiled:
+            raise RuntimeError(f"cr.compile ran eagerly: {fast.reason}")
+        float(loss)
         return seconds, _pairs([p.data for p in model.parameters()])
 
 
@@ -397,10 +449,11 @@ def get(name: str) -> Peer:
         from .jax_peer import JaxEpochPeer, JaxPeer
 
         return JaxPeer() if name == "jax" else JaxEpochPeer()
-    classes = {c.name: c for c in (ChainrulePeer, TorchPeer, SklearnPeer, NumpyPeer)}
+    classes = {c.name: c for c in (ChainrulePeer, ChainruleCompiledPeer, TorchPeer, SklearnPeer,
+                                    NumpyPeer)}
     if name not in classes:
         raise KeyError(f"unknown peer {name!r}; choose from {', '.join(NAMES)}")
     return classes[name]()
 
 
-NAMES = ("chainrule", "torch", "jax", "jax-epoch", "numpy", "sklearn")
+NAMES = ("chainrule", "chainrule-compiled", "torch", "jax", "jax-epoch", "numpy", "sklearn")
