@@ -19,6 +19,7 @@ import numpy as np
 
 from ..engine import ConfigError, ShapeError, Tensor
 from . import registry
+from .summary import Summary, summarize
 
 __all__ = ["Module", "Parameter", "Shape", "allocation_limit", "empty"]
 
@@ -356,6 +357,22 @@ class Module:
         if not lines:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+    def summary(self, input_shape: Any = None) -> Summary:
+        """A Keras-like table of the layers, their parameter counts and the total; with
+        ``input_shape`` (one example's shape, e.g. ``(1, 28, 28)``) each layer's output shape
+        too, found by running one zero example in evaluation mode without a graph.  Printing
+        it gives text; a notebook shows it as an HTML table.
+
+        >>> from chainrule import nn
+        >>> nn.Sequential(nn.Linear(3, 2, rng=0), nn.ReLU()).summary((3,)).rows[0]
+        LayerRow(name='0', kind='Linear', output_shape=(None, 2), params=8)
+        """
+        return summarize(self, input_shape)
+
+    def _repr_html_(self) -> str:
+        # Notebooks show this; terminals keep the nested __repr__ above.
+        return summarize(self)._repr_html_()
 
 
 def _jsonable(value: Any) -> Any:
