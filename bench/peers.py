@@ -97,7 +97,9 @@ class ChainrulePeer(Peer):
             loss_fn = nn.CrossEntropyLoss()
         model = nn.Sequential(*mods)
         names = [name for name, _ in model.named_parameters()]
-        model.load_state_dict(dict(zip(names, [a for pair in weights for a in pair])))
+        state = model.state_dict()  # buffers (BatchNorm's statistics) keep their start values
+        state.update(zip(names, [a for pair in weights for a in pair]))
+        model.load_state_dict(state)
         if wl.optimizer == "sgd":
             opt = cr.optim.SGD(model.parameters(), lr=wl.lr)
         else:
