@@ -1,4 +1,5 @@
-"""Plots are written as PNG files, and fail clearly without matplotlib or with bad input."""
+"""Plots are written as PNG files with a path, are returned as Figures (shown inline by a
+notebook) without one, and fail clearly without matplotlib or with bad input."""
 
 from __future__ import annotations
 
@@ -54,7 +55,40 @@ def test_decision_boundary_and_confusion_matrix(tmp_path: Path) -> None:
         plots.plot_confusion_matrix([0, 1], [0], tmp_path / "cm2.png")
 
 
+def test_without_a_path_each_plot_returns_its_figure() -> None:
+    from matplotlib.figure import Figure
+
+    h = _history(5)
+    fig = plots.plot_history(h)
+    assert isinstance(fig, Figure)
+    loss, accuracy = fig.axes[:2]
+    assert [ax.get_title() for ax in (loss, accuracy)] == ["Loss", "Accuracy"]
+    drawn = {line.get_label(): line.get_ydata() for line in loss.get_lines()}
+    assert np.allclose(drawn["training"], h.history["loss"])
+    assert np.allclose(drawn["validation"], h.history["val_loss"])
+    assert fig._repr_png_()[:8] == PNG  # what a notebook displays, pyplot or not
+
+    X = np.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    fig = plots.plot_decision_boundary(lambda G: (G[:, 0] > 0.5).astype(int), X,
+                                       np.array([0, 1, 0]), resolution=20)
+    assert isinstance(fig, Figure) and fig.axes[0].get_title() == "Decision boundary"
+
+    fig = plots.plot_confusion_matrix([0, 1, 1, 1], [0, 1, 0, 1])
+    assert isinstance(fig, Figure)
+    counts = fig.axes[0].get_images()[0].get_array()
+    # true 0 -> predicted 0 once; true 1 -> predicted 0 once, 1 twice (counted by hand)
+    assert np.array_equal(counts, [[1, 0], [1, 2]])
+    assert "75.0%" in fig.axes[0].get_title()
+
+
+def test_drawing_does_not_touch_pyplot() -> None:
+    plots.plot_history({"loss": [1.0, 0.5]})
+    if "matplotlib.pyplot" in sys.modules:  # another test imported it: no figure registered
+        assert not sys.modules["matplotlib.pyplot"].get_fignums()
+
+
 def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(plots.PlotError, match="pip install matplotlib"):
         plots.plot_history({"loss": [1.0]}, tmp_path / "x.png")

@@ -1,20 +1,30 @@
 """Pictures of training: loss and accuracy curves, decision boundaries, confusion matrices.
 
 Needs matplotlib (``pip install chainrule[plot]``), imported only when a plot is drawn.  The
-figures are rendered with the Agg backend into PNG files through matplotlib's object API, so
-drawing never opens a window or changes the backend a notebook or script is using.
+figures are drawn with the Agg backend through matplotlib's object API, so drawing never opens
+a window or changes the backend a notebook or script is using.  Each function writes a PNG
+file when given a ``path`` and returns the path; without one it returns the matplotlib
+``Figure``, which a notebook shows inline.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import PlotError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+SavePath = str | os.PathLike[str] | None
+"""Where a plot is written as PNG; None returns the Figure instead."""
 
 __all__ = [
     "PlotError",
@@ -24,9 +34,6 @@ __all__ = [
     "plot_history",
 ]
 
-
-
-
 def have_matplotlib() -> bool:
     """Whether matplotlib can be imported."""
     import importlib.util
@@ -34,30 +41,50 @@ def have_matplotlib() -> bool:
     return importlib.util.find_spec("matplotlib") is not None
 
 
-def _figure(width: float, height: float) -> Any:
+@functools.cache
+def _figure_class() -> type[Figure]:
+    from matplotlib.figure import Figure
+
+    class InlineFigure(Figure):
+        """A Figure that a notebook shows as PNG even where pyplot was never imported (IPython
+        registers its own Figure display only when pyplot's inline backend starts)."""
+
+        def _repr_png_(self) -> bytes:
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png")
+            return buffer.getvalue()
+
+    return InlineFigure
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A new Agg figure (no window, and the backend of pyplot is left alone)."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
     except ImportError:
         raise PlotError("plots need matplotlib: pip install matplotlib (or chainrule[plot])"
                         ) from None
-    fig = Figure(figsize=(width, height), dpi=120, layout="constrained")
+    fig = _figure_class()(figsize=(width, height), dpi=120, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
 
 
-def _save(fig: Any, path: str | os.PathLike[str]) -> str:
+def _finish(fig: Figure, path: SavePath) -> Figure | str:
+    """The figure itself without a path (a notebook shows it inline), else the PNG written."""
+    if path is None:
+        return fig
     path = os.fspath(path)
     fig.savefig(path)
     return path
 
 
-def plot_history(history: Any, path: str | os.PathLike[str], title: str = "") -> str:
-    """Loss (and accuracy, when measured) per epoch, training and validation, into ``path``.
+def plot_history(history: Any, path: SavePath = None, title: str = "") -> Figure | str:
+    """Loss (and accuracy, when measured) per epoch, training and validation: a PNG file at
+    ``path``, or the Figure when no path is given.
 
     ``history`` is a :class:`chainrule.training.History` or a dict of lists.  Long runs (the
-    seeds' 10,000 epochs) are drawn as lines without markers; the loss axis turns logarithmic
-    when the loss falls by more than a factor of 100.
+    course's 2-4-1 network trains for 10,000 epochs) are drawn as lines without markers; the
+    loss axis turns logarithmic when the loss falls by more than a factor of 100.
     """
     curves: Mapping[str, Sequence[float]] = getattr(history, "history", history)
     if "loss" not in curves or not len(curves["loss"]):
@@ -94,15 +121,15 @@ def plot_history(history: Any, path: str | os.PathLike[str], title: str = "") ->
         ax.legend(frameon=False, fontsize=8)
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
 def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
-                           y: np.ndarray, path: str | os.PathLike[str], *,
+                           y: np.ndarray, path: SavePath = None, *,
                            class_names: Sequence[str] | None = None, title: str = "",
-                           resolution: int = 300) -> str:
+                           resolution: int = 300) -> Figure | str:
     """Colour the plane by ``predict`` (rows of 2-D points -> class labels) and draw the
-    points of ``X`` coloured by ``y`` on top."""
+    points of ``X`` coloured by ``y`` on top: a PNG file at ``path``, or the Figure."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y).reshape(-1)
     if X.ndim != 2 or X.shape[1] != 2:
@@ -137,13 +164,15 @@ def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.nd
     ax.set_ylabel("$x_2$")
     ax.set_title(title or "Decision boundary")
     ax.legend(title="class", frameon=True, fontsize=8, loc="best")
-    return _save(fig, path)
+    return _finish(fig, path)
 
 
 def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
-                          path: str | os.PathLike[str], *,
-                          class_names: Sequence[str] | None = None, title: str = "") -> str:
-    """Counts of (true class, predicted class) as a labelled heat map, into ``path``."""
+                          path: SavePath = None, *,
+                          class_names: Sequence[str] | None = None,
+                          title: str = "") -> Figure | str:
+    """Counts of (true class, predicted class) as a labelled heat map: a PNG file at
+    ``path``, or the Figure."""
     t = np.asarray(y_true).reshape(-1).astype(int)
     p = np.asarray(y_pred).reshape(-1).astype(int)
     if t.shape != p.shape or t.size == 0:
@@ -173,4 +202,4 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
             for j in range(k):
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=9,
                         color="white" if m[i, j] > threshold else "black")
-    return _save(fig, path)
+    return _finish(fig, path)
