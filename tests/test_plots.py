@@ -92,3 +92,14 @@ def test_missing_matplotlib_is_a_clear_error(tmp_path: Path, monkeypatch) -> Non
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
     with pytest.raises(plots.PlotError, match="pip install matplotlib"):
         plots.plot_history({"loss": [1.0]}, tmp_path / "x.png")
+
+
+def test_every_measured_metric_gets_a_panel_with_its_best_validation_marked() -> None:
+    curves = {"loss": [1.0, 0.5, 0.4], "val_loss": [1.0, 0.6, 0.5], "lr": [0.1] * 3,
+              "mae": [3.0, 2.0, 1.0], "val_mae": [3.0, 1.0, 2.0],
+              "r2": [0.1, 0.5, 0.9], "val_r2": [0.2, 0.6, 0.4]}
+    fig = plots.plot_history(curves)
+    assert [ax.get_title() for ax in fig.axes] == ["Loss", "MAE", "R2"]  # no lr panel
+    marks = {ax.get_title(): ax.collections[0].get_offsets()[0].tolist() for ax in fig.axes}
+    # lowest val_loss and val_mae, highest val_r2, each read off the lists above
+    assert marks == {"Loss": [3, 0.5], "MAE": [2, 1.0], "R2": [2, 0.6]}

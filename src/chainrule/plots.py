@@ -79,31 +79,39 @@ def _finish(fig: Figure, path: SavePath) -> Figure | str:
 
 
 def plot_history(history: Any, path: SavePath = None, title: str = "") -> Figure | str:
-    """Loss (and accuracy, when measured) per epoch, training and validation: a PNG file at
-    ``path``, or the Figure when no path is given.
+    """Loss and every metric measured (accuracy, r2, ...) per epoch, training and validation:
+    a PNG file at ``path``, or the Figure when no path is given.
 
     ``history`` is a :class:`chainrule.training.History` or a dict of lists.  Long runs (the
     course's 2-4-1 network trains for 10,000 epochs) are drawn as lines without markers; the
-    loss axis turns logarithmic when the loss falls by more than a factor of 100.
+    loss axis turns logarithmic when the loss falls by more than a factor of 100.  The best
+    validation value of each panel is marked.
     """
     curves: Mapping[str, Sequence[float]] = getattr(history, "history", history)
     if "loss" not in curves or not len(curves["loss"]):
         raise PlotError("plot_history: the history has no 'loss' values to draw")
     epochs = list(getattr(history, "epochs", [])) or list(range(1, len(curves["loss"]) + 1))
-    panels = [("loss", "Loss")] + ([("accuracy", "Accuracy")] if "accuracy" in curves else [])
-    fig = _figure(5.2 * len(panels), 3.8)
-    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    panels = ["loss"] + [k for k in curves if k not in ("loss", "lr") and not
+                         k.startswith("val_")]
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = _figure(5.2 * cols, 3.8 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for spare in axes[len(panels):]:
+        fig.delaxes(spare)
     marker = "o" if len(epochs) <= 30 else None
     from matplotlib.ticker import MaxNLocator
 
-    for ax, (key, label) in zip(axes, panels):
+    for ax, key in zip(axes, panels):
+        # Short metric names are abbreviations (mse, rmse, mae, r2).
+        label = key.upper() if len(key) <= 4 and key != "loss" else key.replace("_", " ")
         train = np.asarray(curves[key], dtype=float)
         ax.plot(epochs, train, color="tab:blue", marker=marker, ms=3, lw=1.6, label="training")
         val = curves.get(f"val_{key}")
         if val is not None and np.isfinite(np.asarray(val, dtype=float)).any():
             ax.plot(epochs, val, color="tab:orange", marker=marker, ms=3, lw=1.6,
                     label="validation")
-            best = int(np.nanargmin(val) if key == "loss" else np.nanargmax(val))
+            best = int(np.nanargmax(val) if _grows(key) else np.nanargmin(val))
             ax.scatter([epochs[best]], [val[best]], color="tab:orange", zorder=3, s=30,
                        edgecolor="black", linewidths=0.6,
                        label=f"best validation {val[best]:.3g} (epoch {epochs[best]})")
@@ -111,17 +119,26 @@ def plot_history(history: Any, path: SavePath = None, title: str = "") -> Figure
             finite = train[np.isfinite(train) & (train > 0)]
             if finite.size and finite.max() / max(finite.min(), 1e-300) > 100:
                 ax.set_yscale("log")
-        else:
+        elif key == "accuracy":
             ax.set_ylim(min(0.5, float(np.nanmin(train)) - 0.02), 1.005)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(label.lower())
-        ax.set_title(label)
+        ax.set_title(label[0].upper() + label[1:])
         ax.grid(True, alpha=0.3)
         ax.legend(frameon=False, fontsize=8)
     if title:
         fig.suptitle(title)
     return _finish(fig, path)
+
+
+def _grows(key: str) -> bool:
+    """Whether a larger value of metric ``key`` is better, as the metric table says (losses
+    and unknown names: smaller is better)."""
+    from .training.metrics import METRICS  # the table that knows each metric's direction
+
+    metric = METRICS.get(key)
+    return metric is not None and metric.greater_is_better
 
 
 def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
