@@ -20,6 +20,7 @@ from .callbacks import (
     ModelCheckpoint,
     TerminateOnNaN,
 )
+from .liveplot import LivePlot
 from .progress import ProgressLogger
 from .registry import (
     ACTIVATIONS,
@@ -43,6 +44,7 @@ __all__ = [
     "EarlyStopping",
     "History",
     "LearningRateScheduler",
+    "LivePlot",
     "ModelCheckpoint",
     "ProgressLogger",
     "TerminateOnNaN",
