@@ -1,9 +1,10 @@
 """Showing training progress: a bar on a terminal, plain lines otherwise, nothing at verbose=0.
 
-The bar uses ``tqdm`` when it is installed (``pip install tqdm``); without it, or when the
-output is not a terminal (a log file, a CI job, a notebook capture), progress is one line per
-epoch.  Runs of many short epochs (the seeds' 10,000 full-batch steps) print at most about
-``max_lines`` evenly spaced lines, always including the first and the last epoch.
+The bar uses ``tqdm.auto`` when tqdm is installed (``pip install tqdm``); without it, or when
+the output is not a terminal (a log file, a CI job, a notebook capture), progress is one line
+per epoch.  Runs of many short epochs (the course's 2-4-1 network takes 10,000 full-batch
+steps) print at most about ``max_lines`` evenly spaced lines, always including the first and
+the last epoch.
 """
 
 from __future__ import annotations
