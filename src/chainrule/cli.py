@@ -667,6 +667,10 @@ def cmd_info(args: argparse.Namespace) -> int:
             scaling += "; target standardised for training, reported in its own units"
         print(f"scaling:      {scaling}")
         _print_columns(info["columns"])
+    from .onnx import onnx_inputs  # the exporter's own rule; NumPy-only until a file is written
+
+    inputs = [_printable(line) for line in onnx_inputs(args.model)]
+    print("onnx inputs:  " + "\n              ".join(inputs))
     tr = info.get("training")
     if tr:
         print(f"training:     {tr['data']}: {tr['optimizer']} lr {tr['lr']}, loss "

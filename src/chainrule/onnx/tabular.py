@@ -27,11 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError, ModelFileError
+from ..errors import ConfigError, ModelFileError, ShapeError
 from .export import BATCH, input_shape_of, network_to_graph, write_model
 from .graph import ML_DOMAIN, OPSET, Graph
 
-__all__ = ["InputSpec", "export_model_file", "onnx_inputs", "onnx_signature"]
+__all__ = ["InputSpec", "export_model_file", "model_file_inputs", "onnx_inputs",
+           "onnx_signature"]
 
 FEATURES = "features"
 
@@ -97,21 +98,36 @@ def onnx_signature(metadata: dict[str, Any], n_inputs: int | None = None,
     return specs
 
 
-def onnx_inputs(metadata: dict[str, Any]) -> list[str]:
-    """One line per input of the ONNX export of a model file, for ``chainrule info``; a
-    model that cannot be exported gives one line saying why.
+def model_file_inputs(path: str | os.PathLike[str]) -> list[InputSpec]:
+    """The inputs :func:`export_model_file` gives the graph of the model file at ``path``,
+    found as the export finds them (no onnx package needed).  Raises :class:`ConfigError`
+    for a model with date columns."""
+    model, meta, where = _load(path)
+    if not meta.get("preprocessing"):  # saved by chainrule.save: the network's own input
+        from .export import build_graph
+
+        return [InputSpec(v.name, v.dtype, tuple(v.shape or ()), ())
+                for v in build_graph(model).inputs]
+    return _file_signature(model, meta, where)
+
+
+def onnx_inputs(source: dict[str, Any] | str | os.PathLike[str]) -> list[str]:
+    """One line per input of the ONNX export of a model file (``source`` is its path, or its
+    metadata), for ``chainrule info``; a model that cannot be exported gives one line saying
+    why.
 
     >>> onnx_inputs({"preprocessing": {"feature_names": ["x1", "x2"]}})
     ['features: float32 [N, 2] (x1, x2; NaN = missing)']
     """
     try:
-        return [s.describe() for s in onnx_signature(metadata)]
-    except (ConfigError, ModelFileError) as err:
+        specs = onnx_signature(source) if isinstance(source, dict) else \
+            model_file_inputs(source)
+    except (ConfigError, ModelFileError, ShapeError) as err:
         return [f"not exportable: {err}"]
+    return [s.describe() for s in specs]
 
 
 # -- the graph ------------------------------------------------------------------------------------
-
 
 
 def _missing_strings() -> list[str]:
@@ -214,23 +230,34 @@ def _head(graph: Graph, out: str, width: int | None, predictor: Any) -> None:
     graph.add_output(label, "label", "string", [BATCH])
 
 
+def _load(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any], str]:
+    from ..tools.saving import load_with_metadata
+
+    model, meta = load_with_metadata(path)
+    return model, meta, os.fspath(path)
+
+
+def _file_signature(model: Any, meta: dict[str, Any], where: str) -> list[InputSpec]:
+    """The inputs of a model file with preprocessing; the network's input width names the
+    columns of a model trained on arrays."""
+    shape = input_shape_of(model)
+    return onnx_signature(meta, n_inputs=shape[1] if len(shape) == 2 else None, where=where)
+
+
 def model_file_graph(path: str | os.PathLike[str]) -> Graph:
     """The graph of a model file: its preprocessing, network and output head."""
-    from ..tools.saving import load_with_metadata
     from ..training import tasks
     from ..workflow import Predictor
 
-    where = os.fspath(path)
-    model, meta = load_with_metadata(path)
+    model, meta, where = _load(path)
     if not meta.get("preprocessing"):
         from .export import build_graph
 
         return build_graph(model)  # saved by chainrule.save: the network alone
     predictor = Predictor(model, meta, where)
     shape = input_shape_of(model)
-    specs = onnx_signature(meta, n_inputs=shape[1] if len(shape) == 2 else None, where=where)
     graph = Graph()
-    for s in specs:
+    for s in _file_signature(model, meta, where):
         graph.add_input(s.name, s.dtype, list(s.shape))
     columns = _encoder_columns(predictor.preprocessing, where)
     x = _encoded(graph, columns) if columns is not None else FEATURES
