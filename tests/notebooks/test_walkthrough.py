@@ -1,7 +1,11 @@
-"""The example notebook runs in a real kernel and shows HTML tables and an inline figure."""
+"""Notebooks run in a real kernel (nbclient + ipykernel) and show chainrule's rich output: HTML
+tables for explain, diagnose, History and a model's summary, inline figures, and a LivePlot
+that updates one figure in place."""
 
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
 import pytest
@@ -9,21 +13,92 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "notebooks" / \
     "backprop_walkthrough.ipynb"
 
 
-def test_walkthrough_executes_and_displays_rich_output(tmp_path):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), \
-        "commit the notebook without outputs"
+def _execute(nb, tmp_path: Path):
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    html = [o["data"]["text/html"] for o in outputs if "text/html" in o.get("data", {})]
-    assert any("Backward pass" in h and "dJ/dw = -4" in h for h in html)  # explain
-    assert any("symmetry" in h for h in html)  # diagnose's findings table
-    assert any(o.get("data", {}).get("image/png") for o in outputs)  # an inline figure
-    text = "".join(o.get("text", "") for o in outputs)
-    assert "parameters: 17" in text  # 2*4 + 4 + 4*1 + 1
+    return nb
+
+
+def _cell(nb, marker: str):
+    """The one code cell whose source contains ``marker``."""
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
+    return cell
+
+
+def _html(cell) -> str:
+    return "".join(o["data"]["text/html"] for o in cell.outputs
+                   if "text/html" in o.get("data", {}))
+
+
+def _pngs(cell) -> list[bytes]:
+    return [base64.b64decode(o["data"]["image/png"]) for o in cell.outputs
+            if "image/png" in o.get("data", {})]
+
+
+def test_walkthrough_executes_and_displays_rich_output(tmp_path):
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert all(not c.get("outputs") and c.get("execution_count") is None
+               for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
+    _execute(nb, tmp_path)
+
+    explain = _html(_cell(nb, "cr.explain("))
+    assert "<table" in explain and "Backward pass" in explain and "dJ/dw = -4" in explain
+    diagnose = _html(_cell(nb, "cr.diagnose("))
+    assert "<table" in diagnose and "symmetry" in diagnose
+
+    # The 2-4-1 network: 2*4 + 4 + 4*1 + 1 = 17 parameters, counted by hand.
+    layers = _html(_cell(nb, "cr.data.make_flower()"))
+    assert "<table" in layers and "Total params: 17" in layers
+    summary = _html(_cell(nb, "model.summary("))
+    assert "Total params: 17" in summary and "(None, 4)" in summary and "(None, 1)" in summary
+
+    fit = _cell(nb, "history = cr.fit(")
+    assert "parameters: 17" in "".join(o.get("text", "") for o in fit.outputs)
+    table = _html(fit)
+    assert "<table" in table and "300 epochs" in table and "\u25c0 best" in table
+    assert len(_pngs(fit)) == 1  # LivePlot: one figure, redrawn in place
+
+    # plot_history's Figure, shown inline with no pyplot in sight.
+    assert "pyplot" not in "".join(c.source for c in nb.cells)
+    assert _pngs(_cell(nb, "cr.plots.plot_history("))[0][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+LIVE_CELLS = [
+    """import numpy as np
+import chainrule as cr
+from chainrule import nn
+net = nn.Sequential(nn.Conv2d(1, 4, 3, rng=0), nn.ReLU(), nn.Flatten(), nn.Linear(144, 3, rng=1))
+net.summary(input_shape=(1, 8, 8))""",
+    """rng = np.random.default_rng(0)
+X, y = rng.normal(size=(24, 1, 8, 8)), np.arange(24) % 3
+live = cr.training.LivePlot(interval=0)
+history = cr.fit(net, X, y, epochs=4, batch_size=None, lr=0.01, verbose=0,
+                 validation_data=(X[:6], y[:6]), callbacks=[live])""",
+    """import base64
+print(base64.b64encode(cr.plots.plot_history(live.history)._repr_png_()).decode())""",
+]
+
+
+def test_a_notebook_shows_a_conv_summary_and_a_live_plot_updated_in_place(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in LIVE_CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    _execute(nb, tmp_path)
+    summary, fit, redraw = nb.cells
+
+    html = _html(summary)
+    # conv 1*4*3*3 + 4 = 40, linear 144*3 + 3 = 435: 475 (by hand); 8x8 -> 6x6 -> 4*36 = 144
+    assert "Total params: 475" in html and "(None, 4, 6, 6)" in html and "(None, 144)" in html
+    shown = re.findall(r"<td>([\d,]+)</td></tr>", html)
+    assert [int(s.replace(",", "")) for s in shown] == [40, 0, 0, 435]
+
+    (png,) = _pngs(fit)  # four redraws, one output: each replaced the last
+    last = base64.b64decode("".join(o.get("text", "") for o in redraw.outputs).strip())
+    assert png == last  # what stays on the page is the figure of all four epochs
