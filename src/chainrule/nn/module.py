@@ -11,7 +11,7 @@ import contextlib
 import inspect
 import math
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any, ClassVar
 
@@ -358,7 +358,7 @@ class Module:
             return head + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
 
-    def summary(self, input_shape: Any = None) -> Summary:
+    def summary(self, input_shape: int | Sequence[int | None] | None = None) -> Summary:
         """A Keras-like table of the layers, their parameter counts and the total; with
         ``input_shape`` (one example's shape, e.g. ``(1, 28, 28)``) each layer's output shape
         too, found by running one zero example in evaluation mode without a graph.  Printing

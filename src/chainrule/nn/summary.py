@@ -200,7 +200,8 @@ def _example_shape(input_shape: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def summarize(model: Module, input_shape: Sequence[int | None] | None = None) -> Summary:
+def summarize(model: Module,
+              input_shape: int | Sequence[int | None] | None = None) -> Summary:
     """The :class:`Summary` of ``model``; with ``input_shape`` (one example's shape, or a
     shape whose first entry is None for the batch) it lists each layer's output shape."""
     layers = _layers(model)
