@@ -8,7 +8,7 @@ import pytest
 
 from chainrule import nn
 from chainrule.errors import ShapeError
-from chainrule.nn.layers import Flatten
+from chainrule.nn.layers import Dropout2d, Flatten, Unflatten
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -81,6 +81,9 @@ CONV = {
     "Flatten": lambda: Flatten(),
     "Flatten(start_dim=2)": lambda: Flatten(start_dim=2),
     "Flatten(1, 2)": lambda: Flatten(1, 2),
+    "Dropout2d (identity)": lambda: Dropout2d(0.5, rng=0).train(),
+    "Flatten then Unflatten": lambda: nn.Sequential(Flatten(), Unflatten(1, (2, 4, 16))),
+    "Unflatten(-1, (4, 2))": lambda: Unflatten(-1, (4, 2)),
     "a small CNN": conv_net,
 }
 

@@ -16,8 +16,9 @@ Linear                    Gemm (2-D input) or MatMul + Add
 Sigmoid, Tanh, ReLU       Sigmoid, Tanh, Relu
 LeakyReLU                 LeakyRelu (alpha = negative_slope)
 Softmax, LogSoftmax       Softmax, LogSoftmax (axis)
-Identity, Dropout         Identity
+Identity, Dropout(2d)     Identity
 Flatten                   Flatten (start_dim 1 to the end) or Shape + Concat + Reshape
+Unflatten                 Shape + Concat + Reshape
 Conv2d                    Conv (pads, strides, dilations, group)
 MaxPool2d, AvgPool2d      MaxPool, AveragePool (count_include_pad = 1)
 AdaptiveAvgPool2d         GlobalAveragePool (1x1) or AveragePool (window = input / output)
@@ -144,6 +145,24 @@ def flatten_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
     return graph.op("Reshape", x, target, hint="flatten")
 
 
+def unflatten_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
+    """Unflatten(dim, sizes): a Reshape to the sizes around dimension ``dim``, whose other
+    dimensions (the batch among them) are read from the input at run time."""
+    if layer.dim < 0 and shape is None:
+        raise ShapeError(f"Unflatten(dim={layer.dim}) needs the input's rank to export; pass "
+                         "example_input to export_onnx")
+    axis = layer.dim if layer.dim >= 0 else layer.dim + len(shape)
+    parts = []
+    if axis > 0:
+        parts.append(graph.op("Shape", x, start=0, end=axis, hint="unflatten.head"))
+    parts.append(graph.const(np.array(layer.unflattened_size, np.int64), "unflatten.sizes"))
+    if shape is None or axis < len(shape) - 1:
+        parts.append(graph.op("Shape", x, start=axis + 1, hint="unflatten.tail"))
+    target = graph.op("Concat", *parts, axis=0, hint="unflatten.shape") if len(parts) > 1 \
+        else parts[0]
+    return graph.op("Reshape", x, target, hint="unflatten")
+
+
 # -- convolution and pooling ----------------------------------------------------------------------
 def _onnx_pads(top: int, bottom: int, left: int, right: int) -> list[int]:
     return [top, left, bottom, right]  # ONNX: all the starts, then all the ends
@@ -244,9 +263,11 @@ EXPORTS: dict[str, Export] = {
     "LeakyReLU": leaky_relu_to_onnx,
     "Identity": identity_to_onnx,
     "Dropout": identity_to_onnx,
+    "Dropout2d": identity_to_onnx,
     "Softmax": softmax_to_onnx,
     "LogSoftmax": softmax_to_onnx,
     "Flatten": flatten_to_onnx,
+    "Unflatten": unflatten_to_onnx,
     "Conv2d": conv2d_to_onnx,
     "MaxPool2d": max_pool2d_to_onnx,
     "AvgPool2d": avg_pool2d_to_onnx,
