@@ -15,21 +15,9 @@ from typing import Any, TextIO
 
 from .callbacks import Callback
 from .history import History
-from .progress import format_logs
+from .progress import format_logs, in_notebook
 
 __all__ = ["LivePlot", "in_notebook"]
-
-
-def in_notebook() -> bool:
-    """Whether this code runs in a Jupyter kernel, which can show a figure and replace it.
-
-    A plain terminal IPython has no kernel, so it gets lines like a script.
-    """
-    ipython = sys.modules.get("IPython")  # a kernel has imported it; do not import it here
-    if ipython is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class LivePlot(Callback):

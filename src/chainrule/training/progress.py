@@ -1,10 +1,10 @@
 """Showing training progress: a bar on a terminal, plain lines otherwise, nothing at verbose=0.
 
-The bar uses ``tqdm.auto`` when tqdm is installed (``pip install tqdm``); without it, or when
-the output is not a terminal (a log file, a CI job, a notebook capture), progress is one line
-per epoch.  Runs of many short epochs (the course's 2-4-1 network takes 10,000 full-batch
-steps) print at most about ``max_lines`` evenly spaced lines, always including the first and
-the last epoch.
+The bar uses ``tqdm.auto`` when tqdm is installed (``pip install tqdm``): a text bar on a
+terminal, tqdm's widget in a Jupyter kernel (with ipywidgets; its text bar without).  Without
+tqdm, or when the output is neither (a log file, a CI job), progress is one line per epoch.
+Runs of many short epochs (the course's 2-4-1 network takes 10,000 full-batch steps) print at
+most about ``max_lines`` evenly spaced lines, always including the first and the last epoch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from .callbacks import Callback
 
-__all__ = ["ProgressLogger", "format_logs", "warn_user"]
+__all__ = ["ProgressLogger", "format_logs", "in_notebook", "warn_user"]
 
 
 def format_logs(logs: dict[str, float]) -> str:
@@ -30,6 +30,18 @@ def format_logs(logs: dict[str, float]) -> str:
         elif isinstance(v, float):
             parts.append(f"{k} {v:.4f}")
     return "  ".join(parts)
+
+
+def in_notebook() -> bool:
+    """Whether this code runs in a Jupyter kernel, which can show a figure and replace it.
+
+    A plain terminal IPython has no kernel, so it gets lines like a script.
+    """
+    ipython = sys.modules.get("IPython")  # a kernel has imported it; do not import it here
+    if ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 class ProgressLogger(Callback):
@@ -50,7 +62,8 @@ class ProgressLogger(Callback):
         if self.use_bar is not None:
             return self.use_bar
         isatty = getattr(self.stream, "isatty", None)
-        return self.verbose == 1 and bool(isatty and isatty())
+        return self.verbose == 1 and (bool(isatty and isatty()) or (
+            self.stream is sys.stdout and in_notebook()))
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._start = time.perf_counter()
@@ -63,9 +76,12 @@ class ProgressLogger(Callback):
             except ImportError:
                 tqdm = None
             if tqdm is not None:
-                self._bar = tqdm(total=self.epochs, initial=self.trainer.epoch,
-                                 file=self.stream, unit="epoch", dynamic_ncols=True,
-                                 leave=True)
+                try:
+                    self._bar = tqdm(total=self.epochs, initial=self.trainer.epoch,
+                                     file=self.stream, unit="epoch", dynamic_ncols=True,
+                                     leave=True)
+                except ImportError:  # tqdm's notebook widget without ipywidgets: lines
+                    self._bar = None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
