@@ -43,8 +43,19 @@ from .predictor import (
     labelled_rows,
 )
 
-__all__ = ["GradcheckReport", "Predictor", "TrainConfig", "TrainResult", "check_gradients",
-           "describe", "evaluate", "labelled_rows", "train"]
+__all__ = [
+    "GradcheckReport",
+    "Predictor",
+    "PreparedData",
+    "TrainConfig",
+    "TrainResult",
+    "check_gradients",
+    "describe",
+    "evaluate",
+    "labelled_rows",
+    "read_table",
+    "train",
+]
 
 _MAX_SEED = 2**32 - 1
 _MAX_WIDTH = 100_000
@@ -145,7 +156,13 @@ class TrainResult:
 
 # -- preparing the data ----------------------------------------------------------------------------
 @dataclass
-class _Prepared:
+class PreparedData:
+    """A training job's data, encoded: the feature matrix ``X`` of every row kept (those with
+    a target), the target ``y`` (class codes or numbers), and ``split``: the positions of the
+    training, validation and test rows.  ``encoder`` is the fitted table encoder (None for a
+    named data set).  Under MPI, ``X`` and ``y`` hold this rank's rows and ``split`` their
+    positions among them."""
+
     X: np.ndarray
     y: np.ndarray
     task: str
@@ -153,8 +170,8 @@ class _Prepared:
     class_names: list[str] | None
     name: str
     target: str | None
+    split: tuple[np.ndarray, np.ndarray, np.ndarray]
     encoder: Any = None
-    frame: Any = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -190,12 +207,16 @@ def _read_table(cfg: TrainConfig) -> tuple[Any, Any, list[Any], list[str],
     return frame, target, plans, notes, _split_indices(len(frame), target.y, target.task, cfg)
 
 
-def _prepare_table(cfg: TrainConfig, comm: Any) -> tuple[_Prepared, tuple[np.ndarray, ...]]:
-    """The encoded table.  The encoder learns from the training rows only; under MPI each
-    rank fits it on its share of them and the statistics are combined across ranks
+def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
+    """What ``chainrule train --data`` does before training: read ``cfg.data``, type its
+    columns, drop the rows without a target, split, fit the encoder on the training rows only
+    and encode every row.  Under MPI (``comm``, a ``chainrule.distributed.Communicator``) each
+    rank fits the encoder on its share of the training rows and the statistics are combined
     (:meth:`chainrule.data.columns.TableEncoder.fit`), so every rank agrees."""
     from .data.columns import TableEncoder, unknown_warning
+    from .distributed import Communicator
 
+    comm = Communicator() if comm is None else comm
     frame, target, plans, notes, (tr, va, te) = comm.agree(lambda: _read_table(cfg),
                                                            "read the table")
     name = frame.attrs.get("chainrule_source", "the table")
@@ -206,21 +227,20 @@ def _prepare_table(cfg: TrainConfig, comm: Any) -> tuple[_Prepared, tuple[np.nda
         notes.append("validation or test rows hold " + seen.replace(
             "categories not seen in training were encoded", "categories absent from the "
             "training split, encoded"))
-    prep = _Prepared(X, target.y, target.task, encoder.feature_names, target.class_names,
-                     name, cfg.target, encoder, frame, notes)
-    return prep, (tr, va, te)
+    return PreparedData(X, target.y, target.task, encoder.feature_names, target.class_names,
+                        name, cfg.target, (tr, va, te), encoder, notes)
 
 
-def _prepare_arrays(cfg: TrainConfig) -> tuple[_Prepared, tuple[np.ndarray, ...]]:
+def _prepare_arrays(cfg: TrainConfig) -> PreparedData:
     from .data import load_dataset
 
     ds = load_dataset(cfg.dataset or "flower")
     task = ds.task if cfg.task == "auto" else cfg.task
     y = ds.y.astype(np.float64) if task == "regression" else ds.y
-    prep = _Prepared(ds.X, y, task, list(ds.feature_names),
-                     ds.class_names if task == "classification" else None,
-                     cfg.dataset or "flower", ds.target)
-    return prep, _split_indices(len(ds.X), y, task, cfg)
+    return PreparedData(ds.X, y, task, list(ds.feature_names),
+                        ds.class_names if task == "classification" else None,
+                        cfg.dataset or "flower", ds.target,
+                        _split_indices(len(ds.X), y, task, cfg))
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -298,9 +318,10 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     comm.agree(cfg.check, "check the options")
     d = _Defaults(cfg)
     if cfg.data is not None:
-        prep, (tr, va, te) = _prepare_table(cfg, comm)
+        prep = read_table(cfg, comm)
     else:
-        prep, (tr, va, te) = comm.agree(lambda: _prepare_arrays(cfg), "load the data set")
+        prep = comm.agree(lambda: _prepare_arrays(cfg), "load the data set")
+    tr, va, te = prep.split
     n_classes = len(prep.class_names or [])
     task = comm.agree(lambda: _task_of(cfg, prep, d, len(tr), comm.size), "check the model")
     X, y = prep.X, prep.y
@@ -424,7 +445,7 @@ def _communicator(cfg: TrainConfig) -> Any:
     return communicator(bool(cfg.distributed))
 
 
-def _task_of(cfg: TrainConfig, prep: _Prepared, d: _Defaults, n_train: int,
+def _task_of(cfg: TrainConfig, prep: PreparedData, d: _Defaults, n_train: int,
              ranks: int) -> Any:
     """The output and loss for this target, refusing what cannot train."""
     from .training import tasks
@@ -487,7 +508,7 @@ def _share(a: np.ndarray, comm: Any) -> np.ndarray:
     return a[slice(*shard_range(len(a), comm.rank, comm.size))]
 
 
-def _preprocessing(prep: _Prepared, task: Any, scaler: Any, y_scale: Any,
+def _preprocessing(prep: PreparedData, task: Any, scaler: Any, y_scale: Any,
                    cfg: TrainConfig) -> dict[str, Any]:
     return {"task": prep.task, "target": prep.target, "output": task.name,
             "feature_names": prep.feature_names,
@@ -497,7 +518,7 @@ def _preprocessing(prep: _Prepared, task: Any, scaler: Any, y_scale: Any,
             "target_scaler": y_scale, "unknown": cfg.unknown}
 
 
-def _plots(predictor: Predictor, prep: _Prepared, history: Any, out_dir: str,
+def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
            rows: np.ndarray, nn: Any) -> list[str]:
     from . import plots
 

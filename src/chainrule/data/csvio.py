@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from .columns import _numbers, _strings, prepare_target
+from .cells import number_matrix, strings
+from .columns import prepare_target
 from .datasets import Dataset
 from .preprocessing import DataError
 from .tabular import NA_MARKERS, quote, read_frame, record_number
@@ -82,22 +83,20 @@ def load_csv(path: Any, target: str | None = None, *,
     if not features:
         raise DataError(f"{name}: there are no feature columns besides the target "
                         f"{quote(target)}")
-    X = np.empty((len(frame), len(features)), dtype=np.float64)
-    for j, f in enumerate(features):
-        col = _numbers(frame, f, "features must be numbers (chainrule train --data also "
-                                 "reads text columns, as categories)")
-        bad = ~np.isfinite(col)
-        if bad.any():
-            i = int(np.argmax(bad))
-            kind = "missing" if np.isnan(col[i]) else "infinite"
-            raise DataError(f"{name}: {kind} value at row {record_number(frame, i)}, column "
-                            f"{quote(f)}; fill or drop it (chainrule train --data fills missing "
-                            "numbers with the median)")
-        X[:, j] = col
+    X = number_matrix(frame, features, "features must be numbers (chainrule train --data "
+                                       "also reads text columns, as categories)")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        j = int(np.argmax(bad.any(axis=0)))  # the first column with a problem, its first row
+        i = int(np.argmax(bad[:, j]))
+        kind = "missing" if np.isnan(X[i, j]) else "infinite"
+        raise DataError(f"{name}: {kind} value at row {record_number(frame, i)}, column "
+                        f"{quote(features[j])}; fill or drop it (chainrule train --data fills "
+                        "missing numbers with the median)")
     if target is None:
         return Dataset(X=X, y=None, feature_names=list(features), target=None, task=None,
                        name=name)
-    text = _strings(frame[target])
+    text = strings(frame[target])
     absent_target = [i for i, t in enumerate(text) if t is None]
     if absent_target:
         raise DataError(f"{name}: missing target value at row "

@@ -36,6 +36,7 @@ NA_MARKERS = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "-nan", "NULL",
 _MAX_QUOTED = 60
 _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
+_WIDE = 2000  # columns beyond which the C engine reads faster than pyarrow
 
 
 def quote(value: Any, limit: int = _MAX_QUOTED) -> str:
@@ -90,6 +91,15 @@ def _prescan(name: str, delimiter: str | None) -> tuple[str, list[str]]:
     """Check the start of the file, choose the delimiter and read the header row."""
     with open(name, "rb") as f:
         head = f.read(_SNIFF_BYTES)
+        # The header row may be longer than the sample (a 20,000-column file): read on to its
+        # end, so that every column is named and the sample holds a data line to sniff.
+        while head and _record_end(head) is None:
+            more = f.read(len(head))
+            if not more:
+                break
+            head += more
+        if _record_end(head) is not None and head.count(b"\n") < 2:
+            head += f.read(_SNIFF_BYTES)
     if b"\x00" in head:
         raise DataError(f"{name}: this is not a text CSV file (it contains NUL bytes)")
     text = codecs.getincrementaldecoder("utf-8-sig")("replace").decode(head)
@@ -113,6 +123,29 @@ def _prescan(name: str, delimiter: str | None) -> tuple[str, list[str]]:
         raise DataError(f"{name}: duplicate column names in the header: {shown}"
                         + (f" (and {len(dupes) - 10} more)" if len(dupes) > 10 else ""))
     return delimiter, header
+
+
+def _record_end(data: bytes) -> int | None:
+    """The offset of the line break that ends the first record of ``data`` (a quoted line
+    break does not end it), or None when ``data`` holds no whole record.
+
+    >>> _record_end(b'a,"b\\nc"\\nd'), _record_end(b'a,"b\\n')
+    (7, None)
+    """
+    pos, inside = 0, False
+    while True:
+        quote_at = data.find(b'"', pos)
+        breaks = [i for i in (data.find(b"\n", pos), data.find(b"\r", pos)) if i >= 0]
+        line_at = min(breaks) if breaks else -1
+        if line_at < 0:
+            return None
+        if 0 <= quote_at < line_at:
+            inside = not inside
+            pos = quote_at + 1
+        elif inside:
+            pos = line_at + 1
+        else:
+            return line_at
 
 
 def _sniff(text: str) -> str:
@@ -267,7 +300,10 @@ def read_frame(source: Any, *, delimiter: str | None = None, raw: bool = False) 
     delimiter, header = _prescan(name, delimiter)
     if not _quotes_balanced(name):
         raise diagnose(name, delimiter, header)
-    options: dict[str, Any] = {"sep": delimiter, "engine": _engine(), "encoding": "utf-8-sig"}
+    # pyarrow pays about 50 us per column however few the rows (a 20,000-column file: 1.1 s,
+    # the C engine 0.3 s), so wide files go to the C engine, which reads them as exactly.
+    engine = "c" if len(header) > _WIDE else _engine()
+    options: dict[str, Any] = {"sep": delimiter, "engine": engine, "encoding": "utf-8-sig"}
     if raw:
         options.update(dtype=str, keep_default_na=False, na_values=[])
     else:
@@ -290,7 +326,7 @@ def read_frame(source: Any, *, delimiter: str | None = None, raw: bool = False) 
         frame = frame.fillna("")
     frame.attrs.update(chainrule_source=name, chainrule_delimiter=delimiter,
                        chainrule_blank_lines=_has_blank_lines(name))
-    if _engine() == "c":
+    if engine == "c":
         _check_short_rows(frame, name, delimiter, header)
     return frame
 
