@@ -41,6 +41,11 @@ class ModelFileError(ChainruleError, ValueError):
     tampered with, or describing a model chainrule does not know."""
 
 
+class FileWriteError(ChainruleError, OSError):
+    """A file cannot be written (disk full, missing folder, no permission); the message and
+    ``filename`` name the file asked for, never a temporary one, and ``errno`` is kept."""
+
+
 class PlotError(ChainruleError, RuntimeError):
     """Plotting is impossible here (matplotlib missing) or the input cannot be drawn."""
 
@@ -55,6 +60,7 @@ __all__ = [
     "DTypeError",
     "DataError",
     "DistributedError",
+    "FileWriteError",
     "GradcheckError",
     "GraphError",
     "ModelFileError",

@@ -14,6 +14,8 @@ import os
 import secrets
 from collections.abc import Iterable
 
+from ..errors import ConfigError, FileWriteError
+
 __all__ = ["atomic_write"]
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -22,8 +24,13 @@ _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
     """Write ``chunks`` to ``path`` atomically.
 
-    A full disk raises ``OSError`` naming ``path`` (not the temporary file).
+    Any failure to write (a full disk, a missing folder, no permission) raises
+    :class:`~chainrule.errors.FileWriteError`, an ``OSError`` naming ``path`` (not the
+    temporary file) with the original ``errno``.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise ConfigError(f"cannot write to {path!r:.80}: a file name must be a str or "
+                          f"os.PathLike, got {type(path).__name__}")
     target = os.fspath(path)
     _remove_stale(target)
     tmp = f"{target}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
@@ -37,10 +44,14 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
     except BaseException as err:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(err, OSError) and err.errno in _FULL:
-            raise OSError(err.errno, f"disk full: no space left to write {target}",
-                          target) from None
-        raise
+        if not isinstance(err, OSError):
+            raise
+        if err.errno in _FULL:
+            raise FileWriteError(err.errno, f"disk full: no space left to write {target}",
+                                 target) from None
+        # name the file asked for, not the temporary one (a missing folder, no permission)
+        raise FileWriteError(err.errno, f"cannot write {target}: "
+                             f"{err.strerror or err}", target) from None
 
 
 def _remove_stale(target: str) -> None:

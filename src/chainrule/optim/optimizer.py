@@ -73,6 +73,7 @@ class Optimizer:
     """
 
     buffers: tuple[str, ...] = ()
+    nonnegative_buffers: tuple[str, ...] = ()  # averages of squares, never below zero
     #: whether the rule's arithmetic is the same on one flat vector as per parameter
     flat_capable = True
 
@@ -321,6 +322,16 @@ class Optimizer:
                     raise ConfigError(f"{who}: buffer {name!r} of parameter {i} has shape "
                                       f"{arr.shape} and dtype {arr.dtype}; the parameter has "
                                       f"shape {p.data.shape} (floating point)")
+                # checked as the parameter's dtype holds it: 1e300 saved as float64 would
+                # become inf in a float32 buffer
+                with xp.errstate(over="ignore"):
+                    cast = arr.astype(p.data.dtype)
+                if not xp.isfinite(cast).all():
+                    raise ConfigError(f"{who}: buffer {name!r} of parameter {i} holds "
+                                      f"non-finite values (as {p.data.dtype})")
+                if name in self.nonnegative_buffers and (cast < 0).any():
+                    raise ConfigError(f"{who}: buffer {name!r} of parameter {i} holds "
+                                      "negative values; it is an average of squares")
                 own[name] = arr
             out.append(own)
         return out

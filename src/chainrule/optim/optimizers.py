@@ -90,6 +90,7 @@ class Adam(Optimizer):
     """
 
     buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    nonnegative_buffers = ("exp_avg_sq", "max_exp_avg_sq")
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -156,6 +157,7 @@ class RMSprop(Optimizer):
     """
 
     buffers = ("square_avg", "grad_avg", "momentum_buffer")
+    nonnegative_buffers = ("square_avg",)
 
     def __init__(self, params: Params, lr: float = 0.01, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
-from ..io import read_safetensors, write_safetensors
+from ..io import printable, read_safetensors, write_safetensors
 from .history import History
 from .targets import TargetScaler
 from .tasks import as_rows
@@ -48,6 +48,9 @@ __all__ = ["CHECKPOINT_FORMAT", "check_state", "fingerprint", "read_checkpoint",
 CHECKPOINT_FORMAT = "chainrule-checkpoint"
 CHECKPOINT_VERSION = 2
 READABLE_VERSIONS = ("1", "2")
+MAX_COUNT = 2**62  # step counts beyond this are edits, not training
+MAX_NAME = 200  # a metric's name
+MAX_TEXT = 2000  # the reason training stopped
 
 
 # -- the file ------------------------------------------------------------------------------------
@@ -75,11 +78,11 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     tensors, meta = read_safetensors(name)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{name}: not a chainrule checkpoint (format "
-                             f"{str(meta.get('format'))[:80]!r}); checkpoints are written by "
+                             f"{printable(meta.get('format'), 80)}); checkpoints are written by "
                              "Trainer.save_checkpoint or fit(checkpoint=...)")
     version = meta.get("format_version")
     if version not in READABLE_VERSIONS:
-        raise ModelFileError(f"{name}: checkpoint version {str(version)[:20]!r} is not "
+        raise ModelFileError(f"{name}: checkpoint version {printable(version, 20)} is not "
                              f"supported (this chainrule reads versions "
                              f"{', '.join(READABLE_VERSIONS)})")
     try:
@@ -106,8 +109,15 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         parts = key.split(".", 2)
         if len(parts) != 3 or parts[0] != "optimizer" or not parts[1].isdigit() or \
                 int(parts[1]) >= n_params:
-            raise ModelFileError(f"{name}: unexpected tensor {key[:80]!r} in the checkpoint")
+            raise ModelFileError(f"{name}: unexpected tensor {printable(key, 80)} in the "
+                                 "checkpoint")
         buffers[int(parts[1])][parts[2]] = value
+    for key, value in model.items():  # as a model file: non-finite weights are refused
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            shown = printable("model." + key)
+            raise ModelFileError(f"{name}: the checkpoint's tensor {shown} holds "
+                                 "non-finite values (NaN or infinity); use an intact checkpoint "
+                                 "or start afresh without resume")
     opt["state"] = buffers
     state = {**rest, "model": model, "optimizer": opt}
     check_state(state, name, version == "1")
@@ -116,8 +126,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 # -- checking every field ------------------------------------------------------------------------
 def _bad(name: str, field: str, expected: str, value: Any) -> ModelFileError:
-    shown = repr(value)
-    shown = shown if len(shown) <= 80 else shown[:77] + "..."
+    shown = printable(value, 80)
     return ModelFileError(f"{name}: the checkpoint's field {field} must be {expected}, got "
                           f"{shown}; the file was edited or damaged (start afresh without "
                           "resume, or use an intact checkpoint)")
@@ -133,7 +142,7 @@ def _positive(value: Any) -> bool:
 
 
 def _rng_state(value: Any, name: str, field: str) -> None:
-    if not isinstance(value, dict):
+    if not isinstance(value, dict) or value.get("has_uint32", 0) not in (0, 1):
         raise _bad(name, field, "a random generator state", value)
     try:
         probe = np.random.default_rng(0)
@@ -148,8 +157,9 @@ def _check_optimizer(opt: dict[str, Any], name: str) -> None:
     if "initial_lr" in opt and not _positive(opt["initial_lr"]):
         raise _bad(name, "optimizer.initial_lr", "a positive finite learning rate",
                    opt["initial_lr"])
-    if not _int(opt.get("step_count")):
-        raise _bad(name, "optimizer.step_count", "an integer >= 0", opt.get("step_count"))
+    if not _int(opt.get("step_count")) or opt["step_count"] > MAX_COUNT:
+        raise _bad(name, "optimizer.step_count", "an integer from 0 to 2**62",
+                   opt.get("step_count"))
     for i, group in enumerate(opt.get("param_groups") or []):
         if not isinstance(group, dict) or not _positive(group.get("lr")):
             raise _bad(name, f"optimizer.param_groups[{i}].lr", "a positive finite learning "
@@ -165,12 +175,18 @@ def _check_history(h: dict[str, Any], name: str) -> None:
     if not isinstance(columns, dict):
         raise _bad(name, "history.history", "a table of metric columns", columns)
     for key, column in columns.items():
+        if not (isinstance(key, str) and 0 < len(key) <= MAX_NAME and key.isprintable()):
+            raise _bad(name, "history.history", f"metric names of at most {MAX_NAME} printable "
+                       "characters", key)
         if not isinstance(column, list) or len(column) != len(epochs) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in column):
             raise _bad(name, f"history.history[{key[:40]!r}]",
                        f"{len(epochs)} numbers (one per epoch)", column)
-    if h.get("stop_reason") is not None and not isinstance(h["stop_reason"], str):
-        raise _bad(name, "history.stop_reason", "text or null", h["stop_reason"])
+    reason = h.get("stop_reason")
+    if reason is not None and not (isinstance(reason, str) and len(reason) <= MAX_TEXT
+                                   and reason.isprintable()):
+        raise _bad(name, "history.stop_reason", f"null or at most {MAX_TEXT} printable "
+                   "characters", reason)
     if not isinstance(h.get("interrupted", False), bool):
         raise _bad(name, "history.interrupted", "true or false", h["interrupted"])
 
@@ -238,6 +254,10 @@ def check_state(state: dict[str, Any], name: str, old: bool = False) -> None:
     _rng_state(state.get("rng"), name, "rng")
     _check_optimizer(state["optimizer"], name)
     _check_history(state["history"], name)
+    epochs = state["history"].get("epochs", [])
+    if epochs and epochs[-1] != state["epoch"]:  # a hand-driven Trainer may keep no history
+        raise _bad(name, "epoch", f"the last epoch of the history ({epochs[-1]})",
+                   state["epoch"])
     _check_position(state.get("position"), name, old)
     _check_extras(state, name)
 
