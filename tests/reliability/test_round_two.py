@@ -160,3 +160,16 @@ def test_a_path_that_is_not_a_path_is_refused_by_name(tmp_path: Path) -> None:
     message = re.escape("a file name must be a str or os.PathLike, got int")
     with pytest.raises(ConfigError, match=message):
         atomic_write(123, [b"x"])  # type: ignore[arg-type]
+
+
+# -- the engine names the operation and the operands -------------------------------------------
+def test_where_with_shapes_that_do_not_broadcast_names_all_three() -> None:
+    with pytest.raises(cr.ShapeError, match=r"where: the condition of shape \(2, 3\) and "
+                                            r"operands of shapes \(2, 3\) and \(4,\)"):
+        cr.where(np.ones((2, 3), bool), cr.tensor(np.ones((2, 3))), cr.tensor(np.ones(4)))
+
+
+@pytest.mark.parametrize("op", [lambda t: t + "a", lambda t: "a" * t, lambda t: t - b"1"])
+def test_text_as_an_operand_is_a_dtype_error(op) -> None:
+    with pytest.raises(cr.DTypeError, match="cannot compute with the text"):
+        op(cr.tensor(np.ones(2)))

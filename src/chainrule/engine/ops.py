@@ -112,6 +112,9 @@ def _like(x: Any, ref: Any) -> Tensor:
     s = _scalar(x)
     if s is not None and isinstance(ref, Tensor) and ref.data.dtype.kind == "f":
         return Tensor(xp.asarray(s, dtype=ref.data.dtype))
+    if isinstance(x, (str, bytes)):
+        raise DTypeError(f"cannot compute with the text {x!r:.40} as a number; convert it "
+                         "first, e.g. float(value)")
     return Tensor(x)
 
 
@@ -583,7 +586,13 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` holds and from ``b`` elsewhere (with broadcasting)."""
     cond = xp.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     a, b = _binary(a, b, "where")
-    return _node(xp.where(cond, a.data, b.data), (a, b), WHERE, cond)
+    try:
+        out = xp.where(cond, a.data, b.data)
+    except ValueError:
+        raise ShapeError(f"where: the condition of shape {cond.shape} and operands of shapes "
+                         f"{a.shape} and {b.shape} cannot be broadcast together; each "
+                         "dimension must be equal or 1 (reshape one operand)") from None
+    return _node(out, (a, b), WHERE, cond)
 
 
 def _where_backward(out: Tensor, g: ndarray) -> tuple:
