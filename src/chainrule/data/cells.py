@@ -100,13 +100,13 @@ def number_matrix(frame: Any, columns: Sequence[str], what: str = "features must
 
     Numeric columns are copied in groups of columns rather than one by one: one pandas
     column access costs about 50 us, so a file with 20,000 columns took 1 s here, and a
-    group holds at most about 16 MB, so the copy adds little to the table's memory.
+    group holds at most about 4 MB, so the copy adds little to the table's memory.
     """
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     position = {c: j for j, c in enumerate(frame.columns)}
     kinds = frame.dtypes
     numeric = [k for k, c in enumerate(columns) if kinds.iloc[position[c]].kind in "iufb"]
-    group = max(1, (16 << 20) // max(1, 8 * len(frame)))
+    group = max(1, (4 << 20) // max(1, 8 * len(frame)))
     for start in range(0, len(numeric), group):
         ks = numeric[start:start + group]
         part = frame.iloc[:, [position[columns[k]] for k in ks]]

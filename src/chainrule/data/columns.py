@@ -296,20 +296,27 @@ class TableEncoder:
                             "was trained with them; the columns are "
                             f"{names_list(list(frame.columns))}")
         self.unknown = {}
-        blocks: list[np.ndarray] = []
+        # Each column is written into its place in X (no list of blocks to stack: that held
+        # a second copy of the whole matrix).
+        X = np.empty((len(frame), len(self.feature_names)), dtype=np.float64)
+        k = 0
         for f in self.columns:
             if f.kind == "dropped":
                 continue
             if f.kind == "categorical":
-                blocks.append(self._one_hot(frame, f, unknown))
+                block = self._one_hot(frame, f, unknown)
+                X[:, k:k + block.shape[1]] = block
+                k += block.shape[1]
                 continue
             parts = self._parts(frame, f)
             missing = np.isnan(parts)
-            parts = np.where(missing, np.asarray(f.median), parts)
-            blocks.append(parts)
+            width = parts.shape[1]
+            np.copyto(X[:, k:k + width], np.where(missing, np.asarray(f.median), parts)
+                      if missing.any() else parts)
+            k += width
             if f.missing_indicator:
-                blocks.append(missing.any(axis=1, keepdims=True).astype(np.float64))
-        X = np.hstack(blocks) if blocks else np.zeros((len(frame), 0))
+                X[:, k] = missing.any(axis=1)
+                k += 1
         if not np.all(np.isfinite(X)):
             r, c = np.argwhere(~np.isfinite(X))[0]
             raise DataError(f"{source(frame)}an infinite value at row "

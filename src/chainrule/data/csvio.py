@@ -96,11 +96,14 @@ def load_csv(path: Any, target: str | None = None, *,
     if target is None:
         return Dataset(X=X, y=None, feature_names=list(features), target=None, task=None,
                        name=name)
-    text = strings(frame[target])
-    absent_target = [i for i, t in enumerate(text) if t is None]
-    if absent_target:
+    column = frame[target]
+    # a numeric column's missing cells are its NaN; text needs the NA markers checked
+    absent = column.isna().to_numpy() if column.dtype.kind in "iufb" else \
+        np.array([t is None for t in strings(column)], dtype=bool)
+    absent_target = np.flatnonzero(absent)
+    if len(absent_target):
         raise DataError(f"{name}: missing target value at row "
-                        f"{record_number(frame, absent_target[0])}, column {quote(target)}")
+                        f"{record_number(frame, int(absent_target[0]))}, column {quote(target)}")
     t = prepare_target(frame, target, task,
                        None if class_names is None else _names(class_names, "class_names"))
     return Dataset(X=X, y=t.y, feature_names=list(features), target=target, task=t.task,
