@@ -84,3 +84,23 @@ def test_label_encoder_and_one_hot() -> None:
         one_hot(np.array([0.5, 1.0]))
     with pytest.raises(DataError, match=r"0\.\.1"):
         one_hot([0, 2], 2)
+
+
+@pytest.mark.parametrize("magnitude", [1e200, 1e-200, 1e300, 1.0])
+def test_standard_scaler_standardises_at_any_magnitude(magnitude) -> None:
+
+
+    X = np.array([[1.0, -3.0], [2.0, 0.0], [4.0, 3.0]]) * magnitude
+    Z = StandardScaler().fit_transform(X)
+    # the same numbers as the unit-magnitude data, standardised by hand
+    unit = np.array([[1.0, -3.0], [2.0, 0.0], [4.0, 3.0]])
+    np.testing.assert_allclose(Z, (unit - unit.mean(0)) / unit.std(0), rtol=1e-12)
+    np.testing.assert_allclose(StandardScaler().fit(X).inverse_transform(Z), X, rtol=1e-12)
+
+
+@pytest.mark.parametrize("codes", [[-1], [2], [0.5], [np.nan], ["a"]])
+def test_label_encoder_refuses_codes_that_are_no_class(codes) -> None:
+
+
+    with pytest.raises(DataError, match=r"0\.\.1"):
+        LabelEncoder().fit(["a", "b"]).inverse_transform(codes)

@@ -75,3 +75,26 @@ def test_sklearn_missing_gives_a_clear_error(monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(DataError, match="pip install scikit-learn"):
         load_dataset("iris")
+
+
+@pytest.mark.parametrize("make", ["make_flower", "make_xor", "make_moons", "make_circles",
+                                  "make_spirals", "make_blobs"])
+@pytest.mark.parametrize("kw, field", [({"n_samples": -5}, "n_samples"),
+                                       ({"n_samples": 2.5}, "n_samples"),
+                                       ({"n_samples": "10"}, "n_samples"),
+                                       ({"seed": "a"}, "seed"), ({"seed": -1}, "seed")])
+def test_toy_sets_refuse_bad_arguments_by_name(make, kw, field) -> None:
+    from chainrule import ConfigError
+
+    with pytest.raises(ConfigError, match=f"{make}: {field}"):
+        getattr(data, make)(**kw)
+
+
+@pytest.mark.parametrize("make, field", [("make_flower", "noise"), ("make_moons", "noise"),
+                                         ("make_spirals", "noise"), ("make_blobs", "std")])
+def test_toy_sets_refuse_a_negative_or_nan_spread(make, field) -> None:
+    from chainrule import ConfigError
+
+    for bad in (-1, float("nan")):
+        with pytest.raises(ConfigError, match=field):
+            getattr(data, make)(**{field: bad})

@@ -241,8 +241,14 @@ class StandardScaler:
     def fit(self, X: np.ndarray) -> StandardScaler:
         """Learn each column's mean and standard deviation; returns self."""
         X = check_features(X)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        # Statistics of X / (largest |x| of the column), scaled back: squares of values near
+        # 1e200 overflow to inf and those near 1e-200 underflow to 0, which gave all-zero or
+        # unscaled columns.
+        big = np.abs(X).max(axis=0)
+        big = np.where(big > 0, big, 1.0)
+        unit = X / big
+        self.mean_ = unit.mean(axis=0) * big
+        std = unit.std(axis=0) * big
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
@@ -332,7 +338,18 @@ class LabelEncoder:
         """Labels of integer codes."""
         if self.classes_ is None:
             raise DataError("LabelEncoder is not fitted yet")
-        return [self.classes_[int(c)] for c in np.asarray(codes).ravel()]
+        a = np.asarray(codes).ravel()
+        n = len(self.classes_)
+        if a.size and (a.dtype.kind not in "iub" and not (
+                a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)))):
+            raise DataError(f"inverse_transform takes integer codes 0..{n - 1}, got "
+                            f"{a[:5].tolist()} (dtype {a.dtype})")
+        bad = (a < 0) | (a >= n)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"code {a[i].item()!r} at position {i} is not a class: the codes are "
+                            f"0..{n - 1} for the {n} classes")
+        return [self.classes_[int(c)] for c in a]
 
 
 def one_hot(labels: Any, n_classes: int | None = None, dtype: Any = np.float64) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError
+
 
 def make_flower(n_samples: int = 400, petals: int = 4, noise: float = 0.2,
                 seed: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -18,9 +20,9 @@ def make_flower(n_samples: int = 400, petals: int = 4, noise: float = 0.2,
     >>> X.shape, y.shape, int(y.sum())
     ((400, 2), (400, 1), 200)
     """
-    if n_samples < 2:
-        raise ValueError(f"make_flower: n_samples must be at least 2, got {n_samples}")
-    rng = np.random.default_rng(seed)
+    _check_n("make_flower", n_samples)
+    _check_noise("make_flower", noise)
+    rng = _rng("make_flower", seed)
     per_class = n_samples // 2
     X = np.zeros((2 * per_class, 2))
     y = np.zeros((2 * per_class, 1))
@@ -37,9 +39,24 @@ def make_flower(n_samples: int = 400, petals: int = 4, noise: float = 0.2,
 
 
 def _check_n(name: str, n_samples: int, minimum: int = 2) -> None:
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < minimum:
-        raise ValueError(f"{name}: n_samples must be an integer of at least {minimum}, got "
-                         f"{n_samples!r}")
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+            or n_samples < minimum:
+        raise ConfigError(f"{name}: n_samples must be an integer of at least {minimum}, got "
+                          f"{n_samples!r}")
+
+
+def _check_noise(name: str, noise: float, what: str = "noise") -> None:
+    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(noise) or noise < 0:
+        raise ConfigError(f"{name}: {what} must be a finite number >= 0 (a standard "
+                          f"deviation), got {noise!r}")
+
+
+def _rng(name: str, seed: int | None) -> np.random.Generator:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                             or seed < 0):
+        raise ConfigError(f"{name}: seed must be a non-negative integer or None, got {seed!r}")
+    return np.random.default_rng(seed)
 
 
 def make_xor(n_samples: int = 400, noise: float = 0.0,
@@ -54,7 +71,8 @@ def make_xor(n_samples: int = 400, noise: float = 0.0,
     ((8, 2), 'i')
     """
     _check_n("make_xor", n_samples)
-    rng = np.random.default_rng(seed)
+    _check_noise("make_xor", noise)
+    rng = _rng("make_xor", seed)
     X = rng.uniform(-1.0, 1.0, size=(n_samples, 2))
     y = ((X[:, 0] > 0) != (X[:, 1] > 0)).astype(np.int64)
     return X + rng.normal(0.0, noise, X.shape) if noise else X, y
@@ -69,7 +87,8 @@ def make_moons(n_samples: int = 400, noise: float = 0.1,
     ((10, 2), [0, 1])
     """
     _check_n("make_moons", n_samples)
-    rng = np.random.default_rng(seed)
+    _check_noise("make_moons", noise)
+    rng = _rng("make_moons", seed)
     n0 = n_samples // 2
     n1 = n_samples - n0
     t0 = np.linspace(0.0, np.pi, n0)
@@ -91,9 +110,10 @@ def make_circles(n_samples: int = 400, noise: float = 0.05, factor: float = 0.5,
     ((10, 2), 5)
     """
     _check_n("make_circles", n_samples)
+    _check_noise("make_circles", noise)
     if not 0 < factor < 1:
-        raise ValueError(f"make_circles: factor must be in (0, 1), got {factor}")
-    rng = np.random.default_rng(seed)
+        raise ConfigError(f"make_circles: factor must be in (0, 1), got {factor}")
+    rng = _rng("make_circles", seed)
     n0 = n_samples // 2
     n1 = n_samples - n0
     t0 = np.linspace(0.0, 2 * np.pi, n0, endpoint=False)
@@ -114,10 +134,12 @@ def make_spirals(n_samples: int = 300, classes: int = 3, turns: float = 1.0,
     >>> X.shape, [int(c) for c in np.bincount(y)]
     ((30, 2), [10, 10, 10])
     """
+    if isinstance(classes, bool) or not isinstance(classes, (int, np.integer)) or classes < 2:
+        raise ConfigError(f"make_spirals: classes must be an integer of at least 2, got "
+                          f"{classes!r}")
     _check_n("make_spirals", n_samples, classes)
-    if classes < 2:
-        raise ValueError(f"make_spirals: need at least 2 classes, got {classes}")
-    rng = np.random.default_rng(seed)
+    _check_noise("make_spirals", noise)
+    rng = _rng("make_spirals", seed)
     sizes = [n_samples // classes + (1 if k < n_samples % classes else 0)
              for k in range(classes)]
     parts, labels = [], []
@@ -142,15 +164,16 @@ def make_blobs(n_samples: int = 300, centers: int | np.ndarray = 3, std: float =
     >>> X.shape, [int(c) for c in np.bincount(y)]
     ((9, 2), [3, 3, 3])
     """
-    rng = np.random.default_rng(seed)
+    rng = _rng("make_blobs", seed)
+    _check_noise("make_blobs", std, "std")
     if isinstance(centers, (int, np.integer)):
         if centers < 1:
-            raise ValueError(f"make_blobs: centers must be at least 1, got {centers}")
+            raise ConfigError(f"make_blobs: centers must be at least 1, got {centers}")
         c = rng.uniform(box[0], box[1], size=(int(centers), 2))
     else:
         c = np.asarray(centers, dtype=np.float64)
         if c.ndim != 2 or len(c) < 1:
-            raise ValueError(f"make_blobs: centers must be a count or a (k, d) array, got "
+            raise ConfigError(f"make_blobs: centers must be a count or a (k, d) array, got "
                              f"shape {c.shape}")
     k = len(c)
     _check_n("make_blobs", n_samples, k)
