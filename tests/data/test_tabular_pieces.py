@@ -4,6 +4,8 @@ column differently (then the file is read whole)."""
 
 from __future__ import annotations
 
+import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -87,3 +89,38 @@ def test_last_record_end_skips_quoted_line_feeds() -> None:
     assert pieces.last_record_end(b'a,"x\ny"\n') == 7
     assert pieces.last_record_end(b'a,"x\ny"\nb,"p\n') == 7
     assert pieces.last_record_end(b"no line feed") is None
+
+
+def _record_starts(data: bytes) -> set[int]:
+    """Every offset where a record starts, by a byte-by-byte walk (quotes toggle)."""
+    starts, inside = set(), False
+    for i, b in enumerate(data):
+        if b == ord('"'):
+            inside = not inside
+        elif b == ord("\n") and not inside:
+            starts.add(i + 1)
+    return starts
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 40])
+def test_rank_ranges_cover_the_records_and_split_only_between_them(tmp_path: Path,
+                                                                   size: int) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(_table(90))
+    data = path.read_bytes()
+    header_end = data.index(b"\n") + 1
+    total = len(data)
+    cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
+    counts = [data[cuts[r]:cuts[r + 1]].count(b'"') for r in range(size)]
+    ranges = [pieces.record_range(str(path), header_end, r, size, lambda _: counts)
+              for r in range(size)]
+    assert ranges[0][0] == header_end and ranges[-1][1] == total
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # contiguous, no overlap
+    starts = _record_starts(data) | {total}
+    assert all(start in starts for start, _ in ranges)
+    # every range parses as whole rows: together they give the file's rows, in order
+    options = {"keep_default_na": False, "na_values": ["", "NA"]}
+    parts = [pd.read_csv(io.BytesIO(data[:header_end] + data[a:b]), **options)
+             for a, b in ranges if data[a:b].strip()]
+    whole = pd.read_csv(path, **options)
+    pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)

@@ -8,17 +8,21 @@ with the header in front, and joins the frames.  Each piece is typed on its own,
 the pieces disagree about a column beyond whole numbers against decimals (text in one piece,
 numbers in another), it returns None and the caller reads the file whole: the result is
 always what one read of the whole file gives.
+
+Under MPI, :func:`record_range` gives each rank its contiguous byte range of whole records,
+found with one pass over the bytes shared between the ranks.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
-__all__ = ["PIECE_BYTES", "last_record_end", "read_in_pieces"]
+__all__ = ["PIECE_BYTES", "last_record_end", "read_in_pieces", "record_range"]
 
 PIECE_BYTES = 16 << 20
 """Bytes read per piece (a piece ends at the last whole record in it)."""
@@ -91,3 +95,69 @@ def read_in_pieces(pd: Any, name: str, header_end: int, options: dict[str, Any])
     frames.clear()
     pool.release_unused()
     return frame
+
+
+# -- a rank's share of the records (MPI) ------------------------------------------------------
+def _quotes_in(name: str, start: int, stop: int) -> int:
+    """The number of double quotes in bytes ``[start, stop)`` of the file."""
+    n = 0
+    with open(name, "rb") as f:
+        f.seek(start)
+        left = stop - start
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            n += chunk.count(b'"')
+            left -= len(chunk)
+    return n
+
+
+def _next_record_start(name: str, at: int, inside: bool, size: int) -> int:
+    """The first record start at or after byte ``at`` (``inside``: whether ``at`` is inside
+    quotes), or ``size`` when no record starts there."""
+    with open(name, "rb") as f:
+        if at > 0:
+            f.seek(at - 1)
+            if f.read(1) == b"\n" and not inside:
+                return at
+        pos = at
+        while True:
+            chunk = f.read(1 << 16)
+            if not chunk:
+                return size
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            quotes = np.flatnonzero(a == ord('"'))
+            breaks = np.flatnonzero(a == ord("\n"))
+            outside = breaks[(np.searchsorted(quotes, breaks) + inside) % 2 == 0]
+            if len(outside):
+                return pos + int(outside[0]) + 1
+            inside = (inside + len(quotes)) % 2 == 1
+            pos += len(chunk)
+
+
+def record_range(name: str, header_end: int, rank: int, size: int,
+                 gather: Any) -> tuple[int, int]:
+    """Bytes ``[start, stop)`` of the data records that ``rank`` of ``size`` reads: the ranks'
+    ranges are contiguous, cover every record after the header once, and begin and end at
+    record boundaries (a line feed inside quotes is not one).
+
+    Each rank counts the quotes in its equal share of the bytes (one pass over the file, split
+    between the ranks); ``gather`` (a communicator's, every rank's value in rank order) tells
+    each rank the quote parity where its share and the next begin, and a short scan from each
+    finds the first record start.  The quoting rule is the one a CSV parser follows when every
+    quote opens, closes or doubles inside a quoted field.
+    """
+    total = os.path.getsize(name)
+    cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
+    counts = gather(_quotes_in(name, cuts[rank], cuts[rank + 1]))
+    before = [sum(counts[:r]) % 2 == 1 for r in range(size + 1)]
+
+    def boundary(r: int) -> int:
+        if r == 0:
+            return header_end
+        if r == size:
+            return total
+        return _next_record_start(name, cuts[r], before[r], total)
+
+    return boundary(rank), max(boundary(rank), boundary(rank + 1))
