@@ -48,6 +48,10 @@ def _check_preprocessing(pre: Any, path: str) -> None:
         v = pre.get(key)
         if v is not None and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
             raise bad(f"{key} must be a list of strings")
+    names = pre.get("class_names")
+    if names is not None and (len(names) < 2 or len(set(names)) != len(names)):
+        raise bad(f"class_names must name two or more different classes, got {len(names)} "
+                  f"name(s) with {len(set(names))} different")
     if pre.get("target") is not None and not isinstance(pre.get("target"), str):
         raise bad("target must be a column name")
     for key in ("scaler", "columns", "target_scaler"):
@@ -101,10 +105,11 @@ class Predictor:
             raise ModelFileError(f"{path}: the model's weights hold NaN or infinity; it cannot "
                                  "predict (retrain it)")
         width = tasks.output_width(model)
-        if self.class_names is not None and width is not None and \
-                self.task.n_outputs(len(self.class_names)) != width:
+        n_names = None if self.class_names is None else len(self.class_names)
+        # one output (a sigmoid) scores two classes; otherwise one output per class
+        if n_names is not None and width is not None and n_names != (2 if width == 1 else width):
             raise ModelFileError(f"{path}: the model has {width} output(s) but its metadata "
-                                 f"names {len(self.class_names)} classes")
+                                 f"names {n_names} classes")
         self.unknown: dict[str, list[str]] = {}
 
     @classmethod

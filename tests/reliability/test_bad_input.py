@@ -241,3 +241,17 @@ def test_the_catalogue_covers_every_category() -> None:
               for c in ("shape", "target", "nonfinite", "empty", "names", "dtype")}
     assert all(n >= 3 for n in counts.values()), counts
     assert len(CSV_CASES) >= 10 and len(CLI_CASES) >= 8
+
+
+@pytest.mark.parametrize("names", [["only"], ["a", "a"], ["a", "b", "c"]])
+def test_predict_refuses_class_names_that_do_not_fit_the_outputs(tmp_path: Path,
+                                                                 names: list[str]) -> None:
+    # A binary model (one sigmoid output) with one, repeated or three class names: predict
+    # used to crash with an IndexError or label rows with the wrong classes.
+    (tmp_path / "new.csv").write_text("a,b,c\n1,2,3\n4,5,6\n")
+    model = nn.Sequential(nn.Linear(3, 1, rng=0), nn.Sigmoid())
+    save(model, tmp_path / "m.safetensors", preprocessing={
+        "task": "classification", "class_names": names, "feature_names": ["a", "b", "c"]})
+    res = _cli("predict", "m.safetensors", "--data", "new.csv", cwd=tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    assert re.search(r"class_names|output", res.stderr.splitlines()[0]), res.stderr

@@ -325,6 +325,10 @@ def test_resume_at_an_epoch_boundary_needs_the_same_batch_size_and_data(tmp_path
         cr.fit(_model(), X2, y, epochs=4, checkpoint=path, resume=True, **FIT)
     with pytest.raises(ConfigError, match=r"trained on \d+ rows"):
         cr.fit(_model(), X[:-5], y[:-5], epochs=4, checkpoint=path, resume=True, **FIT)
+    w = np.ones(len(X))
+    w[3] = 2.0  # other sample weights: another weighted loss, so other data
+    with pytest.raises(ConfigError, match="trained on other data"):
+        cr.fit(_model(), X, y, epochs=4, checkpoint=path, resume=True, sample_weight=w, **FIT)
     cr.fit(_model(), X, y, epochs=4, checkpoint=path, resume=True, **FIT)  # the same: fine
 
 

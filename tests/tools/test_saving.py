@@ -519,3 +519,20 @@ def test_model_save_is_a_deprecated_alias(tmp_path: Path) -> None:
     with pytest.warns(DeprecationWarning, match="chainrule.save"):
         _models()[0].save(tmp_path / "m.safetensors")
     assert load(tmp_path / "m.safetensors")[0].in_features == 2
+
+
+def test_an_unknown_layer_option_from_the_file_is_quoted_escaped(tmp_path: Path) -> None:
+    # The option name comes from the file: a terminal control sequence in it must reach the
+    # message escaped, not raw (it could clear or retitle the user's terminal).
+    path = tmp_path / "m.safetensors"
+    save(nn.Sequential(nn.Linear(2, 4, rng=0)), path)
+    raw = path.read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    arch = json.loads(header["__metadata__"]["architecture"])
+    arch["layers"][0]["\x1b[2Jbad"] = 1
+    header["__metadata__"]["architecture"] = json.dumps(arch)
+    _rewrite(path, header, raw[8 + n:])
+    with pytest.raises(ModelFileError) as info:
+        load(path)
+    assert "\x1b" not in str(info.value) and "\\x1b[2Jbad" in str(info.value)

@@ -215,6 +215,10 @@ def _list(names: list[str]) -> str:
 
 
 def _cap(text: str, limit: int = 300) -> str:
+    """An error's text for a message: control characters escaped (it may quote a name read
+    from the file), at most ``limit`` characters."""
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)
     return text if len(text) <= limit else text[:limit] + "..."
 
 

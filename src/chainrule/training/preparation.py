@@ -108,9 +108,12 @@ def agree_on_run(t: Trainer, data: RunData) -> RunData:
         data.y = t.target_scaler.transform(data.y)
     data.steps = comm.max(-(-len(data.X) // data.batch_size))
     rows, batch = comm.sum(np.array([len(data.X), data.batch_size], dtype=float))
-    rows_of = [np.hstack([as_rows(data.X), as_rows(data.y_raw)])]
-    if data.Xv is not None:  # other validation rows are other data too
-        rows_of.append(np.hstack([as_rows(data.Xv), as_rows(data.yv)]))
+    # other sample weights or other validation rows are other data too
+    rows_of = [np.hstack([as_rows(data.X), as_rows(data.y_raw),
+                          *([] if data.w is None else [as_rows(data.w)])])]
+    if data.Xv is not None:
+        rows_of.append(np.hstack([as_rows(data.Xv), as_rows(data.yv),
+                                  *([] if data.wv is None else [as_rows(data.wv)])]))
     t.data_info = {"rows": int(rows), "batch_size": int(batch),  # over every rank
                    "fingerprint": sum(ckpt.fingerprint(a, comm) for a in rows_of)}
     comm.agree(lambda: ckpt.check_resume(t, len(data.X), data.batch_size),
