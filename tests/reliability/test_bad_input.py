@@ -255,3 +255,28 @@ def test_predict_refuses_class_names_that_do_not_fit_the_outputs(tmp_path: Path,
     res = _cli("predict", "m.safetensors", "--data", "new.csv", cwd=tmp_path)
     assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
     assert re.search(r"class_names|output", res.stderr.splitlines()[0]), res.stderr
+
+
+WRONG_TYPES = [
+    ("ragged X", lambda: cr.fit(_mlp(2), [[1.0, 2.0], [3.0]], [0, 1], **QUIET), "X is ragged"),
+    ("ragged y", lambda: cr.fit(_mlp(2), [[1.0, 2.0], [3.0, 4.0]], [[0], [1, 0]], **QUIET),
+     "y is ragged"),
+    ("text into a layer", lambda: _mlp(2)(["a", "b"]), "need numbers"),
+    ("text array into a layer", lambda: _mlp(2)(np.array([["a", "b"]])), "need numbers"),
+    ("ragged list into a layer", lambda: _mlp(2)([[1.0, 2.0], [3.0]]), "rectangular"),
+    ("manual_seed('x')", lambda: cr.manual_seed("x"), "manual_seed: the seed"),
+    ("manual_seed(-1)", lambda: cr.manual_seed(-1), "manual_seed: the seed"),
+    ("clip bound as text", lambda: cr.clip(cr.tensor([1.0]), "a", 1), "clip: min"),
+    ("split fraction as text", lambda: cr.data.train_test_split(
+        np.zeros((10, 2)), np.zeros(10), "a"), "split fractions"),
+    ("gradcheck of a number", lambda: cr.gradcheck(3, (np.ones(2),)), "gradcheck: func"),
+    ("save a string", lambda: cr.save("notamodel", "m.safetensors"), "save: the first"),
+]
+
+
+@pytest.mark.parametrize(("what", "call", "message"), WRONG_TYPES,
+                         ids=[c[0] for c in WRONG_TYPES])
+def test_wrong_types_get_a_chainrule_error(what: str, call: Callable[[], Any],
+                                           message: str) -> None:
+    with pytest.raises(ChainruleError, match=message):
+        call()

@@ -109,7 +109,16 @@ def as_array(obj: Any, name: str = "y") -> np.ndarray:
             return obj.to_numpy(dtype=np.float64, na_value=np.nan)
         return obj.to_numpy()
     converted = frame_to_array(obj, name)
-    return np.asarray(obj) if converted is None else converted[0]
+    return _asarray(obj, name) if converted is None else converted[0]
+
+
+def _asarray(obj: Any, name: str) -> np.ndarray:
+    """``np.asarray(obj)``, with a DataError for nested lists of uneven lengths."""
+    try:
+        return np.asarray(obj)
+    except ValueError:
+        raise DataError(f"{name} is ragged: its rows (or inner lists) have different lengths; "
+                        "give every example the same number of values") from None
 
 
 def check_features(X: Any, name: str = "X", n_features: int | None = None, *,
@@ -123,7 +132,7 @@ def check_features(X: Any, name: str = "X", n_features: int | None = None, *,
     """
     converted = frame_to_array(X, name)
     columns = None if converted is None else converted[1]
-    a = np.asarray(X) if converted is None else converted[0]
+    a = _asarray(X, name) if converted is None else converted[0]
     if a.dtype.kind == "b" or a.dtype.kind in "iu":
         a = a.astype(np.float64)
     if a.dtype.kind not in "f":
@@ -148,8 +157,9 @@ def _split_indices(n: int, sizes: Sequence[float], labels: np.ndarray | None,
     With ``labels`` each class is split in the same proportions (stratified).
     """
     for s in sizes:
-        if not 0 <= s < 1:
-            raise DataError(f"split fractions must be in [0, 1), got {s}")
+        if isinstance(s, bool) or not isinstance(s, (int, float, np.integer, np.floating)) \
+                or not 0 <= s < 1:
+            raise DataError(f"split fractions must be numbers in [0, 1), got {s!r}")
     if sum(sizes) >= 1:
         raise DataError(f"split fractions add up to {sum(sizes)}; they must leave some "
                         "examples for training")

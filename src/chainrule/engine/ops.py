@@ -518,6 +518,10 @@ LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward)
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Clamp to [min, max]; the gradient passes where min <= x <= max (as in PyTorch)."""
+    for what, v in (("min", min), ("max", max)):
+        if v is not None and (isinstance(v, bool) or not isinstance(
+                v, (int, float, xp.integer, xp.floating))):
+            raise DTypeError(f"clip: {what} must be a number or None, got {v!r}")
     return _node(xp.clip(x.data, min, max), (x,), CLIP, (min, max), (x, min, max))
 
 

@@ -23,6 +23,8 @@ def manual_seed(seed: int) -> np.random.Generator:
     >>> _ = cr.manual_seed(0)
     """
     global _shared
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"manual_seed: the seed must be a non-negative integer, got {seed!r}")
     _shared = np.random.default_rng(seed)
     return _shared
 

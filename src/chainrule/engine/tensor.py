@@ -132,7 +132,8 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        data = xp.asarray(data)
+        elif not isinstance(data, ndarray) or data.dtype.kind in "USVO":
+            data = _numbers(data)  # an error unless it holds numbers
         if requires_grad:
             _check_grad_dtype(data.dtype)
         self.data = data
@@ -517,14 +518,20 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data.data
+    return Tensor(_numbers(data, copy=True, dtype=dtype), requires_grad=requires_grad)
+
+
+def _numbers(data: Any, copy: bool = False, dtype: Any = None) -> ndarray:
+    """``data`` as an array of numbers, or a DTypeError saying why it is not one (ragged
+    nested lists, text, objects)."""
     try:
-        arr = xp.array(data, dtype=dtype)
+        arr = xp.array(data, dtype=dtype) if copy else xp.asarray(data, dtype=dtype)
     except (ValueError, TypeError) as err:
         raise DTypeError(f"cannot make a tensor from {type(data).__name__} data: nested lists "
                          f"must be rectangular and hold numbers ({err})") from None
     if arr.dtype == object or arr.dtype.kind in "USV":
         raise DTypeError(f"cannot make a tensor from data of dtype {arr.dtype}: need numbers")
-    return Tensor(arr, requires_grad=requires_grad)
+    return arr
 
 
 class Node:

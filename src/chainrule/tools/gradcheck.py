@@ -16,6 +16,7 @@ import numpy as np
 
 from ..engine import GradcheckError, Tensor, no_grad
 from ..engine.random import RNGLike, get_rng
+from ..errors import ConfigError
 
 __all__ = ["gradcheck"]
 
@@ -52,6 +53,9 @@ def gradcheck(
     >>> cr.gradcheck(lambda a, b: (a @ b).tanh().sum(), (A, B))
     True
     """
+    if not callable(func):
+        raise ConfigError(f"gradcheck: func must be a function of the inputs returning a "
+                          f"tensor, got {type(func).__name__}")
     if isinstance(inputs, (Tensor, np.ndarray)):
         inputs = (inputs,)
     arrays = []

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..errors import ChainruleError, ModelFileError
+from ..errors import ChainruleError, ConfigError, ModelFileError
 from ..io import (
     FORMAT_VERSION,
     Header,
@@ -90,6 +90,9 @@ def save(model: nn.Module, path: str | os.PathLike[str], **metadata: Any) -> Non
     """
     from .. import __version__
 
+    if not isinstance(model, nn.Module):
+        raise ConfigError(f"save: the first argument must be a model (a chainrule.nn.Module), "
+                          f"got {type(model).__name__}; call save(model, path)")
     write_model_file(path, architecture_of(model), model.state_dict(), metadata, __version__)
 
 
