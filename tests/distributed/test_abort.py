@@ -4,10 +4,7 @@ message, and ranks never mix one collective with another (real mpiexec runs)."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,28 +17,13 @@ import chainrule as cr
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 import mpi_abort_script as script  # noqa: E402
-
-HAS_MPI = importlib.util.find_spec("mpi4py") is not None and shutil.which("mpiexec")
-needs_mpi = pytest.mark.skipif(not HAS_MPI, reason="mpi4py/mpiexec not installed")
-LIMIT = 90  # seconds: far above a healthy run (a few seconds), far below "forever"
+from mpi_run import needs_mpi, run_bounded  # noqa: E402
+from mpi_run import script as script_path  # noqa: E402
 
 
 def _mpiexec(n: int, *args: str) -> subprocess.CompletedProcess:
-    """Run the script on ``n`` ranks; a job still running after LIMIT seconds is killed
-    (with every rank) and the test fails: that is a hang."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "PYTHONWARNINGS": "default"}
-    proc = subprocess.Popen(["mpiexec", "-n", str(n), sys.executable,
-                             str(HERE / "mpi_abort_script.py"), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=LIMIT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"the MPI job was still running after {LIMIT} s: it hangs")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    """The abort script on ``n`` ranks, killed as a hang after LIMIT seconds."""
+    return run_bounded(n, script_path("mpi_abort_script.py"), *args, PYTHONWARNINGS="default")
 
 
 @needs_mpi
@@ -121,19 +103,9 @@ def _cli(n: int, tmp_path: Path, rows: list[tuple[float, float, int]],
          *args: str) -> subprocess.CompletedProcess:
     data = tmp_path / "data.csv"
     data.write_text("a,b,y\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.Popen(["mpiexec", "-n", str(n), sys.executable, "-m", "chainrule",
-                             "train", "--data", str(data), "--target", "y", "--distributed",
-                             "--no-plots", "--epochs", "3", "--out", str(tmp_path / "out"),
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=LIMIT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"the MPI job was still running after {LIMIT} s: it hangs")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return run_bounded(n, "-m", "chainrule", "train", "--data", str(data), "--target", "y",
+                       "--distributed", "--no-plots", "--epochs", "3", "--out",
+                       str(tmp_path / "out"), *args)
 
 
 @needs_mpi

@@ -4,10 +4,6 @@ entered the same one with as many values (real mpiexec runs, killed as a hang af
 
 from __future__ import annotations
 
-import importlib.util
-import os
-import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,24 +11,12 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).parent
-HAS_MPI = importlib.util.find_spec("mpi4py") is not None and shutil.which("mpiexec")
-needs_mpi = pytest.mark.skipif(not HAS_MPI, reason="mpi4py/mpiexec not installed")
-LIMIT = 90  # seconds: far above a healthy run (a few seconds), far below "forever"
+sys.path.insert(0, str(HERE))
+from mpi_run import needs_mpi, run_bounded, script  # noqa: E402
 
 
 def _mpiexec(mode: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-    proc = subprocess.Popen(["mpiexec", "-n", "2", sys.executable,
-                             str(HERE / "mpi_audit_script.py"), mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=LIMIT)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        pytest.fail(f"the MPI job was still running after {LIMIT} s: it hangs")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return run_bounded(2, script("mpi_audit_script.py"), mode)
 
 
 CASES = [

@@ -6,18 +6,18 @@ fail for reasons other than a full disk, which must name the file asked for."""
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_checkpoint import _edited  # the one way these tests edit a checkpoint
 
 import chainrule as cr
 from chainrule import nn, optim
 from chainrule.errors import ConfigError, FileWriteError, ModelFileError
-from chainrule.io import atomic_write, read_safetensors, write_safetensors
+from chainrule.io import atomic_write
 
 FIT = {"optimizer": "adam", "lr": 0.01, "batch_size": 16, "seed": 123, "verbose": 0}
 
@@ -38,14 +38,6 @@ def checkpoint(tmp_path_factory) -> Path:
     X, y = _data()
     cr.fit(_model(), X, y, epochs=2, checkpoint=path, **FIT)
     return path
-
-
-def _edited(path: Path, out: Path, edit) -> Path:
-    tensors, meta = read_safetensors(path)
-    state = json.loads(meta["trainer"])
-    edit(state, tensors)
-    write_safetensors(out, tensors, {**meta, "trainer": json.dumps(state, allow_nan=True)})
-    return out
 
 
 def _tensor(prefix: str, change):
