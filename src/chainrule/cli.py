@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
+from .io.text import escape_controls
+
 __all__ = ["build_parser", "main"]
 
 PROG = "chainrule"
@@ -374,9 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _printable(text: Any) -> str:
     """``text`` with terminal control characters escaped and whitespace runs folded."""
     s = str(text)
-    s = "".join(ch if ch.isprintable() or ch == " " else
-                ch.encode("unicode_escape").decode("ascii") for ch in s)
-    return " ".join(s.split())
+    return " ".join(escape_controls(s).split())
 
 
 def _warn(message: str) -> None:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from ..io import escape_controls
 from . import pieces
 
 __all__ = ["NA_MARKERS", "quote", "read_frame", "record_number", "require_pandas"]
@@ -57,9 +58,7 @@ def quote(value: Any, limit: int = _MAX_QUOTED) -> str:
     shown = repr(text)
     # repr keeps printable non-ASCII letters but escapes controls; also escape format/bidi
     # characters, which repr leaves as they are.
-    shown = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                    for c in shown)
-    return shown + ("..." if cut else "")
+    return escape_controls(shown) + ("..." if cut else "")
 
 
 def require_pandas(what: str = "reading CSV files") -> Any:

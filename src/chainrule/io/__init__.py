@@ -26,7 +26,7 @@ from .safetensors import (
     read_tensors,
     write_safetensors,
 )
-from .text import printable
+from .text import escape_controls, printable
 
 __all__ = [
     "DTYPES",
@@ -40,6 +40,7 @@ __all__ = [
     "check_extent",
     "decode_metadata",
     "encode_metadata",
+    "escape_controls",
     "printable",
     "read_header",
     "read_model_header",

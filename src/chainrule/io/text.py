@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["MAX_QUOTE", "printable"]
+__all__ = ["MAX_QUOTE", "escape_controls", "printable"]
 
 MAX_QUOTE = 200
 """The most characters of file content any error message quotes."""
@@ -24,3 +24,14 @@ def printable(value: Any, limit: int = MAX_QUOTE) -> str:
         return repr(value[:limit]) + f"... ({len(value)} characters)"
     out = repr(value)
     return out if len(out) <= limit else out[:limit] + f"... ({len(out)} characters)"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every non-printable character (terminal control sequences, format and
+    bidi characters) written as its escape, printable ones kept as they are.
+
+    >>> print(escape_controls("a\\x1b[2Jb c"))
+    a\\x1b[2Jb c
+    """
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)

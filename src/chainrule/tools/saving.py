@@ -39,6 +39,7 @@ from ..io import (
     check_extent,
     decode_metadata,
     encode_metadata,
+    escape_controls,
     printable,
     read_header,
     read_model_header,
@@ -220,8 +221,7 @@ def _list(names: list[str]) -> str:
 def _cap(text: str, limit: int = 300) -> str:
     """An error's text for a message: control characters escaped (it may quote a name read
     from the file), at most ``limit`` characters."""
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in text)
+    text = escape_controls(text)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
