@@ -160,8 +160,8 @@ class PreparedData:
     """A training job's data, encoded: the feature matrix ``X`` of every row kept (those with
     a target), the target ``y`` (class codes or numbers), and ``split``: the positions of the
     training, validation and test rows.  ``encoder`` is the fitted table encoder (None for a
-    named data set).  Under MPI, ``X`` and ``y`` hold this rank's rows and ``split`` their
-    positions among them."""
+    named data set).  Under MPI every rank holds every row here; training takes each rank's
+    share of the split afterwards."""
 
     X: np.ndarray
     y: np.ndarray
