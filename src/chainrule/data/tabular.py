@@ -184,11 +184,21 @@ def _quotes_balanced(name: str) -> bool:
 
 
 # -- the slow exact pass, run only to explain a problem ------------------------------------------
-def _records(name: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
-    """(record number, cells) for each record; the header is record 1, blank lines count."""
-    with open(name, newline="", encoding="utf-8-sig", errors="strict") as f:
-        reader = csv.reader(f, delimiter=delimiter, strict=True)
-        yield from enumerate(reader, start=1)
+def _records(name: str, delimiter: str, span: tuple[int, int] | None = None,
+             first: int = 1) -> Iterator[tuple[int, list[str]]]:
+    """(record number, cells) for each record; the header is record 1, blank lines count.
+    With ``span`` (bytes ``[start, stop)`` beginning at a record), the records there, the
+    first numbered ``first``."""
+    if span is None:
+        with open(name, newline="", encoding="utf-8-sig", errors="strict") as f:
+            reader = csv.reader(f, delimiter=delimiter, strict=True)
+            yield from enumerate(reader, start=1)
+        return
+    with open(name, "rb") as f:
+        f.seek(span[0])
+        text = f.read(span[1] - span[0]).decode("utf-8", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    yield from enumerate(reader, start=first)
 
 
 def _bad_byte(name: str) -> tuple[int, int] | None:
@@ -250,29 +260,43 @@ def diagnose(name: str, delimiter: str, header: list[str], fallback: str = "") -
 
 def record_number(frame: Any, position: int) -> int:
     """The record number (header = 1) of row ``position`` (0-based) of a frame from
-    :func:`read_frame`; for a DataFrame built in memory, ``position + 2`` as well.
+    :func:`read_frame` or a rank's share of one (:mod:`chainrule.data.shares`), also after
+    rows were filtered out; for a DataFrame built in memory, ``position + 2``.
 
-    Blank lines are rows of a spreadsheet, so they count; the file is re-read only when it
+    A frame read from a file keeps each row's position among the file's data rows as its
+    index label, and in ``attrs`` where its bytes start and that start's record number.
+    Blank lines are rows of a spreadsheet, so they count; the span is re-read only when it
     has blank lines (the parser skips them).
     """
-    source = frame.attrs.get("chainrule_source") if hasattr(frame, "attrs") else None
-    if not source or not frame.attrs.get("chainrule_blank_lines"):
+    attrs = frame.attrs if hasattr(frame, "attrs") else {}
+    first = attrs.get("chainrule_first_record")
+    if first is None:
         return position + 2
+    row = int(frame.index[position]) - attrs["chainrule_first_row"]  # data rows before it
+    if not attrs.get("chainrule_blank_lines"):
+        return first + row
     seen = -1
-    for number, row in _records(source, frame.attrs["chainrule_delimiter"]):
-        if number == 1:
-            continue
-        if row:  # the parser skips only the lines with nothing on them
+    for number, cells in _records(attrs["chainrule_source"], attrs["chainrule_delimiter"],
+                                  attrs["chainrule_span"], first):
+        if cells:  # the parser skips only the lines with nothing on them
             seen += 1
-            if seen == position:
+            if seen == row:
                 return number
-    return position + 2
+    return first + row
 
 
-def _has_blank_lines(name: str) -> bool:
+def has_blank_lines(name: str, span: tuple[int, int]) -> bool:
+    """Whether bytes ``[start, stop)`` of the file hold an empty line."""
+    start, stop = span
     with open(name, "rb") as f:
+        f.seek(max(0, start - 1))  # a blank line right at the start ends with its first byte
+        left = stop - f.tell()
         data_tail = b""
-        for chunk in iter(lambda: f.read(1 << 20), b""):
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
             data = data_tail + chunk
             if b"\n\n" in data or b"\n\r\n" in data:
                 return True
@@ -296,62 +320,109 @@ def read_frame(source: Any, *, delimiter: str | None = None, raw: bool = False) 
     pd = require_pandas()
     _check_delimiter(delimiter)
     if isinstance(source, pd.DataFrame):
-        frame = source.copy(deep=False)
-        frame.columns = [str(c) for c in frame.columns]
-        dupes = sorted(h for h, n in Counter(frame.columns).items() if n > 1)
-        if dupes:
-            raise DataError(f"duplicate column names: {', '.join(map(quote, dupes))}")
-        return frame
-    name = os.fspath(source)
-    delimiter, header, header_end = _prescan(name, delimiter)
-    if not _quotes_balanced(name):
-        raise diagnose(name, delimiter, header)
-    # pyarrow pays about 50 us per column however few the rows (a 20,000-column file: 1.1 s,
-    # the C engine 0.3 s), so wide files go to the C engine, which reads them as exactly.
-    engine = "c" if len(header) > _WIDE else _engine()
-    options: dict[str, Any] = {"sep": delimiter, "engine": engine, "encoding": "utf-8-sig"}
-    if raw:
-        options.update(dtype=str, keep_default_na=False, na_values=[])
-    else:
-        options.update(keep_default_na=False, na_values=list(NA_MARKERS))
+        return in_memory(source)
+    f = open_table(source, delimiter)
+    if not _quotes_balanced(f.name):
+        raise diagnose(f.name, f.delimiter, f.header)
+    options = f.options(raw)
+    span = (f.header_end, os.path.getsize(f.name))
     try:
         frame = None
-        if engine == "pyarrow" and os.path.getsize(name) > 2 * pieces.PIECE_BYTES:
-            frame = pieces.read_in_pieces(pd, name, header_end, options)
+        if options["engine"] == "pyarrow" and span[1] > 2 * pieces.PIECE_BYTES:
+            frame = pieces.read_in_pieces(pd, f.name, f.header_end, options)
         if frame is None:
-            frame = pd.read_csv(name, **options)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
-        # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors
-        raise diagnose(name, delimiter, header, fallback=str(err)) from None
-    except Exception as err:  # pyarrow's own errors are not all ValueErrors
-        if type(err).__module__.startswith("pyarrow"):
-            raise diagnose(name, delimiter, header, fallback=str(err)) from None
-        raise
-    if len(frame.columns) != len(header):
-        raise diagnose(name, delimiter, header, fallback="the header and the rows disagree")
-    frame.columns = header
+            frame = pd.read_csv(f.name, **options)
+    except Exception as err:
+        raise f.parse_error(err) from None
     if frame.empty:
-        raise DataError(f"{name}: the file has a header but no data rows")
-    if raw:
-        frame = frame.fillna("")
-    frame.attrs.update(chainrule_source=name, chainrule_delimiter=delimiter,
-                       chainrule_blank_lines=_has_blank_lines(name))
-    if engine == "c":
-        _check_short_rows(frame, name, delimiter, header)
+        raise DataError(f"{f.name}: the file has a header but no data rows")
+    return f.finish(frame, span, first_record=2, first_row=0, raw=raw)
+
+
+def in_memory(frame: Any) -> Any:
+    """A shallow copy of a DataFrame built in memory, with string column names (refused when
+    two columns have one name)."""
+    frame = frame.copy(deep=False)
+    frame.columns = [str(c) for c in frame.columns]
+    dupes = sorted(h for h, n in Counter(frame.columns).items() if n > 1)
+    if dupes:
+        raise DataError(f"duplicate column names: {', '.join(map(quote, dupes))}")
     return frame
 
 
-def _check_short_rows(frame: Any, name: str, delimiter: str, header: list[str]) -> None:
+class TableFile:
+    """A CSV file whose header was read and checked: what parsing its rows needs (the
+    delimiter, the column names, where the data rows start) and what the frames read from it
+    carry (their source and each row's place in the file, for :func:`record_number`)."""
+
+    def __init__(self, name: str, delimiter: str, header: list[str], header_end: int) -> None:
+        self.name, self.delimiter, self.header, self.header_end = (name, delimiter, header,
+                                                                   header_end)
+
+    def options(self, raw: bool = False) -> dict[str, Any]:
+        """pandas.read_csv's options for this file."""
+        # pyarrow pays about 50 us per column however few the rows (a 20,000-column file:
+        # 1.1 s, the C engine 0.3 s), so wide files go to the C engine, which reads them as
+        # exactly.
+        engine = "c" if len(self.header) > _WIDE else _engine()
+        options: dict[str, Any] = {"sep": self.delimiter, "engine": engine,
+                                   "encoding": "utf-8-sig"}
+        if raw:
+            options.update(dtype=str, keep_default_na=False, na_values=[])
+        else:
+            options.update(keep_default_na=False, na_values=list(NA_MARKERS))
+        return options
+
+    def parse_error(self, err: Exception) -> Exception:
+        """The DataError naming the malformed record behind a parser's error (``err`` itself
+        when it is no parser's error)."""
+        pd = require_pandas()
+        # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors; pyarrow's own
+        # errors are not all ValueErrors
+        if isinstance(err, (ValueError, UnicodeDecodeError, pd.errors.ParserError)) or \
+                type(err).__module__.startswith("pyarrow"):
+            return diagnose(self.name, self.delimiter, self.header, fallback=str(err))
+        return err
+
+    def finish(self, frame: Any, span: tuple[int, int], *, first_record: int,
+               first_row: int, raw: bool = False) -> Any:
+        """Check and label a frame parsed from bytes ``span`` of the file: its first record
+        is record ``first_record`` and ``first_row`` data rows come before it."""
+        if len(frame.columns) != len(self.header):
+            raise diagnose(self.name, self.delimiter, self.header,
+                           fallback="the header and the rows disagree")
+        frame.columns = self.header
+        if raw:
+            frame = frame.fillna("")
+        frame.index = range(first_row, first_row + len(frame))
+        frame.attrs.update(chainrule_source=self.name, chainrule_delimiter=self.delimiter,
+                           chainrule_span=span, chainrule_first_record=first_record,
+                           chainrule_first_row=first_row,
+                           chainrule_blank_lines=has_blank_lines(self.name, span))
+        if self.options()["engine"] == "c":
+            _check_short_rows(frame, self, span, first_record)
+        return frame
+
+
+def open_table(source: Any, delimiter: str | None = None) -> TableFile:
+    """Check the start of a CSV file and read its header (DataError naming the problem)."""
+    _check_delimiter(delimiter)
+    name = os.fspath(source)
+    delimiter, header, header_end = _prescan(name, delimiter)
+    return TableFile(name, delimiter, header, header_end)
+
+
+def _check_short_rows(frame: Any, f: TableFile, span: tuple[int, int], first: int) -> None:
     """The C engine fills a short row's missing cells with NaN: find and refuse such rows.
 
     Only rows whose last cell is missing can be short, so the exact pass runs only then.
     """
-    if frame.iloc[:, -1].isna().any():
-        for number, row in _records(name, delimiter):
-            if number > 1 and row and len(row) < len(header) and any(c.strip() for c in row):
-                raise DataError(f"{name}: row {number} has {len(row)} values but the header "
-                                f"has {len(header)} columns; check the delimiter "
-                                f"({quote(delimiter)}, or pass --delimiter) and quoting")
+    if len(frame) and frame.iloc[:, -1].isna().any():
+        for number, row in _records(f.name, f.delimiter, span, first):
+            if row and len(row) < len(f.header) and any(c.strip() for c in row):
+                raise DataError(f"{f.name}: row {number} has {len(row)} values but the "
+                                f"header has {len(f.header)} columns; check the delimiter "
+                                f"({quote(f.delimiter)}, or pass --delimiter) and quoting")
 
 
 def column_values(frame: Any, column: str) -> np.ndarray:
