@@ -39,8 +39,8 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     used: list[int] = []
     real = pieces._pieces
 
-    def counting(name: str, header_end: int):
-        got = list(real(name, header_end))
+    def counting(name: str, header_end: int, span: tuple[int, int] | None = None):
+        got = list(real(name, header_end, span))
         used.append(len(got))
         yield from got
 
@@ -112,15 +112,27 @@ def test_rank_ranges_cover_the_records_and_split_only_between_them(tmp_path: Pat
     total = len(data)
     cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
     counts = [data[cuts[r]:cuts[r + 1]].count(b'"') for r in range(size)]
-    ranges = [pieces.record_range(str(path), header_end, r, size, lambda _: counts)
-              for r in range(size)]
+    found = [pieces.record_range(str(path), header_end, r, size, lambda _: counts)
+             for r in range(size)]
+    assert all(f.balanced for f in found)
+    ranges = [(f.start, f.stop) for f in found]
     assert ranges[0][0] == header_end and ranges[-1][1] == total
     assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # contiguous, no overlap
     starts = _record_starts(data) | {total}
     assert all(start in starts for start, _ in ranges)
+    # each range's count of record ends, by the same walk
+    assert [pieces.records_in(str(path), a, b) for a, b in ranges] == \
+        [sum(1 for s in _record_starts(data) if a < s <= b) for a, b in ranges]
     # every range parses as whole rows: together they give the file's rows, in order
     options = {"keep_default_na": False, "na_values": ["", "NA"]}
     parts = [pd.read_csv(io.BytesIO(data[:header_end] + data[a:b]), **options)
              for a, b in ranges if data[a:b].strip()]
     whole = pd.read_csv(path, **options)
     pd.testing.assert_frame_equal(pd.concat(parts, ignore_index=True), whole)
+
+
+def test_an_unclosed_quote_shows_in_the_balance(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_bytes(b'a,b\n1,"x\n2,y\n')
+    counts = [1]
+    assert not pieces.record_range(str(path), 4, 0, 1, lambda _: counts).balanced

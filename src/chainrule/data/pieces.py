@@ -18,11 +18,12 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-__all__ = ["PIECE_BYTES", "last_record_end", "read_in_pieces", "record_range"]
+__all__ = ["PIECE_BYTES", "RecordRange", "last_record_end", "read_in_pieces", "record_range",
+           "records_in"]
 
 PIECE_BYTES = 16 << 20
 """Bytes read per piece (a piece ends at the last whole record in it)."""
@@ -45,13 +46,19 @@ def last_record_end(data: bytes) -> int | None:
     return int(outside[-1]) if len(outside) else None
 
 
-def _pieces(name: str, header_end: int) -> Iterator[tuple[bytes, bytes]]:
-    """(header bytes, piece bytes) for each piece of whole records after the header."""
+def _pieces(name: str, header_end: int, span: tuple[int, int] | None = None
+            ) -> Iterator[tuple[bytes, bytes]]:
+    """(header bytes, piece bytes) for each piece of whole records after the header (in
+    bytes ``span``, which begins at a record, when given)."""
     with open(name, "rb") as f:
         header = f.read(header_end)
+        start, stop = span if span is not None else (header_end, os.path.getsize(name))
+        f.seek(start)
+        left = stop - start
         carry = b""
         while True:
-            chunk = f.read(PIECE_BYTES)
+            chunk = f.read(min(PIECE_BYTES, left))
+            left -= len(chunk)
             data = carry + chunk
             if not chunk:
                 if data.strip():
@@ -74,16 +81,18 @@ def _compatible(frames: list[Any]) -> bool:
     return True
 
 
-def read_in_pieces(pd: Any, name: str, header_end: int, options: dict[str, Any]) -> Any:
-    """The frame ``pd.read_csv(name, **options)`` gives, read piece by piece; None where the
-    pieces' column types disagree (read the file whole then).  Parser errors propagate."""
+def read_in_pieces(pd: Any, name: str, header_end: int, options: dict[str, Any],
+                   span: tuple[int, int] | None = None) -> Any:
+    """The frame ``pd.read_csv(name, **options)`` gives (of the records in bytes ``span``
+    only, when given), read piece by piece; None where the pieces' column types disagree
+    (read it whole then).  Parser errors propagate."""
     import pyarrow
 
     # pyarrow's allocator keeps the memory a piece's parse freed; hand it back after each
     # piece (200 MB file: about 95 MB fewer resident at the end of the read).
     pool = pyarrow.default_memory_pool()
     frames = []
-    for header, piece in _pieces(name, header_end):
+    for header, piece in _pieces(name, header_end, span):
         frames.append(pd.read_csv(io.BytesIO(header + piece), **options))
         del piece
         pool.release_unused()
@@ -136,8 +145,17 @@ def _next_record_start(name: str, at: int, inside: bool, size: int) -> int:
             pos += len(chunk)
 
 
+class RecordRange(NamedTuple):
+    """A rank's bytes ``[start, stop)`` of whole records, and whether the file's double
+    quotes balance (an odd count means a quote is never closed)."""
+
+    start: int
+    stop: int
+    balanced: bool
+
+
 def record_range(name: str, header_end: int, rank: int, size: int,
-                 gather: Any) -> tuple[int, int]:
+                 gather: Any) -> RecordRange:
     """Bytes ``[start, stop)`` of the data records that ``rank`` of ``size`` reads: the ranks'
     ranges are contiguous, cover every record after the header once, and begin and end at
     record boundaries (a line feed inside quotes is not one).
@@ -160,4 +178,28 @@ def record_range(name: str, header_end: int, rank: int, size: int,
             return total
         return _next_record_start(name, cuts[r], before[r], total)
 
-    return boundary(rank), max(boundary(rank), boundary(rank + 1))
+    start = boundary(rank)
+    return RecordRange(start, max(start, boundary(rank + 1)), sum(counts) % 2 == 0)
+
+
+def records_in(name: str, start: int, stop: int) -> int:
+    """The line feeds outside quotes in bytes ``[start, stop)`` (which begin at a record):
+    the number of records that end there."""
+    n, inside = 0, False
+    with open(name, "rb") as f:
+        f.seek(start)
+        left = stop - start
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+            if b'"' not in chunk and not inside:
+                n += chunk.count(b"\n")
+                continue
+            a = np.frombuffer(chunk, dtype=np.uint8)
+            quotes = np.flatnonzero(a == ord('"'))
+            breaks = np.flatnonzero(a == ord("\n"))
+            n += int(np.count_nonzero((np.searchsorted(quotes, breaks) + inside) % 2 == 0))
+            inside = (inside + len(quotes)) % 2 == 1
+    return n

@@ -1,0 +1,130 @@
+"""A rank's share of a table under MPI: each rank parses only its own records of the file.
+
+:func:`read_share` gives every rank a contiguous share of the rows; in rank order the shares
+are the rows one :func:`~chainrule.data.tabular.read_frame` of the whole file gives, with the
+same column types.  How:
+
+1. every rank reads the header (a few kilobytes);
+2. one pass over the file, split between the ranks, finds each rank's byte range of whole
+   records, quoted line breaks included (:func:`chainrule.data.pieces.record_range`);
+3. each rank parses only its range; the ranks' counts of records and rows give each share
+   its place in the file, so an error names the file's own row
+   (:func:`~chainrule.data.tabular.record_number`);
+4. the parser types each share's columns on its own, so the ranks agree on one type per
+   column, the one the whole file would get: whole numbers become decimals where any rank
+   holds decimals or a missing cell; a column read as numbers, true/false or dates on some
+   ranks and as text on others is read again as text where it was not.
+
+A DataFrame built in memory (every rank holds all of it) is cut into contiguous shares of
+rows.  With one process, the whole table is read as usual.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from ..errors import DataError
+from . import pieces
+from .tabular import TableFile, diagnose, in_memory, open_table, read_frame, require_pandas
+
+__all__ = ["read_share"]
+
+
+def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
+    """This rank's share of the rows of a CSV file or DataFrame ``source`` (see the module
+    docstring).  ``comm`` is a ``chainrule.distributed.Communicator``; an error on any rank
+    stops every rank (the failing one raises its own error, the others a DistributedError
+    quoting it)."""
+    pd = require_pandas()
+    if comm.size == 1:
+        return read_frame(source, delimiter=delimiter)
+    if isinstance(source, pd.DataFrame):
+        return comm.agree(lambda: _memory_share(source, comm), "take its share of the table")
+    f = comm.agree(lambda: open_table(source, delimiter), "read the table's header")
+    span = pieces.record_range(f.name, f.header_end, comm.rank, comm.size, comm.gather)
+    if not span.balanced:  # every rank knows; the first finds the row, the others wait
+        comm.agree(lambda: _refuse(f) if comm.rank == 0 else None, "read the table")
+    frame = comm.agree(lambda: _parse(pd, f, span), "read its share of the table")
+    counts = comm.gather((pieces.records_in(f.name, span.start, span.stop), len(frame)))
+    first_record = 2 + sum(n for n, _ in counts[:comm.rank])
+    first_row = sum(rows for _, rows in counts[:comm.rank])
+    if not sum(rows for _, rows in counts):
+        raise DataError(f"{f.name}: the file has a header but no data rows")
+    kinds = comm.gather([(_kind(frame.iloc[:, j]), bool(frame.iloc[:, j].isna().any()))
+                         for j in range(frame.shape[1])])
+    return comm.agree(lambda: f.finish(_agree_types(pd, f, span, frame, kinds),
+                                       (span.start, span.stop), first_record=first_record,
+                                       first_row=first_row),
+                      "read its share of the table")
+
+
+def _memory_share(frame: Any, comm: Any) -> Any:
+    from ..distributed import shard_range
+
+    start, stop = shard_range(len(frame), comm.rank, comm.size)
+    share = in_memory(frame).iloc[start:stop]
+    share.index = range(start, stop)  # record_number: row = 2 + position in the whole table
+    share.attrs.update(chainrule_first_record=2, chainrule_first_row=0)
+    return share
+
+
+def _refuse(f: TableFile) -> None:
+    raise diagnose(f.name, f.delimiter, f.header)
+
+
+def _parse(pd: Any, f: TableFile, span: pieces.RecordRange,
+           dtype: dict[str, Any] | None = None) -> Any:
+    """The records of ``span`` as a frame with the parser's own column names."""
+    options = f.options()
+    if dtype:
+        options["dtype"] = dtype
+    try:
+        frame = None
+        if options["engine"] == "pyarrow" and span.stop - span.start > 2 * pieces.PIECE_BYTES:
+            frame = pieces.read_in_pieces(pd, f.name, f.header_end, options,
+                                          (span.start, span.stop))
+        if frame is None:
+            with open(f.name, "rb") as file:
+                header = file.read(f.header_end)
+                file.seek(span.start)
+                data = header + file.read(span.stop - span.start)
+            frame = pd.read_csv(io.BytesIO(data), **options)
+    except Exception as err:
+        raise f.parse_error(err) from None
+    return frame
+
+
+def _kind(s: Any) -> str:
+    """What the parser made of a share's column: int, float, bool, date, datetime, text,
+    or none (no cell present)."""
+    from pandas.api.types import infer_dtype
+
+    if not s.notna().any():
+        return "none"
+    k = s.dtype.kind
+    if k in "iu":
+        return "int"
+    if k in "fbM":
+        return {"f": "float", "b": "bool", "M": "datetime"}[k]
+    found = infer_dtype(s, skipna=True)
+    return {"boolean": "bool", "date": "date", "datetime": "datetime"}.get(found, "text")
+
+
+def _agree_types(pd: Any, f: TableFile, span: pieces.RecordRange, frame: Any,
+                 kinds: list[list[tuple[str, bool]]]) -> Any:
+    """``frame`` with each column of the type the whole file's read gives it (``kinds``:
+    every rank's kind and whether a cell is missing, per column)."""
+    names = list(frame.columns)
+    seen = [{ranks[j][0] for ranks in kinds} - {"none"} for j in range(len(names))]
+    as_text = [name for name, k in zip(names, seen) if len(k) > 1 and not k <= {"int", "float"}
+               and _kind(frame[name]) not in ("text", "none")]
+    if as_text:
+        frame = _parse(pd, f, span, dtype=dict.fromkeys(as_text, str))
+    for j, name in enumerate(names):
+        missing = any(ranks[j][1] for ranks in kinds)
+        # decimals anywhere, a missing cell in whole numbers, or nothing at all: floats
+        if seen[j] <= {"int", "float"} and (seen[j] != {"int"} or missing) and \
+                frame[name].dtype.kind != "f":
+            frame[name] = frame[name].astype("float64")
+    return frame
