@@ -1,7 +1,8 @@
 """From a table of mixed columns to a numeric feature matrix, and the target column.
 
-:func:`infer_columns` decides how each column is used (numeric, boolean, categorical, date/time
-or dropped, with the reason); :class:`TableEncoder` learns from the training rows only what it
+:func:`infer_columns` (from :mod:`chainrule.data.kinds`, re-exported here) decides how each
+column is used (numeric, boolean, categorical, date/time or dropped, with the reason);
+:class:`TableEncoder` learns from the training rows only what it
 needs (medians, category vocabularies) and turns any table with those columns into a float
 matrix: numbers with the training median for missing cells plus a missing-indicator column,
 categories one-hot (a missing cell is its own category; an unseen category is all zeros),
@@ -23,20 +24,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .cells import (
-    FALSE,
-    TRUE,
-    all_numbers,
-    booleans,
-    datetimes,
-    is_numeric_dtype,
-    names_list,
-    numbers,
-    quiet,
-    source,
-    strings,
-)
+from .cells import booleans, datetimes, names_list, numbers, source, strings
 from .combine import agreed_median, union
+from .kinds import KINDS, ColumnPlan, infer_columns
 from .tabular import quote, record_number
 from .target import TargetColumn, prepare_target
 
@@ -44,132 +34,9 @@ from .target import TargetColumn, prepare_target
 _numbers, _strings = numbers, strings
 
 __all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns",
-           "prepare_target"]
+           "prepare_target", "unknown_warning"]
 
-KINDS = ("numeric", "boolean", "categorical", "datetime", "dropped")
-"""How a column can be used."""
-
-_ID_MIN_ROWS = 20  # below this, "every value distinct" says nothing
-_TEXT_MIN_LENGTH = 25  # average characters of a free-text column
 _DATE_PARTS = ("year", "month", "day", "weekday")
-
-
-@dataclass
-class ColumnPlan:
-    """How one input column is used: ``kind`` is one of :data:`KINDS`; ``reason`` says why
-    (shown to the user and stored in the model file)."""
-
-    name: str
-    kind: str
-    reason: str = ""
-
-
-# -- typing --------------------------------------------------------------------------------------
-def _looks_like_dates(text: np.ndarray) -> bool:
-    present = [t for t in text[:500] if t is not None]
-    if not present or not all(any(ch.isdigit() for ch in t) and any(ch in "-/:" for ch in t)
-                              for t in present):
-        return False
-    pd = __import__("pandas")
-    with quiet():
-        parsed = pd.to_datetime(pd.Series(present, dtype=object), errors="coerce",
-                                format="mixed")
-    return bool(parsed.notna().mean() >= 0.95)
-
-
-def _plan(frame: Any, column: str, forced_categorical: bool, chosen: bool) -> ColumnPlan:
-    s = frame[column]
-    n = int(s.notna().sum())
-    if forced_categorical:
-        return ColumnPlan(column, "categorical", "--categorical")
-    if n == 0:
-        return ColumnPlan(column, "dropped", "every value is missing")
-    if s.dtype.kind == "b":
-        return ColumnPlan(column, "boolean", "true/false values")
-    if s.dtype.kind == "M":
-        return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
-    if is_numeric_dtype(s):
-        distinct = int(s.nunique())
-        if s.dtype.kind in "iu" and n >= _ID_MIN_ROWS and not chosen:
-            if distinct == n:
-                return ColumnPlan(column, "dropped", "identifier-like: whole numbers, every "
-                                                     "value distinct; --features keeps it")
-            if _counts_up(s.to_numpy()):
-                return ColumnPlan(column, "dropped", "identifier-like: counts up by one from "
-                                                     "row to row; --features keeps it")
-        if distinct == 1:
-            return ColumnPlan(column, "dropped", "constant: one value only")
-        return ColumnPlan(column, "numeric", "numbers")
-    text = strings(s)
-    present = [t for t in text if t is not None]
-    if present and all(t.lower() in TRUE | FALSE for t in present):
-        return ColumnPlan(column, "boolean", "true/false values")
-    if present and all_numbers(present):
-        return ColumnPlan(column, "numeric", "numbers")
-    if _looks_like_dates(text):
-        return ColumnPlan(column, "datetime", "dates: year, month, day, weekday")
-    distinct = len(set(present))
-    if not chosen and distinct == len(present) and len(present) >= _ID_MIN_ROWS:
-        mean_len = sum(map(len, present)) / len(present)
-        why = "free text" if mean_len >= _TEXT_MIN_LENGTH else "identifier-like"
-        return ColumnPlan(column, "dropped", f"{why}: every value distinct; --features "
-                                             "keeps it")
-    if not chosen and len(present) >= _ID_MIN_ROWS and distinct > 0.5 * len(present):
-        # One-hot columns for values seen about once each teach nothing and bloat the model.
-        long = sum(map(len, present)) / len(present) >= _TEXT_MIN_LENGTH
-        return ColumnPlan(column, "dropped", f"{'free text' if long else 'identifier-like'}: "
-                                             f"{distinct} distinct values in {len(present)} "
-                                             "rows; --features keeps it")
-    if distinct == 1:
-        return ColumnPlan(column, "dropped", "constant: one value only")
-    return ColumnPlan(column, "categorical", f"text, {distinct} categories")
-
-
-def _counts_up(values: np.ndarray) -> bool:
-    """Whether integers mostly go up by exactly one from row to row (a row counter, such
-    as a sample number restarting for each group)."""
-    steps = np.diff(values.astype(np.float64))
-    return bool(len(steps) and np.mean(steps == 1) >= 0.9)
-
-
-def infer_columns(frame: Any, target: str | None = None, *,
-                  features: Sequence[str] | None = None, drop: Sequence[str] = (),
-                  categorical: Sequence[str] = ()) -> list[ColumnPlan]:
-    """How each column of ``frame`` is used as a feature (the target is left out).
-
-    ``features`` limits the columns to those named (they are then never dropped as
-    identifier-like or free text); ``drop`` removes columns; ``categorical`` forces columns
-    (e.g. integer codes) to be one-hot encoded.
-
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({"id": range(30), "size": [1.5] * 15 + [2.5] * 15,
-    ...                   "colour": ["red", "blue", None] * 10, "y": [0, 1] * 15})
-    >>> [(p.name, p.kind) for p in infer_columns(t, "y")]
-    [('id', 'dropped'), ('size', 'numeric'), ('colour', 'categorical')]
-    """
-    columns = list(frame.columns)
-    for what, names in (("--features", features or ()), ("--drop", drop),
-                        ("--categorical", categorical)):
-        absent = [c for c in names if c not in columns]
-        if absent:
-            raise DataError(f"{what}: no column named {', '.join(map(quote, absent))}; the "
-                            f"columns are {names_list(columns)}")
-    if target is not None and features is not None and target in features:
-        raise DataError(f"the target {quote(target)} is also listed as a feature; a model "
-                        "that reads its answer learns nothing; remove it from --features")
-    chosen = list(features) if features is not None else [c for c in columns if c != target]
-    plans = []
-    for c in chosen:
-        if c in drop:
-            plans.append(ColumnPlan(c, "dropped", "--drop"))
-        else:
-            plans.append(_plan(frame, c, c in categorical, features is not None))
-    if not any(p.kind != "dropped" for p in plans):
-        raise DataError("no feature columns are left"
-                        + (f" besides the target {quote(target)}" if target else "")
-                        + (": " + "; ".join(f"{p.name}: {p.reason}" for p in plans)
-                           if plans else "") + "; pass --features to choose columns")
-    return plans
 
 
 # -- encoding ------------------------------------------------------------------------------------
