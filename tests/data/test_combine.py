@@ -1,15 +1,14 @@
 """Statistics of shares of the rows combined into those of all rows (chainrule.data.combine),
-with ranks simulated by threads that meet at each gather; tests/distributed runs real MPI."""
+with ranks simulated by threads that meet at each gather (tests/data/ranks.py);
+tests/distributed runs real MPI."""
 
 from __future__ import annotations
 
 import itertools
-import threading
-from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 import pytest
+from ranks import ThreadRanks
 
 from chainrule.data.combine import (
     MEDIAN_QUANTILES,
@@ -18,53 +17,6 @@ from chainrule.data.combine import (
     combine_moments,
     moments,
 )
-
-
-class ThreadRanks:
-    """``size`` ranks as threads: ``gather`` waits for every rank, as MPI's allgather does."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._barrier = threading.Barrier(size)
-        self._slots: list[Any] = [None] * size
-
-    def comm(self, rank: int) -> Any:
-        ranks = self
-
-        class Comm:
-            def gather(self, value: Any) -> list[Any]:
-                ranks._slots[rank] = value
-                ranks._barrier.wait()
-                out = list(ranks._slots)
-                ranks._barrier.wait()  # nobody overwrites a slot before all have read
-                return out
-
-            def agree(self, fn: Callable[[], Any], what: str) -> Any:
-                return fn()
-
-        c = Comm()
-        c.rank, c.size = rank, self.size
-        return c
-
-    def run(self, fn: Callable[[Any, int], Any]) -> list[Any]:
-        results: list[Any] = [None] * self.size
-        errors: list[BaseException] = []
-
-        def one(rank: int) -> None:
-            try:
-                results[rank] = fn(self.comm(rank), rank)
-            except BaseException as err:  # surfaced in the test thread
-                errors.append(err)
-                self._barrier.abort()
-
-        threads = [threading.Thread(target=one, args=(r,)) for r in range(self.size)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        if errors:
-            raise errors[0]
-        return results
 
 
 def _shares(n: int, size: int) -> list[slice]:
