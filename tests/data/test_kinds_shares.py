@@ -253,6 +253,16 @@ def test_whole_numbers_on_one_share_and_decimals_on_another_are_decimals() -> No
     assert out[0][0].kind == "numeric"  # float columns are never identifiers
 
 
+def test_number_columns_read_in_blocks_type_as_pandas_number_types() -> None:
+    # NumPy number columns are read in blocks of columns; pandas' own Int64/Float64 column
+    # by column: both give the same plans.
+    frame = _table([60])[["id", "counter", "near_counter", "constant", "grade", "x",
+                          "late_numbers", "y_codes"]]
+    extension = frame.astype({c: "Int64" if frame[c].dtype.kind == "i" else "Float64"
+                              for c in frame.columns})
+    assert infer_columns(extension, "y_codes") == infer_columns(frame, "y_codes")
+
+
 def test_gathers_that_do_not_match_fail_instead_of_hanging() -> None:
     ranks = ThreadRanks(2, timeout=1.0)
     out = ranks.outcomes(lambda c, r: c.gather(r) if r == 0 else None)

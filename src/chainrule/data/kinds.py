@@ -88,10 +88,10 @@ def _evidence(frame: Any, columns: Sequence[str]) -> list[_Evidence]:
     """The evidence of each of ``columns`` in this share (numeric columns in blocks)."""
     out: dict[str, _Evidence] = {}
     position = {c: j for j, c in enumerate(frame.columns)}
-    dtypes = frame.dtypes
+    dtypes = list(frame.dtypes)  # one Series lookup per column costs as much as the typing
     blocks: dict[Any, list[str]] = {}
     for c in columns:
-        dt = dtypes.iloc[position[c]]
+        dt = dtypes[position[c]]
         if isinstance(dt, np.dtype) and dt.kind in "iuf":
             blocks.setdefault(dt, []).append(c)
         else:
