@@ -185,6 +185,10 @@ class Predictor:
             codes = self.task.classes(out)
             names = self.class_names or [str(i) for i in range(max(2, out.shape[1]))]
             return np.array([names[int(c)] for c in codes], dtype=object)
+        return self._values(out)
+
+    def _values(self, out: np.ndarray) -> np.ndarray:
+        """A regression's outputs in the target's units."""
         values = out[:, 0] if out.shape[1] == 1 else out
         if self.target_scaler:
             values = values * self.target_scaler["scale"] + self.target_scaler["mean"]
@@ -193,12 +197,16 @@ class Predictor:
     def score(self, rows: Any, y: np.ndarray, *, encoded: bool = False) -> dict[str, float]:
         """``accuracy``, ``log_loss`` (classification) or ``mse``, ``rmse``, ``mae``, ``r2``
         (regression, in the target's units), and ``n``."""
+        return self.metrics(y, self.outputs(rows, encoded=encoded))
+
+    def metrics(self, y: np.ndarray, out: np.ndarray) -> dict[str, float]:
+        """:meth:`score`'s numbers from the targets ``y`` and the raw outputs ``out`` (of
+        :meth:`outputs`) of the same rows."""
         from .training.metrics import classification_metrics, regression_metrics
 
         if self.task.is_classifier:
-            return classification_metrics(y, self.predict_proba(rows, encoded=encoded))
-        return regression_metrics(np.asarray(y, dtype=np.float64),
-                                  self.predict(rows, encoded=encoded))
+            return classification_metrics(y, self.task.probabilities(out))
+        return regression_metrics(np.asarray(y, dtype=np.float64), self._values(out))
 
 
 def evaluate(model: str | os.PathLike[str] | Predictor, data: Any = None, *,

@@ -157,11 +157,13 @@ class TrainResult:
 # -- preparing the data ----------------------------------------------------------------------------
 @dataclass
 class PreparedData:
-    """A training job's data, encoded: the feature matrix ``X`` of every row kept (those with
-    a target), the target ``y`` (class codes or numbers), and ``split``: the positions of the
-    training, validation and test rows.  ``encoder`` is the fitted table encoder (None for a
-    named data set).  Under MPI every rank holds every row here; training takes each rank's
-    share of the split afterwards."""
+    """A training job's data, encoded: the rows this process holds (all of them in one
+    process; under MPI this rank's share, in file order) as the feature matrix ``X`` and the
+    target ``y`` (class codes or numbers), and ``split``: the positions in ``X`` of this
+    rank's training, validation and test rows.  ``split_rows`` holds each split's positions
+    among all ``n_rows`` rows kept (those with a target), the same on every rank; ``X[0]`` is
+    row ``offset`` of them.  ``encoder`` is the fitted table encoder (None for a named data
+    set)."""
 
     X: np.ndarray
     y: np.ndarray
@@ -173,74 +175,88 @@ class PreparedData:
     split: tuple[np.ndarray, np.ndarray, np.ndarray]
     encoder: Any = None
     notes: list[str] = field(default_factory=list)
+    split_rows: tuple[np.ndarray, np.ndarray, np.ndarray] = ()  # type: ignore[assignment]
+    n_rows: int = 0
+    offset: int = 0
 
 
-def _split_indices(n: int, y: np.ndarray, task: str, cfg: TrainConfig
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split(y: np.ndarray, task: str, cfg: TrainConfig, comm: Any
+           ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], int, int]:
+    """The split of all the ranks' rows (``y``: this rank's targets) as one process on all of
+    them makes it, and this rank's part of it: (split of all rows, this rank's positions of
+    each split, rows in all, this rank's first row)."""
     from .data import train_val_test_split
 
-    idx = np.arange(n)
+    shares = comm.gather(y)
+    y_all = np.concatenate(shares) if len(shares) > 1 else shares[0]
+    offset = sum(len(s) for s in shares[:comm.rank])
+    idx = np.arange(len(y_all))
     (tr, _), (va, _), (te, _) = train_val_test_split(
-        idx, y, cfg.val_split, cfg.test_split,
-        stratify=y if task == "classification" else None, seed=cfg.seed)
-    return tr, va, te
-
-
-def _read_table(cfg: TrainConfig) -> tuple[Any, Any, list[Any], list[str],
-                                           tuple[np.ndarray, ...]]:
-    """Read and type the table, drop rows without a target and split (no collectives: under
-    MPI every rank runs it inside an agreement)."""
-    from .data.columns import infer_columns, prepare_target
-    from .data.tabular import read_frame
-
-    frame = read_frame(cfg.data, delimiter=cfg.delimiter)
-    if not cfg.target:
-        raise ConfigError("--data needs --target COL, the name of the column to predict")
-    target = prepare_target(frame, cfg.target, cfg.task)
-    notes = []
-    if target.dropped:
-        notes.append(f"{target.dropped} row(s) with a missing target "
-                     f"{quote(cfg.target)} were left out")
-        frame = frame[target.keep]
-    plans = infer_columns(frame, cfg.target, features=cfg.features, drop=cfg.drop,
-                          categorical=cfg.categorical)
-    return frame, target, plans, notes, _split_indices(len(frame), target.y, target.task, cfg)
+        idx, y_all, cfg.val_split, cfg.test_split,
+        stratify=y_all if task == "classification" else None, seed=cfg.seed)
+    mine = tuple(g[(g >= offset) & (g < offset + len(y))] - offset for g in (tr, va, te))
+    return (tr, va, te), mine, len(y_all), offset
 
 
 def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
     """What ``chainrule train --data`` does before training: read ``cfg.data``, type its
     columns, drop the rows without a target, split, fit the encoder on the training rows only
     and encode every row.  Under MPI (``comm``, a ``chainrule.distributed.Communicator``) each
-    rank fits the encoder on its share of the training rows and the statistics are combined
-    (:meth:`chainrule.data.columns.TableEncoder.fit`), so every rank agrees."""
-    from .data.columns import TableEncoder, unknown_warning
+    rank reads only its share of the file's records (:mod:`chainrule.data.shares`); the
+    column typing, the target's classes, the split and the encoder's statistics are agreed
+    over all the ranks' rows, so every rank ends with the preprocessing one process fits."""
+    from .data.columns import TableEncoder, infer_columns, prepare_target, unknown_warning
+    from .data.shares import read_share
     from .distributed import Communicator
 
     comm = Communicator() if comm is None else comm
-    frame, target, plans, notes, (tr, va, te) = comm.agree(lambda: _read_table(cfg),
-                                                           "read the table")
+    if not cfg.target:
+        raise ConfigError("--data needs --target COL, the name of the column to predict")
+    frame = read_share(cfg.data, comm, delimiter=cfg.delimiter)
+    target = comm.agree(lambda: prepare_target(frame, cfg.target, cfg.task, comm=comm),
+                        "read the target column")
+    notes = []
+    dropped = int(comm.sum(np.array([float(target.dropped)]))[0])
+    if dropped:
+        notes.append(f"{dropped} row(s) with a missing target {quote(cfg.target)} were left "
+                     "out")
+        frame = frame[target.keep]
+    plans = comm.agree(lambda: infer_columns(frame, cfg.target, features=cfg.features,
+                                             drop=cfg.drop, categorical=cfg.categorical,
+                                             comm=comm), "type the columns")
+    split_rows, (tr, va, te), n_rows, offset = _split(target.y, target.task, cfg, comm)
     name = frame.attrs.get("chainrule_source", "the table")
-    encoder = TableEncoder(plans).fit(frame.iloc[_share(tr, comm)], comm=comm)
+    encoder = TableEncoder(plans).fit(frame.iloc[tr], comm=comm)
     X = comm.agree(lambda: encoder.transform(frame), "encode the table")
-    seen = unknown_warning(encoder.unknown)
+    unseen: dict[str, list[str]] = {}
+    for found in comm.gather(encoder.unknown):
+        for column, values in found.items():
+            unseen.setdefault(column, [])
+            unseen[column] += [v for v in values if v not in unseen[column]]
+    seen = unknown_warning(unseen)
     if seen:
         notes.append("validation or test rows hold " + seen.replace(
             "categories not seen in training were encoded", "categories absent from the "
             "training split, encoded"))
     return PreparedData(X, target.y, target.task, encoder.feature_names, target.class_names,
-                        name, cfg.target, (tr, va, te), encoder, notes)
+                        name, cfg.target, (tr, va, te), encoder, notes, split_rows, n_rows,
+                        offset)
 
 
-def _prepare_arrays(cfg: TrainConfig) -> PreparedData:
+def _prepare_arrays(cfg: TrainConfig, comm: Any) -> PreparedData:
+    """A named data set: every rank loads it and keeps its contiguous share of the rows."""
     from .data import load_dataset
+    from .distributed import shard_range
 
-    ds = load_dataset(cfg.dataset or "flower")
+    ds = comm.agree(lambda: load_dataset(cfg.dataset or "flower"), "load the data set")
     task = ds.task if cfg.task == "auto" else cfg.task
     y = ds.y.astype(np.float64) if task == "regression" else ds.y
-    return PreparedData(ds.X, y, task, list(ds.feature_names),
+    rows = slice(*shard_range(len(y), comm.rank, comm.size))
+    split_rows, mine, n_rows, offset = _split(y[rows], task, cfg, comm)
+    return PreparedData(ds.X[rows], y[rows], task, list(ds.feature_names),
                         ds.class_names if task == "classification" else None,
-                        cfg.dataset or "flower", ds.target,
-                        _split_indices(len(ds.X), y, task, cfg))
+                        cfg.dataset or "flower", ds.target, mine, None, [], split_rows,
+                        n_rows, offset)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -308,7 +324,6 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     """Run the training job ``cfg`` describes (see the module docstring); progress goes to
     ``stream`` when ``cfg.verbose``.  ``on_ready(summary, columns, notes)`` is called once the
     data is read and typed, before training starts (the CLI prints the column table then)."""
-    from . import nn
     from .data import StandardScaler
     from .data.combine import agreed_mean_std
     from .tools.saving import save
@@ -317,29 +332,27 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     comm = _communicator(cfg)
     comm.agree(cfg.check, "check the options")
     d = _Defaults(cfg)
-    if cfg.data is not None:
-        prep = read_table(cfg, comm)
-    else:
-        prep = comm.agree(lambda: _prepare_arrays(cfg), "load the data set")
+    prep = read_table(cfg, comm) if cfg.data is not None else _prepare_arrays(cfg, comm)
     tr, va, te = prep.split
     n_classes = len(prep.class_names or [])
-    task = comm.agree(lambda: _task_of(cfg, prep, d, len(tr), comm.size), "check the model")
+    fewest = -comm.max(-len(tr))  # training rows of the rank with the fewest
+    task = comm.agree(lambda: _task_of(cfg, prep, d, fewest, comm.size), "check the model")
     X, y = prep.X, prep.y
     scaler = None
     if d.standardize:  # statistics of the training rows of every rank together
-        mean, std, _ = agreed_mean_std(_share(X[tr], comm), comm)
+        mean, std, _ = agreed_mean_std(X[tr], comm)
         scaler = StandardScaler.from_dict({"mean": mean.tolist(),
                                            "scale": np.where(std > 0, std, 1.0).tolist()})
     Z = scaler.transform(X) if scaler is not None else X
     y_scale = None
     y_fit = y
     if prep.task == "regression":  # train on standardised targets, report in real units
-        mean, std, _ = agreed_mean_std(_share(y[tr], comm), comm)
+        mean, std, _ = agreed_mean_std(y[tr], comm)
         y_scale = {"mean": float(mean[0]), "scale": float(std[0]) if std[0] > 0 else 1.0}
         y_fit = (y - y_scale["mean"]) / y_scale["scale"]
     weights = None
     if prep.task == "classification" and cfg.class_weight is not None:
-        counts = comm.sum(np.bincount(_share(y[tr], comm), minlength=n_classes
+        counts = comm.sum(np.bincount(y[tr], minlength=n_classes
                                       ).astype(np.float64))
         weights = comm.agree(lambda: _class_weights(cfg, counts, prep.class_names or []),
                              "weigh the classes")[y]
@@ -351,15 +364,12 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     resuming = bool(cfg.resume and cfg.checkpoint and os.path.exists(cfg.checkpoint))
     callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming)]
     if d.patience:
-        if not len(va):
+        if not len(prep.split_rows[1]):
             raise ConfigError("--patience needs a validation split (--val-split 0.2)")
         callbacks.append(EarlyStopping("val_loss", patience=d.patience,
                                        restore_best_weights=True))
-    def shard(a: np.ndarray) -> np.ndarray:
-        return _share(a, comm)
-
     if cfg.batch_size == "default" and d.batch_size is not None and \
-            comm.max(len(shard(tr))) <= d.batch_size:
+            comm.max(len(tr)) <= d.batch_size:
         d.batch_size = None  # the default batch holds every row: say full batch, not warn
 
     notes = list(prep.notes)
@@ -377,10 +387,10 @@ def train(cfg: TrainConfig, *, stream: Any = None,
         if "sample_weight" not in inspect.signature(trainer.fit).parameters:
             raise ConfigError("--class-weight needs a chainrule whose training loop takes "
                               "sample weights; this one does not")
-        fit_kwargs["sample_weight"] = shard(weights[tr])
+        fit_kwargs["sample_weight"] = weights[tr]
     summary = {"data": prep.name if isinstance(prep.name, str) else "a table",
-               "rows": len(X), "features": X.shape[1], "task": prep.task,
-               "classes": n_classes, "split": [len(tr), len(va), len(te)],
+               "rows": prep.n_rows, "features": X.shape[1], "task": prep.task,
+               "classes": n_classes, "split": [len(r) for r in prep.split_rows],
                "architecture": [X.shape[1], *d.layers, task.n_outputs(n_classes or None)],
                "activation": d.activation, "output": task.output,
                "loss": cfg.loss if cfg.loss != "auto" else task.loss,
@@ -394,14 +404,14 @@ def train(cfg: TrainConfig, *, stream: Any = None,
         notes.clear()  # reported
     start = time.perf_counter()
     with _collect_warnings(notes):
-        history = trainer.fit(shard(Z[tr]), shard(fit_target(y_fit[tr], task)),
+        history = trainer.fit(Z[tr], fit_target(y_fit[tr], task),
                               max(0, d.epochs - trainer.epoch),
-                              validation_data=(shard(Z[va]), shard(fit_target(y_fit[va], task)))
-                              if len(va) else None, **fit_kwargs)
+                              validation_data=(Z[va], fit_target(y_fit[va], task))
+                              if len(prep.split_rows[1]) else None, **fit_kwargs)
     seconds = time.perf_counter() - start
     result = TrainResult(model, prep.task, {}, {}, columns, notes, summary, history,
                          interrupted=history.interrupted,
-                         rows={"train": tr, "validation": va, "test": te})
+                         rows=dict(zip(("train", "validation", "test"), prep.split_rows)))
     if trainer.nonfinite is not None:
         nf = trainer.nonfinite
         notes[:] = [n for n in notes if "non-finite" not in n]
@@ -414,14 +424,21 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     predictor = Predictor(model, {"preprocessing": _preprocessing(
         prep, task, scaler, y_scale, cfg)})
     is_chief = trainer.dist is None or trainer.dist.rank == 0
-    for part, rows in (("train", tr), ("validation", va), ("test", te)):
-        if len(rows):
-            result.metrics[part] = predictor.score(X[rows], y[rows], encoded=True)
+    scored = {}
+    for part, rows, every in zip(("train", "validation", "test"), (tr, va, te),
+                                 prep.split_rows):
+        if len(every):
+            y_all, out = _gathered_outputs(predictor, X, y, rows, comm)
+            scored[part] = y_all, out
+            result.metrics[part] = predictor.metrics(y_all, out)
             if y_scale is not None:
                 from .training.metrics import regression_metrics
 
                 result.baseline[part] = regression_metrics(
-                    y[rows], np.full(len(rows), y_scale["mean"]))
+                    y_all, np.full(len(y_all), y_scale["mean"]))
+    # the decision boundary is drawn over every rank's rows (every rank takes part)
+    points = comm.gather((X, y)) if cfg.plots and X.shape[1] == 2 and prep.encoder is None \
+        else []
     if not is_chief:
         return result
     epochs_run = getattr(trainer, "epochs_run", len(history))
@@ -435,7 +452,8 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     save(model, path, preprocessing=predictor.preprocessing, training=training)
     result.path = path
     if cfg.plots:
-        result.plots = _plots(predictor, prep, history, out_dir, va if len(va) else tr, nn)
+        result.plots = _plots(predictor, prep, history, out_dir,
+                              scored.get("validation", scored["train"]), points)
     return result
 
 
@@ -445,15 +463,17 @@ def _communicator(cfg: TrainConfig) -> Any:
     return communicator(bool(cfg.distributed))
 
 
-def _task_of(cfg: TrainConfig, prep: PreparedData, d: _Defaults, n_train: int,
+def _task_of(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fewest: int,
              ranks: int) -> Any:
-    """The output and loss for this target, refusing what cannot train."""
+    """The output and loss for this target, refusing what cannot train (``fewest``: the
+    training rows of the rank that holds fewest)."""
     from .training import tasks
 
-    if n_train < ranks:
+    if fewest < 1:
+        n_train = len(prep.split_rows[0])
         raise DataError(f"{n_train} training row(s) cannot be shared by {ranks} MPI ranks: "
-                        "every rank needs at least one; start fewer (mpiexec -n "
-                        f"{max(1, n_train)}) or use more data")
+                        "every rank needs at least one of its share of the rows; start fewer "
+                        f"(mpiexec -n {max(1, min(n_train, ranks - 1))}) or use more data")
 
     if prep.task == "classification" and len(prep.class_names or []) < 2:
         only = (prep.class_names or ["?"])[0]
@@ -501,11 +521,13 @@ def _run_name(name: Any) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "data"
 
 
-def _share(a: np.ndarray, comm: Any) -> np.ndarray:
-    """This rank's contiguous share of ``a`` (all of it in one process)."""
-    from .distributed import shard_range
-
-    return a[slice(*shard_range(len(a), comm.rank, comm.size))]
+def _gathered_outputs(predictor: Predictor, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
+                      comm: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The targets and raw outputs of ``rows`` of every rank (this rank's ``X[rows]``)."""
+    mine = predictor.outputs(X[rows], encoded=True) if len(rows) else None  # may hold none
+    parts = [p for p in comm.gather((y[rows], mine)) if p[1] is not None]
+    return (np.concatenate([t for t, _ in parts]),
+            np.concatenate([o for _, o in parts]))
 
 
 def _preprocessing(prep: PreparedData, task: Any, scaler: Any, y_scale: Any,
@@ -519,7 +541,11 @@ def _preprocessing(prep: PreparedData, task: Any, scaler: Any, y_scale: Any,
 
 
 def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
-           rows: np.ndarray, nn: Any) -> list[str]:
+           scored: tuple[np.ndarray, np.ndarray],
+           points: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
+    """The run's figures: training curves; for classifiers the confusion matrix of the
+    validation rows (``scored``: their targets and outputs) and, for two input features,
+    the decision boundary over every rank's rows (``points``)."""
     from . import plots
 
     if not plots.have_matplotlib():
@@ -531,11 +557,14 @@ def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
         def classes(X: np.ndarray) -> np.ndarray:
             return predictor.classes_of(predictor.outputs(X, encoded=True))
 
-        if prep.X.shape[1] == 2 and prep.encoder is None:
+        if points:
             written.append(plots.plot_decision_boundary(
-                classes, prep.X, prep.y, os.path.join(out_dir, "decision_boundary.png"),
+                classes, np.concatenate([p for p, _ in points]),
+                np.concatenate([t for _, t in points]),
+                os.path.join(out_dir, "decision_boundary.png"),
                 class_names=prep.class_names, title=f"{name}: decision boundary (all data)"))
+        y_true, out = scored
         written.append(plots.plot_confusion_matrix(
-            prep.y[rows], classes(prep.X[rows]), os.path.join(out_dir, "confusion_matrix.png"),
+            y_true, predictor.classes_of(out), os.path.join(out_dir, "confusion_matrix.png"),
             class_names=prep.class_names))
     return written

@@ -12,7 +12,8 @@ same column types.  How:
    (:func:`~chainrule.data.tabular.record_number`);
 4. the parser types each share's columns on its own, so the ranks agree on one type per
    column, the one the whole file would get: whole numbers become decimals where any rank
-   holds decimals or a missing cell; a column read as numbers, true/false or dates on some
+   holds decimals or a missing cell, true/false values objects where any cell is missing; a
+   column read as numbers, true/false or dates on some
    ranks and as text on others is read again as text where it was not.
 
 A DataFrame built in memory (every rank holds all of it) is cut into contiguous shares of
@@ -127,4 +128,6 @@ def _agree_types(pd: Any, f: TableFile, span: pieces.RecordRange, frame: Any,
         if seen[j] <= {"int", "float"} and (seen[j] != {"int"} or missing) and \
                 frame[name].dtype.kind != "f":
             frame[name] = frame[name].astype("float64")
+        elif seen[j] == {"bool"} and missing and frame[name].dtype.kind == "b":
+            frame[name] = frame[name].astype(object)  # true/false with gaps: objects
     return frame
