@@ -34,7 +34,7 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = ["EXACT_MEDIAN_LIMIT", "MEDIAN_QUANTILES", "Gatherer", "agreed_mean_std",
-           "agreed_median", "combine_moments", "moments", "union"]
+           "agreed_median", "combine_moments", "gatherer", "moments", "union"]
 
 EXACT_MEDIAN_LIMIT = 1_000_000
 """Up to this many present values of a column (over all ranks), the median is exact."""
@@ -58,7 +58,8 @@ class _Alone:
         return [value]
 
 
-def _comm(comm: Gatherer | None) -> Gatherer:
+def gatherer(comm: Gatherer | None) -> Gatherer:
+    """``comm``, or for None one process alone (its gather returns ``[value]``)."""
     return _Alone() if comm is None else comm
 
 
@@ -98,7 +99,7 @@ def agreed_mean_std(X: np.ndarray, comm: Gatherer | None = None) -> tuple[np.nda
                                                                            np.ndarray, int]:
     """Column means and population standard deviations (as ``np.mean``/``np.std``) of the
     rows of every rank together, and their count."""
-    n, mean, m2 = combine_moments(_comm(comm).gather(moments(X)))
+    n, mean, m2 = combine_moments(gatherer(comm).gather(moments(X)))
     std = np.sqrt(m2 / n) if n else np.zeros_like(m2)
     return mean, std, n
 
@@ -108,7 +109,7 @@ def agreed_median(values: np.ndarray, comm: Gatherer | None = None, *,
     """The median of the present (non-NaN) ``values`` of every rank together (None when
     there are none): exact up to ``exact_limit`` values, else from pooled quantiles (see the
     module docstring)."""
-    c = _comm(comm)
+    c = gatherer(comm)
     v = np.asarray(values, dtype=np.float64).ravel()
     v = v[~np.isnan(v)]
     counts = c.gather(len(v))

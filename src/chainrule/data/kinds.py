@@ -30,7 +30,7 @@ import numpy as np
 
 from ..errors import DataError
 from .cells import FALSE, TRUE, all_numbers, names_list, quiet, strings
-from .combine import Gatherer, _comm, union
+from .combine import Gatherer, gatherer, union
 from .tabular import quote
 
 __all__ = ["KINDS", "ColumnPlan", "infer_columns"]
@@ -277,7 +277,7 @@ def infer_columns(frame: Any, target: str | None = None, *,
     chosen = list(features) if features is not None else [c for c in columns if c != target]
     dropped, forced = set(drop), set(categorical)
     typed = [c for c in chosen if c not in dropped and c not in forced]
-    shares = _comm(comm).gather(_evidence(frame, typed))
+    shares = gatherer(comm).gather(_evidence(frame, typed))
     combined = {c: _combine(c, [s[k] for s in shares]) for k, c in enumerate(typed)}
     plans = []
     for c in chosen:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import DataError
 from .cells import all_numbers, canonical, names_list, source, strings
-from .combine import Gatherer, _comm, union
+from .combine import Gatherer, gatherer, union
 from .preprocessing import LabelEncoder
 from .tabular import quote, record_number
 
@@ -71,7 +71,7 @@ def prepare_target(frame: Any, target: str, task: str = "auto",
     if target not in frame.columns:  # every rank has the same columns: all raise alike
         raise DataError(f"{source(frame)}no column named {quote(target)}; the columns are "
                         f"{names_list(list(frame.columns))}")
-    c = _comm(comm)
+    c = gatherer(comm)
     cells = _TargetCells(frame, target)
     shares = c.gather(cells.evidence())
     present = sum(s.present for s in shares)
