@@ -260,3 +260,24 @@ def test_save_and_load_round_trip_equals_the_fitted_encoder(mixed: object) -> No
 def test_a_damaged_encoder_is_refused(damage: dict, message: str) -> None:
     with pytest.raises(DataError, match=message):
         TableEncoder.from_dict(damage)
+
+
+def test_encoding_columns_a_few_at_a_time_gives_the_same_matrix(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chainrule.data import columns
+
+    rng = np.random.default_rng(3)
+    n = 40
+    table = pd.DataFrame({
+        "a": rng.normal(size=n), "flag": rng.random(n) < 0.5,
+        "colour": rng.choice(["red", "blue"], n).astype(object),
+        "b": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+        "when": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D"),
+        "c": rng.integers(0, 5, n)})
+    table.loc[3, "colour"] = None
+    enc = TableEncoder(infer_columns(table)).fit(table)
+    whole = enc.transform(table)
+    monkeypatch.setattr(columns, "_GROUP_BYTES", 1)  # one column at a time
+    np.testing.assert_array_equal(enc.transform(table), whole)
+    by_hand = np.where(np.isnan(table["b"]), np.nanmedian(table["b"]), table["b"])
+    np.testing.assert_array_equal(whole[:, enc.feature_names.index("b")], by_hand)

@@ -95,3 +95,35 @@ def test_a_table_encoder_fitted_on_shares_equals_one_fitted_on_all_rows() -> Non
     assert col["x"]["missing_indicator"] and col["c"]["missing_category"]
     assert "zz" in col["c"]["categories"]
     assert col["x"]["median"] == [float(np.nanmedian(frame["x"]))]
+
+
+@pytest.mark.parametrize("gather_bytes", [1, 800, 1 << 22])
+def test_medians_of_many_columns_take_few_gathers_and_equal_numpys(
+        gather_bytes: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chainrule.data import combine
+
+    monkeypatch.setattr(combine, "GATHER_BYTES", gather_bytes)
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 300))
+    X[rng.random(X.shape) < 0.2] = np.nan
+    X[:, 7] = np.nan  # a column with no value: None
+    X[:25, 9] = np.nan  # present on the last ranks only
+    ranks = ThreadRanks(3)
+    gathers = [0] * 3
+
+    def medians(comm, rank):
+        real = comm.gather
+
+        def counting(value):
+            gathers[rank] += 1
+            return real(value)
+
+        comm.gather = counting
+        return combine.agreed_medians(X[_shares(60, 3)[rank]], comm)
+
+    got = ranks.run(medians)
+    want = [None if np.isnan(X[:, j]).all() else float(np.nanmedian(X[:, j]))
+            for j in range(X.shape[1])]
+    assert got == [want] * 3
+    per_gather = max(1, gather_bytes // (8 * 60))
+    assert gathers == [1 + -(-299 // per_gather)] * 3  # the counts, then the column groups

@@ -104,8 +104,8 @@ def number_matrix(frame: Any, columns: Sequence[str], what: str = "features must
     """
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
     position = {c: j for j, c in enumerate(frame.columns)}
-    kinds = frame.dtypes
-    numeric = [k for k, c in enumerate(columns) if kinds.iloc[position[c]].kind in "iufb"]
+    kinds = list(frame.dtypes)  # a Series lookup per column costs as much as the copy
+    numeric = [k for k, c in enumerate(columns) if kinds[position[c]].kind in "iufb"]
     group = max(1, (4 << 20) // max(1, 8 * len(frame)))
     for start in range(0, len(numeric), group):
         ks = numeric[start:start + group]

@@ -33,14 +33,18 @@ import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["EXACT_MEDIAN_LIMIT", "MEDIAN_QUANTILES", "Gatherer", "agreed_mean_std",
-           "agreed_median", "combine_moments", "gatherer", "moments", "union"]
+__all__ = ["EXACT_MEDIAN_LIMIT", "GATHER_BYTES", "MEDIAN_QUANTILES", "Gatherer",
+           "agreed_mean_std", "agreed_median", "agreed_medians", "combine_moments", "gatherer",
+           "moments", "union"]
 
 EXACT_MEDIAN_LIMIT = 1_000_000
 """Up to this many present values of a column (over all ranks), the median is exact."""
 
 MEDIAN_QUANTILES = 1001
 """Quantiles each rank sends for a column too large to gather."""
+
+GATHER_BYTES = 4 << 20
+"""About the most values (in bytes, over all ranks) one gather of exact medians moves."""
 
 Moments = tuple[int, np.ndarray, np.ndarray]
 
@@ -109,18 +113,43 @@ def agreed_median(values: np.ndarray, comm: Gatherer | None = None, *,
     """The median of the present (non-NaN) ``values`` of every rank together (None when
     there are none): exact up to ``exact_limit`` values, else from pooled quantiles (see the
     module docstring)."""
-    c = gatherer(comm)
     v = np.asarray(values, dtype=np.float64).ravel()
-    v = v[~np.isnan(v)]
-    counts = c.gather(len(v))
-    total = sum(counts)
-    if total == 0:
-        return None
-    if total <= exact_limit:
-        return float(np.median(np.concatenate(c.gather(v))))
-    q = np.quantile(v, np.linspace(0.0, 1.0, MEDIAN_QUANTILES)) if len(v) else np.empty(0)
-    pooled = c.gather(q)
-    return _weighted_median(pooled, counts)
+    return agreed_medians(v[:, None], comm, exact_limit=exact_limit)[0]
+
+
+def agreed_medians(X: np.ndarray, comm: Gatherer | None = None, *,
+                   exact_limit: int = EXACT_MEDIAN_LIMIT) -> list[float | None]:
+    """:func:`agreed_median` of each column of ``X`` (rows x columns, NaN where missing).
+
+    The ranks gather their present values for several columns at once, at most about
+    :data:`GATHER_BYTES` a time (a table of 20,000 columns takes one gather, not 20,000; a
+    tall one keeps each rank from receiving every other rank's whole table at once)."""
+    c = gatherer(comm)
+    X = np.asarray(X, dtype=np.float64)
+    present = ~np.isnan(X)
+    counts = c.gather((len(X), present.sum(axis=0)))
+    rows = sum(n for n, _ in counts)
+    totals = np.sum([t for _, t in counts], axis=0)
+    out: list[float | None] = [None] * X.shape[1]
+    exact = [j for j in range(X.shape[1]) if 0 < totals[j] <= exact_limit]
+    group = max(1, GATHER_BYTES // max(1, 8 * rows))  # columns per gather, on every rank
+    for start in range(0, len(exact), group):
+        chunk = exact[start:start + group]
+        block = np.concatenate(c.gather(X[:, chunk]), axis=0)  # every rank's rows, in order
+        # the median of the present values (NaN marks a missing cell; no column is all NaN)
+        medians = np.nanmedian(block, axis=0) if np.isnan(block).any() else \
+            np.median(block, axis=0)
+        for j, m in zip(chunk, medians):
+            out[j] = float(m)
+    large = [j for j in range(X.shape[1]) if totals[j] > exact_limit]
+    if large:
+        grid = np.linspace(0.0, 1.0, MEDIAN_QUANTILES)
+        mine = [(int(present[:, j].sum()), np.quantile(X[present[:, j], j], grid)
+                 if present[:, j].any() else np.empty(0)) for j in large]
+        shares = c.gather(mine)
+        for i, j in enumerate(large):
+            out[j] = _weighted_median([s[i][1] for s in shares], [s[i][0] for s in shares])
+    return out
 
 
 def _weighted_median(quantiles: Sequence[np.ndarray], counts: Sequence[int]) -> float:
