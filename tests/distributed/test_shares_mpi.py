@@ -141,6 +141,7 @@ def test_distributed_training_on_shares_equals_one_process(tmp_path: Path,
     ({(110, "colour"): "red,surplus"}, "row 112 has 9 values but the header has 8 columns"),
     ({(112, "note"): '"never closed'}, "malformed CSV in row 114"),  # the next quote closes
     ({(119, "note"): '"never closed'}, "a quoted value opened in row 121 is never closed"),
+    ({(116, "colour"): "re\x00d"}, "a NUL byte (0x00) at row 118, column 'colour'"),
 ])
 def test_a_bad_cell_in_the_last_share_names_the_files_row(tmp_path: Path, spoil: dict,
                                                           message: str) -> None:

@@ -78,22 +78,36 @@ class TableEncoder:
         :func:`chainrule.data.combine.agreed_median` (exact up to a million values).  A cell
         that cannot be read on any rank stops every rank, before any statistic is combined.
         """
-        local = (self._local(frame) if comm is None else
-                 comm.agree(lambda: self._local(frame), "encode its share of the training rows"))
-        parts, where, categories = local
+        def agreed(fn: Any, what: str) -> Any:  # a bad cell on any rank stops every rank
+            return fn() if comm is None else comm.agree(fn, what)
+
         c = gatherer(comm)
-        # one gather per kind of statistic for all the columns, not one per column
-        missing = np.any(c.gather(np.isnan(parts).any(axis=0)), axis=0)
-        medians = agreed_medians(parts, comm)
-        shares = c.gather(categories)
+        # The number columns are read a group at a time (about _GROUP_BYTES of the rows of
+        # every rank; the same groups on every rank) and each group's statistics take one
+        # gather per kind, not one per column.
+        rows = sum(c.gather(len(frame)))
+        used = [p for p in self.plans if p.kind in ("numeric", "boolean", "datetime")]
+        group = max(1, _GROUP_BYTES // max(1, 8 * len(_DATE_PARTS) * rows))
+        stats: dict[str, tuple[bool, list[float]]] = {}
+        for start in range(0, len(used), group):
+            chunk = used[start:start + group]
+            parts, where = agreed(lambda: self._parts(frame, chunk),  # noqa: B023
+                                  "encode its share of the training rows")
+            missing = np.any(c.gather(np.isnan(parts).any(axis=0)), axis=0)
+            medians = agreed_medians(parts, comm)
+            for p in chunk:
+                cols = range(*where[p.name])
+                stats[p.name] = (bool(missing[cols].any()),
+                                 [0.0 if medians[j] is None else medians[j] for j in cols])
+            del parts
+        shares = c.gather(agreed(lambda: self._categories(frame),
+                                 "encode its share of the training rows"))
         self.columns = []
         k = 0
         for p in self.plans:
             f = _Fitted(p.name, p.kind, p.reason)
-            if p.name in where:
-                cols = range(*where[p.name])
-                f.missing_indicator = bool(missing[cols].any())
-                f.median = [0.0 if medians[j] is None else medians[j] for j in cols]
+            if p.name in stats:
+                f.missing_indicator, f.median = stats[p.name]
             elif p.kind == "categorical":
                 f.missing_category = any(share[k][1] for share in shares)
                 f.categories = _sorted_labels(union(share[k][0] for share in shares))
@@ -101,19 +115,16 @@ class TableEncoder:
             self.columns.append(f)
         return self
 
-    def _local(self, frame: Any) -> tuple[np.ndarray, dict[str, tuple[int, int]], list[Any]]:
-        """What the columns need from this share of the rows: the numeric parts of every
-        number, true/false and date column (NaN where missing) with where each column's
-        parts lie, and each categorical column's present categories and whether a cell is
-        missing."""
-        parts, where = self._parts(frame, self.plans)
-        categories = []
+    def _categories(self, frame: Any) -> list[tuple[list[str], bool]]:
+        """Each categorical column's present categories in this share of the rows, and
+        whether a cell is missing."""
+        out = []
         for p in self.plans:
             if p.kind == "categorical":
                 text = strings(frame[p.name])
-                categories.append((sorted({t for t in text if t is not None}),
-                                   any(t is None for t in text)))
-        return parts, where, categories
+                out.append((sorted({t for t in text if t is not None}),
+                            any(t is None for t in text)))
+        return out
 
     @staticmethod
     def _parts(frame: Any, plans: Sequence[Any]
@@ -130,10 +141,10 @@ class TableEncoder:
             at += width[p.kind]
         out = np.empty((len(frame), at), dtype=np.float64)
         numeric = [p.name for p in used if p.kind == "numeric"]
-        if numeric:
-            block = number_matrix(frame, numeric)
-            out[:, [where[n][0] for n in numeric]] = block
-            del block
+        group = max(1, _GROUP_BYTES // max(1, 8 * len(frame)))  # no second copy of them all
+        for start in range(0, len(numeric), group):
+            chunk = numeric[start:start + group]
+            out[:, [where[n][0] for n in chunk]] = number_matrix(frame, chunk)
         for p in used:
             start, stop = where[p.name]
             if p.kind == "boolean":

@@ -27,7 +27,16 @@ from typing import Any
 
 from ..errors import DataError
 from . import pieces
-from .tabular import TableFile, diagnose, in_memory, open_table, read_frame, require_pandas
+from .tabular import (
+    TableFile,
+    diagnose,
+    in_memory,
+    nul_error,
+    open_table,
+    read_frame,
+    require_pandas,
+    scan_bytes,
+)
 
 __all__ = ["read_share"]
 
@@ -44,8 +53,10 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
         return comm.agree(lambda: _memory_share(source, comm), "take its share of the table")
     f = comm.agree(lambda: open_table(source, delimiter), "read the table's header")
     span = pieces.record_range(f.name, f.header_end, comm.rank, comm.size, comm.gather)
-    if not span.balanced:  # every rank knows; the first finds the row, the others wait
-        comm.agree(lambda: _refuse(f) if comm.rank == 0 else None, "read the table")
+    nul = next((at for at in comm.gather(scan_bytes(f.name, span.start, span.stop)[1])
+                if at is not None), None)
+    if nul is not None or not span.balanced:  # every rank knows; rank 0 names the row
+        comm.agree(lambda: _refuse(f, nul) if comm.rank == 0 else None, "read the table")
     frame = comm.agree(lambda: _parse(pd, f, span), "read its share of the table")
     counts = comm.gather((pieces.records_in(f.name, span.start, span.stop), len(frame)))
     first_record = 2 + sum(n for n, _ in counts[:comm.rank])
@@ -70,7 +81,9 @@ def _memory_share(frame: Any, comm: Any) -> Any:
     return share
 
 
-def _refuse(f: TableFile) -> None:
+def _refuse(f: TableFile, nul: int | None) -> None:
+    if nul is not None:
+        raise nul_error(f.name, f.delimiter, f.header, nul)
     raise diagnose(f.name, f.delimiter, f.header)
 
 
