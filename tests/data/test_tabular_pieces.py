@@ -112,7 +112,8 @@ def test_rank_ranges_cover_the_records_and_split_only_between_them(tmp_path: Pat
     total = len(data)
     cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
     counts = [data[cuts[r]:cuts[r + 1]].count(b'"') for r in range(size)]
-    found = [pieces.record_range(str(path), header_end, r, size, lambda _: counts)
+    found = [pieces.record_range(str(path), header_end, r, size,
+                                 lambda _: [(c, None) for c in counts])
              for r in range(size)]
     assert all(f.balanced for f in found)
     ranges = [(f.start, f.stop) for f in found]
@@ -134,5 +135,7 @@ def test_rank_ranges_cover_the_records_and_split_only_between_them(tmp_path: Pat
 def test_an_unclosed_quote_shows_in_the_balance(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_bytes(b'a,b\n1,"x\n2,y\n')
-    counts = [1]
-    assert not pieces.record_range(str(path), 4, 0, 1, lambda _: counts).balanced
+    found = pieces.record_range(str(path), 4, 0, 1, lambda mine: [mine])
+    assert not found.balanced and found.nul is None
+    path.write_bytes(b'a,b\n1,x\n2,\x00y\n')
+    assert pieces.record_range(str(path), 4, 0, 1, lambda mine: [mine]).nul == 10

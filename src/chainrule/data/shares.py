@@ -35,7 +35,6 @@ from .tabular import (
     open_table,
     read_frame,
     require_pandas,
-    scan_bytes,
 )
 
 __all__ = ["read_share"]
@@ -53,10 +52,8 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
         return comm.agree(lambda: _memory_share(source, comm), "take its share of the table")
     f = comm.agree(lambda: open_table(source, delimiter), "read the table's header")
     span = pieces.record_range(f.name, f.header_end, comm.rank, comm.size, comm.gather)
-    nul = next((at for at in comm.gather(scan_bytes(f.name, span.start, span.stop)[1])
-                if at is not None), None)
-    if nul is not None or not span.balanced:  # every rank knows; rank 0 names the row
-        comm.agree(lambda: _refuse(f, nul) if comm.rank == 0 else None, "read the table")
+    if span.nul is not None or not span.balanced:  # every rank knows; rank 0 names the row
+        comm.agree(lambda: _refuse(f, span.nul) if comm.rank == 0 else None, "read the table")
     frame = comm.agree(lambda: _parse(pd, f, span), "read its share of the table")
     counts = comm.gather((pieces.records_in(f.name, span.start, span.stop), len(frame)))
     first_record = 2 + sum(n for n, _ in counts[:comm.rank])

@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import DataError
 from ..io import escape_controls
 from . import pieces
+from .pieces import scan_bytes
 
 __all__ = ["NA_MARKERS", "quote", "read_frame", "record_number", "require_pandas"]
 
@@ -174,31 +175,6 @@ def _sniff(text: str) -> str:
     counts = {d: [ln.count(d) for ln in lines] for d in _DELIMITERS}
     best = max(_DELIMITERS, key=lambda d: (min(counts[d]) > 0, min(counts[d]), d == ","))
     return best if min(counts[best]) > 0 else ","
-
-
-def scan_bytes(name: str, start: int = 0, stop: int | None = None) -> tuple[int, int | None]:
-    """The double quotes in bytes ``[start, stop)`` of the file (an odd count in the whole
-    file means one is never closed) and the offset of the first NUL byte there (None when
-    there is none).
-
-    The pyarrow engine reads an unterminated quote as a cell holding the rest of the file,
-    and a NUL byte as part of a cell (a number column becomes text); counting bytes is cheap
-    (about 0.1 s per 200 MB) and catches both.
-    """
-    quotes, nul, offset = 0, None, start
-    with open(name, "rb") as f:
-        f.seek(start)
-        left = (os.path.getsize(name) if stop is None else stop) - start
-        while left > 0:
-            chunk = f.read(min(left, 1 << 20))
-            if not chunk:
-                break
-            quotes += chunk.count(b'"')
-            if nul is None and b"\x00" in chunk:
-                nul = offset + chunk.index(b"\x00")
-            offset += len(chunk)
-            left -= len(chunk)
-    return quotes, nul
 
 
 def nul_error(name: str, delimiter: str, header: list[str], offset: int) -> DataError:
