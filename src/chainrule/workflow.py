@@ -210,8 +210,7 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
     from .distributed import Communicator
 
     comm = Communicator() if comm is None else comm
-    if not cfg.target:
-        raise ConfigError("--data needs --target COL, the name of the column to predict")
+    comm.agree(lambda: _needs_target(cfg), "check the options")
     frame = read_share(cfg.data, comm, delimiter=cfg.delimiter)
     target = comm.agree(lambda: prepare_target(frame, cfg.target, cfg.task, comm=comm),
                         "read the target column")
@@ -241,6 +240,11 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
     return PreparedData(X, target.y, target.task, encoder.feature_names, target.class_names,
                         name, cfg.target, (tr, va, te), encoder, notes, split_rows, n_rows,
                         offset)
+
+
+def _needs_target(cfg: TrainConfig) -> None:
+    if not cfg.target:
+        raise ConfigError("--data needs --target COL, the name of the column to predict")
 
 
 def _prepare_arrays(cfg: TrainConfig, comm: Any) -> PreparedData:
@@ -364,8 +368,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     resuming = bool(cfg.resume and cfg.checkpoint and os.path.exists(cfg.checkpoint))
     callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming)]
     if d.patience:
-        if not len(prep.split_rows[1]):
-            raise ConfigError("--patience needs a validation split (--val-split 0.2)")
+        comm.agree(lambda: _needs_validation(prep), "check the options")
         callbacks.append(EarlyStopping("val_loss", patience=d.patience,
                                        restore_best_weights=True))
     if cfg.batch_size == "default" and d.batch_size is not None and \
@@ -455,6 +458,11 @@ def train(cfg: TrainConfig, *, stream: Any = None,
         result.plots = _plots(predictor, prep, history, out_dir,
                               scored.get("validation", scored["train"]), points)
     return result
+
+
+def _needs_validation(prep: PreparedData) -> None:
+    if not len(prep.split_rows[1]):
+        raise ConfigError("--patience needs a validation split (--val-split 0.2)")
 
 
 def _communicator(cfg: TrainConfig) -> Any:

@@ -369,18 +369,10 @@ def test_a_fault_in_the_last_share_is_named_once(tmp_path: Path, case: str) -> N
 @needs_mpi
 @pytest.mark.parametrize(("text", "options", "message"), [
     (_rich(), ("--target", "nosuch"), "no column named 'nosuch'"),
-    pytest.param("a,b,c,y\n", ("--target", "y"), "the file has a header but no data rows",
-                 marks=pytest.mark.xfail(strict=True, reason="read_share raises it on every "
-                 "rank outside an agreement, so each rank prints 'chainrule: rank N failed: "
-                 "DataError: ...' and MPI_Abort")),
-    pytest.param(_rich(), ("--epochs", "2"), "--data needs --target COL", marks=[
-        pytest.mark.xfail(strict=True, reason="read_table raises the ConfigError on every rank "
-                          "outside an agreement (it was inside one before): each rank prints "
-                          "'rank N failed' and MPI_Abort")]),
-    pytest.param(_rich(), ("--target", "y", "--patience", "3", "--val-split", "0"),
-                 "--patience needs a validation split", marks=pytest.mark.xfail(
-                     strict=True, reason="train raises it on every rank outside an agreement "
-                     "(as before this change): each rank prints 'rank N failed'")),
+    ("a,b,c,y\n", ("--target", "y"), "the file has a header but no data rows"),
+    (_rich(), ("--epochs", "2"), "--data needs --target COL"),
+    (_rich(), ("--target", "y", "--patience", "3", "--val-split", "0"),
+     "--patience needs a validation split"),
     ("\n".join(_records(3000, seed=2, quoted=True)[:2900] + ["0.1,0.2,re\x00d,yes"]
                + _records(3000, seed=2, quoted=True)[2900:]) + "\n",
      ("--target", "y"), "NUL byte (0x00) at row 2901"),  # past the first 64 KiB

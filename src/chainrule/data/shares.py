@@ -58,8 +58,7 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
     counts = comm.gather((pieces.records_in(f.name, span.start, span.stop), len(frame)))
     first_record = 2 + sum(n for n, _ in counts[:comm.rank])
     first_row = sum(rows for _, rows in counts[:comm.rank])
-    if not sum(rows for _, rows in counts):
-        raise DataError(f"{f.name}: the file has a header but no data rows")
+    comm.agree(lambda: _has_rows(f, sum(rows for _, rows in counts)), "read the table")
     kinds = comm.gather([(_kind(frame.iloc[:, j]), bool(frame.iloc[:, j].isna().any()))
                          for j in range(frame.shape[1])])
     return comm.agree(lambda: f.finish(_agree_types(pd, f, span, frame, kinds),
@@ -76,6 +75,11 @@ def _memory_share(frame: Any, comm: Any) -> Any:
     share.index = range(start, stop)  # record_number: row = 2 + position in the whole table
     share.attrs.update(chainrule_first_record=2, chainrule_first_row=0)
     return share
+
+
+def _has_rows(f: TableFile, rows: int) -> None:
+    if not rows:
+        raise DataError(f"{f.name}: the file has a header but no data rows")
 
 
 def _refuse(f: TableFile, nul: int | None) -> None:
