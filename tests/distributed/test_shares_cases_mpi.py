@@ -174,9 +174,6 @@ XFAIL = {
     "zero_one_then_true_false": "ranks holding only 1/0 read the column as whole numbers, the "
     "rank with true/false as booleans; the ranks then agree on text (4 categories) while one "
     "process reads the whole column as true/false",
-    "inch_marks": "record_range counts every double quote as opening or closing a quoted "
-    "value, so a stray 12\" inside an unquoted cell flips the parity and a rank starts inside a "
-    "record: 'CSV parse error: Expected 4 columns, got 3'; one process reads the file",
 }
 
 
@@ -278,18 +275,9 @@ def test_training_on_shares_equals_one_process(tmp_path: Path, options: tuple) -
 
 @needs_mpi
 @pytest.mark.parametrize(("name", "text", "ranks", "rows"), [
-    pytest.param("lone_cr", "\r".join(L) + "\r", 2, 60, marks=pytest.mark.xfail(
-        strict=True, reason="record_range cuts only at line feeds: with old-Mac line endings "
-        "rank 0 holds every row and training refuses ('48 training row(s) cannot be shared by "
-        "2 MPI ranks'); one process trains")),
-    pytest.param("three_rows", "\n".join(L[:4]) + "\n", 3, 3, marks=pytest.mark.xfail(
-        strict=True, reason="shares are cut by bytes, so 3 rows of 23, 23 and 24 bytes give "
-        "ranks 2, 1 and 0 rows and training refuses ('3 training row(s) cannot be shared by 3 "
-        "MPI ranks'); before, each rank took one row")),
-    pytest.param("blank_lines_at_the_end", "\n".join(L[:7]) + "\n" * 200, 3, 6,
-                 marks=pytest.mark.xfail(strict=True, reason="the last ranks' bytes hold "
-                 "only blank lines, so they get no rows and training refuses; one process "
-                 "trains on the 6 rows")),
+    ("lone_cr", "\r".join(L) + "\r", 2, 60),
+    ("three_rows", "\n".join(L[:4]) + "\n", 3, 3),
+    ("blank_lines_at_the_end", "\n".join(L[:7]) + "\n" * 200, 3, 6),
 ])
 def test_training_takes_every_rank_whatever_the_byte_layout(tmp_path: Path, name: str,
                                                            text: str, ranks: int,

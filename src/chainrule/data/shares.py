@@ -31,6 +31,7 @@ from .tabular import (
     TableFile,
     diagnose,
     in_memory,
+    is_parser_error,
     nul_error,
     open_table,
     read_frame,
@@ -54,17 +55,36 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
     span = pieces.record_range(f.name, f.header_end, comm.rank, comm.size, comm.gather)
     if span.nul is not None or not span.balanced:  # every rank knows; rank 0 names the row
         comm.agree(lambda: _refuse(f, span.nul) if comm.rank == 0 else None, "read the table")
-    frame = comm.agree(lambda: _parse(pd, f, span), "read its share of the table")
+    frame = comm.agree(lambda: _parse(pd, f, span, explain=False),
+                       "read its share of the table")
+    if any(comm.gather(frame is None)):
+        return _whole_file_share(source, delimiter, comm)
     counts = comm.gather((pieces.records_in(f.name, span.start, span.stop), len(frame)))
     first_record = 2 + sum(n for n, _ in counts[:comm.rank])
     first_row = sum(rows for _, rows in counts[:comm.rank])
     comm.agree(lambda: _has_rows(f, sum(rows for _, rows in counts)), "read the table")
+    if min(rows for _, rows in counts) == 0:
+        return _whole_file_share(source, delimiter, comm)
     kinds = comm.gather([(_kind(frame.iloc[:, j]), bool(frame.iloc[:, j].isna().any()))
                          for j in range(frame.shape[1])])
     return comm.agree(lambda: f.finish(_agree_types(pd, f, span, frame, kinds),
                                        (span.start, span.stop), first_record=first_record,
                                        first_row=first_row),
                       "read its share of the table")
+
+
+def _whole_file_share(source: Any, delimiter: str | None, comm: Any) -> Any:
+    """This rank's contiguous share of one read of the whole file, for the files whose byte
+    ranges do not work out: where a rank's range does not parse (a stray quote inside an
+    unquoted cell, as in ``12"``, misleads the quote counting that finds the record starts;
+    a malformed row, which the whole read then names) or a rank's range holds no row (tiny
+    files, lines ended by a lone carriage return, trailing blank lines).  Every rank reads
+    the file: the result is what one process reads."""
+    from ..distributed import shard_range
+
+    frame = comm.agree(lambda: read_frame(source, delimiter=delimiter), "read the table")
+    start, stop = shard_range(len(frame), comm.rank, comm.size)
+    return frame.iloc[start:stop]
 
 
 def _memory_share(frame: Any, comm: Any) -> Any:
@@ -89,8 +109,9 @@ def _refuse(f: TableFile, nul: int | None) -> None:
 
 
 def _parse(pd: Any, f: TableFile, span: pieces.RecordRange,
-           dtype: dict[str, Any] | None = None) -> Any:
-    """The records of ``span`` as a frame with the parser's own column names."""
+           dtype: dict[str, Any] | None = None, explain: bool = True) -> Any:
+    """The records of ``span`` as a frame with the parser's own column names; where the
+    parser refuses them, a DataError naming the row (or None, with ``explain=False``)."""
     options = f.options()
     if dtype:
         options["dtype"] = dtype
@@ -106,6 +127,8 @@ def _parse(pd: Any, f: TableFile, span: pieces.RecordRange,
                 data = header + file.read(span.stop - span.start)
             frame = pd.read_csv(io.BytesIO(data), **options)
     except Exception as err:
+        if not explain and is_parser_error(err):
+            return None
         raise f.parse_error(err) from None
     return frame
 

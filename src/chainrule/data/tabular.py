@@ -380,11 +380,7 @@ class TableFile:
     def parse_error(self, err: Exception) -> Exception:
         """The DataError naming the malformed record behind a parser's error (``err`` itself
         when it is no parser's error)."""
-        pd = require_pandas()
-        # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors; pyarrow's own
-        # errors are not all ValueErrors
-        if isinstance(err, (ValueError, UnicodeDecodeError, pd.errors.ParserError)) or \
-                type(err).__module__.startswith("pyarrow"):
+        if is_parser_error(err):
             return diagnose(self.name, self.delimiter, self.header, fallback=str(err))
         return err
 
@@ -411,6 +407,15 @@ class TableFile:
         if self.options()["engine"] == "c":
             _check_short_rows(frame, self, span, first_record)
         return frame
+
+
+def is_parser_error(err: BaseException) -> bool:
+    """Whether ``err`` is the CSV parser's complaint about the file."""
+    pd = require_pandas()
+    # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors; pyarrow's own errors
+    # are not all ValueErrors
+    return isinstance(err, (ValueError, UnicodeDecodeError, pd.errors.ParserError)) or \
+        type(err).__module__.startswith("pyarrow")
 
 
 def open_table(source: Any, delimiter: str | None = None) -> TableFile:
