@@ -3,8 +3,7 @@ records: line endings, byte-order marks, blank lines, quoting, delimiters, wide 
 types that differ between the ranks' shares, the options that choose columns, and bad files
 whose fault lies in a late rank's share.  Every case is compared with what one process makes of
 the same file (or, for bad files, with the row counted here, as in a spreadsheet: header = row
-1, blank lines count).  Cases marked xfail are known faults, kept so they can be flipped once
-fixed."""
+1, blank lines count)."""
 
 from __future__ import annotations
 
@@ -165,15 +164,10 @@ CASES: dict[str, tuple[str, str, dict]] = {
     "rich_drop_id_kept": (_rich(), "y", {"drop": ["r", "flag"], "features": None}),
     "rich_regression": (_rich(), "r", {"drop": ["y"], "val_split": 0.0, "test_split": 0.3}),
     "rich_test_split_0.3": (_rich(), "y", {"drop": ["r"], "test_split": 0.3}),
-    # known faults (xfail below)
+    # faults found by these cases and fixed: kept as regressions
     "zero_one_then_true_false": (_column(lambda i: ["true", "false"][i % 2] if i >= 75
                                          else "10"[i % 2]), "y", SPLIT),
     "inch_marks": (_with_inch_marks(), "y", SPLIT),
-}
-XFAIL = {
-    "zero_one_then_true_false": "ranks holding only 1/0 read the column as whole numbers, the "
-    "rank with true/false as booleans; the ranks then agree on text (4 categories) while one "
-    "process reads the whole column as true/false",
 }
 
 
@@ -202,8 +196,7 @@ def shares(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 
 
 @needs_mpi
-@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(
-    strict=True, reason=XFAIL[c])) if c in XFAIL else c for c in CASES])
+@pytest.mark.parametrize("case", list(CASES))
 def test_every_rank_ends_with_what_one_process_reads(shares: tuple, case: str) -> None:
     _, folder, got = shares
     _, target, options = CASES[case]

@@ -12,7 +12,8 @@ same column types.  How:
    (:func:`~chainrule.data.tabular.record_number`);
 4. the parser types each share's columns on its own, so the ranks agree on one type per
    column, the one the whole file would get: whole numbers become decimals where any rank
-   holds decimals or a missing cell, true/false values objects where any cell is missing; a
+   holds decimals or a missing cell, true/false values objects where any cell is missing,
+   1 and 0 true/false where another rank holds true/false words; a
    column read as numbers, true/false or dates on some
    ranks and as text on others is read again as text where it was not.
 
@@ -134,15 +135,15 @@ def _parse(pd: Any, f: TableFile, span: pieces.RecordRange,
 
 
 def _kind(s: Any) -> str:
-    """What the parser made of a share's column: int, float, bool, date, datetime, text,
-    or none (no cell present)."""
+    """What the parser made of a share's column: bits (whole numbers, only 0 and 1), int,
+    float, bool, date, datetime, text, or none (no cell present)."""
     from pandas.api.types import infer_dtype
 
     if not s.notna().any():
         return "none"
     k = s.dtype.kind
-    if k in "iu":
-        return "int"
+    if k in "iu":  # "bits": only 0 and 1 (the whole file may read them as true/false)
+        return "bits" if bool(((s == 0) | (s == 1)).all()) else "int"
     if k in "fbM":
         return {"f": "float", "b": "bool", "M": "datetime"}[k]
     found = infer_dtype(s, skipna=True)
@@ -155,12 +156,18 @@ def _agree_types(pd: Any, f: TableFile, span: pieces.RecordRange, frame: Any,
     every rank's kind and whether a cell is missing, per column)."""
     names = list(frame.columns)
     seen = [{ranks[j][0] for ranks in kinds} - {"none"} for j in range(len(names))]
+    # 1 and 0 beside true/false words are true/false values to the parser of the whole file
+    as_bool = {name for name, k in zip(names, seen) if k == {"bits", "bool"}}
+    seen = [{"bool"} if name in as_bool else {"int" if c == "bits" else c for c in k}
+            for name, k in zip(names, seen)]
     as_text = [name for name, k in zip(names, seen) if len(k) > 1 and not k <= {"int", "float"}
                and _kind(frame[name]) not in ("text", "none")]
     if as_text:
         frame = _parse(pd, f, span, dtype=dict.fromkeys(as_text, str))
     for j, name in enumerate(names):
         missing = any(ranks[j][1] for ranks in kinds)
+        if name in as_bool and frame[name].dtype.kind in "iu":
+            frame[name] = frame[name].astype(bool)
         # decimals anywhere, a missing cell in whole numbers, or nothing at all: floats
         if seen[j] <= {"int", "float"} and (seen[j] != {"int"} or missing) and \
                 frame[name].dtype.kind != "f":
