@@ -803,7 +803,9 @@ def _handle(err: BaseException, args: argparse.Namespace) -> int:
         where = f": {err.filename}" if getattr(err, "filename", None) else ""
         _report(f"{err.strerror or err}{where}", "check the path and permissions", args)
     elif isinstance(err, ChainruleError):
-        hint = _HINTS.get(type(err).__name__, "run 'chainrule {cmd} --help'")
+        # under MPI, an error another rank raised comes as a DistributedError naming it
+        kind = getattr(err, "origin", type(err).__name__)
+        hint = _HINTS.get(kind, "run 'chainrule {cmd} --help'")
         _report(str(err), hint.format(cmd=args.command), args)
     else:
         raise err

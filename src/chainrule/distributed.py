@@ -319,15 +319,17 @@ class MPICommunicator(Communicator):
             error = err
         self._enter("agreement")
         messages = self.comm.allgather(None if error is None
-                                       else f"{type(error).__name__}: {error}")
+                                       else (type(error).__name__, str(error)))
         failed = [(r, m) for r, m in enumerate(messages) if m is not None]
         if not failed:
             return result
         if error is not None:
             raise _agreed(error)
-        rank, message = failed[0]
-        raise _agreed(DistributedError(
-            f"rank {rank} of {self.size} could not {what}: {message}; every rank stopped"))
+        rank, (kind, message) = failed[0]
+        stop = DistributedError(f"rank {rank} of {self.size} could not {what}: {kind}: "
+                                f"{message}; every rank stopped")
+        stop.origin = kind  # what the failing rank raised (the CLI's hint follows it)
+        raise _agreed(stop)
 
     def run(self, fn: Callable[[], T]) -> T:
         try:

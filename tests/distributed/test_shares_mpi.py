@@ -154,4 +154,5 @@ def test_a_bad_cell_in_the_last_share_names_the_files_row(tmp_path: Path, spoil:
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
     assert proc.stderr.count("chainrule: error:") == 1 and "Traceback" not in proc.stderr
+    assert "hint: check the data file" in proc.stderr  # the hint of the rank's DataError
     assert not (tmp_path / "out" / "model.safetensors").exists()
