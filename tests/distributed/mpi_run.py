@@ -38,3 +38,13 @@ def run_bounded(n: int, *argv: str, **env: str) -> subprocess.CompletedProcess:
         proc.communicate()
         pytest.fail(f"the MPI job was still running after {LIMIT} s: it hangs")
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def chainrule(ranks: int | None, *args: str, **env: str) -> subprocess.CompletedProcess:
+    """``python -m chainrule *args`` as one process (``ranks`` None, bounded as well) or
+    under mpiexec on ``ranks`` ranks with ``--distributed``; ``env`` adds variables."""
+    if ranks is None:
+        proc_env = {**os.environ, **env}
+        return subprocess.run([sys.executable, "-m", "chainrule", *args], capture_output=True,
+                              text=True, timeout=LIMIT, env=proc_env)
+    return run_bounded(ranks, "-m", "chainrule", *args, "--distributed", **env)

@@ -8,7 +8,6 @@ the same file (or, for bad files, with the row counted here, as in a spreadsheet
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from chainrule.tools.saving import load_with_metadata
 from chainrule.workflow import TrainConfig, read_table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mpi_run import needs_mpi, run_bounded, script
+from mpi_run import chainrule, needs_mpi, run_bounded, script
 
 SRC = str(Path(__file__).parents[2] / "src")
 N = 90  # data rows of the column cases: the last of 3 ranks holds about rows 60-89
@@ -220,13 +219,8 @@ def test_every_rank_ends_with_what_one_process_reads(shares: tuple, case: str) -
 # -- training end to end -----------------------------------------------------------------------
 def _train(data: Path, out: Path, ranks: int | None, *options: str
            ) -> subprocess.CompletedProcess:
-    args = ["-m", "chainrule", "train", "--data", str(data), "--no-plots", "-q", "--out",
-            str(out), *options]
-    if ranks is None:
-        env = {**os.environ, "PYTHONPATH": SRC}
-        return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                              timeout=120, env=env)
-    return run_bounded(ranks, *args, "--distributed", PYTHONPATH=SRC)
+    return chainrule(ranks, "train", "--data", str(data), "--no-plots", "-q", "--out",
+                     str(out), *options, PYTHONPATH=SRC)
 
 
 @needs_mpi

@@ -5,7 +5,6 @@ whole file, and ``chainrule train --distributed`` trains the model one process t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from chainrule.tools.saving import load_with_metadata
 from chainrule.workflow import TrainConfig, read_table
 
 sys.path.insert(0, str(Path(__file__).parent))
-from mpi_run import needs_mpi, run_bounded, script
+from mpi_run import chainrule, needs_mpi, run_bounded, script
 
 SRC = str(Path(__file__).parents[2] / "src")
 
@@ -96,15 +95,10 @@ def test_each_rank_parses_its_share_and_ends_as_one_process(tmp_path: Path,
 
 
 def _train(tmp_path: Path, out: str, ranks: int | None) -> subprocess.CompletedProcess:
-    args = ["-m", "chainrule", "train", "--data", str(tmp_path / "t.csv"), "--target", "y",
-            "--val-split", "0", "--test-split", "0.2", "--batch-size", "full", "--epochs",
-            "30", "--layers", "8", "--lr", "0.05", "--no-plots", "-q", "--out",
-            str(tmp_path / out)]
-    if ranks is None:
-        env = {**os.environ, "PYTHONPATH": SRC}
-        return subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                              timeout=120, env=env)
-    return run_bounded(ranks, *args, "--distributed", PYTHONPATH=SRC)
+    return chainrule(ranks, "train", "--data", str(tmp_path / "t.csv"), "--target", "y",
+                     "--val-split", "0", "--test-split", "0.2", "--batch-size", "full",
+                     "--epochs", "30", "--layers", "8", "--lr", "0.05", "--no-plots", "-q",
+                     "--out", str(tmp_path / out), PYTHONPATH=SRC)
 
 
 @needs_mpi
