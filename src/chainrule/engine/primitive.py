@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from .backend import ndarray, xp
-from .tensor import Tensor, _mode
+from .tensor import Tensor, grad_enabled, recording_tape
 
 __all__ = ["Primitive", "Record", "record"]
 
@@ -85,7 +85,7 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
     out.grad = None
     out.name = None
     out._retain = False
-    if _mode.enabled:
+    if grad_enabled.get():
         for p in parents:
             if p.requires_grad:
                 out.requires_grad = True
@@ -93,8 +93,9 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
                 out._op = op
                 out._saved = saved
                 out._args = args
-                if _tape is not None:
-                    _tape.append(Record(out, op, parents, saved, args))
+                tape = recording_tape.get()
+                if tape is not None:
+                    tape.append(Record(out, op, parents, saved, args))
                 return out
     out.requires_grad = False
     out._parents = ()
@@ -116,12 +117,10 @@ class Record(NamedTuple):
     operands: tuple | None
 
 
-_tape: list[Record] | None = None
-
-
 @contextmanager
 def record() -> Iterator[list[Record]]:
-    """Collect every node recorded inside the block, in the order it was made.
+    """Collect every node recorded inside the block, in the order it was made (by this
+    thread: other threads' operations are not on the tape).
 
     This is how a training step is captured once and then replayed as a fixed plan
     (:func:`chainrule.compile`).
@@ -133,9 +132,9 @@ def record() -> Iterator[list[Record]]:
     >>> [r.primitive.name for r in tape]
     ['mul', 'tanh']
     """
-    global _tape
-    previous, _tape = _tape, []
+    previous, tape = recording_tape.get(), []
+    recording_tape.set(tape)
     try:
-        yield _tape
+        yield tape
     finally:
-        _tape = previous
+        recording_tape.set(previous)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from ..errors import DTypeError, GraphError, ShapeError
@@ -30,19 +31,19 @@ from .backend import ndarray, xp
 __all__ = ["Node", "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor"]
 
 
-class _GradMode:
-    __slots__ = ("enabled",)
-
-    def __init__(self) -> None:
-        self.enabled = True
-
-
-_mode = _GradMode()
+# The engine's mutable state is per thread, as PyTorch's grad mode is: whether operations record
+# a graph, and the list :func:`chainrule.engine.record` is filling (or None).  Context
+# variables give that (a new thread starts from the defaults, whatever other threads are doing;
+# so does each asyncio task) and read in ~35 ns, against ~60 ns for a threading.local.
+grad_enabled: ContextVar[bool] = ContextVar("chainrule_grad_enabled", default=True)
+recording_tape: ContextVar[list | None] = ContextVar("chainrule_recording_tape", default=None)
 
 
 @contextmanager
 def no_grad() -> Iterator[None]:
     """Run a block without recording a graph (inference, optimizer updates, evaluation).
+
+    The switch is per thread: one thread's ``no_grad`` never stops another from recording.
 
     >>> import chainrule as cr
     >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -51,28 +52,28 @@ def no_grad() -> Iterator[None]:
     >>> y.requires_grad
     False
     """
-    previous = _mode.enabled
-    _mode.enabled = False
+    previous = grad_enabled.get()
+    grad_enabled.set(False)
     try:
         yield
     finally:
-        _mode.enabled = previous
+        grad_enabled.set(previous)
 
 
 @contextmanager
 def enable_grad() -> Iterator[None]:
     """Record a graph again inside a :func:`no_grad` block."""
-    previous = _mode.enabled
-    _mode.enabled = True
+    previous = grad_enabled.get()
+    grad_enabled.set(True)
     try:
         yield
     finally:
-        _mode.enabled = previous
+        grad_enabled.set(previous)
 
 
 def is_grad_enabled() -> bool:
-    """Whether operations currently record a graph."""
-    return _mode.enabled
+    """Whether operations in this thread currently record a graph."""
+    return grad_enabled.get()
 
 
 class _FreedGraph:
