@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import data as crdata
 from .. import nn, optim
-from ..errors import ConfigError, DataError
+from ..data.tabular import quote, read_frame
+from ..errors import ChainruleError, ConfigError, DataError
 from .config import DATASETS, LIMITS, RunConfig
 
 __all__ = ["Batches", "LayerSpec", "Prepared", "build_loss", "build_model", "build_optimizer",
@@ -61,36 +62,54 @@ class Prepared:
     train_rows: np.ndarray  # X_train's rows in X, for drawing which point is which
     val_rows: np.ndarray
     scaler: crdata.StandardScaler | None
+    target: str = "label"  # the label column's name as the CSV reader parsed it
 
 
-def _read_csv(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    text = cfg.csv or ""
-    header = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
-    columns = [c.strip().strip('"') for c in header.split(",")]
-    if len(columns) != 3:
-        raise DataError(f"the CSV file must have 3 columns (two numeric features, then the "
-                        f"label); its header {header[:80]!r} has {len(columns)}")
-    fd, path = tempfile.mkstemp(suffix=".csv")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        ds = crdata.load_csv(path, target=columns[-1], task="classification")
-    finally:
-        os.unlink(path)
+def _read_csv(cfg: RunConfig) -> tuple[crdata.Dataset, str]:
+    """The uploaded file as a Dataset, and its label column's name.
+
+    The column names are the ones the CSV reader parsed (a quoted header cell may hold a
+    comma or a line break), never a re-split of the header text.  The text goes to a private
+    temporary file for the reader; every message names the uploaded file instead of it.
+    """
+    shown = os.path.basename(cfg.csv_name) or "data.csv"
+    with tempfile.TemporaryDirectory(prefix="chainrule-playground-") as folder:
+        path = os.path.join(folder, "upload.csv")
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            f.write(cfg.csv or "")
+        try:
+            frame = read_frame(path)
+            columns = [str(c) for c in frame.columns]
+            if len(columns) != 3:
+                raise DataError(f"{shown}: the CSV file must have 3 columns (two numeric "
+                                f"features, then the label); its header has {len(columns)}: "
+                                f"{', '.join(quote(c) for c in columns[:5])}"
+                                f"{', ...' if len(columns) > 5 else ''}")
+            ds = crdata.load_csv(frame, target=columns[-1], task="classification")
+        except ChainruleError as err:
+            raise type(err)(str(err).replace(path, shown).replace(folder, shown)) from None
+        except (ValueError, TypeError, UnicodeError, OSError, LookupError) as err:
+            # the reader's own failure on a file it should have refused by name
+            detail = str(err).replace(path, shown).replace(folder, shown)
+            raise DataError(f"{shown}: cannot be read as a CSV file ({type(err).__name__}: "
+                            f"{detail[:200]}); save it as comma-separated UTF-8 text") from None
     if len(ds.X) > LIMITS["max_examples"]:
-        raise DataError(f"the CSV file has {len(ds.X)} rows; the playground takes at most "
+        raise DataError(f"{shown} has {len(ds.X)} rows; the playground takes at most "
                         f"{LIMITS['max_examples']}")
     if not 2 <= ds.n_classes <= 10:
-        raise DataError(f"the label column {columns[-1]!r} has {ds.n_classes} classes; the "
-                        "playground needs 2 to 10")
-    return ds.X.astype(np.float64), ds.y.astype(np.int64), list(ds.class_names or []), \
-        list(ds.feature_names)
+        raise DataError(f"{shown}: the label column {quote(columns[-1])} has {ds.n_classes} "
+                        "classes; the playground needs 2 to 10")
+    return ds, columns[-1]
 
 
 def prepare(cfg: RunConfig) -> Prepared:
     """Generate (or read) the data, split it and standardise it as ``cfg`` says."""
+    target = "label"
     if cfg.dataset == "csv":
-        X, y, class_names, features = _read_csv(cfg)
+        ds, target = _read_csv(cfg)
+        X, y = ds.X.astype(np.float64), ds.y.astype(np.int64)
+        class_names = [str(c) for c in ds.class_names or []]
+        features = [str(f) for f in ds.feature_names]
     else:
         name, kwargs = data_call(cfg)
         X, y = getattr(crdata, name)(**kwargs)
@@ -106,7 +125,7 @@ def prepare(cfg: RunConfig) -> Prepared:
     scaler = crdata.StandardScaler().fit(X[tr]) if cfg.standardize else None
     scale = scaler.transform if scaler is not None else (lambda a: a)
     return Prepared(X, y, class_names, features, scale(X[tr]), y[tr],
-                    scale(X[va]) if len(va) else X[va], y[va], tr, va, scaler)
+                    scale(X[va]) if len(va) else X[va], y[va], tr, va, scaler, target)
 
 
 def resolve_output(cfg: RunConfig, n_classes: int) -> str:
@@ -140,8 +159,8 @@ class LayerSpec:
         if self.kind != "linear":
             return _ACTIVATION_SOURCE[self.kind]
         init = {"default": "", "constant": ", init=all_half"}.get(self.init,
-                                                                  f", init={self.init!r}")
-        return f"nn.Linear({self.n_in}, {self.n_out}{init}, dtype=np.float64, rng=rng)"
+                                                                  f", init={str(self.init)!r}")
+        return f"nn.Linear({int(self.n_in)}, {int(self.n_out)}{init}, dtype=np.float64, rng=rng)"
 
     def build(self, rng: np.random.Generator) -> nn.Module:
         """The layer that :meth:`source` describes, drawing from ``rng``."""
@@ -208,16 +227,16 @@ def targets_source(output: str, n_out: int) -> str:
         return "y_train"
     if n_out == 1:
         return "y_train.reshape(-1, 1).astype(np.float64)"
-    return f"one_hot(y_train, {n_out})"
+    return f"one_hot(y_train, {int(n_out)})"
 
 
 def optimizer_call(cfg: RunConfig) -> str:
     """The optimizer as Python source (over ``model.parameters()``)."""
     if cfg.optimizer == "adam":
-        return f"cr.optim.Adam(model.parameters(), lr={cfg.lr!r})"
+        return f"cr.optim.Adam(model.parameters(), lr={float(cfg.lr)!r})"
     if cfg.optimizer == "momentum":
-        return f"cr.optim.SGD(model.parameters(), lr={cfg.lr!r}, momentum=0.9)"
-    return f"cr.optim.SGD(model.parameters(), lr={cfg.lr!r})"
+        return f"cr.optim.SGD(model.parameters(), lr={float(cfg.lr)!r}, momentum=0.9)"
+    return f"cr.optim.SGD(model.parameters(), lr={float(cfg.lr)!r})"
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> optim.Optimizer:
