@@ -122,10 +122,6 @@ def test_parameter_groups_and_frozen_parameters():
         return cr.optim.SGD([{"params": [m[0].weight, m[0].bias], "lr": 0.1},
                              {"params": [m[2].weight, m[2].bias], "lr": 0.01}], momentum=0.5)
 
-    try:
-        make_opt(base)
-    except (TypeError, cr.ChainruleError):
-        pytest.skip("this optimizer has no parameter groups yet")
     eager = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 4, 8, False)
     fast = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 4, 8, True)
     assert fast[2].compiled, fast[2].reason
@@ -159,12 +155,9 @@ def test_unsupported_steps_run_eagerly_with_one_warning():
 
 
 def test_closure_optimizers_fall_back_to_eager():
-    lbfgs = getattr(cr.optim, "LBFGS", None)
-    if lbfgs is None:
-        pytest.skip("no LBFGS optimizer")
     X, y, loss_fn, _ = _problem("mse", 8, 3, 1, np.float64)
     model = _mlp([3, 1], "tanh", np.float64)
-    opt = lbfgs(model.parameters(), lr=0.5)
+    opt = cr.optim.LBFGS(model.parameters(), lr=0.5)
 
     def step(xb, yb):
         def closure():

@@ -12,8 +12,17 @@ parameter groups and schedules behave exactly as in eager mode.
 The plan is checked before it is trusted: on the recorded batch it must reproduce the eager
 loss and every gradient (to 1e-9 relative in float64, 1e-4 in float32).  Anything it does not
 recognise (other layers, dropout, sample weights, a closure-driven optimizer) or that fails
-the check runs eagerly, with one warning saying why.  A plan is rebuilt when the batch shape or
-dtype changes or the parameters are replaced.
+the check runs eagerly, with one warning saying why.
+
+A plan bakes in the network as it was: which layers in which order, each layer's options
+(LeakyReLU's slope, the loss's reduction), the training flags, which tensors are the weights,
+their shapes, dtypes and ``requires_grad``, and the batch's shapes and dtypes.  Before each
+replay a watch (:class:`Watch`) checks that all of those are as the capture saw them; after
+any change (an activation swapped, a layer appended, a weight frozen or replaced,
+``model.eval()``) the next step captures again and checks the new plan against the eager step
+as the first capture did.  The capture's own forward pass leaves no trace: the modules'
+attributes, buffers (BatchNorm's running statistics) and random generators (Dropout's) are put
+back, so a step that falls back to eager computes what the eager step computes.
 
 >>> import numpy as np, chainrule as cr
 >>> model = cr.nn.Sequential(cr.nn.Linear(2, 4, rng=0, dtype=np.float64), cr.nn.Tanh(),
@@ -35,8 +44,13 @@ dtype changes or the parameters are replaced.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
+import operator
+import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,10 +59,11 @@ import numpy as np
 from .. import nn
 from ..engine import Tensor, record
 from ..engine.ops import stable_sigmoid
+from ..engine.random import get_rng
 from ..errors import ConfigError
 from . import fused
 
-__all__ = ["CompiledGradients", "CompiledStep", "Plan", "capture", "compile"]
+__all__ = ["CompiledGradients", "CompiledStep", "Plan", "Watch", "capture", "compile"]
 
 ACTIVATIONS = ("identity", "tanh", "sigmoid", "relu", "leaky_relu")
 LOSSES = ("mse", "bce_logits", "cross_entropy")
@@ -79,7 +94,8 @@ def _chain(tape: list[Any], x: Tensor) -> tuple[list[_Layer], str, str, Tensor]:
         name = r.primitive.name
         if name == "astype" and r.inputs[0] is current:
             current = r.output
-        elif name == "linear" and r.inputs[0] is current:
+        elif name == "linear" and (r.inputs[0] is current or (
+                not layers and _is_cast_of(r.inputs[0], x, r.inputs[1].dtype))):
             w = r.inputs[1]
             b = r.inputs[2] if len(r.inputs) > 2 else None
             if not (w.is_leaf and (b is None or b.is_leaf)):
@@ -92,6 +108,8 @@ def _chain(tape: list[Any], x: Tensor) -> tuple[list[_Layer], str, str, Tensor]:
             layers[-1].activation = name
             if name == "leaky_relu":
                 layers[-1].slope = float(r.operands[1])
+                if layers[-1].slope < 0:  # then g'(z) cannot be read off the output's sign
+                    raise UnsupportedStepError("leaky_relu with a negative slope")
             current = r.output
         elif _is_loss(r):
             return layers, *_loss_kind(r, layers, current, before_activation), r.output
@@ -101,35 +119,50 @@ def _chain(tape: list[Any], x: Tensor) -> tuple[list[_Layer], str, str, Tensor]:
     raise UnsupportedStepError("no loss was computed in the step")
 
 
+def _is_cast_of(t: Tensor, x: Tensor, dtype: Any) -> bool:
+    """Whether ``t`` is the batch converted to the first layer's dtype: Linear converts its
+    input (float64 data, a float32 model), which the tape does not record when the input
+    needs no gradient.  Only a conversion to the weight's dtype, to the same values."""
+    return (t.is_leaf and not t.requires_grad and t.dtype == dtype != x.dtype
+            and t.shape == x.shape and np.array_equal(t.data, x.data.astype(dtype),
+                                                      equal_nan=True))
+
+
 def _is_loss(r: Any) -> bool:
     return r.primitive.name.endswith("_loss")
 
 
+_LOSS_KINDS = {"mse_loss": "mse", "bce_with_logits_loss": "bce_logits",
+               "cross_entropy_loss": "cross_entropy"}
+
+
 def _loss_kind(r: Any, layers: list[_Layer], current: Tensor,
                before_activation: Tensor | None) -> tuple[str, str]:
-    name, template = r.primitive.name, r.primitive.template
-    if not isinstance(template, str) or "reduction='none'" in template:
+    """Which loss, and its reduction, from what the loss node holds (its input and the
+    ``(derivative, scale)`` a reduced loss saves), never from how it is displayed."""
+    name = r.primitive.name
+    if not (isinstance(r.saved, tuple) and len(r.saved) == 2):
         raise UnsupportedStepError("the loss is not reduced to one number")
-    if "sample_weight" in template:
-        raise UnsupportedStepError("the loss uses sample weights")
     if not layers:
         raise UnsupportedStepError("no Linear layer")
-    kinds = {"mse_loss": "mse", "bce_with_logits_loss": "bce_logits",
-             "cross_entropy_loss": "cross_entropy"}
-    if name == "bce_loss" and template.startswith("bce_loss(sigmoid("):
+    z = r.inputs[0]
+    if (name == "bce_loss" and layers[-1].activation == "sigmoid"
+            and z is before_activation and z is not current):
         # BCELoss after a Sigmoid works from the logits: the sigmoid's input is the loss input
-        if layers[-1].activation != "sigmoid" or r.inputs[0] is not before_activation:
-            raise UnsupportedStepError("bce_loss on a sigmoid the plan did not see")
         layers[-1].activation = "identity"
         layers[-1].sigmoid_after = True
         kind = "bce_logits"
-    elif name in kinds and r.inputs[0] is current:
-        kind = kinds[name]
+    elif name in _LOSS_KINDS and z is current:
+        kind = _LOSS_KINDS[name]
     else:
         raise UnsupportedStepError(f"the loss {name} on these inputs")
-    scale = r.saved[1] if isinstance(r.saved, tuple) else None
-    reduction = "sum" if scale == 1.0 else "mean"
-    return kind, reduction
+    count = z.data.shape[0] if kind == "cross_entropy" else z.data.size
+    scale = r.saved[1]
+    if scale == 1.0:
+        return kind, "sum"
+    if scale == 1.0 / count:  # the loss's own formula, so equal to the last bit
+        return kind, "mean"
+    raise UnsupportedStepError("the loss uses sample weights")
 
 
 # -- the plan -------------------------------------------------------------------------------
@@ -171,7 +204,9 @@ class Plan:
                 _activate(z, L)
             a = z
         value = self._loss_and_delta(a, y)
-        for i in range(len(self.layers) - 1, -1, -1):
+        last = len(self.layers) - 1
+        self._times_derivative(last)  # an activation after the last layer (MSE of a tanh)
+        for i in range(last, -1, -1):
             L, d = self.layers[i], self.deltas[i]
             if L.weight.requires_grad:
                 np.matmul(d.T, inputs[i], out=self.grads_w[i])
@@ -180,14 +215,21 @@ class Plan:
                 np.matmul(self.ones, d, out=self.grads_b[i])
                 L.bias.grad = self.grads_b[i]
             if i:
-                below, lower = self.deltas[i - 1], self.layers[i - 1]
-                np.matmul(d, L.weight.data, out=below)
-                if k is not None and lower.activation in fused.LOOP_FRIENDLY:
-                    k.times_derivative(below, self.acts[i - 1],
-                                       fused.ACTIVATION_CODES[lower.activation], lower.slope)
-                else:
-                    _times_derivative(below, self.acts[i - 1], lower)
+                np.matmul(d, L.weight.data, out=self.deltas[i - 1])
+                self._times_derivative(i - 1)
         return value
+
+    def _times_derivative(self, i: int) -> None:
+        """Turn layer i's delta from dJ/da into dJ/dz: times g'(z), read off a = g(z)."""
+        L = self.layers[i]
+        if L.activation == "identity":
+            return
+        k = self.fused
+        if k is not None and L.activation in fused.LOOP_FRIENDLY:
+            k.times_derivative(self.deltas[i], self.acts[i],
+                               fused.ACTIVATION_CODES[L.activation], L.slope)
+        else:
+            _times_derivative(self.deltas[i], self.acts[i], L)
 
     def _loss_and_delta(self, out: np.ndarray, y: Any) -> float:
         d = self.deltas[-1]
@@ -237,15 +279,220 @@ def model_output(plan: Plan) -> np.ndarray:
     return stable_sigmoid(last) if plan.layers[-1].sigmoid_after else last
 
 
+# -- what a plan assumed --------------------------------------------------------------------
+
+_DATA = operator.attrgetter("data")
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+_VALUES = (bool, int, float, complex, str, bytes, type(None))  # equal means the same option
+
+
+class _Reach:
+    """The modules, option dicts and name bindings that a model or loss function depends on:
+    a Module's submodules; a ``functools.partial``'s keywords and function; a function's
+    defaults and the globals and closure cells it names (not followed into chainrule's own
+    functions, which do not change while training)."""
+
+    def __init__(self, *roots: Any) -> None:
+        self.modules: list[nn.Module] = []
+        self.dicts: list[dict[str, Any]] = []  # options held outside modules
+        self.getters: list[Callable[[], Any]] = []
+        self._seen: set[int] = set()
+        for root in roots:
+            self._visit(root, 0)
+
+    def _visit(self, obj: Any, depth: int) -> None:
+        if id(obj) in self._seen or depth > 3:
+            return
+        self._seen.add(id(obj))
+        if isinstance(obj, nn.Module):
+            for m in obj.modules():
+                self._seen.add(id(m))
+                self.modules.append(m)
+        elif isinstance(obj, functools.partial):
+            self.dicts.append(obj.keywords)
+            for v in (obj.func, *obj.args, *obj.keywords.values()):
+                self._visit(v, depth + 1)
+        elif isinstance(obj, types.MethodType):
+            self._visit(obj.__self__, depth + 1)
+            self._visit(obj.__func__, depth + 1)
+        elif isinstance(obj, types.FunctionType):
+            for name in ("__code__", "__defaults__", "__kwdefaults__"):
+                self.getters.append(functools.partial(getattr, obj, name))
+            if not (obj.__module__ or "").startswith("chainrule."):
+                for _, getter, value in _named(obj):
+                    self.getters.append(getter)
+                    self._visit(value, depth + 1)
+        elif callable(obj) and not isinstance(obj, type) and hasattr(obj, "__dict__"):
+            self.dicts.append(obj.__dict__)  # a callable object's options
+
+
+class Watch:
+    """Everything a plan took as fixed, checked before each replay.
+
+    The plan bakes in the model's structure, each layer's options, the training flags, which
+    tensors are the weights, their shapes, dtypes and ``requires_grad``, and the loss
+    function's options.  All of it lives in attribute dicts: each module's ``__dict__``,
+    ``_modules`` and ``_parameters``; each parameter's ``data`` and ``requires_grad``; a
+    function's defaults and the names it refers to.  The watch keeps a copy of each dict and
+    the objects it saw, and :meth:`unchanged` checks, in two comparisons that run in C, that
+    each dict still equals its copy (so ``negative_slope = 0.2`` set again to an equal 0.2 is
+    no change) and that the submodules, parameters, their arrays and the names' values are
+    still the same objects, in the same order.  Anything else that differs (a layer swapped or
+    appended, an option, ``model.eval()``, a weight replaced, frozen or cast) is a change; the
+    one exception is a parameter's array replaced by one of the same shape and dtype, which
+    needs no new plan because the plan reads ``.data`` at every step.
+
+    The check costs about 2 us a step on the course's 2-4-1 network with its loss (list
+    ``id()`` of every watched value instead: 7 us).  With ``full=False`` (a step that runs
+    eagerly anyway) it watches only the structure (which submodules and parameters each module
+    holds) and the training flags, so a model that becomes replayable (``model.eval()`` turns
+    its dropout off) is captured again, but a forward pass that changes its modules'
+    attributes does not make every step capture again.
+
+    >>> import chainrule as cr
+    >>> model = cr.nn.Sequential(cr.nn.Linear(2, 1, rng=0), cr.nn.LeakyReLU(0.1))
+    >>> w = Watch([model], model.parameters())
+    >>> w.unchanged()
+    True
+    >>> model[1].negative_slope = 0.2
+    >>> w.unchanged()
+    False
+    """
+
+    def __init__(self, roots: Any, params: Any = (), bindings: Any = (),
+                 full: bool = True) -> None:
+        reach = _Reach(*roots)
+        self.modules = reach.modules
+        self.dicts: list[dict[str, Any]] = [d for m in self.modules
+                                            for d in (m._modules, m._parameters)]
+        if full:  # the options too: every attribute, and those held outside modules
+            self.dicts += [m.__dict__ for m in self.modules] + reach.dicts
+        self.getters: list[Callable[[], Any]] = list(bindings) + (
+            reach.getters if full else
+            [functools.partial(getattr, m, "training") for m in self.modules])
+        self.params: list[Tensor] = list({id(p): p for p in params}.values()) if full else []
+        self._take()
+
+    def _objects(self) -> list[Any]:
+        """What must stay the very same objects, in order."""
+        objects = list(itertools.chain.from_iterable(self._views))
+        objects += map(_DATA, self.params)
+        objects += map(_REQUIRES_GRAD, self.params)
+        objects += [get() for get in self.getters]
+        return objects
+
+    def _take(self) -> None:
+        # The submodules and parameters that containers hold (the live views show their
+        # order and identity).  An empty dict that gains one differs from its copy below.
+        self._views = [d.values() for m in self.modules for d in (m._modules, m._parameters)
+                       if d]
+        self.copies = [dict(d) for d in self.dicts]
+        # ``saved`` holds every object it saw, so no other object can take one of their ids.
+        self.saved = self._objects()
+        self.ids = list(map(id, self.saved))
+        self._data_at = len(self.saved) - 2 * len(self.params) - len(self.getters)
+
+    def unchanged(self) -> bool:
+        """Whether everything the plan assumed is as it was when the watch was made."""
+        try:
+            if list(map(id, self._objects())) == self.ids and self.dicts == self.copies:
+                return True
+        except Exception:  # comparing a replaced array or tensor with the old one can raise
+            pass
+        return self._slow()
+
+    def _slow(self) -> bool:
+        """The fast check saw a difference: is it only arrays swapped for ones of the same
+        shape and dtype, or options set again to equal values?  Then keep the plan."""
+        try:
+            now = self._objects()
+        except (AttributeError, ValueError):  # an attribute deleted, a closure cell emptied
+            return False
+        if len(now) != len(self.saved):
+            return False
+        arrays = range(self._data_at, self._data_at + len(self.params))
+        for i, (a, b) in enumerate(zip(now, self.saved)):
+            if a is not b and not (i in arrays and a.shape == b.shape and a.dtype == b.dtype):
+                return False
+        for d, copy in zip(self.dicts, self.copies):
+            if d.keys() != copy.keys() or not all(
+                    v is copy[k] or _same_value(v, copy[k]) for k, v in d.items()):
+                return False
+        self._take()
+        return True
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if type(a) is tuple:
+        return len(a) == len(b) and all(x is y or _same_value(x, y) for x, y in zip(a, b))
+    return (type(a) in _VALUES or isinstance(a, (np.number, np.bool_))) and bool(a == b)
+
+
+def _named(fn: Any) -> list[tuple[str, Callable[[], Any], Any]]:
+    """The names a function's code uses that its globals or closure cells hold: for each, the
+    name, a function that reads its current value, and that value."""
+    code = fn.__code__
+    used = set(code.co_names) | set(code.co_freevars)
+    found: list[tuple[str, Callable[[], Any], Any]] = []
+    g = getattr(fn, "__globals__", {})
+    for name in sorted(used & set(g)):
+        found.append((name, functools.partial(g.get, name), g[name]))
+    for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # a cell not yet assigned
+            continue
+        found.append((name, functools.partial(getattr, cell, "cell_contents"), value))
+    return found
+
+
+@contextlib.contextmanager
+def _leaves_no_trace(modules: list[nn.Module]) -> Iterator[None]:
+    """Undo what a forward pass changes in ``modules``: their attributes, buffers (BatchNorm's
+    running statistics, updated in place) and random generators (Dropout's), so that the
+    capture's extra pass does not make the step differ from the eager one."""
+    saved = [(m, dict(m.__dict__), dict(m._modules), dict(m._parameters), dict(m._buffers),
+              [(b, b.copy()) for b in m._buffers.values()
+               if isinstance(b, np.ndarray) and b.flags.writeable])
+             for m in modules]
+    gens = {id(g): g for m in modules for g in m.__dict__.values()
+            if isinstance(g, np.random.Generator)}
+    gens[id(get_rng(None))] = get_rng(None)
+    states = [(g, g.bit_generator.state) for g in gens.values()]
+    try:
+        yield
+    finally:
+        for m, attrs, mods, params, bufs, contents in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attrs)
+            for d, old in ((m._modules, mods), (m._parameters, params), (m._buffers, bufs)):
+                d.clear()
+                d.update(old)
+            for b, copy in contents:
+                b[...] = copy
+        for g, state in states:
+            g.bit_generator.state = state
+
+
 class CompiledGradients:
-    """The plans ``cr.fit(..., compile=True)`` replays, one per batch shape."""
+    """The plans ``cr.fit(..., compile=True)`` replays, one per batch shape, for the model as
+    it is: when the watch sees the model or the loss changed (a callback edited it between
+    epochs), every plan is dropped and the next batch captures again."""
 
     def __init__(self) -> None:
         self.plans: dict[tuple, Plan | None] = {}
+        self.watch: Watch | None = None
+        self._of: tuple[Any, Any] | None = None  # the model and loss the plans are for
 
     def plan(self, model: Any, loss_fn: Any, xb: Tensor, yb: Any) -> Plan | None:
-        key = (xb.shape, xb.dtype.str, np.shape(yb), tuple(id(p.data) for p in
-                                                              model.parameters()))
+        if self.watch is not None and (self._of is None or self._of[0] is not model
+                                       or self._of[1] is not loss_fn
+                                       or not self.watch.unchanged()):
+            self.plans.clear()
+            self.watch = None
+        key = (xb.shape, xb.dtype.str, np.shape(yb), getattr(yb, "dtype", None))
         if key not in self.plans:
             try:
                 self.plans[key] = capture(model, loss_fn, xb, yb)
@@ -254,11 +501,23 @@ class CompiledGradients:
                     warnings.warn(f"fit(compile=True): training eagerly, because {why}",
                                   RuntimeWarning, stacklevel=5)
                 self.plans[key] = None
+            self._of = (model, loss_fn)
+            self.watch = _watch_plans(model, loss_fn, self.plans.values())
         return self.plans[key]
 
     def run(self, plan: Plan, xb: Tensor, yb: Any) -> tuple[float, Tensor]:
         value = plan.gradients(_data(xb, plan.dtype), _target(plan, yb))
         return value, Tensor(model_output(plan).copy())
+
+
+def _watch_plans(model: Any, loss_fn: Any, plans: Any, bindings: Any = ()) -> Watch:
+    """A full watch where some plan replays (its weights and the model's parameters), only the
+    structure where every step runs eagerly anyway."""
+    real = [p for p in plans if p is not None]
+    params = [t for p in real for L in p.layers for t in (L.weight, L.bias) if t is not None]
+    if isinstance(model, nn.Module):
+        params += model.parameters()
+    return Watch((model, loss_fn), params, bindings, full=bool(real))
 
 
 def _activate(z: np.ndarray, L: _Layer) -> None:
@@ -294,22 +553,32 @@ def _data(x: Any, dtype: Any = None) -> np.ndarray:
 
 def capture(model: Any, loss_fn: Callable[..., Tensor], xb: Any, yb: Any) -> Plan:
     """Record ``loss_fn(model(xb), yb)`` once and build its plan, checked against the eager
-    gradients.  Raises :class:`UnsupportedStepError` when the step is not a chain it can replay."""
+    gradients.  Raises :class:`UnsupportedStepError` when the step is not a chain it can replay.
+    The recording pass leaves the modules as it found them (attributes, buffers, random
+    generators) and the parameters' gradients too."""
     x = xb if isinstance(xb, Tensor) else Tensor(np.asarray(xb))
     if x.ndim != 2:
         raise UnsupportedStepError("inputs are not a 2-D batch")
-    params = [p for p in model.parameters()]
+    params = [p for p in model.parameters()] if isinstance(model, nn.Module) else []
     saved_grads = [p.grad for p in params]
     for p in params:
         p.grad = None
     try:
-        with record() as tape:
+        with _leaves_no_trace(_Reach(model, loss_fn).modules), record() as tape:
             loss = loss_fn(model(x), yb)
         if not isinstance(loss, Tensor) or loss.data.size != 1 or not loss.requires_grad:
             raise UnsupportedStepError("the loss is not a scalar tensor that requires gradients")
         layers, kind, reduction, loss_t = _chain(tape, x)
         if loss_t is not loss:
             raise UnsupportedStepError("the value returned is not the recorded loss")
+        # weights the model does not list as parameters (a function as the model)
+        known = {id(p) for p in params}
+        extra = {id(t): t for L in layers for t in (L.weight, L.bias)
+                 if t is not None and id(t) not in known}
+        for t in extra.values():
+            params.append(t)
+            saved_grads.append(t.grad)
+            t.grad = None
         loss.backward()
         eager = {id(p): None if p.grad is None else p.grad.copy() for p in params}
         eager_loss = float(loss.item())
@@ -317,7 +586,7 @@ def capture(model: Any, loss_fn: Callable[..., Tensor], xb: Any, yb: Any) -> Pla
         for p, g in zip(params, saved_grads):
             p.grad = g
     dtype = layers[0].weight.data.dtype
-    if any(L.weight.data.dtype != dtype for L in layers):
+    if any(t.data.dtype != dtype for L in layers for t in (L.weight, L.bias) if t is not None):
         raise UnsupportedStepError("layers of different dtypes")
     plan = Plan(layers, kind, reduction, x.shape, _data(yb), dtype)
     _check(plan, x.data.astype(dtype, copy=False), yb, params, eager, eager_loss)
@@ -328,6 +597,8 @@ def _check(plan: Plan, x: np.ndarray, yb: Any, params: list[Any],
            eager: dict[int, np.ndarray | None], eager_loss: float) -> None:
     saved = [p.grad for p in params]
     try:
+        for p in params:  # as zero_grad leaves them: a frozen weight has no gradient
+            p.grad = None
         value = plan.gradients(x, _target(plan, yb))
         tol = 1e-9 if plan.dtype == np.float64 else 1e-4
         if not np.isclose(value, eager_loss, rtol=tol, atol=tol * 1e-3):
@@ -361,9 +632,21 @@ class CompiledStep:
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
+        if optimizer is None and step_fn is not None:  # found again at each capture
+            self._optimizer_found = True
+            object.__setattr__(self, "optimizer", _find_optimizer(step_fn))
         self.plan: Plan | None = None
         self.reason: str | None = None  # why the last capture fell back to eager
+        self.watch: Watch | None = None
         self._key: tuple | None = None
+        self._returns_tensor = step_fn is None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("step_fn", "model", "loss_fn", "optimizer"):
+            object.__setattr__(self, "_key", None)  # another step: capture it at the next call
+            if name == "optimizer":
+                object.__setattr__(self, "_optimizer_found", False)  # the caller's choice
+        object.__setattr__(self, name, value)
 
     @property
     def compiled(self) -> bool:
@@ -372,27 +655,39 @@ class CompiledStep:
 
     def _signature(self, xb: Any, yb: Any) -> tuple:
         x, y = _data(xb), _data(yb)
-        params = tuple(id(p.data) for p in self._params())
-        return (x.shape, x.dtype.str, y.shape, y.dtype.str, params)
+        return (x.shape, x.dtype.str, y.shape, y.dtype.str)
 
-    def _params(self) -> list[Any]:
-        return [p for g in _groups(self.optimizer) for p in g]
+    def _current(self, xb: Any, yb: Any) -> bool:
+        """Whether the plan (or the decision to run eagerly) still holds for this batch and
+        the model as it is now; if not, capture again (a new plan, or a reason to be eager)."""
+        key = self._signature(xb, yb)
+        if key == self._key and self.watch is not None and self.watch.unchanged():
+            return True
+        self._capture(xb, yb, key)
+        return False
 
     def gradients(self, xb: Any, yb: Any) -> float:
         """Forward and backward only: set every parameter's ``.grad``; returns the loss."""
+        self._current(xb, yb)
         if self.plan is None:
-            raise ConfigError("gradients() needs a captured plan; call the step once first")
+            raise ConfigError(f"gradients() needs a captured plan, and this step runs eagerly "
+                              f"because {self.reason}")
         x = _data(xb, self.plan.dtype)
         return self.plan.gradients(x, _target(self.plan, yb))
 
     def __call__(self, xb: Any, yb: Any) -> Any:
-        key = self._signature(xb, yb)
-        if key != self._key:
-            self._key = key
-            return self._capture_and_run(xb, yb)
+        if not self._current(xb, yb):
+            # The first step after a capture runs eagerly: exact by definition, and it shows
+            # what the step function returns.
+            out = self._eager(xb, yb)
+            self._returns_tensor = isinstance(out, Tensor)
+            return out
         if self.reason is not None:
             return self._eager(xb, yb)
-        value = self.gradients(xb, yb)
+        # As the step function does: parameters the plan gives no gradient (frozen ones, or
+        # ones outside the model) must not be stepped with a gradient left from before.
+        self.optimizer.zero_grad()
+        value = self.plan.gradients(_data(xb, self.plan.dtype), _target(self.plan, yb))
         self.optimizer.step()
         return self._result(value)
 
@@ -409,29 +704,41 @@ class CompiledStep:
         self.optimizer.step()
         return loss
 
-    def _capture_and_run(self, xb: Any, yb: Any) -> Any:
-        self.plan, self.reason = None, None
+    def _capture(self, xb: Any, yb: Any, key: tuple) -> None:
+        self.plan, self.reason, self.watch, self._key = None, None, None, None
+        if self._optimizer_found:  # the step function may name another optimizer now
+            object.__setattr__(self, "optimizer", _find_optimizer(self.step_fn))
+        model, loss_fn, plan = self.model, self.loss_fn, None
         try:
             if self.optimizer is None:
                 raise UnsupportedStepError("no optimizer given or found in the step function")
             if getattr(self.optimizer, "requires_closure", False) or \
                     type(self.optimizer).__name__ == "LBFGS":
                 raise UnsupportedStepError("the optimizer re-evaluates the loss through a closure")
-            model, loss_fn = self.model, self.loss_fn
             if model is None or loss_fn is None:
                 model, loss_fn = _from_step(self.step_fn, self.optimizer, xb, yb)
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the eager run below reports its own
-                self.plan = capture(model, loss_fn, xb, yb)
-            self._returns_tensor = self.step_fn is None
+                warnings.simplefilter("ignore")  # the eager run after it reports its own
+                plan = capture(model, loss_fn, xb, yb)
         except UnsupportedStepError as why:
             self.reason = str(why)
             warnings.warn(f"compile: running eagerly, because {why}", RuntimeWarning,
-                          stacklevel=3)
-            return self._eager(xb, yb)
-        out = self._eager(xb, yb)  # the first step itself runs eagerly: exact by definition
-        self._returns_tensor = isinstance(out, Tensor)
-        return out
+                          stacklevel=4)
+        self.plan = plan
+        bindings = _bindings(self.step_fn, (model, loss_fn, self.optimizer))
+        roots = [r for r in (model, loss_fn) if r is not None]
+        self.watch = Watch(roots, (), bindings, full=False) if plan is None else \
+            _watch_plans(model, loss_fn, [plan], bindings)
+        self._key = key
+
+
+def _bindings(step_fn: Any, objects: tuple[Any, ...]) -> list[Callable[[], Any]]:
+    """Readers of the step function's names that hold ``objects`` (its model, loss and
+    optimizer): rebinding one (``model = bigger_model``) changes what the step computes."""
+    if step_fn is None or not hasattr(step_fn, "__code__"):
+        return []
+    return [get for _, get, value in _named(step_fn)
+            if any(value is o for o in objects if o is not None)]
 
 
 def _groups(optimizer: Any) -> list[list[Any]]:
@@ -473,25 +780,19 @@ def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # 
     ``loss_fn=``), or ``compile(model=..., loss_fn=..., optimizer=...)`` for that step
     itself.  Each call returns what the step returns (the loss).  The replay is exact to
     rounding: the same formulas as the eager engine, in the same order.  Side effects of
-    ``step_fn`` other than those four steps are not replayed.
+    ``step_fn`` other than those four steps are not replayed.  Changing the network between
+    calls (a layer swapped or appended, an option such as LeakyReLU's slope, a weight frozen or
+    replaced, ``model.eval()``, the loss's reduction, or the step function's name ``model``
+    bound to another model) makes the next call capture again; see :class:`Watch`.
     """
     if step_fn is None and (model is None or loss_fn is None or optimizer is None):
         raise ConfigError("compile needs a step function, or model=, loss_fn= and optimizer=")
-    if optimizer is None and step_fn is not None:
-        optimizer = _find_optimizer(step_fn)
     return CompiledStep(step_fn, model=model, loss_fn=loss_fn, optimizer=optimizer)
 
 
 def _referenced(step_fn: Any) -> list[Any]:
     """The objects a function names: its globals and closure cells that its code uses."""
-    refs = dict(getattr(step_fn, "__globals__", {}))
-    for name, cell in zip(step_fn.__code__.co_freevars, step_fn.__closure__ or ()):
-        try:
-            refs[name] = cell.cell_contents
-        except ValueError:  # a cell not yet assigned
-            continue
-    names = set(step_fn.__code__.co_names) | set(step_fn.__code__.co_freevars)
-    return [v for k, v in refs.items() if k in names]
+    return [value for _, _, value in _named(step_fn)]
 
 
 def _find_optimizer(step_fn: Any) -> Any:
