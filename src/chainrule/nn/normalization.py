@@ -21,6 +21,7 @@ array([-0.999995,  0.999995])
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -29,18 +30,40 @@ from ..engine import Primitive, ShapeError, Tensor, ops
 from ._checks import check_dtype, check_number, check_size
 from .module import Module, Parameter, Shape, empty
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "layer_norm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "invalid_buffer",
+           "layer_norm"]
 
 
-def _normalise(x: Tensor, stat_axes: tuple[int, ...], mean: np.ndarray, var: np.ndarray,
+def _statistics(xd: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
+                                                                  np.ndarray]:
+    """``x - mean`` (in x's dtype), the mean and the biased variance (float64) over ``axes``.
+
+    The sums are float64 and the mean is subtracted in two parts, its nearest value in x's
+    dtype and the remainder, so float32 data far from zero (1e4 + N(0, 1)) keeps float32's
+    relative accuracy in ``x - mean`` (one float32 subtraction of the whole mean loses up to
+    half a unit of 1e4, 5e-4, and a float32 variance as much again); the variance is the mean
+    of the squared centred values, accumulated in float64.
+    """
+    mean = xd.mean(axis=axes, keepdims=True, dtype=np.float64)
+    high = mean.astype(xd.dtype)
+    centred = xd - high
+    if xd.dtype != np.float64:
+        centred -= (mean - high).astype(xd.dtype)
+    var = np.mean(np.square(centred), axis=axes, keepdims=True, dtype=np.float64)
+    return centred, mean, var
+
+
+def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: np.ndarray, var: np.ndarray,
                weight: Tensor | None, bias: Tensor | None, eps: float,
                param_shape: tuple[int, ...], param_axes: tuple[int, ...],
                batch_stats: bool) -> Tensor:
-    """The shared forward: xhat, then the affine map.  ``stat_axes`` are those the
-    statistics were taken over, ``param_axes`` those gamma and beta are shared across (the
-    same for batch norm; the leading ones for layer norm)."""
-    inv_std = 1.0 / np.sqrt(var + eps)
-    xhat = x.data - mean
+    """The shared forward: xhat from ``centred = x - mean`` (a fresh array, scaled in place),
+    then the affine map.  ``stat_axes`` are those the statistics were taken over,
+    ``param_axes`` those gamma and beta are shared across (the same for batch norm; the
+    leading ones for layer norm)."""
+    dtype = x.data.dtype
+    inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dtype)
+    xhat = centred
     xhat *= inv_std                          # in place: one new array for xhat, one for out
     out = xhat
     if weight is not None:
@@ -53,7 +76,7 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], mean: np.ndarray, var: np.
     inputs = tuple(t for t in (x, weight, bias) if t is not None)
     saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None,
              batch_stats)
-    return NORMALIZE(out.astype(x.data.dtype, copy=False), inputs, saved)
+    return NORMALIZE(out.astype(dtype, copy=False), inputs, saved)
 
 
 def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
@@ -130,9 +153,12 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
         m = xd.size // max(xd.shape[1], 1)
         if m < 2:
             raise ShapeError(f"batch_norm: training needs more than one value per channel, "
-                             f"got input shape {xd.shape} (use a batch of 2 or more)")
-        mean = xd.mean(axis=axes, keepdims=True)
-        var = xd.var(axis=axes, keepdims=True)
+                             f"got input shape {xd.shape}: in training each channel is "
+                             "normalised with its batch's own mean and variance, which one "
+                             "value cannot give. Use a batch of 2 or more rows (cr.fit merges "
+                             "a last batch of one row into the one before), or call "
+                             "model.eval() to use the running statistics")
+        centred, mean, var = _statistics(xd, axes)
         if running_mean is not None and running_var is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.reshape(-1)
@@ -141,9 +167,9 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
     else:
         if running_mean is None or running_var is None:
             raise ShapeError("batch_norm: evaluation needs running_mean and running_var")
-        mean = running_mean.reshape(param_shape).astype(xd.dtype, copy=False)
-        var = running_var.reshape(param_shape).astype(xd.dtype, copy=False)
-    return _normalise(x, axes, mean, var, weight, bias, eps, param_shape, axes, training)
+        centred = xd - running_mean.reshape(param_shape).astype(xd.dtype, copy=False)
+        var = running_var.reshape(param_shape)
+    return _normalise(x, axes, centred, var, weight, bias, eps, param_shape, axes, training)
 
 
 def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
@@ -159,15 +185,40 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
         raise ShapeError(f"layer_norm: input of shape {xd.shape} does not end in the "
                          f"normalized shape {shape}")
     stat_axes = tuple(range(xd.ndim - k, xd.ndim))
-    mean = xd.mean(axis=stat_axes, keepdims=True)
-    var = xd.var(axis=stat_axes, keepdims=True)
-    return _normalise(x, stat_axes, mean, var, weight, bias, eps, shape,
+    centred, _, var = _statistics(xd, stat_axes)
+    return _normalise(x, stat_axes, centred, var, weight, bias, eps, shape,
                       tuple(range(xd.ndim - k)), True)
 
 
 # -- the layers ---------------------------------------------------------------------------------
+def invalid_buffer(model: Module, state: Mapping[str, np.ndarray]) -> tuple[str, str] | None:
+    """The first buffer of ``state`` (keyed as ``model.state_dict()``) that the layer owning it
+    refuses, as ``(key, why)``; None when every layer accepts its buffers.  Each layer states
+    its own rule in a ``check_buffer(name, value)`` method (BatchNorm: a variance is never
+    negative); loaders of model files and checkpoints call this before loading.
+
+    >>> bn = BatchNorm1d(2)
+    >>> invalid_buffer(bn, {"running_var": np.array([1.0, -0.5])})
+    ('running_var', 'holds -0.5 at [1]: a variance is a number >= 0')
+    """
+    for prefix, module in model.named_modules():
+        check = getattr(module, "check_buffer", None)
+        if check is None:
+            continue
+        for name, _ in module.named_buffers(recurse=False):
+            key = f"{prefix}.{name}" if prefix else name
+            if key in state:
+                why = check(name, np.asarray(state[key]))
+                if why is not None:
+                    return key, why
+    return None
+
+
 class _BatchNorm(Module):
     _ranks: tuple[int, ...] = ()
+    #: the fewest rows a training batch may hold: a channel's variance needs two values
+    #: (the training loop merges a last batch of one row into the one before)
+    min_train_batch = 2
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
@@ -196,6 +247,21 @@ class _BatchNorm(Module):
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
+
+    def check_buffer(self, name: str, value: np.ndarray) -> str | None:
+        """Why ``value`` cannot be this layer's buffer ``name`` (None when it can): the running
+        variance is never negative (evaluation would take the square root of it), nor zero
+        when ``eps`` is 0 (it would divide by zero)."""
+        if name != "running_var" or value.dtype.kind != "f":
+            return None
+        bad = (value < 0) | ((value <= 0) if self.eps == 0 else False) | np.isnan(value)
+        if not bad.any():
+            return None
+        i = np.unravel_index(int(np.argmax(bad)), value.shape)
+        where = ", ".join(str(int(k)) for k in i)
+        if value[i] == 0:
+            return f"holds 0 at [{where}] and eps is 0: evaluation would divide by zero"
+        return f"holds {value[i]!s} at [{where}]: a variance is a number >= 0"
 
     @property
     def dtype(self) -> np.dtype:

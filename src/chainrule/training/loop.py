@@ -13,6 +13,13 @@ examples, and a stop asked for on any rank is carried by the next reduction to a
 Buffers (BatchNorm's running statistics) are updated by each rank from its own batches during
 an epoch and replaced by their mean over the ranks at its end (:func:`average_buffers`), so
 every rank validates, checkpoints and ends with the same model.
+
+A layer that normalises with its batch's own statistics in training (BatchNorm) cannot take a
+batch of one row, so for a model holding one (its ``min_train_batch`` is 2) a last batch of
+one row is merged into the batch before it (:func:`steps_per_epoch`): every row is still seen
+once an epoch, as with PyTorch's default ``drop_last=False``, and the epoch has one step
+fewer.  The rule depends only on the rows, the batch size and the model, so a checkpoint's
+position inside an epoch means the same batch when it is resumed.
 """
 
 from __future__ import annotations
@@ -31,7 +38,8 @@ if TYPE_CHECKING:
     from .preparation import RunData
     from .trainer import Trainer
 
-__all__ = ["Tally", "average_buffers", "evaluate_arrays", "run_epochs"]
+__all__ = ["Tally", "average_buffers", "batch_rows", "evaluate_arrays", "run_epochs",
+           "steps_per_epoch"]
 
 Array = np.ndarray
 
@@ -94,12 +102,42 @@ class Tally:
                 self.stats[k] = np.asarray(v, dtype=np.float64)
 
 
-def _batch(t: Trainer, data: RunData, order: Array | None, start: int,
+def steps_per_epoch(n: int, batch_size: int, min_batch: int = 1) -> int:
+    """The steps one epoch over ``n`` rows takes in batches of ``batch_size``: one per
+    batch, except that a last batch smaller than ``min_batch`` rows (a layer such as BatchNorm
+    cannot train on it) is merged into the one before.
+
+    >>> steps_per_epoch(65, 32), steps_per_epoch(65, 32, min_batch=2)   # 32+32+1 or 32+33
+    (3, 2)
+    """
+    if n == 0:
+        return 0
+    steps = -(-n // batch_size)
+    last = n - (steps - 1) * batch_size
+    return steps - 1 if steps > 1 and last < min_batch else steps
+
+
+def batch_rows(batch: int, n: int, batch_size: int, steps: int) -> tuple[int, int]:
+    """``(start, stop)`` of batch number ``batch`` of an epoch of ``steps`` steps over ``n``
+    rows (:func:`steps_per_epoch`): the last step takes every row left, and a step past this
+    rank's rows (another rank has more) takes none."""
+    if batch >= steps:
+        return n, n
+    start = batch * batch_size
+    return start, n if batch == steps - 1 else start + batch_size
+
+
+def min_train_batch(model: Any) -> int:
+    """The fewest rows a training batch of ``model`` may hold: the largest
+    ``min_train_batch`` a layer declares (BatchNorm: 2), else 1."""
+    return max((getattr(m, "min_train_batch", 1) for m in model.modules()), default=1)
+
+
+def _batch(data: RunData, order: Array | None, rows: tuple[int, int],
            full: Tensor | None) -> tuple[Tensor, Array, Array, Array | None]:
-    bs = data.batch_size
     if full is not None:
         return full, data.y, data.y_raw, data.w
-    idx: Any = slice(start, start + bs) if order is None else order[start:start + bs]
+    idx: Any = slice(*rows) if order is None else order[rows[0]:rows[1]]
     w = None if data.w is None else data.w[idx]
     return Tensor(data.X[idx]), data.y[idx], data.y_raw[idx], w
 
@@ -183,14 +221,17 @@ def average_buffers(t: Trainer) -> None:
         offset += b.size
 
 
-def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int) -> dict[str, Any]:
+def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int,
+               own_steps: int) -> dict[str, Any]:
+    """One epoch of ``data.steps`` steps (over every rank), ``own_steps`` of them with rows of
+    this rank."""
     pos, tally = _start_epoch(t, data, epoch)
     n, bs = len(data.X), data.batch_size
     t.model.train()
     order = t.rng.permutation(n) if t.shuffle and bs < n else None
     for batch in range(pos["batch"], data.steps):
         t._in_step = True
-        xb, yb, yr, wb = _batch(t, data, order, batch * bs, full)
+        xb, yb, yr, wb = _batch(data, order, batch_rows(batch, n, bs, own_steps), full)
         value = _train_step(t, xb, yb, yr, wb, tally, epoch, batch)
         if value is None:
             break
@@ -239,9 +280,11 @@ def evaluate_arrays(t: Trainer, X: Array, y: Array, w: Array | None, prefix: str
 def run_epochs(t: Trainer, data: RunData) -> None:
     """Train until ``t.epoch`` reaches ``t.epochs`` or something stops training."""
     full = Tensor(data.X) if data.batch_size == len(data.X) and len(data.X) else None
+    own_steps = steps_per_epoch(len(data.X), data.batch_size, min_train_batch(t.model))
+    data.steps = t.comm.max(own_steps)  # a rank whose rows run out joins with none
     while t.epoch < t.epochs and not t.stop_training:
         epoch = t.epoch
-        logs = _run_epoch(t, data, full, epoch)
+        logs = _run_epoch(t, data, full, epoch, own_steps)
         t.epoch += 1
         t.epochs_run += 1
         for cb in t.callbacks:
