@@ -5,7 +5,7 @@ This package is the floor the rest stands on: it imports only NumPy and
 describes is the business of :mod:`chainrule.tools.saving`, above ``nn``.
 """
 
-from .atomic import atomic_write
+from .atomic import atomic_write, check_file_name
 from .modelfile import (
     FORMAT,
     FORMAT_VERSION,
@@ -14,6 +14,7 @@ from .modelfile import (
     check_extent,
     decode_metadata,
     encode_metadata,
+    open_model_file,
     read_model_header,
     write_model_file,
 )
@@ -21,6 +22,7 @@ from .safetensors import (
     DTYPES,
     Header,
     TensorInfo,
+    open_safetensors,
     read_header,
     read_safetensors,
     read_tensors,
@@ -38,9 +40,12 @@ __all__ = [
     "TensorInfo",
     "atomic_write",
     "check_extent",
+    "check_file_name",
     "decode_metadata",
     "encode_metadata",
     "escape_controls",
+    "open_model_file",
+    "open_safetensors",
     "printable",
     "read_header",
     "read_model_header",

@@ -13,10 +13,12 @@ import errno
 import os
 import secrets
 from collections.abc import Iterable
+from typing import Any
 
-from ..errors import ConfigError, FileWriteError
+from ..errors import ChainruleError, ConfigError, FileWriteError
+from .text import printable
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "check_file_name"]
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -28,10 +30,7 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
     :class:`~chainrule.errors.FileWriteError`, an ``OSError`` naming ``path`` (not the
     temporary file) with the original ``errno``.
     """
-    if not isinstance(path, (str, os.PathLike)):
-        raise ConfigError(f"cannot write to {path!r:.80}: a file name must be a str or "
-                          f"os.PathLike, got {type(path).__name__}")
-    target = os.fspath(path)
+    target = check_file_name(path, "write to", ConfigError)
     _remove_stale(target)
     tmp = f"{target}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
@@ -52,6 +51,29 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
         # name the file asked for, not the temporary one (a missing folder, no permission)
         raise FileWriteError(err.errno, f"cannot write {target}: "
                              f"{err.strerror or err}", target) from None
+
+
+def check_file_name(path: Any, action: str, error: type[ChainruleError]) -> str:
+    """``path`` (a str or an ``os.PathLike`` giving one) as a str; ``error`` naming the
+    ``action`` (e.g. "read", "write to") otherwise: another type (an int would be taken for an
+    open file descriptor), an empty name, or one holding a NUL character (no file system
+    allows it).
+
+    >>> check_file_name("a\\0b", "read", ConfigError)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: cannot read 'a\\x00b': a file name cannot hold a NUL ...
+    """
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
+    if not isinstance(name, str):
+        raise error(f"cannot {action} {printable(path, 80)}: a file name must be a str or "
+                    f"os.PathLike, got {type(path).__name__}")
+    if not name:
+        raise error(f"cannot {action} '': the file name is empty")
+    if "\0" in name:
+        raise error(f"cannot {action} {printable(name, 200)}: a file name cannot hold a NUL "
+                    "character (\\0)")
+    return name
 
 
 def _remove_stale(target: str) -> None:

@@ -12,21 +12,22 @@ network from the description is :mod:`chainrule.tools.saving`'s job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import ModelFileError
-from .safetensors import Header, parse_json, read_header, write_safetensors
+from .safetensors import Header, open_safetensors, parse_json, read_header, write_safetensors
 from .text import printable
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_DEPTH", "MAX_LAYERS", "RESERVED", "ModelHeader",
-           "check_extent", "decode_metadata", "encode_metadata", "read_model_header",
-           "write_model_file"]
+           "check_extent", "decode_metadata", "encode_metadata", "open_model_file",
+           "read_model_header", "write_model_file"]
 
 FORMAT = "chainrule"
 FORMAT_VERSION = 1
@@ -93,7 +94,19 @@ def write_model_file(path: str | os.PathLike[str], architecture: dict[str, Any],
 
 def read_model_header(path: str | os.PathLike[str]) -> ModelHeader:
     """Read and check a model file's header (format, version, architecture); no weights."""
-    header = read_header(path)
+    return _check_model_header(read_header(path))
+
+
+@contextlib.contextmanager
+def open_model_file(path: str | os.PathLike[str]) -> Iterator[ModelHeader]:
+    """:func:`read_model_header` with the file held open until the block ends, so that
+    :func:`~chainrule.io.read_tensors` on its header reads the same version of the file even
+    while another process replaces it (see :func:`~chainrule.io.open_safetensors`)."""
+    with open_safetensors(path) as header:
+        yield _check_model_header(header)
+
+
+def _check_model_header(header: Header) -> ModelHeader:
     name, meta = header.path, header.metadata
     if meta.get("format") != FORMAT:
         raise ModelFileError(f"{name}: a safetensors file, but not a chainrule model (no "

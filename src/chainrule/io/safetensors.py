@@ -24,22 +24,24 @@ array([0., 1., 2.])
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
 import os
 import struct
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 
 from ..errors import ModelFileError
-from .atomic import atomic_write
+from .atomic import atomic_write, check_file_name
 from .text import printable
 
-__all__ = ["DTYPES", "MAX_HEADER_BYTES", "Header", "TensorInfo", "read_header",
-           "read_safetensors", "read_tensors", "write_safetensors"]
+__all__ = ["DTYPES", "MAX_HEADER_BYTES", "Header", "TensorInfo", "open_safetensors",
+           "read_header", "read_safetensors", "read_tensors", "write_safetensors"]
 
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors library's own limit
 MAX_RANK = 32
@@ -78,6 +80,9 @@ class Header:
     metadata: dict[str, str]
     data_start: int
     file_size: int
+    identity: tuple[int, ...] = ()  # device, inode, size, modification time when read
+    # the file it was read from, open while open_safetensors' block runs
+    file: BinaryIO | None = field(default=None, compare=False, repr=False)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -154,25 +159,81 @@ def parse_json(text: str | bytes, name: str, what: str, **kwargs: Any) -> Any:
 
 
 def read_header(path: str | os.PathLike[str]) -> Header:
-    """Read and check the header of a safetensors file; no tensor data is read."""
-    name = os.fspath(path)
+    """Read and check the header of a safetensors file; no tensor data is read.
+
+    :func:`read_tensors` may read the arrays later; to read both from one version of a file
+    that another process may replace meanwhile, use :func:`open_safetensors`.
+    """
+    name = check_file_name(path, "read", ModelFileError)
     try:
         with open(name, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            if size < 8:
-                raise ModelFileError(f"{name}: {size} bytes is too short for a safetensors "
-                                     "file (truncated?)")
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > size - 8:
-                raise ModelFileError(f"{name}: the header claims {n} bytes but the file has "
-                                     f"only {size - 8} after the length field (truncated or "
-                                     "not a safetensors file)")
-            if n > MAX_HEADER_BYTES:
-                raise ModelFileError(f"{name}: header of {n} bytes is larger than the "
-                                     f"{MAX_HEADER_BYTES}-byte limit")
-            raw = f.read(n)
+            return dataclasses.replace(_read_header(f, name), file=None)
     except OSError as err:
-        raise ModelFileError(f"cannot read {name}: {err.strerror or err}") from None
+        raise _unreadable(name, err) from None
+
+
+@contextlib.contextmanager
+def open_safetensors(path: str | os.PathLike[str]) -> Iterator[Header]:
+    """The checked header of a safetensors file, with the file held open until the block ends:
+    :func:`read_tensors` inside the block reads through the same open file, so a writer that
+    replaces the file meanwhile (``os.replace``, as every chainrule write does) is not seen,
+    and the header and the arrays always come from one version of it.
+
+    >>> import os, tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.safetensors")
+    >>> write_safetensors(path, {"w": np.arange(2.0)})
+    >>> with open_safetensors(path) as header:
+    ...     read_tensors(header)["w"]
+    array([0., 1.])
+    """
+    name = check_file_name(path, "read", ModelFileError)
+    try:
+        f = open(name, "rb")  # noqa: SIM115 - held open for the caller's block
+    except OSError as err:
+        raise _unreadable(name, err) from None
+    with f:
+        try:
+            header = _read_header(f, name)
+        except OSError as err:
+            raise _unreadable(name, err) from None
+        yield header
+
+
+def _unreadable(name: str, err: OSError) -> ModelFileError:
+    """The error for a file that cannot be opened or read; a folder (a training run's output
+    folder, say) is named as one, with the model file inside it when there is one."""
+    if isinstance(err, IsADirectoryError) or os.path.isdir(name):
+        inside = os.path.join(name, "model.safetensors")
+        hint = f"; the model file inside it is {inside}" if os.path.isfile(inside) else \
+            "; give the path of a file"
+        return ModelFileError(f"cannot read {name}: it is a folder, not a file{hint}")
+    return ModelFileError(f"cannot read {name}: {err.strerror or err}")
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What tells one version of a file from another: a replacement is another inode, an
+    edit in place another size or modification time."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _read_header(f: BinaryIO, name: str) -> Header:
+    st = os.fstat(f.fileno())
+    size = st.st_size
+    if size < 8:
+        raise ModelFileError(f"{name}: {size} bytes is too short for a safetensors "
+                             "file (truncated?)")
+    (n,) = struct.unpack("<Q", f.read(8))
+    if n > size - 8:
+        raise ModelFileError(f"{name}: the header claims {n} bytes but the file has "
+                             f"only {size - 8} after the length field (truncated or "
+                             "not a safetensors file)")
+    if n > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{name}: header of {n} bytes is larger than the "
+                             f"{MAX_HEADER_BYTES}-byte limit")
+    raw = f.read(n)
+    if len(raw) != n:
+        raise ModelFileError(f"{name}: the file was cut short while it was read (another "
+                             "program is writing it in place)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -188,7 +249,7 @@ def read_header(path: str | os.PathLike[str]) -> Header:
             isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
         raise ModelFileError(f"{name}: __metadata__ must map strings to strings")
     tensors = _check_entries(header, name, size - 8 - n)
-    return Header(name, tensors, meta, 8 + n, size)
+    return Header(name, tensors, meta, 8 + n, size, _identity(st), f)
 
 
 def _check_entries(header: dict[str, Any], name: str, data_len: int) -> dict[str, TensorInfo]:
@@ -263,30 +324,45 @@ def _check_layout(entries: dict[str, TensorInfo], name: str, data_len: int) -> N
 def read_tensors(header: Header, names: Iterable[str] | None = None) -> dict[str, np.ndarray]:
     """The arrays ``names`` (default: all) of a file whose header :func:`read_header` read.
 
-    Each array is a fresh native-byte-order copy, shaped as the header says.
+    Each array is a fresh native-byte-order copy, shaped as the header says.  Inside
+    :func:`open_safetensors` the arrays come from the file the header was read from; otherwise
+    the file is opened again, and ModelFileError says so if it is another file by then.
     """
     wanted = list(header.tensors) if names is None else list(names)
-    out: dict[str, np.ndarray] = {}
+    held = header.file
     try:
-        with open(header.path, "rb") as f:
-            if os.fstat(f.fileno()).st_size != header.file_size:
-                raise ModelFileError(f"{header.path}: the file changed while it was read")
-            for key in sorted(wanted, key=lambda k: header.tensors[k].begin):
-                info = header.tensors[key]
-                f.seek(header.data_start + info.begin)
-                raw = f.read(info.end - info.begin)
-                if len(raw) != info.end - info.begin:
-                    raise ModelFileError(f"{header.path}: the file changed while it was read")
-                arr = np.frombuffer(raw, dtype=info.dtype)
-                out[key] = arr.astype(info.dtype.newbyteorder("="), copy=True).reshape(
-                    info.shape)
+        if held is not None and not held.closed:
+            out = _read_arrays(held, header, wanted)
+        else:
+            with open(header.path, "rb") as f:
+                if _identity(os.fstat(f.fileno())) != header.identity:
+                    raise ModelFileError(f"{header.path}: the file was replaced or changed "
+                                         "after its header was read; read it again (read_"
+                                         "safetensors and open_safetensors read both at "
+                                         "once)")
+                out = _read_arrays(f, header, wanted)
     except OSError as err:
         raise ModelFileError(f"cannot read {header.path}: {err.strerror or err}") from None
     return {k: out[k] for k in wanted}
 
 
+def _read_arrays(f: BinaryIO, header: Header, wanted: list[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for key in sorted(wanted, key=lambda k: header.tensors[k].begin):
+        info = header.tensors[key]
+        f.seek(header.data_start + info.begin)
+        raw = f.read(info.end - info.begin)
+        if len(raw) != info.end - info.begin:  # cut short in place (a replacement is not)
+            raise ModelFileError(f"{header.path}: the file was cut short while it was read "
+                                 "(another program is writing it in place)")
+        arr = np.frombuffer(raw, dtype=info.dtype)
+        out[key] = arr.astype(info.dtype.newbyteorder("="), copy=True).reshape(info.shape)
+    return out
+
+
 def read_safetensors(path: str | os.PathLike[str]
                      ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Every tensor and the string metadata of a safetensors file, checked fully."""
-    header = read_header(path)
-    return read_tensors(header), dict(header.metadata)
+    """Every tensor and the string metadata of a safetensors file, checked fully; both come
+    from one version of the file even while another process replaces it."""
+    with open_safetensors(path) as header:
+        return read_tensors(header), dict(header.metadata)

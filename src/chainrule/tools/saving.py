@@ -40,9 +40,9 @@ from ..io import (
     decode_metadata,
     encode_metadata,
     escape_controls,
+    open_model_file,
     printable,
     read_header,
-    read_model_header,
     read_safetensors,
     read_tensors,
     write_model_file,
@@ -111,8 +111,8 @@ def load_with_metadata(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[st
     if not isinstance(path, (str, os.PathLike)):
         raise ModelFileError(f"load: path must be a str or os.PathLike, got "
                              f"{type(path).__name__}")
-    model_header = read_model_header(path)
-    model = _build(model_header.architecture, model_header.header)
+    with open_model_file(path) as model_header:  # header and weights from one version
+        model = _build(model_header.architecture, model_header.header)
     return model, model_header.metadata
 
 
@@ -196,6 +196,11 @@ def _fill(model: nn.Module, arrays: Mapping[str, np.ndarray], name: str) -> nn.M
             bad = int(np.size(a) - np.isfinite(a).sum())
             raise ModelFileError(f"{name}: tensor {printable(key)} holds {bad} non-finite "
                                  "values (NaN or infinity); the model cannot predict from it")
+    refused = nn.normalization.invalid_buffer(model, arrays)  # each layer's own rule
+    if refused is not None:
+        key, why = refused
+        raise ModelFileError(f"{name}: buffer {printable(key)} {why}; the file was edited or "
+                             "damaged, and the model would predict NaN from it")
     for prefix, module in model.named_modules():
         own = [k for k, _ in module.named_parameters(recurse=False)]
         own += [k for k, _ in module.named_buffers(recurse=False)]
@@ -229,6 +234,11 @@ def _cap(text: str, limit: int = 300) -> str:
 def save_weights(state: Mapping[str, Any], path: str | os.PathLike[str],
                  **metadata: Any) -> None:
     """Save a dict of arrays (a ``state_dict``) with JSON metadata, for any model."""
+    if not isinstance(state, Mapping):
+        hint = " (call save_weights(model.state_dict(), path), or save(model, path))" \
+            if isinstance(state, nn.Module) else ""
+        raise ConfigError(f"save_weights: the first argument must be a dict of arrays such as "
+                          f"model.state_dict(), got {type(state).__name__}{hint}")
     write_safetensors(path, {k: np.asarray(getattr(v, "data", v)) for k, v in state.items()},
                       {k: encode_metadata(v, k) for k, v in metadata.items()})
 

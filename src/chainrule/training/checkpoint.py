@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import ConfigError, ModelFileError
-from ..io import printable, read_safetensors, write_safetensors
+from ..io import check_file_name, printable, read_safetensors, write_safetensors
+from ..nn.normalization import invalid_buffer
 from .history import History
 from .targets import TargetScaler
 from .tasks import as_rows
@@ -74,7 +75,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     Raises :class:`~chainrule.errors.ModelFileError` for anything that is not a readable
     chainrule checkpoint, naming the first field that is out of range.
     """
-    name = os.fspath(path)
+    name = check_file_name(path, "read", ModelFileError)
     tensors, meta = read_safetensors(name)
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise ModelFileError(f"{name}: not a chainrule checkpoint (format "
@@ -300,7 +301,7 @@ def load_trainer_state(t: Trainer, state: dict[str, Any]) -> None:
 
 def load_into(t: Trainer, path: str | os.PathLike[str]) -> None:
     """What :meth:`Trainer.load_checkpoint` does."""
-    name = os.fspath(path)
+    name = check_file_name(path, "read", ModelFileError)
     state = read_checkpoint(name)
     own = {k: np.shape(v) for k, v in t.model.state_dict().items()}  # buffers too
     saved = {k: v.shape for k, v in state["model"].items()}
@@ -313,6 +314,11 @@ def load_into(t: Trainer, path: str | os.PathLike[str]) -> None:
             f"missing {', '.join(missing)}" if missing else "",
             f"unexpected {', '.join(extra)}"[:300] if extra else "",
             f"shapes differ: {', '.join(shapes)}" if shapes else ""])))
+    refused = invalid_buffer(t.model, state["model"])  # each layer's own rule
+    if refused is not None:
+        raise ModelFileError(f"{name}: the checkpoint's buffer {printable('model.' + refused[0])} "
+                             f"{refused[1]}; use an intact checkpoint or start afresh without "
+                             "resume")
     kind = state.get("optimizer_type")
     if kind is not None and kind != type(t.optimizer).__name__:
         raise ConfigError(f"the saved run used the {kind} optimizer but this trainer has "
