@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError
+from ..io import printable
 
 __all__ = ["ML_DOMAIN", "ML_OPSET", "OPSET", "Graph", "Node", "ValueInfo"]
 
@@ -107,14 +108,21 @@ class Graph:
         self.outputs.append(ValueInfo(name, dtype, None if shape is None else list(shape)))
         return name
 
-    def const(self, value: Any, hint: str = "const", dtype: Any = None) -> str:
+    def const(self, value: Any, hint: str = "const", dtype: Any = None,
+              nonzero: bool = False, labels: Sequence[str] | None = None) -> str:
         """Add a constant (an initializer); floating-point values take :attr:`float_dtype`
-        unless ``dtype`` says otherwise.  Returns its name."""
+        unless ``dtype`` says otherwise.  Returns its name.
+
+        A floating-point value that is not finite, or does not fit the element type (1e39 in
+        float32 would be written as infinity), is refused with a ConfigError naming the
+        constant (and the entry's name in ``labels``, one per value of a vector); so is one
+        that rounds to 0 when ``nonzero`` (a divisor, a scale).
+        """
         arr = np.asarray(value)
         if dtype is not None:
-            arr = arr.astype(dtype)
+            arr = _narrowed(arr, np.dtype(dtype), hint, nonzero, labels)
         elif arr.dtype.kind == "f":
-            arr = arr.astype(self.float_dtype)
+            arr = _narrowed(arr, self.float_dtype, hint, nonzero, labels)
         elif arr.dtype.kind in "US":
             arr = arr.astype(object)
         name = self.fresh(hint)
@@ -166,6 +174,39 @@ class Graph:
         # refuse IR versions newer than theirs.
         model.ir_version = min(onnx.IR_VERSION, _ir_for(opset))
         return model
+
+
+def _narrowed(arr: np.ndarray, dtype: np.dtype, hint: str, nonzero: bool,
+              labels: Sequence[str] | None = None) -> np.ndarray:
+    """``arr`` as ``dtype``, refusing floating-point values the cast would turn into infinity
+    (or into 0 when ``nonzero``), and values that were not finite to begin with."""
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        out = arr.astype(dtype)
+    if dtype.kind != "f" or arr.dtype.kind not in "fiu":
+        return out
+    bad = ~np.isfinite(out)
+    if nonzero:
+        bad |= out == 0
+    if not bad.any():
+        return out
+    i = np.unravel_index(int(np.argmax(bad)), arr.shape) if arr.ndim else ()
+    where = f" at [{', '.join(str(int(k)) for k in i)}]" if arr.ndim else ""
+    if labels is not None and arr.ndim == 1 and len(labels) == arr.size:
+        where += f" (column {printable(labels[int(i[0])], 80)})"
+    v = arr[i]
+    if not np.isfinite(v):
+        why = "is not a finite number; the model diverged or was damaged"
+    elif out[i] == 0 and v != 0:
+        why = (f"is too small for {dtype.name} (it would be written as 0, and this value "
+               "divides or scales)")
+    elif out[i] == 0:
+        why = "is 0, and this value divides or scales"
+    else:
+        why = (f"is beyond {dtype.name}'s range (largest {np.finfo(dtype).max:.4g}) and would "
+               "be written as infinity; the ONNX graph computes in " + dtype.name +
+               ": rescale those values (change a column's units, standardise the inputs or "
+               "the target) or check the model for overflow")
+    raise ConfigError(f"ONNX export: {hint} holds {v!s}{where}, which {why}")
 
 
 def _ir_for(opset: int) -> int:

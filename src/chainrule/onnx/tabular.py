@@ -167,7 +167,8 @@ def _encoded(graph: Graph, columns: list[Any]) -> str:
     if numeric:
         x = FEATURES
         missing = graph.op("IsNaN", x, hint="missing")
-        medians = graph.const(np.array([c.median[0] for c in numeric]), "medians")
+        medians = graph.const(np.array([c.median[0] for c in numeric]), "medians",
+                              labels=[c.name for c in numeric])
         blocks.append(graph.op("Where", missing, medians, x, hint="imputed"))
         blocks.append(graph.op("Cast", missing, to=1, hint="missing_indicator"))
         offset = 2 * n
@@ -198,7 +199,8 @@ def _head(graph: Graph, out: str, width: int | None, predictor: Any) -> None:
         if predictor.target_scaler:
             ts = predictor.target_scaler
             out = graph.op("Add", graph.op("Mul", out, graph.const(np.array(ts["scale"]),
-                                                                   "target.scale")),
+                                                                   "target.scale",
+                                                                   nonzero=True)),
                            graph.const(np.array(ts["mean"]), "target.mean"), hint="values")
         graph.add_output(out, "values", "float32", [BATCH, width])
         return
@@ -262,10 +264,11 @@ def model_file_graph(path: str | os.PathLike[str]) -> Graph:
     columns = _encoder_columns(predictor.preprocessing, where)
     x = _encoded(graph, columns) if columns is not None else FEATURES
     if predictor.scaler is not None:
-        x = graph.op("Sub", x, graph.const(predictor.scaler.mean_, "scaler.mean"),
-                     hint="centred")
-        x = graph.op("Div", x, graph.const(predictor.scaler.scale_, "scaler.scale"),
-                     hint="standardised")
+        names = predictor.feature_names
+        x = graph.op("Sub", x, graph.const(predictor.scaler.mean_, "scaler.mean",
+                                           labels=names), hint="centred")
+        x = graph.op("Div", x, graph.const(predictor.scaler.scale_, "scaler.scale",
+                                           nonzero=True, labels=names), hint="standardised")
     out, out_shape = network_to_graph(model, graph, x, shape)
     width = out_shape[-1] if out_shape else tasks.output_width(model)
     _head(graph, out, width, predictor)
