@@ -7,8 +7,9 @@ the list of valid ones.
 
 from __future__ import annotations
 
+import inspect
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -100,7 +101,20 @@ def get_optimizer(optimizer: str | optim.Optimizer, params: Sequence[Any],
                 or not (np.isfinite(lr) and lr > 0):
             raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
         kwargs["lr"] = lr
-    return OPTIMIZERS[key](params, **kwargs)
+    if isinstance(params, nn.Module):
+        raise ConfigError(f"get_optimizer: params must be the tensors to train, e.g. "
+                          f"model.parameters(), not the {type(params).__name__} itself")
+    if not isinstance(params, Iterable):
+        raise ConfigError(f"get_optimizer: params must be a list of tensors, e.g. "
+                          f"model.parameters(), got {type(params).__name__}")
+    cls = OPTIMIZERS[key]
+    known = inspect.signature(cls).parameters
+    unknown = sorted(set(kwargs) - set(known))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in known.values()):
+        options = ", ".join(k for k in known if k != "params")
+        raise ConfigError(f"{cls.__name__} has no option {', '.join(unknown)}; its options "
+                          f"are {options}")
+    return cls(params, **kwargs)
 
 
 def get_activation(name: str) -> nn.Module:
@@ -109,6 +123,16 @@ def get_activation(name: str) -> nn.Module:
     if key not in ACTIVATIONS:
         raise _unknown("activation", name, ACTIVATIONS)
     return ACTIVATIONS[key]()
+
+
+def _size(value: Any, name: str) -> int:
+    """A layer size given to :func:`build_mlp`: a whole number >= 1 (not a bool, and not a
+    float that ``int`` would silently cut)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) \
+            or value < 1:
+        raise ConfigError(f"build_mlp: {name} must be a whole number >= 1 (a layer size), got "
+                          f"{type(value).__name__} {value!r:.40}")
+    return int(value)
 
 
 def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: str = "relu",
@@ -126,13 +150,16 @@ def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: 
       (3): Sigmoid()
     )
     """
-    sizes = [int(n_inputs), *[int(h) for h in hidden], int(n_outputs)]
-    if any(s < 1 for s in sizes):
-        raise ConfigError(f"layer sizes must be positive integers, got {sizes}")
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (Sequence, np.ndarray)):
+        raise ConfigError(f"build_mlp: hidden must be a list of hidden layer sizes, e.g. [16, 8] "
+                          f"(or [] for none), got {type(hidden).__name__} {hidden!r:.60}")
+    sizes = [_size(n_inputs, "n_inputs"),
+             *[_size(h, f"hidden[{i}]") for i, h in enumerate(hidden)],
+             _size(n_outputs, "n_outputs")]
     get_activation(activation)  # validate the names before building anything
-    if init is not None and init not in nn.init.INITIALIZERS:
+    if init is not None and (not isinstance(init, str) or init not in nn.init.INITIALIZERS):
         raise _unknown("initialiser", init, nn.init.INITIALIZERS)
-    if output not in ("identity", "sigmoid", "softmax"):
+    if not isinstance(output, str) or output not in ("identity", "sigmoid", "softmax"):
         raise _unknown("output activation", output, ["identity", "sigmoid", "softmax"])
     gen = get_rng(rng)
     layers: list[nn.Module] = []
