@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import warnings
@@ -193,20 +194,14 @@ def _delimiter(text: str) -> str:
 
 
 def _class_weight(text: str) -> str | dict[str, float]:
-    if text == "balanced":
-        return text
-    weights: dict[str, float] = {}
-    for part in text.split(","):
-        label, eq, value = part.rpartition("=")
-        try:
-            w = float(value)
-        except ValueError:
-            w = float("nan")
-        if not eq or not label or not (w >= 0 and w < float("inf")):
-            raise argparse.ArgumentTypeError(f"expected 'balanced' or label=weight pairs such "
-                                             f"as yes=3,no=1, got {text!r}")
-        weights[label] = w
-    return weights
+    from .errors import ConfigError
+    from .workflow import parse_class_weight
+
+    try:
+        return parse_class_weight(text)
+    except ConfigError as err:  # argparse names the option; the message need not twice
+        raise argparse.ArgumentTypeError(str(err).removeprefix("--class-weight").lstrip(": ")
+                                         ) from None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -214,6 +209,27 @@ class _Parser(argparse.ArgumentParser):
         sys.stderr.write(f"{self.prog}: error: {_printable(message)}\n"
                          f"hint: run '{self.prog} --help' for options and examples\n")
         raise SystemExit(2)
+
+
+class _ClassWeights(argparse.Action):
+    """--class-weight given again adds its pairs to the earlier ones (as --drop adds
+    columns); a class named twice, or 'balanced' beside pairs, is refused, not overridden."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        before = getattr(namespace, self.dest, None)
+        if before is None:
+            setattr(namespace, self.dest, values)
+            return
+        if isinstance(before, str) or isinstance(values, str):
+            parser.error("--class-weight balanced cannot be combined with label=weight pairs "
+                         "or given twice; give one of them")
+        for label in values:
+            if label in before:
+                parser.error(f"--class-weight names the class {_printable(label)} twice "
+                             f"({label}={before[label]:g} and {label}={values[label]:g}); give "
+                             "each class one weight")
+        setattr(namespace, self.dest, {**before, **values})
 
 
 def _data_options(p: argparse.ArgumentParser, required: bool) -> None:
@@ -245,12 +261,14 @@ def build_parser() -> argparse.ArgumentParser:
     _data_options(t, required=False)
     t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
                    help="what to predict (default: decided from the target column)")
-    c = t.add_argument_group("columns of --data")
-    c.add_argument("--features", type=_names, metavar="A,B,...",
+    c = t.add_argument_group("columns of --data",
+                             "(--features, --drop and --categorical given again add columns)")
+    c.add_argument("--features", type=_names, action="extend", metavar="A,B,...",
                    help="use only these columns (kept even if they look like IDs or text)")
-    c.add_argument("--drop", type=_names, default=[], metavar="A,B,...",
+    c.add_argument("--drop", type=_names, action="extend", default=[], metavar="A,B,...",
                    help="leave these columns out")
-    c.add_argument("--categorical", type=_names, default=[], metavar="A,B,...",
+    c.add_argument("--categorical", type=_names, action="extend", default=[],
+                   metavar="A,B,...",
                    help="one-hot encode these columns (e.g. integer codes)")
     c.add_argument("--unknown", choices=["zeros", "error"], default="zeros",
                    help="what predict does with a category unseen in training: encode it as "
@@ -280,9 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--patience", type=_positive_int, metavar="N",
                    help="stop after N epochs without a better validation loss and keep the "
                         "best weights (default 30 with data, off for the course's job)")
-    o.add_argument("--class-weight", type=_class_weight, metavar="balanced|L=W,...",
+    o.add_argument("--class-weight", type=_class_weight, action=_ClassWeights,
+                   metavar="balanced|L=W,...",
                    help="weight classes in the loss: 'balanced' (inverse frequency) or "
-                        "label=weight pairs")
+                        "label=weight pairs, each weight 0 or from 1e-6 to 1e6 (a class not "
+                        "named weighs 1)")
     o.add_argument("--seed", type=_seed, default=0, help="seed for the split, the initial "
                    "weights and the shuffling (default 0)")
     o.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
@@ -411,6 +431,19 @@ def _warning_line(text: str) -> str:
     return text
 
 
+def _json(metrics: dict[str, Any]) -> str:
+    """``metrics`` as strict JSON: a number beyond float64 (an MSE of targets near 1e300 is
+    inf) or undefined (NaN) is null, which every JSON reader takes, not Infinity or NaN."""
+    def strict(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        return value
+
+    return json.dumps(strict(metrics), allow_nan=False)
+
+
 def _fmt_metrics(metrics: dict[str, Any]) -> str:
     if "accuracy" in metrics:
         return f"accuracy {metrics['accuracy']:.1%}  (log loss {metrics['log_loss']:.4f})"
@@ -503,12 +536,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         setattr(err, AGREED, True)
         raise err
     if result.interrupted and args.checkpoint and chief:
-        sys.stderr.write(f"chainrule: interrupted; checkpoint saved to {args.checkpoint}; "
+        sys.stderr.write(f"chainrule: interrupted; checkpoint saved to "
+                         f"{_printable(args.checkpoint)}; "
                          "run the same command with --resume to continue\n")
     if not chief:
         return 130 if result.interrupted else 0
     if args.json:
-        print(json.dumps(result.metrics))
+        print(_json(result.metrics))
     else:
         for part, metrics in result.metrics.items():
             line = _fmt_metrics(metrics)
@@ -516,9 +550,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 base = result.baseline[part]
                 line += f"   (predicting the mean: RMSE {base['rmse']:.4g}, R^2 {base['r2']:.4f})"
             print(f"{part + ':':<12}{line}")
-        print(f"saved:      {result.path}")
+        print(f"saved:      {_printable(result.path)}")
         if result.plots:
-            print("plots:      " + ", ".join(result.plots))
+            print("plots:      " + ", ".join(map(_printable, result.plots)))
         elif cfg.plots:
             from . import plots
 
@@ -561,7 +595,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = pred.score(X, y, encoded=True)
     _unknown_warning(pred)
     if args.json:
-        print(json.dumps(metrics))
+        print(_json(metrics))
     else:
         print(f"model: {_printable(args.model)}\ndata:  {_printable(args.data or args.dataset)} "
               f"({metrics['n']} examples)")
@@ -574,11 +608,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   f"{metrics['mae']:.6g}  R^2 {metrics['r2']:.4f}")
     if args.confusion_matrix and pred.task.is_classifier:
         from . import plots
+        from .workflow import refuse_overwrite, writes_to
 
-        plots.plot_confusion_matrix(y, pred.classes_of(pred.outputs(X, encoded=True)),
-                                    args.confusion_matrix, class_names=pred.class_names)
+        refuse_overwrite("--confusion-matrix", args.confusion_matrix,
+                         {"the --data file": args.data, "the MODEL file": args.model})
+        with writes_to(args.confusion_matrix):
+            plots.plot_confusion_matrix(y, pred.classes_of(pred.outputs(X, encoded=True)),
+                                        args.confusion_matrix, class_names=pred.class_names)
         if not args.json:
-            print(f"confusion matrix: {args.confusion_matrix}")
+            print(f"confusion matrix: {_printable(args.confusion_matrix)}")
     return 0
 
 
@@ -592,14 +630,13 @@ def _unknown_warning(pred: Any) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Predict for each row of a CSV file, keeping every input column as written."""
-    import csv
-
-    import numpy as np
-
     from .data.tabular import read_frame
-    from .workflow import Predictor
+    from .workflow import Predictor, refuse_overwrite, write_predictions
 
     _need_pandas("chainrule predict")
+    if args.out:
+        refuse_overwrite("--out", args.out, {"the --data file": args.data,
+                                            "the MODEL file": args.model})
     pred = Predictor.load(args.model)
     frame = read_frame(args.data, delimiter=args.delimiter, raw=True)
     if pred.encoder is not None:
@@ -611,34 +648,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                      features=pred.feature_names).X
     _unknown_warning(pred)
     out = pred.outputs(X, encoded=True)
-    header = list(frame.columns)
-    name = "prediction" if "prediction" not in header else "prediction (chainrule)"
-    extra: list[list[str]] = []
-    if pred.task.is_classifier:
-        names = pred.class_names or [str(i) for i in range(max(2, out.shape[1]))]
-        codes = pred.classes_of(out)
-        extra.append([names[int(c)] for c in codes])
-        if args.proba:
-            probs = pred.task.probabilities(out)
-            for k, cname in enumerate(names):
-                header_name = f"p_{cname}"
-                extra.append([f"{p:.6g}" for p in probs[:, k]])
-                header.append(header_name)
-    else:
-        values = pred.predict(X, encoded=True)
-        extra.append([repr(float(v)) for v in np.ravel(values)])
-    header.insert(len(frame.columns), name)
-    delimiter = frame.attrs.get("chainrule_delimiter", ",")
-    stream = open(args.out, "w", newline="", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
-    try:
-        w = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-        w.writerow(header)
-        raw = frame.to_numpy(dtype=object)
-        for r in range(len(raw)):
-            w.writerow([*raw[r], *(col[r] for col in extra)])
-    finally:
-        if args.out:
-            stream.close()
+    # on a terminal (or a pipe to one) no cell may send it control sequences
+    notes = write_predictions(pred, frame, out, args.out or sys.stdout, proba=args.proba,
+                              delimiter=frame.attrs.get("chainrule_delimiter", ","),
+                              escape=not args.out)
+    for note in notes:
+        _warn(note)
     if args.out:
         print(f"wrote {len(frame)} predictions to {_printable(args.out)}", file=sys.stderr)
     return 0
@@ -743,9 +758,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     J2 = 0.5 * ((2 - args.lr * dw) * -2.0 + (8 - args.lr * db) - 2.0) ** 2
     print(f"  J goes from {ex.value('J'):g} to {J2:g}")
     if args.dot:
-        with open(args.dot, "w", encoding="utf-8") as f:
-            f.write(ex.to_dot())
-        print(f"\ngraph written to {args.dot} (render with: dot -Tsvg {args.dot} -o graph.svg)")
+        from .io.atomic import atomic_write
+
+        atomic_write(args.dot, [ex.to_dot().encode("utf-8")])  # a full disk names the file
+        dot = _printable(args.dot)
+        print(f"\ngraph written to {dot} (render with: dot -Tsvg {dot} -o graph.svg)")
     return 0
 
 

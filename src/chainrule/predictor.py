@@ -11,18 +11,23 @@ Training lives in :mod:`chainrule.workflow`; the printing in :mod:`chainrule.cli
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
 from .data.tabular import quote
 from .errors import ConfigError, DataError, ModelFileError
+from .io.text import escape_controls
 
-__all__ = ["GradcheckReport", "Predictor", "check_gradients", "describe", "evaluate",
-           "fit_target", "labelled_rows"]
+__all__ = ["FORMULA_START", "GradcheckReport", "Predictor", "check_gradients", "describe",
+           "evaluate", "fit_target", "labelled_rows", "regression_scores", "spreadsheet_text",
+           "write_predictions"]
 
 
 def fit_target(y: np.ndarray, task: Any) -> np.ndarray:
@@ -32,6 +37,34 @@ def fit_target(y: np.ndarray, task: Any) -> np.ndarray:
         return y.reshape(-1, 1).astype(np.float64)
     return y
 
+
+
+def regression_scores(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """``mse``, ``rmse``, ``mae``, ``r2`` and ``n`` of
+    :func:`chainrule.training.metrics.regression_metrics`, right at any finite magnitude:
+    values whose squares would overflow (targets near 1e300) or vanish (near 1e-300) are
+    scored after multiplying by a power of two, which is exact, so RMSE, MAE and R^2 keep
+    their digits; MSE, RMSE squared, is then the nearest float64 (inf or 0 where it lies
+    beyond float64's range).
+
+    >>> s = regression_scores([1e300, 3e300], [2e300, 3e300])
+    >>> s["rmse"] / 1e300, s["r2"], s["mse"]
+    (0.7071067811865476, 0.5, inf)
+    """
+    from .training.metrics import regression_metrics
+    from .training.targets import square_safe_unit
+
+    y = np.asarray(y_true, dtype=np.float64)
+    p = np.asarray(y_pred, dtype=np.float64)
+    both = np.concatenate([y.ravel(), p.ravel()])
+    unit = float(square_safe_unit(both[np.isfinite(both)].reshape(-1, 1))[0])
+    if unit == 1.0:
+        return regression_metrics(y, p)
+    with np.errstate(all="ignore"):
+        m = regression_metrics(y * unit, p * unit)
+        rmse = np.float64(m["rmse"]) / unit
+        return {**m, "mse": float(rmse * rmse), "rmse": float(rmse),
+                "mae": float(np.float64(m["mae"]) / unit)}
 
 
 def _check_preprocessing(pre: Any, path: str) -> None:
@@ -202,11 +235,119 @@ class Predictor:
     def metrics(self, y: np.ndarray, out: np.ndarray) -> dict[str, float]:
         """:meth:`score`'s numbers from the targets ``y`` and the raw outputs ``out`` (of
         :meth:`outputs`) of the same rows."""
-        from .training.metrics import classification_metrics, regression_metrics
+        from .training.metrics import classification_metrics
 
         if self.task.is_classifier:
             return classification_metrics(y, self.task.probabilities(out))
-        return regression_metrics(np.asarray(y, dtype=np.float64), self._values(out))
+        return regression_scores(y, self._values(out))
+
+
+# -- the predictions file -----------------------------------------------------------------------
+FORMULA_START = "=+-@\t\r"
+"""First characters that make a spreadsheet cell a formula (OWASP's CSV injection list)."""
+
+_PLAIN_NUMBER = re.compile(r"[+-]?[0-9.,]*[0-9][0-9.,]*(?:[eE][+-]?[0-9]+)?\Z")
+
+
+def spreadsheet_text(cell: str) -> str:
+    """``cell`` as a spreadsheet will show it rather than run it: a cell starting with one of
+    :data:`FORMULA_START` (``=``, ``+``, ``-``, ``@``, tab, carriage return), which Excel,
+    LibreOffice and Google Sheets take for a formula, gets a leading ``'``; a plain number
+    such as ``-1.5`` or ``-1,5`` stays as it is.
+
+    >>> spreadsheet_text("=HYPERLINK(\"http://x\")"), spreadsheet_text("-1.5e3")
+    ('\'=HYPERLINK("http://x")', '-1.5e3')
+    """
+    if cell and cell[0] in FORMULA_START and not _PLAIN_NUMBER.match(cell):
+        return "'" + cell
+    return cell
+
+
+def _csv_field(text: str, delimiter: str) -> str:
+    """``text`` as one CSV field: quoted (its quotes doubled) where it holds the delimiter, a
+    quote or a line break.  A lone carriage return counts too: Python's csv writer leaves it
+    bare when rows end in ``\\n``, and Excel, pandas and chainrule read it as a row's end."""
+    if delimiter in text or any(c in text for c in '"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _new_name(name: str, taken: set[str], notes: list[str]) -> str:
+    """``name`` for a column predict adds, or ``name (chainrule)``, ``name (chainrule 2)``,
+    ... when the input already has a column of that name (with a note saying so)."""
+    chosen, k = name, 1
+    while chosen in taken:
+        chosen = f"{name} (chainrule{'' if k == 1 else f' {k}'})"
+        k += 1
+    if chosen != name:
+        notes.append(f"the input already has a column {quote(name)}; that output column is "
+                     f"named {quote(chosen)}")
+    taken.add(chosen)
+    return chosen
+
+
+def write_predictions(pred: Predictor, frame: Any, out: np.ndarray,
+                      target: str | os.PathLike[str] | TextIO, *, proba: bool = False,
+                      delimiter: str = ",", escape: bool = False) -> list[str]:
+    """Write what ``chainrule predict`` writes: every column of ``frame`` (the input rows as
+    written, :func:`~chainrule.data.tabular.read_frame` with ``raw=True``), then the
+    prediction and, with ``proba``, one ``p_<class>`` column per class, from the raw outputs
+    ``out`` of those rows.  Returns notes for the user.
+
+    ``target`` is a file name (written atomically: a reader sees the old file or the whole
+    new one, and a full disk names the file) or an open text stream.  Every text cell, input
+    and header cells included, goes through :func:`spreadsheet_text`; with ``escape`` (for a
+    terminal) control characters are written as escapes such as ``\\x1b``.  A column name
+    the input already holds gets another name (noted).
+    """
+    from .io.atomic import atomic_write
+
+    notes: list[str] = []
+    header = [str(c) for c in frame.columns]
+    taken = set(header)
+    added: list[list[str]] = []
+    names = [_new_name("prediction", taken, notes)]
+    if pred.task.is_classifier:
+        classes = pred.class_names or [str(i) for i in range(max(2, out.shape[1]))]
+        added.append([classes[int(c)] for c in pred.classes_of(out)])
+        if proba:
+            probs = pred.task.probabilities(out)
+            for k, cname in enumerate(classes):
+                names.append(_new_name(f"p_{cname}", taken, notes))
+                added.append([f"{p:.6g}" for p in probs[:, k]])
+    else:
+        added.append([repr(float(v)) for v in np.ravel(pred._values(out))])
+    changed = [0]
+
+    def cell(value: Any) -> str:
+        text = str(value)
+        safe = spreadsheet_text(text)
+        changed[0] += safe is not text
+        return safe if not escape or safe.isprintable() else escape_controls(safe)
+
+    def line(cells: Iterator[Any]) -> str:
+        return delimiter.join(_csv_field(cell(c), delimiter) for c in cells) + "\n"
+
+    def lines() -> Iterator[str]:
+        chunk = [line(iter(header + names))]
+        raw = frame.to_numpy(dtype=object)
+        for r in range(len(raw)):
+            chunk.append(line(itertools.chain(raw[r], (col[r] for col in added))))
+            if len(chunk) >= 1024:
+                yield "".join(chunk)
+                chunk.clear()
+        yield "".join(chunk)
+
+    if isinstance(target, (str, os.PathLike)):
+        atomic_write(target, (text.encode("utf-8") for text in lines()))
+    else:
+        for text in lines():
+            target.write(text)
+    if changed[0]:
+        notes.append(f"{changed[0]} cell(s) starting with =, +, -, @, tab or carriage return "
+                     "were written with a leading ' so that spreadsheets show them as text "
+                     "instead of running them as formulas")
+    return notes
 
 
 def evaluate(model: str | os.PathLike[str] | Predictor, data: Any = None, *,

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import itertools
-import math
 import os
 import time
 import warnings
@@ -41,20 +40,31 @@ from .predictor import (
     evaluate,
     fit_target,
     labelled_rows,
+    regression_scores,
+    write_predictions,
 )
 
 __all__ = [
     "GradcheckReport",
     "Predictor",
     "PreparedData",
+    "RunLock",
     "TrainConfig",
     "TrainResult",
+    "check_class_weight",
     "check_gradients",
+    "check_outputs",
     "describe",
     "evaluate",
     "labelled_rows",
+    "parse_class_weight",
     "read_table",
+    "refuse_overwrite",
+    "run_outputs",
+    "same_file",
     "train",
+    "write_predictions",
+    "writes_to",
 ]
 
 _MAX_SEED = 2**32 - 1
@@ -117,11 +127,20 @@ class TrainConfig:
             if not 1 <= size <= _MAX_WIDTH:
                 raise ConfigError(f"--layers: a layer of {size:,} units is beyond the "
                                   f"{_MAX_WIDTH:,} this command builds; use smaller layers")
+        seen: set[str] = set()
+        for name in self.features or []:
+            if name in seen:
+                raise ConfigError(f"--features names the column {quote(name)} twice; name "
+                                  "each column once")
+            seen.add(name)
         if self.unknown not in ("zeros", "error"):
             raise ConfigError(f"--unknown must be zeros or error, got {quote(self.unknown)}")
         if isinstance(self.class_weight, str) and self.class_weight != "balanced":
             raise ConfigError(f"--class-weight must be 'balanced' or label=weight pairs, got "
                               f"{quote(self.class_weight)}")
+        if isinstance(self.class_weight, dict):
+            for label, weight in self.class_weight.items():
+                check_class_weight(label, weight)
         if self.val_split + self.test_split >= 1:
             raise ConfigError(f"--val-split {self.val_split} and --test-split "
                               f"{self.test_split} leave no rows for training")
@@ -287,6 +306,74 @@ class _Defaults:
         self.patience = pick(cfg.patience, None, 30 if cfg.val_split > 0 else None)
 
 
+MAX_CLASS_WEIGHT = 1e6
+"""The largest class weight (and 1 / the smallest positive one): weights are relative to
+each other (a class not named weighs 1), and beyond a ratio of 1e12 the weighted loss is the
+loss of one class alone, or overflows."""
+
+
+def check_class_weight(label: Any, weight: Any) -> float:
+    """``weight`` for the class ``label`` as a float: 0 (leave the class out of the loss) or a
+    number from 1/:data:`MAX_CLASS_WEIGHT` to :data:`MAX_CLASS_WEIGHT`; ConfigError naming
+    ``--class-weight`` and the label otherwise.
+
+    >>> check_class_weight("cat", 1e308)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: --class-weight cat=1e+308: a class weight must be 0 or a ...
+    """
+    if isinstance(weight, bool) or not isinstance(weight, (int, float, np.integer,
+                                                           np.floating)):
+        raise ConfigError(f"--class-weight {_printable_label(label)}: the weight must be a "
+                          f"number, got {quote(weight)}")
+    w = float(weight)
+    if not (w == 0 or 1 / MAX_CLASS_WEIGHT <= w <= MAX_CLASS_WEIGHT):
+        raise ConfigError(f"--class-weight {_printable_label(label)}={w:g}: a class weight "
+                          f"must be 0 or a number from {1 / MAX_CLASS_WEIGHT:g} to "
+                          f"{MAX_CLASS_WEIGHT:g} (weights are relative; a class not named "
+                          "weighs 1)")
+    return w
+
+
+def _printable_label(label: Any) -> str:
+    text = quote(label)
+    return text[1:-1] if isinstance(label, str) and text[1:-1] == label else text
+
+
+def parse_class_weight(text: str) -> str | dict[str, float]:
+    """``--class-weight`` as written: ``balanced``, or label=weight pairs (``yes=3,no=1``)
+    with each label once and each weight checked by :func:`check_class_weight`.
+
+    >>> parse_class_weight("yes=3,no=1")
+    {'yes': 3.0, 'no': 1.0}
+    >>> parse_class_weight("cat=1,cat=5")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: --class-weight names the class cat twice (cat=1 and cat=5)...
+    """
+    if text == "balanced":
+        return text
+    weights: dict[str, float] = {}
+    written: dict[str, str] = {}
+    for part in text.split(","):
+        label, eq, value = part.rpartition("=")
+        if not eq or not label or not value.strip():
+            raise ConfigError(f"--class-weight: expected 'balanced' or label=weight pairs "
+                              f"such as yes=3,no=1, got {quote(text)}")
+        if label in weights:
+            raise ConfigError(f"--class-weight names the class {_printable_label(label)} "
+                              f"twice ({written[label]} and {quote(part)[1:-1]}); give each "
+                              "class one weight")
+        try:
+            w = float(value)
+        except ValueError:
+            raise ConfigError(f"--class-weight {_printable_label(label)}: the weight must be "
+                              f"a number, got {quote(value)}") from None
+        weights[label] = check_class_weight(label, w)
+        written[label] = quote(part)[1:-1]
+    return weights
+
+
 def _class_weights(cfg: TrainConfig, counts: np.ndarray, names: list[str]) -> np.ndarray:
     """The weight of each class: 'balanced' is scikit-learn's n / (k * count), from the
     training rows' class ``counts``; label=weight pairs set some (the others weigh 1)."""
@@ -300,10 +387,11 @@ def _class_weights(cfg: TrainConfig, counts: np.ndarray, names: list[str]) -> np
                 raise ConfigError(f"--class-weight names the class {quote(label)}, which the "
                                   f"target does not hold; the classes are "
                                   f"{', '.join(names)}")
-            if not (isinstance(w, (int, float)) and math.isfinite(w) and w >= 0):
-                raise ConfigError(f"--class-weight for {quote(label)} must be a number >= 0, "
-                                  f"got {quote(w)}")
-            per_class[names.index(label)] = float(w)
+            per_class[names.index(label)] = check_class_weight(label, w)
+        if not (per_class * counts).sum() > 0:
+            raise ConfigError("--class-weight gives every class of the training rows weight "
+                              "0, so nothing is left to learn from; give one a positive "
+                              "weight")
     return per_class
 
 
@@ -327,11 +415,22 @@ def train(cfg: TrainConfig, *, stream: Any = None,
           = None) -> TrainResult:
     """Run the training job ``cfg`` describes (see the module docstring); progress goes to
     ``stream`` when ``cfg.verbose``.  ``on_ready(summary, columns, notes)`` is called once the
-    data is read and typed, before training starts (the CLI prints the column table then)."""
+    data is read and typed, before training starts (the CLI prints the column table then).
+
+    The output folder is held by one run at a time (:class:`RunLock`); a checkpoint or data
+    file that is one of the run's outputs is refused (:func:`check_outputs`)."""
+    with contextlib.ExitStack() as held:  # the output folder's lock, released however it ends
+        return _train(cfg, held, stream, on_ready)
+
+
+def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
+           on_ready: Callable[[dict[str, Any], list[dict[str, Any]], list[str]], None] | None
+           ) -> TrainResult:
     from .data import StandardScaler
     from .data.combine import agreed_mean_std
     from .tools.saving import save
     from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
+    from .training.targets import TargetScaler
 
     comm = _communicator(cfg)
     comm.agree(cfg.check, "check the options")
@@ -351,8 +450,8 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     y_scale = None
     y_fit = y
     if prep.task == "regression":  # train on standardised targets, report in real units
-        mean, std, _ = agreed_mean_std(y[tr], comm)
-        y_scale = {"mean": float(mean[0]), "scale": float(std[0]) if std[0] > 0 else 1.0}
+        fitted = TargetScaler.fit(y[tr].reshape(-1, 1), comm.sum)  # any finite magnitude
+        y_scale = {"mean": float(fitted.mean[0]), "scale": float(fitted.scale[0])}
         y_fit = (y - y_scale["mean"]) / y_scale["scale"]
     weights = None
     if prep.task == "classification" and cfg.class_weight is not None:
@@ -365,8 +464,14 @@ def train(cfg: TrainConfig, *, stream: Any = None,
                       activation=d.activation, output=task.output, init=d.init, dtype=dtype,
                       rng=cfg.seed)
     out_dir = cfg.out or os.path.join("runs", _run_name(prep.name))
+    comm.agree(lambda: check_outputs(cfg, out_dir), "check the output files")
+    # only the chief rank writes into the folder, so only it holds the lock
+    lock = comm.agree(lambda: RunLock(out_dir).acquire() if comm.rank == 0 else None,
+                      "claim the output folder")
+    if lock is not None:
+        held.callback(lock.release)
     resuming = bool(cfg.resume and cfg.checkpoint and os.path.exists(cfg.checkpoint))
-    callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, "history.csv"), append=resuming)]
+    callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, HISTORY_FILE), append=resuming)]
     if d.patience:
         comm.agree(lambda: _needs_validation(prep), "check the options")
         callbacks.append(EarlyStopping("val_loss", patience=d.patience,
@@ -375,7 +480,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
             comm.max(len(tr)) <= d.batch_size:
         d.batch_size = None  # the default batch holds every row: say full batch, not warn
 
-    notes = list(prep.notes)
+    notes = list(prep.notes) + ([lock.note] if lock is not None and lock.note else [])
     trainer = Trainer(model, loss=cfg.loss if cfg.loss != "auto" else task.loss,
                       optimizer=d.optimizer, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed,
                       callbacks=callbacks, verbose=cfg.verbose, stream=stream,
@@ -435,9 +540,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
             scored[part] = y_all, out
             result.metrics[part] = predictor.metrics(y_all, out)
             if y_scale is not None:
-                from .training.metrics import regression_metrics
-
-                result.baseline[part] = regression_metrics(
+                result.baseline[part] = regression_scores(
                     y_all, np.full(len(y_all), y_scale["mean"]))
     # the decision boundary is drawn over every rank's rows (every rank takes part)
     points = comm.gather((X, y)) if cfg.plots and X.shape[1] == 2 and prep.encoder is None \
@@ -451,7 +554,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
                 "test_split": cfg.test_split, "hidden_layers": d.layers,
                 "lr": trainer.optimizer.initial_lr,
                 "processes": trainer.dist.size if trainer.dist is not None else 1}
-    path = os.path.join(out_dir, "model.safetensors")
+    path = os.path.join(out_dir, MODEL_FILE)
     save(model, path, preprocessing=predictor.preprocessing, training=training)
     result.path = path
     if cfg.plots:
@@ -559,20 +662,187 @@ def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
     if not plots.have_matplotlib():
         return []
     name = _run_name(prep.name)
-    written = [plots.plot_history(history, os.path.join(out_dir, "loss.png"),
-                                  title=f"{name}: training curves")]
+    path = os.path.join(out_dir, PLOT_FILES["loss"])
+    with writes_to(path):
+        written = [plots.plot_history(history, path, title=f"{name}: training curves")]
     if prep.task == "classification":
         def classes(X: np.ndarray) -> np.ndarray:
             return predictor.classes_of(predictor.outputs(X, encoded=True))
 
         if points:
-            written.append(plots.plot_decision_boundary(
-                classes, np.concatenate([p for p, _ in points]),
-                np.concatenate([t for _, t in points]),
-                os.path.join(out_dir, "decision_boundary.png"),
-                class_names=prep.class_names, title=f"{name}: decision boundary (all data)"))
+            path = os.path.join(out_dir, PLOT_FILES["decision boundary"])
+            with writes_to(path):
+                written.append(plots.plot_decision_boundary(
+                    classes, np.concatenate([p for p, _ in points]),
+                    np.concatenate([t for _, t in points]), path,
+                    class_names=prep.class_names,
+                    title=f"{name}: decision boundary (all data)"))
         y_true, out = scored
-        written.append(plots.plot_confusion_matrix(
-            y_true, predictor.classes_of(out), os.path.join(out_dir, "confusion_matrix.png"),
-            class_names=prep.class_names))
+        path = os.path.join(out_dir, PLOT_FILES["confusion matrix"])
+        with writes_to(path):
+            written.append(plots.plot_confusion_matrix(
+                y_true, predictor.classes_of(out), path, class_names=prep.class_names))
     return written
+
+
+@contextlib.contextmanager
+def writes_to(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` of the code inside (which writes ``path``) into a
+    :class:`~chainrule.errors.FileWriteError` naming ``path``: a failed write (a full disk)
+    names no file of its own."""
+    from .training.callbacks import file_write_error
+
+    try:
+        yield
+    except OSError as err:
+        raise file_write_error(err, os.fspath(path)) from None
+
+
+# -- the output folder ------------------------------------------------------------------------
+MODEL_FILE = "model.safetensors"
+HISTORY_FILE = "history.csv"
+PLOT_FILES = {"loss": "loss.png", "decision boundary": "decision_boundary.png",
+              "confusion matrix": "confusion_matrix.png"}
+LOCK_FILE = ".chainrule-run.lock"
+
+
+def run_outputs(out_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """The files a training run writes into ``out_dir``, by what they hold."""
+    names = {"model file": MODEL_FILE, "training history": HISTORY_FILE,
+             **{f"{what} plot": name for what, name in PLOT_FILES.items()},
+             "lock file": LOCK_FILE}
+    return {what: os.path.join(os.fspath(out_dir), name) for what, name in names.items()}
+
+
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same file where both exist (links and
+    other spellings included), else the same absolute path once links are resolved."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):  # one does not exist yet: compare where the names lead
+        try:
+            return os.path.normcase(os.path.realpath(a)) == os.path.normcase(
+                os.path.realpath(b))
+        except (OSError, ValueError):
+            return False
+
+
+def refuse_overwrite(option: str, path: str | os.PathLike[str],
+                     inputs: dict[str, str | os.PathLike[str] | None]) -> None:
+    """ConfigError when the file ``option`` names, ``path``, is one of ``inputs`` (what it
+    is: its name): writing it would replace that file."""
+    for what, other in inputs.items():
+        if isinstance(other, (str, os.PathLike)) and same_file(path, other):
+            raise ConfigError(f"{option} {quote(os.fspath(path))} is {what}; writing it would "
+                              f"replace that file: pass another {option}")
+
+
+def check_outputs(cfg: TrainConfig, out_dir: str) -> None:
+    """Refuse a ``--checkpoint`` that is one of the run's own outputs in ``out_dir`` (each
+    would silently replace the other), and any output that is the ``--data`` file."""
+    outputs = [(path, f"the {what} of this run") for what, path in run_outputs(out_dir).items()]
+    if cfg.checkpoint is not None:
+        for path, what in outputs:
+            if same_file(cfg.checkpoint, path):
+                raise ConfigError(
+                    f"--checkpoint {quote(os.fspath(cfg.checkpoint))} is {what} "
+                    f"({quote(path)}); one would overwrite the other: pass another file, "
+                    f"e.g. --checkpoint {os.path.join(out_dir, 'checkpoint.safetensors')}")
+        outputs.append((os.fspath(cfg.checkpoint), "the --checkpoint file"))
+    for path, what in outputs:
+        refuse_overwrite("--out" if what.endswith("of this run") else "--checkpoint", path,
+                         {"the --data file": cfg.data})
+
+
+class RunLock:
+    """The lock file of an output folder: one training run writes into it at a time.
+
+    :meth:`acquire` creates ``<folder>/.chainrule-run.lock`` holding this process's id and
+    locks it (``flock``); the lock ends with :meth:`release` or with the process, so a run
+    killed with ``kill -9`` leaves a file that the next run takes over (``note`` says so).
+    A second live run is refused with a ConfigError naming the folder and the first run's
+    process id.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = os.fspath(folder)
+        self.path = os.path.join(self.folder, LOCK_FILE)
+        self.note: str | None = None
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        """Take the folder (creating it); ConfigError when another live run holds it."""
+        with writes_to(self.path):
+            os.makedirs(self.folder, exist_ok=True)
+            try:
+                import fcntl
+            except ImportError:  # no flock (Windows): the file's existence is the lock
+                self._fd = self._create()
+                return self
+            while self._fd is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _pid_in(fd)
+                    os.close(fd)
+                    raise self._busy(holder) from None
+                try:  # the file locked may be one its last holder had just removed
+                    current = os.path.samestat(os.fstat(fd), os.stat(self.path))
+                except FileNotFoundError:
+                    current = False
+                if not current:
+                    os.close(fd)
+                    continue
+                stale = _pid_in(fd)
+                if stale is not None:
+                    self.note = (f"took over the lock of {self.folder} from process {stale}, "
+                                 "a run that ended without releasing it")
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+                self._fd = fd
+        return self
+
+    def _create(self) -> int:
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            raise self._busy(_pid_in(self.path), f"; if no run is writing there, delete "
+                                                 f"{self.path}") from None
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        return fd
+
+    def _busy(self, holder: int | None, hint: str = "") -> ConfigError:
+        who = f"(process {holder}) " if holder is not None else ""
+        return ConfigError(f"another chainrule run {who}is writing to {quote(self.folder)} "
+                           f"(it holds {LOCK_FILE}); wait for it to end or pass another "
+                           f"--out{hint}")
+
+    def release(self) -> None:
+        """Remove the lock file and unlock; a no-op when not held."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(self.path)  # before unlocking: a waiting run then locks a new file
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> RunLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _pid_in(file: int | str) -> int | None:
+    """The process id a lock file holds (None when empty or unreadable)."""
+    try:
+        if isinstance(file, int):
+            text = os.pread(file, 32, 0)
+        else:
+            with open(file, "rb") as f:
+                text = f.read(32)
+    except OSError:
+        return None
+    digits = text.strip()
+    return int(digits) if digits.isdigit() else None

@@ -12,7 +12,9 @@ setting ``self.trainer.stop_training = True`` (with ``stop_reason`` saying why).
 from __future__ import annotations
 
 import csv
+import errno
 import inspect
+import io
 import math
 import os
 from collections.abc import Callable
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import optim
-from ..errors import ConfigError
+from ..errors import ConfigError, FileWriteError
 from ..optim.monitor import Monitor
 from .metrics import METRICS
 
@@ -258,24 +260,29 @@ class TerminateOnNaN(Callback):
 class CSVLogger(Callback):
     """Append one row per epoch (``epoch`` and every logged metric) to a CSV file.
 
-    The file is flushed after each row, so it is complete up to the last finished epoch even
-    if training is killed.
+    Each row goes to the file in one write at its end (``O_APPEND``), so the file is complete
+    up to the last finished epoch even if training is killed, and a second process writing
+    the same file can neither interleave half rows with these nor leave a gap of NUL bytes
+    (as writing at a remembered offset of a file another process truncated does).  A failed
+    write (a full disk) raises :class:`~chainrule.errors.FileWriteError` naming the file.
     """
 
     def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
         super().__init__()
         self.path = os.fspath(path)
         self.append = append
-        self._file: Any = None
-        self._writer: Any = None
+        self._fd: int | None = None
         self._keys: list[str] | None = None
 
     def on_train_begin(self, logs: Logs | None = None) -> None:
         exists = self.append and os.path.exists(self.path) and os.path.getsize(self.path) > 0
         if exists:
             self._agree_with_trainer()
-        self._file = open(self.path, "a" if self.append else "w", newline="",  # noqa: SIM115
-                          encoding="utf-8")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if self.append else os.O_TRUNC)
+        try:
+            self._fd = os.open(self.path, flags, 0o644)
+        except OSError as err:
+            raise file_write_error(err, self.path) from None
         self._keys = None
         self._has_header = exists
 
@@ -300,19 +307,41 @@ class CSVLogger(Callback):
     def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
         row = {"epoch": epoch + 1, **{k: v for k, v in (logs or {}).items()
                                       if isinstance(v, (int, float))}}
+        text = io.StringIO()
         if self._keys is None:
             self._keys = list(row)
-            self._writer = csv.DictWriter(self._file, fieldnames=self._keys,
-                                          extrasaction="ignore", restval="")
-            if not self._has_header:
-                self._writer.writeheader()
-        self._writer.writerow({k: (repr(v) if isinstance(v, float) else v)
-                               for k, v in row.items()})
-        self._file.flush()
+        writer = csv.DictWriter(text, fieldnames=self._keys, extrasaction="ignore", restval="")
+        if not self._has_header:
+            writer.writeheader()
+            self._has_header = True
+        writer.writerow({k: (repr(v) if isinstance(v, float) else v) for k, v in row.items()})
+        self._write(text.getvalue().encode("utf-8"))
+
+    def _write(self, data: bytes) -> None:
+        """``data`` (whole rows) in one write at the end of the file."""
+        if self._fd is None:
+            return
+        try:
+            while data:  # a regular file takes it all at once; a short write goes on
+                data = data[os.write(self._fd, data):]
+        except OSError as err:
+            raise file_write_error(err, self.path) from None
 
     def on_train_end(self, logs: Logs | None = None) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
+def file_write_error(err: OSError, path: str) -> FileWriteError:
+    """``err``, raised while writing ``path``, as a :class:`FileWriteError` naming ``path``
+    (the error of a failed write names no file), its ``errno`` kept.
+
+    >>> file_write_error(OSError(28, "No space left on device"), "o/history.csv")
+    FileWriteError(28, 'disk full: no space left to write o/history.csv')
+    """
+    if isinstance(err, FileWriteError):
+        return err
+    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return FileWriteError(err.errno, f"disk full: no space left to write {path}", path)
+    return FileWriteError(err.errno, f"cannot write {path}: {err.strerror or err}", path)
