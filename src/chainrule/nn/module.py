@@ -129,12 +129,18 @@ class Module:
             buffers[name] = value
             object.__setattr__(self, name, value)
             return
-        params.pop(name, None)
-        modules.pop(name, None)
+        # Assigning to a name a dict already holds keeps its place (as PyTorch's ordered
+        # dicts do): a Sequential's "1" stays the second layer, and a Linear's new weight
+        # stays before its bias in parameters() and state_dict().
         if isinstance(value, Parameter):
+            modules.pop(name, None)
             params[name] = value
         elif isinstance(value, Module):
+            params.pop(name, None)
             modules[name] = value
+        else:
+            params.pop(name, None)
+            modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
