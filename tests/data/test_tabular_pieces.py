@@ -39,8 +39,9 @@ def small_pieces(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     used: list[int] = []
     real = pieces._pieces
 
-    def counting(name: str, header_end: int, span: tuple[int, int] | None = None):
-        got = list(real(name, header_end, span))
+    def counting(name: str, header_end: int, delimiter: str,
+                 span: tuple[int, int] | None = None):
+        got = list(real(name, header_end, delimiter, span))
         used.append(len(got))
         yield from got
 
@@ -110,11 +111,8 @@ def test_rank_ranges_cover_the_records_and_split_only_between_them(tmp_path: Pat
     data = path.read_bytes()
     header_end = data.index(b"\n") + 1
     total = len(data)
-    cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
-    counts = [data[cuts[r]:cuts[r + 1]].count(b'"') for r in range(size)]
-    found = [pieces.record_range(str(path), header_end, r, size,
-                                 lambda _: [(c, None) for c in counts])
-             for r in range(size)]
+    scans = [pieces.share_scan(str(path), header_end, r, size, ",") for r in range(size)]
+    found = [pieces.record_range(str(path), header_end, r, size, scans) for r in range(size)]
     assert all(f.balanced for f in found)
     ranges = [(f.start, f.stop) for f in found]
     assert ranges[0][0] == header_end and ranges[-1][1] == total
@@ -135,7 +133,9 @@ def test_rank_ranges_cover_the_records_and_split_only_between_them(tmp_path: Pat
 def test_an_unclosed_quote_shows_in_the_balance(tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
     path.write_bytes(b'a,b\n1,"x\n2,y\n')
-    found = pieces.record_range(str(path), 4, 0, 1, lambda mine: [mine])
+    alone = [pieces.share_scan(str(path), 4, 0, 1, ",")]
+    found = pieces.record_range(str(path), 4, 0, 1, alone)
     assert not found.balanced and found.nul is None
     path.write_bytes(b'a,b\n1,x\n2,\x00y\n')
-    assert pieces.record_range(str(path), 4, 0, 1, lambda mine: [mine]).nul == 10
+    alone = [pieces.share_scan(str(path), 4, 0, 1, ",")]
+    assert pieces.record_range(str(path), 4, 0, 1, alone).nul == 10

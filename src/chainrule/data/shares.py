@@ -23,11 +23,14 @@ rows.  With one process, the whole table is read as usual.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import os
 from typing import Any
 
 from ..errors import DataError
 from . import pieces
+from .cells import names_list
 from .tabular import (
     TableFile,
     diagnose,
@@ -41,6 +44,8 @@ from .tabular import (
 
 __all__ = ["read_share"]
 
+_SAMPLE_BYTES = 64 << 10  # the bytes at each end of the file that the ranks compare
+
 
 def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
     """This rank's share of the rows of a CSV file or DataFrame ``source`` (see the module
@@ -51,16 +56,27 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
     if comm.size == 1:
         return read_frame(source, delimiter=delimiter)
     if isinstance(source, pd.DataFrame):
+        seen = comm.gather((len(source), [str(c) for c in source.columns]))
+        comm.agree(lambda: _same_frame_everywhere(seen), "take its share of the table")
         return comm.agree(lambda: _memory_share(source, comm), "take its share of the table")
     f = comm.agree(lambda: open_table(source, delimiter), "read the table's header")
-    span = pieces.record_range(f.name, f.header_end, comm.rank, comm.size, comm.gather)
+    _same_file_everywhere(f, comm)
+    scan = comm.agree(lambda: pieces.share_scan(f.name, f.header_end, comm.rank, comm.size,
+                                                f.delimiter), "read its share of the table")
+    scans = comm.gather(scan)
+    span = comm.agree(lambda: pieces.record_range(f.name, f.header_end, comm.rank, comm.size,
+                                                  scans, f.delimiter),
+                      "read its share of the table")
+    if span is None:  # every rank gets None alike
+        return _whole_file_share(source, delimiter, comm)
     if span.nul is not None or not span.balanced:  # every rank knows; rank 0 names the row
         comm.agree(lambda: _refuse(f, span.nul) if comm.rank == 0 else None, "read the table")
     frame = comm.agree(lambda: _parse(pd, f, span, explain=False),
                        "read its share of the table")
     if any(comm.gather(frame is None)):
         return _whole_file_share(source, delimiter, comm)
-    counts = comm.gather((pieces.records_in(f.name, span.start, span.stop), len(frame)))
+    counts = comm.gather((pieces.records_in(f.name, span.start, span.stop, f.delimiter),
+                          len(frame)))
     first_record = 2 + sum(n for n, _ in counts[:comm.rank])
     first_row = sum(rows for _, rows in counts[:comm.rank])
     comm.agree(lambda: _has_rows(f, sum(rows for _, rows in counts)), "read the table")
@@ -68,9 +84,13 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
         return _whole_file_share(source, delimiter, comm)
     kinds = comm.gather([(_kind(frame.iloc[:, j]), bool(frame.iloc[:, j].isna().any()))
                          for j in range(frame.shape[1])])
-    return comm.agree(lambda: f.finish(_agree_types(pd, f, span, frame, kinds),
-                                       (span.start, span.stop), first_record=first_record,
-                                       first_row=first_row),
+    frame = comm.agree(lambda: _agree_types(pd, f, span, frame, kinds),
+                       "read its share of the table")
+    dtypes = comm.gather(list(frame.dtypes))
+    frame = comm.agree(lambda: _empty_columns_typed(frame, kinds, dtypes, comm.rank),
+                       "read its share of the table")
+    return comm.agree(lambda: f.finish(frame, (span.start, span.stop),
+                                       first_record=first_record, first_row=first_row),
                       "read its share of the table")
 
 
@@ -86,6 +106,56 @@ def _whole_file_share(source: Any, delimiter: str | None, comm: Any) -> Any:
     frame = comm.agree(lambda: read_frame(source, delimiter=delimiter), "read the table")
     start, stop = shard_range(len(frame), comm.rank, comm.size)
     return frame.iloc[start:stop]
+
+
+def _fingerprint(f: TableFile) -> tuple[int, tuple[str, ...], str]:
+    """The file's size, its header as read, and a digest of its first and last bytes."""
+    size = os.path.getsize(f.name)
+    digest = hashlib.sha256()
+    with open(f.name, "rb") as file:
+        digest.update(file.read(_SAMPLE_BYTES))
+        file.seek(max(0, size - _SAMPLE_BYTES))
+        digest.update(file.read(_SAMPLE_BYTES))
+    return size, tuple(f.header), digest.hexdigest()
+
+
+def _same_file_everywhere(f: TableFile, comm: Any) -> None:
+    """Refuse, on every rank alike, a path that is not the same file on every rank (copies
+    local to each node that differ in size, columns or content): each rank would read its
+    share of a different table, and together they would train on a mix."""
+    seen = comm.gather(comm.agree(lambda: _fingerprint(f), "read the table"))
+
+    def check() -> None:
+        groups: dict[tuple[int, tuple[str, ...], str], list[int]] = {}
+        for rank, key in enumerate(seen):
+            groups.setdefault(key, []).append(rank)
+        if len(groups) == 1:
+            return
+        sizes = {size for size, _, _ in groups}
+        headers = {header for _, header, _ in groups}
+        what = " and ".join(w for w, differ in (("sizes", len(sizes) > 1),
+                                                 ("columns", len(headers) > 1)) if differ) or \
+            "contents (same size and columns)"
+        parts = []
+        for (size, header, _), ranks in groups.items():
+            who = ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
+            parts.append(f"{who}: {size:,} bytes, columns {names_list(list(header))}")
+        raise DataError(f"{f.name} is not the same file on every rank (its {what} differ): "
+                        f"{'; '.join(parts)}; every rank must read one file: copy the same "
+                        "file to every node, or put it on a file system they share")
+
+    comm.agree(check, "read the table")
+
+
+def _same_frame_everywhere(seen: list[tuple[int, list[str]]]) -> None:
+    """Refuse DataFrames that differ between the ranks in rows or columns (``seen``: every
+    rank's): the rows are cut into shares as if every rank held the same table."""
+    if all(s == seen[0] for s in seen):
+        return
+    parts = "; ".join(f"rank {r}: {n:,} rows, columns {names_list(columns)}"
+                      for r, (n, columns) in enumerate(seen))
+    raise DataError(f"the DataFrame differs between the ranks: {parts}; give every rank the "
+                    "same table (each rank takes its share of the rows)")
 
 
 def _memory_share(frame: Any, comm: Any) -> Any:
@@ -174,4 +244,20 @@ def _agree_types(pd: Any, f: TableFile, span: pieces.RecordRange, frame: Any,
             frame[name] = frame[name].astype("float64")
         elif seen[j] == {"bool"} and missing and frame[name].dtype.kind == "b":
             frame[name] = frame[name].astype(object)  # true/false with gaps: objects
+    return frame
+
+
+def _empty_columns_typed(frame: Any, kinds: list[list[tuple[str, bool]]], dtypes: list[list[Any]],
+                         rank: int) -> Any:
+    """``frame`` with each column that has no cell on this share (the parser types it as
+    float NaN) of the type the shares with cells agree on (``dtypes``: every rank's column
+    types), as one read of the whole file types it: text, dates or true/false with gaps."""
+    for j, name in enumerate(frame.columns):
+        if kinds[rank][j][0] != "none":
+            continue
+        others = {str(d[j]): d[j] for r, d in enumerate(dtypes) if kinds[r][j][0] != "none"}
+        if len(others) == 1:
+            (dtype,) = others.values()
+            if frame[name].dtype != dtype:
+                frame[name] = frame[name].astype(dtype)  # every cell is missing: NaN/NaT stay
     return frame

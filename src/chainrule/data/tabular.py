@@ -29,6 +29,7 @@ from ..errors import DataError
 from ..io import escape_controls
 from . import pieces
 from .pieces import scan_bytes
+from .records import QuoteScan
 
 __all__ = ["NA_MARKERS", "quote", "read_frame", "record_number", "require_pandas"]
 
@@ -40,6 +41,7 @@ _MAX_QUOTED = 60
 _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
 _WIDE = 2000  # columns beyond which the C engine reads faster than pyarrow
+_FIELD_LIMIT = (1 << 31) - 1  # characters in one value (the csv module's own maximum)
 
 
 def quote(value: Any, limit: int = _MAX_QUOTED) -> str:
@@ -102,6 +104,8 @@ def _prescan(name: str, delimiter: str | None) -> tuple[str, list[str], int]:
             head += more
         if _record_end(head) is not None and head.count(b"\n") < 2:
             head += f.read(_SNIFF_BYTES)
+        if head.endswith(b"\r"):  # the sample may end between the CR and LF of a line end
+            head += f.read(1)
     nul = head.find(b"\x00")
     if nul == 0 or (nul > 0 and _record_end(head[:nul]) is None):
         raise DataError(f"{name}: a NUL byte (0x00) in the header (row 1): this is not a "
@@ -130,35 +134,21 @@ def _prescan(name: str, delimiter: str | None) -> tuple[str, list[str], int]:
                         + (f" (and {len(dupes) - 10} more)" if len(dupes) > 10 else ""))
     if nul > 0:
         raise nul_error(name, delimiter, header, nul)
-    end = _record_end(head)
-    if end is None:
-        end = len(head)
-    elif head[end:end + 2] == b"\r\n":
-        end += 1
-    return delimiter, header, end + 1
+    end = _record_end(head, delimiter)  # the LF of a CR LF
+    return delimiter, header, (len(head) if end is None else end) + 1
 
 
-def _record_end(data: bytes) -> int | None:
+def _record_end(data: bytes, delimiters: str = _DELIMITERS) -> int | None:
     """The offset of the line break that ends the first record of ``data`` (a quoted line
-    break does not end it), or None when ``data`` holds no whole record.
+    break does not end it; a quote inside an unquoted value, as in ``12"``, opens nothing),
+    or None when ``data`` holds no whole record.  ``delimiters``: the delimiter, or the
+    candidates while it is not known.
 
-    >>> _record_end(b'a,"b\\nc"\\nd'), _record_end(b'a,"b\\n')
-    (7, None)
+    >>> _record_end(b'a,"b\\nc"\\nd'), _record_end(b'a,"b\\n'), _record_end(b'a,12"\\nb,"')
+    (7, None, 5)
     """
-    pos, inside = 0, False
-    while True:
-        quote_at = data.find(b'"', pos)
-        breaks = [i for i in (data.find(b"\n", pos), data.find(b"\r", pos)) if i >= 0]
-        line_at = min(breaks) if breaks else -1
-        if line_at < 0:
-            return None
-        if 0 <= quote_at < line_at:
-            inside = not inside
-            pos = quote_at + 1
-        elif inside:
-            pos = line_at + 1
-        else:
-            return line_at
+    ends = QuoteScan(delimiters.encode()).record_ends(data)
+    return int(ends[0]) if len(ends) else None
 
 
 def _sniff(text: str) -> str:
@@ -188,8 +178,13 @@ def nul_error(name: str, delimiter: str, header: list[str], offset: int) -> Data
 def _records(name: str, delimiter: str, span: tuple[int, int] | None = None,
              first: int = 1) -> Iterator[tuple[int, list[str]]]:
     """(record number, cells) for each record; the header is record 1, blank lines count.
-    With ``span`` (bytes ``[start, stop)`` beginning at a record), the records there, the
-    first numbered ``first``."""
+
+    Without ``span`` the whole file, strictly (to name what is malformed: text after a
+    closing quote, a quote never closed).  With ``span`` (bytes ``[start, stop)`` of a file
+    already parsed, beginning at a record), the records there, the first numbered ``first``,
+    read as the parser reads them (``"ab"x`` is the value ``abx``)."""
+    # one quoted value may be longer than the csv module's default limit (128 KiB)
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     if span is None:
         with open(name, newline="", encoding="utf-8-sig", errors="strict") as f:
             reader = csv.reader(f, delimiter=delimiter, strict=True)
@@ -198,7 +193,7 @@ def _records(name: str, delimiter: str, span: tuple[int, int] | None = None,
     with open(name, "rb") as f:
         f.seek(span[0])
         text = f.read(span[1] - span[0]).decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     yield from enumerate(reader, start=first)
 
 
@@ -299,7 +294,7 @@ def has_blank_lines(name: str, span: tuple[int, int]) -> bool:
                 break
             left -= len(chunk)
             data = data_tail + chunk
-            if b"\n\n" in data or b"\n\r\n" in data:
+            if b"\n\n" in data or b"\n\r\n" in data or b"\r\r" in data:  # LF, CR LF, CR
                 return True
             data_tail = data[-2:]
     return False
@@ -323,10 +318,10 @@ def read_frame(source: Any, *, delimiter: str | None = None, raw: bool = False) 
     if isinstance(source, pd.DataFrame):
         return in_memory(source)
     f = open_table(source, delimiter)
-    quotes, nul = scan_bytes(f.name)
-    if nul is not None:
-        raise nul_error(f.name, f.delimiter, f.header, nul)
-    if quotes % 2:
+    scan = scan_bytes(f.name, f.delimiter, f.header_end)
+    if scan.nul is not None:
+        raise nul_error(f.name, f.delimiter, f.header, scan.nul)
+    if any(state.inside for state in scan.after.values()):  # a quoted value never closed
         raise diagnose(f.name, f.delimiter, f.header)
     options = f.options(raw)
     span = (f.header_end, os.path.getsize(f.name))
