@@ -230,11 +230,28 @@ class _BaseMLP(BaseEstimator):
         # The engine works on dense arrays: sparse input is densified (memory: rows x columns).
         return X.toarray() if hasattr(X, "toarray") else X
 
-    @staticmethod
-    def _check_weights(sample_weight: Any, n: int, dtype: Any) -> Array | None:
+    def _check_weights(self, sample_weight: Any, n: int, dtype: Any) -> Array | None:
+        """``sample_weight`` checked (finite, >= 0, not all zero; one number stands for every
+        row, as in scikit-learn) and kept in float64: :meth:`_objective` divides each batch's
+        weights by their largest, so huge weights (1e308) neither overflow the float32 loss
+        nor change the objective.  A weight so small that the L2 penalty's share of a batch,
+        ``alpha / (2 * sum(weights))``, exceeds the largest ``dtype`` value is refused."""
         if sample_weight is None:
             return None
-        return metrics.check_sample_weight(sample_weight, n).astype(dtype)
+        if isinstance(sample_weight, (int, float, np.integer, np.floating)) and \
+                not isinstance(sample_weight, (bool, np.bool_)):
+            sample_weight = np.full(n, float(sample_weight))
+        w = metrics.check_sample_weight(sample_weight, n)
+        positive = w[w > 0]
+        if self.alpha and len(positive):
+            smallest = float(positive.min())
+            if 0.5 * float(self.alpha) / smallest > float(np.finfo(dtype).max):
+                i = int(np.flatnonzero(w == smallest)[0])
+                raise DataError(f"sample_weight[{i}] is {smallest!r}: with alpha={self.alpha} "
+                                "the L2 penalty of a batch, alpha / (2 * sum of its weights), "
+                                f"would exceed {np.dtype(dtype).name}'s range. Multiply every "
+                                "weight by one large number, or set alpha=0")
+        return w
 
     # -- the network ----------------------------------------------------------------------------
     def _initialize(self, Y: Array, layer_units: list[int], dtype: Any,
@@ -309,11 +326,16 @@ class _BaseMLP(BaseEstimator):
         outputs, plus ``alpha / 2 * sum(W**2)`` divided by the (weighted) number of examples."""
         Y = np.asarray(Y)
         Y = Y.reshape(len(Y), -1) if Y.ndim != 2 else Y
+        # With the weights divided by their largest, s, both terms are divided by s, which
+        # leaves the objective as it is: sum(w l) / sum(w) + alpha / (2 sum(w)) * sum(W**2).
+        scale = 1.0 if w is None else float(np.max(w))
+        if w is not None:
+            w = w / scale
         total = float(len(X)) if w is None else float(w.sum())
         loss = LOSSES[self.out_activation_](self._logits(X, params), Y, w)
         if self.alpha:
             penalty = sum((W * W).sum() for W in params[:len(params) // 2])
-            loss = loss + penalty * (0.5 * float(self.alpha))
+            loss = loss + penalty * (0.5 * float(self.alpha) / scale)
         return loss * (1.0 / total)
 
     def _raw_output(self, X: Any) -> Array:
@@ -457,11 +479,12 @@ class _BaseMLP(BaseEstimator):
         mean loss."""
         n = len(X)
         total_loss, total_weight = 0.0, 0.0
+        top = 1.0 if w is None or not len(w) else float(np.max(w))  # 1e308 weights: no inf
         for rows in gen_batches(n, self._batch_size(n)):
             if order is not None:
                 rows = order[rows]
             wb = None if w is None else w[rows]
-            weight = float(len(X[rows])) if wb is None else float(wb.sum())
+            weight = float(len(X[rows])) if wb is None else float((wb / top).sum())
             if weight <= 0:  # rows of weight zero carry no gradient
                 continue
             optimizer.zero_grad()

@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     from .preparation import RunData
     from .trainer import Trainer
 
-__all__ = ["Tally", "average_buffers", "batch_rows", "evaluate_arrays", "run_epochs",
-           "steps_per_epoch"]
+__all__ = ["Tally", "average_buffers", "batch_rows", "evaluate_arrays", "relative_weights",
+           "run_epochs", "steps_per_epoch"]
 
 Array = np.ndarray
 
@@ -133,6 +133,14 @@ def min_train_batch(model: Any) -> int:
     return max((getattr(m, "min_train_batch", 1) for m in model.modules()), default=1)
 
 
+def relative_weights(w: Array | None, comm: Any) -> Array | None:
+    """Sample weights divided by their largest over every rank (every rank must call it).
+    The weighted mean loss and every metric are ratios of weighted sums, so this changes no
+    result, and weights of 1e308 no longer overflow a float32 loss or a batch's sum."""
+    top = max(comm.gather(float(w.max()) if w is not None and len(w) else 0.0))
+    return w if w is None or top <= 0 else w / top
+
+
 def _batch(data: RunData, order: Array | None, rows: tuple[int, int],
            full: Tensor | None) -> tuple[Tensor, Array, Array, Array | None]:
     if full is not None:
@@ -150,14 +158,14 @@ def _train_step(t: Trainer, xb: Tensor, yb: Array, yr: Array, wb: Array | None,
     opt.zero_grad()
     out = None
     value = 0.0
-    if len(yb):
+    if len(yb) and (wb is None or wb.max() > 0):  # rows of weight 0 carry no gradient
         fast = t.compiled.plan(t.model, t.loss_fn, xb, yb) if t.compiled is not None and \
             wb is None else None
         if fast is not None:
             value, out = t.compiled.run(fast, xb, yb)
         else:
             out = t.model(xb)
-            loss = t.loss_fn(out, yb) if wb is None else weighted_loss(t.loss_fn, out, yb, wb)
+            loss = _batch_loss(t, out, yb, wb)
             loss.backward()
             value = float(loss.item())
     weight = float(len(yb) if wb is None else wb.sum())
@@ -186,8 +194,15 @@ def _train_step(t: Trainer, xb: Tensor, yb: Array, yr: Array, wb: Array | None,
     return value
 
 
+def _batch_loss(t: Trainer, out: Tensor, y: Array, w: Array | None) -> Tensor:
+    """The batch's (weighted) mean loss.  The weights are divided by the batch's largest
+    first: the weighted mean does not change, and in the float32 loss a batch whose weights
+    are all tiny next to another batch's (1 beside 1e308) keeps them apart from 0."""
+    return t.loss_fn(out, y) if w is None else weighted_loss(t.loss_fn, out, y, w / w.max())
+
+
 def _loss_value(t: Trainer, out: Tensor, y: Array, w: Array | None) -> float:
-    loss = t.loss_fn(out, y) if w is None else weighted_loss(t.loss_fn, out, y, w)
+    loss = _batch_loss(t, out, y, w)
     return float(loss.item())
 
 
@@ -257,6 +272,7 @@ def evaluate_arrays(t: Trainer, X: Array, y: Array, w: Array | None, prefix: str
     """Loss and metrics of ``t.model`` on checked arrays, under ``no_grad``, over every
     rank (outputs in the target's units while a target scaler is in use)."""
     tally = Tally(t.metric_list, t.task, y)
+    w = relative_weights(w, t.comm)
     scaler = t.target_scaler if not t.target_folded else None
     was_training = t.model.training
     t.model.eval()
@@ -265,11 +281,12 @@ def evaluate_arrays(t: Trainer, X: Array, y: Array, w: Array | None, prefix: str
             for start in range(0, len(X), batch_size):
                 stop = start + batch_size
                 yb, wb = y[start:stop], None if w is None else w[start:stop]
+                if wb is not None and not wb.max() > 0:
+                    continue  # rows of weight 0 count for nothing
                 out = t.model(Tensor(X[start:stop]))
                 if scaler is not None:
                     out = Tensor(scaler.inverse(out.data).astype(out.data.dtype))
-                loss = t.loss_fn(out, yb) if wb is None else weighted_loss(
-                    t.loss_fn, out, yb, wb)
+                loss = _batch_loss(t, out, yb, wb)
                 tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
                           out.data, yb, wb)
     finally:
@@ -280,6 +297,7 @@ def evaluate_arrays(t: Trainer, X: Array, y: Array, w: Array | None, prefix: str
 def run_epochs(t: Trainer, data: RunData) -> None:
     """Train until ``t.epoch`` reaches ``t.epochs`` or something stops training."""
     full = Tensor(data.X) if data.batch_size == len(data.X) and len(data.X) else None
+    data.w = relative_weights(data.w, t.comm)
     own_steps = steps_per_epoch(len(data.X), data.batch_size, min_train_batch(t.model))
     data.steps = t.comm.max(own_steps)  # a rank whose rows run out joins with none
     while t.epoch < t.epochs and not t.stop_training:
