@@ -12,6 +12,7 @@ returns.  Heavy libraries are imported inside the commands that need them, so
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -79,10 +80,14 @@ _PREDICT_EXAMPLES = """\
 examples:
   chainrule predict runs/penguins/model.safetensors --data new.csv --out predictions.csv
   chainrule predict runs/penguins/model.safetensors --data new.csv --proba   # CSV to stdout
-The output holds every input column exactly as written, then 'prediction', and with --proba
-one probability column per class ('p_<label>').  Every row gets a prediction: missing values
-are filled as in training; unseen categories count as none (one warning; --unknown error
-refuses them)."""
+The output holds every input column as written, then 'prediction', and with --proba one
+probability column per class ('p_<label>'); a name the input already uses gets ' (chainrule)'
+added (with a warning).  Every row gets a prediction: missing values are filled as in
+training; unseen categories count as none (one warning; --unknown error refuses them).
+A text cell starting with =, +, -, @, tab or carriage return gets a leading ' so that a
+spreadsheet shows it instead of running it as a formula (numbers such as -1.5 stay numbers);
+on standard output control characters are written as escapes (\\x1b), in --out kept as they
+are."""
 
 _INFO_EXAMPLES = """\
 examples:
@@ -816,6 +821,10 @@ def _handle(err: BaseException, args: argparse.Namespace) -> int:
         return 0
     if isinstance(err, MemoryError):
         _report("out of memory", "use smaller --layers or --batch-size, or less data", args)
+    elif isinstance(err, OSError) and isinstance(err, ChainruleError):  # names its file
+        full = err.errno in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC))
+        _report(err.strerror or str(err), "free some space, or write to another disk" if full
+                else "check the path and permissions", args)
     elif isinstance(err, OSError):
         where = f": {err.filename}" if getattr(err, "filename", None) else ""
         _report(f"{err.strerror or err}{where}", "check the path and permissions", args)

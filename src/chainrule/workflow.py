@@ -430,7 +430,7 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
     from .data.combine import agreed_mean_std
     from .tools.saving import save
     from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
-    from .training.targets import TargetScaler
+    from .training.targets import TargetScaler, square_safe_unit
 
     comm = _communicator(cfg)
     comm.agree(cfg.check, "check the options")
@@ -443,10 +443,16 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
     X, y = prep.X, prep.y
     scaler = None
     if d.standardize:  # statistics of the training rows of every rank together
-        mean, std, _ = agreed_mean_std(X[tr], comm)
+        X_tr = X[tr]
+        # a column near 1e308 is measured after a power of two brings it down (exact)
+        unit = square_safe_unit(X_tr, comm.sum)
+        mean, std, _ = agreed_mean_std(X_tr if np.all(unit == 1) else X_tr * unit, comm)
+        mean, std = mean / unit, std / unit
         scaler = StandardScaler.from_dict({"mean": mean.tolist(),
                                            "scale": np.where(std > 0, std, 1.0).tolist()})
     Z = scaler.transform(X) if scaler is not None else X
+    comm.agree(lambda: _check_range(Z, prep.feature_names, cfg.course_job, scaler is not None),
+               "check the features")
     y_scale = None
     y_fit = y
     if prep.task == "regression":  # train on standardised targets, report in real units
@@ -561,6 +567,23 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
         result.plots = _plots(predictor, prep, history, out_dir,
                               scored.get("validation", scored["train"]), points)
     return result
+
+
+def _check_range(Z: np.ndarray, names: list[str], course_job: bool, scaled: bool) -> None:
+    """DataError naming the feature columns whose (scaled) values the float32 network cannot
+    hold: they would become infinity inside it and training would 'diverge'."""
+    if course_job or not len(Z):  # the course's job trains in float64
+        return
+    limit = float(np.finfo(np.float32).max)
+    over = np.flatnonzero(np.maximum(Z.max(axis=0), -Z.min(axis=0)) > limit)
+    if len(over):
+        shown = ", ".join(quote(names[j] if j < len(names) else f"column {j}")
+                          for j in over[:5])
+        raise DataError(f"the feature column(s) {shown}{' and more' if len(over) > 5 else ''} "
+                        f"hold values beyond float32's range (about {limit:.1e})"
+                        + (" even after standardising with the training rows' mean and std; "
+                           "rescale them (or their outliers)" if scaled else
+                           "; standardise them (leave --standardize on) or rescale them"))
 
 
 def _needs_validation(prep: PreparedData) -> None:

@@ -383,6 +383,36 @@ def test_a_target_of_any_finite_magnitude_trains_as_at_unit_scale(tmp_path: Path
     assert 1 - np.sum((y - pred) ** 2) / np.sum((y - y.mean()) ** 2) > 0.5
 
 
+def _huge_feature(path: Path) -> None:
+    rng = np.random.default_rng(4)
+    rows = ["a,big,label"]
+    for i in range(60):
+        a = float(rng.normal())
+        rows.append(f"{a!r},{[1e308, -1e308, 5.0][i % 3]!r},{'p' if a > 0 else 'q'}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_a_feature_near_1e308_is_standardised_and_the_model_predicts(tmp_path: Path,
+                                                                     capsys) -> None:
+    _huge_feature(tmp_path / "f.csv")
+    assert main(_train("--data", str(tmp_path / "f.csv"), "--target", "label", "--out",
+                       str(tmp_path / "o"))) == 0
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "o/model.safetensors"), "--data",
+                 str(tmp_path / "f.csv")]) == 0
+    rows = list(csv.reader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 61 and {r[-1] for r in rows[1:]} <= {"p", "q"}
+
+
+def test_a_feature_beyond_float32_without_standardising_is_named(tmp_path: Path,
+                                                                 capsys) -> None:
+    _huge_feature(tmp_path / "f.csv")
+    assert main(_train("--data", str(tmp_path / "f.csv"), "--target", "label", "--out",
+                       str(tmp_path / "o"), "--no-standardize")) == 1
+    err = capsys.readouterr().err
+    assert "'big'" in err and "float32" in err and "diverged" not in err
+
+
 def test_evaluate_json_of_a_huge_target_is_strict_json(tmp_path: Path, capsys) -> None:
     _regression(tmp_path / "big.csv", 1e300)
     assert main(_train("--data", str(tmp_path / "big.csv"), "--target", "y", "--out",
@@ -434,3 +464,4 @@ def test_a_write_that_fails_for_space_names_the_file(tmp_path: Path, monkeypatch
     res = _limited(tmp_path, limit, *job)
     assert res.returncode == 1, res.stderr
     assert name in res.stderr and "Traceback" not in res.stderr
+    assert res.stderr.count(name) == 1  # said once, in the message

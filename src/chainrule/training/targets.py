@@ -233,7 +233,8 @@ def square_safe_unit(y: Array, total: Callable[[Array], Array] = lambda a: a) ->
     array([1.])
     """
     k = y.shape[1]
-    largest = np.abs(y).max(axis=0) if len(y) else np.zeros(k)
+    # from the extremes, not np.abs(y): no temporary copy of a wide feature table
+    largest = np.maximum(y.max(axis=0), -y.min(axis=0)) if len(y) else np.zeros(k)
     flags = total(np.concatenate([largest > _HUGE, largest >= _TINY]).astype(np.float64))
     return np.where(flags[:k] > 0, 1.0 / _SHIFT, np.where(flags[k:] > 0, 1.0, _SHIFT))
 
