@@ -45,3 +45,24 @@ def test_bce_on_nan_probabilities_is_refused():
     p = cr.tensor([0.2, np.nan], requires_grad=True)
     with pytest.raises(cr.DataError, match="NaN"):
         F.binary_cross_entropy(p, [1.0, 0.0])
+
+
+@pytest.mark.parametrize(("loss", "target"), [
+    (F.mse_loss, Y01), (F.binary_cross_entropy_with_logits, Y01), (F.cross_entropy, LABELS),
+])
+@pytest.mark.parametrize("scale", [1e308 / 4, 1e-300])
+def test_mean_losses_count_weights_by_their_ratios_in_float32(loss, target, scale):
+    # sum(w l) / sum(w) is the same for w and c w; in float32, 1e308 used to become inf and
+    # 1e-300 zero, which the loss then refused or turned into NaN.
+    z32 = Z.astype(np.float32)
+    huge = loss(cr.tensor(z32), target, sample_weight=np.asarray(W, dtype=np.float64) * scale)
+    plain = loss(cr.tensor(z32), target, sample_weight=np.asarray(W, dtype=np.float64))
+    assert np.isfinite(huge.item())
+    assert huge.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_summed_losses_keep_the_weights_scale():
+    z = cr.tensor(Z)
+    once = F.mse_loss(z, Y01, reduction="sum", sample_weight=W)
+    twice = F.mse_loss(z, Y01, reduction="sum", sample_weight=2 * np.asarray(W, dtype=float))
+    assert twice.item() == pytest.approx(2 * once.item(), rel=1e-12)

@@ -98,7 +98,7 @@ def test_worked_by_hand() -> None:
 @pytest.mark.parametrize("w, match", [
     ([1.0, -1.0, 1.0], r"sample_weight\[1\] is -1.0"),
     ([1.0, np.nan, 1.0], r"sample_weight\[1\] is nan"),
-    ([0.0, 0.0, 0.0], "sums to 0"),
+    ([0.0, 0.0, 0.0], "every weight is zero"),
     ([1.0, 1.0], r"shape \(2,\) but there are 3 examples"),
     ("abc", "must be a sequence of numbers"),
 ])

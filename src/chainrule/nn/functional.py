@@ -63,7 +63,7 @@ def _check_reduction(reduction: str) -> None:
                           f"{', '.join(REDUCTIONS)}")
 
 
-def _weights(sample_weight: Any, like: ndarray, name: str) -> ndarray | None:
+def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> ndarray | None:
     """Per-example weights as an array broadcastable against per-element losses."""
     if sample_weight is None:
         return None
@@ -72,9 +72,14 @@ def _weights(sample_weight: Any, like: ndarray, name: str) -> ndarray | None:
     if w.dtype.kind not in "biuf" or w.shape != (n,):
         raise ShapeError(f"{name}: sample_weight must be {n} numbers (one per example), got "
                          f"shape {w.shape} and dtype {w.dtype}")
-    w = w.astype(like.dtype)
-    if not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+    w = w.astype(np.float64)
+    if not np.isfinite(w).all() or (w < 0).any() or not w.max() > 0:
         raise DataError(f"{name}: sample_weight must be finite, non-negative and not all zero")
+    if reduction == "mean":
+        # The loss is sum(w_i l_i) / sum(w_i): only the ratios count, so dividing by the
+        # largest lets weights like 1e308 (or 1e-300) reach a float32 loss as finite numbers.
+        w = w / w.max()
+    w = w.astype(like.dtype)
     return w.reshape((n,) + (1,) * (like.ndim - 1)) if like.ndim else w.reshape(())
 
 
@@ -115,7 +120,7 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
     """Squared error (input - target)**2, averaged by default."""
     _check_reduction(reduction)
     diff = input.data - _target(target, input, "mse_loss")
-    w = _weights(sample_weight, diff, "mse_loss")
+    w = _weights(sample_weight, diff, "mse_loss", reduction)
     return _reduce(input, diff * diff, 2 * diff, reduction, _MSE, w)
 
 
@@ -131,7 +136,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     _check_reduction(reduction)
     y = _target(target, logits, "binary_cross_entropy_with_logits")
     z = logits.data
-    w = _weights(sample_weight, z, "binary_cross_entropy_with_logits")
+    w = _weights(sample_weight, z, "binary_cross_entropy_with_logits", reduction)
     return _reduce(logits, _bce_from_logits(z, y), ops.stable_sigmoid(z) - y, reduction,
                    _BCE_LOGITS, w)
 
@@ -166,7 +171,7 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
     if probs.op == "sigmoid":  # sigmoid + BCE: work from the logits
         z = probs.inputs[0]
         y = _target(target, z, "binary_cross_entropy")
-        w = _weights(sample_weight, z.data, "binary_cross_entropy")
+        w = _weights(sample_weight, z.data, "binary_cross_entropy", reduction)
         return _reduce(z, _bce_from_logits(z.data, y), probs.data - y, reduction,
                        _BCE_OF_SIGMOID, w)
     p = probs.data
@@ -181,7 +186,7 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         log_q = xp.maximum(xp.log1p(-p), -100)
     loss = -(y * log_p + (1 - y) * log_q)
     dloss = (p - y) / xp.maximum(p * (1 - p), 1e-12)
-    w = _weights(sample_weight, p, "binary_cross_entropy")
+    w = _weights(sample_weight, p, "binary_cross_entropy", reduction)
     return _reduce(probs, loss, dloss, reduction, _BCE, w)
 
 
@@ -223,7 +228,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
         raise ShapeError(f"cross_entropy: logits have shape {z.shape}; the target must be "
                          f"labels of shape ({n},) or probabilities of shape ({n}, {c}), "
                          f"got {t.shape}")
-    w = _weights(sample_weight, loss, "cross_entropy")
+    w = _weights(sample_weight, loss, "cross_entropy", reduction)
     if w is not None:
         loss = loss * w
         delta = delta * w[:, None]

@@ -82,9 +82,8 @@ def check_sample_weight(sample_weight: Any, n: int, name: str = "sample_weight")
     if bad.any():
         i = int(np.argmax(bad))
         raise DataError(f"{name}[{i}] is {w[i]}; weights must be finite and >= 0")
-    if n and not w.sum() > 0:
-        raise DataError(f"{name} sums to {w.sum()}: every weight is zero; at least one must "
-                        "be positive")
+    if n and not w.max() > 0:  # not the sum: 1e308 + 1e308 overflows
+        raise DataError(f"{name}: every weight is zero; at least one must be positive")
     return w
 
 
