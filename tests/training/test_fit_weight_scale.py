@@ -31,9 +31,6 @@ def _same(a, b) -> None:
                                    err_msg=key)
 
 
-# check_sample_weight (training/metrics.py) still sums the raw weights to see that they are not
-# all zero, which overflows harmlessly for 40 x 1e308
-@pytest.mark.filterwarnings("ignore:overflow encountered in reduce:RuntimeWarning")
 @pytest.mark.parametrize("target", TARGETS)
 @pytest.mark.parametrize("scale", [1e308, 1e-300])
 def test_weights_train_by_their_ratios_whatever_their_size(target, scale) -> None:
