@@ -219,8 +219,10 @@ class CompiledStep:
                 raise UnsupportedStepError("the optimizer re-evaluates the loss through a closure")
             if model is None or loss_fn is None:
                 model, loss_fn = _from_step(self.step_fn, self.optimizer, xb, yb)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the eager run after it reports its own
+            # The extra pass's floating-point warnings (overflow in a diverging model): the
+            # eager run after it reports its own.  errstate holds per thread (and per context
+            # in NumPy 2), where catch_warnings would swap the process's warning filters.
+            with np.errstate(all="ignore"):
                 plan = capture(model, loss_fn, xb, yb)
         except UnsupportedStepError as why:
             self.reason = str(why)

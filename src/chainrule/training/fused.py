@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ ACTIVATION_CODES = {"identity": 0, "tanh": 1, "sigmoid": 2, "relu": 3, "leaky_re
 LOOP_FRIENDLY = ("identity", "relu", "leaky_relu")
 
 _kernels: Any = None
-_tried = False
+_tried = False  # set only once _kernels holds the answer
+_lock = threading.Lock()
 
 
 def available() -> bool:
@@ -38,11 +40,21 @@ def available() -> bool:
 
 def kernels() -> Any:
     """The compiled kernels as a namespace, or None without numba (or with CHAINRULE_NO_NUMBA
-    set, which the tests use to run the NumPy path)."""
+    set, which the tests use to run the NumPy path).  Safe to call from several threads: the
+    first builds them while the others wait for its answer."""
     global _kernels, _tried
     if _tried:
         return _kernels
-    _tried = True
+    with _lock:
+        if not _tried:
+            try:
+                _kernels = _load()
+            finally:
+                _tried = True
+    return _kernels
+
+
+def _load() -> Any:
     if os.environ.get("CHAINRULE_NO_NUMBA"):
         return None
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "chainrule" / "numba"))
@@ -50,8 +62,7 @@ def kernels() -> Any:
         import numba
     except ImportError:
         return None
-    _kernels = _build(numba)
-    return _kernels
+    return _build(numba)
 
 
 def _build(numba: Any) -> Any:
