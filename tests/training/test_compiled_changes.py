@@ -56,9 +56,7 @@ def _train(model, loss_fn, opt, change, compiled_step, steps=(3, 4)):
 
 
 def _swap_activation(m, loss_fn, opt):
-    # Sequential registers modules as attributes "0", "1", ...; today setting one again also
-    # moves it to the end (Linear, Linear, ReLU), which eager training computes too.
-    setattr(m, "1", nn.ReLU())
+    m[1] = nn.ReLU()
 
 
 def _swap_activation_in_dict(m, loss_fn, opt):
@@ -72,6 +70,16 @@ def _append_activation(m, loss_fn, opt):
 def _append_trained_layer(m, loss_fn, opt):
     layer = nn.Linear(2, 2, dtype=F64, rng=7)
     m.append(layer)
+    opt.add_param_group({"params": layer.parameters()})
+
+
+def _delete_activation(m, loss_fn, opt):
+    del m[1]
+
+
+def _insert_trained_layer(m, loss_fn, opt):
+    layer = nn.Linear(5, 5, dtype=F64, rng=8)
+    m.insert(1, layer)  # Linear, Linear, Tanh, Linear
     opt.add_param_group({"params": layer.parameters()})
 
 
@@ -145,6 +153,8 @@ def _leaky_model():
 CHANGES = {
     "activation swapped": (_model, _swap_activation, "adam", True),
     "activation swapped in _modules": (_model, _swap_activation_in_dict, "adam", True),
+    "activation deleted": (_model, _delete_activation, "adam", True),
+    "trained layer inserted": (_model, _insert_trained_layer, "momentum", True),
     "activation appended": (_model, _append_activation, "adam", True),
     "trained layer appended": (_model, _append_trained_layer, "momentum", True),
     "LeakyReLU slope": (_leaky_model, _leaky, "adam", True),
@@ -338,7 +348,7 @@ class _EditAtEpochEnd(cr.training.Callback):
     def on_epoch_end(self, epoch, logs=None):
         m = self.model
         if epoch == 0:
-            m._modules["1"] = nn.LeakyReLU(0.1)  # in place (setattr would move it last)
+            m[1] = nn.LeakyReLU(0.1)
         elif epoch == 1:
             m[1].negative_slope = 0.4
             m[0].bias.requires_grad = False
