@@ -4,8 +4,8 @@
 validation split, the batch size); the trainer runs it under the communicator's
 ``agree``, so bad data on any rank stops every rank with that rank's message.
 :func:`agree_on_run` is what the ranks then settle together: whether there is validation
-data anywhere, the target statistics for ``standardize_target``, the number of steps per
-epoch, and the rows, batch size and fingerprint a checkpoint records.
+data anywhere, the target statistics for ``standardize_target``, and the rows, batch size
+and fingerprint a checkpoint records.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ class RunData:
     yv: Array | None
     wv: Array | None
     batch_size: int
-    steps: int = 0
+    steps: int = 0  # per epoch over every rank; the loop sets it (loop.steps_per_epoch)
 
 
 
@@ -106,7 +106,6 @@ def agree_on_run(t: Trainer, data: RunData) -> RunData:
             t.target_scaler.unfold(layer)
         t.target_folded = False
         data.y = t.target_scaler.transform(data.y)
-    data.steps = comm.max(-(-len(data.X) // data.batch_size))
     rows, batch = comm.sum(np.array([len(data.X), data.batch_size], dtype=float))
     # other sample weights or other validation rows are other data too
     rows_of = [np.hstack([as_rows(data.X), as_rows(data.y_raw),
