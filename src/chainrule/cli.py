@@ -722,7 +722,9 @@ def cmd_gradcheck(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a saved model as ONNX (needs chainrule.onnx and the onnx package)."""
     from .onnx import export_model_file  # NumPy-only until it writes the file
+    from .workflow import refuse_overwrite
 
+    refuse_overwrite("--out", args.out, {"the MODEL file": args.model})
     try:
         export_model_file(args.model, args.out)  # with the model's preprocessing
     except ImportError:

@@ -206,6 +206,16 @@ def test_predict_refuses_to_write_over_its_data_or_model(tmp_path: Path, monkeyp
     assert {p: (tmp_path / p).read_bytes() for p in before} == before
 
 
+def test_export_refuses_to_write_over_its_model(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    _table(tmp_path / "d.csv", ["x", "y"])
+    assert main(_train("--data", "d.csv", "--target", "label", "--out", "m")) == 0
+    before = (tmp_path / "m/model.safetensors").read_bytes()
+    assert main(["export", "m/model.safetensors", "--out", "m/./model.safetensors"]) == 1
+    assert "MODEL" in capsys.readouterr().err
+    assert (tmp_path / "m/model.safetensors").read_bytes() == before
+
+
 # -- predict's output: spreadsheets and terminals -------------------------------------------------
 HOSTILE = ["=1+2", "@SUM(A1:A9)", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
            "=HYPERLINK(\"http://x\",\"y\")", "\rx", "a\rb", "plain"]
