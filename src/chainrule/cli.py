@@ -613,7 +613,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   f"{metrics['mae']:.6g}  R^2 {metrics['r2']:.4f}")
     if args.confusion_matrix and pred.task.is_classifier:
         from . import plots
-        from .workflow import refuse_overwrite, writes_to
+        from .io import writes_to
+        from .workflow import refuse_overwrite
 
         refuse_overwrite("--confusion-matrix", args.confusion_matrix,
                          {"the --data file": args.data, "the MODEL file": args.model})

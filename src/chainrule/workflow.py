@@ -32,6 +32,7 @@ import numpy as np
 
 from .data.tabular import quote
 from .errors import ConfigError, DataError
+from .io import writes_to
 from .predictor import (
     GradcheckReport,
     Predictor,
@@ -64,7 +65,6 @@ __all__ = [
     "same_file",
     "train",
     "write_predictions",
-    "writes_to",
 ]
 
 _MAX_SEED = 2**32 - 1
@@ -706,19 +706,6 @@ def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
             written.append(plots.plot_confusion_matrix(
                 y_true, predictor.classes_of(out), path, class_names=prep.class_names))
     return written
-
-
-@contextlib.contextmanager
-def writes_to(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Turn an ``OSError`` of the code inside (which writes ``path``) into a
-    :class:`~chainrule.errors.FileWriteError` naming ``path``: a failed write (a full disk)
-    names no file of its own."""
-    from .training.callbacks import file_write_error
-
-    try:
-        yield
-    except OSError as err:
-        raise file_write_error(err, os.fspath(path)) from None
 
 
 # -- the output folder ------------------------------------------------------------------------

@@ -5,7 +5,7 @@ This package is the floor the rest stands on: it imports only NumPy and
 describes is the business of :mod:`chainrule.tools.saving`, above ``nn``.
 """
 
-from .atomic import atomic_write, check_file_name
+from .atomic import atomic_write, check_file_name, write_error, writes_to
 from .modelfile import (
     FORMAT,
     FORMAT_VERSION,
@@ -51,6 +51,8 @@ __all__ = [
     "read_model_header",
     "read_safetensors",
     "read_tensors",
+    "write_error",
     "write_model_file",
     "write_safetensors",
+    "writes_to",
 ]

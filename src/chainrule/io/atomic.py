@@ -12,13 +12,13 @@ import contextlib
 import errno
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..errors import ChainruleError, ConfigError, FileWriteError
 from .text import printable
 
-__all__ = ["atomic_write", "check_file_name"]
+__all__ = ["atomic_write", "check_file_name", "write_error", "writes_to"]
 
 _FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
@@ -45,12 +45,32 @@ def atomic_write(path: str | os.PathLike[str], chunks: Iterable[bytes]) -> None:
             os.unlink(tmp)
         if not isinstance(err, OSError):
             raise
-        if err.errno in _FULL:
-            raise FileWriteError(err.errno, f"disk full: no space left to write {target}",
-                                 target) from None
         # name the file asked for, not the temporary one (a missing folder, no permission)
-        raise FileWriteError(err.errno, f"cannot write {target}: "
-                             f"{err.strerror or err}", target) from None
+        raise write_error(err, target) from None
+
+
+def write_error(err: OSError, path: str) -> FileWriteError:
+    """``err``, raised while writing ``path``, as a :class:`~chainrule.errors.FileWriteError`
+    naming ``path`` (the error of a failed write names no file), its ``errno`` kept.
+
+    >>> write_error(OSError(28, "No space left on device"), "o/history.csv")
+    FileWriteError(28, 'disk full: no space left to write o/history.csv')
+    """
+    if isinstance(err, FileWriteError):
+        return err
+    if err.errno in _FULL:
+        return FileWriteError(err.errno, f"disk full: no space left to write {path}", path)
+    return FileWriteError(err.errno, f"cannot write {path}: {err.strerror or err}", path)
+
+
+@contextlib.contextmanager
+def writes_to(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` of the code inside (which writes ``path``) into a
+    :class:`~chainrule.errors.FileWriteError` naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        raise write_error(err, os.fspath(path)) from None
 
 
 def check_file_name(path: Any, action: str, error: type[ChainruleError]) -> str:

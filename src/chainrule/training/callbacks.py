@@ -12,7 +12,6 @@ setting ``self.trainer.stop_training = True`` (with ``stop_reason`` saying why).
 from __future__ import annotations
 
 import csv
-import errno
 import inspect
 import io
 import math
@@ -23,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import optim
-from ..errors import ConfigError, FileWriteError
+from ..errors import ConfigError
+from ..io import write_error
 from ..optim.monitor import Monitor
 from .metrics import METRICS
 
@@ -282,7 +282,7 @@ class CSVLogger(Callback):
         try:
             self._fd = os.open(self.path, flags, 0o644)
         except OSError as err:
-            raise file_write_error(err, self.path) from None
+            raise write_error(err, self.path) from None
         self._keys = None
         self._has_header = exists
 
@@ -325,23 +325,9 @@ class CSVLogger(Callback):
             while data:  # a regular file takes it all at once; a short write goes on
                 data = data[os.write(self._fd, data):]
         except OSError as err:
-            raise file_write_error(err, self.path) from None
+            raise write_error(err, self.path) from None
 
     def on_train_end(self, logs: Logs | None = None) -> None:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
-
-
-def file_write_error(err: OSError, path: str) -> FileWriteError:
-    """``err``, raised while writing ``path``, as a :class:`FileWriteError` naming ``path``
-    (the error of a failed write names no file), its ``errno`` kept.
-
-    >>> file_write_error(OSError(28, "No space left on device"), "o/history.csv")
-    FileWriteError(28, 'disk full: no space left to write o/history.csv')
-    """
-    if isinstance(err, FileWriteError):
-        return err
-    if err.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-        return FileWriteError(err.errno, f"disk full: no space left to write {path}", path)
-    return FileWriteError(err.errno, f"cannot write {path}: {err.strerror or err}", path)
