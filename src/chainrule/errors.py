@@ -36,6 +36,10 @@ class GradcheckError(ChainruleError, AssertionError):
     """Analytic and numerical gradients disagree (raised by :func:`chainrule.gradcheck`)."""
 
 
+class LayerIndexError(ConfigError, IndexError):
+    """A layer index outside a ``Sequential`` (also an ``IndexError``, as a list's)."""
+
+
 class ModelFileError(ChainruleError, ValueError):
     """A model or checkpoint file that cannot be written or read: malformed, truncated,
     tampered with, or describing a model chainrule does not know."""
@@ -63,6 +67,7 @@ __all__ = [
     "FileWriteError",
     "GradcheckError",
     "GraphError",
+    "LayerIndexError",
     "ModelFileError",
     "PlotError",
     "ShapeError",

@@ -9,8 +9,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.errors import ChainruleError, ConfigError
-from chainrule.nn.layers import LayerIndexError
+from chainrule.errors import ChainruleError, ConfigError, LayerIndexError
 from conftest import needs_torch
 
 F64 = np.float64

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..engine import ConfigError, ShapeError, Tensor, ops
 from ..engine.random import RNGLike, get_rng
+from ..errors import LayerIndexError
 from . import init as _init
 from . import registry
 from ._checks import check_dtype, check_number, check_size
@@ -21,7 +22,6 @@ __all__ = [
     "Dropout2d",
     "Flatten",
     "Identity",
-    "LayerIndexError",
     "LeakyReLU",
     "Linear",
     "LogSoftmax",
@@ -109,10 +109,6 @@ class Linear(Module):
                 + ("" if dtype == np.float32 else f", dtype={dtype}"))
 
 
-class LayerIndexError(ConfigError, IndexError):
-    """A layer index outside a :class:`Sequential` (also an ``IndexError``, as a list's)."""
-
-
 class Sequential(Module):
     """Modules applied one after another; indexed, edited and sliced like a list, as PyTorch's
     ``Sequential``: ``model[1] = nn.ReLU()`` replaces the second layer in place, ``del
@@ -131,7 +127,7 @@ class Sequential(Module):
     >>> model[4]  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    chainrule.nn.layers.LayerIndexError: Sequential: index 4 is out of range for 4 layers ...
+    chainrule.errors.LayerIndexError: Sequential: index 4 is out of range for 4 layers ...
     """
 
     def __init__(self, *modules: Module) -> None:
