@@ -63,7 +63,7 @@ def _csv(features: list[str], label: str, classes: list[str], n: int = 60) -> st
 
 def _names(h: str) -> dict[str, object]:
     return {"features": [h, "f2 " + h], "label": "label " + h,
-            "classes": [h + " A", "B " + h], "csv_name": h + ".csv"}
+            "classes": [h + " A", "B " + h], "csv_name": h[:200] + ".csv"}
 
 
 PLAIN = {"features": ["f1", "f2"], "label": "label", "classes": ["A", "B"],

@@ -22,19 +22,36 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["DEFAULT_PORT", "add_arguments", "run"]
+__all__ = ["DEFAULT_PORT", "add_arguments", "port_number", "run"]
 
 DEFAULT_PORT = 8765
+
+
+def port_number(text: str) -> int:
+    """``--port``'s value: a whole number from 0 to 65535 (argparse reports anything else).
+
+    >>> port_number("8765")
+    8765
+    >>> port_number("70000")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be 0 to 65535 (0 picks a free port), got '70000'
+    """
+    value = text.strip()
+    if not (value.isascii() and value.isdigit()) or not 0 <= int(value) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (0 picks a free port), got "
+                                         f"{text[:20]!r}")
+    return int(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the playground's options (``--port``, ``--host``, ``--no-browser``,
     ``--allow-origin``) to ``parser``."""
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
+    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                         help=f"the port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
     parser.add_argument("--host", default="127.0.0.1",
-                        help="the address to listen on (default 127.0.0.1, this machine only); "
-                             "its name is also accepted in the Host header")
+                        help="the address to listen on (default 127.0.0.1, this machine only; "
+                             "::1 for IPv6); its name is also accepted in the Host header")
     parser.add_argument("--no-browser", action="store_true",
                         help="print the address instead of opening a browser")
     parser.add_argument("--allow-origin", action="append", default=[], metavar="NAME",

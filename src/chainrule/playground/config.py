@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..errors import ConfigError
+from . import schema
 
 __all__ = [
     "ACTIVATIONS",
@@ -80,6 +81,7 @@ LIMITS = {
     "max_csv_bytes": 256 * 1024,
     "max_steps_per_request": 1000,
 }
+MAX_NAME_CHARS = 255  # the uploaded file's name, as a file system allows
 
 
 def get(table: dict[str, str] | dict[str, tuple[str, float, int]], name: str,
@@ -121,76 +123,55 @@ class RunConfig:
         return d
 
 
-def _number(raw: dict[str, Any], key: str, default: Any, lo: float, hi: float,
-            integer: bool = False) -> Any:
-    value = raw.get(key, default)
-    if value is None:
-        return None
-    try:
-        number = int(value) if integer else float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be a number, got {value!r}") from None
-    if integer and float(value) != number:
-        raise ConfigError(f"{key} must be a whole number, got {value!r}")
-    if not lo <= number <= hi:  # also rejects NaN
-        raise ConfigError(f"{key} must be between {lo:g} and {hi:g}, got {value!r}")
-    return number
-
-
 def parse_config(raw: Any) -> RunConfig:
     """Check the JSON object ``raw`` from the page and build a :class:`RunConfig`.
+
+    Every field must have JSON's own type (``"standardize": "false"`` is refused, not read as
+    true) and lie in its range; see :mod:`.schema`.
 
     >>> parse_config({"hidden": [40]})
     Traceback (most recent call last):
     ...
     chainrule.errors.ConfigError: hidden: at most 16 units per layer, got 40
     """
-    if not isinstance(raw, dict):
-        raise ConfigError(f"the run configuration must be a JSON object, got "
-                          f"{type(raw).__name__}")
-    known = set(RunConfig.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown configuration keys {unknown}; known: {sorted(known)}")
+    raw = schema.obj(raw, "the run configuration")
+    schema.check_keys(raw, RunConfig.__dataclass_fields__, "configuration")
     d = RunConfig()
     hidden = raw.get("hidden", d.hidden)
     if not isinstance(hidden, list) or len(hidden) > LIMITS["max_layers"]:
         raise ConfigError(f"hidden: expected a list of at most {LIMITS['max_layers']} layer "
-                          f"sizes, got {hidden!r}")
+                          f"sizes, got {schema.shown(hidden)}")
     for units in hidden:
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
             raise ConfigError(f"hidden: layer sizes must be positive whole numbers, got "
-                              f"{units!r}")
+                              f"{schema.shown(units)}")
         if units > LIMITS["max_units"]:
             raise ConfigError(f"hidden: at most {LIMITS['max_units']} units per layer, got "
                               f"{units}")
-    csv = raw.get("csv")
-    if csv is not None and not isinstance(csv, str):
-        raise ConfigError("csv must be the file's text")
+    csv = schema.text(raw, "csv", 4 * LIMITS["max_csv_bytes"], None)
     if csv is not None and len(csv.encode()) > LIMITS["max_csv_bytes"]:
         raise ConfigError(f"the CSV file is {len(csv.encode())} bytes; the playground takes "
                           f"at most {LIMITS['max_csv_bytes']} (a few thousand rows)")
-    dataset = get(DATASETS, str(raw.get("dataset", d.dataset)), "data set")
+    dataset = schema.member(raw, "dataset", DATASETS, "data set", d.dataset)
     if dataset == "csv" and not csv:
         raise ConfigError("dataset 'csv' needs the file's text in 'csv'; drop a CSV file "
                           "with two numeric feature columns and a label column")
     return RunConfig(
         dataset=dataset,
-        noise=_number(raw, "noise", None, 0.0, 2.0),
-        n_samples=_number(raw, "n_samples", None, 20, LIMITS["max_examples"], integer=True),
-        val_split=_number(raw, "val_split", d.val_split, 0.0, 0.5),
-        standardize=bool(raw.get("standardize", d.standardize)),
+        noise=schema.real(raw, "noise", 0.0, 2.0, None),
+        n_samples=schema.whole(raw, "n_samples", 20, LIMITS["max_examples"], None),
+        val_split=schema.real(raw, "val_split", 0.0, 0.5, d.val_split),
+        standardize=schema.flag(raw, "standardize", d.standardize),
         hidden=list(hidden),
-        activation=get(ACTIVATIONS, str(raw.get("activation", d.activation)), "activation"),
-        output=get(OUTPUTS, str(raw.get("output", d.output)), "output"),
-        init=get(INITS, str(raw.get("init", d.init)), "initialisation"),
-        optimizer=get(OPTIMIZERS, str(raw.get("optimizer", d.optimizer)), "optimizer"),
-        lr=_number(raw, "lr", d.lr, 1e-6, 100.0),
-        batch_size=_number(raw, "batch_size", d.batch_size, 1, LIMITS["max_examples"],
-                           integer=True),
-        seed=_number(raw, "seed", d.seed, 0, 2**31 - 1, integer=True),
+        activation=schema.member(raw, "activation", ACTIVATIONS, "activation", d.activation),
+        output=schema.member(raw, "output", OUTPUTS, "output", d.output),
+        init=schema.member(raw, "init", INITS, "initialisation", d.init),
+        optimizer=schema.member(raw, "optimizer", OPTIMIZERS, "optimizer", d.optimizer),
+        lr=schema.real(raw, "lr", 1e-6, 100.0, d.lr),
+        batch_size=schema.whole(raw, "batch_size", 1, LIMITS["max_examples"], d.batch_size),
+        seed=schema.whole(raw, "seed", 0, 2**31 - 1, d.seed),
         csv=csv,
-        csv_name=str(raw.get("csv_name", d.csv_name))[:100],
+        csv_name=schema.text(raw, "csv_name", MAX_NAME_CHARS, d.csv_name),
     )
 
 

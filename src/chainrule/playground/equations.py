@@ -108,14 +108,19 @@ def forward_pass(run: Run, rows: np.ndarray) -> Pass:
                 Y, float(J.item()), table)
 
 
+def _whole(value: object) -> bool:
+    """A whole number in Python's sense, not a bool (True would index like 1, or as a mask)."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def _rows(run: Run, example: int | None) -> np.ndarray:
     if example is None:
         return np.asarray(run.last_rows)
     m = len(run.data.X_train)
-    if not isinstance(example, int) or not 0 <= example < m:
+    if not _whole(example) or not 0 <= example < m:
         raise ConfigError(f"example must be a training example number from 0 to {m - 1}, got "
                           f"{example!r}")
-    return np.array([example])
+    return np.array([int(example)])
 
 
 def _derivative(run: Run, lay: int, p: Pass, i: int, j: int) -> tuple[str, str, float]:
@@ -202,10 +207,10 @@ def explain_weight(run: Run, layer: int, row: int, col: int,
     """Value, gradient and equations of weight ``W[layer][row, col]``, for the last step's
     batch or for one training ``example``."""
     L = len(run.linears)
-    if not isinstance(layer, int) or not 1 <= layer <= L:
+    if not _whole(layer) or not 1 <= layer <= L:
         raise ConfigError(f"layer must be 1 to {L} (W1 ... W{L}), got {layer!r}")
     W = p_weight(run, layer)
-    if not (isinstance(row, int) and isinstance(col, int)
+    if not (_whole(row) and _whole(col)
             and 0 <= row < W.shape[0] and 0 <= col < W.shape[1]):
         raise ConfigError(f"W{layer} has shape {W.shape}; row must be 0 to {W.shape[0] - 1} and "
                           f"col 0 to {W.shape[1] - 1}, got {row!r}, {col!r}")
@@ -238,10 +243,10 @@ def explain_weight(run: Run, layer: int, row: int, col: int,
 def explain_unit(run: Run, layer: int, unit: int, example: int | None = None) -> dict[str, Any]:
     """A unit's output, its bias and the gradient dJ/db with the numbers plugged in."""
     L = len(run.linears)
-    if not isinstance(layer, int) or not 0 <= layer <= L:
+    if not _whole(layer) or not 0 <= layer <= L:
         raise ConfigError(f"layer must be 0 (the inputs) to {L}, got {layer!r}")
     n = run.sizes[layer]
-    if not isinstance(unit, int) or not 0 <= unit < n:
+    if not _whole(unit) or not 0 <= unit < n:
         raise ConfigError(f"layer {layer} has {n} units (0 to {n - 1}), got {unit!r}")
     p = forward_pass(run, _rows(run, example))
     i0 = int(p.rows[0])

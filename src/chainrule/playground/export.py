@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ChainruleError, ConfigError, ModelFileError
 from ..tools.saving import save
 from .config import ACTIVATIONS, OPTIMIZERS, OUTPUTS
 from .recipe import data_call, loss_call, optimizer_call, targets_source
 from .session import Run
 
-__all__ = ["literal", "model_bytes", "python_code"]
+__all__ = ["literal", "model_bytes", "python_code", "unsavable"]
 
 
 def _metadata(run: Run) -> dict[str, Any]:
@@ -37,16 +37,34 @@ def _metadata(run: Run) -> dict[str, Any]:
     return {"preprocessing": preprocessing, "training": training}
 
 
+def unsavable(run: Run) -> str | None:
+    """Why this run's network cannot be saved (weights that are not finite numbers, which
+    ``chainrule.load`` refuses), or None when it can."""
+    bad = [p for p in run.model.parameters() if not np.isfinite(p.data).all()]
+    if not bad:
+        return None
+    why = run.diverged or f"its weights stopped being finite numbers by step {run.step}"
+    return (f"this run diverged ({why}), so there is no model to save: a model file with "
+            "non-finite weights is refused when loaded; lower the learning rate, reset and "
+            "train again")
+
+
 def model_bytes(run: Run) -> bytes:
-    """The trained network as a chainrule model file (safetensors), with its metadata."""
-    fd, path = tempfile.mkstemp(suffix=".safetensors")
-    os.close(fd)
-    try:
-        save(run.model, path, **_metadata(run))
+    """The trained network as a chainrule model file (safetensors), with its metadata.
+
+    A diverged network (see :func:`unsavable`) is refused with a ModelFileError.
+    """
+    problem = unsavable(run)
+    if problem:
+        raise ModelFileError(problem)
+    with tempfile.TemporaryDirectory(prefix="chainrule-playground-") as folder:
+        path = os.path.join(folder, "model.safetensors")
+        try:
+            save(run.model, path, **_metadata(run))
+        except ChainruleError as err:  # name the download, not the server's temporary file
+            raise type(err)(str(err).replace(path, "model.safetensors")) from None
         with open(path, "rb") as f:
             return f.read()
-    finally:
-        os.unlink(path)
 
 
 def literal(value: Any) -> str:

@@ -25,9 +25,12 @@ The API (JSON in and out; see docs/playground.md):
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import json
 import math
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -39,18 +42,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import ChainruleError
+from ..errors import ChainruleError, ConfigError
+from . import schema
 from .config import LIMITS, options, parse_config
 from .equations import explain_unit, explain_weight
-from .export import model_bytes, python_code
+from .export import model_bytes, python_code, unsavable
+from .schema import shown
 from .session import Run
 
-__all__ = ["MAX_BODY_BYTES", "MAX_RUNS", "HostGuard", "PlaygroundServer", "make_server",
-           "serve"]
+__all__ = ["MAX_BODY_BYTES", "MAX_RUNS", "REQUEST_TIMEOUT_S", "HostGuard", "PlaygroundServer",
+           "make_server", "serve"]
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = LIMITS["max_csv_bytes"] + 16 * 1024  # a CSV upload plus the config around it
 MAX_RUNS = 16  # beyond this the least recently used run is dropped
+REQUEST_TIMEOUT_S = 30.0  # a client silent this long (mid-request or idle) is disconnected
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 _CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
@@ -100,6 +106,14 @@ class HostGuard:
         return None
 
 
+class HTTPError(Exception):
+    """A request the API answers with ``status`` and a JSON ``{"error": message}``."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class Registry:
     """The live runs by id, dropping the least recently used beyond MAX_RUNS."""
 
@@ -118,8 +132,9 @@ class Registry:
     def get(self, key: str) -> Run:
         with self.lock:
             if key not in self.runs:
-                raise LookupError(f"no run {key!r} (it ended, or the server restarted); "
-                                  "reload the page to start a new one")
+                raise HTTPError(HTTPStatus.NOT_FOUND,
+                                f"no run {shown(key)} (it ended, or the server restarted); "
+                                "reload the page to start a new one")
             self.runs.move_to_end(key)
             run = self.runs[key]
         run.touched = time.monotonic()
@@ -142,21 +157,30 @@ def _clean(value: Any) -> Any:
 
 
 class PlaygroundServer(ThreadingHTTPServer):
-    """A ThreadingHTTPServer holding the runs and the Host/Origin guard."""
+    """A ThreadingHTTPServer holding the runs and the Host/Origin guard.
+
+    ``request_timeout`` bounds how long one connection may wait for the client: reading a
+    request's head or body, or idling between keep-alive requests.  An IPv6 address
+    (``::1``) listens on IPv6.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, address: tuple[str, int], allow_origins: list[str] | None = None,
-                 quiet: bool = True) -> None:
-        super().__init__(address, Handler)
-        self.guard = HostGuard(self.server_address[1], [address[0], *(allow_origins or [])])
+                 quiet: bool = True, request_timeout: float = REQUEST_TIMEOUT_S) -> None:
+        host, port = _check_address(*address)
+        if _is_ipv6(host):
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), Handler)
+        self.guard = HostGuard(self.server_address[1], [host, *(allow_origins or [])])
         self.registry = Registry()
         self.quiet = quiet
+        self.request_timeout = request_timeout
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A browser that closes a connection early is normal; anything else is reported.
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+        # A client that goes away or stops talking is normal; anything else is reported.
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         super().handle_error(request, client_address)
 
@@ -165,16 +189,31 @@ class PlaygroundServer(ThreadingHTTPServer):
         return int(self.server_address[1])
 
 
-class HTTPError(Exception):
-    """A request the API answers with ``status`` and a JSON ``{"error": message}``."""
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
 
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+def _check_address(host: Any, port: Any) -> tuple[str, int]:
+    """The host (brackets around an IPv6 address removed) and port, or a ConfigError."""
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ConfigError(f"the port must be a whole number from 0 to 65535 (0 picks a free "
+                          f"one), got {shown(port)}")
+    if not isinstance(host, str):
+        raise ConfigError(f"the host must be an address or a name, got {shown(host)}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
 
 
 class Handler(BaseHTTPRequestHandler):
-    """Routes one request: the guard first, then the page, its files or the API."""
+    """Routes one request: the guard first, then the page, its files or the API.
+
+    A request's body is read and checked in full before its run is locked, so a client that
+    stalls mid-body holds only its own connection (until ``request_timeout``), never a run.
+    """
 
     server: PlaygroundServer
     server_version = "chainrule-playground"
@@ -183,6 +222,10 @@ class Handler(BaseHTTPRequestHandler):
     # waits ~40 ms for a delayed ACK, which caps the page at about 17 redraws a second.
     disable_nagle_algorithm = True
     wbufsize = 256 * 1024
+
+    def setup(self) -> None:
+        self.timeout = self.server.request_timeout  # the socket's timeout, set by setup()
+        super().setup()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if not self.server.quiet:
@@ -199,42 +242,77 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -------------------------------------------------------------------------------
     def _handle(self, method: str) -> None:
+        self._body_done = False
         refusal = self.server.guard.refusal(self.headers.get("Host"),
                                             self.headers.get("Origin"))
         if refusal:
+            self.close_connection = True
             self._send_json(HTTPStatus.FORBIDDEN, {"error": refusal + "; open the page at "
                                                    f"http://127.0.0.1:{self.server.port}/ or "
                                                    "start it with --allow-origin NAME"})
-            self.close_connection = True
             return
         try:
             self._route(method, urlsplit(self.path).path)
         except HTTPError as err:
-            self._send_json(err.status, {"error": str(err)})
-        except LookupError as err:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": str(err).strip("'\"")})
+            self._fail(err.status, str(err))
         except ChainruleError as err:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(err)})
-        except Exception as err:  # keep serving; the page shows the message
+            self._fail(HTTPStatus.BAD_REQUEST, str(err))
+        except (ConnectionError, TimeoutError):  # the client went away or stopped reading
+            self.close_connection = True
+        except Exception as err:  # a bug here: report it, keep serving
             traceback.print_exc(file=sys.stderr)
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR,
-                            {"error": f"{type(err).__name__}: {err}"})
+            self._fail(HTTPStatus.INTERNAL_SERVER_ERROR,
+                       f"internal error ({type(err).__name__}); the server's log has the "
+                       "details")
 
-    def _body(self) -> Any:
-        length = self.headers.get("Content-Length")
-        if length is None or not length.isdigit():
+    def _fail(self, status: HTTPStatus, message: str) -> None:
+        if not self._body_done:  # an unread body would be taken for the next request
+            self.close_connection = True
+        self._send_json(status, {"error": message})
+
+    def _raw_body(self) -> bytes:
+        """The request's body, read in full within ``request_timeout`` (HTTPError if not)."""
+        lengths = self.headers.get_all("Content-Length") or []
+        if not lengths:
             raise HTTPError(HTTPStatus.LENGTH_REQUIRED, "send a Content-Length header")
-        n = int(length)
+        value = lengths[0].strip()
+        if len(set(lengths)) > 1 or not (value.isascii() and value.isdigit()) or \
+                len(value) > 15:
+            raise HTTPError(HTTPStatus.BAD_REQUEST, "Content-Length must be one whole number "
+                            f"of bytes, got {shown(', '.join(lengths))}")
+        n = int(value)
         if n > MAX_BODY_BYTES:
-            self.close_connection = True  # do not read what we refuse
             raise HTTPError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                             f"the request has {n} bytes; at most {MAX_BODY_BYTES} are taken "
                             f"(CSV files up to {LIMITS['max_csv_bytes']} bytes)")
-        raw = self.rfile.read(n) if n else b"{}"
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise HTTPError(HTTPStatus.BAD_REQUEST, f"the body is not JSON: {err}") from None
+        deadline = time.monotonic() + self.server.request_timeout
+        chunks, got = [], 0
+        while got < n:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise HTTPError(HTTPStatus.REQUEST_TIMEOUT, f"the body stopped after {got} of "
+                                f"{n} bytes; send it in full")
+            self.connection.settimeout(left)
+            try:
+                chunk = self.rfile.read1(min(n - got, 1 << 16))
+            except TimeoutError:
+                chunk = None
+            if chunk is None:
+                raise HTTPError(HTTPStatus.REQUEST_TIMEOUT, f"the body stopped after {got} of "
+                                f"{n} bytes; send it in full")
+            if not chunk:
+                raise HTTPError(HTTPStatus.BAD_REQUEST, f"the body ended after {got} of {n} "
+                                "bytes (Content-Length)")
+            chunks.append(chunk)
+            got += len(chunk)
+        self.connection.settimeout(self.server.request_timeout)
+        self._body_done = True
+        return b"".join(chunks)
+
+    def _body(self) -> Any:
+        """The request's JSON body (``{}`` when empty), checked by :mod:`.schema`."""
+        raw = self._raw_body()
+        return schema.parse_json(raw) if raw.strip() else {}
 
     def _send(self, status: HTTPStatus, body: bytes, content_type: str,
               extra: dict[str, str] | None = None) -> None:
@@ -244,6 +322,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-store")
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("X-Frame-Options", "DENY")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
@@ -257,108 +337,144 @@ class Handler(BaseHTTPRequestHandler):
     # -- routes ---------------------------------------------------------------------------------
     def _route(self, method: str, path: str) -> None:
         parts = [p for p in path.split("/") if p]
+        if method == "POST":  # every POST's body is read and checked before anything else
+            body = self._body()
+        elif self.headers.get("Content-Length", "0").strip() not in ("", "0"):
+            self.close_connection = True  # a body nothing reads: end the connection after
         if method == "GET" and not parts:
             return self._static("index.html")
         if method == "GET" and len(parts) == 2 and parts[0] == "static":
             return self._static(parts[1])
         if parts[:1] != ["api"]:
-            raise HTTPError(HTTPStatus.NOT_FOUND, f"no page {path!r}")
+            raise HTTPError(HTTPStatus.NOT_FOUND, f"no page {shown(path)}")
         api = parts[1:]
         if method == "GET" and api == ["options"]:
             return self._send_json(HTTPStatus.OK, options())
         if api == ["runs"] and method == "POST":
-            return self._create(self._body())
-        if len(api) < 2 or api[0] != "runs":
-            raise HTTPError(HTTPStatus.NOT_FOUND, f"no API endpoint {method} {path!r}")
-        key, action = api[1], api[2] if len(api) > 2 else ""
-        registry = self.server.registry
-        if (method, action) in (("DELETE", ""), ("POST", "delete")):
+            return self._create(body)
+        action = api[2] if len(api) == 3 else None
+        if len(api) not in (2, 3) or api[0] != "runs" or \
+                (method, action or "") not in _ENDPOINTS:
+            raise HTTPError(HTTPStatus.NOT_FOUND, f"no API endpoint {method} {shown(path)}")
+        key, registry = api[1], self.server.registry
+        if action in (None, "delete") and method in ("DELETE", "POST"):
             return self._send_json(HTTPStatus.OK, {"dropped": registry.drop(key)})
         run = registry.get(key)
+        # checked against the run's sizes, which never change, before its lock is taken
+        steps = _steps(body) if action == "step" else 0
+        where = _explained(run, body) if action == "explain" else {}
         with run.lock:
-            if method == "GET" and action == "":
+            if action is None:
                 return self._send_json(HTTPStatus.OK, {"id": key, **run.describe(),
                                                        "state": run.state()})
-            if method == "GET" and action == "state":
+            if action == "state":
                 return self._send_json(HTTPStatus.OK, run.state())
-            if method == "POST" and action == "step":
-                return self._step(run, self._body())
-            if method == "POST" and action == "explain":
-                return self._explain(run, self._body())
-            if method == "GET" and action == "model.safetensors":
-                return self._send(HTTPStatus.OK, model_bytes(run), "application/octet-stream",
+            if action == "step":
+                taken = run.train(steps)
+                return self._send_json(HTTPStatus.OK, {"taken": taken, **run.state()})
+            if action == "explain":
+                explain = explain_weight if where.pop("kind") == "weight" else explain_unit
+                return self._send_json(HTTPStatus.OK, explain(run, **where))
+            if action == "model.safetensors":
+                problem = unsavable(run)
+                if problem:
+                    raise HTTPError(HTTPStatus.CONFLICT, problem)
+                data = model_bytes(run)
+                return self._send(HTTPStatus.OK, data, "application/octet-stream",
                                   {"Content-Disposition":
                                    'attachment; filename="model.safetensors"'})
-            if method == "GET" and action == "train.py":
-                return self._send(HTTPStatus.OK, python_code(run).encode("utf-8"),
-                                  "text/x-python; charset=utf-8",
-                                  {"Content-Disposition": 'attachment; filename="train.py"'})
-        raise HTTPError(HTTPStatus.NOT_FOUND, f"no API endpoint {method} {path!r}")
+            code = python_code(run).encode("utf-8")
+        return self._send(HTTPStatus.OK, code, "text/x-python; charset=utf-8",
+                          {"Content-Disposition": 'attachment; filename="train.py"'})
 
     def _static(self, name: str) -> None:
         files = {p.name: p for p in STATIC.iterdir() if p.is_file()}
         if name not in files:  # only the package's own files, by exact name
-            raise HTTPError(HTTPStatus.NOT_FOUND, f"no file {name!r}")
+            raise HTTPError(HTTPStatus.NOT_FOUND, f"no file {shown(name)}")
         path = files[name]
         extra = {"Content-Security-Policy": _CSP} if path.suffix == ".html" else None
         self._send(HTTPStatus.OK, path.read_bytes(),
                    _TYPES.get(path.suffix, "application/octet-stream"), extra)
 
     def _create(self, body: Any) -> None:
-        if not isinstance(body, dict):
-            raise HTTPError(HTTPStatus.BAD_REQUEST, "send a JSON object: {\"config\": {...}}")
-        replace = body.get("replace")
-        if isinstance(replace, str):  # the tab's previous run: one run per tab
+        body = schema.obj(body, 'the body (send {"config": {...}})')
+        schema.check_keys(body, ("config", "replace"), "request")
+        replace = schema.text(body, "replace", 64, None)
+        config = schema.obj(body.get("config", {}), "config")
+        if replace is not None:  # the tab's previous run: one run per tab
             self.server.registry.drop(replace)
-        run = Run(parse_config(body.get("config", {})))
+        run = Run(parse_config(config))
         key = self.server.registry.add(run)
         with run.lock:
             self._send_json(HTTPStatus.CREATED, {"id": key, **run.describe(),
                                                  "state": run.state()})
 
-    def _step(self, run: Run, body: Any) -> None:
-        steps = body.get("steps", 1) if isinstance(body, dict) else None
-        limit = LIMITS["max_steps_per_request"]
-        if not isinstance(steps, int) or isinstance(steps, bool) or not 0 <= steps <= limit:
-            raise HTTPError(HTTPStatus.BAD_REQUEST,
-                            f"steps must be a whole number from 0 to {limit}, got {steps!r}")
-        taken = run.train(steps)
-        self._send_json(HTTPStatus.OK, {"taken": taken, **run.state()})
 
-    def _explain(self, run: Run, body: Any) -> None:
-        if not isinstance(body, dict) or body.get("kind") not in ("weight", "unit"):
-            raise HTTPError(HTTPStatus.BAD_REQUEST,
-                            'send {"kind": "weight", "layer": l, "row": j, "col": k} or '
-                            '{"kind": "unit", "layer": l, "unit": j}')
-        example = body.get("example")
-        if body["kind"] == "weight":
-            found = explain_weight(run, body.get("layer"), body.get("row"), body.get("col"),
-                                   example)
-        else:
-            found = explain_unit(run, body.get("layer"), body.get("unit"), example)
-        self._send_json(HTTPStatus.OK, found)
+_ENDPOINTS = {("GET", ""), ("GET", "state"), ("POST", "step"), ("POST", "explain"),
+              ("GET", "model.safetensors"), ("GET", "train.py"), ("DELETE", ""),
+              ("POST", "delete")}
+
+
+def _steps(body: Any) -> int:
+    """The number of steps a step request asks for."""
+    body = schema.obj(body, 'the body (send {"steps": n})')
+    schema.check_keys(body, ("steps",), "step request")
+    return int(schema.whole(body, "steps", 0, LIMITS["max_steps_per_request"], 1))
+
+
+def _explained(run: Run, body: Any) -> dict[str, Any]:
+    """What an explain request asks about, checked against the run's layers and examples."""
+    body = schema.obj(body, 'the body (send {"kind": "weight", "layer": l, "row": j, '
+                            '"col": k} or {"kind": "unit", "layer": l, "unit": j})')
+    kind = schema.member(body, "kind", {"weight": 0, "unit": 0}, "kind of explanation")
+    L = len(run.linears)
+    m = len(run.data.X_train)
+    example = schema.whole(body, "example", 0, m - 1, None)
+    if kind == "weight":
+        schema.check_keys(body, ("kind", "layer", "row", "col", "example"), "explain")
+        layer = schema.whole(body, "layer", 1, L)
+        return {"kind": kind, "layer": layer, "example": example,
+                "row": schema.whole(body, "row", 0, run.sizes[layer] - 1),
+                "col": schema.whole(body, "col", 0, run.sizes[layer - 1] - 1)}
+    schema.check_keys(body, ("kind", "layer", "unit", "example"), "explain")
+    layer = schema.whole(body, "layer", 0, L)
+    return {"kind": kind, "layer": layer, "example": example,
+            "unit": schema.whole(body, "unit", 0, run.sizes[layer] - 1)}
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0,
-                allow_origins: list[str] | None = None, quiet: bool = True) -> PlaygroundServer:
-    """A ready server (call ``serve_forever()``); ``port=0`` picks a free port."""
-    return PlaygroundServer((host, port), allow_origins, quiet)
+                allow_origins: list[str] | None = None, quiet: bool = True,
+                request_timeout: float = REQUEST_TIMEOUT_S) -> PlaygroundServer:
+    """A ready server (call ``serve_forever()``); ``port=0`` picks a free port.
+
+    A port outside 0..65535 is a ConfigError; an address that cannot be listened on, an
+    OSError.
+    """
+    return PlaygroundServer((host, port), allow_origins, quiet, request_timeout)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
           allow_origins: list[str] | None = None) -> int:
-    """Serve the playground until Ctrl-C; returns the exit status."""
+    """Serve the playground until Ctrl-C; returns the exit status (nonzero, with a message
+    on stderr, when it cannot listen)."""
     try:
         server = make_server(host, port, allow_origins, quiet=True)
-    except OSError as err:
-        sys.stderr.write(f"chainrule playground: cannot listen on {host}:{port}: "
-                         f"{err.strerror or err}\n    hint: choose another --port (0 picks a "
-                         "free one)\n")
+    except ConfigError as err:
+        sys.stderr.write(f"chainrule playground: {err}\n")
+        return 2
+    except (OSError, OverflowError, ValueError) as err:
+        busy = isinstance(err, OSError) and err.errno == errno.EADDRINUSE
+        hint = ("choose another --port (0 picks a free one)" if busy else
+                "give --host an address of this machine, e.g. 127.0.0.1 or ::1")
+        sys.stderr.write(f"chainrule playground: cannot listen on {shown(host)} port {port}: "
+                         f"{getattr(err, 'strerror', None) or err}\n    hint: {hint}\n")
         return 1
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-    url = f"http://{shown}:{server.port}/"
+    name = server.server_address[0]
+    if name in ("0.0.0.0", "::", ""):  # every address: this machine's loopback reaches it
+        name = "::1" if server.address_family == socket.AF_INET6 else "127.0.0.1"
+    url = f"http://[{name}]:{server.port}/" if ":" in name else f"http://{name}:{server.port}/"
     print(f"chainrule playground: {url}  (Ctrl-C to stop)", flush=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if not _is_loopback(host):
         print("note: listening beyond this machine; anyone who can reach it can train "
               "networks here", flush=True)
     if open_browser:
@@ -372,3 +488,12 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
     finally:
         server.server_close()
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -191,7 +191,10 @@ class Run:
             return (a + 1) / 2
         if kind in ("sigmoid", "sigmoid_bce", "softmax_ce", "linear_mse"):
             return a
-        peak = np.nanmax(np.abs(a), axis=0, keepdims=True) if a.size else 1.0
+        # the largest finite size per unit (a diverged unit's NaN or inf must not make it,
+        # and np.nanmax warns on an all-NaN column)
+        size = np.where(np.isfinite(a), np.abs(a), 0.0)
+        peak = size.max(axis=0, keepdims=True) if a.size else 1.0
         return 0.5 + 0.5 * a / np.maximum(peak, 1e-12)
 
     def pictures(self) -> dict[str, Any]:
