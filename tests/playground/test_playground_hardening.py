@@ -165,6 +165,13 @@ def test_config_fields_take_json_types_only(client, config, word):
     _assert_4xx(client.post("/api/runs", {"config": {"n_samples": 40, **config}}), word)
 
 
+def test_a_refused_config_keeps_the_tab_s_run(client):
+    rid = client.create(n_samples=40)["id"]
+    reply = client.post("/api/runs", {"config": {"lr": -1}, "replace": rid})
+    _assert_4xx(reply, "lr")
+    assert client.get(f"/api/runs/{rid}/state").status == 200  # still there to go on with
+
+
 def test_standardize_false_is_false(client):
     for value in (False, True):
         r = client.create(n_samples=40, standardize=value)
@@ -253,6 +260,22 @@ def test_a_diverged_run_refuses_its_model_file_and_says_why(client, server):
     message = reply.json()["error"]
     assert "learning rate" in message and "diverged" in message
     assert client.get(f"/api/runs/{r['id']}/train.py").status == 200  # the recipe still is
+
+
+def test_a_diverged_sigmoid_run_keeps_answering(client):
+    # its probabilities became NaN: every step used to fail with the loss's "inputs must be
+    # probabilities" instead of showing the divergence
+    r = client.create(dataset="circles", noise=0.0, n_samples=21, val_split=0.4,
+                      hidden=[14, 13, 11, 11], activation="leaky_relu", output="sigmoid_bce",
+                      init="kaiming_normal", lr=100.0, seed=3)
+    for _ in range(30):
+        reply = client.post(f"/api/runs/{r['id']}/step", {"steps": 1})
+        assert reply.status == 200, reply.body[:300]
+    st = reply.json()
+    assert st["diverged"] is not None and "learning rate" in st["diverged"]
+    assert client.post(f"/api/runs/{r['id']}/explain",
+                       {"kind": "unit", "layer": 1, "unit": 0, "example": 0}).status == 200
+    assert client.get(f"/api/runs/{r['id']}/model.safetensors").status == 409
 
 
 # -- the port and the host ----------------------------------------------------------------------

@@ -63,6 +63,12 @@ class Pass:
 
 def forward_pass(run: Run, rows: np.ndarray) -> Pass:
     """Run the network on the training rows ``rows`` and explain it with cr.explain."""
+    # a diverged network overflows: its numbers show as inf and nan, without warnings
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _forward_pass(run, rows)
+
+
+def _forward_pass(run: Run, rows: np.ndarray) -> Pass:
     X = run.data.X_train[rows]
     T = run.T_train[rows]
     x = cr.tensor(X)
@@ -83,8 +89,7 @@ def forward_pass(run: Run, rows: np.ndarray) -> Pass:
             A.append(np.asarray(a.data))
     J = run.loss_fn(a, T)
     names["J"] = J
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        ex = cr.explain(J, names=names)
+    ex = cr.explain(J, names=names)
     L = layer
     if len(A) == L:  # no activation module after the last Linear: A[L] is Z[L] or softmax
         out = np.asarray(Z[L].data)

@@ -400,10 +400,9 @@ class Handler(BaseHTTPRequestHandler):
         body = schema.obj(body, 'the body (send {"config": {...}})')
         schema.check_keys(body, ("config", "replace"), "request")
         replace = schema.text(body, "replace", 64, None)
-        config = schema.obj(body.get("config", {}), "config")
-        if replace is not None:  # the tab's previous run: one run per tab
+        run = Run(parse_config(schema.obj(body.get("config", {}), "config")))
+        if replace is not None:  # the tab's previous run, once the new one stands
             self.server.registry.drop(replace)
-        run = Run(parse_config(config))
         key = self.server.registry.add(run)
         with run.lock:
             self._send_json(HTTPStatus.CREATED, {"id": key, **run.describe(),

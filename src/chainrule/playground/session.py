@@ -140,7 +140,12 @@ class Run:
     def loss_of(self, X: np.ndarray, T: np.ndarray) -> float:
         """The loss on ``(X, T)`` with the current weights."""
         with cr.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            return float(self.loss_fn(self.model(cr.tensor(X)), T).item())
+            out = self.model(cr.tensor(X))
+            if not np.isfinite(out.data).all():
+                # a diverged network's loss is no number (and a loss that checks its
+                # probabilities would refuse NaN outputs, failing every later request)
+                return math.nan
+            return float(self.loss_fn(out, T).item())
 
     def classes(self, out: np.ndarray) -> np.ndarray:
         """Predicted class codes from the network's outputs."""
