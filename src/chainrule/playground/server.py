@@ -7,6 +7,10 @@ Origin header is not this server's own are refused with 403 before anything else
 which stops a web page elsewhere from reaching the server through DNS rebinding or a
 cross-site form (the same guard as Jupyter's).
 
+A request's body is read in full (within ``request_timeout``) before its run is locked and is
+checked by :mod:`.schema`; every bad request is answered with a 4xx and ``{"error":
+message}`` and logs no traceback.  Only a bug in the server answers 500.
+
 The API (JSON in and out; see docs/playground.md):
 
 =======================================  =========================================================
@@ -18,6 +22,7 @@ The API (JSON in and out; see docs/playground.md):
                                          or ``{"kind": "unit", "layer": l, "unit": j}``, with
                                          ``"example": i`` for one training example
 ``GET  /api/runs/ID/model.safetensors``  the model file, as ``chainrule train`` writes it
+                                         (409 for a diverged run: no finite weights to save)
 ``GET  /api/runs/ID/train.py``           Python code that rebuilds and trains the network
 ``DELETE /api/runs/ID``                  forget the run (also ``POST /api/runs/ID/delete``)
 =======================================  =========================================================
