@@ -255,8 +255,8 @@ def spreadsheet_text(cell: str) -> str:
     LibreOffice and Google Sheets take for a formula, gets a leading ``'``; a plain number
     such as ``-1.5`` or ``-1,5`` stays as it is.
 
-    >>> spreadsheet_text("=HYPERLINK(\"http://x\")"), spreadsheet_text("-1.5e3")
-    ('\'=HYPERLINK("http://x")', '-1.5e3')
+    >>> spreadsheet_text("=SUM(A1:A9)"), spreadsheet_text("@cmd"), spreadsheet_text("-1.5e3")
+    ("'=SUM(A1:A9)", "'@cmd", '-1.5e3')
     """
     if cell and cell[0] in FORMULA_START and not _PLAIN_NUMBER.match(cell):
         return "'" + cell
