@@ -13,9 +13,9 @@ pd = pytest.importorskip("pandas")
 
 from ranks import ThreadRanks  # noqa: E402
 
-from chainrule.data import pieces  # noqa: E402
 from chainrule.data.shares import read_share  # noqa: E402
 from chainrule.data.tabular import read_frame, record_number  # noqa: E402
+from chainrule.errors import DataError  # noqa: E402
 
 
 def _cells(s: pd.Series) -> list:
@@ -79,13 +79,20 @@ def test_a_dataframe_is_cut_into_contiguous_shares(tmp_path: Path) -> None:
     assert record_number(shares[2], 0) == 2 + int(shares[2].index[0])
 
 
-def test_large_shares_are_read_in_pieces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                         ) -> None:
-    monkeypatch.setattr(pieces, "PIECE_BYTES", 300)  # every share spans many pieces
-    path = tmp_path / "t.csv"
-    _table(path)
-    whole = read_frame(str(path))
-    shares = ThreadRanks(2).run(lambda comm, rank: read_share(str(path), comm))
-    joined = pd.concat(shares)
-    for column in whole.columns:
-        assert _cells(joined[column]) == _cells(whole[column]), column
+def test_dataframes_that_differ_between_the_ranks_are_refused_on_every_rank() -> None:
+    frames = [pd.DataFrame({"a": range(10), "b": range(10)}),
+              pd.DataFrame({"a": range(12), "b": range(12)}),
+              pd.DataFrame({"b": range(10), "a": range(10)})]
+
+    def share(comm: object, rank: int) -> str:
+        try:
+            read_share(frames[rank], comm)
+        except DataError as err:
+            return str(err)
+        return "read"
+
+    got = ThreadRanks(3).run(share)
+    assert len(set(got)) == 1, got
+    assert got[0].startswith("the DataFrame differs between the ranks: rank 0: 10 rows, "
+                             "columns a, b; rank 1: 12 rows, columns a, b; rank 2: 10 rows, "
+                             "columns b, a")

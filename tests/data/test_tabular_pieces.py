@@ -1,6 +1,6 @@
-"""Reading a file in pieces of whole records gives the frame that one read of the whole file
-gives: quoted line breaks, missing cells, text columns, blank lines, and pieces that type a
-column differently (then the file is read whole)."""
+"""The pieces of a file that MPI ranks read: contiguous byte ranges of whole records (quoted
+line breaks, missing cells, text columns, blank lines) that together give the frame one read
+of the whole file gives; a quote never closed and a NUL byte show in the scan."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 pd = pytest.importorskip("pandas")
-pytest.importorskip("pyarrow")
 
 from chainrule.data import pieces  # noqa: E402
 from chainrule.data.tabular import read_frame  # noqa: E402
@@ -32,64 +31,13 @@ def _table(n: int = 120) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.fixture
-def small_pieces(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Pieces of 200 bytes; records how many frames each piece-wise read produced."""
-    monkeypatch.setattr(pieces, "PIECE_BYTES", 200)
-    used: list[int] = []
-    real = pieces._pieces
-
-    def counting(name: str, header_end: int, delimiter: str,
-                 span: tuple[int, int] | None = None):
-        got = list(real(name, header_end, delimiter, span))
-        used.append(len(got))
-        yield from got
-
-    monkeypatch.setattr(pieces, "_pieces", counting)
-    return used
-
-
-@pytest.mark.parametrize("raw", [False, True])
-def test_pieces_give_the_whole_file_frame(tmp_path: Path, small_pieces: list[int],
-                                          raw: bool) -> None:
-    path = tmp_path / "t.csv"
-    path.write_text(_table())
-    got = read_frame(str(path), raw=raw)
-    assert small_pieces and small_pieces[0] > 10  # really read in many pieces
-    options = {"dtype": str, "keep_default_na": False, "na_values": []} if raw else \
-        {"keep_default_na": False, "na_values": ["", "NA"]}
-    whole = pd.read_csv(path, engine="pyarrow", **options)
-    if raw:
-        whole = whole.fillna("")
-    pd.testing.assert_frame_equal(got, whole)
-    assert got["note"].iloc[0] == "line one\nline two, 0"
-
-
-def test_pieces_that_type_a_column_differently_fall_back_to_one_read(
-        tmp_path: Path, small_pieces: list[int]) -> None:
-    rows = [f"{i},{i * 2}" for i in range(60)] + ["61,abc"] + [f"{i},{i}" for i in range(60)]
-    path = tmp_path / "t.csv"
-    path.write_text("a,b\n" + "\n".join(rows) + "\n")
-    got = read_frame(str(path))
-    assert small_pieces[0] > 1
-    assert got["b"].dtype.kind not in "iuf" and got["b"].iloc[0] == "0"  # as written, not 0.0
-    pd.testing.assert_frame_equal(got, pd.read_csv(path, engine="pyarrow",
-                                                   keep_default_na=False, na_values=[""]))
-
-
-def test_a_bad_row_in_a_later_piece_is_named(tmp_path: Path, small_pieces: list[int]) -> None:
+def test_a_bad_row_late_in_the_file_is_named(tmp_path: Path) -> None:
     rows = [f"{i},{i}" for i in range(80)]
     rows[70] = "1,2,3"
     path = tmp_path / "t.csv"
     path.write_text("a,b\n" + "\n".join(rows) + "\n")
     with pytest.raises(DataError, match="row 72 has 3 values but the header has 2"):
         read_frame(str(path))
-
-
-def test_last_record_end_skips_quoted_line_feeds() -> None:
-    assert pieces.last_record_end(b'a,"x\ny"\n') == 7
-    assert pieces.last_record_end(b'a,"x\ny"\nb,"p\n') == 7
-    assert pieces.last_record_end(b"no line feed") is None
 
 
 def _record_starts(data: bytes) -> set[int]:

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import warnings
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
-from .tabular import NA_MARKERS, quote, record_number
+from .tabular import NA_MARKERS, cells_as_written, quote, record_number
 
-__all__ = ["FALSE", "NA", "TRUE", "all_numbers", "booleans", "canonical", "datetimes",
-           "is_numeric_dtype", "names_list", "number_matrix", "numbers", "quiet", "source",
-           "strings"]
+__all__ = ["FALSE", "NA", "TRUE", "all_numbers", "booleans", "canonical", "column_strings",
+           "datetimes", "is_numeric_dtype", "names_list", "number_labels", "number_matrix",
+           "numbers", "quiet", "source", "strings", "to_floats"]
 
 TRUE = frozenset({"true", "t", "yes", "y"})
 """Cells read as true (lower-cased)."""
@@ -26,6 +28,13 @@ FALSE = frozenset({"false", "f", "no", "n"})
 """Cells read as false (lower-cased)."""
 NA = frozenset(m.lower() for m in NA_MARKERS)
 """Cells read as missing (lower-cased)."""
+_NAN_WORDS = frozenset({"nan", "-nan", "+nan"})
+_DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")  # ASCII digits
+
+
+def _series(values: Sequence[Any]) -> Any:
+    """``values`` as a pandas Series of objects."""
+    return __import__("pandas").Series(list(values), dtype=object)
 
 
 def is_numeric_dtype(s: Any) -> bool:
@@ -73,24 +82,94 @@ def canonical(v: float) -> str:
     return str(int(v)) if v.is_integer() and abs(v) < 2**53 else repr(v)
 
 
+def to_floats(text: Sequence[str | None]) -> np.ndarray:
+    """Stripped cells (None where missing) as float64, NaN where missing or not a number.
+
+    A number is what pandas reads as one: ``0x10``, ``1_000`` and digits of other scripts
+    are text, as ``pandas.read_csv`` leaves them (Python's ``float`` reads them as 16, 1000
+    and 12); a whole number beyond the float range is infinite (pandas gives up on one of
+    many thousand digits).  Every reader of numbers from text uses this one rule.
+
+    >>> to_floats(["1.5", "0x10", None, "1_000", "1" * 400]).tolist()
+    [1.5, nan, nan, nan, inf]
+    """
+    pd = __import__("pandas")
+    values = pd.Series(list(text), dtype=object)
+    # pandas' to_numeric reads "1_000" as 1000; it is text to read_csv
+    out = pd.to_numeric(values.str.replace("_", "x", regex=False), errors="coerce")
+    out = np.array(out.to_numpy(dtype=np.float64, na_value=np.nan))  # writable
+    for i in np.flatnonzero(np.isnan(out)):
+        t = text[i]
+        if t is not None and len(t) > 300 and _DECIMAL.fullmatch(t):
+            out[i] = float(t)  # beyond the float range (Python's float gives infinity)
+    return out
+
+
+def all_numbers(values: Sequence[str]) -> bool:
+    """Whether every string (stripped, present) reads as a number (:func:`to_floats`; the
+    words for not-a-number count as numbers).
+
+    >>> all_numbers(["1", "2.5", "nan"]), all_numbers(["1", "0x10"])
+    (True, False)
+    """
+    out = to_floats(values)
+    return all(not math.isnan(x) or v.lower() in _NAN_WORDS for x, v in zip(out, values))
+
+
+def number_labels(text: Sequence[str]) -> list[str]:
+    """Number cells (stripped, present, as :func:`to_floats` reads them) as class labels:
+    whole numbers exact and without ``.0`` (``'3.0'`` -> ``'3'``; ``'9007199254740993'``
+    stays, where float64 would make it ``...992``), other numbers as :func:`canonical`
+    writes them.
+
+    >>> number_labels(["3.0", "+9007199254740993", "0.5"])
+    ['3', '9007199254740993', '0.5']
+    """
+    values = to_floats(text)
+    out = _number_strings(values)
+    with np.errstate(invalid="ignore"):
+        big = np.isfinite(values) & (np.abs(values) >= 2**53) & (values == np.round(values))
+    for i in np.flatnonzero(big):
+        if _DECIMAL.fullmatch(text[i]):
+            exact = Decimal(text[i])
+            if exact == exact.to_integral_value():
+                out[i] = str(int(exact))
+    return out.tolist()
+
+
 def numbers(frame: Any, column: str, what: str = "features must be numbers") -> np.ndarray:
     """A column as float64 with NaN where missing; a cell that is not a number is an error."""
-    pd = __import__("pandas")
     s = frame[column]
     if s.dtype.kind == "b":
         return s.to_numpy(dtype=np.float64)
     if is_numeric_dtype(s):
         return s.to_numpy(dtype=np.float64, na_value=np.nan)
     text = strings(s)
-    out = pd.to_numeric(pd.Series(text, dtype=object).str.replace("_", "x"), errors="coerce")
-    out = out.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = to_floats(text)
     bad = np.flatnonzero(np.isnan(out) & np.array([t is not None for t in text]))
-    bad = [i for i in bad if text[i].lower() not in ("nan", "-nan", "+nan")]
+    bad = [i for i in bad if text[i].lower() not in _NAN_WORDS]
     if bad:
         i = bad[0]
         raise DataError(f"{source(frame)}non-numeric value {quote(text[i])} at row "
                         f"{record_number(frame, i)}, column {quote(column)}; {what}")
     return out
+
+
+def column_strings(frame: Any, column: str) -> np.ndarray:
+    """:func:`strings` of a column, with whole numbers exact: where the parser made a column
+    of float64 (whole numbers with a missing cell) that holds whole numbers of 2**53 or
+    more, float64 may have merged neighbours (2**53 + 1 reads as 2**53), so the cells are
+    read again as written from the frame's file."""
+    s = frame[column]
+    if s.dtype.kind == "f":
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            big = np.isfinite(v) & (np.abs(v) >= 2**53) & (v == np.round(v))
+        if big.any():
+            written = cells_as_written(frame, column)
+            if written is not None:
+                return strings(_series(written))
+    return strings(s)
 
 
 def number_matrix(frame: Any, columns: Sequence[str], what: str = "features must be numbers"
@@ -162,16 +241,6 @@ def quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
-
-
-def all_numbers(values: Sequence[str]) -> bool:
-    """Whether every string reads as a float."""
-    for v in values:
-        try:
-            float(v)
-        except ValueError:
-            return False
-    return True
 
 
 def names_list(names: Sequence[str], limit: int = 20) -> str:

@@ -24,9 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .cells import booleans, datetimes, names_list, number_matrix, source, strings
+from .cells import booleans, column_strings, datetimes, names_list, number_matrix, source
 from .combine import agreed_medians, gatherer, union
 from .kinds import KINDS, ColumnPlan, infer_columns
+from .preprocessing import sorted_labels
 from .tabular import quote, record_number
 from .target import TargetColumn, prepare_target
 
@@ -110,7 +111,7 @@ class TableEncoder:
                 f.missing_indicator, f.median = stats[p.name]
             elif p.kind == "categorical":
                 f.missing_category = any(share[k][1] for share in shares)
-                f.categories = _sorted_labels(union(share[k][0] for share in shares))
+                f.categories = sorted_labels(union(share[k][0] for share in shares))
                 k += 1
             self.columns.append(f)
         return self
@@ -121,7 +122,7 @@ class TableEncoder:
         out = []
         for p in self.plans:
             if p.kind == "categorical":
-                text = strings(frame[p.name])
+                text = column_strings(frame, p.name)
                 out.append((sorted({t for t in text if t is not None}),
                             any(t is None for t in text)))
         return out
@@ -223,7 +224,7 @@ class TableEncoder:
         return X
 
     def _one_hot(self, frame: Any, f: _Fitted, unknown: str) -> np.ndarray:
-        text = strings(frame[f.name])
+        text = column_strings(frame, f.name)
         index = {c: i for i, c in enumerate(f.categories)}
         width = len(f.categories) + int(f.missing_category)
         out = np.zeros((len(text), width))
@@ -318,12 +319,3 @@ def unknown_warning(unknown: dict[str, list[str]]) -> str:
         more = f" (and {len(vals) - 5} more)" if len(vals) > 5 else ""
         parts.append(f"column {quote(col)}: {shown}{more}")
     return "categories not seen in training were encoded as all zeros: " + "; ".join(parts)
-
-
-def _sorted_labels(values: set[str]) -> list[str]:
-    try:
-        return sorted(values, key=float)
-    except ValueError:
-        return sorted(values)
-
-

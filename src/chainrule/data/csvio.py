@@ -1,7 +1,7 @@
 """Loading a numeric CSV file into a :class:`~chainrule.data.Dataset`, and writing one.
 
-:func:`load_csv` reads through :func:`chainrule.data.tabular.read_frame` (pandas, with its
-pyarrow engine where installed) and wants every feature to be a number: it is the strict
+:func:`load_csv` reads through :func:`chainrule.data.tabular.read_frame` (pandas' C engine)
+and wants every feature to be a number: it is the strict
 loader for arrays.  Tables with text, dates or missing cells go through
 :mod:`chainrule.data.columns` (what ``chainrule train --data`` does).  String class labels in
 the target are encoded as 0..k-1 (sorted) and remembered in ``class_names``.  Every problem is

@@ -1,106 +1,32 @@
-"""Reading a large CSV file in pieces of whole records, to bound the parser's memory.
+"""The bytes of a CSV file, scanned without parsing it: NUL bytes, a quoted value never
+closed, and under MPI the contiguous pieces of whole records that the ranks read.
 
-pyarrow's CSV reader keeps every parsed block of the file until it has typed each column (it
-may have to convert a column again), so reading a 200 MB file at once held about 360 MB
-besides the 76 MB of numbers.  :func:`read_in_pieces` cuts the file at record boundaries
-(a line break outside quotes) into pieces of :data:`PIECE_BYTES`, lets pandas read each one
-with the header in front, and joins the frames.  Each piece is typed on its own, so where
-the pieces disagree about a column beyond whole numbers against decimals (text in one piece,
-numbers in another), it returns None and the caller reads the file whole: the result is
-always what one read of the whole file gives.
-
-Under MPI, :func:`record_range` gives each rank its contiguous byte range of whole records,
-found with one pass over the bytes shared between the ranks.
+:func:`scan_bytes` makes one pass over bytes of the file; :func:`share_scan` and
+:func:`record_range` give each rank its byte range of whole records, found with one pass over
+the bytes shared between the ranks; :func:`records_in` counts the records of a range (for row
+numbers).  Where a record ends follows :mod:`chainrule.data.records` (the quoting rule of the
+parsers, ``12"`` included).
 """
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from .records import CR, LF, RECORD_START, QuoteScan, QuoteState, states_after
+from .records import (
+    CR,
+    LF,
+    RECORD_START,
+    QuoteScan,
+    QuoteState,
+    has_blank_cr_line,
+    states_after,
+)
 
-__all__ = ["PIECE_BYTES", "ByteScan", "RecordRange", "last_record_end", "read_in_pieces",
-           "record_range", "records_in", "scan_bytes", "share_scan"]
+__all__ = ["ByteScan", "RecordRange", "record_range", "records_in", "scan_bytes", "share_scan"]
 
-PIECE_BYTES = 16 << 20
-"""Bytes read per piece (a piece ends at the last whole record in it)."""
 _BLOCK = 1 << 20  # bytes scanned at a time
-
-
-def last_record_end(data: bytes, delimiter: str = ",") -> int | None:
-    """The offset of the last byte of ``data`` that ends a record (``data`` starts at a
-    record's start; quoted line breaks and plain quotes as in ``12"`` are read as a CSV
-    parser reads them), or None when there is none.  A carriage return at the very end may
-    be the first half of a CR LF, so it does not count.
-
-    >>> last_record_end(b'1,"a\\nb"\\n2,c\\n3'), last_record_end(b'1,"a\\nb')
-    (11, None)
-    """
-    ends = QuoteScan(delimiter.encode()).record_ends(data, following=LF)
-    return int(ends[-1]) if len(ends) else None
-
-
-def _pieces(name: str, header_end: int, delimiter: str, span: tuple[int, int] | None = None
-            ) -> Iterator[tuple[bytes, bytes]]:
-    """(header bytes, piece bytes) for each piece of whole records after the header (in
-    bytes ``span``, which begins at a record, when given)."""
-    with open(name, "rb") as f:
-        header = f.read(header_end)
-        start, stop = span if span is not None else (header_end, os.path.getsize(name))
-        f.seek(start)
-        left = stop - start
-        carry = b""
-        while True:
-            chunk = f.read(min(PIECE_BYTES, left))
-            left -= len(chunk)
-            data = carry + chunk
-            if not chunk:
-                if data.strip():
-                    yield header, data
-                return
-            end = last_record_end(data, delimiter)
-            if end is None:
-                carry = data
-                continue
-            carry = data[end + 1:]
-            yield header, data[:end + 1]
-
-
-def _compatible(frames: list[Any]) -> bool:
-    """Whether every column has one type in every piece, or numbers (whole or not) in each."""
-    for j in range(frames[0].shape[1]):
-        kinds = {f.dtypes.iloc[j] for f in frames}
-        if len(kinds) > 1 and not all(k.kind in "iuf" for k in kinds):
-            return False
-    return True
-
-
-def read_in_pieces(pd: Any, name: str, header_end: int, options: dict[str, Any],
-                   span: tuple[int, int] | None = None) -> Any:
-    """The frame ``pd.read_csv(name, **options)`` gives (of the records in bytes ``span``
-    only, when given), read piece by piece; None where the pieces' column types disagree
-    (read it whole then).  Parser errors propagate."""
-    import pyarrow
-
-    # pyarrow's allocator keeps the memory a piece's parse freed; hand it back after each
-    # piece (200 MB file: about 95 MB fewer resident at the end of the read).
-    pool = pyarrow.default_memory_pool()
-    frames = []
-    for header, piece in _pieces(name, header_end, options["sep"], span):
-        frames.append(pd.read_csv(io.BytesIO(header + piece), **options))
-        del piece
-        pool.release_unused()
-    if not frames or not _compatible(frames):
-        return None
-    if any(f.shape[1] != frames[0].shape[1] for f in frames):
-        return None
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frames.clear()
-    pool.release_unused()
-    return frame
 
 
 # -- scanning the bytes: NUL bytes, quotes, a rank's share of the records (MPI) ---------------
@@ -121,11 +47,13 @@ def _blocks(name: str, start: int, stop: int) -> Iterator[tuple[int, bytes, int 
 
 class ByteScan(NamedTuple):
     """What one pass over bytes ``[start, stop)`` found: the offset of the first NUL byte
-    (None when there is none) and the quoting state after the last byte, for each state
-    the pass may have begun in."""
+    (None when there is none), the quoting state after the last byte for each state the
+    pass may have begun in, and whether a blank line may be a lone carriage return
+    (:func:`~chainrule.data.records.without_blank_cr_lines`)."""
 
     nul: int | None
     after: dict[QuoteState, QuoteState]
+    blank_cr: bool = False
 
 
 def scan_bytes(name: str, delimiter: str, start: int, stop: int | None = None,
@@ -133,19 +61,22 @@ def scan_bytes(name: str, delimiter: str, start: int, stop: int | None = None,
     """Look for NUL bytes in bytes ``[start, stop)`` of the file and follow the quoting from
     each of ``states`` to the end of them (one read of the bytes for all).
 
-    The pyarrow engine reads a quote never closed as a cell holding the rest of the file,
-    and a NUL byte as part of a cell (a number column becomes text); one pass over the bytes
-    (about 0.1 s per 200 MB without quotes) catches both.
+    A parser may read a quote never closed as a value holding the rest of the file (pyarrow
+    does), and reads a NUL byte as part of a value (a number column becomes text); one pass
+    over the bytes (about 0.1 s per 200 MB without quotes) catches both.
     """
     stop = os.path.getsize(name) if stop is None else stop
     scans = {s: QuoteScan(delimiter.encode(), s) for s in states}
-    nul = None
+    nul, blank_cr = None, False
+    before = bytes([b]) if (b := _byte_at(name, start - 1)) is not None and start > 0 else b""
     for offset, block, _ in _blocks(name, start, stop):
         if nul is None and b"\x00" in block:
             nul = offset + block.index(b"\x00")
+        blank_cr = blank_cr or (b"\r" in block and has_blank_cr_line(before + block))
+        before = block[-1:]
         for scan in scans.values():
             scan.structural(block)
-    return ByteScan(nul, {s: scan.state for s, scan in scans.items()})
+    return ByteScan(nul, {s: scan.state for s, scan in scans.items()}, blank_cr)
 
 
 def _byte_at(name: str, offset: int) -> int | None:

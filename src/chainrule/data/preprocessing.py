@@ -7,7 +7,9 @@ Everything here works on plain NumPy arrays.  The fitted objects (:class:`Standa
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,7 @@ __all__ = [
     "check_numeric_frame",
     "frame_to_array",
     "one_hot",
+    "sorted_labels",
     "train_test_split",
     "train_val_test_split",
 ]
@@ -307,6 +310,25 @@ class StandardScaler:
         return s
 
 
+_NUMBER = re.compile(r"[+-]?(([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|inf|infinity)",
+                     re.IGNORECASE)
+
+
+def sorted_labels(labels: Any) -> list[str]:
+    """Distinct labels in a fixed order: numbers as numbers (``'2'`` before ``'10'``),
+    exactly (float64 would tie 2**53 with 2**53 + 1), labels equal as numbers (``'1'``,
+    ``'1.0'``) as strings; any label not a number: all as strings.  The order never depends
+    on the order ``labels`` come in (a set's order differs between processes).
+
+    >>> sorted_labels({"10", "2", "1.0", "1"}), sorted_labels({"b", "10", "a"})
+    (['1', '1.0', '2', '10'], ['10', 'a', 'b'])
+    """
+    distinct = sorted(set(labels))
+    if all(_NUMBER.fullmatch(v.strip()) for v in distinct):
+        return sorted(distinct, key=lambda v: Decimal(v.strip()))
+    return distinct
+
+
 class LabelEncoder:
     """Map class labels (strings or numbers) to 0..k-1 and back; ``classes_`` are sorted.
 
@@ -323,11 +345,7 @@ class LabelEncoder:
         values = [str(v) for v in np.asarray(labels).ravel().tolist()]
         if not values:
             raise DataError("cannot fit a LabelEncoder on no labels")
-        distinct = set(values)
-        try:  # numbers sort as numbers ("2" before "10")
-            self.classes_ = sorted(distinct, key=float)
-        except ValueError:
-            self.classes_ = sorted(distinct)
+        self.classes_ = sorted_labels(set(values))
         return self
 
     def transform(self, labels: Sequence[Any]) -> np.ndarray:

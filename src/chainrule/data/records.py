@@ -172,3 +172,31 @@ class QuoteScan:
         if not len(quotes) and not inside:
             return breaks
         return breaks[self.outside(quotes, inside, breaks)]
+
+
+def has_blank_cr_line(data: bytes) -> bool:
+    """Whether ``data`` may hold a blank line made of a lone carriage return (a quick test:
+    a carriage return right after a line break); see :func:`without_blank_cr_lines`."""
+    return b"\n\r" in data or b"\r\r" in data or data.startswith(b"\r")
+
+
+def without_blank_cr_lines(data: bytes, delimiters: bytes) -> bytes:
+    """``data`` (which begins at a record) without its blank lines made of a lone carriage
+    return outside quotes.
+
+    pandas' C engine loses the first value of a record that begins with a delimiter right
+    after such a line (``x,y`` then ``\\r,a`` reads as ``a`` and an empty value, the values
+    shifted one column left; a record of empty values vanishes).  The parser skips blank
+    lines anyway, so the rows are those of the file.
+
+    >>> without_blank_cr_lines(b'1,2\\n\\r,3\\r\\r"\\r",4\\r', b",")
+    b'1,2\\n,3\\r"\\r",4\\r'
+    """
+    a = np.frombuffer(data, dtype=np.uint8)
+    ends = QuoteScan(delimiters).record_ends(data)
+    before = np.empty_like(ends)
+    before[1:] = ends[:-1]
+    if len(ends):
+        before[0] = -1
+    blank = ends[(a[ends] == CR) & (before == ends - 1)]
+    return np.delete(a, blank).tobytes() if len(blank) else data

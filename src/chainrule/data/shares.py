@@ -24,7 +24,6 @@ rows.  With one process, the whole table is read as usual.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from typing import Any
 
@@ -187,16 +186,7 @@ def _parse(pd: Any, f: TableFile, span: pieces.RecordRange,
     if dtype:
         options["dtype"] = dtype
     try:
-        frame = None
-        if options["engine"] == "pyarrow" and span.stop - span.start > 2 * pieces.PIECE_BYTES:
-            frame = pieces.read_in_pieces(pd, f.name, f.header_end, options,
-                                          (span.start, span.stop))
-        if frame is None:
-            with open(f.name, "rb") as file:
-                header = file.read(f.header_end)
-                file.seek(span.start)
-                data = header + file.read(span.stop - span.start)
-            frame = pd.read_csv(io.BytesIO(data), **options)
+        frame = f.parse_bytes(pd, (span.start, span.stop), options)
     except Exception as err:
         if not explain and is_parser_error(err):
             return None

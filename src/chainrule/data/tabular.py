@@ -1,7 +1,7 @@
 """Reading CSV files as tables (with pandas) and checking them cell by cell.
 
-:func:`read_frame` reads a CSV file into a pandas DataFrame with pandas' pyarrow engine where
-pyarrow is installed (its C engine otherwise): quoting, embedded newlines, a byte-order mark
+:func:`read_frame` reads a CSV file into a pandas DataFrame with pandas' C engine: quoting,
+embedded newlines, a byte-order mark
 and the missing-value markers of :data:`NA_MARKERS` are handled by the parser, the delimiter is
 sniffed from the first lines unless given.  pandas is imported here, on use, so
 ``import chainrule`` needs only NumPy.
@@ -27,9 +27,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import escape_controls
-from . import pieces
 from .pieces import scan_bytes
-from .records import QuoteScan
+from .records import QuoteScan, has_blank_cr_line, without_blank_cr_lines
 
 __all__ = ["NA_MARKERS", "quote", "read_frame", "record_number", "require_pandas"]
 
@@ -40,7 +39,7 @@ NA_MARKERS = ("", "NA", "N/A", "n/a", "na", "NaN", "nan", "NAN", "-nan", "NULL",
 _MAX_QUOTED = 60
 _SNIFF_BYTES = 64 * 1024
 _DELIMITERS = ",;\t|"
-_WIDE = 2000  # columns beyond which the C engine reads faster than pyarrow
+_WIDE = 2000  # columns beyond which a frame is copied into one block per type
 _FIELD_LIMIT = (1 << 31) - 1  # characters in one value (the csv module's own maximum)
 
 
@@ -72,14 +71,6 @@ def require_pandas(what: str = "reading CSV files") -> Any:
         raise DataError(f"{what} needs pandas, which is not installed; pip install pandas "
                         "pyarrow (or pip install 'chainrule[csv]')") from None
     return pd
-
-
-def _engine() -> str:
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return "c"
-    return "pyarrow"
 
 
 # -- the pre-scan: cheap checks the parser does not make -----------------------------------------
@@ -294,7 +285,7 @@ def has_blank_lines(name: str, span: tuple[int, int]) -> bool:
                 break
             left -= len(chunk)
             data = data_tail + chunk
-            if b"\n\n" in data or b"\n\r\n" in data or b"\r\r" in data:  # LF, CR LF, CR
+            if b"\n\n" in data or b"\n\r" in data or b"\r\r" in data:  # LF, CR LF, CR
                 return True
             data_tail = data[-2:]
     return False
@@ -326,11 +317,8 @@ def read_frame(source: Any, *, delimiter: str | None = None, raw: bool = False) 
     options = f.options(raw)
     span = (f.header_end, os.path.getsize(f.name))
     try:
-        frame = None
-        if options["engine"] == "pyarrow" and span[1] > 2 * pieces.PIECE_BYTES:
-            frame = pieces.read_in_pieces(pd, f.name, f.header_end, options)
-        if frame is None:
-            frame = pd.read_csv(f.name, **options)
+        frame = pd.read_csv(f.name, **options) if not scan.blank_cr else \
+            f.parse_bytes(pd, span, options)
     except Exception as err:
         raise f.parse_error(err) from None
     if frame.empty:
@@ -360,17 +348,31 @@ class TableFile:
 
     def options(self, raw: bool = False) -> dict[str, Any]:
         """pandas.read_csv's options for this file."""
-        # pyarrow pays about 50 us per column however few the rows (a 20,000-column file:
-        # 1.1 s, the C engine 0.3 s), so wide files go to the C engine, which reads them as
-        # exactly.
-        engine = "c" if len(self.header) > _WIDE else _engine()
-        options: dict[str, Any] = {"sep": self.delimiter, "engine": engine,
+        # The C engine, not pyarrow's: pyarrow's reader threads can abort the interpreter at
+        # exit (status 134 after complete output, about 1 run in 100 on a loaded machine),
+        # and pandas does not let it read a quoted line break beyond its first block (1 MB).
+        # The C engine reads a numeric file as fast here, with less memory (a 9 MB file of
+        # 22 MiB of numbers: peak 60 MiB above the start, pyarrow 90), and reads 0x10 as
+        # text (pyarrow: 16).  low_memory=False types each column over all its rows.
+        options: dict[str, Any] = {"sep": self.delimiter, "engine": "c", "low_memory": False,
                                    "encoding": "utf-8-sig"}
         if raw:
             options.update(dtype=str, keep_default_na=False, na_values=[])
         else:
             options.update(keep_default_na=False, na_values=list(NA_MARKERS))
         return options
+
+    def parse_bytes(self, pd: Any, span: tuple[int, int], options: dict[str, Any]) -> Any:
+        """``pd.read_csv`` of the header and the records in bytes ``span`` of the file, with
+        the blank lines made of a lone carriage return left out (the C engine shifts the
+        values of a record that follows one and begins with a delimiter)."""
+        with open(self.name, "rb") as file:
+            header = file.read(self.header_end)
+            file.seek(span[0])
+            data = file.read(span[1] - span[0])
+        if has_blank_cr_line(header[-1:] + data):
+            data = without_blank_cr_lines(data, self.delimiter.encode())
+        return pd.read_csv(io.BytesIO(header + data), **options)
 
     def parse_error(self, err: Exception) -> Exception:
         """The DataError naming the malformed record behind a parser's error (``err`` itself
@@ -399,8 +401,7 @@ class TableFile:
                            chainrule_span=span, chainrule_first_record=first_record,
                            chainrule_first_row=first_row,
                            chainrule_blank_lines=has_blank_lines(self.name, span))
-        if self.options()["engine"] == "c":
-            _check_short_rows(frame, self, span, first_record)
+        _check_short_rows(frame, self, span, first_record)
         return frame
 
 
@@ -432,6 +433,28 @@ def _check_short_rows(frame: Any, f: TableFile, span: tuple[int, int], first: in
                 raise DataError(f"{f.name}: row {number} has {len(row)} values but the "
                                 f"header has {len(f.header)} columns; check the delimiter "
                                 f"({quote(f.delimiter)}, or pass --delimiter) and quoting")
+
+
+def cells_as_written(frame: Any, column: str) -> list[str] | None:
+    """The cells of ``column`` of a frame read from a file (:func:`read_frame`, or a rank's
+    share of one) exactly as the file writes them, for the frame's rows (also after rows
+    were filtered out); None for a frame built in memory."""
+    attrs = frame.attrs if hasattr(frame, "attrs") else {}
+    name = attrs.get("chainrule_source")
+    if name is None or column not in frame.columns:
+        return None
+    pd = require_pandas()
+    f = open_table(name, attrs["chainrule_delimiter"])
+    j = list(frame.columns).index(column)
+    options = {**f.options(raw=True), "usecols": [j]}
+    try:
+        cells = f.parse_bytes(pd, attrs["chainrule_span"], options).iloc[:, 0]
+    except Exception as err:  # the file changed since it was read
+        raise f.parse_error(err) from None
+    rows = np.asarray(frame.index, dtype=np.int64) - attrs["chainrule_first_row"]
+    if len(cells) < (rows.max() + 1 if len(rows) else 0):
+        raise DataError(f"{name}: the file changed while it was read; read it again")
+    return cells.fillna("").to_numpy(dtype=object)[rows].tolist()
 
 
 def column_values(frame: Any, column: str) -> np.ndarray:

@@ -7,7 +7,6 @@ reads the target as one process reading all the rows would."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .cells import all_numbers, canonical, names_list, source, strings
+from .cells import all_numbers, column_strings, names_list, number_labels, source, to_floats
 from .combine import Gatherer, gatherer, union
 from .preprocessing import LabelEncoder
 from .tabular import quote, record_number
@@ -125,29 +124,22 @@ class _Evidence:
 
 
 class _TargetCells:
-    """This share's target cells, as text and as numbers."""
+    """This share's target cells, as text (whole numbers exact: see
+    :func:`~chainrule.data.cells.column_strings`) and as numbers."""
 
     def __init__(self, frame: Any, target: str) -> None:
         self.frame, self.target = frame, target
-        self.text = strings(frame[target])
+        self.text = column_strings(frame, target)
         self.keep = np.array([t is not None for t in self.text], dtype=bool)
-        self.numbers = np.full(len(self.text), np.nan)
-        self.numeric = True
-        self.bad: int | None = None  # the first present cell that is not a number
-        for i, t in enumerate(self.text):
-            if t is None:
-                continue
-            try:
-                self.numbers[i] = float(t) if "_" not in t else math.nan
-            except ValueError:
-                self.numbers[i] = math.nan
-            if math.isnan(self.numbers[i]):
-                self.numeric, self.bad = False, i
-                break
+        self.numbers = to_floats(self.text)
+        present_nan = self.keep & np.isnan(self.numbers)
+        self.numeric = not present_nan.any()
+        # the first present cell that is not a number
+        self.bad: int | None = int(np.argmax(present_nan)) if not self.numeric else None
 
     def evidence(self) -> _Evidence:
         kept = self.numbers[self.keep]
-        distinct = set(self.text[self.keep])
+        distinct = set(self.labels(True) if self.numeric else self.text[self.keep])
         first_text = None
         if self.bad is not None:  # what a regression on text names
             i = next((i for i, t in enumerate(self.text) if t is not None and
@@ -172,7 +164,8 @@ class _TargetCells:
                             "is dropped)")
 
     def labels(self, numeric: bool) -> list[str]:
-        """The present cells as class labels (numbers as :func:`canonical` writes them)."""
+        """The present cells as class labels (numbers as
+        :func:`~chainrule.data.cells.number_labels` writes them: whole numbers exact)."""
         if numeric:
-            return [canonical(float(v)) for v in self.numbers[self.keep]]
+            return number_labels(self.text[self.keep])
         return list(self.text[self.keep])
