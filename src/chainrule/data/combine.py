@@ -102,10 +102,19 @@ def combine_moments(parts: Iterable[Moments]) -> Moments:
 def agreed_mean_std(X: np.ndarray, comm: Gatherer | None = None) -> tuple[np.ndarray,
                                                                            np.ndarray, int]:
     """Column means and population standard deviations (as ``np.mean``/``np.std``) of the
-    rows of every rank together, and their count."""
-    n, mean, m2 = combine_moments(gatherer(comm).gather(moments(X)))
+    rows of every rank together, and their count; any finite magnitude (two gathers)."""
+    c = gatherer(comm)
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 1:
+        X = X[:, None]
+    # Moments of X / (largest |x| of the column over every rank), scaled back: squared
+    # deviations of values near 1e308 overflow to inf (and those near 1e-200 underflow).
+    mine = np.abs(X).max(axis=0) if len(X) else np.zeros(X.shape[1])
+    big = np.max(c.gather(mine), axis=0)
+    big = np.where((big > 0) & np.isfinite(big), big, 1.0)
+    n, mean, m2 = combine_moments(c.gather(moments(X / big)))
     std = np.sqrt(m2 / n) if n else np.zeros_like(m2)
-    return mean, std, n
+    return mean * big, std * big, n
 
 
 def agreed_median(values: np.ndarray, comm: Gatherer | None = None, *,

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .cells import number_matrix, strings
+from .cells import names_list, number_matrix, strings
 from .columns import prepare_target
 from .datasets import Dataset
 from .preprocessing import DataError
-from .tabular import NA_MARKERS, quote, read_frame, record_number
+from .tabular import NA_MARKERS, file_path, quote, read_frame, record_number
 
 __all__ = ["MISSING", "load_csv", "write_csv"]
 
@@ -68,15 +68,15 @@ def load_csv(path: Any, target: str | None = None, *,
     header = list(frame.columns)
     if target is not None and target not in header:
         raise DataError(f"{name}: no column named {quote(target)}; the columns are "
-                        f"{', '.join(header)}")
+                        f"{names_list(header)}")
     if features is None:
         features = [h for h in header if h != target]
     else:
         features = _names(features, "features")
         absent = [f for f in features if f not in header]
         if absent:
-            raise DataError(f"{name}: missing feature column(s) {', '.join(absent)}; the "
-                            f"columns are {', '.join(header)}")
+            raise DataError(f"{name}: missing feature column(s) {names_list(absent)}; the "
+                            f"columns are {names_list(header)}")
         if target is not None and target in features:
             raise DataError(f"{name}: the target {quote(target)} is also listed in features; "
                             "remove it (a model that reads its answer learns nothing)")
@@ -113,7 +113,8 @@ def load_csv(path: Any, target: str | None = None, *,
 def write_csv(path: str | os.PathLike[str], header: Sequence[str],
               rows: Sequence[Sequence[Any]]) -> None:
     """Write ``rows`` under ``header``; floats keep full precision."""
-    with open(os.fspath(path), "w", newline="", encoding="utf-8") as f:
+    name = file_path(path, "the path of the CSV file to write (a str or pathlib.Path)")
+    with open(name, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(list(header))
         for row in rows:

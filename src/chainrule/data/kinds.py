@@ -22,6 +22,7 @@ only for the tables themselves; nothing here imports it at module level.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -269,7 +270,9 @@ def infer_columns(frame: Any, target: str | None = None, *,
                         ("--categorical", categorical)):
         absent = [c for c in names if c not in columns]
         if absent:
-            raise DataError(f"{what}: no column named {', '.join(map(quote, absent))}; the "
+            shown = ", ".join(quote(a, 30) for a in absent[:20]) + (
+                f" (and {len(absent) - 20:,} more)" if len(absent) > 20 else "")
+            raise DataError(f"{what}: no column named {shown}; the "
                             f"columns are {names_list(columns)}")
     if target is not None and features is not None and target in features:
         raise DataError(f"the target {quote(target)} is also listed as a feature; a model "
@@ -290,6 +293,19 @@ def infer_columns(frame: Any, target: str | None = None, *,
     if not any(p.kind != "dropped" for p in plans):
         raise DataError("no feature columns are left"
                         + (f" besides the target {quote(target)}" if target else "")
-                        + (": " + "; ".join(f"{p.name}: {p.reason}" for p in plans)
-                           if plans else "") + "; pass --features to choose columns")
+                        + (": " + _why_dropped(plans) if plans else "")
+                        + "; pass --features to choose columns")
     return plans
+
+
+def _why_dropped(plans: Sequence[ColumnPlan], limit: int = 20) -> str:
+    """Why each column was dropped, for a message: the first ``limit`` columns, then how
+    many more and a count per reason (a table of 30,000 constant columns made a message of
+    a megabyte)."""
+    shown = "; ".join(f"{quote(p.name, 30)[1:-1]}: {p.reason}" for p in plans[:limit])
+    if len(plans) <= limit:
+        return shown
+    counts = Counter(p.reason.split(":")[0] for p in plans)
+    return shown + f"; and {len(plans) - limit:,} more (" + ", ".join(
+        f"{quote(why, 40)[1:-1]}: {n:,}" for why, n in counts.most_common(5)) + \
+        (", ..." if len(counts) > 5 else "") + ")"

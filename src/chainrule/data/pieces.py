@@ -14,6 +14,7 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+from .encoding import readable
 from .records import (
     CR,
     LF,
@@ -33,7 +34,7 @@ _BLOCK = 1 << 20  # bytes scanned at a time
 def _blocks(name: str, start: int, stop: int) -> Iterator[tuple[int, bytes, int | None]]:
     """(offset, bytes, the byte after them or None at the end of the file) for the blocks of
     bytes ``[start, stop)`` of the file."""
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         f.seek(start)
         block = f.read(min(max(stop - start, 0), _BLOCK))
         offset = start
@@ -65,7 +66,7 @@ def scan_bytes(name: str, delimiter: str, start: int, stop: int | None = None,
     does), and reads a NUL byte as part of a value (a number column becomes text); one pass
     over the bytes (about 0.1 s per 200 MB without quotes) catches both.
     """
-    stop = os.path.getsize(name) if stop is None else stop
+    stop = os.path.getsize(readable(name)) if stop is None else stop
     scans = {s: QuoteScan(delimiter.encode(), s) for s in states}
     nul, blank_cr = None, False
     before = bytes([b]) if (b := _byte_at(name, start - 1)) is not None and start > 0 else b""
@@ -80,7 +81,7 @@ def scan_bytes(name: str, delimiter: str, start: int, stop: int | None = None,
 
 
 def _byte_at(name: str, offset: int) -> int | None:
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         f.seek(offset)
         b = f.read(1)
     return b[0] if b else None
@@ -117,7 +118,7 @@ def share_scan(name: str, header_end: int, rank: int, size: int, delimiter: str
     """What ``rank`` of ``size`` finds in its equal share of the bytes after the header: the
     first NUL byte, and the quoting state at the end of the share for each state the share
     may begin in (the byte before it tells which are possible)."""
-    total = os.path.getsize(name)
+    total = os.path.getsize(readable(name))
     cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
     states = [RECORD_START] if rank == 0 else \
         states_after(_byte_at(name, cuts[rank] - 1), delimiter.encode())
@@ -137,7 +138,7 @@ def record_range(name: str, header_end: int, rank: int, size: int,
     first record start.  Where a share's scan does not follow from the one before (not
     expected), None: read the file whole.
     """
-    total = os.path.getsize(name)
+    total = os.path.getsize(readable(name))
     cuts = [header_end + (total - header_end) * r // size for r in range(size + 1)]
     state, begins = RECORD_START, []
     for scan in scans:

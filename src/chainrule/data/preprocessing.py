@@ -271,9 +271,28 @@ class StandardScaler:
         return check_features(X, n_features=len(self.mean_))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """Standardise ``X`` with the fitted statistics."""
+        """Standardise ``X`` with the fitted statistics.  A value whose distance from the
+        mean passes the float range (a column near +-1e308) is standardised as
+        ``x / scale - mean / scale``; one that stays beyond it raises a DataError naming its
+        column."""
         X = self._check(X)
-        return (X - self.mean_) / self.scale_
+        assert self.mean_ is not None and self.scale_ is not None
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = (X - self.mean_) / self.scale_
+            bad = ~np.isfinite(Z)
+            if bad.any():
+                rows, cols = np.nonzero(bad)
+                Z[rows, cols] = X[rows, cols] / self.scale_[cols] - \
+                    self.mean_[cols] / self.scale_[cols]
+                bad = ~np.isfinite(Z) & np.isfinite(X)
+        if bad.any():
+            r, c = (int(v) for v in np.argwhere(bad)[0])
+            raise DataError(f"standardising column {c} gives a value beyond the float range "
+                            f"(row {r}: {float(X[r, c])!r}, column mean "
+                            f"{float(self.mean_[c])!r}, standard deviation "
+                            f"{float(self.scale_[c])!r}); rescale that column (divide it by "
+                            "a power of ten) or leave standardisation off")
+        return Z
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
         """``fit(X)`` then ``transform(X)``."""
@@ -358,8 +377,10 @@ class LabelEncoder:
             try:
                 out[i] = index[str(v)]
             except KeyError:
-                raise DataError(f"label {v!r} at row {i} was not seen in training; known "
-                                f"labels: {', '.join(self.classes_)}") from None
+                known = ", ".join(repr(c[:30]) for c in self.classes_[:20]) + (
+                    f", ... ({len(self.classes_):,} in all)" if len(self.classes_) > 20 else "")
+                raise DataError(f"label {str(v)[:60]!r} at row {i} was not seen in training; "
+                                f"known labels: {known}") from None
         return out
 
     def inverse_transform(self, codes: Sequence[int]) -> list[str]:

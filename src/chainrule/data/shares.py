@@ -30,6 +30,7 @@ from typing import Any
 from ..errors import DataError
 from . import pieces
 from .cells import names_list
+from .encoding import readable
 from .tabular import (
     TableFile,
     diagnose,
@@ -44,6 +45,7 @@ from .tabular import (
 __all__ = ["read_share"]
 
 _SAMPLE_BYTES = 64 << 10  # the bytes at each end of the file that the ranks compare
+_GROUPS_SHOWN = 4  # versions of a file (or DataFrame) named in the message
 
 
 def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
@@ -109,9 +111,10 @@ def _whole_file_share(source: Any, delimiter: str | None, comm: Any) -> Any:
 
 def _fingerprint(f: TableFile) -> tuple[int, tuple[str, ...], str]:
     """The file's size, its header as read, and a digest of its first and last bytes."""
-    size = os.path.getsize(f.name)
+    path = readable(f.name)
+    size = os.path.getsize(path)
     digest = hashlib.sha256()
-    with open(f.name, "rb") as file:
+    with open(path, "rb") as file:
         digest.update(file.read(_SAMPLE_BYTES))
         file.seek(max(0, size - _SAMPLE_BYTES))
         digest.update(file.read(_SAMPLE_BYTES))
@@ -136,9 +139,11 @@ def _same_file_everywhere(f: TableFile, comm: Any) -> None:
                                                  ("columns", len(headers) > 1)) if differ) or \
             "contents (same size and columns)"
         parts = []
-        for (size, header, _), ranks in groups.items():
-            who = ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
-            parts.append(f"{who}: {size:,} bytes, columns {names_list(list(header))}")
+        for (size, header, _), ranks in list(groups.items())[:_GROUPS_SHOWN]:
+            who = ("rank " if len(ranks) == 1 else "ranks ") + _ranks(ranks)
+            parts.append(f"{who}: {size:,} bytes, columns {names_list(list(header), 10)}")
+        if len(groups) > _GROUPS_SHOWN:
+            parts.append(f"and {len(groups) - _GROUPS_SHOWN:,} more versions")
         raise DataError(f"{f.name} is not the same file on every rank (its {what} differ): "
                         f"{'; '.join(parts)}; every rank must read one file: copy the same "
                         "file to every node, or put it on a file system they share")
@@ -146,13 +151,24 @@ def _same_file_everywhere(f: TableFile, comm: Any) -> None:
     comm.agree(check, "read the table")
 
 
+def _ranks(ranks: list[int], limit: int = 8) -> str:
+    shown = ", ".join(map(str, ranks[:limit]))
+    return shown + (f" and {len(ranks) - limit:,} more" if len(ranks) > limit else "")
+
+
 def _same_frame_everywhere(seen: list[tuple[int, list[str]]]) -> None:
     """Refuse DataFrames that differ between the ranks in rows or columns (``seen``: every
     rank's): the rows are cut into shares as if every rank held the same table."""
     if all(s == seen[0] for s in seen):
         return
-    parts = "; ".join(f"rank {r}: {n:,} rows, columns {names_list(columns)}"
-                      for r, (n, columns) in enumerate(seen))
+    groups: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+    for rank, (n, columns) in enumerate(seen):
+        groups.setdefault((n, tuple(columns)), []).append(rank)
+    parts = "; ".join(f"{'rank' if len(ranks) == 1 else 'ranks'} {_ranks(ranks)}: {n:,} rows, "
+                      f"columns {names_list(list(columns), 10)}"
+                      for (n, columns), ranks in list(groups.items())[:_GROUPS_SHOWN])
+    if len(groups) > _GROUPS_SHOWN:
+        parts += f"; and {len(groups) - _GROUPS_SHOWN:,} more versions"
     raise DataError(f"the DataFrame differs between the ranks: {parts}; give every rank the "
                     "same table (each rank takes its share of the rows)")
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..io import escape_controls
+from .encoding import readable
 from .pieces import scan_bytes
 from .records import QuoteScan, has_blank_cr_line, without_blank_cr_lines
 
@@ -84,7 +85,7 @@ def _check_delimiter(delimiter: str | None) -> None:
 def _prescan(name: str, delimiter: str | None) -> tuple[str, list[str], int]:
     """Check the start of the file, choose the delimiter and read the header row; also
     returns the byte offset where the data rows start."""
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         head = f.read(_SNIFF_BYTES)
         # The header row may be longer than the sample (a 20,000-column file): read on to its
         # end, so that every column is named and the sample holds a data line to sniff.
@@ -177,11 +178,11 @@ def _records(name: str, delimiter: str, span: tuple[int, int] | None = None,
     # one quoted value may be longer than the csv module's default limit (128 KiB)
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     if span is None:
-        with open(name, newline="", encoding="utf-8-sig", errors="strict") as f:
+        with open(readable(name), newline="", encoding="utf-8-sig", errors="strict") as f:
             reader = csv.reader(f, delimiter=delimiter, strict=True)
             yield from enumerate(reader, start=1)
         return
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         f.seek(span[0])
         text = f.read(span[1] - span[0]).decode("utf-8", errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -192,7 +193,7 @@ def _bad_byte(name: str) -> tuple[int, int] | None:
     """(byte offset, byte) of the first byte that is not UTF-8, or None."""
     dec = codecs.getincrementaldecoder("utf-8")("strict")
     offset = 0
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             try:
                 dec.decode(chunk)
@@ -208,7 +209,7 @@ def _bad_byte(name: str) -> tuple[int, int] | None:
 
 def _where_in_prefix(name: str, delimiter: str, header: list[str], offset: int) -> str:
     """'row R, column C' of the byte at ``offset`` (the file is valid UTF-8 before it)."""
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         prefix = f.read(offset).decode("utf-8-sig", errors="replace")
     rows = list(csv.reader(io.StringIO(prefix + "\x00", newline=""), delimiter=delimiter))
     row = len(rows)
@@ -275,7 +276,7 @@ def record_number(frame: Any, position: int) -> int:
 def has_blank_lines(name: str, span: tuple[int, int]) -> bool:
     """Whether bytes ``[start, stop)`` of the file hold an empty line."""
     start, stop = span
-    with open(name, "rb") as f:
+    with open(readable(name), "rb") as f:
         f.seek(max(0, start - 1))  # a blank line right at the start ends with its first byte
         left = stop - f.tell()
         data_tail = b""
@@ -315,9 +316,9 @@ def read_frame(source: Any, *, delimiter: str | None = None, raw: bool = False) 
     if any(state.inside for state in scan.after.values()):  # a quoted value never closed
         raise diagnose(f.name, f.delimiter, f.header)
     options = f.options(raw)
-    span = (f.header_end, os.path.getsize(f.name))
+    span = (f.header_end, os.path.getsize(readable(f.name)))
     try:
-        frame = pd.read_csv(f.name, **options) if not scan.blank_cr else \
+        frame = pd.read_csv(readable(f.name), **options) if not scan.blank_cr else \
             f.parse_bytes(pd, span, options)
     except Exception as err:
         raise f.parse_error(err) from None
@@ -333,7 +334,9 @@ def in_memory(frame: Any) -> Any:
     frame.columns = [str(c) for c in frame.columns]
     dupes = sorted(h for h, n in Counter(frame.columns).items() if n > 1)
     if dupes:
-        raise DataError(f"duplicate column names: {', '.join(map(quote, dupes))}")
+        shown = ", ".join(quote(d, 30) for d in dupes[:10])
+        raise DataError(f"duplicate column names: {shown}"
+                        + (f" (and {len(dupes) - 10:,} more)" if len(dupes) > 10 else ""))
     return frame
 
 
@@ -366,7 +369,7 @@ class TableFile:
         """``pd.read_csv`` of the header and the records in bytes ``span`` of the file, with
         the blank lines made of a lone carriage return left out (the C engine shifts the
         values of a record that follows one and begins with a delimiter)."""
-        with open(self.name, "rb") as file:
+        with open(readable(self.name), "rb") as file:
             header = file.read(self.header_end)
             file.seek(span[0])
             data = file.read(span[1] - span[0])
@@ -414,10 +417,23 @@ def is_parser_error(err: BaseException) -> bool:
         type(err).__module__.startswith("pyarrow")
 
 
+def file_path(source: Any, what: str = "the path of a CSV file (a str or pathlib.Path) or "
+                                      "a pandas DataFrame") -> str:
+    """``source`` as a file path (a str or an ``os.PathLike`` of one), or a DataError
+    saying that ``what`` was expected and naming what came instead."""
+    name = os.fspath(source) if isinstance(source, os.PathLike) else source
+    if not isinstance(name, str):
+        raise DataError(f"expected {what}, got {type(source).__name__} {quote(source, 40)}")
+    if "\x00" in name:
+        raise DataError(f"the path {quote(name)} holds a NUL character (\\x00), which no "
+                        "file name can hold")
+    return name
+
+
 def open_table(source: Any, delimiter: str | None = None) -> TableFile:
     """Check the start of a CSV file and read its header (DataError naming the problem)."""
     _check_delimiter(delimiter)
-    name = os.fspath(source)
+    name = file_path(source)
     delimiter, header, header_end = _prescan(name, delimiter)
     return TableFile(name, delimiter, header, header_end)
 
