@@ -96,3 +96,26 @@ def test_dataframes_that_differ_between_the_ranks_are_refused_on_every_rank() ->
     assert got[0].startswith("the DataFrame differs between the ranks: rank 0: 10 rows, "
                              "columns a, b; rank 1: 12 rows, columns a, b; rank 2: 10 rows, "
                              "columns b, a")
+
+
+def _column_file(path: Path, cells: list[str]) -> None:
+    path.write_text("a,m\n" + "".join(f"{i:03d},{c}\n" for i, c in enumerate(cells)))
+
+
+@pytest.mark.parametrize(("first", "then"), [
+    (["1", "0"], ["True", "False"]),  # the C engine reads the whole column as text
+    (["3", "-7"], ["9223372036854775808", "18446744073709551616"]),  # beyond int64
+    (["2.5", "1"], ["18446744073709551616"]),
+    (["x", "y"], ["9223372036854775808"]),
+])
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_shares_type_a_column_as_the_whole_file_at_every_cut(
+        tmp_path: Path, first: list[str], then: list[str], ranks: int) -> None:
+    path = tmp_path / "t.csv"
+    for k in range(3, 38):  # where the cells change kind, so that some cut falls there
+        cells = [first[i % len(first)] if i < k else then[i % len(then)] for i in range(40)]
+        _column_file(path, cells)
+        whole = read_frame(str(path))
+        shares = ThreadRanks(ranks).run(lambda comm, rank: read_share(str(path), comm))
+        assert all(s["m"].dtype == whole["m"].dtype for s in shares if len(s)), k
+        assert _cells(pd.concat(shares)["m"]) == _cells(whole["m"]), k

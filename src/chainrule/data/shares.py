@@ -12,10 +12,10 @@ same column types.  How:
    (:func:`~chainrule.data.tabular.record_number`);
 4. the parser types each share's columns on its own, so the ranks agree on one type per
    column, the one the whole file would get: whole numbers become decimals where any rank
-   holds decimals or a missing cell, true/false values objects where any cell is missing,
-   1 and 0 true/false where another rank holds true/false words; a
-   column read as numbers, true/false or dates on some
-   ranks and as text on others is read again as text where it was not.
+   holds decimals or a missing cell, true/false values objects where any cell is missing; a
+   column read as numbers or true/false on some ranks and as something else on others
+   (1 and 0 beside True and False too) is read again as text where it was not, and a
+   column with no cell on a rank takes the type the other ranks agree on.
 
 A DataFrame built in memory (every rank holds all of it) is cut into contiguous shares of
 rows.  With one process, the whole table is read as usual.
@@ -88,6 +88,8 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
     frame = comm.agree(lambda: _agree_types(pd, f, span, frame, kinds),
                        "read its share of the table")
     dtypes = comm.gather(list(frame.dtypes))
+    if _still_differ(kinds, dtypes):  # whole numbers beyond int64 beside others, say
+        return _whole_file_share(source, delimiter, comm)
     frame = comm.agree(lambda: _empty_columns_typed(frame, kinds, dtypes, comm.rank),
                        "read its share of the table")
     return comm.agree(lambda: f.finish(frame, (span.start, span.stop),
@@ -97,11 +99,10 @@ def read_share(source: Any, comm: Any, *, delimiter: str | None = None) -> Any:
 
 def _whole_file_share(source: Any, delimiter: str | None, comm: Any) -> Any:
     """This rank's contiguous share of one read of the whole file, for the files whose byte
-    ranges do not work out: where a rank's range does not parse (a stray quote inside an
-    unquoted cell, as in ``12"``, misleads the quote counting that finds the record starts;
-    a malformed row, which the whole read then names) or a rank's range holds no row (tiny
-    files, lines ended by a lone carriage return, trailing blank lines).  Every rank reads
-    the file: the result is what one process reads."""
+    ranges do not work out: where a rank's range does not parse (a malformed row, which the
+    whole read then names), a rank's range holds no row (tiny files, trailing blank lines),
+    or the ranks' column types cannot be made to agree.  Every rank reads the file: the
+    result is what one process reads."""
     from ..distributed import shard_range
 
     frame = comm.agree(lambda: read_frame(source, delimiter=delimiter), "read the table")
@@ -211,15 +212,15 @@ def _parse(pd: Any, f: TableFile, span: pieces.RecordRange,
 
 
 def _kind(s: Any) -> str:
-    """What the parser made of a share's column: bits (whole numbers, only 0 and 1), int,
-    float, bool, date, datetime, text, or none (no cell present)."""
+    """What the parser made of a share's column: int, float, bool, date, datetime, text, or
+    none (no cell present)."""
     from pandas.api.types import infer_dtype
 
     if not s.notna().any():
         return "none"
     k = s.dtype.kind
-    if k in "iu":  # "bits": only 0 and 1 (the whole file may read them as true/false)
-        return "bits" if bool(((s == 0) | (s == 1)).all()) else "int"
+    if k in "iu":
+        return "int"
     if k in "fbM":
         return {"f": "float", "b": "bool", "M": "datetime"}[k]
     found = infer_dtype(s, skipna=True)
@@ -232,18 +233,13 @@ def _agree_types(pd: Any, f: TableFile, span: pieces.RecordRange, frame: Any,
     every rank's kind and whether a cell is missing, per column)."""
     names = list(frame.columns)
     seen = [{ranks[j][0] for ranks in kinds} - {"none"} for j in range(len(names))]
-    # 1 and 0 beside true/false words are true/false values to the parser of the whole file
-    as_bool = {name for name, k in zip(names, seen) if k == {"bits", "bool"}}
-    seen = [{"bool"} if name in as_bool else {"int" if c == "bits" else c for c in k}
-            for name, k in zip(names, seen)]
+    # pandas' C engine reads a column of 1, 0, True and False as text, not true/false
     as_text = [name for name, k in zip(names, seen) if len(k) > 1 and not k <= {"int", "float"}
                and _kind(frame[name]) not in ("text", "none")]
     if as_text:
         frame = _parse(pd, f, span, dtype=dict.fromkeys(as_text, str))
     for j, name in enumerate(names):
         missing = any(ranks[j][1] for ranks in kinds)
-        if name in as_bool and frame[name].dtype.kind in "iu":
-            frame[name] = frame[name].astype(bool)
         # decimals anywhere, a missing cell in whole numbers, or nothing at all: floats
         if seen[j] <= {"int", "float"} and (seen[j] != {"int"} or missing) and \
                 frame[name].dtype.kind != "f":
@@ -251,6 +247,14 @@ def _agree_types(pd: Any, f: TableFile, span: pieces.RecordRange, frame: Any,
         elif seen[j] == {"bool"} and missing and frame[name].dtype.kind == "b":
             frame[name] = frame[name].astype(object)  # true/false with gaps: objects
     return frame
+
+
+def _still_differ(kinds: list[list[tuple[str, bool]]], dtypes: list[list[Any]]) -> bool:
+    """Whether a column has two types on ranks that hold cells of it (``kinds``, ``dtypes``:
+    every rank's), which the agreement does not settle: the C engine's whole numbers beyond
+    int64 (unsigned, or Python ints) beside other cells.  The same on every rank."""
+    return any(len({str(d[j]) for r, d in enumerate(dtypes) if kinds[r][j][0] != "none"}) > 1
+               for j in range(len(dtypes[0])))
 
 
 def _empty_columns_typed(frame: Any, kinds: list[list[tuple[str, bool]]], dtypes: list[list[Any]],
