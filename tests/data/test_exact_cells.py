@@ -121,3 +121,12 @@ def test_a_number_beyond_the_float_range_is_infinite_however_long(tmp_path: Path
     path.write_bytes(b"a,t\n" + b"1" * 200_000 + b",x\n2,y\n")
     with pytest.raises(DataError, match="infinite value at row 2, column 'a'"):
         load_csv(str(path), "t")
+
+
+def test_a_row_counter_beyond_2_53_is_still_seen_counting_up() -> None:
+    from chainrule.data.kinds import infer_columns
+
+    frame = pd.DataFrame({"n": [2**60 + i % 30 for i in range(60)],
+                          "x": [float(i % 7) for i in range(60)]})
+    plans = {p.name: p for p in infer_columns(frame)}
+    assert plans["n"].kind == "dropped" and "counts up by one" in plans["n"].reason

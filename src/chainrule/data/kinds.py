@@ -75,8 +75,8 @@ class _Evidence:
     unique: np.ndarray | None = None
     ones: int = 0
     steps: int = 0
-    first: float = 0.0
-    last: float = 0.0
+    first: int | float = 0
+    last: int | float = 0
     words: set[str] = field(default_factory=set)
     length: int = 0
     truth: bool = True
@@ -121,11 +121,13 @@ def _number_evidence(block: np.ndarray, floats: bool) -> list[_Evidence]:
         return [_Evidence("int", 0, 0) for _ in range(width)]
     ordered = np.sort(block, axis=0)
     distinct = np.all(ordered[1:] != ordered[:-1], axis=0)
-    ones = (np.diff(block.astype(np.float64), axis=0) == 1).sum(axis=0)
-    first, last = block[0].astype(np.float64), block[-1].astype(np.float64)
+    # steps in the integers themselves: as float64, 2**60 + 1 - 2**60 is 0
+    with np.errstate(over="ignore"):
+        ones = (np.diff(block, axis=0) == 1).sum(axis=0)
+    first, last = block[0].tolist(), block[-1].tolist()
     return [_Evidence("int", rows, rows, ordered[0, j].item(), ordered[-1, j].item(),
                       ordered[:, j].copy() if distinct[j] else None, int(ones[j]), rows - 1,
-                      float(first[j]), float(last[j]))
+                      first[j], last[j])
             for j in range(width)]
 
 
