@@ -14,6 +14,8 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 from .encoding import readable
 from .records import (
     CR,
@@ -157,6 +159,40 @@ def record_range(name: str, header_end: int, rank: int, size: int,
     start = boundary(rank)
     nul = next((s.nul for s in scans if s.nul is not None), None)
     return RecordRange(start, max(start, boundary(rank + 1)), not state.inside, nul)
+
+
+def has_short_record(name: str, span: tuple[int, int], delimiter: str, columns: int
+                     ) -> bool:
+    """Whether a record in bytes ``span`` (which begin at a record) may hold fewer than
+    ``columns`` values, blank lines aside: one vectorised pass that counts the delimiters
+    outside quotes (pandas' C engine fills the values missing from a short record with NaN
+    and says nothing; the exact pass that names the row runs only when this finds one)."""
+    sep = delimiter.encode()
+    if columns <= 1:
+        return False
+    if len(sep) != 1:
+        return True  # a delimiter of several bytes: leave the counting to the exact pass
+    scan = QuoteScan(sep)
+    carried, start, last = 0, span[0], b""  # the record running on from the blocks before
+    for offset, block, following in _blocks(name, *span):
+        ends, seps = scan.split(block, following, sep[0])
+        if len(ends):
+            counts = np.diff(np.searchsorted(seps, ends), prepend=0)
+            counts[0] += carried
+            starts = np.concatenate(([start - offset], ends[:-1] + 1))
+            a = np.frombuffer(last + block, dtype=np.uint8)[len(last):]
+            length = ends - starts
+            first = np.where(starts >= 0, a[np.maximum(starts, 0)],
+                             last[-1] if last else 0)
+            blank = (length == 0) | ((length == 1) & (first == CR))  # CR of a CR LF
+            if np.any((counts < columns - 1) & ~blank):
+                return True
+            carried = len(seps) - int(np.searchsorted(seps, ends[-1]))
+            start = offset + int(ends[-1]) + 1
+        else:
+            carried += len(seps)
+        last = block[-1:]
+    return carried < columns - 1 and start < span[1]
 
 
 def records_in(name: str, start: int, stop: int, delimiter: str = ",") -> int:

