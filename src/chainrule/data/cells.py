@@ -94,10 +94,10 @@ def to_floats(text: Sequence[str | None]) -> np.ndarray:
     [1.5, nan, nan, nan, inf]
     """
     pd = __import__("pandas")
-    values = pd.Series(list(text), dtype=object)
-    # pandas' to_numeric reads "1_000" as 1000; it is text to read_csv
-    out = pd.to_numeric(values.str.replace("_", "x", regex=False), errors="coerce")
+    out = pd.to_numeric(pd.Series(list(text), dtype=object), errors="coerce")
     out = np.array(out.to_numpy(dtype=np.float64, na_value=np.nan))  # writable
+    # pandas' to_numeric reads "1_000" as 1000; it is text to read_csv
+    out[[i for i, t in enumerate(text) if t is not None and "_" in t]] = np.nan
     for i in np.flatnonzero(np.isnan(out)):
         t = text[i]
         if t is not None and len(t) > 300 and _DECIMAL.fullmatch(t):
@@ -116,8 +116,9 @@ def all_numbers(values: Sequence[str]) -> bool:
     return all(not math.isnan(x) or v.lower() in _NAN_WORDS for x, v in zip(out, values))
 
 
-def number_labels(text: Sequence[str]) -> list[str]:
-    """Number cells (stripped, present, as :func:`to_floats` reads them) as class labels:
+def number_labels(text: Sequence[str], values: np.ndarray | None = None) -> list[str]:
+    """Number cells (stripped, present; ``values``: their :func:`to_floats`, when known) as
+    class labels:
     whole numbers exact and without ``.0`` (``'3.0'`` -> ``'3'``; ``'9007199254740993'``
     stays, where float64 would make it ``...992``), other numbers as :func:`canonical`
     writes them.
@@ -125,7 +126,7 @@ def number_labels(text: Sequence[str]) -> list[str]:
     >>> number_labels(["3.0", "+9007199254740993", "0.5"])
     ['3', '9007199254740993', '0.5']
     """
-    values = to_floats(text)
+    values = to_floats(text) if values is None else values  # what to_floats gives
     out = _number_strings(values)
     with np.errstate(invalid="ignore"):
         big = np.isfinite(values) & (np.abs(values) >= 2**53) & (values == np.round(values))

@@ -131,7 +131,9 @@ class _TargetCells:
         self.frame, self.target = frame, target
         self.text = column_strings(frame, target)
         self.keep = np.array([t is not None for t in self.text], dtype=bool)
-        self.numbers = to_floats(self.text)
+        column = frame[target]
+        self.numbers = column.to_numpy(dtype=np.float64, na_value=np.nan) \
+            if column.dtype.kind in "iuf" else to_floats(self.text)
         present_nan = self.keep & np.isnan(self.numbers)
         self.numeric = not present_nan.any()
         # the first present cell that is not a number
@@ -139,7 +141,12 @@ class _TargetCells:
 
     def evidence(self) -> _Evidence:
         kept = self.numbers[self.keep]
-        distinct = set(self.labels(True) if self.numeric else self.text[self.keep])
+        if self.numeric:  # labels only for few numbers (a label is one float, never two)
+            few = len(np.unique(kept)) <= MAX_CLASSES_FROM_NUMBERS
+            distinct = set(self.labels(True)) if few else set()
+        else:
+            distinct = set(self.text[self.keep])
+            few = len(distinct) <= MAX_CLASSES_FROM_NUMBERS
         first_text = None
         if self.bad is not None:  # what a regression on text names
             i = next((i for i, t in enumerate(self.text) if t is not None and
@@ -150,8 +157,8 @@ class _TargetCells:
         with np.errstate(invalid="ignore"):
             whole = bool(np.all(kept == np.round(kept)))
         return _Evidence(int(self.keep.sum()), self.numeric, self.numeric and whole,
-                         distinct if len(distinct) <= MAX_CLASSES_FROM_NUMBERS else None,
-                         first_text)
+                         distinct if few and len(distinct) <= MAX_CLASSES_FROM_NUMBERS
+                         else None, first_text)
 
     def check_finite(self) -> None:
         """An infinite target on this share is an error naming its row."""
@@ -167,5 +174,5 @@ class _TargetCells:
         """The present cells as class labels (numbers as
         :func:`~chainrule.data.cells.number_labels` writes them: whole numbers exact)."""
         if numeric:
-            return number_labels(self.text[self.keep])
+            return number_labels(self.text[self.keep], self.numbers[self.keep])
         return list(self.text[self.keep])
