@@ -585,7 +585,7 @@ def _need_pandas(what: str) -> None:
 
     if importlib.util.find_spec("pandas") is None:
         raise CLIError(f"{what} reads CSV files with pandas, which is not installed",
-                       "pip install pandas pyarrow   (or: pip install 'chainrule[csv]')")
+                       "pip install pandas   (or: pip install 'chainrule[csv]')")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -70,7 +70,7 @@ def require_pandas(what: str = "reading CSV files") -> Any:
         import pandas as pd
     except ImportError:
         raise DataError(f"{what} needs pandas, which is not installed; pip install pandas "
-                        "pyarrow (or pip install 'chainrule[csv]')") from None
+                        "(or pip install 'chainrule[csv]')") from None
     return pd
 
 
@@ -411,10 +411,7 @@ class TableFile:
 def is_parser_error(err: BaseException) -> bool:
     """Whether ``err`` is the CSV parser's complaint about the file."""
     pd = require_pandas()
-    # pandas' ParserError and pyarrow's ArrowInvalid are ValueErrors; pyarrow's own errors
-    # are not all ValueErrors
-    return isinstance(err, (ValueError, UnicodeDecodeError, pd.errors.ParserError)) or \
-        type(err).__module__.startswith("pyarrow")
+    return isinstance(err, (ValueError, UnicodeDecodeError, pd.errors.ParserError))
 
 
 def file_path(source: Any, what: str = "the path of a CSV file (a str or pathlib.Path) or "
