@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from playground_client import Client, serving
 
 from chainrule.playground.config import LIMITS
-from chainrule.playground.server import MAX_BODY_BYTES, MAX_RUNS
+from chainrule.playground.server import MAX_BODY_BYTES, MAX_RUNS, PlaygroundServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PlaygroundServer]:
+    yield from serving()
+
+
+@pytest.fixture
+def client(server: PlaygroundServer) -> Client:
+    return Client(server)
+
 
 
 def test_page_and_assets_are_served(client):

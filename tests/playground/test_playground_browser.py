@@ -12,6 +12,20 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
+from playground_client import Client, serving
+
+from chainrule.playground.server import PlaygroundServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PlaygroundServer]:
+    yield from serving()
+
+
+@pytest.fixture
+def client(server: PlaygroundServer) -> Client:
+    return Client(server)
+
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -5,15 +5,29 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from playground_client import Client, serving
 
 import chainrule as cr
 from chainrule.playground.config import RunConfig
 from chainrule.playground.export import model_bytes, python_code
+from chainrule.playground.server import PlaygroundServer
 from chainrule.playground.session import Run
 from chainrule.tools.saving import load_with_metadata
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PlaygroundServer]:
+    yield from serving()
+
+
+@pytest.fixture
+def client(server: PlaygroundServer) -> Client:
+    return Client(server)
+
 
 
 def test_model_file_over_http_loads_and_predicts_the_same(client, tmp_path):

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 
 import pytest
+from playground_client import Client, serving
 
-from chainrule.playground.server import HostGuard
+from chainrule.playground.server import HostGuard, PlaygroundServer
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PlaygroundServer]:
+    yield from serving()
+
+
+@pytest.fixture
+def client(server: PlaygroundServer) -> Client:
+    return Client(server)
+
 
 
 def test_own_names_pass(client):

@@ -15,12 +15,22 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from playground_client import Client
+from playground_client import Client, serving
 
 from chainrule.errors import ConfigError
 from chainrule.playground.server import PlaygroundServer, make_server, serve
 
 TIMEOUT_S = 1.0  # the test server's request_timeout
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[PlaygroundServer]:
+    yield from serving()
+
+
+@pytest.fixture
+def client(server: PlaygroundServer) -> Client:
+    return Client(server)
 
 
 @pytest.fixture
