@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from .backend import ndarray, xp
-from .tensor import Tensor, grad_enabled, recording_tape
+from .tensor import Tensor, grad_mode
 
 __all__ = ["Primitive", "Record", "record"]
 
@@ -41,6 +41,7 @@ Backward = Callable[[Tensor, ndarray], tuple]
 Template = str | Callable[[list[str]], str]
 
 _new = Tensor.__new__
+_grad_mode = grad_mode.get  # bound once: node() runs on every operation
 
 
 class Primitive:
@@ -85,7 +86,8 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
     out.grad = None
     out.name = None
     out._retain = False
-    if grad_enabled.get():
+    enabled, tape = _grad_mode()
+    if enabled:
         for p in parents:
             if p.requires_grad:
                 out.requires_grad = True
@@ -93,7 +95,6 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
                 out._op = op
                 out._saved = saved
                 out._args = args
-                tape = recording_tape.get()
                 if tape is not None:
                     tape.append(Record(out, op, parents, saved, args))
                 return out
@@ -132,9 +133,9 @@ def record() -> Iterator[list[Record]]:
     >>> [r.primitive.name for r in tape]
     ['mul', 'tanh']
     """
-    previous, tape = recording_tape.get(), []
-    recording_tape.set(tape)
+    previous, tape = grad_mode.get(), []
+    grad_mode.set((previous[0], tape))
     try:
         yield tape
     finally:
-        recording_tape.set(previous)
+        grad_mode.set(previous)
