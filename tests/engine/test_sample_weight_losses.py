@@ -66,3 +66,10 @@ def test_summed_losses_keep_the_weights_scale():
     once = F.mse_loss(z, Y01, reduction="sum", sample_weight=W)
     twice = F.mse_loss(z, Y01, reduction="sum", sample_weight=2 * np.asarray(W, dtype=float))
     assert twice.item() == pytest.approx(2 * once.item(), rel=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_weights_beyond_the_losses_dtype_are_refused_where_their_scale_counts(reduction):
+    z32 = cr.tensor(Z.astype(np.float32))
+    with pytest.raises(cr.DataError, match="beyond float32's range"):
+        F.mse_loss(z32, Y01, reduction=reduction, sample_weight=[1e308, 1, 1, 1, 1])

@@ -79,6 +79,12 @@ def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> nd
         # The loss is sum(w_i l_i) / sum(w_i): only the ratios count, so dividing by the
         # largest lets weights like 1e308 (or 1e-300) reach a float32 loss as finite numbers.
         w = w / w.max()
+    else:
+        with np.errstate(over="ignore"):
+            if not np.isfinite(w.astype(like.dtype)).all():
+                raise DataError(f"{name}: sample_weight up to {w.max():g} is beyond "
+                                f"{like.dtype}'s range, which reduction={reduction!r} keeps; "
+                                "scale the weights down (or use reduction='mean')")
     w = w.astype(like.dtype)
     return w.reshape((n,) + (1,) * (like.ndim - 1)) if like.ndim else w.reshape(())
 
