@@ -61,6 +61,19 @@ class Client:
         assert reply.status == 201, reply.body
         return reply.json()
 
+    def train(self, rid: str, steps: int) -> tuple[dict[str, Any], list[int]]:
+        """Step run ``rid`` until ``steps`` steps are taken (or it diverges): the last reply's
+        state and each reply's ``taken``.  One request may stop at its time budget (0.25 s)
+        and take fewer, as on a loaded machine, so no test may count on one request."""
+        taken: list[int] = []
+        while True:
+            reply = self.post(f"/api/runs/{rid}/step", {"steps": steps - sum(taken)})
+            assert reply.status == 200, reply.body[:300]
+            state = reply.json()
+            taken.append(state["taken"])
+            if sum(taken) >= steps or state["diverged"] is not None:
+                return state, taken
+
 
 def serving(allow_origins: list[str] | None = None) -> Iterator[PlaygroundServer]:
     """A running server on a free port of 127.0.0.1, shut down when the generator ends.

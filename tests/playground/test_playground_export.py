@@ -32,7 +32,7 @@ def client(server: PlaygroundServer) -> Client:
 
 def test_model_file_over_http_loads_and_predicts_the_same(client, tmp_path):
     r = client.create(dataset="moons", hidden=[5], optimizer="adam", lr=0.02)
-    client.post(f"/api/runs/{r['id']}/step", {"steps": 120})
+    client.train(r["id"], 120)
     reply = client.get(f"/api/runs/{r['id']}/model.safetensors")
     assert reply.status == 200
     assert "attachment" in reply.headers["content-disposition"]
@@ -59,7 +59,7 @@ def test_model_file_over_http_loads_and_predicts_the_same(client, tmp_path):
 ], ids=["course", "spirals-sgd", "constant-adam", "blobs-mse"])
 def test_exported_code_retrains_the_same_weights(cfg, tmp_path):
     run = Run(cfg)
-    run.train(37)
+    assert run.train(37, budget_s=float("inf")) == 37  # no time budget: all 37, however slow
     (tmp_path / "train.py").write_text(python_code(run))
     done = subprocess.run([sys.executable, "train.py"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120,

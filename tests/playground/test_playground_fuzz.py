@@ -131,5 +131,7 @@ def test_the_server_is_alive_afterwards(server):
     assert client.get("/api/options").status == 200
     rid = _valid_id(client)
     st_ = client.post(f"/api/runs/{rid}/step", {"steps": 5}).json()
-    assert st_["step"] == 5 and math.isfinite(st_["loss"])
+    # a step request may stop at its time budget: it takes at least one step, never more
+    assert st_["step"] == st_["taken"] and 1 <= st_["taken"] <= 5
+    assert math.isfinite(st_["loss"])
     assert server.escaped == []

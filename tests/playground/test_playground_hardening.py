@@ -20,7 +20,9 @@ from playground_client import Client, serving
 from chainrule.errors import ConfigError
 from chainrule.playground.server import PlaygroundServer, make_server, serve
 
-TIMEOUT_S = 1.0  # the test server's request_timeout
+# the test server's request_timeout: long enough that a loaded machine still reads a client's
+# own head and body within it, short enough that the tests that wait it out stay quick
+TIMEOUT_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +81,15 @@ def test_a_client_stalled_mid_body_does_not_freeze_the_run(impatient):
         stalled.sendall(_head(impatient.port, "POST", f"/api/runs/{rid}/step", "100",
                               b'{"steps": '))
         # the same run answers others at once (before: it waited for the stalled body)
+        taken = 0  # a step request may stop at its time budget, so count what each took
         for _ in range(3):
             reply = client.post(f"/api/runs/{rid}/step", {"steps": 2})
             assert reply.status == 200
+            taken += reply.json()["taken"]
         assert client.get(f"/api/runs/{rid}/state").status == 200
         # and the stalled request ends with 408 once the server stops waiting
         assert _reply_status(stalled) == 408
-    assert client.get(f"/api/runs/{rid}/state").json()["step"] == 6
+    assert client.get(f"/api/runs/{rid}/state").json()["step"] == taken >= 3
 
 
 def test_an_idle_connection_is_closed(impatient):
@@ -253,7 +257,7 @@ def test_csv_errors_name_the_upload_not_a_temporary_file(client, text):
 def test_a_diverged_run_refuses_its_model_file_and_says_why(client, server):
     r = client.create(dataset="moons", n_samples=40, lr=100.0, init="default", hidden=[8],
                       activation="relu", output="linear_mse")
-    st = client.post(f"/api/runs/{r['id']}/step", {"steps": 50}).json()
+    st, _ = client.train(r["id"], 50)
     assert st["diverged"] is not None
     reply = client.get(f"/api/runs/{r['id']}/model.safetensors")
     assert reply.status == 409

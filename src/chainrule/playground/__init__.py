@@ -21,27 +21,57 @@ so a web page elsewhere cannot drive it.  See docs/playground.md for the JSON AP
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-__all__ = ["DEFAULT_PORT", "add_arguments", "port_number", "run"]
+from ..errors import ConfigError
+from .schema import shown
+
+__all__ = ["DEFAULT_PORT", "add_arguments", "check_port", "port_number", "run"]
 
 DEFAULT_PORT = 8765
 
 
+def check_port(port: Any) -> int:
+    """``port`` itself when it is a port number: an int from 0 to 65535, not a bool (0 picks a
+    free port); a ConfigError otherwise.  The one port rule, for ``--port`` and the server.
+
+    >>> check_port(8765)
+    8765
+    >>> check_port(True)
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: the port must be a whole number from 0 to 65535 (0 picks a \
+free one), got True
+    """
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
+        raise ConfigError(f"the port must be a whole number from 0 to 65535 (0 picks a free "
+                          f"one), got {shown(port)}")
+    return port
+
+
 def port_number(text: str) -> int:
-    """``--port``'s value: a whole number from 0 to 65535 (argparse reports anything else).
+    """``--port``'s value, checked by :func:`check_port` (argparse reports a bad one).
 
     >>> port_number("8765")
     8765
     >>> port_number("70000")
     Traceback (most recent call last):
     ...
-    argparse.ArgumentTypeError: must be 0 to 65535 (0 picks a free port), got '70000'
+    argparse.ArgumentTypeError: the port must be a whole number from 0 to 65535 (0 picks a \
+free one), got 70000
     """
-    value = text.strip()
-    if not (value.isascii() and value.isdigit()) or not 0 <= int(value) <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0 to 65535 (0 picks a free port), got "
-                                         f"{text[:20]!r}")
-    return int(value)
+    value: Any = text.strip()
+    if value.isascii() and value.isdigit():
+        try:
+            value = int(value)
+        except ValueError:  # more digits than Python turns into an int: shown as given
+            value = text
+    else:
+        value = text
+    try:
+        return check_port(value)
+    except ConfigError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -26,7 +26,6 @@ __all__ = [
     "OPTIMIZERS",
     "OUTPUTS",
     "RunConfig",
-    "get",
     "options",
     "parse_config",
 ]
@@ -82,18 +81,6 @@ LIMITS = {
     "max_steps_per_request": 1000,
 }
 MAX_NAME_CHARS = 255  # the uploaded file's name, as a file system allows
-
-
-def get(table: dict[str, str] | dict[str, tuple[str, float, int]], name: str,
-        what: str) -> str:
-    """``name`` itself when it is in ``table``; otherwise a ConfigError listing the choices.
-
-    >>> get(OPTIMIZERS, "adam", "optimizer")
-    'adam'
-    """
-    if name not in table:
-        raise ConfigError(f"unknown {what} {name!r}; choose one of {', '.join(table)}")
-    return name
 
 
 @dataclass

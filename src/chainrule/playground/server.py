@@ -48,7 +48,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ChainruleError, ConfigError
-from . import schema
+from . import check_port, schema
 from .config import LIMITS, options, parse_config
 from .equations import explain_unit, explain_weight
 from .export import model_bytes, python_code, unsavable
@@ -203,9 +203,7 @@ def _is_ipv6(host: str) -> bool:
 
 def _check_address(host: Any, port: Any) -> tuple[str, int]:
     """The host (brackets around an IPv6 address removed) and port, or a ConfigError."""
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ConfigError(f"the port must be a whole number from 0 to 65535 (0 picks a free "
-                          f"one), got {shown(port)}")
+    port = check_port(port)
     if not isinstance(host, str):
         raise ConfigError(f"the host must be an address or a name, got {shown(host)}")
     if host.startswith("[") and host.endswith("]"):
