@@ -28,13 +28,13 @@ import itertools
 import operator
 import types
 from collections.abc import Callable, Iterator
+from copy import deepcopy
 from typing import Any
 
 import numpy as np
 
 from .. import nn
 from ..engine import Tensor
-from ..engine.random import get_rng
 
 __all__ = ["Watch", "leaves_no_trace", "names_used", "step_bindings"]
 
@@ -209,7 +209,7 @@ def names_used(fn: Any) -> list[tuple[str, Callable[[], Any], Any]]:
 def leaves_no_trace(*roots: Any) -> Iterator[None]:
     """Undo what a forward pass changes in the modules ``roots`` reach (a model, a loss
     function): their attributes, buffers (BatchNorm's running statistics, updated in place)
-    and random generators (Dropout's, and the shared one), so that the capture's extra pass
+    and random generators (Dropout's), so that the capture's extra pass
     does not make the step differ from the eager one.
 
     >>> import numpy as np
@@ -225,10 +225,14 @@ def leaves_no_trace(*roots: Any) -> Iterator[None]:
               [(b, b.copy()) for b in m._buffers.values()
                if isinstance(b, np.ndarray) and b.flags.writeable])
              for m in modules]
-    gens = {id(g): g for m in modules for g in m.__dict__.values()
-            if isinstance(g, np.random.Generator)}
-    gens[id(get_rng(None))] = get_rng(None)
-    states = [(g, g.bit_generator.state) for g in gens.values()]
+    # The pass draws from copies of the modules' generators (Dropout's, which may be the
+    # shared one): saving a generator's state and putting it back after would also rewind
+    # the draws another thread made from it meanwhile.  Restoring __dict__ below puts the
+    # untouched originals back.
+    for m in modules:
+        gens = [k for k, g in m.__dict__.items() if isinstance(g, np.random.Generator)]
+        for k in gens:
+            m.__dict__[k] = deepcopy(m.__dict__[k])
     try:
         yield
     finally:
@@ -238,10 +242,8 @@ def leaves_no_trace(*roots: Any) -> Iterator[None]:
             for d, old in ((m._modules, mods), (m._parameters, params), (m._buffers, bufs)):
                 d.clear()
                 d.update(old)
-            for b, copy in contents:
-                b[...] = copy
-        for g, state in states:
-            g.bit_generator.state = state
+            for b, held in contents:
+                b[...] = held
 
 
 def step_bindings(step_fn: Any, objects: tuple[Any, ...]) -> list[Callable[[], Any]]:
