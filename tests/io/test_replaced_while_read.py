@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -124,8 +125,13 @@ def test_a_reader_never_sees_a_mix_while_another_process_replaces_the_file(
     seen = set()
     try:
         start.wait(timeout=30)
-        for _ in range(400):
+        # at least 400 reads, and on until the writer has replaced the file at least once:
+        # on a loaded machine the writer may not run at all during the first 400
+        deadline = time.monotonic() + 30
+        reads = 0
+        while reads < 400 or (len(seen) < 2 and time.monotonic() < deadline):
             seen.add(_consistent(*read_safetensors(path)))
+            reads += 1
     finally:
         stop.set()
         proc.join(timeout=30)
