@@ -427,10 +427,10 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
            on_ready: Callable[[dict[str, Any], list[dict[str, Any]], list[str]], None] | None
            ) -> TrainResult:
     from .data import StandardScaler
-    from .data.combine import agreed_mean_std
+    from .data.combine import mean_std
     from .tools.saving import save
     from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
-    from .training.targets import TargetScaler, square_safe_unit
+    from .training.targets import TargetScaler
 
     comm = _communicator(cfg)
     comm.agree(cfg.check, "check the options")
@@ -443,11 +443,7 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
     X, y = prep.X, prep.y
     scaler = None
     if d.standardize:  # statistics of the training rows of every rank together
-        X_tr = X[tr]
-        # a column near 1e308 is measured after a power of two brings it down (exact)
-        unit = square_safe_unit(X_tr, comm.sum)
-        mean, std, _ = agreed_mean_std(X_tr if np.all(unit == 1) else X_tr * unit, comm)
-        mean, std = mean / unit, std / unit
+        mean, std, _ = mean_std(X[tr], comm.sum)  # any finite magnitude, exact otherwise
         scaler = StandardScaler.from_dict({"mean": mean.tolist(),
                                            "scale": np.where(std > 0, std, 1.0).tolist()})
     Z = scaler.transform(X) if scaler is not None else X

@@ -15,8 +15,10 @@ from chainrule.data.combine import (
     agreed_mean_std,
     agreed_median,
     combine_moments,
+    mean_std,
     moments,
 )
+from chainrule.data.preprocessing import StandardScaler
 
 
 def _shares(n: int, size: int) -> list[slice]:
@@ -44,6 +46,49 @@ def test_agreed_mean_std_over_three_ranks() -> None:
         assert n == 50
         np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-12, atol=1e-15)
         np.testing.assert_allclose(std, X.std(axis=0), rtol=1e-12, atol=1e-15)
+
+
+def _ordinary_columns() -> np.ndarray:
+    rng = np.random.default_rng(5)
+    return np.column_stack([rng.normal(size=200), rng.normal(1e6, 3.0, 200),
+                            rng.exponential(1e-3, 200), rng.normal(size=200) * 1e100,
+                            rng.uniform(-7.0, 11.0, 200), np.full(200, 0.1)])
+
+
+def test_ordinary_columns_get_exactly_np_mean_and_np_std() -> None:
+    """One process: bit for bit np.mean/np.std (a --standardize run's scaler is the one it
+    always was); before, each column was divided by its largest |x|, which is not exact."""
+    X = _ordinary_columns()
+    for mean, std, n in (agreed_mean_std(X), mean_std(X)):
+        assert n == len(X)
+        np.testing.assert_array_equal(mean, np.mean(X, axis=0))
+        np.testing.assert_array_equal(std, np.std(X, axis=0))
+    scaler = StandardScaler().fit(X)
+    np.testing.assert_array_equal(scaler.mean_, X.mean(axis=0))
+    np.testing.assert_array_equal(scaler.scale_, X.std(axis=0))
+
+
+@pytest.mark.parametrize("power", [1000, -1000])
+def test_extreme_columns_move_exactly_with_a_power_of_two(power: int) -> None:
+    """Columns whose squares overflow (or vanish) get the statistics of the same numbers at
+    ordinary scale times 2**power, exactly, beside an ordinary column that is left alone."""
+    X = _ordinary_columns()
+    factor = np.where(np.arange(X.shape[1]) % 2 == 0, 2.0**power, 1.0)
+    moved = X * factor
+    want_mean, want_std = np.mean(X, axis=0) * factor, np.std(X, axis=0) * factor
+    mean, std, _ = mean_std(moved)
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(std, want_std)
+
+
+def test_plus_minus_1e308_columns_over_two_ranks() -> None:
+    X = np.array([[1e308, 1.0], [-1e308, 2.0], [1e308, 4.0], [-1e308, 8.0]])
+    out = ThreadRanks(2).run(lambda comm, r: agreed_mean_std(X[2 * r:2 * r + 2], comm))
+    for mean, std, n in out:
+        assert n == 4
+        np.testing.assert_array_equal(mean, [0.0, 3.75])
+        assert std[0] == 1e308
+        assert std[1] == pytest.approx(np.std(X[:, 1]), rel=1e-15)
 
 
 def test_medians_are_exact_while_small_and_close_beyond() -> None:

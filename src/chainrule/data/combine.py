@@ -26,7 +26,7 @@ so the same code serves one process and many.  This module needs only NumPy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,7 +35,7 @@ from ..errors import DataError
 
 __all__ = ["EXACT_MEDIAN_LIMIT", "GATHER_BYTES", "MEDIAN_QUANTILES", "Gatherer",
            "agreed_mean_std", "agreed_median", "agreed_medians", "combine_moments", "gatherer",
-           "moments", "union"]
+           "mean_std", "moments", "square_safe_unit", "union"]
 
 EXACT_MEDIAN_LIMIT = 1_000_000
 """Up to this many present values of a column (over all ranks), the median is exact."""
@@ -55,6 +55,10 @@ class Gatherer(Protocol):
     def gather(self, value: Any) -> list[Any]:
         """Every rank's ``value``, in rank order."""
         ...
+
+
+def _same(values: np.ndarray) -> np.ndarray:
+    return values
 
 
 class _Alone:
@@ -99,22 +103,77 @@ def combine_moments(parts: Iterable[Moments]) -> Moments:
     return n, mean, m2
 
 
-def agreed_mean_std(X: np.ndarray, comm: Gatherer | None = None) -> tuple[np.ndarray,
-                                                                           np.ndarray, int]:
-    """Column means and population standard deviations (as ``np.mean``/``np.std``) of the
-    rows of every rank together, and their count; any finite magnitude (two gathers)."""
-    c = gatherer(comm)
+_HUGE = 2.0 ** 480  # squares below 2^960, summed over up to 2^64 rows, stay finite
+_TINY = 2.0 ** -480  # squares above 2^-960 keep their precision
+_SHIFT = 2.0 ** 600
+
+
+def _flags(X: np.ndarray) -> np.ndarray:
+    """Per column of ``X``: 1.0 where some |x| > 2^480, then 1.0 where some |x| >= 2^-480."""
+    k = X.shape[1]
+    # from the extremes, not np.abs(X): no temporary copy of a wide feature table
+    largest = np.maximum(X.max(axis=0), -X.min(axis=0)) if len(X) else np.zeros(k)
+    return np.concatenate([largest > _HUGE, largest >= _TINY]).astype(np.float64)
+
+
+def _unit(flags: np.ndarray) -> np.ndarray:
+    k = len(flags) // 2
+    return np.where(flags[:k] > 0, 1.0 / _SHIFT, np.where(flags[k:] > 0, 1.0, _SHIFT))
+
+
+def square_safe_unit(X: np.ndarray, total: Callable[[np.ndarray], np.ndarray] = _same
+                     ) -> np.ndarray:
+    """A power of two per column of ``X`` (N, k) to multiply the values by before their sums
+    of squares, agreed over every rank (``total`` sums an array over the ranks): ``2^-600``
+    where some rank holds a value beyond ``2^480`` (about 3e144: its square would overflow),
+    ``2^600`` where every value of every rank is below ``2^-480`` (its square would underflow
+    to zero), else 1, which keeps ordinary values' statistics bit for bit.  Multiplying by a
+    power of two changes only the exponent, so it is exact.
+
+    >>> square_safe_unit(np.array([[3e300], [1.0]])) * 2.0 ** 600
+    array([1.])
+    """
+    return _unit(total(_flags(np.asarray(X, dtype=np.float64))))
+
+
+def mean_std(X: np.ndarray, total: Callable[[np.ndarray], np.ndarray] = _same
+             ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Column means and population standard deviations of the rows of every rank together,
+    and their count, for values of any finite magnitude; ``total`` sums an array over the
+    ranks (the default: one process alone).
+
+    The one rule for a mean and standard deviation that survive huge and tiny values: a
+    column whose squares would overflow or underflow is measured after multiplying by the
+    power of two of :func:`square_safe_unit` (exact) and moved back; any other column is not
+    touched, so one process gets exactly ``np.mean`` and ``np.std``.  Two sums over the ranks
+    (a third only when some column needs the power of two).
+
+    >>> mean, std, n = mean_std(np.array([[1e308, 1.0], [-1e308, 3.0]]))
+    >>> mean.tolist(), std.tolist(), n
+    ([0.0, 2.0], [1e+308, 1.0], 2)
+    """
     X = np.asarray(X, dtype=np.float64)
     if X.ndim == 1:
         X = X[:, None]
-    # Moments of X / (largest |x| of the column over every rank), scaled back: squared
-    # deviations of values near 1e308 overflow to inf (and those near 1e-200 underflow).
-    mine = np.abs(X).max(axis=0) if len(X) else np.zeros(X.shape[1])
-    big = np.max(c.gather(mine), axis=0)
-    big = np.where((big > 0) & np.isfinite(big), big, 1.0)
-    n, mean, m2 = combine_moments(c.gather(moments(X / big)))
-    std = np.sqrt(m2 / n) if n else np.zeros_like(m2)
-    return mean * big, std * big, n
+    k = X.shape[1]
+    with np.errstate(over="ignore", invalid="ignore"):  # a huge column's sum is redone below
+        first = total(np.concatenate([[len(X)], _flags(X), X.sum(axis=0)]))
+    n, unit, sums = int(first[0]), _unit(first[1:1 + 2 * k]), first[1 + 2 * k:]
+    if np.any(unit != 1.0):  # every rank sees the same flags, so every rank sums again
+        X = X * unit
+        sums = total(X.sum(axis=0))
+    mean = sums / max(n, 1)
+    var = total(((X - mean) ** 2).sum(axis=0)) / max(n, 1)
+    return mean / unit, np.sqrt(var) / unit, n
+
+
+def agreed_mean_std(X: np.ndarray, comm: Gatherer | None = None) -> tuple[np.ndarray,
+                                                                           np.ndarray, int]:
+    """Column means and population standard deviations (as ``np.mean``/``np.std``) of the
+    rows of every rank together, and their count: :func:`mean_std` with sums made of
+    ``comm``'s gathers."""
+    c = gatherer(comm)
+    return mean_std(X, lambda a: np.sum(c.gather(a), axis=0))
 
 
 def agreed_median(values: np.ndarray, comm: Gatherer | None = None, *,

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from .combine import mean_std
 
 __all__ = [
     "DataError",
@@ -254,14 +255,11 @@ class StandardScaler:
     def fit(self, X: np.ndarray) -> StandardScaler:
         """Learn each column's mean and standard deviation; returns self."""
         X = check_features(X)
-        # Statistics of X / (largest |x| of the column), scaled back: squares of values near
-        # 1e200 overflow to inf and those near 1e-200 underflow to 0, which gave all-zero or
-        # unscaled columns.
-        big = np.abs(X).max(axis=0)
-        big = np.where(big > 0, big, 1.0)
-        unit = X / big
-        self.mean_ = unit.mean(axis=0) * big
-        std = unit.std(axis=0) * big
+        # exactly X.mean/X.std for float64 columns; near 1e200 or 1e-200 (whose squares
+        # overflow or vanish) measured after an exact power of two
+        mean, std, _ = mean_std(X)
+        self.mean_ = mean.astype(X.dtype, copy=False)
+        std = std.astype(X.dtype, copy=False)
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
+from ..data.combine import mean_std, square_safe_unit
 from ..data.preprocessing import as_array, check_features, check_finite
 from ..engine import Tensor
 from ..errors import ConfigError, DataError, ShapeError
@@ -217,28 +218,6 @@ def weighted_loss(loss_fn: Any, out: Tensor, y: Array, w: Array) -> Tensor:
 
 
 # -- standardised regression targets ---------------------------------------------------------------
-_HUGE = 2.0 ** 480  # squares below 2^960, summed over up to 2^64 rows, stay finite
-_TINY = 2.0 ** -480  # squares above 2^-960 keep their precision
-_SHIFT = 2.0 ** 600
-
-
-def square_safe_unit(y: Array, total: Callable[[Array], Array] = lambda a: a) -> Array:
-    """A power of two per column of ``y`` (N, k) to multiply the targets by before their sums
-    of squares, agreed over every MPI rank with sums alone: ``2^-600`` where some rank holds a
-    value beyond ``2^480`` (about 3e144: its square would overflow), ``2^600`` where every value
-    of every rank is below ``2^-480`` (its square would underflow to zero), else 1, which keeps
-    ordinary targets' statistics bit for bit.
-
-    >>> square_safe_unit(np.array([[3e300], [1.0]])) * 2.0 ** 600
-    array([1.])
-    """
-    k = y.shape[1]
-    # from the extremes, not np.abs(y): no temporary copy of a wide feature table
-    largest = np.maximum(y.max(axis=0), -y.min(axis=0)) if len(y) else np.zeros(k)
-    flags = total(np.concatenate([largest > _HUGE, largest >= _TINY]).astype(np.float64))
-    return np.where(flags[:k] > 0, 1.0 / _SHIFT, np.where(flags[k:] > 0, 1.0, _SHIFT))
-
-
 @dataclass
 class TargetScaler:
     """Standardise regression targets for training, then fold the inverse into the last
@@ -254,13 +233,7 @@ class TargetScaler:
     def fit(cls, y: Array, total: Callable[[Array], Array] = lambda a: a) -> TargetScaler:
         """From training targets ``y`` (N, k); ``total`` sums arrays over every MPI rank, so
         all ranks get the exact statistics of all rows."""
-        y = np.asarray(y, dtype=np.float64)
-        unit = square_safe_unit(y, total)
-        y = y * unit  # exact: a power of two changes only the exponent
-        s = total(np.concatenate([[len(y)], y.sum(axis=0)]))
-        n, mean = s[0], s[1:] / max(s[0], 1.0)
-        var = total(((y - mean) ** 2).sum(axis=0)) / max(n, 1.0)
-        mean, scale = mean / unit, np.sqrt(var) / unit
+        mean, scale, _ = mean_std(y, total)  # any finite magnitude (see data.combine)
         return cls(mean, np.where(scale > 0, scale, 1.0))
 
     def transform(self, y: Array) -> Array:
