@@ -100,6 +100,25 @@ def test_a_path_of_the_wrong_type_is_named(path: object) -> None:
         write_csv(path, ["a"], [[1.0]])
 
 
+@pytest.mark.parametrize("path", [5, b"t.csv", ["t.csv"]])
+def test_the_wrong_type_is_named_with_what_would_do(path: object) -> None:
+    """The one check of file names (chainrule.io.check_file_name) names the type; the
+    reader adds that a DataFrame would do too."""
+    kind = type(path).__name__
+    with pytest.raises(DataError, match=rf"cannot read .*got {kind}; expected the path of a "
+                                        r"CSV file \(a str or pathlib.Path\) or a pandas"):
+        read_frame(path)
+    with pytest.raises(DataError, match=rf"cannot write to .*got {kind}; expected the path"):
+        write_csv(path, ["a"], [[1.0]])
+
+
+def test_an_empty_file_name_is_named(tmp_path: Path) -> None:
+    for call in (lambda: load_csv("", "y"), lambda: read_frame(""),
+                 lambda: write_csv("", ["a"], [[1.0]])):
+        with pytest.raises(DataError, match="the file name is empty"):
+            call()
+
+
 TEXT = 'a\tb\tnote\ty\n1\t2.5\t"two\nlines"\tyes\n2\t3.5\tplain\tno\n3\t4.5\t\tno\n'
 
 

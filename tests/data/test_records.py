@@ -182,6 +182,33 @@ def test_row_numbers_of_files_the_csv_module_reads_strictly_otherwise(tmp_path: 
     assert [record_number(frame, i) for i in range(len(frame))] == [2, 4, 5]
 
 
+def test_reading_long_values_leaves_the_csv_modules_limit_alone(tmp_path: Path) -> None:
+    """The csv module's field size limit is one setting for the whole process: reading a
+    value of 200,000 characters raises it only while a record is read, so the user's own
+    limit holds after the read and between the records handed on (it was left at 2**31-1)."""
+    from chainrule.data.tabular import _records
+
+    big = "x" * 200_000
+    path = _written(tmp_path, f'a,note,y\n1,"ab"x,0\n\n2,"{big}",1\nz,ok,1\n')
+    mine = csv.field_size_limit(4321)
+    try:
+        with pytest.raises(DataError, match="'z' at row 5, column 'a'"):
+            load_csv(str(path), "y", features=["a"])
+        assert csv.field_size_limit() == 4321
+        frame = read_frame(str(path))
+        assert [record_number(frame, i) for i in range(len(frame))] == [2, 4, 5]
+        assert csv.field_size_limit() == 4321
+        plain = tmp_path / "plain.csv"
+        plain.write_text(f'a,note\n1,"{big}"\n2,{big}\n')
+        cells = []
+        for _, row in _records(str(plain), ","):
+            assert csv.field_size_limit() == 4321  # the caller's code runs with its own
+            cells.append(row)
+        assert cells == [["a", "note"], ["1", big], ["2", big]]
+    finally:
+        csv.field_size_limit(mine)
+
+
 @pytest.mark.parametrize("block", [3, 7, 1 << 20])
 def test_the_count_of_values_finds_every_short_record(tmp_path: Path, block: int,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:

@@ -113,7 +113,8 @@ def load_csv(path: Any, target: str | None = None, *,
 def write_csv(path: str | os.PathLike[str], header: Sequence[str],
               rows: Sequence[Sequence[Any]]) -> None:
     """Write ``rows`` under ``header``; floats keep full precision."""
-    name = file_path(path, "the path of the CSV file to write (a str or pathlib.Path)")
+    name = file_path(path, "the path of the CSV file to write (a str or pathlib.Path)",
+                     "write to")
     with open(name, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(list(header))

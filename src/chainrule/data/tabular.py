@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from ..io import escape_controls
+from ..io import check_file_name, escape_controls
 from .encoding import readable
 from .pieces import has_short_record, scan_bytes
 from .records import QuoteScan, has_blank_cr_line, without_blank_cr_lines
@@ -175,18 +175,32 @@ def _records(name: str, delimiter: str, span: tuple[int, int] | None = None,
     closing quote, a quote never closed).  With ``span`` (bytes ``[start, stop)`` of a file
     already parsed, beginning at a record), the records there, the first numbered ``first``,
     read as the parser reads them (``"ab"x`` is the value ``abx``)."""
-    # one quoted value may be longer than the csv module's default limit (128 KiB)
-    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
     if span is None:
         with open(readable(name), newline="", encoding="utf-8-sig", errors="strict") as f:
-            reader = csv.reader(f, delimiter=delimiter, strict=True)
-            yield from enumerate(reader, start=1)
+            yield from _numbered(csv.reader(f, delimiter=delimiter, strict=True), 1)
         return
     with open(readable(name), "rb") as f:
         f.seek(span[0])
         text = f.read(span[1] - span[0]).decode("utf-8", errors="replace")
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    yield from enumerate(reader, start=first)
+    yield from _numbered(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter), first)
+
+
+def _numbered(reader: Iterator[list[str]], first: int) -> Iterator[tuple[int, list[str]]]:
+    """``enumerate(reader, first)`` with no limit on a value's length (the csv module's
+    default is 128 KiB).  That limit is one setting for the whole process, so it is raised
+    only while a record is read and put back before the record is handed on: the caller's
+    own csv code, run between records or after, keeps its limit."""
+    number = first
+    while True:
+        old = csv.field_size_limit(max(csv.field_size_limit(), _FIELD_LIMIT))
+        try:
+            cells = next(reader, None)
+        finally:
+            csv.field_size_limit(old)
+        if cells is None:
+            return
+        yield number, cells
+        number += 1
 
 
 def _bad_byte(name: str) -> tuple[int, int] | None:
@@ -415,16 +429,16 @@ def is_parser_error(err: BaseException) -> bool:
 
 
 def file_path(source: Any, what: str = "the path of a CSV file (a str or pathlib.Path) or "
-                                      "a pandas DataFrame") -> str:
-    """``source`` as a file path (a str or an ``os.PathLike`` of one), or a DataError
-    saying that ``what`` was expected and naming what came instead."""
-    name = os.fspath(source) if isinstance(source, os.PathLike) else source
-    if not isinstance(name, str):
-        raise DataError(f"expected {what}, got {type(source).__name__} {quote(source, 40)}")
-    if "\x00" in name:
-        raise DataError(f"the path {quote(name)} holds a NUL character (\\x00), which no "
-                        "file name can hold")
-    return name
+                                      "a pandas DataFrame", action: str = "read") -> str:
+    """``source`` as a file path (a str or an ``os.PathLike`` of one), or a DataError from
+    :func:`chainrule.io.check_file_name` (naming the type that came, or the NUL character),
+    which for another type adds that ``what`` was expected."""
+    try:
+        return check_file_name(source, action, DataError)
+    except DataError as err:
+        if isinstance(source, (str, os.PathLike)):
+            raise
+        raise DataError(f"{err}; expected {what}") from None
 
 
 def open_table(source: Any, delimiter: str | None = None) -> TableFile:
