@@ -108,3 +108,11 @@ def test_import_chainrule_stays_numpy_only():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_onnx_export_does_not_import_the_training_workflow():
+    # A model file's preprocessing is read by chainrule.predictor; the workflow that trains
+    # from a CSV file sits above both.
+    bad = [(m, t) for m, imps in EDGES.items() if _area(m) == "onnx" for t, _ in imps
+           if t in {"chainrule.workflow", "chainrule.cli"}]
+    assert not bad, bad

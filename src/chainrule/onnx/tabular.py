@@ -248,8 +248,8 @@ def _file_signature(model: Any, meta: dict[str, Any], where: str) -> list[InputS
 
 def model_file_graph(path: str | os.PathLike[str]) -> Graph:
     """The graph of a model file: its preprocessing, network and output head."""
+    from ..predictor import Predictor
     from ..training import tasks
-    from ..workflow import Predictor
 
     model, meta, where = _load(path)
     if not meta.get("preprocessing"):
