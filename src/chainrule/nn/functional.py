@@ -31,6 +31,7 @@ __all__ = [
     "adaptive_avg_pool2d",
     "avg_pool2d",
     "batch_norm",
+    "bce_with_logits_terms",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "conv2d",
@@ -143,7 +144,7 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     y = _target(target, logits, "binary_cross_entropy_with_logits")
     z = logits.data
     w = _weights(sample_weight, z, "binary_cross_entropy_with_logits", reduction)
-    return _reduce(logits, _bce_from_logits(z, y), ops.stable_sigmoid(z) - y, reduction,
+    return _reduce(logits, bce_with_logits_terms(z, y), ops.stable_sigmoid(z) - y, reduction,
                    _BCE_LOGITS, w)
 
 
@@ -152,7 +153,13 @@ _BCE_OF_SIGMOID = _loss_primitives("bce_loss", "bce_loss(sigmoid({0}), target)")
 _BCE = _loss_primitives("bce_loss", "bce_loss({0}, target)")
 
 
-def _bce_from_logits(z: ndarray, y: ndarray) -> ndarray:
+def bce_with_logits_terms(z: ndarray, y: ndarray) -> ndarray:
+    """Binary cross-entropy of logits ``z`` against targets ``y``, element by element (no
+    reduction, no graph): the one formula the loss and the compiled step share.
+
+    >>> bce_with_logits_terms(np.array([0.0, 40.0]), np.array([1.0, 1.0])).round(6)
+    array([0.693147, 0.      ])
+    """
     # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.  In place,
     # because on small batches the allocations cost as much as the arithmetic.
     loss = xp.abs(z)
@@ -178,7 +185,7 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         z = probs.inputs[0]
         y = _target(target, z, "binary_cross_entropy")
         w = _weights(sample_weight, z.data, "binary_cross_entropy", reduction)
-        return _reduce(z, _bce_from_logits(z.data, y), probs.data - y, reduction,
+        return _reduce(z, bce_with_logits_terms(z.data, y), probs.data - y, reduction,
                        _BCE_OF_SIGMOID, w)
     p = probs.data
     y = _target(target, probs, "binary_cross_entropy")

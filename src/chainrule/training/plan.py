@@ -19,6 +19,7 @@ import numpy as np
 
 from ..engine import Tensor
 from ..engine.ops import stable_sigmoid
+from ..nn.functional import bce_with_logits_terms
 from . import fused
 
 __all__ = ["ACTIVATIONS", "LOSSES", "Plan", "UnsupportedStepError", "as_array", "model_output",
@@ -210,13 +211,7 @@ class Plan:
             value = float(np.vdot(d, d)) * scale
             d *= 2 * scale
         elif self.loss == "bce_logits":
-            loss = np.abs(out)
-            np.negative(loss, out=loss)
-            np.exp(loss, out=loss)
-            np.log1p(loss, out=loss)
-            loss += np.maximum(out, 0)
-            loss -= out * y
-            value = float(loss.sum()) * scale
+            value = float(bce_with_logits_terms(out, y).sum()) * scale
             np.subtract(stable_sigmoid(out), y, out=d)
             d *= scale
         else:
