@@ -7,6 +7,8 @@ the matching built-in type (``ValueError``, ``TypeError``) so generic handlers k
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class ChainruleError(Exception):
     """Base class of every error chainrule raises deliberately."""
@@ -72,3 +74,56 @@ __all__ = [
     "PlotError",
     "ShapeError",
 ]
+
+
+class Option:
+    """An argument a message names, as data: the Python keyword (``batch_size``) and,
+    where the message suggests one, a value for it (``None``).
+
+    A library message writes ``{batch_size}`` where it names the argument; Python users read
+    ``batch_size`` (or ``batch_size=None``), and the command line prints its own flag for the
+    same argument (``--batch-size``, ``--batch-size full``) from its option table, so no
+    text is rewritten by pattern.
+
+    >>> str(Option("batch_size")), str(Option("batch_size", None))
+    ('batch_size', 'batch_size=None')
+    """
+
+    NO_VALUE = object()
+
+    def __init__(self, name: str, value: object = NO_VALUE) -> None:
+        self.name, self.value = name, value
+
+    @property
+    def has_value(self) -> bool:
+        return self.value is not Option.NO_VALUE
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value!r}" if self.has_value else self.name
+
+    def __repr__(self) -> str:
+        return f"Option({self.name!r}" + (f", {self.value!r})" if self.has_value else ")")
+
+
+class OptionWarning(UserWarning):
+    """A warning about a value the caller chose, naming the arguments it concerns as data.
+
+    ``template`` holds ``{key}`` fields; ``options`` maps each key to the :class:`Option` it
+    names.  ``str(warning)`` spells them as Python does; :meth:`render` takes another
+    spelling (the command line passes one that prints flags).
+
+    >>> w = OptionWarning("a batch of 64 from 10 rows; pass {full}, or a smaller {bs}",
+    ...                   full=Option("batch_size", None), bs=Option("batch_size"))
+    >>> str(w)
+    'a batch of 64 from 10 rows; pass batch_size=None, or a smaller batch_size'
+    >>> w.render(lambda o: "--" + o.name.replace("_", "-"))
+    'a batch of 64 from 10 rows; pass --batch-size, or a smaller --batch-size'
+    """
+
+    def __init__(self, template: str, **options: Option) -> None:
+        self.template, self.options = template, options
+        super().__init__(self.render(str))
+
+    def render(self, spell: Callable[[Option], str]) -> str:
+        """The message with each option written by ``spell``."""
+        return self.template.format(**{key: spell(o) for key, o in self.options.items()})
