@@ -13,7 +13,7 @@ from ..errors import (
     GraphError,
     ShapeError,
 )
-from . import ops
+from . import methods, ops  # methods: binds Tensor's operators to the primitives
 from .ops import (
     abs,
     add,
@@ -44,9 +44,10 @@ from .ops import (
     transpose,
     where,
 )
-from .primitive import Primitive, Record, record
+from .primitive import Primitive
 from .random import manual_seed
-from .tensor import Node, Tensor, enable_grad, is_grad_enabled, no_grad, tensor
+from .recording import Record, enable_grad, is_grad_enabled, no_grad, record
+from .tensor import Node, Tensor, tensor
 
 __all__ = [
     "ChainruleError",
@@ -77,6 +78,7 @@ __all__ = [
     "manual_seed",
     "matmul",
     "maximum",
+    "methods",
     "minimum",
     "mul",
     "neg",

@@ -28,14 +28,14 @@ constant the graph does not keep as an input still appears, as in ``1 - w``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from .backend import ndarray, xp
-from .tensor import Tensor, grad_mode
+from .recording import Record, grad_mode
+from .tensor import Tensor
 
-__all__ = ["Primitive", "Record", "record"]
+__all__ = ["Primitive", "node"]
 
 Backward = Callable[[Tensor, ndarray], tuple]
 Template = str | Callable[[list[str]], str]
@@ -104,38 +104,3 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
     out._saved = None
     out._args = None
     return out
-
-
-class Record(NamedTuple):
-    """One recorded operation: its output, primitive, inputs, saved values and operands.
-
-    Taken when the node is made, so it outlives ``backward()`` freeing the graph."""
-
-    output: Tensor
-    primitive: Any
-    inputs: tuple
-    saved: Any
-    operands: tuple | None
-
-
-@contextmanager
-def record() -> Iterator[list[Record]]:
-    """Collect every node recorded inside the block, in the order it was made (by this
-    thread: other threads' operations are not on the tape).
-
-    This is how a training step is captured once and then replayed as a fixed plan
-    (:func:`chainrule.compile`).
-
-    >>> import chainrule as cr
-    >>> w = cr.tensor(2.0, requires_grad=True)
-    >>> with record() as tape:
-    ...     J = (w * 3).tanh()
-    >>> [r.primitive.name for r in tape]
-    ['mul', 'tanh']
-    """
-    previous, tape = grad_mode.get(), []
-    grad_mode.set((previous[0], tape))
-    try:
-        yield tape
-    finally:
-        grad_mode.set(previous)

@@ -1,103 +1,27 @@
-"""The tensor, the graph it records, and the backward pass.
+"""The tensor: an array that remembers how it was computed.
 
 A :class:`Tensor` wraps an array (``.data``).  When an operation runs on tensors that require
-gradients, its output remembers three things: its parents, a backward function, and whatever
-that function will need (``_saved``).  :meth:`Tensor.backward` walks those nodes from the
-output back to the inputs, running a node once every consumer has sent it its gradient, and
-adds each node's contribution into its parents.  It uses explicit stacks, never recursion, so a
-chain of 100,000 operations is fine.
+gradients, its output remembers three things: its parents, the
+:class:`~chainrule.engine.Primitive` that made it (name, backward function, display template),
+and whatever that backward function will need (``_saved``).  :meth:`Tensor.backward` hands the
+graph to :func:`~chainrule.engine.backprop.backprop`, which walks it back to the leaves.
 
-Two rules keep every primitive short:
-
-* **Broadcasting is undone here, once.**  A backward function returns gradients shaped like
-  the *output*; :func:`_unbroadcast` sums them down to each parent's shape.
-* **Backward functions never write into arrays they are given.**  A backward function may return
-  the incoming gradient itself (``add`` does); the engine copies before it keeps such an array
-  in a leaf's ``.grad``, so two leaves never share one gradient buffer.
-
-The primitives themselves live in :mod:`chainrule.engine.ops`.
+This module knows no operation: the arithmetic operators and methods (``+``, ``@``,
+``.exp()``, ``.sum()``...) are the primitives of :mod:`chainrule.engine.ops`, bound onto the
+class from one table in :mod:`chainrule.engine.methods`.  So the tensor sits below the
+operations that build on it, and each method *is* its primitive (no wrapper frame).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import DTypeError, GraphError, ShapeError
 from .backend import ndarray, xp
+from .backprop import FREED, backprop
 
-__all__ = ["Node", "Tensor", "enable_grad", "is_grad_enabled", "no_grad", "tensor"]
-
-
-# The engine's mutable state is per thread, as PyTorch's grad mode is: whether operations record
-# a graph, and the list :func:`chainrule.engine.record` is filling (or None).  One context
-# variable holds both (a new thread starts from the default, whatever other threads are doing;
-# so does each asyncio task), so recording an operation costs one ``get``: a recorded 4x4
-# multiply takes ~890 ns against ~840 ns with the process-wide flag this replaced (two
-# variables, one for each, took ~970 ns).
-grad_mode: ContextVar[tuple[bool, list | None]] = ContextVar("chainrule_grad_mode",
-                                                             default=(True, None))
-
-
-@contextmanager
-def no_grad() -> Iterator[None]:
-    """Run a block without recording a graph (inference, optimizer updates, evaluation).
-
-    The switch is per thread: one thread's ``no_grad`` never stops another from recording.
-
-    >>> import chainrule as cr
-    >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
-    >>> with cr.no_grad():
-    ...     y = (w * 3).sum()
-    >>> y.requires_grad
-    False
-    """
-    previous = grad_mode.get()
-    grad_mode.set((False, previous[1]))
-    try:
-        yield
-    finally:
-        grad_mode.set(previous)
-
-
-@contextmanager
-def enable_grad() -> Iterator[None]:
-    """Record a graph again inside a :func:`no_grad` block."""
-    previous = grad_mode.get()
-    grad_mode.set((True, previous[1]))
-    try:
-        yield
-    finally:
-        grad_mode.set(previous)
-
-
-def is_grad_enabled() -> bool:
-    """Whether operations in this thread currently record a graph."""
-    return grad_mode.get()[0]
-
-
-class _FreedGraph:
-    """Stands in for a node's primitive once backward() has released its graph."""
-
-    name = "freed"
-    template = None
-
-    @staticmethod
-    def show(operands: list[str]) -> str:
-        return "(freed by backward)"
-
-    @staticmethod
-    def backward(out: Tensor, grad: ndarray) -> tuple:
-        raise GraphError(
-            "backward through a graph that was already freed: the first backward() released "
-            "the intermediate results to save memory; pass retain_graph=True to the first "
-            "call if you need to backpropagate through the same graph twice"
-        )
-
-
-FREED = _FreedGraph()
+__all__ = ["Node", "Tensor", "tensor"]
 
 
 class Tensor:
@@ -295,170 +219,7 @@ class Tensor:
         if self._op is None:  # backward on a leaf: d(self)/d(self) = seed
             self.grad = seed if self.grad is None else self.grad + seed
             return
-
-        # Count, for each interior node, the edges along which a gradient will arrive; a node
-        # runs once all have arrived (Kahn's algorithm: no recursion, no separate sort).
-        pending: dict[int, int] = {}
-        stack = [self]
-        while stack:
-            for parent in stack.pop()._parents:
-                if parent._op is not None and parent.requires_grad:
-                    key = id(parent)
-                    if key in pending:
-                        pending[key] += 1
-                    else:
-                        pending[key] = 1
-                        parent.grad = None  # intermediate gradients start fresh every pass
-                        stack.append(parent)
-
-        self.grad = seed
-        ready = [self]
-        while ready:
-            node = ready.pop()
-            g = node.grad
-            parents = node._parents
-            grads = node._op.backward(node, g) if g is not None else (None,) * len(parents)
-            if not node._retain:
-                node.grad = None
-            for parent, pg in zip(parents, grads):
-                if not parent.requires_grad:
-                    continue
-                interior = parent._op is not None
-                if pg is not None:
-                    if pg.shape != parent.data.shape:
-                        pg = _unbroadcast(pg, parent.data.shape)
-                    if not interior:  # a leaf keeps its gradient: own the array, add in place
-                        if parent.grad is None:
-                            if pg is g or pg.base is not None or not pg.flags.writeable:
-                                pg = pg.copy()
-                            parent.grad = pg
-                        else:
-                            parent.grad += pg
-                    elif parent.grad is None:
-                        parent.grad = pg
-                    else:
-                        parent.grad = parent.grad + pg
-                if interior:
-                    key = id(parent)
-                    pending[key] -= 1
-                    if pending[key] == 0:
-                        ready.append(parent)
-            if not retain_graph:
-                node._parents = ()
-                node._saved = None
-                node._args = None
-                node._op = FREED
-
-    # -- operators and methods: each is the primitive of the same name in ops.py ---------------
-    def __add__(self, other: Any) -> Tensor:
-        return _ops.add(self, other)
-
-    def __radd__(self, other: Any) -> Tensor:
-        return _ops.add(other, self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return _ops.sub(self, other)
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return _ops.sub(other, self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return _ops.mul(self, other)
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return _ops.mul(other, self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return _ops.div(self, other)
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return _ops.div(other, self)
-
-    def __pow__(self, other: Any) -> Tensor:
-        return _ops.pow(self, other)
-
-    def __rpow__(self, other: Any) -> Tensor:
-        return _ops.pow(other, self)
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return _ops.matmul(other, self)
-
-    def __neg__(self) -> Tensor:
-        return _ops.neg(self)
-
-    def __abs__(self) -> Tensor:
-        return _ops.abs(self)
-
-    def __getitem__(self, idx: Any) -> Tensor:
-        return _ops.getitem(self, idx)
-
-    def __iter__(self) -> Iterator[Tensor]:
-        return (_ops.getitem(self, i) for i in range(len(self)))
-
-    @property
-    def T(self) -> Tensor:  # noqa: N802 - NumPy's and PyTorch's name
-        """The tensor with its axes reversed."""
-        return _ops.transpose(self)
-
-    def exp(self) -> Tensor:
-        return _ops.exp(self)
-
-    def log(self) -> Tensor:
-        return _ops.log(self)
-
-    def sqrt(self) -> Tensor:
-        return _ops.sqrt(self)
-
-    def abs(self) -> Tensor:
-        return _ops.abs(self)
-
-    def tanh(self) -> Tensor:
-        return _ops.tanh(self)
-
-    def sigmoid(self) -> Tensor:
-        return _ops.sigmoid(self)
-
-    def relu(self) -> Tensor:
-        return _ops.relu(self)
-
-    def leaky_relu(self, negative_slope: float = 0.01) -> Tensor:
-        return _ops.leaky_relu(self, negative_slope)
-
-    def softmax(self, axis: int = -1) -> Tensor:
-        return _ops.softmax(self, axis)
-
-    def log_softmax(self, axis: int = -1) -> Tensor:
-        return _ops.log_softmax(self, axis)
-
-    def logsumexp(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops.logsumexp(self, axis, keepdims)
-
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
-        return _ops.clip(self, min, max)
-
-    def astype(self, dtype: Any) -> Tensor:
-        return _ops.astype(self, dtype)
-
-    def reshape(self, *shape: Any) -> Tensor:
-        return _ops.reshape(self, *shape)
-
-    def transpose(self, *axes: Any) -> Tensor:
-        return _ops.transpose(self, *axes)
-
-    def sum(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops._sum(self, axis, keepdims)
-
-    def mean(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops._mean(self, axis, keepdims)
-
-    def max(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops._max(self, axis, keepdims)
-
-    def min(self, axis: Any = None, keepdims: bool = False) -> Tensor:
-        return _ops._min(self, axis, keepdims)
+        backprop(self, seed, retain_graph)
 
 
 def _check_grad_dtype(dtype: Any) -> None:
@@ -472,41 +233,6 @@ def _check_grad_dtype(dtype: Any) -> None:
 
 def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
-
-
-def _unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
-    """Sum ``grad`` down to ``shape``: the adjoint of NumPy broadcasting.
-
-    Axes that broadcasting prepended are summed away; axes where the operand had size 1 are
-    summed with keepdims.  This is the course's ``db = np.sum(dZ, axis=1, keepdims=True)``,
-    made general, and the only place the engine handles broadcasting.
-    """
-    extra = grad.ndim - len(shape)
-    if extra == 1 and grad.ndim == 2:  # a bias broadcast over rows: (N, k) -> (k,)
-        grad = _sum_rows(grad)
-    elif extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
-    if grad.shape != shape:  # only a buggy backward function can get here
-        raise ShapeError(f"gradient of shape {grad.shape} cannot be reduced to {shape}")
-    return grad
-
-
-def _sum_rows(g: ndarray) -> ndarray:
-    """``g.sum(axis=0)`` for a 2-D array, as a matrix-vector product: NumPy's axis-0 reduction
-    is several times slower when rows are short (a 400 x 4 gradient, say)."""
-    key = (g.shape[0], g.dtype.char)
-    ones = _ONES.get(key)
-    if ones is None:
-        if len(_ONES) > 64:  # batch sizes vary little; keep the cache small anyway
-            _ONES.clear()
-        ones = _ONES[key] = xp.ones(g.shape[0], dtype=g.dtype)
-    return ones @ g
-
-
-_ONES: dict[tuple[int, str], ndarray] = {}
 
 
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
@@ -622,6 +348,3 @@ def _constant(c: Any) -> str:
         c = int(c)
     text = str(c)
     return f"({text})" if text.startswith("-") else text
-
-
-from . import ops as _ops  # noqa: E402 - ops builds on Tensor; methods call it

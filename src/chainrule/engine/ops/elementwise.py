@@ -1,0 +1,225 @@
+"""Elementwise functions: exp, log, the activations, clip, casts, maximum/minimum and where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import DTypeError, ShapeError
+from ..backend import ndarray, xp
+from ..primitive import Primitive, node
+from ..tensor import Tensor
+from .operands import binary, broadcast_error
+
+__all__ = ["abs", "astype", "clip", "exp", "leaky_relu", "log", "maximum", "minimum", "relu",
+           "sigmoid", "sqrt", "stable_sigmoid", "tanh", "where"]
+
+
+def exp(x: Tensor) -> Tensor:
+    """Elementwise e**x."""
+    return node(xp.exp(x.data), (x,), EXP)
+
+
+def _exp_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g * out.data,)
+
+
+EXP = Primitive("exp", _exp_backward)
+
+
+def log(x: Tensor) -> Tensor:
+    """Elementwise natural logarithm."""
+    return node(xp.log(x.data), (x,), LOG)
+
+
+def _log_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g / out._parents[0].data,)
+
+
+LOG = Primitive("log", _log_backward)
+
+
+def sqrt(x: Tensor) -> Tensor:
+    """Elementwise square root."""
+    return node(xp.sqrt(x.data), (x,), SQRT)
+
+
+def _sqrt_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g / (2 * out.data),)
+
+
+SQRT = Primitive("sqrt", _sqrt_backward)
+
+
+def abs(x: Tensor) -> Tensor:  # noqa: A001 - the function users know by this name
+    """Elementwise absolute value (gradient 0 at 0, as in PyTorch)."""
+    return node(xp.abs(x.data), (x,), ABS)
+
+
+def _abs_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g * xp.sign(out._parents[0].data),)
+
+
+ABS = Primitive("abs", _abs_backward)
+
+
+def tanh(x: Tensor) -> Tensor:
+    """Elementwise tanh; backward uses the saved output: 1 - tanh(x)**2."""
+    return node(xp.tanh(x.data), (x,), TANH)
+
+
+def _tanh_backward(out: Tensor, g: ndarray) -> tuple:
+    t = out.data
+    return (g * (1 - t * t),)
+
+
+TANH = Primitive("tanh", _tanh_backward)
+
+
+def stable_sigmoid(z: ndarray) -> ndarray:
+    """1 / (1 + e**-z) on an array, finite and accurate for any input (no graph)."""
+    # 1 / (1 + e^-z) is accurate in both tails; only e^-z can overflow, so cap the exponent
+    # where the result is already below the smallest normal number of the dtype.  float16's
+    # range is too narrow for that (its cap would sit at -11): compute it in float32.
+    if z.dtype.char == "e":
+        return stable_sigmoid(z.astype(xp.float32)).astype(xp.float16)
+    t = xp.maximum(z, _SIGMOID_FLOOR.get(z.dtype.char, -700.0))
+    if type(t) is not ndarray:  # 0-d input: NumPy returned a scalar
+        t = xp.array(t)
+    xp.negative(t, out=t)
+    xp.exp(t, out=t)
+    t += 1
+    return xp.reciprocal(t, out=t)
+
+
+_SIGMOID_FLOOR = {"f": -87.0, "d": -708.0}
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    """Elementwise logistic function 1 / (1 + e**-x), finite for any input."""
+    return node(stable_sigmoid(x.data), (x,), SIGMOID)
+
+
+def _sigmoid_backward(out: Tensor, g: ndarray) -> tuple:
+    s = out.data
+    return (g * (s * (1 - s)),)
+
+
+SIGMOID = Primitive("sigmoid", _sigmoid_backward)
+
+
+def relu(x: Tensor) -> Tensor:
+    """Elementwise max(x, 0) (gradient 0 at 0)."""
+    return node(xp.maximum(x.data, 0), (x,), RELU)
+
+
+def _relu_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g * (out.data > 0),)
+
+
+RELU = Primitive("relu", _relu_backward)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """Elementwise x for x > 0, ``negative_slope * x`` otherwise."""
+    xd = x.data
+    return node(xp.where(xd > 0, xd, xd * negative_slope), (x,), LEAKY_RELU,
+                negative_slope, (x, negative_slope))
+
+
+def _leaky_relu_backward(out: Tensor, g: ndarray) -> tuple:
+    return (xp.where(out._parents[0].data > 0, g, g * out._saved),)
+
+
+LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward)
+
+
+def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
+    """Clamp to [min, max]; the gradient passes where min <= x <= max (as in PyTorch)."""
+    for what, v in (("min", min), ("max", max)):
+        if v is not None and (isinstance(v, bool) or not isinstance(
+                v, (int, float, xp.integer, xp.floating))):
+            raise DTypeError(f"clip: {what} must be a number or None, got {v!r}")
+    return node(xp.clip(x.data, min, max), (x,), CLIP, (min, max), (x, min, max))
+
+
+def _clip_backward(out: Tensor, g: ndarray) -> tuple:
+    lo, hi = out._saved
+    xd = out._parents[0].data
+    inside = xp.ones(xd.shape, dtype=bool)
+    if lo is not None:
+        inside &= xd >= lo
+    if hi is not None:
+        inside &= xd <= hi
+    return (g * inside,)
+
+
+CLIP = Primitive("clip", _clip_backward)
+
+
+def astype(x: Tensor, dtype: Any) -> Tensor:
+    """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
+    dtype = xp.dtype(dtype)
+    if x.data.dtype == dtype:
+        return x
+    return node(x.data.astype(dtype), (x,), ASTYPE, None, (x, str(dtype)))
+
+
+def _astype_backward(out: Tensor, g: ndarray) -> tuple:
+    return (g.astype(out._parents[0].data.dtype),)
+
+
+ASTYPE = Primitive("astype", _astype_backward)
+
+
+# -- two operands --------------------------------------------------------------------------------
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise maximum; at ties the gradient is split evenly (as in PyTorch)."""
+    a, b = binary(a, b, "maximum")
+    try:
+        return node(xp.maximum(a.data, b.data), (a, b), MAXIMUM)
+    except ValueError:
+        raise broadcast_error("maximum", a, b) from None
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise minimum; at ties the gradient is split evenly (as in PyTorch)."""
+    a, b = binary(a, b, "minimum")
+    try:
+        return node(xp.minimum(a.data, b.data), (a, b), MINIMUM)
+    except ValueError:
+        raise broadcast_error("minimum", a, b) from None
+
+
+def _extremum_backward(out: Tensor, g: ndarray) -> tuple:
+    a, b = out._parents
+    wa = (a.data == out.data).astype(g.dtype)
+    wb = (b.data == out.data).astype(g.dtype)
+    total = wa + wb  # 2 at ties, 1 elsewhere
+    return g * wa / total, g * wb / total
+
+
+MAXIMUM = Primitive("maximum", _extremum_backward)
+MINIMUM = Primitive("minimum", _extremum_backward)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Pick from ``a`` where ``condition`` holds and from ``b`` elsewhere (with broadcasting)."""
+    cond = xp.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
+    a, b = binary(a, b, "where")
+    try:
+        out = xp.where(cond, a.data, b.data)
+    except ValueError:
+        raise ShapeError(f"where: the condition of shape {cond.shape} and operands of shapes "
+                         f"{a.shape} and {b.shape} cannot be broadcast together; each "
+                         "dimension must be equal or 1 (reshape one operand)") from None
+    return node(out, (a, b), WHERE, cond)
+
+
+def _where_backward(out: Tensor, g: ndarray) -> tuple:
+    cond = out._saved
+    zero = xp.zeros((), dtype=g.dtype)
+    return xp.where(cond, g, zero), xp.where(cond, zero, g)
+
+
+WHERE = Primitive("where", _where_backward, "where(condition, {0}, {1})")

@@ -1,0 +1,94 @@
+"""Matrix products: ``@`` with NumPy's rules, and the dense layer's ``x @ W.T + b`` as one node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ...errors import ShapeError
+from ..backend import ndarray, xp
+from ..backprop import sum_rows
+from ..primitive import Primitive, node
+from ..tensor import Tensor
+from .operands import binary, broadcast_error
+
+__all__ = ["linear", "matmul"]
+
+
+def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
+    a, b = out._parents
+    ad, bd = a.data, b.data
+    if ad.ndim == 1 and bd.ndim == 1:  # inner product: a scalar output
+        return g * bd, g * ad
+    # Treat 1-D operands as a row (left) or a column (right), as NumPy does, then drop the axis.
+    if ad.ndim == 1:
+        ad = ad[None, :]
+        g = xp.expand_dims(g, -2)
+    if bd.ndim == 1:
+        bd = bd[:, None]
+        g = xp.expand_dims(g, -1)
+    ga = gb = None
+    if a.requires_grad:
+        ga = g @ xp.swapaxes(bd, -1, -2)
+        if a.ndim == 1:
+            ga = ga[..., 0, :]
+    if b.requires_grad:
+        gb = xp.swapaxes(ad, -1, -2) @ g
+        if b.ndim == 1:
+            gb = gb[..., :, 0]
+    return ga, gb
+
+
+MATMUL = Primitive("matmul", _matmul_backward, "{0} @ {1}")
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast) operands."""
+    a, b = binary(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul: operands must have at least one dimension; use * for scalars")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
+    try:
+        return node(a.data @ b.data, (a, b), MATMUL)
+    except ValueError:
+        raise broadcast_error("matmul (batch dimensions)", a, b) from None
+
+
+def _linear_backward(out: Tensor, g: ndarray) -> tuple:
+    x, w = out._parents[0], out._parents[1]
+    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    gx = g @ w.data if x.requires_grad else None
+    gw = None
+    if w.requires_grad:
+        xd = x.data
+        gw = g2.T @ (xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd)
+    if len(out._parents) == 2:
+        return gx, gw
+    return gx, gw, sum_rows(g2) if out._parents[2].requires_grad else None
+
+
+LINEAR = Primitive("linear", _linear_backward,
+                   lambda a: f"{a[0]} @ {a[1]}.T" + (f" + {a[2]}" if len(a) > 2 else ""))
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``x @ weight.T + bias`` as one node: one matmul forward, at most three backward.
+
+    ``weight`` has shape (out_features, in_features): W[l] of shape (n[l], n[l-1]) in the
+    course's notation.
+    """
+    if x.data.dtype is not weight.data.dtype:
+        x, weight = binary(x, weight, "linear")
+    xd, wd = x.data, weight.data
+    if xd.ndim == 0 or xd.shape[-1] != wd.shape[1]:
+        raise ShapeError(
+            f"linear: expected inputs with {wd.shape[1]} features in the last dimension "
+            f"(weight shape {wd.shape}), got input shape {xd.shape}"
+        )
+    out = xd @ wd.T
+    if bias is None:
+        return node(out, (x, weight), LINEAR)
+    out += bias.data
+    return node(out, (x, weight, bias), LINEAR)
