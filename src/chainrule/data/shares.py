@@ -31,6 +31,7 @@ from ..errors import DataError
 from . import pieces
 from .cells import names_list
 from .encoding import readable
+from .shards import shard_range
 from .tabular import (
     TableFile,
     diagnose,
@@ -103,8 +104,6 @@ def _whole_file_share(source: Any, delimiter: str | None, comm: Any) -> Any:
     whole read then names), a rank's range holds no row (tiny files, trailing blank lines),
     or the ranks' column types cannot be made to agree.  Every rank reads the file: the
     result is what one process reads."""
-    from ..distributed import shard_range
-
     frame = comm.agree(lambda: read_frame(source, delimiter=delimiter), "read the table")
     start, stop = shard_range(len(frame), comm.rank, comm.size)
     return frame.iloc[start:stop]
@@ -175,8 +174,6 @@ def _same_frame_everywhere(seen: list[tuple[int, list[str]]]) -> None:
 
 
 def _memory_share(frame: Any, comm: Any) -> Any:
-    from ..distributed import shard_range
-
     start, stop = shard_range(len(frame), comm.rank, comm.size)
     share = in_memory(frame).iloc[start:stop]
     share.index = range(start, stop)  # record_number: row = 2 + position in the whole table

@@ -1,31 +1,5 @@
-"""Data-parallel training over MPI (``pip install chainrule[mpi]``, run under ``mpiexec``).
-
-Every process (rank) holds the whole model and a shard of the data.  The training loop talks
-to the other ranks only through a :class:`Communicator`; the default one is a single process
-and does nothing, so the loop has no ``if distributed`` branches.  :class:`MPICommunicator`
-does the work over MPI:
-
-- **gradients**: after ``backward()`` each rank has the gradient of *its* examples; one
-  ``Allreduce`` over a single flat buffer per step replaces it with the mean over all ranks,
-  weighted by each rank's examples (or sample weights), so shards of uneven size give exactly
-  the gradient of the mean loss over the global batch, as one process would.  Every rank
-  takes the same step and the models stay identical.
-- **agreement**: ranks agree on the data (:meth:`Communicator.agree`: if the data is bad on
-  any rank, every rank raises, with that rank's message, before training starts), on
-  stopping (:meth:`Communicator.any`) and on the number of steps per epoch
-  (:meth:`Communicator.max`); only the chief rank (rank 0) prints and writes files.
-- **order**: every collective carries a tag (its kind and a running count) that is checked
-  after the reduction, so ranks that fall out of step raise :class:`DistributedError` on
-  every rank instead of mixing metrics into gradients.
-- **failure**: :func:`run` (and ``cr.fit(distributed=True)``) turns an error on one rank
-  into the end of the whole job within seconds, printing that rank's message first.
-
->>> from chainrule.distributed import shard_range
->>> [shard_range(10, rank, 3) for rank in range(3)]
-[(0, 4), (4, 7), (7, 10)]
->>> Communicator().sum(np.array([1.0, 2.0]))      # one process: nothing to add
-array([1., 2.])
-"""
+"""MPI's side of distributed training: :class:`MPICommunicator`, and :func:`run`, which
+turns an error on one rank into the end of the whole job."""
 
 from __future__ import annotations
 
@@ -33,18 +7,16 @@ import sys
 import zlib
 from collections.abc import Callable, Sequence
 from time import perf_counter, sleep
-from typing import Any, ClassVar, NamedTuple, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from .errors import DistributedError
-from .optim import Optimizer
+from ..errors import DistributedError
+from .communicator import AGREED, Communicator, Reduced, agreed
 
-__all__ = ["Communicator", "DistributedError", "DistributedOptimizer", "MPICommunicator",
-           "Reduced", "communicator", "run", "shard_range", "world"]
+__all__ = ["MPICommunicator", "communicator", "run", "world"]
 
 T = TypeVar("T")
-AGREED = "chainrule_every_rank_raised"  # marks an error that every rank raised together
 
 
 def world() -> Any:
@@ -57,81 +29,6 @@ def world() -> Any:
             "(mpi4py and mpich from PyPI), then start with mpiexec -n N ..."
         ) from None
     return MPI.COMM_WORLD
-
-
-def shard_range(n_rows: int, rank: int, size: int) -> tuple[int, int]:
-    """Rows ``[start, stop)`` of ``n_rows`` that ``rank`` of ``size`` owns.
-
-    Contiguous blocks; the first ``n_rows % size`` ranks get one row more, so the shards cover
-    every row exactly once and differ in size by at most one.
-    """
-    if not 0 <= rank < size:
-        raise DistributedError(f"shard_range: rank {rank} is outside 0..{size - 1}")
-    base, extra = divmod(n_rows, size)
-    start = rank * base + min(rank, extra)
-    return start, start + base + (1 if rank < extra else 0)
-
-
-class Reduced(NamedTuple):
-    """What a gradient reduction tells every rank besides the gradients."""
-
-    loss: float  # the weighted mean loss over ranks
-    nonfinite: int  # ranks whose gradient was not finite
-    stop: bool  # whether any rank asked to stop
-
-
-def _agreed(err: BaseException) -> BaseException:
-    setattr(err, AGREED, True)
-    return err
-
-
-class Communicator:
-    """One process: every collective returns its input.  The interface the training loop
-    uses; :class:`MPICommunicator` implements it over MPI."""
-
-    rank = 0
-    size = 1
-    allreduce_seconds = 0.0
-
-    @property
-    def is_chief(self) -> bool:
-        """Whether this rank prints, writes files and warns (rank 0)."""
-        return self.rank == 0
-
-    def broadcast_parameters(self, params: Sequence[Any]) -> None:
-        """Give every rank the chief's parameter values."""
-
-    def average_gradients(self, params: Sequence[Any], weight: float, loss: float,
-                          stop: bool = False) -> Reduced:
-        """Replace each ``.grad`` by the ``weight``-weighted mean over ranks; returns the
-        weighted mean ``loss`` over ranks, how many ranks had a non-finite gradient, and
-        whether any rank passed ``stop``."""
-        return Reduced(loss, 0, bool(stop))
-
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        """Element-wise sum of ``values`` (float64) over all ranks."""
-        return values
-
-    def max(self, value: int) -> int:
-        """The largest ``value`` over all ranks."""
-        return int(value)
-
-    def any(self, flag: bool) -> bool:
-        """Whether ``flag`` is true on any rank."""
-        return bool(flag)
-
-    def gather(self, value: Any) -> list[Any]:
-        """Every rank's ``value`` (any picklable object), in rank order, on every rank."""
-        return [value]
-
-    def agree(self, fn: Callable[[], T], what: str) -> T:
-        """Run ``fn`` on every rank; if it raises on any, every rank raises (the failing rank
-        its own error, the others a DistributedError quoting it)."""
-        return fn()
-
-    def run(self, fn: Callable[[], T]) -> T:
-        """Run ``fn``; an error that not every rank raised ends the whole job."""
-        return fn()
 
 
 class MPICommunicator(Communicator):
@@ -179,10 +76,10 @@ class MPICommunicator(Communicator):
         if out[0] != -out[4] or out[1] != -out[5]:
             self._out_of_step(kind)
         if kind == "parameter broadcast":
-            raise _agreed(DistributedError(
+            raise agreed(DistributedError(
                 "the ranks hold different models (" + self._difference() + "); every rank "
                 "must build the same network with the same dtype"))
-        raise _agreed(DistributedError(
+        raise agreed(DistributedError(
             f"MPI ranks are out of step: rank {self.rank} entered a {kind} reduction of {n} "
             f"values{'' if dtype is None else f' ({np.dtype(dtype)})'} while another rank's had "
             "another size or dtype; every rank must train the same model with the same "
@@ -219,13 +116,13 @@ class MPICommunicator(Communicator):
         spread = out[:2] + out[2:]  # max - min over ranks
         scale = np.abs(out[:2]) + 1e-300
         if not np.all(spread <= 1e-7 * scale):  # NaN counts as different too
-            raise _agreed(DistributedError(
+            raise agreed(DistributedError(
                 "the ranks' models differ after training: every rank must train with the same "
                 "optimizer, learning rate and options, and no callback may change the weights "
                 f"of one rank only (this is rank {self.rank})"))
 
     def _out_of_step(self, kind: str) -> None:
-        raise _agreed(DistributedError(
+        raise agreed(DistributedError(
             f"MPI ranks are out of step: rank {self.rank} entered the {kind} collective while "
             "another rank entered a different one (or had finished); every rank must run the "
             "same steps with the same options (call fit and evaluate on every rank, with the "
@@ -324,12 +221,12 @@ class MPICommunicator(Communicator):
         if not failed:
             return result
         if error is not None:
-            raise _agreed(error)
+            raise agreed(error)
         rank, (kind, message) = failed[0]
         stop = DistributedError(f"rank {rank} of {self.size} could not {what}: {kind}: "
                                 f"{message}; every rank stopped")
         stop.origin = kind  # what the failing rank raised (the CLI's hint follows it)
-        raise _agreed(stop)
+        raise agreed(stop)
 
     def run(self, fn: Callable[[], T]) -> T:
         try:
@@ -368,81 +265,6 @@ def _abort(comm: Any, err: BaseException) -> None:
     sleep(0.5)  # mpiexec forwards output asynchronously; let the message out before Abort
     comm.Abort(1)
 
-
-class DistributedOptimizer:
-    """Wrap an optimizer so each ``step()`` first averages gradients across MPI ranks.
-
-    For hand-written loops (``cr.fit(distributed=True)`` needs none of this).  Call
-    ``step(n_examples)`` with the number of examples this rank used for the gradient (it
-    defaults to 1, an unweighted mean, which is right when every rank's batch is equally
-    large).  Everything else (``zero_grad``, ``lr``, ``state_dict``) is the wrapped
-    optimizer's.  Parameters are broadcast from rank 0 when the optimizer is wrapped, so all
-    ranks start from the same weights; if any rank's gradient is not finite, every rank raises
-    :class:`DistributedError` at the same step instead of hanging or diverging.
-    """
-
-    def __init__(self, optimizer: Optimizer, comm: Any = None) -> None:
-        self.optimizer = optimizer
-        self.communicator = comm if isinstance(comm, MPICommunicator) else MPICommunicator(comm)
-        self.comm = self.communicator.comm
-        self.rank = self.communicator.rank
-        self.size = self.communicator.size
-        dtypes = {p.data.dtype for p in optimizer.params}
-        if len(dtypes) != 1:
-            raise DistributedError(
-                f"all parameters must share one dtype, got {sorted(map(str, dtypes))}")
-        self.broadcast_parameters()
-
-    def broadcast_parameters(self) -> None:
-        """Copy rank 0's parameters to every rank (one Bcast of a flat buffer)."""
-        self.communicator.broadcast_parameters(self.optimizer.params)
-
-    @property
-    def allreduce_seconds(self) -> float:
-        """Seconds spent in gradient reductions so far."""
-        return self.communicator.allreduce_seconds
-
-    def zero_grad(self) -> None:
-        self.optimizer.zero_grad()
-
-    def step(self, n_examples: float = 1.0) -> None:
-        """Average gradients over ranks (weighted by ``n_examples``), then step everywhere."""
-        self.allreduce_gradients(n_examples)
-        self.optimizer.step()
-
-    def allreduce_gradients(self, n_examples: float = 1.0) -> None:
-        """Replace every rank's ``.grad`` with the example-weighted mean over all ranks.
-
-        A rank with no examples in this step passes ``n_examples=0``: it still takes part in
-        the Allreduce (so no rank waits forever) and contributes nothing.
-        """
-        failed = self.communicator.average_gradients(self.optimizer.params, n_examples,
-                                                     0.0).nonfinite
-        if failed:
-            raise DistributedError(
-                f"{failed} of {self.size} ranks produced a non-finite gradient; all ranks "
-                f"stopped at the same step (this is rank {self.rank}). Lower the learning rate "
-                "or check the data for NaN/inf values.")
-
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        """Element-wise sum of ``values`` over all ranks (for metrics and counts)."""
-        return self.communicator.sum(values)
-
-    def max(self, value: int) -> int:
-        """The largest ``value`` over all ranks."""
-        return self.communicator.max(value)
-
-    @property
-    def lr(self) -> float:
-        """The wrapped optimizer's learning rate (schedules that set it reach the optimizer)."""
-        return self.optimizer.lr
-
-    @lr.setter
-    def lr(self, value: float) -> None:
-        self.optimizer.lr = value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.optimizer, name)
 
 
 def run(main: Callable[[], T]) -> T:
