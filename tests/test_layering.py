@@ -216,3 +216,11 @@ def test_onnx_export_does_not_import_the_training_workflow():
     bad = [(m, t) for m, imps in EDGES.items() if _area(m) == "onnx" for t, _ in imps
            if t in {"chainrule.workflow", "chainrule.cli"}]
     assert not bad, bad
+
+
+def test_data_imports_only_errors_and_io():
+    # Reading and preparing data needs NumPy and the error types, nothing of training or MPI:
+    # which rows a rank owns (shard_range) lives in data, and distributed imports it there.
+    bad = [(m, t) for m, imps in EDGES.items() if _area(m) == "data" for t, _ in imps
+           if _area(t) not in {"data", "errors", "io"}]
+    assert not bad, f"data must import only chainrule.errors and chainrule.io: {bad}"
