@@ -12,14 +12,16 @@
 """
 
 from . import metrics, tasks
+from .callback import Callback
 from .callbacks import (
-    Callback,
     CSVLogger,
     EarlyStopping,
     LearningRateScheduler,
     ModelCheckpoint,
     TerminateOnNaN,
 )
+from .functions import evaluate, fit
+from .history import History
 from .liveplot import LivePlot
 from .progress import ProgressLogger
 from .registry import (
@@ -32,7 +34,7 @@ from .registry import (
     get_loss,
     get_optimizer,
 )
-from .trainer import History, Trainer, evaluate, fit
+from .trainer import Trainer
 
 __all__ = [
     "ACTIVATIONS",

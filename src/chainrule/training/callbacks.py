@@ -1,12 +1,6 @@
-"""Callbacks: code that runs at fixed points of :func:`chainrule.fit`.
-
-A callback overrides any of ``on_train_begin``, ``on_epoch_begin``, ``on_batch_end``,
-``on_epoch_end`` and ``on_train_end``.  It reaches the running training through
-``self.trainer`` (``model``, ``optimizer``, ``history``, ``epoch``) and asks it to stop by
-setting ``self.trainer.stop_training = True`` (with ``stop_reason`` saying why).
-
-``logs`` at the end of an epoch hold that epoch's numbers: ``loss`` and, where measured,
-``accuracy``, ``val_loss``, ``val_accuracy`` and ``lr``.
+"""The callbacks chainrule ships: early stopping, model files, learning-rate schedules, the
+non-finite guard's Keras name and a CSV log.  The base class and its hooks are in
+:mod:`chainrule.training.callback`.
 """
 
 from __future__ import annotations
@@ -17,7 +11,7 @@ import io
 import math
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -25,53 +19,17 @@ from .. import optim
 from ..errors import ConfigError
 from ..io import write_error
 from ..optim.monitor import Monitor
+from ..tools.saving import save
+from .callback import Callback, Logs
 from .metrics import METRICS
-
-if TYPE_CHECKING:
-    from ..nn import Module
-    from .trainer import Trainer
 
 __all__ = [
     "CSVLogger",
-    "Callback",
     "EarlyStopping",
     "LearningRateScheduler",
     "ModelCheckpoint",
     "TerminateOnNaN",
 ]
-
-Logs = dict[str, Any]
-
-
-class Callback:
-    """Base class: every hook does nothing until overridden."""
-
-    trainer: Trainer
-
-    def set_trainer(self, trainer: Trainer) -> None:
-        """Called by the trainer before training starts."""
-        self.trainer = trainer
-
-    @property
-    def model(self) -> Module:
-        """The model being trained."""
-        return self.trainer.model
-
-    def on_train_begin(self, logs: Logs | None = None) -> None:
-        """Before the first epoch."""
-
-    def on_train_end(self, logs: Logs | None = None) -> None:
-        """After the last epoch, also after an early stop or Ctrl-C."""
-
-    def on_epoch_begin(self, epoch: int, logs: Logs | None = None) -> None:
-        """Before epoch ``epoch`` (counted from 0)."""
-
-    def on_epoch_end(self, epoch: int, logs: Logs | None = None) -> None:
-        """After epoch ``epoch`` with its metrics in ``logs``."""
-
-    def on_batch_end(self, batch: int, logs: Logs | None = None) -> None:
-        """After each optimizer step; ``logs`` hold the batch's ``loss`` and ``size``."""
-
 
 def _mode_for(monitor: str, mode: str) -> str:
     """``min`` or ``max``; ``auto`` asks the metric table (accuracy and R^2 grow)."""
@@ -152,6 +110,8 @@ class ModelCheckpoint(Callback):
     atomically: a crash mid-write leaves the previous file intact.
     """
 
+    chief_only = True
+
     def __init__(self, path: str | os.PathLike[str], monitor: str = "val_loss",
                  save_best_only: bool = False, mode: str = "auto",
                  metadata: dict[str, Any] | None = None) -> None:
@@ -172,8 +132,6 @@ class ModelCheckpoint(Callback):
             if not (math.isfinite(value) and self._best.update(value)):
                 return
             self.best = value
-        from ..tools.saving import save  # saving stands beside training: import on use
-
         path = self.path.format(epoch=epoch + 1, **logs)
         info = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
         save(self.model, path, **self.metadata, checkpoint={"epoch": epoch + 1, **info})
@@ -252,6 +210,8 @@ class TerminateOnNaN(Callback):
     accepted for that code too: the guard always keeps the last finite weights.
     """
 
+    needs_guard = True
+
     def __init__(self, restore: bool = True) -> None:
         super().__init__()
         self.restore = restore
@@ -266,6 +226,8 @@ class CSVLogger(Callback):
     (as writing at a remembered offset of a file another process truncated does).  A failed
     write (a full disk) raises :class:`~chainrule.errors.FileWriteError` naming the file.
     """
+
+    chief_only = True
 
     def __init__(self, path: str | os.PathLike[str], append: bool = False) -> None:
         super().__init__()

@@ -36,12 +36,12 @@ import numpy as np
 from ..errors import ConfigError, ModelFileError
 from ..io import check_file_name, printable, read_safetensors, write_safetensors
 from ..nn.normalization import invalid_buffer
-from .history import History
-from .targets import TargetScaler
 from .tasks import as_rows
 
 if TYPE_CHECKING:
-    from .trainer import Trainer
+    from ..nn import Module
+    from ..optim import Optimizer
+    from .state import RunState
 
 __all__ = ["CHECKPOINT_FORMAT", "check_state", "fingerprint", "read_checkpoint",
            "write_checkpoint"]
@@ -264,46 +264,36 @@ def check_state(state: dict[str, Any], name: str, old: bool = False) -> None:
 
 
 # -- the trainer's side --------------------------------------------------------------------------
-def trainer_state(t: Trainer) -> dict[str, Any]:
-    """What :meth:`Trainer.state_dict` returns."""
-    return {"model": t.model.state_dict(), "optimizer": t.optimizer.state_dict(),
-            "optimizer_type": type(t.optimizer).__name__,
-            "rng": t.rng.bit_generator.state, "seed": t.seed, "epoch": t.epoch,
-            "history": t.history.to_dict(),
-            "position": None if t._position is None else dict(t._position),
-            "data": t.data_info,
-            "target_scaler": None if t.target_scaler is None else t.target_scaler.to_dict(),
-            "target_folded": t.target_folded}
+def trainer_state(model: Module, optimizer: Optimizer, run: RunState) -> dict[str, Any]:
+    """What :meth:`Trainer.state_dict` returns: the model's and the optimizer's state and the
+    run's (:meth:`RunState.to_dict`)."""
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "optimizer_type": type(optimizer).__name__, **run.to_dict()}
 
 
-def load_trainer_state(t: Trainer, state: dict[str, Any]) -> None:
+def _same_optimizer(state: dict[str, Any], optimizer: Optimizer) -> None:
+    kind = state.get("optimizer_type")
+    if kind is not None and kind != type(optimizer).__name__:
+        raise ConfigError(f"the saved run used the {kind} optimizer but this trainer has "
+                          f"{type(optimizer).__name__}; use the same optimizer")
+
+
+def load_trainer_state(model: Module, optimizer: Optimizer, run: RunState,
+                       state: dict[str, Any]) -> None:
     """What :meth:`Trainer.load_state_dict` does (the state is trusted: see
     :func:`load_into` for files)."""
-    kind = state.get("optimizer_type")
-    if kind is not None and kind != type(t.optimizer).__name__:
-        raise ConfigError(f"the saved run used the {kind} optimizer but this trainer has "
-                          f"{type(t.optimizer).__name__}; use the same optimizer")
-    t.model.load_state_dict(state["model"])
-    t.optimizer.load_state_dict(state["optimizer"])
-    t.rng.bit_generator.state = state["rng"]
-    if state.get("seed") is not None and state["seed"] != t.seed:
-        # the validation split is drawn from the seed: draw it as the saved run did
-        t.seed = state["seed"]
-        t.split_rng = np.random.default_rng(np.random.SeedSequence(t.seed).spawn(2)[0])
-    t.epoch = int(state["epoch"])
-    t.history = History.from_dict(state["history"])
-    t._position = state.get("position")
-    t.data_info = t.resumed_data = state.get("data")
-    scaler = state.get("target_scaler")
-    t.target_scaler = None if scaler is None else TargetScaler.from_dict(scaler)
-    t.target_folded = bool(state.get("target_folded", False))
+    _same_optimizer(state, optimizer)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    run.load_dict(state)
 
 
-def load_into(t: Trainer, path: str | os.PathLike[str]) -> None:
-    """What :meth:`Trainer.load_checkpoint` does."""
+def load_into(model: Module, optimizer: Optimizer, run: RunState,
+              path: str | os.PathLike[str]) -> str:
+    """What :meth:`Trainer.load_checkpoint` does; returns the file's name."""
     name = check_file_name(path, "read", ModelFileError)
     state = read_checkpoint(name)
-    own = {k: np.shape(v) for k, v in t.model.state_dict().items()}  # buffers too
+    own = {k: np.shape(v) for k, v in model.state_dict().items()}  # buffers too
     saved = {k: v.shape for k, v in state["model"].items()}
     if own != saved:
         missing = sorted(set(own) - set(saved))
@@ -314,21 +304,18 @@ def load_into(t: Trainer, path: str | os.PathLike[str]) -> None:
             f"missing {', '.join(missing)}" if missing else "",
             f"unexpected {', '.join(extra)}"[:300] if extra else "",
             f"shapes differ: {', '.join(shapes)}" if shapes else ""])))
-    refused = invalid_buffer(t.model, state["model"])  # each layer's own rule
+    refused = invalid_buffer(model, state["model"])  # each layer's own rule
     if refused is not None:
         raise ModelFileError(f"{name}: the checkpoint's buffer {printable('model.' + refused[0])} "
                              f"{refused[1]}; use an intact checkpoint or start afresh without "
                              "resume")
-    kind = state.get("optimizer_type")
-    if kind is not None and kind != type(t.optimizer).__name__:
-        raise ConfigError(f"the saved run used the {kind} optimizer but this trainer has "
-                          f"{type(t.optimizer).__name__}; use the same optimizer")
+    _same_optimizer(state, optimizer)
     try:
-        load_trainer_state(t, state)
-        t.resumed_from = name
+        load_trainer_state(model, optimizer, run, state)
     except (ConfigError, KeyError, TypeError, ValueError, OverflowError) as err:
         raise ModelFileError(f"{name}: the checkpoint's state cannot be restored: "
                              f"{str(err)[:300]}") from None
+    return name
 
 
 # -- the data a run trains on --------------------------------------------------------------------
@@ -342,25 +329,3 @@ def fingerprint(X: np.ndarray, comm: Any) -> int:
     mixed = proj.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a hash
     local = float(int((mixed >> np.uint64(44)).sum()))  # 20 bits a row: sums stay exact
     return int(comm.sum(np.array([local]))[0])
-
-
-def check_resume(t: Trainer, rows: int, batch_size: int) -> None:
-    """Refuse to continue a checkpoint's run on other data or with another batch size."""
-    pos = t._position
-    if pos is not None and (pos["samples"], pos["batch_size"]) != (rows, batch_size):
-        raise ConfigError(f"fit: the checkpoint stopped inside an epoch of {pos['samples']} "
-                          f"training examples in batches of {pos['batch_size']}; this call "
-                          f"has {rows} in batches of {batch_size}. Resume with the same data, "
-                          "split and batch size")
-    saved = getattr(t, "resumed_data", None)
-    now = t.data_info
-    if saved is None or now is None or saved == now:
-        return
-    if (saved["rows"], saved["batch_size"]) != (now["rows"], now["batch_size"]):
-        raise ConfigError(f"fit: the checkpoint's run trained on {saved['rows']} rows in "
-                          f"batches of {saved['batch_size']}; this call has {now['rows']} "
-                          f"rows in batches of {now['batch_size']}. Resume with the same "
-                          "data, split and batch size, or start afresh without resume")
-    raise ConfigError(f"fit: the checkpoint's run trained on other data (the same "
-                      f"{now['rows']} rows and batch size, but other values). Resume with "
-                      "the same data and split, or start afresh without resume")

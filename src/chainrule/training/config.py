@@ -29,6 +29,7 @@ import numpy as np
 
 from .. import optim
 from ..errors import ConfigError
+from .callback import Callback
 
 __all__ = ["TrainConfig", "check_count", "check_epochs"]
 
@@ -87,8 +88,6 @@ class TrainConfig:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        from .callbacks import Callback
-
         if self.batch_size is not None:
             if not _is_int(self.batch_size) or self.batch_size < 1:
                 raise ConfigError(f"fit: batch_size must be a positive integer or None (full "

@@ -19,8 +19,9 @@ import numpy as np
 
 from .. import nn
 from ..engine import Tensor, no_grad
+from ..errors import Option, OptionWarning
 
-__all__ = ["NonFiniteGuard", "first_nonfinite"]
+__all__ = ["NonFiniteGuard", "first_nonfinite", "literal"]
 
 Array = np.ndarray
 
@@ -109,15 +110,31 @@ class NonFiniteGuard:
                 f"|w| = {sizes[name]:.3g})")
 
     @staticmethod
-    def message(epoch: int, batch: int, what: str, xb: Tensor, lr: float) -> str:
-        """The full warning: where, what, and what to try."""
+    def message(epoch: int, batch: int, what: str, xb: Tensor, lr: float) -> OptionWarning:
+        """The full warning: where, what, and what to try.  The scaler it suggests is an
+        :class:`~chainrule.errors.Option` (a command line names its own way to standardise).
+
+        >>> w = NonFiniteGuard.message(0, 2, "the loss became nan", Tensor([[50.0]]), 0.5)
+        >>> str(w)  # doctest: +NORMALIZE_WHITESPACE
+        'non-finite numbers in epoch 1, batch 3: the loss became nan; the learning rate (0.5)
+        is probably too high: try 0.05; or the inputs are not scaled (largest |x| in the batch
+        is 50): standardise them, e.g. with chainrule.data.StandardScaler. The model keeps its
+        last finite weights (from before this step)'
+        """
         scale = float(np.max(np.abs(xb.data))) if xb.data.size else 0.0
         hints = [f"the learning rate ({lr:g}) is probably too high: try {lr / 10:g}"]
         if scale > 10:
             hints.append(f"the inputs are not scaled (largest |x| in the batch is {scale:.3g}): "
-                         "standardise them, e.g. with chainrule.data.StandardScaler")
+                         "standardise them, e.g. with {scaler}")
         else:
             hints.append("check the inputs are standardised")
-        return (f"non-finite numbers in epoch {epoch + 1}, batch {batch + 1}: {what}; "
-                f"{'; or '.join(hints)}. The model keeps its last finite weights (from "
-                "before this step)")
+        where = f"non-finite numbers in epoch {epoch + 1}, batch {batch + 1}: {what}; "
+        return OptionWarning(
+            literal(where) + "; or ".join(hints) + ". The model keeps its last finite weights "
+            "(from before this step)", scaler=Option("chainrule.data.StandardScaler"))
+
+
+def literal(text: str) -> str:
+    """``text`` as it reads inside an :class:`~chainrule.errors.OptionWarning` template
+    (braces doubled, so a name holding one is not taken for an option)."""
+    return text.replace("{", "{{").replace("}", "}}")

@@ -16,6 +16,7 @@ import numpy as np
 from ..optim.monitor import Monitor
 
 if TYPE_CHECKING:
+    from ..errors import OptionWarning
     from .trainer import Trainer
 
 __all__ = ["History"]
@@ -34,6 +35,8 @@ class History:
         self.epochs: list[int] = []
         self.params: dict[str, Any] = {}
         self.stop_reason: str | None = None
+        # stop_reason with the arguments it names kept as data (see chainrule.errors)
+        self.stop_notice: OptionWarning | None = None
         self.interrupted = False
         self.trainer: Trainer | None = None
 

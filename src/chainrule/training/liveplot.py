@@ -13,7 +13,7 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .callbacks import Callback
+from .callback import Callback
 from .history import History
 from .progress import format_logs, in_notebook
 

@@ -24,82 +24,26 @@ position inside an epoch means the same batch when it is resumed.
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor, no_grad
-from .metrics import Metric
-from .targets import weighted_loss
-from .tasks import Task
+from ..engine import Tensor
+from .guard import NonFiniteGuard
+from .preparation import RunData
+from .state import Position, RunState
+from .step import TrainStep
+from .tally import Tally, relative_weights
 
-if TYPE_CHECKING:
-    from .preparation import RunData
-    from .trainer import Trainer
-
-__all__ = ["Tally", "average_buffers", "batch_rows", "evaluate_arrays", "relative_weights",
-           "run_epochs", "steps_per_epoch"]
+__all__ = ["EpochLoop", "InterruptError", "average_buffers", "batch_rows", "min_train_batch",
+           "steps_per_epoch"]
 
 Array = np.ndarray
 
 
 class InterruptError(Exception):
     """Raised inside the loop to end training at a consistent point (after a whole step)."""
-
-
-class Tally:
-    """Running sums of one pass over data: the weighted loss, the total weight, and each
-    metric's additive statistics.  Turned into means over every rank by :meth:`results`."""
-
-    def __init__(self, metrics: list[Metric], task: Task, y: Array) -> None:
-        self.metrics = metrics
-        self.task = task
-        self.loss = 0.0
-        self.weight = 0.0
-        # Zero rows give zero statistics of the right length, so a rank with no rows still
-        # sends a buffer of the same size as the others.
-        self.stats = {m.name: np.asarray(m.stats(*self._pair(m, y[:0], y[:0]), None),
-                                         dtype=np.float64) for m in metrics}
-
-    def _pair(self, m: Metric, out: Array, y: Array) -> tuple[Array, Array]:
-        if m.needs == "values":
-            return y, out
-        true = self.task.target_classes(y)
-        if m.needs == "classes":
-            return true, self.task.classes(out) if len(out) else true
-        return true, self.task.probabilities(out) if len(out) else np.zeros(0)
-
-    def add(self, loss: float, weight: float, out: Array, y: Array, w: Array | None) -> None:
-        """Add one batch: its mean ``loss`` over ``weight``, and its outputs for the metrics."""
-        self.loss += loss * weight
-        self.weight += weight
-        for m in self.metrics:
-            self.stats[m.name] += m.stats(*self._pair(m, out, y), w)
-
-    def results(self, comm: Any, prefix: str = "") -> dict[str, float]:
-        """``loss`` and each metric (prefixed), over every rank, in one reduction."""
-        flat = np.concatenate([[self.loss, self.weight], *self.stats.values()])
-        total = comm.sum(flat)
-        logs = {prefix + "loss": float(total[0] / total[1]) if total[1] > 0 else math.nan}
-        offset = 2
-        for m in self.metrics:
-            n = len(self.stats[m.name])
-            logs[prefix + m.name] = float(m.result(total[offset:offset + n]))
-            offset += n
-        return logs
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (for a checkpoint taken inside an epoch)."""
-        return {"loss": self.loss, "weight": self.weight,
-                "stats": {k: v.tolist() for k, v in self.stats.items()}}
-
-    def load(self, d: dict[str, Any]) -> None:
-        """Continue from :meth:`to_dict`'s output."""
-        self.loss, self.weight = float(d["loss"]), float(d["weight"])
-        for k, v in d["stats"].items():
-            if k in self.stats:
-                self.stats[k] = np.asarray(v, dtype=np.float64)
 
 
 def steps_per_epoch(n: int, batch_size: int, min_batch: int = 1) -> int:
@@ -133,184 +77,121 @@ def min_train_batch(model: Any) -> int:
     return max((getattr(m, "min_train_batch", 1) for m in model.modules()), default=1)
 
 
-def relative_weights(w: Array | None, comm: Any) -> Array | None:
-    """Sample weights divided by their largest over every rank (every rank must call it).
-    The weighted mean loss and every metric are ratios of weighted sums, so this changes no
-    result, and weights of 1e308 no longer overflow a float32 loss or a batch's sum."""
-    top = max(comm.gather(float(w.max()) if w is not None and len(w) else 0.0))
-    return w if w is None or top <= 0 else w / top
-
-
-def _batch(data: RunData, order: Array | None, rows: tuple[int, int],
-           full: Tensor | None) -> tuple[Tensor, Array, Array, Array | None]:
-    if full is not None:
-        return full, data.y, data.y_raw, data.w
-    idx: Any = slice(*rows) if order is None else order[rows[0]:rows[1]]
-    w = None if data.w is None else data.w[idx]
-    return Tensor(data.X[idx]), data.y[idx], data.y_raw[idx], w
-
-
-def _train_step(t: Trainer, xb: Tensor, yb: Array, yr: Array, wb: Array | None,
-                tally: Tally, epoch: int, batch: int) -> float | None:
-    """One step on this rank's batch (possibly empty); returns the batch's loss, or None when
-    training stops."""
-    opt = t.optimizer
-    opt.zero_grad()
-    out = None
-    value = 0.0
-    if len(yb) and (wb is None or wb.max() > 0):  # rows of weight 0 carry no gradient
-        fast = t.compiled.plan(t.model, t.loss_fn, xb, yb) if t.compiled is not None and \
-            wb is None else None
-        if fast is not None:
-            value, out = t.compiled.run(fast, xb, yb)
-        else:
-            out = t.model(xb)
-            loss = _batch_loss(t, out, yb, wb)
-            loss.backward()
-            value = float(loss.item())
-    weight = float(len(yb) if wb is None else wb.sum())
-    reduced = t.comm.average_gradients(t.guard.tensors, weight, value, t.stop_training)
-    if reduced.stop:  # a callback on some rank asked to stop after the previous step
-        t.stop_training = True
-        return None
-    note = f" on {reduced.nonfinite} of {t.comm.size} ranks" if reduced.nonfinite else ""
-    what = t.guard.check_before(reduced.loss, xb, note)
-    if what is None and t.clip_grad_norm is not None:
-        from ..nn.utils import clip_grad_norm_
-
-        clip_grad_norm_(t.guard.tensors, t.clip_grad_norm)
-    if what is None:
-        what = t.guard.step(opt.step)
-    if what is not None:
-        t.stop_nonfinite(epoch, batch, what, xb)
-        return None
-    if out is None:
-        return reduced.loss
-    outputs = out.data if t.target_scaler is None else t.target_scaler.inverse(out.data)
-    if t.target_scaler is not None:  # report the loss in the target's own units
-        with no_grad():
-            value = _loss_value(t, Tensor(outputs.astype(out.data.dtype)), yr, wb)
-    tally.add(value, weight, outputs, yr, wb)
-    return value
-
-
-def _batch_loss(t: Trainer, out: Tensor, y: Array, w: Array | None) -> Tensor:
-    """The batch's (weighted) mean loss.  The weights are divided by the batch's largest
-    first: the weighted mean does not change, and in the float32 loss a batch whose weights
-    are all tiny next to another batch's (1 beside 1e308) keeps them apart from 0."""
-    return t.loss_fn(out, y) if w is None else weighted_loss(t.loss_fn, out, y, w / w.max())
-
-
-def _loss_value(t: Trainer, out: Tensor, y: Array, w: Array | None) -> float:
-    loss = _batch_loss(t, out, y, w)
-    return float(loss.item())
-
-
-def _start_epoch(t: Trainer, data: RunData, epoch: int) -> tuple[dict[str, Any], Tally]:
-    tally = Tally(t.metric_list, t.task, data.y_raw)
-    pos, t._position = t._position, None
-    if pos is None:  # a new epoch
-        for cb in t.callbacks:
-            cb.on_epoch_begin(epoch, {})
-        pos = {"batch": 0, "rng": t.rng.bit_generator.state, "lr": t.optimizer.lr}
-    else:  # resuming inside an epoch: draw the same order again and skip ahead
-        t.rng.bit_generator.state = pos["rng"]
-        tally.load(pos["tally"])
-    return pos, tally
-
-
-def average_buffers(t: Trainer) -> None:
-    """Under MPI, replace every floating buffer of the model (BatchNorm's ``running_mean``
+def average_buffers(model: Any, comm: Any) -> None:
+    """Under MPI, replace every floating buffer of ``model`` (BatchNorm's ``running_mean``
     and ``running_var``) by its plain mean over the ranks, each rank counting once, in one
     reduction.  Between these calls each rank updates its own copy from its own batches by
     PyTorch's rule, as one process would; integer buffers are left as they are."""
-    if t.comm.size == 1:
+    if comm.size == 1:
         return
-    buffers = [b for _, b in t.model.named_buffers() if b is not None and b.dtype.kind == "f"]
+    buffers = [b for _, b in model.named_buffers() if b is not None and b.dtype.kind == "f"]
     if not buffers:  # every rank holds the same model, so every rank skips together
         return
-    total = t.comm.sum(np.concatenate([b.ravel().astype(np.float64) for b in buffers]))
+    total = comm.sum(np.concatenate([b.ravel().astype(np.float64) for b in buffers]))
     offset = 0
     for b in buffers:
-        b[...] = (total[offset:offset + b.size] / t.comm.size).reshape(b.shape)
+        b[...] = (total[offset:offset + b.size] / comm.size).reshape(b.shape)
         offset += b.size
 
 
-def _run_epoch(t: Trainer, data: RunData, full: Tensor | None, epoch: int,
-               own_steps: int) -> dict[str, Any]:
-    """One epoch of ``data.steps`` steps (over every rank), ``own_steps`` of them with rows of
-    this rank."""
-    pos, tally = _start_epoch(t, data, epoch)
-    n, bs = len(data.X), data.batch_size
-    t.model.train()
-    order = t.rng.permutation(n) if t.shuffle and bs < n else None
-    for batch in range(pos["batch"], data.steps):
-        t._in_step = True
-        xb, yb, yr, wb = _batch(data, order, batch_rows(batch, n, bs, own_steps), full)
-        value = _train_step(t, xb, yb, yr, wb, tally, epoch, batch)
-        if value is None:
-            break
-        t._position = {"batch": batch + 1, "rng": pos["rng"], "lr": pos["lr"], "samples": n,
-                       "batch_size": bs, "tally": tally.to_dict()}
-        t._in_step = False
-        for cb in t.callbacks:
-            cb.on_batch_end(batch, {"loss": value, "size": len(yb)})
-        if t._stop_requested:
-            raise InterruptError
-    t._in_step = False
-    t._position = None
-    average_buffers(t)
-    logs: dict[str, Any] = tally.results(t.comm)
-    if data.Xv is not None:  # the model is finite even after the guard stopped the epoch
-        logs.update(t.evaluate_prepared(data.Xv, data.yv, data.wv, "val_"))
-    logs["lr"] = pos["lr"]
-    return logs
+class EpochLoop:
+    """The epochs of one ``fit`` over prepared ``data``: owns the batching (order, rows,
+    steps per epoch) and moves the run's ``state`` forward, calling ``step`` once a batch and
+    the ``callbacks`` at their points.
 
+    ``new_tally`` makes the running sums of an epoch (from its targets), ``validate`` gives
+    the validation numbers after each epoch, and ``save_checkpoint`` (with
+    ``checkpoint_every``) writes the run between epochs.
+    """
 
-def evaluate_arrays(t: Trainer, X: Array, y: Array, w: Array | None, prefix: str = "",
-                    batch_size: int = 4096) -> dict[str, float]:
-    """Loss and metrics of ``t.model`` on checked arrays, under ``no_grad``, over every
-    rank (outputs in the target's units while a target scaler is in use)."""
-    tally = Tally(t.metric_list, t.task, y)
-    w = relative_weights(w, t.comm)
-    scaler = t.target_scaler if not t.target_folded else None
-    was_training = t.model.training
-    t.model.eval()
-    try:
-        with no_grad():
-            for start in range(0, len(X), batch_size):
-                stop = start + batch_size
-                yb, wb = y[start:stop], None if w is None else w[start:stop]
-                if wb is not None and not wb.max() > 0:
-                    continue  # rows of weight 0 count for nothing
-                out = t.model(Tensor(X[start:stop]))
-                if scaler is not None:
-                    out = Tensor(scaler.inverse(out.data).astype(out.data.dtype))
-                loss = _batch_loss(t, out, yb, wb)
-                tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
-                          out.data, yb, wb)
-    finally:
-        t.model.train(was_training)
-    return tally.results(t.comm, prefix)
+    def __init__(self, step: TrainStep, state: RunState, data: RunData, *,
+                 callbacks: list[Any], comm: Any, shuffle: bool,
+                 new_tally: Callable[[Array], Tally],
+                 validate: Callable[[], dict[str, float]],
+                 save_checkpoint: Callable[[], None] | None = None,
+                 checkpoint_every: int = 1) -> None:
+        self.step, self.state, self.data = step, state, data
+        self.callbacks, self.comm, self.shuffle = callbacks, comm, shuffle
+        self.new_tally, self.validate = new_tally, validate
+        self.save_checkpoint, self.checkpoint_every = save_checkpoint, checkpoint_every
+        n = len(data.X)
+        self.full = Tensor(data.X) if data.batch_size == n and n else None
+        self.w = relative_weights(data.w, comm)
+        self.own_steps = steps_per_epoch(n, data.batch_size, min_train_batch(step.model))
+        self.steps = comm.max(self.own_steps)  # a rank whose rows run out joins with none
 
+    def run(self) -> None:
+        """Train until the state's ``epoch`` reaches its ``epochs`` or something stops it."""
+        state = self.state
+        while state.running:
+            epoch = state.epoch
+            logs = self.run_epoch(epoch)
+            state.end_epoch()
+            for cb in self.callbacks:
+                cb.on_epoch_end(epoch, logs)
+            state.history.append(epoch, logs)
+            if self.comm.any(state.stop_training):
+                state.stop()
+            if (self.save_checkpoint is not None and state.epoch % self.checkpoint_every == 0
+                    and state.epoch < state.epochs and not state.stop_training
+                    and self.comm.is_chief):
+                self.save_checkpoint()
+            if state.stop_requested:
+                raise InterruptError
 
-def run_epochs(t: Trainer, data: RunData) -> None:
-    """Train until ``t.epoch`` reaches ``t.epochs`` or something stops training."""
-    full = Tensor(data.X) if data.batch_size == len(data.X) and len(data.X) else None
-    data.w = relative_weights(data.w, t.comm)
-    own_steps = steps_per_epoch(len(data.X), data.batch_size, min_train_batch(t.model))
-    data.steps = t.comm.max(own_steps)  # a rank whose rows run out joins with none
-    while t.epoch < t.epochs and not t.stop_training:
-        epoch = t.epoch
-        logs = _run_epoch(t, data, full, epoch, own_steps)
-        t.epoch += 1
-        t.epochs_run += 1
-        for cb in t.callbacks:
-            cb.on_epoch_end(epoch, logs)
-        t.history.append(epoch, logs)
-        t.stop_training = t.comm.any(t.stop_training)
-        if (t.checkpoint is not None and t.epoch % t.checkpoint_every == 0
-                and t.epoch < t.epochs and not t.stop_training and t.comm.is_chief):
-            t.save_checkpoint(t.checkpoint)
-        if t._stop_requested:
-            raise InterruptError
+    def _batch(self, order: Array | None,
+               rows: tuple[int, int]) -> tuple[Tensor, Array, Array, Array | None]:
+        data = self.data
+        if self.full is not None:
+            return self.full, data.y, data.y_raw, self.w
+        idx: Any = slice(*rows) if order is None else order[rows[0]:rows[1]]
+        w = None if self.w is None else self.w[idx]
+        return Tensor(data.X[idx]), data.y[idx], data.y_raw[idx], w
+
+    def _start_epoch(self, epoch: int) -> tuple[Position, Tally]:
+        state = self.state
+        tally = self.new_tally(self.data.y_raw)
+        pos, state.position = state.position, None
+        if pos is None:  # a new epoch
+            for cb in self.callbacks:
+                cb.on_epoch_begin(epoch, {})
+            pos = Position(0, state.rng.bit_generator.state, self.step.optimizer.lr)
+        else:  # resuming inside an epoch: draw the same order again and skip ahead
+            state.rng.bit_generator.state = pos.rng
+            if pos.tally is not None:
+                tally.load(pos.tally)
+        return pos, tally
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        """One epoch of ``steps`` steps (over every rank), ``own_steps`` of them with rows of
+        this rank; returns its logs."""
+        state = self.state
+        pos, tally = self._start_epoch(epoch)
+        n, bs = len(self.data.X), self.data.batch_size
+        self.step.model.train()
+        order = state.rng.permutation(n) if self.shuffle and bs < n else None
+        for batch in range(pos.batch, self.steps):
+            state.in_step = True
+            xb, yb, yr, wb = self._batch(order, batch_rows(batch, n, bs, self.own_steps))
+            done = self.step(xb, yb, yr, wb, tally, state.stop_training, state.target_scaler)
+            if done.stop_asked:
+                state.stop()
+                break
+            if done.nonfinite is not None:
+                state.stop_nonfinite(epoch, batch, done.nonfinite, NonFiniteGuard.message(
+                    epoch, batch, done.nonfinite, done.xb, self.step.optimizer.lr))
+                break
+            state.position = Position(batch + 1, pos.rng, pos.lr, n, bs, tally.to_dict())
+            state.in_step = False
+            for cb in self.callbacks:
+                cb.on_batch_end(batch, {"loss": done.loss, "size": len(yb)})
+            if state.stop_requested:
+                raise InterruptError
+        state.in_step = False
+        state.position = None
+        average_buffers(self.step.model, self.comm)
+        logs: dict[str, Any] = tally.results(self.comm)
+        if self.data.Xv is not None:  # the model is finite even after the guard stopped
+            logs.update(self.validate())
+        logs["lr"] = pos.lr
+        return logs

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..data.preprocessing import train_test_split
-from ..errors import ConfigError
-from . import checkpoint as ckpt
+from ..errors import ConfigError, Option, OptionWarning
+from .checkpoint import fingerprint
 from .progress import warn_user
+from .state import DataRecord, RunState
 from .targets import TargetScaler, check_classes, stratify_labels, weights_for
 from .tasks import as_rows
 
@@ -43,8 +44,6 @@ class RunData:
     yv: Array | None
     wv: Array | None
     batch_size: int
-    steps: int = 0  # per epoch over every rank; the loop sets it (loop.steps_per_epoch)
-
 
 
 def _validation(t: Trainer, X: Array, y: Array, w: Array | None, validation_data: Any,
@@ -70,42 +69,51 @@ def _validation(t: Trainer, X: Array, y: Array, w: Array | None, validation_data
     ids = np.arange(len(X)).reshape(-1, 1)  # split row numbers, then take every array
     tr, va, _, _ = train_test_split(ids, y, validation_split,
                                     stratify=stratify_labels(y, t.loss_fn,
-                                                             t.stratify),
-                                    seed=t.split_rng)
+                                                             t.config.stratify),
+                                    seed=t.state.split_rng)
     tr, va = tr[:, 0], va[:, 0]
     wv = None if w is None else w[va]
     return X[tr], y[tr], None if w is None else w[tr], (X[va], y[va], wv)
+
 
 def prepare_run(t: Trainer, X: Any, y: Any, validation_data: Any, validation_split: Any,
                  sample_weight: Any) -> RunData:
     """Everything this rank checks on its own, before the ranks compare notes."""
     X, y = t.prepare_arrays(X, y, "")
-    if not t.allow_single_class and t.is_classifier and t.comm.size == 1:
+    if not t.config.allow_single_class and t.is_classifier and t.comm.size == 1:
         check_classes(y)
     w = weights_for(sample_weight, len(X), t.loss_fn)
     X, y, w, (Xv, yv, wv) = _validation(t, X, y, w, validation_data, validation_split)
     n = len(X)
-    bs = n if t.batch_size is None else t.batch_size
+    bs = n if t.config.batch_size is None else t.config.batch_size
     if bs > n:  # the whole set in every step, as in Keras, but said out loud
-        warn_user(f"batch_size {bs} is larger than the {n} training examples; every step "
-              f"uses all {n} (full-batch gradient descent). Pass batch_size=None to ask "
-              "for that, or a smaller batch_size")
+        warn_user(batch_too_large(bs, n))
         bs = n
     return RunData(X, y, y, w, Xv, yv, wv, bs)
 
-def agree_on_run(t: Trainer, data: RunData) -> RunData:
-    """What the ranks must share: validation or not, target statistics, step count."""
-    comm = t.comm
+
+def batch_too_large(batch_size: int, rows: int) -> OptionWarning:
+    """The warning for a batch larger than the training rows (which then become one batch).
+
+    >>> str(batch_too_large(64, 10))  # doctest: +ELLIPSIS
+    'batch_size 64 is larger than the 10 training examples; ... or a smaller batch_size'
+    """
+    return OptionWarning(
+        f"{{batch_size}} {batch_size} is larger than the {rows} training examples; every "
+        f"step uses all {rows} (full-batch gradient descent). Pass {{full}} to ask for that, "
+        "or a smaller {batch_size}",
+        batch_size=Option("batch_size"), full=Option("batch_size", None))
+
+
+def agree_on_run(data: RunData, state: RunState, comm: Any, *, model: Any, loss_fn: Any,
+                 standardize_target: bool) -> RunData:
+    """What the ranks must share: validation or not, target statistics, and the rows, batch
+    size and fingerprint of the data (refused when they differ from a resumed checkpoint's)."""
     if comm.any(data.Xv is not None) and data.Xv is None:
         data.Xv, data.yv = data.X[:0], data.y[:0]
-    if t.config.standardize_target:
-        layer = TargetScaler.check_model(t.model, t.loss_fn)
-        if t.target_scaler is None:
-            t.target_scaler = TargetScaler.fit(data.y, comm.sum)
-        elif t.target_folded:
-            t.target_scaler.unfold(layer)
-        t.target_folded = False
-        data.y = t.target_scaler.transform(data.y)
+    if standardize_target:
+        layer = TargetScaler.check_model(model, loss_fn)
+        data.y = state.scale_targets(data.y, layer, comm.sum)
     rows, batch = comm.sum(np.array([len(data.X), data.batch_size], dtype=float))
     # other sample weights or other validation rows are other data too
     rows_of = [np.hstack([as_rows(data.X), as_rows(data.y_raw),
@@ -113,9 +121,8 @@ def agree_on_run(t: Trainer, data: RunData) -> RunData:
     if data.Xv is not None:
         rows_of.append(np.hstack([as_rows(data.Xv), as_rows(data.yv),
                                   *([] if data.wv is None else [as_rows(data.wv)])]))
-    t.data_info = {"rows": int(rows), "batch_size": int(batch),  # over every rank
-                   "fingerprint": sum(ckpt.fingerprint(a, comm) for a in rows_of)}
-    comm.agree(lambda: ckpt.check_resume(t, len(data.X), data.batch_size),
+    record = DataRecord(int(rows), int(batch),  # over every rank
+                        sum(fingerprint(a, comm) for a in rows_of))
+    comm.agree(lambda: state.record_data(record, len(data.X), data.batch_size),
                "resume the checkpoint's run")
-    t.resumed_data = None
     return data

@@ -16,7 +16,7 @@ import time
 import warnings
 from typing import Any, TextIO
 
-from .callbacks import Callback
+from .callback import Callback
 
 __all__ = ["ProgressLogger", "format_logs", "in_notebook", "warn_user"]
 
@@ -109,13 +109,18 @@ class ProgressLogger(Callback):
               file=self.stream, flush=True)
 
 
-def warn_user(message: str) -> None:
-    """A UserWarning pointing at the caller's line outside chainrule, however deep the
-    library's own calls are."""
-    import chainrule
+# chainrule's own files: a warning points at the first frame outside them
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-    root = os.path.dirname(chainrule.__file__)
+
+def warn_user(message: str | Warning) -> None:
+    """A warning pointing at the caller's line outside chainrule, however deep the library's
+    own calls are: a UserWarning for a message, or the warning itself (an
+    :class:`~chainrule.errors.OptionWarning`) under its own category."""
     frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_code.co_filename.startswith(root):
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_ROOT):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
+    if isinstance(message, Warning):
+        warnings.warn(message, stacklevel=level)
+    else:
+        warnings.warn(message, UserWarning, stacklevel=level)

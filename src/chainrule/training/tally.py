@@ -1,0 +1,125 @@
+"""Summing a pass over data: :class:`Tally`, the batch loss, and evaluation in batches.
+
+A pass over data (one training epoch, or an evaluation) adds each batch's weighted loss and
+each metric's additive statistics to a :class:`Tally`; :meth:`Tally.results` turns the sums
+into means over every MPI rank in one reduction, so the numbers cover every rank's rows.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..engine import Tensor, no_grad
+from .metrics import Metric
+from .targets import TargetScaler, weighted_loss
+from .tasks import Task
+
+__all__ = ["Tally", "batch_loss", "evaluate_batches", "relative_weights"]
+
+Array = np.ndarray
+
+
+class Tally:
+    """Running sums of one pass over data: the weighted loss, the total weight, and each
+    metric's additive statistics.  Turned into means over every rank by :meth:`results`.
+
+    >>> from chainrule.training import metrics, tasks
+    >>> t = Tally([metrics.get("mae")], tasks.get("regression"), np.zeros((0, 1)))
+    >>> t.add(0.5, 2.0, np.array([[1.0], [2.0]]), np.array([[0.0], [0.0]]), None)
+    >>> from chainrule.distributed import communicator
+    >>> t.results(communicator(False))
+    {'loss': 0.5, 'mae': 1.5}
+    """
+
+    def __init__(self, metrics: list[Metric], task: Task, y: Array) -> None:
+        self.metrics = metrics
+        self.task = task
+        self.loss = 0.0
+        self.weight = 0.0
+        # Zero rows give zero statistics of the right length, so a rank with no rows still
+        # sends a buffer of the same size as the others.
+        self.stats = {m.name: np.asarray(m.stats(*self._pair(m, y[:0], y[:0]), None),
+                                         dtype=np.float64) for m in metrics}
+
+    def _pair(self, m: Metric, out: Array, y: Array) -> tuple[Array, Array]:
+        if m.needs == "values":
+            return y, out
+        true = self.task.target_classes(y)
+        if m.needs == "classes":
+            return true, self.task.classes(out) if len(out) else true
+        return true, self.task.probabilities(out) if len(out) else np.zeros(0)
+
+    def add(self, loss: float, weight: float, out: Array, y: Array, w: Array | None) -> None:
+        """Add one batch: its mean ``loss`` over ``weight``, and its outputs for the metrics."""
+        self.loss += loss * weight
+        self.weight += weight
+        for m in self.metrics:
+            self.stats[m.name] += m.stats(*self._pair(m, out, y), w)
+
+    def results(self, comm: Any, prefix: str = "") -> dict[str, float]:
+        """``loss`` and each metric (prefixed), over every rank, in one reduction."""
+        flat = np.concatenate([[self.loss, self.weight], *self.stats.values()])
+        total = comm.sum(flat)
+        logs = {prefix + "loss": float(total[0] / total[1]) if total[1] > 0 else math.nan}
+        offset = 2
+        for m in self.metrics:
+            n = len(self.stats[m.name])
+            logs[prefix + m.name] = float(m.result(total[offset:offset + n]))
+            offset += n
+        return logs
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (for a checkpoint taken inside an epoch)."""
+        return {"loss": self.loss, "weight": self.weight,
+                "stats": {k: v.tolist() for k, v in self.stats.items()}}
+
+    def load(self, d: dict[str, Any]) -> None:
+        """Continue from :meth:`to_dict`'s output."""
+        self.loss, self.weight = float(d["loss"]), float(d["weight"])
+        for k, v in d["stats"].items():
+            if k in self.stats:
+                self.stats[k] = np.asarray(v, dtype=np.float64)
+
+
+def relative_weights(w: Array | None, comm: Any) -> Array | None:
+    """Sample weights divided by their largest over every rank (every rank must call it).
+    The weighted mean loss and every metric are ratios of weighted sums, so this changes no
+    result, and weights of 1e308 no longer overflow a float32 loss or a batch's sum."""
+    top = max(comm.gather(float(w.max()) if w is not None and len(w) else 0.0))
+    return w if w is None or top <= 0 else w / top
+
+
+def batch_loss(loss_fn: Any, out: Tensor, y: Array, w: Array | None) -> Tensor:
+    """The batch's (weighted) mean loss.  The weights are divided by the batch's largest
+    first: the weighted mean does not change, and in the float32 loss a batch whose weights
+    are all tiny next to another batch's (1 beside 1e308) keeps them apart from 0."""
+    return loss_fn(out, y) if w is None else weighted_loss(loss_fn, out, y, w / w.max())
+
+
+def evaluate_batches(model: Any, loss_fn: Any, tally: Tally, X: Array, y: Array,
+                     w: Array | None, comm: Any, scaler: TargetScaler | None = None,
+                     prefix: str = "", batch_size: int = 4096) -> dict[str, float]:
+    """Loss and metrics of ``model`` on checked arrays, under ``no_grad``, over every rank,
+    summed in ``tally`` (outputs in the target's units when ``scaler`` is given)."""
+    w = relative_weights(w, comm)
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for start in range(0, len(X), batch_size):
+                stop = start + batch_size
+                yb, wb = y[start:stop], None if w is None else w[start:stop]
+                if wb is not None and not wb.max() > 0:
+                    continue  # rows of weight 0 count for nothing
+                out = model(Tensor(X[start:stop]))
+                if scaler is not None:
+                    out = Tensor(scaler.inverse(out.data).astype(out.data.dtype))
+                loss = batch_loss(loss_fn, out, yb, wb)
+                tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
+                          out.data, yb, wb)
+    finally:
+        model.train(was_training)
+    return tally.results(comm, prefix)
