@@ -12,23 +12,10 @@ Sequential(
 )
 """
 
-from . import functional, init, registry, utils
+from . import activations, functional, init, losses, registry, utils
+from .activations import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .conv import Conv2d
-from .layers import (
-    Dropout,
-    Dropout2d,
-    Flatten,
-    Identity,
-    LeakyReLU,
-    Linear,
-    LogSoftmax,
-    ReLU,
-    Sequential,
-    Sigmoid,
-    Softmax,
-    Tanh,
-    Unflatten,
-)
+from .layers import Dropout, Dropout2d, Flatten, Linear, Sequential, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
@@ -61,8 +48,10 @@ __all__ = [
     "Softmax",
     "Tanh",
     "Unflatten",
+    "activations",
     "functional",
     "init",
+    "losses",
     "registry",
     "utils",
 ]

@@ -1,13 +1,17 @@
-"""Checks of layer constructor arguments, shared by the layers (a ConfigError naming them)."""
+"""Checks of layer constructor arguments and of names looked up in nn's tables, shared by
+nn's modules (a ConfigError naming them)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from ..errors import ConfigError
+
+T = TypeVar("T")
 
 MAX_SIZE = 2**31 - 1  # no single layer dimension is plausibly larger
 
@@ -56,6 +60,25 @@ def check_dtype(dtype: Any, layer: str) -> np.dtype:
     if dt.kind != "f":
         raise ConfigError(f"{layer}: dtype must be a floating-point type, got {dt}")
     return dt
+
+
+def lookup(table: Mapping[str, T], aliases: Mapping[str, str], name: Any, kind: str) -> T:
+    """``table[name]``, the name taken in any case with ``-`` or ``_`` and through
+    ``aliases``; a ConfigError listing the valid names otherwise.
+
+    >>> lookup({"mse": 1}, {"mean_squared_error": "mse"}, "Mean-Squared-Error", "loss")
+    1
+    >>> lookup({"mse": 1}, {}, "hinge", "loss")
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.ConfigError: unknown loss 'hinge'; choose one of mse
+    """
+    key = name.lower().replace("-", "_") if isinstance(name, str) else None
+    key = aliases.get(key, key) if key is not None else None
+    if key not in table:
+        raise ConfigError(f"unknown {kind} {_short(name)}; choose one of "
+                          f"{', '.join(sorted(table))}")
+    return table[key]  # type: ignore[index]
 
 
 def _short(value: Any, limit: int = 80) -> str:

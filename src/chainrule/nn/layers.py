@@ -1,4 +1,4 @@
-"""Layers: Linear, Sequential, the activations as modules, and Dropout."""
+"""Layers: Linear, Sequential, Dropout, Flatten and Unflatten."""
 
 from __future__ import annotations
 
@@ -21,15 +21,8 @@ __all__ = [
     "Dropout",
     "Dropout2d",
     "Flatten",
-    "Identity",
-    "LeakyReLU",
     "Linear",
-    "LogSoftmax",
-    "ReLU",
     "Sequential",
-    "Sigmoid",
-    "Softmax",
-    "Tanh",
     "Unflatten",
 ]
 
@@ -245,78 +238,6 @@ def _check_layer(module: Any, position: int) -> None:
     if not isinstance(module, Module):
         raise ConfigError(f"Sequential: item {position} is {type(module).__name__}, not a "
                           "Module; wrap a function in a Module subclass")
-
-
-class _Activation(Module):
-    fn: Callable[[Tensor], Tensor]
-
-    def forward(self, x: Tensor) -> Tensor:
-        return type(self).fn(x if isinstance(x, Tensor) else Tensor(x))
-
-
-class Sigmoid(_Activation):
-    """Elementwise 1 / (1 + e**-x); its output pairs with BCELoss to give the delta p - y."""
-    fn = staticmethod(ops.sigmoid)
-
-
-class Tanh(_Activation):
-    """Elementwise tanh."""
-    fn = staticmethod(ops.tanh)
-
-
-class ReLU(_Activation):
-    """Elementwise max(x, 0)."""
-    fn = staticmethod(ops.relu)
-
-
-class Identity(_Activation):
-    """Returns its input unchanged."""
-    fn = staticmethod(lambda x: x)
-
-
-class LeakyReLU(Module):
-    """Elementwise x for x > 0 and ``negative_slope * x`` otherwise."""
-
-    def __init__(self, negative_slope: float = 0.01) -> None:
-        super().__init__()
-        self.negative_slope = check_number(negative_slope, "LeakyReLU", "negative_slope",
-                                           -1e6, 1e6)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.leaky_relu(x, self.negative_slope)
-
-    def extra_repr(self) -> str:
-        return f"negative_slope={self.negative_slope}"
-
-
-class Softmax(Module):
-    """Softmax along ``axis``.  For training, prefer logits with CrossEntropyLoss."""
-
-    def __init__(self, axis: int = -1) -> None:
-        super().__init__()
-        if type(axis) is not int and not isinstance(axis, np.integer):
-            raise ConfigError(f"{type(self).__name__}: axis must be an integer, got {axis!r}")
-        self.axis = int(axis)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.softmax(x, self.axis)
-
-    def output_shape(self, input_shape: Shape) -> Shape:
-        if input_shape is not None and not -len(input_shape) <= self.axis < len(input_shape):
-            n = len(input_shape)
-            raise ShapeError(f"{type(self).__name__}(axis={self.axis}) cannot run on inputs "
-                             f"with {n} dimensions (axis must be in {-n}..{n - 1})")
-        return input_shape
-
-    def extra_repr(self) -> str:
-        return f"axis={self.axis}"
-
-
-class LogSoftmax(Softmax):
-    """log(softmax(x)) along ``axis``, computed stably."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return ops.log_softmax(x, self.axis)
 
 
 class Dropout(Module):

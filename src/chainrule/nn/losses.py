@@ -1,27 +1,77 @@
-"""Loss functions as modules: ``loss_fn(prediction, target)`` returns a scalar tensor."""
+"""Loss functions as modules: ``loss_fn(prediction, target)`` returns a scalar tensor; and
+their name table.
+
+Each loss class says what it is in fields, so training, compiling and exporting read them
+instead of class names or display text: ``name`` (its key in :data:`LOSSES`), ``task`` (the
+target it fits: ``"regression"``, ``"binary"`` or ``"multiclass"``), ``from_logits`` (whether
+its input is logits rather than probabilities or values), ``accepts_sample_weight`` (whether
+``loss_fn(prediction, target, sample_weight=w)`` weighs the examples) and ``function`` (the
+:mod:`chainrule.nn.functional` loss its forward calls).
+
+>>> get("mean_squared_error") is MSELoss, CrossEntropyLoss.task, BCELoss.from_logits
+(True, 'multiclass', False)
+>>> get("hinge")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+    ...
+chainrule.errors.ConfigError: unknown loss 'hinge'; choose one of bce, ...
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from ..engine import Tensor
 from . import functional as F
+from ._checks import lookup
 from .module import Module
 
-__all__ = ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss"]
+__all__ = [
+    "ALIASES",
+    "LOSSES",
+    "TASKS",
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "Loss",
+    "MSELoss",
+    "get",
+]
+
+TASKS = ("regression", "binary", "multiclass")
+"""The values of a loss's ``task``."""
 
 
-class _Loss(Module):
+class Loss(Module, saved=False):
+    """A loss: ``forward(input, target, sample_weight=None)`` returns a tensor, reduced as
+    ``reduction`` says ('mean', 'sum' or 'none')."""
+
+    name: ClassVar[str]
+    """Its key in :data:`LOSSES`."""
+    task: ClassVar[str]
+    """The target it fits, one of :data:`TASKS`."""
+    from_logits: ClassVar[bool]
+    """True when its input is logits (the loss applies the sigmoid or softmax itself)."""
+    accepts_sample_weight: ClassVar[bool]
+    """True when ``forward`` takes ``sample_weight``, one weight per example (row)."""
+    function: ClassVar[Callable[..., Tensor]]
+    """The functional loss its forward calls: ``function(input, target, reduction,
+    sample_weight)``."""
+
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         F._check_reduction(reduction)
         self.reduction = reduction
 
+    def forward(self, input: Tensor, target: Any,  # noqa: A002
+                sample_weight: Any = None) -> Tensor:
+        return type(self).function(input, target, self.reduction, sample_weight)
+
     def extra_repr(self) -> str:
         return "" if self.reduction == "mean" else f"reduction={self.reduction!r}"
 
 
-class MSELoss(_Loss):
+class MSELoss(Loss):
     """Mean squared error: mean((prediction - target)**2).  Shapes must match exactly.
 
     >>> import chainrule as cr
@@ -29,32 +79,68 @@ class MSELoss(_Loss):
     2.5
     """
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.mse_loss(input, target, self.reduction)
+    name = "mse"
+    task = "regression"
+    from_logits = False
+    accepts_sample_weight = True
+    function = staticmethod(F.mse_loss)
 
 
-class BCELoss(_Loss):
+class BCELoss(Loss):
     """Binary cross-entropy of probabilities (e.g. the output of ``nn.Sigmoid()``).
 
     After a sigmoid the loss is computed from the logits, so the gradient is exactly p - y.
     """
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.binary_cross_entropy(input, target, self.reduction)
+    name = "bce"
+    task = "binary"
+    from_logits = False
+    accepts_sample_weight = True
+    function = staticmethod(F.binary_cross_entropy)
 
 
-class BCEWithLogitsLoss(_Loss):
+class BCEWithLogitsLoss(Loss):
     """Sigmoid followed by binary cross-entropy, in one stable step (the input is logits)."""
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.binary_cross_entropy_with_logits(input, target, self.reduction)
+    name = "bce_with_logits"
+    task = "binary"
+    from_logits = True
+    accepts_sample_weight = True
+    function = staticmethod(F.binary_cross_entropy_with_logits)
 
 
-class CrossEntropyLoss(_Loss):
+class CrossEntropyLoss(Loss):
     """Softmax followed by cross-entropy, from logits of shape (N, C).
 
     The target is integer labels of shape (N,) or class probabilities of shape (N, C).
     """
 
-    def forward(self, input: Tensor, target: Any) -> Tensor:  # noqa: A002
-        return F.cross_entropy(input, target, self.reduction)
+    name = "cross_entropy"
+    task = "multiclass"
+    from_logits = True
+    accepts_sample_weight = True
+    function = staticmethod(F.cross_entropy)
+
+
+LOSSES: dict[str, type[Loss]] = {
+    cls.name: cls for cls in (MSELoss, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss)
+}
+"""The built-in losses by name."""
+
+ALIASES: dict[str, str] = {
+    "mean_squared_error": "mse",
+    "binary_cross_entropy": "bce",
+    "binary_crossentropy": "bce",
+    "binary_cross_entropy_with_logits": "bce_with_logits",
+    "crossentropy": "cross_entropy",
+    "categorical_crossentropy": "cross_entropy",
+    "ce": "cross_entropy",
+}
+"""Other names a loss is known by (Keras's, the functional form's), each to its key in
+:data:`LOSSES`."""
+
+
+def get(name: str) -> type[Loss]:
+    """The loss class called ``name``: a key of :data:`LOSSES` or :data:`ALIASES`, in any
+    case, with ``-`` or ``_``; ConfigError listing the valid names otherwise."""
+    return lookup(LOSSES, ALIASES, name, "loss")

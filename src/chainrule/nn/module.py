@@ -105,9 +105,12 @@ class Module:
     layer_name: ClassVar[str] = "Module"
     """The name this class is saved under (see :func:`chainrule.nn.registry.register`)."""
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, saved: bool = True, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls.layer_name = registry.register(cls)
+        # A base that is never built itself (Activation, Loss) stays out of the table, so it
+        # never takes the name a user's own layer is saved under.
+        if saved:
+            cls.layer_name = registry.register(cls)
 
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", {})
