@@ -14,8 +14,9 @@ Sequential(
 
 from . import activations, functional, init, losses, registry, utils
 from .activations import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .container import Sequential
 from .conv import Conv2d
-from .layers import Dropout, Dropout2d, Flatten, Linear, Sequential, Unflatten
+from .layers import Dropout, Dropout2d, Flatten, Linear, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
