@@ -31,7 +31,7 @@ from .. import optim
 from ..errors import ConfigError
 from .callback import Callback
 
-__all__ = ["TrainConfig", "check_count", "check_epochs"]
+__all__ = ["TrainConfig", "check_count", "check_epochs", "check_lr"]
 
 
 def _is_int(value: Any) -> bool:
@@ -50,6 +50,22 @@ def check_count(value: Any, name: str, who: str = "fit") -> int:
     if not _is_int(value) or value < 1:
         raise ConfigError(f"{who}: {name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def check_lr(lr: Any) -> float:
+    """A learning rate given by name to :func:`chainrule.fit`, a Trainer or
+    :func:`~chainrule.training.get_optimizer`: a positive finite number, else ConfigError.
+    (The optimizers check their own; this is the check of ``lr=`` given with a name.)
+
+    >>> check_lr(0)
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: lr must be a positive finite number, got 0
+    """
+    if isinstance(lr, (bool, np.bool_)) or not isinstance(
+            lr, (int, float, np.integer, np.floating)) or not (math.isfinite(lr) and lr > 0):
+        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+    return lr
 
 
 def _check_flag(value: Any, name: str) -> bool:
@@ -93,6 +109,8 @@ class TrainConfig:
                 raise ConfigError(f"fit: batch_size must be a positive integer or None (full "
                                   f"batch), got {self.batch_size!r}")
             self.batch_size = int(self.batch_size)
+        if self.lr is not None:
+            check_lr(self.lr)
         if self.verbose not in (0, 1, 2) or isinstance(self.verbose, bool):
             raise ConfigError(f"fit: verbose must be 0, 1 or 2, got {self.verbose!r}")
         if isinstance(self.callbacks, Callback) or not isinstance(self.callbacks, Iterable):

@@ -17,6 +17,7 @@ import numpy as np
 from .. import nn, optim
 from ..engine.random import RNGLike, get_rng
 from ..errors import ConfigError
+from .config import check_lr
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,54 +32,22 @@ __all__ = [
 ]
 
 
-LOSSES: dict[str, type[nn.Module]] = {
-    "mse": nn.MSELoss,
-    "bce": nn.BCELoss,
-    "bce_with_logits": nn.BCEWithLogitsLoss,
-    "cross_entropy": nn.CrossEntropyLoss,
-}
-_LOSS_ALIASES = {
-    "mean_squared_error": "mse",
-    "binary_cross_entropy": "bce",
-    "binary_crossentropy": "bce",
-    "crossentropy": "cross_entropy",
-    "categorical_crossentropy": "cross_entropy",
-    "ce": "cross_entropy",
-}
-CLASSIFICATION_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss, nn.CrossEntropyLoss)
-
-OPTIMIZERS: dict[str, type[optim.Optimizer]] = {
-    "sgd": optim.SGD,
-    "adam": optim.Adam,
-    "adamw": optim.AdamW,
-    "rmsprop": optim.RMSprop,
-}
-
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
-    "identity": nn.Identity,
-}
-
-
-def _unknown(kind: str, name: object, valid: Sequence[str]) -> ConfigError:
-    return ConfigError(f"unknown {kind} {name!r}; choose one of {', '.join(sorted(valid))}")
+# One table per vocabulary, each beside the things it names; these names are kept because
+# users import them from chainrule.training.
+LOSSES = nn.losses.LOSSES
+OPTIMIZERS = optim.registry.OPTIMIZERS
+ACTIVATIONS = nn.activations.ACTIVATIONS
+CLASSIFICATION_LOSSES = tuple(cls for cls in LOSSES.values() if cls.task != "regression")
 
 
 def get_loss(loss: str | Callable[..., Any]) -> Callable[..., Any]:
-    """A loss module from its name (``mse``, ``bce``, ``bce_with_logits``, ``cross_entropy``)
+    """A loss module from its name (see :data:`chainrule.nn.losses.LOSSES` and its aliases)
     or the given loss itself when it is already callable."""
     if callable(loss):
         return loss
     if not isinstance(loss, str):
         raise ConfigError(f"loss must be a name or a callable, got {type(loss).__name__}")
-    key = loss.lower().replace("-", "_")
-    key = _LOSS_ALIASES.get(key, key)
-    if key not in LOSSES:
-        raise _unknown("loss", loss, LOSSES)
-    return LOSSES[key]()
+    return nn.losses.get(loss)()
 
 
 def get_optimizer(optimizer: str | optim.Optimizer, params: Sequence[Any],
@@ -93,21 +62,15 @@ def get_optimizer(optimizer: str | optim.Optimizer, params: Sequence[Any],
     if not isinstance(optimizer, str):
         raise ConfigError(f"optimizer must be a name or a chainrule.optim.Optimizer, got "
                           f"{type(optimizer).__name__}")
-    key = optimizer.lower()
-    if key not in OPTIMIZERS:
-        raise _unknown("optimizer", optimizer, OPTIMIZERS)
+    cls = optim.registry.get(optimizer)
     if lr is not None:
-        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)) \
-                or not (np.isfinite(lr) and lr > 0):
-            raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
-        kwargs["lr"] = lr
+        kwargs["lr"] = check_lr(lr)
     if isinstance(params, nn.Module):
         raise ConfigError(f"get_optimizer: params must be the tensors to train, e.g. "
                           f"model.parameters(), not the {type(params).__name__} itself")
     if not isinstance(params, Iterable):
         raise ConfigError(f"get_optimizer: params must be a list of tensors, e.g. "
                           f"model.parameters(), got {type(params).__name__}")
-    cls = OPTIMIZERS[key]
     known = inspect.signature(cls).parameters
     unknown = sorted(set(kwargs) - set(known))
     if unknown and not any(p.kind is p.VAR_KEYWORD for p in known.values()):
@@ -118,11 +81,8 @@ def get_optimizer(optimizer: str | optim.Optimizer, params: Sequence[Any],
 
 
 def get_activation(name: str) -> nn.Module:
-    """An activation module from its name (``relu``, ``tanh``, ``sigmoid``, ...)."""
-    key = str(name).lower()
-    if key not in ACTIVATIONS:
-        raise _unknown("activation", name, ACTIVATIONS)
-    return ACTIVATIONS[key]()
+    """An activation module from its name (see :data:`chainrule.nn.activations.ACTIVATIONS`)."""
+    return nn.activations.get(name)()
 
 
 def _size(value: Any, name: str) -> int:
@@ -158,17 +118,15 @@ def build_mlp(n_inputs: int, hidden: Sequence[int], n_outputs: int, activation: 
              _size(n_outputs, "n_outputs")]
     get_activation(activation)  # validate the names before building anything
     if init is not None and (not isinstance(init, str) or init not in nn.init.INITIALIZERS):
-        raise _unknown("initialiser", init, nn.init.INITIALIZERS)
-    if not isinstance(output, str) or output not in ("identity", "sigmoid", "softmax"):
-        raise _unknown("output activation", output, ["identity", "sigmoid", "softmax"])
+        raise ConfigError(f"unknown initialiser {init!r}; choose one of "
+                          f"{', '.join(sorted(nn.init.INITIALIZERS))}")
+    output_layer = nn.activations.get_output(output)
     gen = get_rng(rng)
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(a, b, init=init, dtype=dtype, rng=gen))
         if i < len(sizes) - 2:
             layers.append(get_activation(activation))
-    if output == "sigmoid":
-        layers.append(nn.Sigmoid())
-    elif output == "softmax":
-        layers.append(nn.Softmax())
+    if output_layer is not nn.Identity:
+        layers.append(output_layer())
     return nn.Sequential(*layers)

@@ -188,9 +188,12 @@ def stratify_labels(y: Array, loss_fn: Any, stratify: bool | None) -> Array | No
 
 
 # -- sample weights ------------------------------------------------------------------------------
-_FUNCTIONAL = {nn.MSELoss: "mse_loss", nn.BCELoss: "binary_cross_entropy",
-               nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits",
-               nn.CrossEntropyLoss: "cross_entropy"}
+def _weighable(loss_fn: Any) -> bool:
+    """Whether ``loss_fn`` is one of the built-in losses (their table, not a subclass whose
+    forward may differ) that can weigh examples."""
+    cls = type(loss_fn)
+    return isinstance(loss_fn, nn.losses.Loss) and nn.losses.LOSSES.get(cls.name) is cls \
+        and cls.accepts_sample_weight
 
 
 def weights_for(sample_weight: Any, n: int, loss_fn: Any, name: str = "") -> Array | None:
@@ -198,7 +201,7 @@ def weights_for(sample_weight: Any, n: int, loss_fn: Any, name: str = "") -> Arr
     cannot weigh examples."""
     if sample_weight is None:
         return None
-    if type(loss_fn) not in _FUNCTIONAL:
+    if not _weighable(loss_fn):
         raise ConfigError(f"fit: {name}sample_weight needs one of the built-in losses (mse, "
                           f"bce, bce_with_logits, cross_entropy), not "
                           f"{getattr(loss_fn, '__name__', type(loss_fn).__name__)}")
@@ -208,7 +211,7 @@ def weights_for(sample_weight: Any, n: int, loss_fn: Any, name: str = "") -> Arr
 def weighted_loss(loss_fn: Any, out: Tensor, y: Array, w: Array) -> Tensor:
     """The weighted mean loss sum(w_i l_i) / sum(w_i) over the rows of a batch (l_i is the
     mean over an example's outputs), from the loss's own functional form."""
-    fn: Callable[..., Tensor] = getattr(nn.functional, _FUNCTIONAL[type(loss_fn)])
+    fn: Callable[..., Tensor] = type(loss_fn).function
     if "sample_weight" in inspect.signature(fn).parameters:
         return fn(out, y, sample_weight=w)
     per = fn(out, y, reduction="none")

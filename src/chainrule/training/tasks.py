@@ -178,15 +178,11 @@ def infer(model: nn.Module, loss: Any = None, classification: bool | None = None
         return TASKS["binary"]
     if isinstance(last, nn.Softmax):
         return TASKS["multiclass_probs"]
-    if isinstance(loss, str):
-        from .registry import get_loss
-
-        loss = get_loss(loss)
-    if isinstance(loss, nn.BCEWithLogitsLoss):
-        return TASKS["binary_logits"]
-    if isinstance(loss, nn.BCELoss):
-        return TASKS["binary"]
-    if isinstance(loss, nn.CrossEntropyLoss):
+    kind = nn.losses.get(loss) if isinstance(loss, str) else type(loss)
+    if isinstance(kind, type) and issubclass(kind, nn.losses.Loss) and kind.task != "regression":
+        # the loss's own fields: what it classifies, and whether it reads logits
+        if kind.task == "binary":
+            return TASKS["binary_logits" if kind.from_logits else "binary"]
         return TASKS["multiclass"]
     if loss is None and classification:
         width = output_width(model)
