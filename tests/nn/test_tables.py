@@ -145,3 +145,16 @@ def test_activation_layers_keep_their_saved_names() -> None:
     assert [layer["type"] for layer in spec["layers"]] == ["Linear", "LeakyReLU", "Softmax"]
     again = nn.registry.from_config(spec)
     assert again[1].negative_slope == 0.1 and again[2].axis == -1
+
+
+def test_init_gain_comes_from_the_activation_table() -> None:
+    # PyTorch's torch.nn.init.calculate_gain values.
+    expected = {"linear": 1.0, "identity": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3,
+                "relu": 2.0**0.5, "leaky_relu": (2.0 / (1 + 0.01**2)) ** 0.5}
+    assert {k: nn.init.calculate_gain(k) for k in expected} == pytest.approx(expected)
+    assert nn.init.calculate_gain("leaky_relu", 0.2) == pytest.approx((2 / 1.04) ** 0.5)
+    assert set(expected) == {"linear", *activations.ACTIVATIONS}
+    with pytest.raises(cr.ConfigError, match=r"unknown nonlinearity 'gelu'; choose one of "
+                                             r"identity, leaky_relu, linear, relu, sigmoid, "
+                                             r"tanh$"):
+        nn.init.calculate_gain("gelu")

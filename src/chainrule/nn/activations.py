@@ -21,6 +21,7 @@ chainrule.errors.ConfigError: unknown activation 'gelu'; choose one of identity,
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -64,6 +65,13 @@ class Activation(Module, saved=False):
     def forward(self, x: Tensor) -> Tensor:
         return type(self).function(x if isinstance(x, Tensor) else Tensor(x))
 
+    @classmethod
+    def init_gain(cls, param: float | None = None) -> float:
+        """The scale the initialisers recommend for weights that feed this activation
+        (PyTorch's ``calculate_gain``; ``param`` is LeakyReLU's slope): 1 unless it shrinks
+        or cuts its input."""
+        return 1.0
+
 
 class Sigmoid(Activation):
     """Elementwise 1 / (1 + e**-x); its output pairs with BCELoss to give the delta p - y."""
@@ -76,11 +84,19 @@ class Tanh(Activation):
     name = "tanh"
     function = staticmethod(ops.tanh)
 
+    @classmethod
+    def init_gain(cls, param: float | None = None) -> float:
+        return 5.0 / 3
+
 
 class ReLU(Activation):
     """Elementwise max(x, 0)."""
     name = "relu"
     function = staticmethod(ops.relu)
+
+    @classmethod
+    def init_gain(cls, param: float | None = None) -> float:
+        return math.sqrt(2.0)
 
 
 class Identity(Activation):
@@ -104,6 +120,11 @@ class LeakyReLU(Activation):
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
+
+    @classmethod
+    def init_gain(cls, param: float | None = None) -> float:
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope**2))
 
 
 class Softmax(Activation):

@@ -16,6 +16,8 @@ from typing import Any
 
 from ..engine import ConfigError, ShapeError, Tensor
 from ..engine.random import RNGLike, get_rng
+from ._checks import lookup
+from .activations import ACTIVATIONS, Identity
 
 __all__ = [
     "INITIALIZERS",
@@ -46,19 +48,18 @@ def _fans(t: Tensor) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
+_NONLINEARITIES = {"linear": Identity, **ACTIVATIONS}
+
+
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """The recommended scale for an activation ('linear', 'sigmoid', 'tanh', 'relu', ...)."""
-    if nonlinearity in ("linear", "identity", "sigmoid"):
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
-        return math.sqrt(2.0 / (1 + slope**2))
-    raise ConfigError(f"unknown nonlinearity {nonlinearity!r}; choose one of linear, identity, "
-                     "sigmoid, tanh, relu, leaky_relu")
+    """The recommended weight scale before an activation: a name of
+    :data:`chainrule.nn.activations.ACTIVATIONS`, or 'linear' for none (PyTorch's name);
+    ``param`` is leaky_relu's slope.  Each activation class keeps its own gain.
+
+    >>> calculate_gain("relu"), calculate_gain("linear"), round(calculate_gain("tanh"), 4)
+    (1.4142135623730951, 1.0, 1.6667)
+    """
+    return lookup(_NONLINEARITIES, {}, nonlinearity, "nonlinearity").init_gain(param)
 
 
 def zeros_(t: Tensor) -> Tensor:
