@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 from playground_client import Client, serving
 
-from chainrule.playground.server import HostGuard, PlaygroundServer
+from chainrule.playground.guard import HostGuard
+from chainrule.playground.server import PlaygroundServer
 
 
 @pytest.fixture(scope="module")

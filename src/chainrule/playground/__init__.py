@@ -10,88 +10,25 @@ The server binds to 127.0.0.1 and answers only requests whose Host and Origin he
 (``127.0.0.1:PORT``, ``localhost:PORT`` or a name given with ``--host``/``--allow-origin``),
 so a web page elsewhere cannot drive it.  See docs/playground.md for the JSON API.
 
->>> import argparse
->>> parser = argparse.ArgumentParser()
->>> add_arguments(parser)
->>> args = parser.parse_args(["--port", "0", "--no-browser"])
->>> args.host, args.port, args.no_browser, args.allow_origin
-('127.0.0.1', 0, True, [])
+The modules: :mod:`.command` (the options, :func:`add_arguments`), :mod:`.server` (the HTTP
+server) with :mod:`.guard` (which Host and Origin it answers) and :mod:`.api` (the runs it
+holds, what a request may ask), :mod:`.config` and :mod:`.schema` (checking a request),
+:mod:`.session` (one run), :mod:`.equations` and :mod:`.export`.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from ..errors import ConfigError
-from .schema import shown
+from .command import DEFAULT_PORT, add_arguments, check_port, port_number
 
 __all__ = ["DEFAULT_PORT", "add_arguments", "check_port", "port_number", "run"]
-
-DEFAULT_PORT = 8765
-
-
-def check_port(port: Any) -> int:
-    """``port`` itself when it is a port number: an int from 0 to 65535, not a bool (0 picks a
-    free port); a ConfigError otherwise.  The one port rule, for ``--port`` and the server.
-
-    >>> check_port(8765)
-    8765
-    >>> check_port(True)
-    Traceback (most recent call last):
-    ...
-    chainrule.errors.ConfigError: the port must be a whole number from 0 to 65535 (0 picks a \
-free one), got True
-    """
-    if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-        raise ConfigError(f"the port must be a whole number from 0 to 65535 (0 picks a free "
-                          f"one), got {shown(port)}")
-    return port
-
-
-def port_number(text: str) -> int:
-    """``--port``'s value, checked by :func:`check_port` (argparse reports a bad one).
-
-    >>> port_number("8765")
-    8765
-    >>> port_number("70000")
-    Traceback (most recent call last):
-    ...
-    argparse.ArgumentTypeError: the port must be a whole number from 0 to 65535 (0 picks a \
-free one), got 70000
-    """
-    value: Any = text.strip()
-    if value.isascii() and value.isdigit():
-        try:
-            value = int(value)
-        except ValueError:  # more digits than Python turns into an int: shown as given
-            value = text
-    else:
-        value = text
-    try:
-        return check_port(value)
-    except ConfigError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the playground's options (``--port``, ``--host``, ``--no-browser``,
-    ``--allow-origin``) to ``parser``."""
-    parser.add_argument("--port", type=port_number, default=DEFAULT_PORT,
-                        help=f"the port to listen on (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="the address to listen on (default 127.0.0.1, this machine only; "
-                             "::1 for IPv6); its name is also accepted in the Host header")
-    parser.add_argument("--no-browser", action="store_true",
-                        help="print the address instead of opening a browser")
-    parser.add_argument("--allow-origin", action="append", default=[], metavar="NAME",
-                        help="another host name (or origin such as http://box:8765) the page "
-                             "may be reached by; repeat for several")
 
 
 def run(args: argparse.Namespace) -> int:
     """Serve the playground until Ctrl-C; returns the exit status."""
-    from .server import serve
+    # Imported here, not at the top: the command line builds its parser (add_arguments) on
+    # every call, and the server brings the HTTP stack and the training code with it.
+    from .server import run as serve_with
 
-    return serve(host=args.host, port=args.port, open_browser=not args.no_browser,
-                 allow_origins=list(args.allow_origin or []))
+    return serve_with(args)

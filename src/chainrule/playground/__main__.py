@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import add_arguments, run
+from .command import add_arguments
+from .server import run
 
 
 def main(argv: list[str] | None = None) -> int:

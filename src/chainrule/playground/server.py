@@ -3,9 +3,8 @@
 Built on the standard library's ThreadingHTTPServer.  Each browser tab owns one run; every
 request does a bounded amount of work (at most ``max_steps_per_request`` optimizer steps and
 about a quarter of a second), and request bodies are capped in size.  Requests whose Host or
-Origin header is not this server's own are refused with 403 before anything else happens,
-which stops a web page elsewhere from reaching the server through DNS rebinding or a
-cross-site form (the same guard as Jupyter's).
+Origin header is not this server's own are refused with 403 before anything else happens
+(:mod:`.guard`).
 
 A request's body is read in full (within ``request_timeout``) before its run is locked and is
 checked by :mod:`.schema`; every bad request is answered with a 4xx and ``{"error":
@@ -31,16 +30,13 @@ The API (JSON in and out; see docs/playground.md):
 from __future__ import annotations
 
 import errno
-import ipaddress
 import json
-import math
-import secrets
 import socket
 import sys
 import threading
 import time
 import traceback
-from collections import OrderedDict
+from argparse import Namespace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -48,15 +44,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import ChainruleError, ConfigError
-from . import check_port, schema
+from . import schema
+from .api import ENDPOINTS, HTTPError, Registry, clean, explained, requested_steps
 from .config import LIMITS, options, parse_config
 from .equations import explain_unit, explain_weight
 from .export import model_bytes, python_code, unsavable
+from .guard import HostGuard, check_address, is_ipv6, is_loopback
 from .schema import shown
 from .session import Run
 
-__all__ = ["MAX_BODY_BYTES", "MAX_RUNS", "REQUEST_TIMEOUT_S", "HostGuard", "PlaygroundServer",
-           "make_server", "serve"]
+__all__ = ["MAX_BODY_BYTES", "MAX_RUNS", "REQUEST_TIMEOUT_S", "PlaygroundServer", "make_server",
+           "run", "serve"]
 
 STATIC = Path(__file__).parent / "static"
 MAX_BODY_BYTES = LIMITS["max_csv_bytes"] + 16 * 1024  # a CSV upload plus the config around it
@@ -66,99 +64,6 @@ _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=
           ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml", ".png": "image/png"}
 _CSP = ("default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'")
-
-
-class HostGuard:
-    """Which Host and Origin headers the server accepts: its own names, nothing else.
-
-    >>> g = HostGuard(8765, ["box.local"])
-    >>> g.refusal("127.0.0.1:8765", None) is None, g.refusal("localhost:8765", None) is None
-    (True, True)
-    >>> g.refusal("box.local:8765", "http://box.local:8765") is None
-    True
-    >>> g.refusal("evil.example:8765", None)
-    "Host 'evil.example:8765' is not this server's"
-    >>> g.refusal("127.0.0.1:8765", "http://evil.example")
-    "Origin 'http://evil.example' is not this server's"
-    """
-
-    def __init__(self, port: int, names: list[str] | None = None) -> None:
-        self.port = port
-        allowed = {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
-        for name in names or []:
-            name = name.strip().lower().rstrip("/")
-            if not name or name in ("0.0.0.0", "::", "[::]"):  # "every address" names nothing
-                continue
-            if "://" in name:
-                parts = urlsplit(name)
-                allowed.add(parts.netloc if parts.port else f"{parts.hostname}:{port}")
-            elif ":" in name and not name.startswith("[") and name.count(":") == 1:
-                allowed.add(name)
-            else:
-                allowed.add(f"[{name}]:{port}" if ":" in name and not name.startswith("[")
-                            else f"{name}:{port}")
-        self.allowed = allowed
-
-    def refusal(self, host: str | None, origin: str | None) -> str | None:
-        """None when the request may proceed; otherwise why it is refused."""
-        if not host or host.strip().lower() not in self.allowed:
-            return f"Host {host!r} is not this server's"
-        if origin is None:  # same-origin navigations and GETs send no Origin
-            return None
-        parts = urlsplit(origin.strip().lower())
-        if parts.scheme not in ("http", "https") or parts.netloc not in self.allowed:
-            return f"Origin {origin!r} is not this server's"
-        return None
-
-
-class HTTPError(Exception):
-    """A request the API answers with ``status`` and a JSON ``{"error": message}``."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Registry:
-    """The live runs by id, dropping the least recently used beyond MAX_RUNS."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.runs: OrderedDict[str, Run] = OrderedDict()
-
-    def add(self, run: Run) -> str:
-        key = secrets.token_hex(8)
-        with self.lock:
-            self.runs[key] = run
-            while len(self.runs) > MAX_RUNS:
-                self.runs.popitem(last=False)
-        return key
-
-    def get(self, key: str) -> Run:
-        with self.lock:
-            if key not in self.runs:
-                raise HTTPError(HTTPStatus.NOT_FOUND,
-                                f"no run {shown(key)} (it ended, or the server restarted); "
-                                "reload the page to start a new one")
-            self.runs.move_to_end(key)
-            run = self.runs[key]
-        run.touched = time.monotonic()
-        return run
-
-    def drop(self, key: str) -> bool:
-        with self.lock:
-            return self.runs.pop(key, None) is not None
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN or infinity: a diverged run's numbers become null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
 
 
 class PlaygroundServer(ThreadingHTTPServer):
@@ -174,12 +79,12 @@ class PlaygroundServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], allow_origins: list[str] | None = None,
                  quiet: bool = True, request_timeout: float = REQUEST_TIMEOUT_S) -> None:
-        host, port = _check_address(*address)
-        if _is_ipv6(host):
+        host, port = check_address(*address)
+        if is_ipv6(host):
             self.address_family = socket.AF_INET6
         super().__init__((host, port), Handler)
         self.guard = HostGuard(self.server_address[1], [host, *(allow_origins or [])])
-        self.registry = Registry()
+        self.registry = Registry(MAX_RUNS)
         self.quiet = quiet
         self.request_timeout = request_timeout
 
@@ -192,23 +97,6 @@ class PlaygroundServer(ThreadingHTTPServer):
     @property
     def port(self) -> int:
         return int(self.server_address[1])
-
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
-
-
-def _check_address(host: Any, port: Any) -> tuple[str, int]:
-    """The host (brackets around an IPv6 address removed) and port, or a ConfigError."""
-    port = check_port(port)
-    if not isinstance(host, str):
-        raise ConfigError(f"the host must be an address or a name, got {shown(host)}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, port
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -334,7 +222,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _send_json(self, status: HTTPStatus, obj: Any) -> None:
-        body = json.dumps(_clean(obj), allow_nan=False, ensure_ascii=False).encode("utf-8")
+        body = json.dumps(clean(obj), allow_nan=False, ensure_ascii=False).encode("utf-8")
         self._send(status, body, "application/json; charset=utf-8")
 
     # -- routes ---------------------------------------------------------------------------------
@@ -357,15 +245,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._create(body)
         action = api[2] if len(api) == 3 else None
         if len(api) not in (2, 3) or api[0] != "runs" or \
-                (method, action or "") not in _ENDPOINTS:
+                (method, action or "") not in ENDPOINTS:
             raise HTTPError(HTTPStatus.NOT_FOUND, f"no API endpoint {method} {shown(path)}")
         key, registry = api[1], self.server.registry
         if action in (None, "delete") and method in ("DELETE", "POST"):
             return self._send_json(HTTPStatus.OK, {"dropped": registry.drop(key)})
         run = registry.get(key)
         # checked against the run's sizes, which never change, before its lock is taken
-        steps = _steps(body) if action == "step" else 0
-        where = _explained(run, body) if action == "explain" else {}
+        steps = requested_steps(body) if action == "step" else 0
+        where = explained(run, body) if action == "explain" else {}
         with run.lock:
             if action is None:
                 return self._send_json(HTTPStatus.OK, {"id": key, **run.describe(),
@@ -412,36 +300,11 @@ class Handler(BaseHTTPRequestHandler):
                                                  "state": run.state()})
 
 
-_ENDPOINTS = {("GET", ""), ("GET", "state"), ("POST", "step"), ("POST", "explain"),
-              ("GET", "model.safetensors"), ("GET", "train.py"), ("DELETE", ""),
-              ("POST", "delete")}
-
-
-def _steps(body: Any) -> int:
-    """The number of steps a step request asks for."""
-    body = schema.obj(body, 'the body (send {"steps": n})')
-    schema.check_keys(body, ("steps",), "step request")
-    return int(schema.whole(body, "steps", 0, LIMITS["max_steps_per_request"], 1))
-
-
-def _explained(run: Run, body: Any) -> dict[str, Any]:
-    """What an explain request asks about, checked against the run's layers and examples."""
-    body = schema.obj(body, 'the body (send {"kind": "weight", "layer": l, "row": j, '
-                            '"col": k} or {"kind": "unit", "layer": l, "unit": j})')
-    kind = schema.member(body, "kind", {"weight": 0, "unit": 0}, "kind of explanation")
-    L = len(run.linears)
-    m = len(run.data.X_train)
-    example = schema.whole(body, "example", 0, m - 1, None)
-    if kind == "weight":
-        schema.check_keys(body, ("kind", "layer", "row", "col", "example"), "explain")
-        layer = schema.whole(body, "layer", 1, L)
-        return {"kind": kind, "layer": layer, "example": example,
-                "row": schema.whole(body, "row", 0, run.sizes[layer] - 1),
-                "col": schema.whole(body, "col", 0, run.sizes[layer - 1] - 1)}
-    schema.check_keys(body, ("kind", "layer", "unit", "example"), "explain")
-    layer = schema.whole(body, "layer", 0, L)
-    return {"kind": kind, "layer": layer, "example": example,
-            "unit": schema.whole(body, "unit", 0, run.sizes[layer] - 1)}
+def run(args: Namespace) -> int:
+    """Serve the playground with the options of :func:`~.command.add_arguments` until Ctrl-C;
+    returns the exit status."""
+    return serve(host=args.host, port=args.port, open_browser=not args.no_browser,
+                 allow_origins=list(args.allow_origin or []))
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0,
@@ -476,7 +339,7 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
         name = "::1" if server.address_family == socket.AF_INET6 else "127.0.0.1"
     url = f"http://[{name}]:{server.port}/" if ":" in name else f"http://{name}:{server.port}/"
     print(f"chainrule playground: {url}  (Ctrl-C to stop)", flush=True)
-    if not _is_loopback(host):
+    if not is_loopback(host):
         print("note: listening beyond this machine; anyone who can reach it can train "
               "networks here", flush=True)
     if open_browser:
@@ -490,12 +353,3 @@ def serve(host: str = "127.0.0.1", port: int = 8765, open_browser: bool = True,
     finally:
         server.server_close()
     return 0
-
-
-def _is_loopback(host: str) -> bool:
-    if host.strip("[]").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
