@@ -140,7 +140,6 @@ KNOWN_CYCLES: list[set[str]] = [
     {"chainrule", "chainrule.onnx", "chainrule.onnx.export", "chainrule.onnx.graph",
      "chainrule.onnx.layers", "chainrule.onnx.tabular", "chainrule.predictor",
      "chainrule.tools.saving", "chainrule.training", "chainrule.training.callbacks"},
-    {"chainrule.playground", "chainrule.playground.server"},
 ]
 
 
