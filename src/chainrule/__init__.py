@@ -57,8 +57,7 @@ from .errors import (
 )
 from .tools import gradcheck
 from .tools.saving import load, save
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 # Heavier parts load on first use, so `import chainrule` stays fast.
 _LAZY = {

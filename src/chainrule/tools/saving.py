@@ -48,6 +48,7 @@ from ..io import (
     write_model_file,
     write_safetensors,
 )
+from ..version import __version__
 
 __all__ = [
     "FORMAT_VERSION",
@@ -89,8 +90,6 @@ def save(model: nn.Module, path: str | os.PathLike[str], **metadata: Any) -> Non
     ``save(model, "m.safetensors", preprocessing={...}, training={...})``.  The write is
     atomic.  :func:`load` gives the model back.
     """
-    from .. import __version__
-
     if not isinstance(model, nn.Module):
         raise ConfigError(f"save: the first argument must be a model (a chainrule.nn.Module), "
                           f"got {type(model).__name__}; call save(model, path)")
