@@ -41,7 +41,7 @@ def warn_unknown(pred: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Score a saved model on labelled data."""
-    from ..workflow import Predictor, labelled_rows
+    from ..predictor import Predictor, labelled_rows
 
     if args.data is not None:
         need_pandas("chainrule evaluate --data")

@@ -34,7 +34,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare backpropagation with finite differences on a float64 copy of the model."""
-    from ..workflow import check_gradients
+    from ..predictor import check_gradients
 
     if args.data is not None:
         need_pandas("chainrule gradcheck --data")

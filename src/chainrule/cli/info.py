@@ -26,7 +26,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Describe a saved model."""
     from ..onnx import onnx_inputs  # the exporter's own rule; NumPy-only until a file is written
-    from ..workflow import describe
+    from ..predictor import describe
 
     info = describe(args.model)
     print(f"file:         {printable(info['file'])}  ({info['bytes']:,} bytes, chainrule "

@@ -46,7 +46,8 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Predict for each row of a CSV file, keeping every input column as written."""
     from ..data.tabular import read_frame
-    from ..workflow import Predictor, refuse_overwrite, write_predictions
+    from ..predictor import Predictor, write_predictions
+    from ..workflow import refuse_overwrite
 
     need_pandas("chainrule predict")
     if args.out:
