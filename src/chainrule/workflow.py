@@ -1,19 +1,22 @@
-"""What ``chainrule train``, ``predict``, ``evaluate``, ``info`` and ``gradcheck`` do, as library
-functions, so a Python user gets the same behaviour as a command-line user.
+"""``chainrule train`` as a library function: :func:`train` runs a training job from its
+spec, a :class:`~chainrule.job.TrainConfig`, and returns data (the printing stays in
+:mod:`chainrule.cli`).
 
-- :func:`train` runs a whole training job from a :class:`TrainConfig`: read the table, type its
-  columns, split, fit the preprocessing on the training split only, train with early stopping,
-  measure every split (regression numbers in the target's own units, beside the baseline of
-  predicting the training mean) and save the model with its preprocessing.  A run stopped by
-  non-finite numbers saves nothing and says so in :attr:`TrainResult.diverged`.
-  Under MPI (``distributed=True``) every rank fits the preprocessing on its share of the
-  training rows and the statistics are combined (:mod:`chainrule.data.combine`), so all ranks
-  agree; any error on one rank ends every rank.
-- :class:`Predictor`, :func:`evaluate`, :func:`describe` and :func:`check_gradients` (a saved
-  model with its preprocessing, used) live in :mod:`chainrule.predictor` and are re-exported
-  here.
+The job: read the data (:mod:`chainrule.jobdata`: the table typed, split, and its encoder
+fitted on the training rows only), fit the pipeline's other steps on the training rows (the
+feature scaler; the head's target standardisation for a regression), fit the network with
+early stopping, measure every split (regression numbers in the target's own units, beside
+the baseline of predicting the training mean) and save the :class:`~chainrule.pipeline.Pipeline`
+into the output folder (:mod:`chainrule.runs`).  A run stopped by non-finite numbers saves
+nothing and says so in :attr:`TrainResult.diverged`.  Under MPI (``distributed=True``) every
+rank fits on its share of the training rows and the statistics are combined, so all ranks
+agree; any error on one rank ends every rank.
 
-The printing stays in :mod:`chainrule.cli`; everything here returns data.
+Using a saved model (:class:`Predictor`, :func:`evaluate`, :func:`describe`,
+:func:`check_gradients`, :func:`write_predictions`) lives in :mod:`chainrule.predictor`, the
+output folder's rules (:class:`RunLock`, :func:`refuse_overwrite`...) in :mod:`chainrule.runs`
+and the job spec in :mod:`chainrule.job`; they are re-exported here for the code that
+imports them from this module.
 """
 
 from __future__ import annotations
@@ -30,23 +33,43 @@ from typing import Any
 
 import numpy as np
 
+from . import plots
+from .data.preprocessing import StandardScaler
 from .data.tabular import quote
+from .distributed import communicator
 from .errors import ConfigError, DataError
 from .io import writes_to
 from .job import TrainConfig, check_class_weight, parse_class_weight
+from .jobdata import PreparedData, read_dataset, read_table
+from .pipeline import Head, Pipeline, files
 from .predictor import (
     GradcheckReport,
     Predictor,
     check_gradients,
     describe,
     evaluate,
-    fit_target,
     labelled_rows,
     regression_scores,
     write_predictions,
 )
+from .runs import (
+    HISTORY_FILE,
+    LOCK_FILE,
+    MODEL_FILE,
+    PLOT_FILES,
+    RunLock,
+    check_outputs,
+    refuse_overwrite,
+    run_outputs,
+    same_file,
+)
+from .training import CSVLogger, EarlyStopping, Trainer, build_mlp, get_loss, tasks
 
 __all__ = [
+    "HISTORY_FILE",
+    "LOCK_FILE",
+    "MODEL_FILE",
+    "PLOT_FILES",
     "GradcheckReport",
     "Predictor",
     "PreparedData",
@@ -93,115 +116,6 @@ class TrainResult:
     interrupted: bool = False
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     """Positions of each split's rows among the rows kept (those with a target)."""
-
-
-# -- preparing the data ----------------------------------------------------------------------------
-@dataclass
-class PreparedData:
-    """A training job's data, encoded: the rows this process holds (all of them in one
-    process; under MPI this rank's share, in file order) as the feature matrix ``X`` and the
-    target ``y`` (class codes or numbers), and ``split``: the positions in ``X`` of this
-    rank's training, validation and test rows.  ``split_rows`` holds each split's positions
-    among all ``n_rows`` rows kept (those with a target), the same on every rank; ``X[0]`` is
-    row ``offset`` of them.  ``encoder`` is the fitted table encoder (None for a named data
-    set)."""
-
-    X: np.ndarray
-    y: np.ndarray
-    task: str
-    feature_names: list[str]
-    class_names: list[str] | None
-    name: str
-    target: str | None
-    split: tuple[np.ndarray, np.ndarray, np.ndarray]
-    encoder: Any = None
-    notes: list[str] = field(default_factory=list)
-    split_rows: tuple[np.ndarray, np.ndarray, np.ndarray] = ()  # type: ignore[assignment]
-    n_rows: int = 0
-    offset: int = 0
-
-
-def _split(y: np.ndarray, task: str, cfg: TrainConfig, comm: Any
-           ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], int, int]:
-    """The split of all the ranks' rows (``y``: this rank's targets) as one process on all of
-    them makes it, and this rank's part of it: (split of all rows, this rank's positions of
-    each split, rows in all, this rank's first row)."""
-    from .data import train_val_test_split
-
-    shares = comm.gather(y)
-    y_all = np.concatenate(shares) if len(shares) > 1 else shares[0]
-    offset = sum(len(s) for s in shares[:comm.rank])
-    idx = np.arange(len(y_all))
-    (tr, _), (va, _), (te, _) = train_val_test_split(
-        idx, y_all, cfg.val_split, cfg.test_split,
-        stratify=y_all if task == "classification" else None, seed=cfg.seed)
-    mine = tuple(g[(g >= offset) & (g < offset + len(y))] - offset for g in (tr, va, te))
-    return (tr, va, te), mine, len(y_all), offset
-
-
-def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
-    """What ``chainrule train --data`` does before training: read ``cfg.data``, type its
-    columns, drop the rows without a target, split, fit the encoder on the training rows only
-    and encode every row.  Under MPI (``comm``, a ``chainrule.distributed.Communicator``) each
-    rank reads only its share of the file's records (:mod:`chainrule.data.shares`); the
-    column typing, the target's classes, the split and the encoder's statistics are agreed
-    over all the ranks' rows, so every rank ends with the preprocessing one process fits."""
-    from .data.columns import TableEncoder, infer_columns, prepare_target, unknown_warning
-    from .data.shares import read_share
-    from .distributed import Communicator
-
-    comm = Communicator() if comm is None else comm
-    comm.agree(lambda: _needs_target(cfg), "check the options")
-    frame = read_share(cfg.data, comm, delimiter=cfg.delimiter)
-    target = comm.agree(lambda: prepare_target(frame, cfg.target, cfg.task, comm=comm),
-                        "read the target column")
-    notes = []
-    dropped = int(comm.sum(np.array([float(target.dropped)]))[0])
-    if dropped:
-        notes.append(f"{dropped} row(s) with a missing target {quote(cfg.target)} were left "
-                     "out")
-        frame = frame[target.keep]
-    plans = comm.agree(lambda: infer_columns(frame, cfg.target, features=cfg.features,
-                                             drop=cfg.drop, categorical=cfg.categorical,
-                                             comm=comm), "type the columns")
-    split_rows, (tr, va, te), n_rows, offset = _split(target.y, target.task, cfg, comm)
-    name = frame.attrs.get("chainrule_source", "the table")
-    encoder = TableEncoder(plans).fit(frame.iloc[tr], comm=comm)
-    X = comm.agree(lambda: encoder.transform(frame), "encode the table")
-    unseen: dict[str, list[str]] = {}
-    for found in comm.gather(encoder.unknown):
-        for column, values in found.items():
-            unseen.setdefault(column, [])
-            unseen[column] += [v for v in values if v not in unseen[column]]
-    seen = unknown_warning(unseen)
-    if seen:
-        notes.append("validation or test rows hold " + seen.replace(
-            "categories not seen in training were encoded", "categories absent from the "
-            "training split, encoded"))
-    return PreparedData(X, target.y, target.task, encoder.feature_names, target.class_names,
-                        name, cfg.target, (tr, va, te), encoder, notes, split_rows, n_rows,
-                        offset)
-
-
-def _needs_target(cfg: TrainConfig) -> None:
-    if not cfg.target:
-        raise ConfigError("--data needs --target COL, the name of the column to predict")
-
-
-def _prepare_arrays(cfg: TrainConfig, comm: Any) -> PreparedData:
-    """A named data set: every rank loads it and keeps its contiguous share of the rows."""
-    from .data import load_dataset
-    from .distributed import shard_range
-
-    ds = comm.agree(lambda: load_dataset(cfg.dataset or "flower"), "load the data set")
-    task = ds.task if cfg.task == "auto" else cfg.task
-    y = ds.y.astype(np.float64) if task == "regression" else ds.y
-    rows = slice(*shard_range(len(y), comm.rank, comm.size))
-    split_rows, mine, n_rows, offset = _split(y[rows], task, cfg, comm)
-    return PreparedData(ds.X[rows], y[rows], task, list(ds.feature_names),
-                        ds.class_names if task == "classification" else None,
-                        cfg.dataset or "flower", ds.target, mine, None, [], split_rows,
-                        n_rows, offset)
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -280,35 +194,22 @@ def train(cfg: TrainConfig, *, stream: Any = None,
 def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
            on_ready: Callable[[dict[str, Any], list[dict[str, Any]], list[str]], None] | None
            ) -> TrainResult:
-    from .data import StandardScaler
-    from .data.combine import mean_std
-    from .tools.saving import save
-    from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
-    from .training.targets import TargetScaler
-
-    comm = _communicator(cfg)
+    comm = communicator(bool(cfg.distributed))
     comm.agree(cfg.check, "check the options")
     d = _Defaults(cfg)
-    prep = read_table(cfg, comm) if cfg.data is not None else _prepare_arrays(cfg, comm)
-    tr, va, te = prep.split
+    prep = read_table(cfg, comm) if cfg.data is not None else read_dataset(cfg, comm)
+    tr, va, _ = prep.split
     n_classes = len(prep.class_names or [])
     fewest = -comm.max(-len(tr))  # training rows of the rank with the fewest
     task = comm.agree(lambda: _task_of(cfg, prep, d, fewest, comm.size), "check the model")
     X, y = prep.X, prep.y
-    scaler = None
-    if d.standardize:  # statistics of the training rows of every rank together
-        mean, std, _ = mean_std(X[tr], comm.sum)  # any finite magnitude, exact otherwise
-        scaler = StandardScaler.from_dict({"mean": mean.tolist(),
-                                           "scale": np.where(std > 0, std, 1.0).tolist()})
+    # the steps and the head learn from the training rows of every rank together
+    scaler = StandardScaler().fit(X[tr], comm) if d.standardize else None
     Z = scaler.transform(X) if scaler is not None else X
     comm.agree(lambda: _check_range(Z, prep.feature_names, cfg.course_job, scaler is not None),
                "check the features")
-    y_scale = None
-    y_fit = y
-    if prep.task == "regression":  # train on standardised targets, report in real units
-        fitted = TargetScaler.fit(y[tr].reshape(-1, 1), comm.sum)  # any finite magnitude
-        y_scale = {"mean": float(fitted.mean[0]), "scale": float(fitted.scale[0])}
-        y_fit = (y - y_scale["mean"]) / y_scale["scale"]
+    head = Head(task, prep.class_names, prep.target, kind=prep.task).fit(y[tr], comm)
+    y_fit = head.transform(y)  # standardised (regression) and shaped for the loss
     weights = None
     if prep.task == "classification" and cfg.class_weight is not None:
         counts = comm.sum(np.bincount(y[tr], minlength=n_classes
@@ -319,6 +220,8 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
     model = build_mlp(X.shape[1], d.layers, task.n_outputs(n_classes or None),
                       activation=d.activation, output=task.output, init=d.init, dtype=dtype,
                       rng=cfg.seed)
+    steps = [s for s in (prep.encoder, scaler) if s is not None]
+    pipeline = Pipeline(steps, model, head, prep.feature_names)
     out_dir = cfg.out or os.path.join("runs", _run_name(prep.name))
     comm.agree(lambda: check_outputs(cfg, out_dir), "check the output files")
     # only the chief rank writes into the folder, so only it holds the lock
@@ -368,9 +271,8 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
         notes.clear()  # reported
     start = time.perf_counter()
     with _collect_warnings(notes):
-        history = trainer.fit(Z[tr], fit_target(y_fit[tr], task),
-                              max(0, d.epochs - trainer.epoch),
-                              validation_data=(Z[va], fit_target(y_fit[va], task))
+        history = trainer.fit(Z[tr], y_fit[tr], max(0, d.epochs - trainer.epoch),
+                              validation_data=(Z[va], y_fit[va])
                               if len(prep.split_rows[1]) else None, **fit_kwargs)
     seconds = time.perf_counter() - start
     result = TrainResult(model, prep.task, {}, {}, columns, notes, summary, history,
@@ -385,24 +287,12 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
         result.hint = f"lower the learning rate, e.g. --lr {lr / 10:g}" + (
             "" if d.standardize else ", or standardise the inputs with --standardize")
         return result
-    predictor = Predictor(model, {"preprocessing": _preprocessing(
-        prep, task, scaler, y_scale, cfg)})
-    is_chief = trainer.dist is None or trainer.dist.rank == 0
-    scored = {}
-    for part, rows, every in zip(("train", "validation", "test"), (tr, va, te),
-                                 prep.split_rows):
-        if len(every):
-            y_all, out = _gathered_outputs(predictor, X, y, rows, comm)
-            scored[part] = y_all, out
-            result.metrics[part] = predictor.metrics(y_all, out)
-            if y_scale is not None:
-                result.baseline[part] = regression_scores(
-                    y_all, np.full(len(y_all), y_scale["mean"]))
+    scored = _score(pipeline, prep, result, comm)
     # the decision boundary is drawn over every rank's rows (every rank takes part)
     points = comm.gather((X, y)) if cfg.plots and X.shape[1] == 2 and prep.encoder is None \
         else []
-    if not is_chief:
-        return result
+    if trainer.dist is not None and trainer.dist.rank != 0:
+        return result  # the chief rank writes
     epochs_run = getattr(trainer, "epochs_run", len(history))
     training = {**summary, "epochs_run": epochs_run, "seconds": round(seconds, 3),
                 "stop_reason": history.stop_reason, "results": result.metrics,
@@ -411,12 +301,29 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
                 "lr": trainer.optimizer.initial_lr,
                 "processes": trainer.dist.size if trainer.dist is not None else 1}
     path = os.path.join(out_dir, MODEL_FILE)
-    save(model, path, preprocessing=predictor.preprocessing, training=training)
+    files.save(pipeline, path, training=training)
     result.path = path
     if cfg.plots:
-        result.plots = _plots(predictor, prep, history, out_dir,
+        result.plots = _plots(pipeline, prep, history, out_dir,
                               scored.get("validation", scored["train"]), points)
     return result
+
+
+def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: Any
+           ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Measure every split over every rank's rows into ``result`` (regression beside the
+    baseline of predicting the training mean); returns each split's targets and outputs."""
+    scored = {}
+    for part, rows, every in zip(("train", "validation", "test"), prep.split,
+                                 prep.split_rows):
+        if len(every):
+            y_all, out = _gathered_outputs(pipeline, prep.X, prep.y, rows, comm)
+            scored[part] = y_all, out
+            result.metrics[part] = pipeline.metrics(y_all, out)
+            if pipeline.head.scaler is not None:
+                result.baseline[part] = regression_scores(
+                    y_all, np.full(len(y_all), pipeline.head.scaler.mean))
+    return scored
 
 
 def _check_range(Z: np.ndarray, names: list[str], course_job: bool, scaled: bool) -> None:
@@ -441,18 +348,10 @@ def _needs_validation(prep: PreparedData) -> None:
         raise ConfigError("--patience needs a validation split (--val-split 0.2)")
 
 
-def _communicator(cfg: TrainConfig) -> Any:
-    from .distributed import communicator
-
-    return communicator(bool(cfg.distributed))
-
-
 def _task_of(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fewest: int,
              ranks: int) -> Any:
     """The output and loss for this target, refusing what cannot train (``fewest``: the
     training rows of the rank that holds fewest)."""
-    from .training import tasks
-
     if fewest < 1:
         n_train = len(prep.split_rows[0])
         raise DataError(f"{n_train} training row(s) cannot be shared by {ranks} MPI ranks: "
@@ -476,8 +375,6 @@ def _task_of(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fewest: int,
 
 
 def _task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
-    from .training import get_loss, tasks
-
     get_loss(loss)  # an unknown name is refused with the list of valid ones
     if kind == "classification" and loss == "mse":
         raise ConfigError("--loss mse on a classification target: use --task regression for "
@@ -505,33 +402,21 @@ def _run_name(name: Any) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "data"
 
 
-def _gathered_outputs(predictor: Predictor, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
+def _gathered_outputs(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
                       comm: Any) -> tuple[np.ndarray, np.ndarray]:
     """The targets and raw outputs of ``rows`` of every rank (this rank's ``X[rows]``)."""
-    mine = predictor.outputs(X[rows], encoded=True) if len(rows) else None  # may hold none
+    mine = pipeline.outputs(X[rows], encoded=True) if len(rows) else None  # may hold none
     parts = [p for p in comm.gather((y[rows], mine)) if p[1] is not None]
     return (np.concatenate([t for t, _ in parts]),
             np.concatenate([o for _, o in parts]))
 
 
-def _preprocessing(prep: PreparedData, task: Any, scaler: Any, y_scale: Any,
-                   cfg: TrainConfig) -> dict[str, Any]:
-    return {"task": prep.task, "target": prep.target, "output": task.name,
-            "feature_names": prep.feature_names,
-            "class_names": prep.class_names if prep.task == "classification" else None,
-            "scaler": scaler.to_dict() if scaler is not None else None,
-            "columns": prep.encoder.to_dict() if prep.encoder is not None else None,
-            "target_scaler": y_scale, "unknown": cfg.unknown}
-
-
-def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
+def _plots(pipeline: Pipeline, prep: PreparedData, history: Any, out_dir: str,
            scored: tuple[np.ndarray, np.ndarray],
            points: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
     """The run's figures: training curves; for classifiers the confusion matrix of the
     validation rows (``scored``: their targets and outputs) and, for two input features,
     the decision boundary over every rank's rows (``points``)."""
-    from . import plots
-
     if not plots.have_matplotlib():
         return []
     name = _run_name(prep.name)
@@ -540,7 +425,7 @@ def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
         written = [plots.plot_history(history, path, title=f"{name}: training curves")]
     if prep.task == "classification":
         def classes(X: np.ndarray) -> np.ndarray:
-            return predictor.classes_of(predictor.outputs(X, encoded=True))
+            return pipeline.classes_of(pipeline.outputs(X, encoded=True))
 
         if points:
             path = os.path.join(out_dir, PLOT_FILES["decision boundary"])
@@ -554,155 +439,5 @@ def _plots(predictor: Predictor, prep: PreparedData, history: Any, out_dir: str,
         path = os.path.join(out_dir, PLOT_FILES["confusion matrix"])
         with writes_to(path):
             written.append(plots.plot_confusion_matrix(
-                y_true, predictor.classes_of(out), path, class_names=prep.class_names))
+                y_true, pipeline.classes_of(out), path, class_names=prep.class_names))
     return written
-
-
-# -- the output folder ------------------------------------------------------------------------
-MODEL_FILE = "model.safetensors"
-HISTORY_FILE = "history.csv"
-PLOT_FILES = {"loss": "loss.png", "decision boundary": "decision_boundary.png",
-              "confusion matrix": "confusion_matrix.png"}
-LOCK_FILE = ".chainrule-run.lock"
-
-
-def run_outputs(out_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """The files a training run writes into ``out_dir``, by what they hold."""
-    names = {"model file": MODEL_FILE, "training history": HISTORY_FILE,
-             **{f"{what} plot": name for what, name in PLOT_FILES.items()},
-             "lock file": LOCK_FILE}
-    return {what: os.path.join(os.fspath(out_dir), name) for what, name in names.items()}
-
-
-def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
-    """Whether ``a`` and ``b`` name one file: the same file where both exist (links and
-    other spellings included), else the same absolute path once links are resolved."""
-    try:
-        return os.path.samefile(a, b)
-    except (OSError, ValueError):  # one does not exist yet: compare where the names lead
-        try:
-            return os.path.normcase(os.path.realpath(a)) == os.path.normcase(
-                os.path.realpath(b))
-        except (OSError, ValueError):
-            return False
-
-
-def refuse_overwrite(option: str, path: str | os.PathLike[str],
-                     inputs: dict[str, str | os.PathLike[str] | None]) -> None:
-    """ConfigError when the file ``option`` names, ``path``, is one of ``inputs`` (what it
-    is: its name): writing it would replace that file."""
-    for what, other in inputs.items():
-        if isinstance(other, (str, os.PathLike)) and same_file(path, other):
-            raise ConfigError(f"{option} {quote(os.fspath(path))} is {what}; writing it would "
-                              f"replace that file: pass another {option}")
-
-
-def check_outputs(cfg: TrainConfig, out_dir: str) -> None:
-    """Refuse a ``--checkpoint`` that is one of the run's own outputs in ``out_dir`` (each
-    would silently replace the other), and any output that is the ``--data`` file."""
-    outputs = [(path, f"the {what} of this run") for what, path in run_outputs(out_dir).items()]
-    if cfg.checkpoint is not None:
-        for path, what in outputs:
-            if same_file(cfg.checkpoint, path):
-                raise ConfigError(
-                    f"--checkpoint {quote(os.fspath(cfg.checkpoint))} is {what} "
-                    f"({quote(path)}); one would overwrite the other: pass another file, "
-                    f"e.g. --checkpoint {os.path.join(out_dir, 'checkpoint.safetensors')}")
-        outputs.append((os.fspath(cfg.checkpoint), "the --checkpoint file"))
-    for path, what in outputs:
-        refuse_overwrite("--out" if what.endswith("of this run") else "--checkpoint", path,
-                         {"the --data file": cfg.data})
-
-
-class RunLock:
-    """The lock file of an output folder: one training run writes into it at a time.
-
-    :meth:`acquire` creates ``<folder>/.chainrule-run.lock`` holding this process's id and
-    locks it (``flock``); the lock ends with :meth:`release` or with the process, so a run
-    killed with ``kill -9`` leaves a file that the next run takes over (``note`` says so).
-    A second live run is refused with a ConfigError naming the folder and the first run's
-    process id.
-    """
-
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = os.fspath(folder)
-        self.path = os.path.join(self.folder, LOCK_FILE)
-        self.note: str | None = None
-        self._fd: int | None = None
-
-    def acquire(self) -> RunLock:
-        """Take the folder (creating it); ConfigError when another live run holds it."""
-        with writes_to(self.path):
-            os.makedirs(self.folder, exist_ok=True)
-            try:
-                import fcntl
-            except ImportError:  # no flock (Windows): the file's existence is the lock
-                self._fd = self._create()
-                return self
-            while self._fd is None:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    holder = _pid_in(fd)
-                    os.close(fd)
-                    raise self._busy(holder) from None
-                try:  # the file locked may be one its last holder had just removed
-                    current = os.path.samestat(os.fstat(fd), os.stat(self.path))
-                except FileNotFoundError:
-                    current = False
-                if not current:
-                    os.close(fd)
-                    continue
-                stale = _pid_in(fd)
-                if stale is not None:
-                    self.note = (f"took over the lock of {self.folder} from process {stale}, "
-                                 "a run that ended without releasing it")
-                os.ftruncate(fd, 0)
-                os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
-                self._fd = fd
-        return self
-
-    def _create(self) -> int:
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
-        except FileExistsError:
-            raise self._busy(_pid_in(self.path), f"; if no run is writing there, delete "
-                                                 f"{self.path}") from None
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        return fd
-
-    def _busy(self, holder: int | None, hint: str = "") -> ConfigError:
-        who = f"(process {holder}) " if holder is not None else ""
-        return ConfigError(f"another chainrule run {who}is writing to {quote(self.folder)} "
-                           f"(it holds {LOCK_FILE}); wait for it to end or pass another "
-                           f"--out{hint}")
-
-    def release(self) -> None:
-        """Remove the lock file and unlock; a no-op when not held."""
-        if self._fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.unlink(self.path)  # before unlocking: a waiting run then locks a new file
-        os.close(self._fd)
-        self._fd = None
-
-    def __enter__(self) -> RunLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
-def _pid_in(file: int | str) -> int | None:
-    """The process id a lock file holds (None when empty or unreadable)."""
-    try:
-        if isinstance(file, int):
-            text = os.pread(file, 32, 0)
-        else:
-            with open(file, "rb") as f:
-                text = f.read(32)
-    except OSError:
-        return None
-    digits = text.strip()
-    return int(digits) if digits.isdigit() else None

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from ..errors import DataError
-from .combine import mean_std
+from .combine import Gatherer, agreed_mean_std, mean_std
 
 __all__ = [
     "DataError",
@@ -240,7 +240,8 @@ def train_val_test_split(X: np.ndarray, y: np.ndarray, val_size: float = 0.2,
 class StandardScaler:
     """Shift and scale each feature to mean 0 and standard deviation 1, fitted on training data.
 
-    Constant features keep a scale of 1 (they become 0, never NaN).
+    Constant features keep a scale of 1 (they become 0, never NaN).  It is a step of a
+    :class:`chainrule.pipeline.Pipeline` (stored in a model file as ``scaler``).
 
     >>> s = StandardScaler().fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
     >>> s.transform(np.array([[1.0, 5.0], [3.0, 6.0]]))
@@ -248,16 +249,25 @@ class StandardScaler:
            [2., 1.]])
     """
 
+    kind: ClassVar[str] = "scaler"
+    """The step's name in a model file."""
+    reads_table: ClassVar[bool] = False
+    """Whether the step reads table rows (it takes numbers)."""
+
     def __init__(self) -> None:
         self.mean_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
 
-    def fit(self, X: np.ndarray) -> StandardScaler:
-        """Learn each column's mean and standard deviation; returns self."""
+    def fit(self, X: np.ndarray, comm: Gatherer | None = None) -> StandardScaler:
+        """Learn each column's mean and standard deviation; returns self.
+
+        With ``comm`` (a communicator whose ``gather`` returns every rank's value), ``X`` is
+        this rank's share of the training rows and every rank gets the statistics of all
+        the shares together."""
         X = check_features(X)
         # exactly X.mean/X.std for float64 columns; near 1e200 or 1e-200 (whose squares
         # overflow or vanish) measured after an exact power of two
-        mean, std, _ = mean_std(X)
+        mean, std, _ = mean_std(X) if comm is None else agreed_mean_std(X, comm)
         self.mean_ = mean.astype(X.dtype, copy=False)
         std = std.astype(X.dtype, copy=False)
         self.scale_ = np.where(std > 0, std, 1.0)
@@ -300,6 +310,8 @@ class StandardScaler:
         """Undo :meth:`transform`."""
         X = self._check(X)
         return X * self.scale_ + self.mean_
+
+    inverse = inverse_transform
 
     def to_dict(self) -> dict[str, list[float]]:
         """The fitted statistics as lists of floats (JSON-ready)."""

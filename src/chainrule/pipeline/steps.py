@@ -1,0 +1,208 @@
+"""The fitted steps of a pipeline, and the table of them by the name a model file gives them.
+
+A step learns something from the training rows (:meth:`Step.fit`), applies it to any rows
+(:meth:`Step.transform`), may undo it (``inverse``) and turns into JSON-ready data and back
+(``to_dict`` / ``from_dict``), so a model file carries it without pickle.  ``fit`` takes an
+optional communicator (``comm``, whose ``gather`` returns every rank's value in rank order):
+under MPI each rank fits on its share of the rows and all ranks end with the statistics of
+all the rows together.
+
+================  ========================================  ===================================
+kind              step                                      learns
+================  ========================================  ===================================
+``columns``       :class:`TableStep`                        column kinds, medians, categories
+``scaler``        :class:`chainrule.data.StandardScaler`    each feature's mean and std
+``target_scaler`` :class:`TargetStep`                       a numeric target's mean and std
+================  ========================================  ===================================
+
+>>> sorted(STEPS)
+['columns', 'scaler', 'target_scaler']
+>>> get("scaler").__name__
+'StandardScaler'
+>>> get("onehot")  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+chainrule.errors.ConfigError: unknown pipeline step 'onehot'; the steps are columns, scaler, ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
+
+import numpy as np
+
+from ..data.columns import ColumnPlan, TableEncoder
+from ..data.combine import Gatherer, gatherer
+from ..data.preprocessing import StandardScaler
+from ..data.tabular import quote
+from ..errors import ConfigError, DataError
+from ..training.targets import TargetScaler
+
+__all__ = ["STEPS", "Step", "TableStep", "TargetStep", "get"]
+
+
+class Step(Protocol):
+    """What a pipeline step does (scikit-learn's transformer, with a communicator)."""
+
+    kind: ClassVar[str]
+    """The step's name in a model file (its key in :data:`STEPS`)."""
+    reads_table: ClassVar[bool]
+    """Whether it reads table rows (a DataFrame); otherwise it takes a float matrix."""
+
+    def fit(self, x: Any, comm: Gatherer | None = None) -> Step:
+        """Learn from the training rows ``x`` (this rank's share under MPI); returns self."""
+        ...
+
+    def transform(self, x: Any) -> np.ndarray:
+        """``x`` with what was learnt applied."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fitted step as JSON-ready data."""
+        ...
+
+
+class TableStep:
+    """The table encoder as a step: table rows in, the float feature matrix out
+    (:class:`chainrule.data.columns.TableEncoder`), with the policy for categories not seen
+    in training (``unknown``: ``"zeros"`` or ``"error"``).
+
+    >>> import pandas as pd
+    >>> from chainrule.data.columns import infer_columns
+    >>> rows = pd.DataFrame({"x": [1.0, None, 3.0], "c": ["a", "b", "a"]})
+    >>> step = TableStep(infer_columns(rows)).fit(rows)
+    >>> step.feature_names, step.transform(rows.head(1)).tolist()
+    (['x', 'x (missing)', 'c=a', 'c=b'], [[1.0, 0.0, 1.0, 0.0]])
+    >>> TableStep.from_dict(step.to_dict()).feature_names == step.feature_names
+    True
+    """
+
+    kind: ClassVar[str] = "columns"
+    reads_table: ClassVar[bool] = True
+
+    def __init__(self, plans: Sequence[ColumnPlan] = (), unknown: str = "zeros") -> None:
+        if unknown not in ("zeros", "error"):
+            raise ConfigError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
+        self.encoder = TableEncoder(plans)
+        self.unknown_policy = unknown
+        self.unknown: dict[str, list[str]] = {}
+        """The categories the last :meth:`transform` met that training had not, by column."""
+
+    def fit(self, x: Any, comm: Gatherer | None = None) -> TableStep:
+        """Learn medians and categories from the training rows ``x`` (a DataFrame)."""
+        self.encoder.fit(x, comm=comm)
+        return self
+
+    def transform(self, x: Any, unknown: str | None = None) -> np.ndarray:
+        """The float64 feature matrix of the rows ``x``; ``unknown`` overrides the policy."""
+        try:
+            return self.encoder.transform(x, unknown or self.unknown_policy)
+        finally:
+            self.unknown = dict(self.encoder.unknown)
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The names of the matrix's columns."""
+        return self.encoder.feature_names
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The table columns read (dropped ones excluded)."""
+        return self.encoder.input_columns
+
+    @property
+    def columns(self) -> list[Any]:
+        """Each table column's fitted description (name, kind, medians, categories)."""
+        return self.encoder.columns
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per table column: name, kind, reason and what it became."""
+        return self.encoder.describe()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.encoder.to_dict(), "unknown": self.unknown_policy}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TableStep:
+        """Rebuild from :meth:`to_dict` (a model file's ``columns``), checking every field."""
+        encoder = TableEncoder.from_dict(d)
+        policy = d.get("unknown", "zeros")
+        if policy not in ("zeros", "error"):
+            raise DataError("invalid table encoder: unknown must be 'zeros' or 'error'")
+        step = cls(unknown=policy)
+        step.encoder = encoder
+        return step
+
+
+class TargetStep:
+    """Standardisation of a numeric target (one column): the network trains on
+    ``(y - mean) / scale`` and :meth:`inverse` gives its outputs in the target's units.
+    The statistics are :class:`chainrule.training.targets.TargetScaler`'s.
+
+    >>> t = TargetStep().fit(np.array([1.0, 3.0]))
+    >>> t.to_dict(), t.transform(np.array([3.0])).tolist(), t.inverse(np.array([-1.0])).tolist()
+    ({'mean': 2.0, 'scale': 1.0}, [1.0], [1.0])
+    """
+
+    kind: ClassVar[str] = "target_scaler"
+    reads_table: ClassVar[bool] = False
+
+    def __init__(self, mean: float = 0.0, scale: float = 1.0) -> None:
+        self.scaler = TargetScaler(np.array([float(mean)]), np.array([float(scale)]))
+
+    @property
+    def mean(self) -> float:
+        return float(self.scaler.mean[0])
+
+    @property
+    def scale(self) -> float:
+        return float(self.scaler.scale[0])
+
+    def fit(self, x: Any, comm: Gatherer | None = None) -> TargetStep:
+        """Learn the mean and standard deviation of the training targets ``x`` (all the
+        ranks' rows together with ``comm``)."""
+        c = gatherer(comm)
+        y = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+        if y.shape[1] != 1:
+            raise DataError(f"TargetStep standardises one target column, got {y.shape[1]}")
+        self.scaler = TargetScaler.fit(y, lambda a: np.sum(c.gather(a), axis=0))
+        return self
+
+    def transform(self, x: Any) -> np.ndarray:
+        """Targets in standard units."""
+        return self.scaler.transform(np.asarray(x, dtype=np.float64))
+
+    def inverse(self, x: Any) -> np.ndarray:
+        """Outputs in the target's units."""
+        return self.scaler.inverse(np.asarray(x, dtype=np.float64))
+
+    def to_dict(self) -> dict[str, float]:
+        return {"mean": self.mean, "scale": self.scale}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> TargetStep:
+        """Rebuild from :meth:`to_dict` (a model file's ``target_scaler``), checking it."""
+        def number(key: str) -> float | None:
+            v = d.get(key) if isinstance(d, dict) else None
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            return float(v) if ok else None
+
+        mean, scale = number("mean"), number("scale")
+        if mean is None or scale is None or scale <= 0:
+            raise DataError("target_scaler needs a finite mean and a positive finite scale")
+        return cls(mean, scale)
+
+
+STEPS: dict[str, Any] = {step.kind: step for step in (TableStep, StandardScaler, TargetStep)}
+"""Every step class by its ``kind``, the name a model file gives it."""
+
+
+def get(kind: str) -> Any:
+    """The step class called ``kind`` in a model file (see :data:`STEPS`)."""
+    try:
+        return STEPS[kind]
+    except (KeyError, TypeError):
+        raise ConfigError(f"unknown pipeline step {quote(kind)}; the steps are "
+                          f"{', '.join(sorted(STEPS))}") from None
