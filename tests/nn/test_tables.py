@@ -158,3 +158,13 @@ def test_init_gain_comes_from_the_activation_table() -> None:
                                              r"identity, leaky_relu, linear, relu, sigmoid, "
                                              r"tanh$"):
         nn.init.calculate_gain("gelu")
+
+
+def test_initializer_get_uses_the_same_name_rule() -> None:
+    for name, fn in nn.init.INITIALIZERS.items():
+        assert nn.init.get(name) is fn
+        assert nn.init.get(name.upper().replace("_", "-")) is fn
+    with pytest.raises(cr.ConfigError, match=r"unknown initialiser 'glorot'; choose one of "
+                                             r"kaiming_normal, kaiming_uniform, normal, "
+                                             r"xavier_normal, xavier_uniform, zeros$"):
+        nn.init.get("glorot")

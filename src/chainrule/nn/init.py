@@ -3,7 +3,7 @@
 Every random initialiser takes ``rng`` (a ``numpy.random.Generator``, an int seed, or None for
 the shared generator that :func:`chainrule.manual_seed` resets), so runs are reproducible.
 
-The seeds' warning applies: :func:`constant_` on a layer's weights makes every hidden unit
+A warning from the course: :func:`constant_` on a layer's weights makes every hidden unit
 compute the same function, and gradient descent keeps them identical.  Random initialisation
 breaks that symmetry.
 """
@@ -117,7 +117,7 @@ def kaiming_normal_(t: Tensor, a: float = 0.0, mode: str = "fan_in",
 
 
 def _small_normal(t: Tensor, rng: RNGLike = None) -> Tensor:
-    # The seeds' np.random.randn(n_h, n_x) * 0.01.
+    # The course notebooks' np.random.randn(n_h, n_x) * 0.01.
     return normal_(t, 0.0, 0.01, rng)
 
 
@@ -132,9 +132,12 @@ INITIALIZERS: dict[str, Callable[..., Tensor]] = {
 
 
 def get(name: str) -> Callable[..., Tensor]:
-    """The weight initialiser called ``name`` (see :data:`INITIALIZERS`)."""
-    try:
-        return INITIALIZERS[name]
-    except KeyError:
-        raise ConfigError(f"unknown initialiser {name!r}; choose one of "
-                         f"{', '.join(sorted(INITIALIZERS))}") from None
+    """The weight initialiser called ``name`` (any case, ``-`` or ``_``; see
+    :data:`INITIALIZERS`); ConfigError listing the valid names otherwise.
+
+    >>> get("glorot")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    chainrule.errors.ConfigError: unknown initialiser 'glorot'; choose one of kaiming_normal, ...
+    """
+    return lookup(INITIALIZERS, {}, name, "initialiser")

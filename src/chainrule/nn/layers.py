@@ -26,11 +26,11 @@ __all__ = [
 class Linear(Module):
     """``y = x @ weight.T + bias``: a fully connected layer.
 
-    ``weight`` has shape (out_features, in_features), the seeds' W[l] of shape (n[l], n[l-1]);
+    ``weight`` has shape (out_features, in_features), the course's W[l] of shape (n[l], n[l-1]);
     ``bias`` has shape (out_features,).  By default both start uniform in
     (-1/sqrt(in_features), 1/sqrt(in_features)), as in PyTorch; ``init`` names another scheme
     for the weight ('xavier_uniform', 'xavier_normal', 'kaiming_uniform', 'kaiming_normal',
-    'normal' (std 0.01, as in the seeds), 'zeros') with a zero bias, or is a function
+    'normal' (std 0.01, as in the course's notebooks), 'zeros') with a zero bias, or is a function
     ``init(weight, rng)``.
 
     Inputs of another dtype are converted to the layer's dtype on the way in (as Keras layers
