@@ -305,7 +305,9 @@ def _from_step(step_fn: Any, optimizer: Any, xb: Any, yb: Any) -> tuple[Any, Any
 
 
 def _is_loss_module(v: Any) -> bool:
-    return isinstance(v, nn.Module) and type(v).__name__.endswith("Loss")
+    # a built-in loss says so by its base class; a user's own XxxLoss module by its name
+    return isinstance(v, nn.losses.Loss) or (
+        isinstance(v, nn.Module) and type(v).__name__.endswith("Loss"))
 
 
 def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # noqa: A001

@@ -210,7 +210,8 @@ def output_width(model: nn.Module) -> int | None:
             return int(m.out_features)
         if isinstance(m, nn.Sequential):
             return output_width(m)
-        if type(m).__module__ != nn.Tanh.__module__:
+        if not isinstance(m, (nn.activations.Activation, nn.Dropout, nn.Flatten,
+                              nn.Unflatten)):
             return None  # a custom module could change the width
     return None
 
