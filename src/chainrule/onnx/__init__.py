@@ -9,17 +9,18 @@ Each layer's ONNX form is in :mod:`chainrule.onnx.layers`; the graph is built by
 ``onnx`` package (``pip install 'chainrule[onnx]'``).
 """
 
-from .export import build_graph, export_onnx
+from .export import build_graph
 from .graph import OPSET, Graph
 from .layers import EXPORTS, export_layer
+from .steps import CONVERTERS, InputSpec
 from .tabular import (
-    InputSpec,
     export_model_file,
+    export_onnx,
     model_file_inputs,
     onnx_inputs,
     onnx_signature,
 )
 
-__all__ = ["EXPORTS", "OPSET", "Graph", "InputSpec", "build_graph", "export_layer",
+__all__ = ["CONVERTERS", "EXPORTS", "OPSET", "Graph", "InputSpec", "build_graph", "export_layer",
            "export_model_file", "export_onnx", "model_file_inputs", "onnx_inputs",
            "onnx_signature"]

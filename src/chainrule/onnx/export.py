@@ -1,4 +1,5 @@
-"""Writing a network as an ONNX model: :func:`export_onnx`.
+"""Writing a network as an ONNX graph: :func:`build_graph` and :func:`write_model`
+(:func:`chainrule.onnx.export_onnx` writes a network or a model file).
 
 The graph is built from each layer's ONNX form (:mod:`chainrule.onnx.layers`) in evaluation
 mode (Dropout is the identity, batch normalisation uses its running statistics), with float32
@@ -27,7 +28,7 @@ from ..nn import Module
 from .graph import OPSET, Graph
 from .layers import export_layer
 
-__all__ = ["build_graph", "export_onnx", "input_shape_of", "network_to_graph", "write_model"]
+__all__ = ["build_graph", "input_shape_of", "network_to_graph", "write_model"]
 
 Shape = tuple[int | None, ...] | None
 BATCH = "N"
@@ -115,26 +116,3 @@ def write_model(graph: Graph, path: str | os.PathLike[str] | None, *, opset: int
 
         atomic_write(path, [model.SerializeToString()])
     return model
-
-
-def export_onnx(model: Module | str | os.PathLike[str], path: str | os.PathLike[str] | None,
-                example_input: Any = None, *, opset: int = OPSET) -> Any:
-    """Write ``model`` as an ONNX file at ``path``; returns the ``onnx.ModelProto``.
-
-    ``model`` is a network (input ``input``, output ``output``, float32, batch axis ``N``)
-    or the path of a model file written by ``chainrule train``, which is exported with its
-    preprocessing (see :func:`chainrule.onnx.export_model_file`).  ``example_input`` (one
-    batch, any batch size) fixes the input shape; without it the shape comes from the first
-    layer (a Conv2d network then takes any height and width).  ``opset`` is the ONNX operator
-    set (17 or later).  Needs the ``onnx`` package (``pip install 'chainrule[onnx]'``).
-    """
-    if isinstance(model, (str, os.PathLike)):
-        from .tabular import export_model_file
-
-        if example_input is not None:
-            raise ConfigError("export_onnx: example_input is for networks; a model file "
-                              "already says what its inputs are")
-        return export_model_file(model, path, opset=opset)
-    graph = build_graph(model, example_input)
-    return write_model(graph, path, opset=opset,
-                       doc=f"chainrule {type(model).__name__}, exported in evaluation mode")

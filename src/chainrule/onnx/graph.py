@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..io import printable
+from ..version import __version__
 
 __all__ = ["ML_DOMAIN", "ML_OPSET", "OPSET", "Graph", "Node", "ValueInfo"]
 
@@ -150,8 +151,6 @@ class Graph:
         except ImportError:
             raise ConfigError("ONNX export needs the onnx package: pip install onnx (or pip "
                               "install 'chainrule[onnx]')") from None
-        from .. import __version__
-
         def info(v: ValueInfo) -> Any:
             return helper.make_tensor_value_info(v.name, _ELEMENT[v.dtype], v.shape)
 
