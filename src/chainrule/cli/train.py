@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     if result.diverged:  # the guard stops every rank at the same step: all raise this
         from ..distributed import AGREED
 
-        err = CLIError(result.diverged, result.hint, code=DIVERGED)
+        err = CLIError(result.diverged, as_flags(result.hint), code=DIVERGED)
         setattr(err, AGREED, True)
         raise err
     status = INTERRUPTED if result.interrupted else OK
