@@ -41,7 +41,8 @@ DATASETS: dict[str, tuple[str, float, int]] = {
     "csv": ("your CSV file", 0.0, 0),
 }
 
-# name -> label; the module class each builds is chosen in session.py
+# The hidden activations the page offers, name -> label.  Each name is a key of the activation
+# table (chainrule.nn.activations.ACTIVATIONS), whose class the run builds (recipe.LayerSpec).
 ACTIVATIONS: dict[str, str] = {
     "tanh": "tanh",
     "sigmoid": "sigmoid",
@@ -65,6 +66,8 @@ INITS: dict[str, str] = {
     "zeros": "all weights 0",
 }
 
+# The optimizer choices, name -> label; recipe.OPTIMIZER_CHOICES gives each one's class from
+# the optimizer table (chainrule.optim.registry) and its options.
 OPTIMIZERS: dict[str, str] = {
     "gd": "batch gradient descent (all examples per step)",
     "sgd": "SGD (mini-batches)",

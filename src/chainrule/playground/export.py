@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ChainruleError, ConfigError, ModelFileError
 from ..tools.saving import save
 from .config import ACTIVATIONS, OPTIMIZERS, OUTPUTS
-from .recipe import data_call, loss_call, optimizer_call, targets_source
+from .recipe import OUTPUT_LOSSES, data_call, loss_call, optimizer_call, targets_source
 from .session import Run
 
 __all__ = ["literal", "model_bytes", "python_code", "unsavable"]
@@ -26,9 +26,8 @@ def _metadata(run: Run) -> dict[str, Any]:
     preprocessing = {"task": "classification", "target": d.target,
                      "feature_names": d.feature_names, "class_names": d.class_names,
                      "scaler": d.scaler.to_dict() if d.scaler is not None else None}
-    loss = {"sigmoid_bce": "bce", "softmax_ce": "cross_entropy", "linear_mse": "mse"}
     training = {"data": cfg.csv_name if cfg.dataset == "csv" else cfg.dataset,
-                "loss": loss[run.output], "optimizer": cfg.optimizer, "lr": cfg.lr,
+                "loss": OUTPUT_LOSSES[run.output], "optimizer": cfg.optimizer, "lr": cfg.lr,
                 "steps": run.step, "epochs_run": run.batches.done(run.step),
                 "batch_size": run.batches.batch_size, "hidden_layers": cfg.hidden,
                 "activation": cfg.activation, "init": cfg.init, "seed": cfg.seed,

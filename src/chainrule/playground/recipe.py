@@ -21,6 +21,8 @@ from .. import data as crdata
 from .. import nn, optim
 from ..data.tabular import quote, read_frame
 from ..errors import ChainruleError, ConfigError, DataError
+from ..nn import activations, losses
+from ..optim import registry as optimizers
 from .config import DATASETS, LIMITS, RunConfig
 
 __all__ = ["Batches", "LayerSpec", "Prepared", "build_loss", "build_model", "build_optimizer",
@@ -157,7 +159,8 @@ class LayerSpec:
     def source(self) -> str:
         """The layer as Python source; ``rng`` and ``all_half`` are names the code defines."""
         if self.kind != "linear":
-            return _ACTIVATION_SOURCE[self.kind]
+            options = ", ".join(f"{k}={v!r}" for k, v in LAYER_OPTIONS.get(self.kind, {}).items())
+            return f"nn.{activations.get(self.kind).__name__}({options})"
         init = {"default": "", "constant": ", init=all_half"}.get(self.init,
                                                                   f", init={str(self.init)!r}")
         return f"nn.Linear({int(self.n_in)}, {int(self.n_out)}{init}, dtype=np.float64, rng=rng)"
@@ -165,15 +168,27 @@ class LayerSpec:
     def build(self, rng: np.random.Generator) -> nn.Module:
         """The layer that :meth:`source` describes, drawing from ``rng``."""
         if self.kind != "linear":
-            return _ACTIVATIONS[self.kind]()
+            return activations.get(self.kind)(**LAYER_OPTIONS.get(self.kind, {}))
         init = {"default": None, "constant": all_half}.get(self.init, self.init)
         return nn.Linear(self.n_in, self.n_out, init=init, dtype=np.float64, rng=rng)
 
 
-_ACTIVATION_SOURCE = {"tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()", "relu": "nn.ReLU()",
-                      "leaky_relu": "nn.LeakyReLU(0.01)"}
-_ACTIVATIONS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
-                "leaky_relu": lambda: nn.LeakyReLU(0.01)}
+# An activation layer's options where the playground fixes them (its label says so); the
+# classes come from the activation table, chainrule.nn.activations.
+LAYER_OPTIONS: dict[str, dict[str, Any]] = {"leaky_relu": {"negative_slope": 0.01}}
+
+# Each output choice's loss, by its key in the loss table (chainrule.nn.losses).
+OUTPUT_LOSSES: dict[str, str] = {"sigmoid_bce": "bce", "softmax_ce": "cross_entropy",
+                                 "linear_mse": "mse"}
+
+# Each optimizer choice: its key in the optimizer table (chainrule.optim.registry) and its
+# options ("gd" and "sgd" differ in their batches, not in the optimizer).
+OPTIMIZER_CHOICES: dict[str, tuple[str, dict[str, Any]]] = {
+    "gd": ("sgd", {}),
+    "sgd": ("sgd", {}),
+    "momentum": ("sgd", {"momentum": 0.9}),
+    "adam": ("adam", {}),
+}
 
 
 def layer_specs(cfg: RunConfig, n_in: int, n_out: int, output: str) -> list[LayerSpec]:
@@ -202,14 +217,12 @@ def build_model(specs: list[LayerSpec], seed: int) -> nn.Sequential:
 
 def loss_call(output: str) -> str:
     """The loss as Python source."""
-    return {"sigmoid_bce": "nn.BCELoss()", "softmax_ce": "nn.CrossEntropyLoss()",
-            "linear_mse": "nn.MSELoss()"}[output]
+    return f"nn.{losses.get(OUTPUT_LOSSES[output]).__name__}()"
 
 
 def build_loss(output: str) -> nn.Module:
     """The loss of :func:`loss_call`."""
-    return {"sigmoid_bce": nn.BCELoss, "softmax_ce": nn.CrossEntropyLoss,
-            "linear_mse": nn.MSELoss}[output]()
+    return losses.get(OUTPUT_LOSSES[output])()
 
 
 def targets(y: np.ndarray, output: str, n_out: int) -> np.ndarray:
@@ -232,19 +245,16 @@ def targets_source(output: str, n_out: int) -> str:
 
 def optimizer_call(cfg: RunConfig) -> str:
     """The optimizer as Python source (over ``model.parameters()``)."""
-    if cfg.optimizer == "adam":
-        return f"cr.optim.Adam(model.parameters(), lr={float(cfg.lr)!r})"
-    if cfg.optimizer == "momentum":
-        return f"cr.optim.SGD(model.parameters(), lr={float(cfg.lr)!r}, momentum=0.9)"
-    return f"cr.optim.SGD(model.parameters(), lr={float(cfg.lr)!r})"
+    name, options = OPTIMIZER_CHOICES[cfg.optimizer]
+    extra = "".join(f", {k}={v!r}" for k, v in options.items())
+    cls = optimizers.get(name).__name__
+    return f"cr.optim.{cls}(model.parameters(), lr={float(cfg.lr)!r}{extra})"
 
 
 def build_optimizer(cfg: RunConfig, model: nn.Module) -> optim.Optimizer:
     """The optimizer of :func:`optimizer_call`."""
-    if cfg.optimizer == "adam":
-        return optim.Adam(model.parameters(), lr=cfg.lr)
-    return optim.SGD(model.parameters(), lr=cfg.lr,
-                     momentum=0.9 if cfg.optimizer == "momentum" else 0.0)
+    name, options = OPTIMIZER_CHOICES[cfg.optimizer]
+    return optimizers.get(name)(model.parameters(), lr=cfg.lr, **options)
 
 
 class Batches:

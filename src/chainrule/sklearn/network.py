@@ -20,17 +20,25 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import Tensor, exp, matmul, relu, sigmoid, tanh
+from ..engine import Tensor, exp, matmul
+from ..nn import activations
 from ..nn import functional as F
 
 Array = np.ndarray
 
-# What the hidden layers compute; the output layer is set by the task (``out_activation_``).
+# scikit-learn's name for each hidden activation -> its key in chainrule's activation table
+# (chainrule.nn.activations.ACTIVATIONS); the output layer is set by the task
+# (``out_activation_``).
+SKLEARN_ACTIVATIONS: dict[str, str] = {
+    "identity": "identity",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+}
+
+# What the hidden layers compute: each activation's engine function, read from its class.
 HIDDEN_ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "identity": lambda t: t,
-    "logistic": sigmoid,
-    "tanh": tanh,
-    "relu": relu,
+    name: activations.get(key).function for name, key in SKLEARN_ACTIVATIONS.items()
 }
 
 
