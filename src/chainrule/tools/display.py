@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
-__all__ = ["graph_svg", "html_table"]
+import numpy as np
+
+__all__ = ["constant", "dot_escape", "fmt", "graph_svg", "html_table", "number", "plain", "same",
+           "text_table"]
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
@@ -81,3 +85,53 @@ def graph_svg(nodes: Sequence[tuple[str, Sequence[str], str]],
         out.append("</g>")
     out.append("</svg>")
     return "\n".join(out)
+
+
+# -- text: numbers as the course writes them, and plain tables ------------------------------------
+
+def plain(a: np.ndarray) -> Any:
+    return float(a.item()) if a.size == 1 else a
+
+
+def number(x: float) -> str:
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"
+
+
+def constant(c: Any) -> str:
+    """A constant operand inside a formula: numbers as the course writes them."""
+    if isinstance(c, str):
+        return c
+    if isinstance(c, (int, float, np.number)) and not isinstance(c, bool):
+        text = number(c)
+        return f"({text})" if text.startswith("-") else text
+    return str(c)
+
+
+def fmt(a: Any) -> str:
+    """A number as the course writes it (2, -4, 0.25); a small array inline; a big one by shape."""
+    if a is None:
+        return ""
+    a = np.asarray(a)
+    if a.size == 1:
+        return number(a.item())
+    if a.size <= 6:
+        return np.array2string(a, precision=4, separator=", ", suppress_small=True
+                               ).replace("\n", "")
+    return f"array{a.shape}"
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def text_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(header), rule, *(line(r) for r in rows)])
+
+
+def dot_escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"')

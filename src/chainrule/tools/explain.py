@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import GraphError, Tensor
-from .display import graph_svg, html_table
+from .display import constant, dot_escape, fmt, graph_svg, html_table, plain, same, text_table
+from .graphwalk import Contributions, all_nodes, gradients, name_nodes, sum_to
 
 __all__ = ["BackwardStep", "Explanation", "ForwardStep", "explain", "has_graphviz"]
 
@@ -80,11 +81,11 @@ class Explanation:
     # -- looking things up --------------------------------------------------------------------
     def value(self, name: str) -> Any:
         """The forward value of node ``name`` (a float for one-element nodes)."""
-        return _plain(self._lookup(self.values, name, "value"))
+        return plain(self._lookup(self.values, name, "value"))
 
     def grad(self, name: str) -> Any:
         """dJ/d(name), the output's gradient with respect to node ``name``."""
-        return _plain(self._lookup(self.grads, name, "gradient"))
+        return plain(self._lookup(self.grads, name, "gradient"))
 
     def _lookup(self, table: dict[str, np.ndarray], name: str, what: str) -> np.ndarray:
         if name not in table:
@@ -94,12 +95,12 @@ class Explanation:
     # -- tables ---------------------------------------------------------------------------------
     def forward_table(self) -> str:
         """The forward pass, left to right: node, what it computes, value (or shape)."""
-        rows = [(s.name, s.formula or s.op, _fmt(s.value)) for s in self.forward]
-        return "Forward pass (left to right)\n" + _table(("node", "computes", "value"), rows)
+        rows = [(s.name, s.formula or s.op, fmt(s.value)) for s in self.forward]
+        return "Forward pass (left to right)\n" + text_table(("node", "computes", "value"), rows)
 
     def backward_table(self) -> str:
         """The backward pass, right to left, in the course's notation dJ/dw."""
-        return "Backward pass (right to left)\n" + _table(
+        return "Backward pass (right to left)\n" + text_table(
             ("node", "local derivative", "upstream gradient", "gradient"), self._backward_rows())
 
     def _backward_rows(self) -> list[tuple[str, str, str, str]]:
@@ -107,13 +108,13 @@ class Explanation:
         rows = []
         for s in self.backward:
             if s.via is None:
-                rows.append((s.name, "", "", f"d{J}/d{J} = {_fmt(s.grad)}"))
+                rows.append((s.name, "", "", f"d{J}/d{J} = {fmt(s.grad)}"))
                 continue
-            local = "" if s.local is None else f"∂{s.via}/∂{s.name} = {_fmt(s.local)}"
-            upstream = f"d{J}/d{s.via} = {_fmt(s.upstream)}"
-            grad = f"d{J}/d{s.name} = {_fmt(s.grad)}"
-            if not _same(s.contribution, s.grad):  # a node used twice: show this edge's share
-                grad = f"+= {_fmt(s.contribution)}  (total {grad})"
+            local = "" if s.local is None else f"∂{s.via}/∂{s.name} = {fmt(s.local)}"
+            upstream = f"d{J}/d{s.via} = {fmt(s.upstream)}"
+            grad = f"d{J}/d{s.name} = {fmt(s.grad)}"
+            if not same(s.contribution, s.grad):  # a node used twice: show this edge's share
+                grad = f"+= {fmt(s.contribution)}  (total {grad})"
             rows.append((s.name, local, upstream, grad))
         return rows
 
@@ -134,10 +135,10 @@ class Explanation:
                   "operation": "shape=ellipse"}
         for s in self.forward:
             head = s.name if s.kind != "operation" else f"{s.name} = {s.formula}"
-            label = [head, f"value {_fmt(s.value)}"]
+            label = [head, f"value {fmt(s.value)}"]
             if s.name in self.grads:
-                label.append(f"d{J}/d{s.name} = {_fmt(self.grads[s.name])}")
-            text = "\\n".join(_dot_escape(t) for t in label)
+                label.append(f"d{J}/d{s.name} = {fmt(self.grads[s.name])}")
+            text = "\\n".join(dot_escape(t) for t in label)
             lines.append(f'  {ids[s.name]} [label="{text}", {styles[s.kind]}];')
         for parent, child in self._edges:
             lines.append(f"  {ids[parent]} -> {ids[child]};")
@@ -173,16 +174,16 @@ class Explanation:
         nodes = []
         for s in self.forward:
             lines = [s.name if s.kind != "operation" else f"{s.name} = {s.formula}",
-                     f"value {_fmt(s.value)}"]
+                     f"value {fmt(s.value)}"]
             if s.name in self.grads:
-                lines.append(f"d{J}/d{s.name} = {_fmt(self.grads[s.name])}")
+                lines.append(f"d{J}/d{s.name} = {fmt(self.grads[s.name])}")
             nodes.append((s.name, lines, s.kind))
         return graph_svg(nodes, self._edges)
 
     def _repr_html_(self) -> str:
         """Notebooks show both tables and the graph."""
         fwd = html_table(("node", "computes", "value"),
-                         [(s.name, s.formula or s.op, _fmt(s.value)) for s in self.forward],
+                         [(s.name, s.formula or s.op, fmt(s.value)) for s in self.forward],
                          caption="Forward pass (left to right)")
         parts = [fwd]
         if self.backward:
@@ -228,11 +229,11 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
     """
     if not isinstance(output, Tensor):
         raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
-    order = _all_nodes(output)
+    order = all_nodes(output)
     if any(n.node.freed for n in order):
         raise GraphError("explain: this graph was freed by an earlier backward(); call "
                          "explain() first, or pass retain_graph=True to backward()")
-    label = _namer(order, output, names)
+    label = name_nodes(order, output, names)
 
     def name_of(t: Tensor) -> str:
         return label[id(t)]
@@ -247,102 +248,16 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
             continue
         ins = tuple(name_of(p) for p in node.inputs)
         forward.append(ForwardStep(name_of(t), node.op or "", ins, t.data.copy(), "operation",
-                                   node.formula(name_of, _constant)))
+                                   node.formula(name_of, constant)))
         edges.extend((name_of(p), name_of(t)) for p in node.inputs)
     values = {s.name: s.value for s in forward}
 
     if not output.requires_grad:
         return Explanation(name_of(output), forward, [], values, {}, edges)
-    grads, contributions = _gradients(output, order, grad)
+    grads, contributions = gradients(output, order, grad)
     backward = _backward_steps(output, order, grads, contributions, label)
     named_grads = {label[i]: g for i, g in grads.items()}
     return Explanation(name_of(output), forward, backward, values, named_grads, edges)
-
-
-# -- the graph walk ----------------------------------------------------------------------------
-
-def _all_nodes(root: Tensor) -> list[Tensor]:
-    """Every node behind ``root``, leaves included, each after all of its inputs."""
-    order: list[Tensor] = []
-    seen: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
-    while stack:  # iterative post-order: deep graphs do not hit the recursion limit
-        t, expanded = stack.pop()
-        if expanded:
-            order.append(t)
-            continue
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        stack.append((t, True))
-        # Computed inputs first, then leaves, each group left to right (the stack reverses):
-        # the table then reads in the order a person would compute it.
-        parents = sorted(t.inputs, key=lambda p: p.is_leaf)
-        for parent in reversed(parents):
-            if id(parent) not in seen:
-                stack.append((parent, False))
-    return order
-
-
-def _namer(order: list[Tensor], output: Tensor,
-           names: Mapping[str, Any] | None) -> dict[int, str]:
-    given: dict[int, str] = {}
-    if names:
-        for key, value in names.items():
-            if isinstance(value, Tensor) and not key.startswith("_"):
-                given.setdefault(id(value), key)
-    label: dict[int, str] = {}
-    used: set[str] = set()
-    counts = {"v": 0, "p": 0}
-    for t in order:
-        name = given.get(id(t)) or t.name
-        if name is None and t is output:
-            name = "J"
-        if name is None:
-            if not t.is_leaf or t.requires_grad:
-                prefix = "v" if not t.is_leaf else "p"
-                counts[prefix] += 1
-                name = f"{prefix}{counts[prefix]}"
-            else:
-                name = _fmt(t.data)
-        base, k = name, 1
-        while name in used:  # two constants of the same value, or a repeated name
-            k += 1
-            name = f"{base}#{k}"
-        used.add(name)
-        label[id(t)] = name
-    return label
-
-
-Contributions = dict[int, list[tuple[Tensor, np.ndarray]]]
-
-
-def _gradients(output: Tensor, order: list[Tensor], seed: Any
-               ) -> tuple[dict[int, np.ndarray], Contributions]:
-    """dJ/d(node) for every node that requires a gradient, and what each edge contributed.
-
-    A backward pass of its own, right to left over the same primitives the engine runs, so the
-    user's ``.grad`` fields and the graph are left exactly as they were.
-    """
-    out_grad = np.ones_like(output.data) if seed is None else np.array(
-        seed.data if isinstance(seed, Tensor) else seed, dtype=output.data.dtype)
-    if out_grad.shape != output.data.shape:
-        raise GraphError(f"explain: grad has shape {out_grad.shape}, the output has shape "
-                         f"{output.data.shape}")
-    grads: dict[int, np.ndarray] = {id(output): out_grad}
-    contributions: Contributions = {}
-    for t in reversed(order):  # right to left: every consumer of a node comes before it
-        upstream = grads.get(id(t))
-        if t.is_leaf or upstream is None:
-            continue
-        edges = contributions[id(t)] = []
-        for parent, g in zip(t.inputs, t.node.local_gradients(upstream)):
-            if g is None or not parent.requires_grad:
-                continue
-            g = _sum_to(np.asarray(g), parent.data.shape)
-            edges.append((parent, g))
-            grads[id(parent)] = g if id(parent) not in grads else grads[id(parent)] + g
-    return grads, contributions
 
 
 def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.ndarray],
@@ -359,65 +274,6 @@ def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.nda
             shape = parent.data.shape
             steps.append(BackwardStep(
                 label[id(parent)], label[id(t)],
-                None if local is None else _sum_to(np.asarray(local), shape), upstream,
+                None if local is None else sum_to(np.asarray(local), shape), upstream,
                 contrib, grads[id(parent)]))
     return steps
-
-
-def _sum_to(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """Undo broadcasting for display: sum ``g`` down to an operand's shape."""
-    while g.ndim > len(shape):
-        g = g.sum(axis=0)
-    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
-    g = g.sum(axis=axes, keepdims=True) if axes else g
-    return np.broadcast_to(g, shape) if g.shape != shape else g
-
-
-# -- formatting ----------------------------------------------------------------------------------
-
-def _plain(a: np.ndarray) -> Any:
-    return float(a.item()) if a.size == 1 else a
-
-
-def _num(x: float) -> str:
-    x = float(x)
-    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else f"{x:.6g}"
-
-
-def _constant(c: Any) -> str:
-    """A constant operand inside a formula: numbers as the course writes them."""
-    if isinstance(c, str):
-        return c
-    if isinstance(c, (int, float, np.number)) and not isinstance(c, bool):
-        text = _num(c)
-        return f"({text})" if text.startswith("-") else text
-    return str(c)
-
-
-def _fmt(a: Any) -> str:
-    """A number as the course writes it (2, -4, 0.25); a small array inline; a big one by shape."""
-    if a is None:
-        return ""
-    a = np.asarray(a)
-    if a.size == 1:
-        return _num(a.item())
-    if a.size <= 6:
-        return np.array2string(a, precision=4, separator=", ", suppress_small=True
-                               ).replace("\n", "")
-    return f"array{a.shape}"
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.array_equal(a, b))
-
-
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    def line(r: tuple[str, ...]) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(header), rule, *(line(r) for r in rows)])
-
-
-def _dot_escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace('"', '\\"')
