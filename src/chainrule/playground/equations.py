@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
-
 from .. import nn
+from ..engine import softmax, tensor
 from ..errors import ConfigError
+from ..tools.explain import explain
 from .session import Run
 
 __all__ = ["Pass", "explain_unit", "explain_weight", "forward_pass"]
@@ -58,11 +58,11 @@ class Pass:
     db: list[np.ndarray | None]
     Y: np.ndarray  # the targets as the output compares them, one column per output unit
     loss: float
-    table: str  # cr.explain's forward and backward tables
+    table: str  # explain's forward and backward tables
 
 
 def forward_pass(run: Run, rows: np.ndarray) -> Pass:
-    """Run the network on the training rows ``rows`` and explain it with cr.explain."""
+    """Run the network on the training rows ``rows`` and explain it (tools.explain)."""
     # a diverged network overflows: its numbers show as inf and nan, without warnings
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _forward_pass(run, rows)
@@ -71,7 +71,7 @@ def forward_pass(run: Run, rows: np.ndarray) -> Pass:
 def _forward_pass(run: Run, rows: np.ndarray) -> Pass:
     X = run.data.X_train[rows]
     T = run.T_train[rows]
-    x = cr.tensor(X)
+    x = tensor(X)
     names: dict[str, Any] = {"X": x}
     A: list[np.ndarray] = [X]
     Z: list[Any] = [None]
@@ -89,12 +89,12 @@ def _forward_pass(run: Run, rows: np.ndarray) -> Pass:
             A.append(np.asarray(a.data))
     J = run.loss_fn(a, T)
     names["J"] = J
-    ex = cr.explain(J, names=names)
+    ex = explain(J, names=names)
     L = layer
     if len(A) == L:  # no activation module after the last Linear: A[L] is Z[L] or softmax
         out = np.asarray(Z[L].data)
         if run.output == "softmax_ce":
-            out = np.asarray(cr.softmax(cr.tensor(out), axis=-1).data)
+            out = np.asarray(softmax(tensor(out), axis=-1).data)
         A.append(out)
     m = len(rows)
     if run.output == "softmax_ce":

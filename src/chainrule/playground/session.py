@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-import chainrule as cr
-
 from .. import nn
+from ..engine import no_grad, softmax, tensor
+from ..tools.diagnose import diagnose
 from .config import LIMITS, RunConfig
 from .recipe import (
     Batches,
@@ -117,7 +117,7 @@ class Run:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             while done < steps and self.diverged is None:
                 rows = self.batches.next()
-                loss = self.loss_fn(self.model(cr.tensor(X[rows])), T[rows])
+                loss = self.loss_fn(self.model(tensor(X[rows])), T[rows])
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
@@ -134,13 +134,13 @@ class Run:
         return done
 
     def _outputs(self, X: np.ndarray) -> np.ndarray:
-        with cr.no_grad(), np.errstate(over="ignore", invalid="ignore"):
-            return np.asarray(self.model(cr.tensor(X)).data)
+        with no_grad(), np.errstate(over="ignore", invalid="ignore"):
+            return np.asarray(self.model(tensor(X)).data)
 
     def loss_of(self, X: np.ndarray, T: np.ndarray) -> float:
         """The loss on ``(X, T)`` with the current weights."""
-        with cr.no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            out = self.model(cr.tensor(X))
+        with no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            out = self.model(tensor(X))
             if not np.isfinite(out.data).all():
                 # a diverged network's loss is no number (and a loss that checks its
                 # probabilities would refuse NaN outputs, failing every later request)
@@ -177,8 +177,8 @@ class Run:
         """Each layer's output A[l] for inputs X (rows): the hidden activations, then the
         output as probabilities (softmax for a softmax output)."""
         outs: list[np.ndarray] = []
-        with cr.no_grad(), np.errstate(over="ignore", invalid="ignore"):
-            a = cr.tensor(X)
+        with no_grad(), np.errstate(over="ignore", invalid="ignore"):
+            a = tensor(X)
             for i, module in enumerate(self.model):
                 a = module(a)
                 last_linear = module is self.linears[-1]
@@ -186,7 +186,7 @@ class Run:
                 if not isinstance(module, nn.Linear) or (last_linear and not next_is_act):
                     outs.append(np.asarray(a.data))
             if self.output == "softmax_ce":
-                outs[-1] = np.asarray(cr.softmax(cr.tensor(outs[-1]), axis=-1).data)
+                outs[-1] = np.asarray(softmax(tensor(outs[-1]), axis=-1).data)
         return outs
 
     def _unit_scale(self, a: np.ndarray, last: bool) -> np.ndarray:
@@ -228,7 +228,7 @@ class Run:
         if self.diverged:
             return []
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            report = cr.diagnose(self.model, self.data.X_train, self.T_train,
+            report = diagnose(self.model, self.data.X_train, self.T_train,
                                  loss_fn=self.loss_fn)
         found = []
         for number, layer in enumerate(report.layers, start=1):
