@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import engine
 from ..engine import Tensor, no_grad
 
 __all__ = [
@@ -163,8 +164,6 @@ class SymbolicTable:
 
 def _engine_functions() -> dict[str, Any]:
     """SymPy function names mapped to the engine's differentiable versions."""
-    from .. import engine
-
     return {"exp": engine.exp, "log": engine.log, "sqrt": engine.sqrt, "tanh": engine.tanh,
             "Abs": engine.abs, "Max": engine.maximum, "Min": engine.minimum}
 
