@@ -103,3 +103,24 @@ def test_every_measured_metric_gets_a_panel_with_its_best_validation_marked() ->
     marks = {ax.get_title(): ax.collections[0].get_offsets()[0].tolist() for ax in fig.axes}
     # lowest val_loss and val_mae, highest val_r2, each read off the lists above
     assert marks == {"Loss": [3, 0.5], "MAE": [2, 1.0], "R2": [2, 0.6]}
+
+
+def test_training_draws_its_curves_without_importing_the_plots() -> None:
+    # plots -> training.curves, never back: LivePlot draws with training.curves, and a
+    # lazy import of chainrule.plots inside training would make the two one import circle
+    import ast
+
+    from chainrule import training
+
+    package = Path(training.__file__).parent
+    for path in sorted(package.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{'.' * node.level}{node.module or ''}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            assert not any(n.endswith("plots") or ".plots." in n or n == "..plots"
+                           for n in names), f"{path.name} imports the plots: {names}"
+    assert plots.plot_history is training.curves.plot_history

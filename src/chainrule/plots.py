@@ -5,26 +5,25 @@ figures are drawn with the Agg backend through matplotlib's object API, so drawi
 a window or changes the backend a notebook or script is using.  Each function writes a PNG
 file when given a ``path`` and returns the path; without one it returns the matplotlib
 ``Figure``, which a notebook shows inline.
+
+The training curves, :func:`plot_history`, live with training
+(:mod:`chainrule.training.curves`), where :class:`~chainrule.training.LivePlot` draws them as a
+run goes; the plots here draw on the same figure.
 """
 
 from __future__ import annotations
 
-import functools
-import io
 import math
-import os
-from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import PlotError
+from .training.curves import SavePath, figure, finish, have_matplotlib, plot_history
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-SavePath = str | os.PathLike[str] | None
-"""Where a plot is written as PNG; None returns the Figure instead."""
 
 __all__ = [
     "PlotError",
@@ -33,112 +32,6 @@ __all__ = [
     "plot_decision_boundary",
     "plot_history",
 ]
-
-def have_matplotlib() -> bool:
-    """Whether matplotlib can be imported."""
-    import importlib.util
-
-    return importlib.util.find_spec("matplotlib") is not None
-
-
-@functools.cache
-def _figure_class() -> type[Figure]:
-    from matplotlib.figure import Figure
-
-    class InlineFigure(Figure):
-        """A Figure that a notebook shows as PNG even where pyplot was never imported (IPython
-        registers its own Figure display only when pyplot's inline backend starts)."""
-
-        def _repr_png_(self) -> bytes:
-            buffer = io.BytesIO()
-            self.savefig(buffer, format="png")
-            return buffer.getvalue()
-
-    return InlineFigure
-
-
-def _figure(width: float, height: float) -> Figure:
-    """A new Agg figure (no window, and the backend of pyplot is left alone)."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-    except ImportError:
-        raise PlotError("plots need matplotlib: pip install matplotlib (or chainrule[plot])"
-                        ) from None
-    fig = _figure_class()(figsize=(width, height), dpi=120, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _finish(fig: Figure, path: SavePath) -> Figure | str:
-    """The figure itself without a path (a notebook shows it inline), else the PNG written."""
-    if path is None:
-        return fig
-    path = os.fspath(path)
-    fig.savefig(path)
-    return path
-
-
-def plot_history(history: Any, path: SavePath = None, title: str = "") -> Figure | str:
-    """Loss and every metric measured (accuracy, r2, ...) per epoch, training and validation:
-    a PNG file at ``path``, or the Figure when no path is given.
-
-    ``history`` is a :class:`chainrule.training.History` or a dict of lists.  Long runs (the
-    course's 2-4-1 network trains for 10,000 epochs) are drawn as lines without markers; the
-    loss axis turns logarithmic when the loss falls by more than a factor of 100.  The best
-    validation value of each panel is marked.
-    """
-    curves: Mapping[str, Sequence[float]] = getattr(history, "history", history)
-    if "loss" not in curves or not len(curves["loss"]):
-        raise PlotError("plot_history: the history has no 'loss' values to draw")
-    epochs = list(getattr(history, "epochs", [])) or list(range(1, len(curves["loss"]) + 1))
-    panels = ["loss"] + [k for k in curves if k not in ("loss", "lr") and not
-                         k.startswith("val_")]
-    cols = min(3, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig = _figure(5.2 * cols, 3.8 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for spare in axes[len(panels):]:
-        fig.delaxes(spare)
-    marker = "o" if len(epochs) <= 30 else None
-    from matplotlib.ticker import MaxNLocator
-
-    for ax, key in zip(axes, panels):
-        # Short metric names are abbreviations (mse, rmse, mae, r2).
-        label = key.upper() if len(key) <= 4 and key != "loss" else key.replace("_", " ")
-        train = np.asarray(curves[key], dtype=float)
-        ax.plot(epochs, train, color="tab:blue", marker=marker, ms=3, lw=1.6, label="training")
-        val = curves.get(f"val_{key}")
-        if val is not None and np.isfinite(np.asarray(val, dtype=float)).any():
-            ax.plot(epochs, val, color="tab:orange", marker=marker, ms=3, lw=1.6,
-                    label="validation")
-            best = int(np.nanargmax(val) if _grows(key) else np.nanargmin(val))
-            ax.scatter([epochs[best]], [val[best]], color="tab:orange", zorder=3, s=30,
-                       edgecolor="black", linewidths=0.6,
-                       label=f"best validation {val[best]:.3g} (epoch {epochs[best]})")
-        if key == "loss":
-            finite = train[np.isfinite(train) & (train > 0)]
-            if finite.size and finite.max() / max(finite.min(), 1e-300) > 100:
-                ax.set_yscale("log")
-        elif key == "accuracy":
-            ax.set_ylim(min(0.5, float(np.nanmin(train)) - 0.02), 1.005)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label.lower())
-        ax.set_title(label[0].upper() + label[1:])
-        ax.grid(True, alpha=0.3)
-        ax.legend(frameon=False, fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _finish(fig, path)
-
-
-def _grows(key: str) -> bool:
-    """Whether a larger value of metric ``key`` is better, as the metric table says (losses
-    and unknown names: smaller is better)."""
-    from .training.metrics import METRICS  # the table that knows each metric's direction
-
-    metric = METRICS.get(key)
-    return metric is not None and metric.greater_is_better
 
 
 def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.ndarray,
@@ -164,7 +57,7 @@ def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.nd
     palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
                "#7f7f7f", "#bcbd22", "#17becf"]
     colours = [palette[i % len(palette)] for i in range(k)]
-    fig = _figure(5.6, 5.0)
+    fig = figure(5.6, 5.0)
     ax = fig.subplots()
     ax.contourf(gx, gy, zz, levels=np.arange(k + 1) - 0.5, cmap=ListedColormap(colours),
                 alpha=0.25)
@@ -181,7 +74,7 @@ def plot_decision_boundary(predict: Callable[[np.ndarray], np.ndarray], X: np.nd
     ax.set_ylabel("$x_2$")
     ax.set_title(title or "Decision boundary")
     ax.legend(title="class", frameon=True, fontsize=8, loc="best")
-    return _finish(fig, path)
+    return finish(fig, path)
 
 
 def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
@@ -202,7 +95,7 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
     m = np.zeros((k, k), dtype=int)
     np.add.at(m, (t, p), 1)
     size = min(12.0, 2.5 + 0.55 * k)
-    fig = _figure(size + 1.0, size)
+    fig = figure(size + 1.0, size)
     ax = fig.subplots()
     im = ax.imshow(m, cmap="Blues")
     fig.colorbar(im, ax=ax, shrink=0.8)
@@ -219,4 +112,4 @@ def plot_confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int],
             for j in range(k):
                 ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=9,
                         color="white" if m[i, j] > threshold else "black")
-    return _finish(fig, path)
+    return finish(fig, path)

@@ -1,9 +1,9 @@
 """Training curves that redraw as training runs: :class:`LivePlot`.
 
 In a Jupyter kernel (a notebook, JupyterLab, VS Code) the loss and metric curves of
-:func:`chainrule.plots.plot_history` are drawn once and then updated in place, so a cell
-shows one figure that grows; anywhere else (a terminal, a script, a log file) each epoch is
-one printed line.  matplotlib and IPython are imported only when a figure is drawn.
+:func:`chainrule.training.curves.plot_history` are drawn once and then updated in place, so
+a cell shows one figure that grows; anywhere else (a terminal, a script, a log file) each
+epoch is one printed line.  matplotlib and IPython are imported only when a figure is drawn.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import time
 from typing import Any, TextIO
 
 from .callback import Callback
+from .curves import plot_history
 from .history import History
 from .progress import format_logs, in_notebook
 
@@ -73,9 +74,7 @@ class LivePlot(Callback):
             self._draw()
 
     def _draw(self) -> None:
-        from IPython.display import display
-
-        from ..plots import plot_history  # the plots sit beside training: import on use
+        from IPython.display import display  # IPython is there only in a notebook
 
         figure = plot_history(self.history, title=self.title)
         if self._handle is None:
