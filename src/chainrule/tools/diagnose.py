@@ -30,8 +30,9 @@ import numpy as np
 
 from ..data.preprocessing import check_features
 from ..engine import Tensor
-from ..nn import BCELoss, CrossEntropyLoss, Linear, Module, MSELoss, ReLU, Sequential, Sigmoid
+from ..nn import CrossEntropyLoss, Linear, Module, ReLU, Sequential, losses
 from ..nn.conv import Conv2d
+from ..training.tasks import default_loss
 from .display import html_table
 
 __all__ = ["Diagnosis", "Finding", "LayerReport", "diagnose"]
@@ -123,14 +124,6 @@ def _flatten(model: Module) -> list[Module]:
     return [model]
 
 
-def _default_loss(layers: list[Module], y: np.ndarray) -> Callable[[Tensor, Any], Tensor]:
-    if layers and isinstance(layers[-1], Sigmoid):
-        return BCELoss()
-    if y.ndim == 1 and y.dtype.kind in "iub":
-        return CrossEntropyLoss()
-    return MSELoss()
-
-
 def _width(m: Module) -> int:
     """Units of a Linear layer (outputs) or a convolution (output channels)."""
     return int(m.out_features if isinstance(m, Linear) else m.out_channels)
@@ -183,12 +176,13 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
       layer's norm;
     * **exploding**: ||dJ/dW|| above ``explode``, or not finite.
 
-    ``loss_fn`` defaults to BCELoss after a final Sigmoid, CrossEntropyLoss for integer
-    labels of shape (N,), and MSELoss otherwise.  The model's ``.grad`` are left as they were.
+    ``loss_fn`` defaults to the loss ``fit`` picks (BCELoss after a final Sigmoid,
+    CrossEntropyLoss for integer labels of shape (N,), and MSELoss otherwise).  The model's
+    ``.grad`` are left as they were.
     """
     layers = _flatten(model)
     y_arr = np.asarray(y.data if isinstance(y, Tensor) else y)
-    loss_fn = loss_fn or _default_loss(layers, y_arr)
+    loss_fn = loss_fn or losses.get(default_loss(model, y_arr))()
 
     saved = [(p, p.grad) for p in model.parameters()]
     linears: list[tuple[int, Module, Tensor | None, bool]] = []
