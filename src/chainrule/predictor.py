@@ -89,9 +89,8 @@ class Predictor(Pipeline):
 
     @property
     def encoder(self) -> Any:
-        """The fitted table encoder (None for a model trained on arrays)."""
-        table = self.table
-        return table.encoder if table is not None else None
+        """The fitted table encoder, the table step (None for a model trained on arrays)."""
+        return self.table
 
     @property
     def scaler(self) -> Any:

@@ -99,6 +99,6 @@ def test_a_model_saved_without_preprocessing_is_a_pipeline_with_no_steps(tmp_pat
 def test_the_predictor_keeps_its_names_on_a_file_of_today() -> None:
     pred = Predictor.load(FIXTURES / "regression.safetensors")
     assert pred.model is pred.network and pred.kind == "regression"
-    assert pred.encoder is pred.table.encoder and pred.scaler is pred.step("scaler")
+    assert pred.encoder is pred.table and pred.scaler is pred.step("scaler")
     assert pred.unknown_policy == "zeros" and pred.target == "value"
     assert pred.preprocessing["target_scaler"] == pred.head.scaler.to_dict()

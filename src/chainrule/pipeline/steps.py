@@ -64,10 +64,11 @@ class Step(Protocol):
         ...
 
 
-class TableStep:
+class TableStep(TableEncoder):
     """The table encoder as a step: table rows in, the float feature matrix out
-    (:class:`chainrule.data.columns.TableEncoder`), with the policy for categories not seen
-    in training (``unknown``: ``"zeros"`` or ``"error"``).
+    (:class:`chainrule.data.columns.TableEncoder`, whose ``fit(frame, comm)`` it keeps), with
+    the policy for categories not seen in training (``unknown``: ``"zeros"`` or
+    ``"error"``) stored with it.
 
     >>> import pandas as pd
     >>> from chainrule.data.columns import infer_columns
@@ -85,54 +86,25 @@ class TableStep:
     def __init__(self, plans: Sequence[ColumnPlan] = (), unknown: str = "zeros") -> None:
         if unknown not in ("zeros", "error"):
             raise ConfigError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
-        self.encoder = TableEncoder(plans)
+        super().__init__(plans)
         self.unknown_policy = unknown
-        self.unknown: dict[str, list[str]] = {}
-        """The categories the last :meth:`transform` met that training had not, by column."""
 
-    def fit(self, x: Any, comm: Gatherer | None = None) -> TableStep:
-        """Learn medians and categories from the training rows ``x`` (a DataFrame)."""
-        self.encoder.fit(x, comm=comm)
-        return self
-
-    def transform(self, x: Any, unknown: str | None = None) -> np.ndarray:
-        """The float64 feature matrix of the rows ``x``; ``unknown`` overrides the policy."""
-        try:
-            return self.encoder.transform(x, unknown or self.unknown_policy)
-        finally:
-            self.unknown = dict(self.encoder.unknown)
-
-    @property
-    def feature_names(self) -> list[str]:
-        """The names of the matrix's columns."""
-        return self.encoder.feature_names
-
-    @property
-    def input_columns(self) -> list[str]:
-        """The table columns read (dropped ones excluded)."""
-        return self.encoder.input_columns
-
-    @property
-    def columns(self) -> list[Any]:
-        """Each table column's fitted description (name, kind, medians, categories)."""
-        return self.encoder.columns
-
-    def describe(self) -> list[dict[str, Any]]:
-        """One row per table column: name, kind, reason and what it became."""
-        return self.encoder.describe()
+    def transform(self, frame: Any, unknown: str | None = None) -> np.ndarray:
+        """The float64 feature matrix of the rows ``frame``; ``unknown`` overrides the
+        policy.  The categories met that training had not are in :attr:`unknown`."""
+        return super().transform(frame, unknown or self.unknown_policy)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.encoder.to_dict(), "unknown": self.unknown_policy}
+        return {**super().to_dict(), "unknown": self.unknown_policy}
 
     @classmethod
     def from_dict(cls, d: Any) -> TableStep:
         """Rebuild from :meth:`to_dict` (a model file's ``columns``), checking every field."""
-        encoder = TableEncoder.from_dict(d)
+        step = super().from_dict(d)
         policy = d.get("unknown", "zeros")
         if policy not in ("zeros", "error"):
             raise DataError("invalid table encoder: unknown must be 'zeros' or 'error'")
-        step = cls(unknown=policy)
-        step.encoder = encoder
+        step.unknown_policy = policy
         return step
 
 
