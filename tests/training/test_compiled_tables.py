@@ -129,3 +129,37 @@ def test_what_the_plan_does_not_compute_runs_eagerly_with_a_warning(middle, loss
     np.testing.assert_array_equal(fast[0], eager[0])
     for a, b in zip(fast[1], eager[1], strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_the_step_functions_loss_is_found_by_the_table_or_its_base_class():
+    from chainrule.nn.functional import cross_entropy  # CrossEntropyLoss.function
+
+    rng = np.random.default_rng(2)
+    X, labels = rng.normal(size=(12, 3)), rng.integers(0, 2, size=12)
+    model = nn.Sequential(nn.Linear(3, 4, dtype=F64, rng=0), nn.ReLU(),
+                          nn.Linear(4, 2, dtype=F64, rng=1))
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    own = _L1Loss()
+
+    def functional_step(xb, yb):
+        opt.zero_grad()
+        loss = cross_entropy(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def own_loss_step(xb, yb):
+        opt.zero_grad()
+        loss = own(model(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+
+    fast = cr.compile(functional_step)
+    for _ in range(2):
+        fast(cr.tensor(X), labels)
+    assert fast.compiled, fast.reason
+    slow = cr.compile(own_loss_step)
+    with pytest.warns(RuntimeWarning, match="running eagerly"):
+        slow(cr.tensor(X), rng.normal(size=(12, 2)))
+    assert "does not replay" in slow.reason  # found, then refused: not 'could not be found'

@@ -296,8 +296,7 @@ def _from_step(step_fn: Any, optimizer: Any, xb: Any, yb: Any) -> tuple[Any, Any
     models = [v for v in refs if isinstance(v, nn.Module)
               and v.parameters() and all(id(p) in owned for p in v.parameters())
               and not _is_loss_module(v)]
-    losses = [v for v in refs if (_is_loss_module(v) or (
-        callable(v) and getattr(v, "__module__", "") == "chainrule.nn.functional"))]
+    losses = [v for v in refs if _is_loss_module(v) or _is_loss_function(v)]
     if len(models) != 1 or len(losses) != 1:
         raise UnsupportedStepError("the step function's model and loss could not be found; "
                                    "pass model= and loss_fn= to compile()")
@@ -308,6 +307,11 @@ def _is_loss_module(v: Any) -> bool:
     # a built-in loss says so by its base class; a user's own XxxLoss module by its name
     return isinstance(v, nn.losses.Loss) or (
         isinstance(v, nn.Module) and type(v).__name__.endswith("Loss"))
+
+
+def _is_loss_function(v: Any) -> bool:
+    # the functional form of a loss of the table (F.mse_loss: MSELoss.function)
+    return any(v is cls.function for cls in nn.losses.LOSSES.values())
 
 
 def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # noqa: A001
