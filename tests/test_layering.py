@@ -83,7 +83,24 @@ def _area(module: str) -> str:
 
 ALL = _modules()
 EDGES = {name: _imports(name, path) for name, path in ALL.items()}
-GRAPH = {name: {_owner(t) for t, _ in imps} - {name} for name, imps in EDGES.items()}
+
+
+def _runs(importer: str, target: str) -> set[str]:
+    """The modules importing ``target`` from ``importer`` runs: the target and every package
+    above it that the importer is not already inside (``import chainrule.training.metrics``
+    from ``chainrule.plots`` runs ``chainrule/training/__init__.py`` first)."""
+    target = _owner(target)
+    parts = target.split(".")
+    ran = {target}
+    for i in range(1, len(parts)):
+        package = ".".join(parts[:i])
+        if not (importer == package or importer.startswith(package + ".")):
+            ran.add(package)
+    return ran
+
+
+GRAPH = {name: set().union(*(_runs(name, t) for t, _ in imps)) - {name}
+         for name, imps in EDGES.items()}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -126,6 +143,13 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
                 if len(component) > 1:
                     found.append(sorted(component))
     return found
+
+
+def test_importing_a_submodule_runs_its_packages():
+    assert _runs("chainrule.plots", "chainrule.training.metrics") == {
+        "chainrule.training", "chainrule.training.metrics"}
+    assert _runs("chainrule.training.loop", "chainrule.training.metrics") == {
+        "chainrule.training.metrics"}
 
 
 def test_the_cycle_finder_finds_a_lazy_loop():
