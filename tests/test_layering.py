@@ -241,3 +241,31 @@ def test_data_imports_only_errors_and_io():
     bad = [(m, t) for m, imps in EDGES.items() if _area(m) == "data" for t, _ in imps
            if _area(t) not in {"data", "errors", "io"}]
     assert not bad, f"data must import only chainrule.errors and chainrule.io: {bad}"
+
+
+# Every area of the package and its floor: an area imports only areas on lower floors, or
+# beside it on its own floor (no module circle is still checked above).  This is the
+# README's "Layout" paragraph as data; a new area must be placed here.
+FLOORS = {
+    "errors": 0, "version": 0,
+    "engine": 1, "io": 1,
+    "nn": 2, "optim": 2, "data": 2,
+    "distributed": 3, "textbook": 3,
+    "tools": 4, "training": 4,
+    "plots": 5, "pipeline": 5, "playground": 5, "sklearn": 5,
+    "predictor": 6, "job": 6, "jobdata": 6, "runs": 6, "onnx": 6,
+    "workflow": 7,
+    "cli": 8,
+    "__main__": 9,
+}
+
+
+def test_every_area_has_a_floor():
+    areas = {_area(m) for m in ALL} - {""}
+    assert areas <= set(FLOORS), f"place these in FLOORS: {sorted(areas - set(FLOORS))}"
+
+
+def test_imports_point_down_the_floors():
+    bad = sorted({(m, t) for m, targets in GRAPH.items() if _area(m) for t in targets
+                  if _area(t) and FLOORS[_area(t)] > FLOORS[_area(m)]})
+    assert not bad, f"imports that point up a floor: {bad}"
