@@ -71,7 +71,7 @@ def test_a_non_finite_gradient_on_one_rank_names_the_parameter_on_every_rank() -
         assert "stopped after 2 epochs: stopped: non-finite numbers in epoch 2, batch 2: the " \
             "gradient of 2.bias (layer 2, Linear) became nan first" in line
         assert "on 1 of 2 ranks" in line
-    assert proc.stderr.count("UserWarning: non-finite numbers") == 1  # the chief warns
+    assert proc.stderr.count("OptionWarning: non-finite numbers") == 1  # the chief warns
 
 
 @needs_mpi
