@@ -351,7 +351,8 @@ class TrainConfig:
     # The range of lr is the optimizer's rule (chainrule.training.get_optimizer checks it);
     # the command line's parser refuses a non-positive one before any data is read.
     lr: float | None = field(default=None, metadata=option(
-        "--lr", group="training", parse=parse_positive_float, help="learning rate"))
+        "--lr", group="training", parse=parse_positive_float, spell=lambda v: f"{v:g}",
+        help="learning rate"))
     epochs: int | None = field(default=None, metadata=option(
         "--epochs", group="training", parse=parse_positive_int,
         help="most passes over the training data"))
@@ -380,6 +381,7 @@ class TrainConfig:
         help="seed for the split, the initial weights and the shuffling (default 0)"))
     standardize: bool | None = field(default=None, metadata=option(
         "--standardize", group="training", action="boolean",
+        feeds=("chainrule.data.StandardScaler",),
         help="standardise inputs with training statistics (default: on for --data and "
              "--dataset, off for the course's job)"))
     checkpoint: str | None = field(default=None, metadata=option(

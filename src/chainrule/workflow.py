@@ -37,7 +37,7 @@ from . import plots
 from .data.preprocessing import StandardScaler
 from .data.tabular import quote
 from .distributed import communicator
-from .errors import ConfigError, DataError
+from .errors import ConfigError, DataError, Option, OptionWarning
 from .io import writes_to
 from .job import TrainConfig, check_class_weight, parse_class_weight
 from .jobdata import PreparedData, read_dataset, read_table
@@ -91,6 +91,9 @@ __all__ = [
     "write_predictions",
 ]
 
+OnReady = Callable[[dict[str, Any], list[dict[str, Any]], list["str | Warning"]], None]
+"""``on_ready(summary, columns, notes)``: told what the run will do before it trains."""
+
 _MAX_PARAMETERS = 200_000_000  # 800 MB of float32: beyond it a typo, not a plan
 
 
@@ -106,13 +109,16 @@ class TrainResult:
     metrics: dict[str, dict[str, float]]
     baseline: dict[str, dict[str, float]]
     columns: list[dict[str, Any]]
-    notes: list[str]
+    notes: list[str | Warning]
+    """What the run noted: text, or the library's warnings as they were raised (an
+    :class:`~chainrule.errors.OptionWarning` names its arguments as data)."""
     summary: dict[str, Any]
     history: Any = None
     path: str | None = None
     plots: list[str] = field(default_factory=list)
     diverged: str | None = None
-    hint: str = ""
+    hint: str | OptionWarning = ""
+    """What to try after a diverged run, naming the options to change as data."""
     interrupted: bool = False
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     """Positions of each split's rows among the rows kept (those with a target)."""
@@ -164,23 +170,32 @@ def _class_weights(cfg: TrainConfig, counts: np.ndarray, names: list[str]) -> np
 
 
 @contextlib.contextmanager
-def _collect_warnings(into: list[str]) -> Iterator[None]:
-    """Gather warnings as one-line texts (the CLI prints them cleanly) and keep NumPy's
-    overflow chatter quiet: the non-finite guard reports what matters."""
+def _collect_warnings(into: list[str | Warning]) -> Iterator[None]:
+    """Gather the warnings raised inside as objects (an OptionWarning keeps the arguments it
+    names, for the CLI to spell as flags), each text once, and keep NumPy's overflow chatter
+    quiet: the non-finite guard reports what matters.
+
+    ``warnings.catch_warnings`` is process-wide state (before Python 3.14's context-aware
+    warnings): a warning another thread raises meanwhile lands here too."""
     with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         warnings.simplefilter("always")
         try:
             yield
         finally:
+            seen = {_one_line(n) for n in into}
             for w in caught:
-                text = " ".join(str(w.message).split())
-                if not issubclass(w.category, DeprecationWarning) and text not in into:
-                    into.append(text)
+                text = _one_line(w.message)
+                if not issubclass(w.category, DeprecationWarning) and text not in seen:
+                    seen.add(text)
+                    into.append(w.message if isinstance(w.message, Warning) else text)
+
+
+def _one_line(note: str | Warning) -> str:
+    return " ".join(str(note).split())
 
 
 def train(cfg: TrainConfig, *, stream: Any = None,
-          on_ready: Callable[[dict[str, Any], list[dict[str, Any]], list[str]], None] | None
-          = None) -> TrainResult:
+          on_ready: OnReady | None = None) -> TrainResult:
     """Run the training job ``cfg`` describes (see the module docstring); progress goes to
     ``stream`` when ``cfg.verbose``.  ``on_ready(summary, columns, notes)`` is called once the
     data is read and typed, before training starts (the CLI prints the column table then).
@@ -192,8 +207,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
 
 
 def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
-           on_ready: Callable[[dict[str, Any], list[dict[str, Any]], list[str]], None] | None
-           ) -> TrainResult:
+           on_ready: OnReady | None) -> TrainResult:
     comm = communicator(bool(cfg.distributed))
     comm.agree(cfg.check, "check the options")
     d = _Defaults(cfg)
@@ -280,12 +294,14 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
                          rows=dict(zip(("train", "validation", "test"), prep.split_rows)))
     if trainer.nonfinite is not None:
         nf = trainer.nonfinite
-        notes[:] = [n for n in notes if "non-finite" not in n]
+        notes[:] = [n for n in notes if "non-finite" not in str(n)]
         lr = trainer.optimizer.lr
         result.diverged = (f"training diverged: non-finite numbers in epoch {nf['epoch']}, "
                            f"batch {nf['batch']} ({nf['what']}); no model was saved")
-        result.hint = f"lower the learning rate, e.g. --lr {lr / 10:g}" + (
-            "" if d.standardize else ", or standardise the inputs with --standardize")
+        result.hint = OptionWarning(
+            "lower the learning rate, e.g. {lr}"
+            + ("" if d.standardize else ", or standardise the inputs with {std}"),
+            lr=Option("lr", lr / 10), std=Option("standardize"))
         return result
     scored = _score(pipeline, prep, result, comm)
     # the decision boundary is drawn over every rank's rows (every rank takes part)

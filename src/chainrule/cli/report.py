@@ -74,34 +74,16 @@ def spell(option: Option) -> str:
     return f"{flag.name} {flag.spell(option.value)}" if option.has_value else flag.name
 
 
-# TEMPORARY (until the library's warnings that still name Python arguments in prose are
-# OptionWarnings, and the training workflow passes them on as objects): those spellings, as a
-# command-line user types them, and the flag to look at for a word.  Remove with the last
-# such warning.
-_PROSE_TO_FLAGS = (
-    ("Pass batch_size=None to ask for that, or a smaller batch_size",
-     "Pass --batch-size full to ask for that, or a smaller --batch-size"),
-    ("batch_size=None", "--batch-size full"),
-    ("batch_size", "--batch-size"),
-    ("chainrule.data.StandardScaler", "--standardize"),
-    ("StandardScaler", "--standardize"),
-    ("validation_split", "--val-split"),
-)
-_PROSE_HINTS = (("batch size", "--batch-size"), ("learning rate", "--lr"))
-
-
 def warning_text(warning: Warning | str) -> str:
-    """A library warning (or note) as this command says it: an :class:`OptionWarning` with
-    its arguments spelled as flags; prose as it is (but see ``_PROSE_TO_FLAGS``)."""
-    if isinstance(warning, OptionWarning):
-        return warning.render(spell)
-    text = " ".join(str(warning).split())
-    for api, flag in _PROSE_TO_FLAGS:
-        text = text.replace(api, flag)
-    for word, flag in _PROSE_HINTS:
-        if word in text and flag not in text:
-            return text + f" (see {flag})"
-    return text
+    """A library warning (or note) as this command says it, on one line: an
+    :class:`OptionWarning` with its arguments spelled as flags (:func:`spell`), any other text
+    as it is.
+
+    >>> warning_text(OptionWarning("try {lr}", lr=Option("lr", 0.05)))
+    'try --lr 0.05'
+    """
+    text = warning.render(spell) if isinstance(warning, OptionWarning) else str(warning)
+    return " ".join(text.split())
 
 
 def show_warning(message: Warning | str, category: type[Warning], filename: str,

@@ -70,13 +70,14 @@ def run(args: argparse.Namespace) -> int:
     chief = not cfg.distributed or rank() == 0
     quiet_report = cfg.verbose == 0 or not chief
 
-    def ready(summary: dict[str, Any], columns: list[dict[str, Any]], notes: list[str]) -> None:
+    def ready(summary: dict[str, Any], columns: list[dict[str, Any]],
+              notes: list[str | Warning]) -> None:
         if quiet_report:
             for note in notes:
                 if chief:
-                    warn(note)
+                    warn(as_flags(note))
             return
-        _print_ready(summary, columns, notes)
+        _print_ready(summary, columns, [as_flags(note) for note in notes])
 
     result = workflow.train(cfg, stream=sys.stdout, on_ready=ready)
     for note in result.notes:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .. import optim
-from ..errors import ConfigError
+from ..errors import ConfigError, Option
 from ..io import write_error
 from ..optim.monitor import Monitor
 from ..tools.saving import save
@@ -47,7 +47,9 @@ def _monitored(logs: Logs | None, monitor: str, who: str, trainer: Any = None) -
     if monitor not in logs:
         if trainer is not None and getattr(trainer, "nonfinite", None) is not None:
             return math.nan  # the guard stopped this epoch: no improvement, no complaint
-        hint = " (pass validation_data or validation_split)" if monitor.startswith("val_") else ""
+        # the arguments as data, so the text is the one an OptionWarning naming them gives
+        hint = f" (pass {Option('validation_data')} or {Option('validation_split')})" \
+            if monitor.startswith("val_") else ""
         raise ConfigError(f"{who}: monitors {monitor!r}, which training does not report{hint};"
                           f" reported: {', '.join(logs)}")
     return float(logs[monitor])

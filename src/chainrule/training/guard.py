@@ -21,7 +21,7 @@ from .. import nn
 from ..engine import Tensor, no_grad
 from ..errors import Option, OptionWarning
 
-__all__ = ["NonFiniteGuard", "first_nonfinite", "literal"]
+__all__ = ["NonFiniteGuard", "Suggested", "first_nonfinite", "literal"]
 
 Array = np.ndarray
 
@@ -111,8 +111,9 @@ class NonFiniteGuard:
 
     @staticmethod
     def message(epoch: int, batch: int, what: str, xb: Tensor, lr: float) -> OptionWarning:
-        """The full warning: where, what, and what to try.  The scaler it suggests is an
-        :class:`~chainrule.errors.Option` (a command line names its own way to standardise).
+        """The full warning: where, what, and what to try.  The learning rate to try and the
+        scaler it suggests are :class:`~chainrule.errors.Option` s (a command line names its
+        own flags for them).
 
         >>> w = NonFiniteGuard.message(0, 2, "the loss became nan", Tensor([[50.0]]), 0.5)
         >>> str(w)  # doctest: +NORMALIZE_WHITESPACE
@@ -122,7 +123,7 @@ class NonFiniteGuard:
         last finite weights (from before this step)'
         """
         scale = float(np.max(np.abs(xb.data))) if xb.data.size else 0.0
-        hints = [f"the learning rate ({lr:g}) is probably too high: try {lr / 10:g}"]
+        hints = [f"the learning rate ({lr:g}) is probably too high: try {{lr}}"]
         if scale > 10:
             hints.append(f"the inputs are not scaled (largest |x| in the batch is {scale:.3g}): "
                          "standardise them, e.g. with {scaler}")
@@ -131,7 +132,20 @@ class NonFiniteGuard:
         where = f"non-finite numbers in epoch {epoch + 1}, batch {batch + 1}: {what}; "
         return OptionWarning(
             literal(where) + "; or ".join(hints) + ". The model keeps its last finite weights "
-            "(from before this step)", scaler=Option("chainrule.data.StandardScaler"))
+            "(from before this step)", lr=Suggested("lr", lr / 10),
+            scaler=Option("chainrule.data.StandardScaler"))
+
+
+class Suggested(Option):
+    """An argument named by the value to try: Python's text is the number alone (``try
+    0.05``), a command line's its flag and the value (``try --lr 0.05``).
+
+    >>> str(Suggested("lr", 0.05)), Suggested("lr", 0.05).name
+    ('0.05', 'lr')
+    """
+
+    def __str__(self) -> str:
+        return format(self.value, "g")
 
 
 def literal(text: str) -> str:
