@@ -10,7 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 
-from .. import __version__
+from ..version import __version__
 from . import demo, evaluate, export, gradcheck, info, playground, predict, train
 from .options import FORMAT, Parser
 from .report import OK, exit_status, show_warning

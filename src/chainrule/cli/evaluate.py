@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.confusion_matrix and pred.task.is_classifier:
         from .. import plots
         from ..io import writes_to
-        from ..workflow import refuse_overwrite
+        from ..runs import refuse_overwrite
 
         refuse_overwrite("--confusion-matrix", args.confusion_matrix,
                          {"the --data file": args.data, "the MODEL file": args.model})

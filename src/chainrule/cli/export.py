@@ -25,7 +25,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write a saved model as ONNX (needs chainrule.onnx and the onnx package)."""
     from ..onnx import export_model_file  # NumPy-only until it writes the file
-    from ..workflow import refuse_overwrite
+    from ..runs import refuse_overwrite
 
     refuse_overwrite("--out", args.out, {"the MODEL file": args.model})
     try:

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     """Predict for each row of a CSV file, keeping every input column as written."""
     from ..data.tabular import read_frame
     from ..predictor import Predictor, write_predictions
-    from ..workflow import refuse_overwrite
+    from ..runs import refuse_overwrite
 
     need_pandas("chainrule predict")
     if args.out:

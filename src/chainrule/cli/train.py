@@ -62,7 +62,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train, report, plot and save."""
-    from .. import workflow
+    from ..workflow import train
 
     cfg = job_from(args, **({"verbose": 0} if args.json else {}))
     if cfg.data is not None:
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             return
         _print_ready(summary, columns, [as_flags(note) for note in notes])
 
-    result = workflow.train(cfg, stream=sys.stdout, on_ready=ready)
+    result = train(cfg, stream=sys.stdout, on_ready=ready)
     for note in result.notes:
         if chief:
             warn(as_flags(note))
