@@ -19,7 +19,6 @@ import numpy as np
 
 from .data import load_dataset
 from .data.columns import prepare_target
-from .data.csvio import load_csv
 from .data.tabular import quote, read_frame
 from .errors import ConfigError, DataError, GradcheckError
 from .nn import Module
@@ -131,12 +130,7 @@ def labelled_rows(pred: Predictor, data: Any = None, *, dataset: str | None = No
     frame = read_frame(data, delimiter=delimiter)
     t = prepare_target(frame, target, pred.kind, pred.class_names
                        if pred.kind == "classification" else None)
-    frame = frame[t.keep]
-    if pred.encoder is None:
-        X = load_csv(frame, None, features=pred.feature_names).X
-    else:
-        X = pred.encode(frame)
-    return X, t.y
+    return pred.encode(frame[t.keep]), t.y
 
 
 def describe(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -441,7 +441,7 @@ def _plots(pipeline: Pipeline, prep: PreparedData, history: Any, out_dir: str,
         written = [plots.plot_history(history, path, title=f"{name}: training curves")]
     if prep.task == "classification":
         def classes(X: np.ndarray) -> np.ndarray:
-            return pipeline.classes_of(pipeline.outputs(X, encoded=True))
+            return pipeline.class_codes(X, encoded=True)
 
         if points:
             path = os.path.join(out_dir, PLOT_FILES["decision boundary"])

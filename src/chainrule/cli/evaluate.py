@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwrite("--confusion-matrix", args.confusion_matrix,
                          {"the --data file": args.data, "the MODEL file": args.model})
         with writes_to(args.confusion_matrix):
-            plots.plot_confusion_matrix(y, pred.classes_of(pred.outputs(X, encoded=True)),
+            plots.plot_confusion_matrix(y, pred.class_codes(X, encoded=True),
                                         args.confusion_matrix, class_names=pred.class_names)
         if not args.json:
             print(f"confusion matrix: {printable(args.confusion_matrix)}")

@@ -45,7 +45,6 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Predict for each row of a CSV file, keeping every input column as written."""
-    from ..data.tabular import read_frame
     from ..predictor import Predictor, write_predictions
     from ..runs import refuse_overwrite
 
@@ -54,14 +53,9 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwrite("--out", args.out, {"the --data file": args.data,
                                             "the MODEL file": args.model})
     pred = Predictor.load(args.model)
-    frame = read_frame(args.data, delimiter=args.delimiter, raw=True)
-    if pred.encoder is not None:
-        X = pred.encode(frame, args.unknown)  # checks columns and categories before output
-    else:
-        from ..data import load_csv
-
-        X = load_csv(read_frame(args.data, delimiter=args.delimiter), None,
-                     features=pred.feature_names).X
+    # the rows as written (echoed in the output) and encoded: columns and categories are
+    # checked before any output
+    frame, X = pred.read_rows(args.data, args.unknown, delimiter=args.delimiter)
     warn_unknown(pred)
     out = pred.outputs(X, encoded=True)
     # on a terminal (or a pipe to one) no cell may send it control sequences

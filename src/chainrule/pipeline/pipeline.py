@@ -85,20 +85,35 @@ class Pipeline:
         return int(self.network.parameters()[0].data.shape[1])
 
     # -- rows in --------------------------------------------------------------------------------
-    def encode(self, rows: Any, unknown: str | None = None) -> np.ndarray:
-        """The numeric features of ``rows`` (before the steps that take numbers);
-        ``unknown`` overrides the table step's policy for categories not seen in training."""
+    def encode(self, rows: Any, unknown: str | None = None, *,
+               delimiter: str | None = None) -> np.ndarray:
+        """The numeric features of ``rows`` (before the steps that take numbers): a table
+        step encodes a DataFrame or CSV file by its columns; a pipeline on arrays reads the
+        ``feature_names`` columns of one as numbers, or takes an array.  ``unknown``
+        overrides the table step's policy for categories not seen in training;
+        ``delimiter`` is a CSV file's field separator (default: sniffed)."""
         table = self.table
         if table is not None:
             if isinstance(rows, np.ndarray):
                 raise DataError("this model was trained on a table; pass a DataFrame or a "
                                 "CSV file with the columns "
                                 f"{', '.join(table.input_columns)}")
-            return table.transform(read_frame(rows), unknown)
+            return table.transform(read_frame(rows, delimiter=delimiter), unknown)
         if isinstance(rows, (str, os.PathLike)) or (
                 not isinstance(rows, np.ndarray) and hasattr(rows, "columns")):
-            rows = load_csv(rows, None, features=self.feature_names).X
+            rows = load_csv(rows, None, features=self.feature_names, delimiter=delimiter).X
         return check_features(rows)
+
+    def read_rows(self, source: Any, unknown: str | None = None, *,
+                  delimiter: str | None = None) -> tuple[Any, np.ndarray]:
+        """The rows of a CSV file (or DataFrame) as written, every cell the text it holds
+        (to write beside the predictions), and their encoded features (:meth:`encode`): a
+        table step encodes the rows as read; a pipeline on arrays reads the file's numbers
+        as training read them (pandas' parser)."""
+        frame = read_frame(source, delimiter=delimiter, raw=True)
+        X = self.encode(frame if self.table is not None else source, unknown,
+                        delimiter=delimiter)
+        return frame, X
 
     def features(self, X: np.ndarray) -> np.ndarray:
         """The network's input from encoded features: the steps that take numbers, in
@@ -130,6 +145,10 @@ class Pipeline:
     def classes_of(self, out: np.ndarray) -> np.ndarray:
         """Class codes from raw outputs."""
         return self.head.classes(out)
+
+    def class_codes(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
+        """Predicted class codes (0 .. classes - 1, in ``class_names`` order) of ``rows``."""
+        return self.head.classes(self.outputs(rows, encoded=encoded))
 
     def predict_proba(self, rows: Any, *, encoded: bool = False) -> np.ndarray:
         """Class probabilities, one column per class in ``class_names`` order."""
