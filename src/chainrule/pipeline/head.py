@@ -2,8 +2,9 @@
 class names, or values in the target's own units (a standardised target's inverse applied).
 
 How outputs become probabilities and classes is :mod:`chainrule.training.tasks`'s rule;
-:attr:`Head.readout` states it as data (which function turns outputs into probabilities,
-whether a column is one yes/no decision, where it is cut), for an exporter that rebuilds it.
+:attr:`Head.readout` states it as data, the task's own fields (which function turns outputs
+into probabilities, whether a column is one yes/no decision, where it is cut), for an
+exporter that rebuilds it.
 
 >>> from chainrule.training import tasks
 >>> head = Head(tasks.get("binary_logits"), ["no", "yes"])
@@ -88,11 +89,9 @@ class Head:
 
     @property
     def readout(self) -> Readout:
-        """The task's rule for probabilities and classes, as data (see :class:`Readout`)."""
-        binary = self.task.is_classifier and self.task.n_outputs(3) == 1
-        squash = None if self.task.output != "identity" or not self.task.is_classifier \
-            else ("sigmoid" if binary else "softmax")
-        return Readout(squash, binary, 0.5 if self.task.output == "sigmoid" else 0.0)
+        """The task's rule for probabilities and classes, as data (see :class:`Readout`): the
+        task's own fields."""
+        return Readout(self.task.squash, self.task.binary, self.task.cut)
 
     # -- fitting: the targets the loss takes ---------------------------------------------------
     def fit(self, y: np.ndarray, comm: Gatherer | None = None) -> Head:

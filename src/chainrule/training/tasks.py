@@ -53,12 +53,22 @@ class Task:
     ``loss`` is the loss name (see :data:`chainrule.training.LOSSES`) that fits it,
     ``output`` the last layer :func:`chainrule.training.build_mlp` adds (``identity``,
     ``sigmoid`` or ``softmax``), ``kind`` is ``classification`` or ``regression``.
+
+    The readout, as data (an exporter rebuilds it from these): ``squash`` is the function
+    that turns raw outputs into probabilities (``"sigmoid"``, ``"softmax"``, or None where
+    the last layer already gives them, or for regression); with ``binary`` each output
+    column is one yes/no decision, output > ``cut`` (0 for a logit, 0.5 for a
+    probability), and one column gives the two probabilities [1 - p, p]; otherwise there is
+    one output per class and the class is the largest.
     """
 
     name: str
     loss: str
     output: str
     kind: str
+    squash: str | None = None
+    binary: bool = False
+    cut: float = 0.0
 
     @property
     def is_classifier(self) -> bool:
@@ -67,7 +77,7 @@ class Task:
 
     def n_outputs(self, n_classes: int | None = None) -> int:
         """Network outputs for ``n_classes`` classes (one for binary tasks and regression)."""
-        if self.name in ("multiclass", "multiclass_probs"):
+        if self.is_classifier and not self.binary:
             if n_classes is None or n_classes < 2:
                 raise ConfigError(f"task {self.name!r} needs the number of classes (>= 2), "
                                   f"got {n_classes!r}")
@@ -80,11 +90,11 @@ class Task:
         if not self.is_classifier:
             raise ConfigError("a regression task has no class probabilities; use its values")
         with no_grad():
-            if self.name == "binary_logits":
+            if self.squash == "sigmoid":
                 z = sigmoid(Tensor(z)).data
-            elif self.name == "multiclass":
+            elif self.squash == "softmax":
                 z = softmax(Tensor(z), axis=1).data
-        if self.name in ("binary", "binary_logits") and z.shape[1] == 1:
+        if self.binary and z.shape[1] == 1:
             return np.hstack([1.0 - z, z])
         return z
 
@@ -94,10 +104,10 @@ class Task:
         z = _array(out)
         if not self.is_classifier:
             raise ConfigError("a regression task has no classes; use its values")
-        if self.name in ("binary", "binary_logits"):
+        if self.binary:
             # Thresholding the logit at 0 equals thresholding the probability at 0.5, with no
             # rounding at the boundary.
-            decided = z > (0.5 if self.name == "binary" else 0.0)
+            decided = z > self.cut
             return decided[:, 0].astype(np.int64) if z.shape[1] == 1 else \
                 decided.astype(np.int64)
         return z.argmax(axis=1).astype(np.int64)
@@ -106,7 +116,7 @@ class Task:
         """True classes from prepared targets: integer labels stay, one-hot or probability
         rows give their argmax, 0/1 columns give 0/1 (one per column when several)."""
         y = np.asarray(y)
-        if self.name in ("binary", "binary_logits"):
+        if self.binary:
             y = as_rows(y) > 0.5
             return y[:, 0].astype(np.int64) if y.shape[1] == 1 else y.astype(np.int64)
         if y.ndim == 2 and y.shape[1] > 1:
@@ -124,9 +134,11 @@ def _array(out: Any) -> Array:
 
 
 TASKS: dict[str, Task] = {
-    "binary": Task("binary", "bce", "sigmoid", "classification"),
-    "binary_logits": Task("binary_logits", "bce_with_logits", "identity", "classification"),
-    "multiclass": Task("multiclass", "cross_entropy", "identity", "classification"),
+    "binary": Task("binary", "bce", "sigmoid", "classification", binary=True, cut=0.5),
+    "binary_logits": Task("binary_logits", "bce_with_logits", "identity", "classification",
+                          squash="sigmoid", binary=True),
+    "multiclass": Task("multiclass", "cross_entropy", "identity", "classification",
+                       squash="softmax"),
     "multiclass_probs": Task("multiclass_probs", "cross_entropy", "softmax", "classification"),
     "regression": Task("regression", "mse", "identity", "regression"),
 }
