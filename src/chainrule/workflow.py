@@ -134,6 +134,7 @@ class _Defaults:
         def pick(value: Any, for_course: Any, general: Any) -> Any:
             return value if value is not None else (for_course if course else general)
 
+        self.course = course
         self.layers = pick(cfg.layers, [4], [64])
         self.activation = pick(cfg.activation, "tanh", "relu")
         self.optimizer = pick(cfg.optimizer, "sgd", "adam")
@@ -201,41 +202,90 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     data is read and typed, before training starts (the CLI prints the column table then).
 
     The output folder is held by one run at a time (:class:`RunLock`); a checkpoint or data
-    file that is one of the run's outputs is refused (:func:`check_outputs`)."""
-    with contextlib.ExitStack() as held:  # the output folder's lock, released however it ends
-        return _train(cfg, held, stream, on_ready)
-
-
-def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
-           on_ready: OnReady | None) -> TrainResult:
+    file that is one of the run's outputs is refused (:func:`check_outputs`).  The steps:
+    read the data, fit the preprocessing and build the network, set up the trainer, fit,
+    then score and save."""
     comm = communicator(bool(cfg.distributed))
     comm.agree(cfg.check, "check the options")
     d = _Defaults(cfg)
     prep = read_table(cfg, comm) if cfg.data is not None else read_dataset(cfg, comm)
-    tr, va, _ = prep.split
+    with contextlib.ExitStack() as held:  # the output folder's lock, released however it ends
+        fitted = _fit_preprocessing(cfg, prep, d, comm)
+        run = _set_up(cfg, prep, d, fitted, held, stream, comm)
+        if on_ready is not None:
+            on_ready(run.summary, run.columns, run.notes)
+            run.notes.clear()  # reported
+        result = _fit(prep, d, fitted, run)
+        if result.diverged:
+            return result  # nothing is saved
+        scored = _score(fitted.pipeline, prep, result, comm)
+        # the decision boundary is drawn over every rank's rows (every rank takes part)
+        points = comm.gather((prep.X, prep.y)) if cfg.plots and prep.X.shape[1] == 2 and \
+            prep.encoder is None else []
+        if run.trainer.dist is not None and run.trainer.dist.rank != 0:
+            return result  # the chief rank writes
+        _save(cfg, prep, d, fitted, run, result, scored, points)
+        return result
+
+
+@dataclass
+class _Fitted:
+    """The preprocessing fitted on the training rows, and the network it feeds: the
+    network's inputs ``Z`` (scaled features) and targets ``y_fit`` (as the loss takes them)
+    for every row this rank holds, the rows' weights (or None), and the pipeline."""
+
+    task: Any
+    Z: np.ndarray
+    y_fit: np.ndarray
+    weights: np.ndarray | None
+    pipeline: Pipeline
+
+
+def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: _Defaults, comm: Any
+                       ) -> _Fitted:
+    """Fit the steps and the head on the training rows of every rank together, and build
+    the network."""
+    tr = prep.split[0]
     n_classes = len(prep.class_names or [])
     fewest = -comm.max(-len(tr))  # training rows of the rank with the fewest
     task = comm.agree(lambda: _task_of(cfg, prep, d, fewest, comm.size), "check the model")
     X, y = prep.X, prep.y
-    # the steps and the head learn from the training rows of every rank together
     scaler = StandardScaler().fit(X[tr], comm) if d.standardize else None
     Z = scaler.transform(X) if scaler is not None else X
-    comm.agree(lambda: _check_range(Z, prep.feature_names, cfg.course_job, scaler is not None),
+    comm.agree(lambda: _check_range(Z, prep.feature_names, d.course, scaler is not None),
                "check the features")
     head = Head(task, prep.class_names, prep.target, kind=prep.task).fit(y[tr], comm)
-    y_fit = head.transform(y)  # standardised (regression) and shaped for the loss
     weights = None
     if prep.task == "classification" and cfg.class_weight is not None:
-        counts = comm.sum(np.bincount(y[tr], minlength=n_classes
-                                      ).astype(np.float64))
+        counts = comm.sum(np.bincount(y[tr], minlength=n_classes).astype(np.float64))
         weights = comm.agree(lambda: _class_weights(cfg, counts, prep.class_names or []),
                              "weigh the classes")[y]
-    dtype = np.float64 if cfg.course_job else np.float32
     model = build_mlp(X.shape[1], d.layers, task.n_outputs(n_classes or None),
-                      activation=d.activation, output=task.output, init=d.init, dtype=dtype,
-                      rng=cfg.seed)
+                      activation=d.activation, output=task.output, init=d.init,
+                      dtype=np.float64 if d.course else np.float32, rng=cfg.seed)
     steps = [s for s in (prep.encoder, scaler) if s is not None]
-    pipeline = Pipeline(steps, model, head, prep.feature_names)
+    return _Fitted(task, Z, head.transform(y), weights,
+                   Pipeline(steps, model, head, prep.feature_names))
+
+
+@dataclass
+class _Run:
+    """A run set up: its output folder, trainer, what it will do (``summary``, ``columns``)
+    and the notes so far."""
+
+    out_dir: str
+    trainer: Trainer
+    summary: dict[str, Any]
+    columns: list[dict[str, Any]]
+    notes: list[str | Warning]
+    resuming: bool
+    seconds: float = 0.0
+
+
+def _set_up(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted,
+            held: contextlib.ExitStack, stream: Any, comm: Any) -> _Run:
+    """Claim the output folder and build the trainer with its callbacks."""
+    tr = prep.split[0]
     out_dir = cfg.out or os.path.join("runs", _run_name(prep.name))
     comm.agree(lambda: check_outputs(cfg, out_dir), "check the output files")
     # only the chief rank writes into the folder, so only it holds the lock
@@ -252,45 +302,53 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
     if cfg.batch_size == "default" and d.batch_size is not None and \
             comm.max(len(tr)) <= d.batch_size:
         d.batch_size = None  # the default batch holds every row: say full batch, not warn
-
-    notes = list(prep.notes) + ([lock.note] if lock is not None and lock.note else [])
-    trainer = Trainer(model, loss=cfg.loss if cfg.loss != "auto" else task.loss,
-                      optimizer=d.optimizer, lr=d.lr, batch_size=d.batch_size, seed=cfg.seed,
-                      callbacks=callbacks, verbose=cfg.verbose, stream=stream,
+    notes: list[str | Warning] = list(prep.notes) + (
+        [lock.note] if lock is not None and lock.note else [])
+    task, model = fitted.task, fitted.pipeline.network
+    loss = cfg.loss if cfg.loss != "auto" else task.loss
+    trainer = Trainer(model, loss=loss, optimizer=d.optimizer, lr=d.lr,
+                      batch_size=d.batch_size, seed=cfg.seed, callbacks=callbacks,
+                      verbose=cfg.verbose, stream=stream,
                       distributed=comm if cfg.distributed else False,
-                      checkpoint=cfg.checkpoint,
-                      checkpoint_every=cfg.checkpoint_every)
+                      checkpoint=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every)
     if resuming:
         trainer.load_checkpoint(cfg.checkpoint)
     os.makedirs(out_dir, exist_ok=True)
-    fit_kwargs: dict[str, Any] = {}
-    if weights is not None:
-        if "sample_weight" not in inspect.signature(trainer.fit).parameters:
-            raise ConfigError("--class-weight needs a chainrule whose training loop takes "
-                              "sample weights; this one does not")
-        fit_kwargs["sample_weight"] = weights[tr]
+    n_features, n_out = prep.X.shape[1], task.n_outputs(len(prep.class_names or []) or None)
     summary = {"data": prep.name if isinstance(prep.name, str) else "a table",
-               "rows": prep.n_rows, "features": X.shape[1], "task": prep.task,
-               "classes": n_classes, "split": [len(r) for r in prep.split_rows],
-               "architecture": [X.shape[1], *d.layers, task.n_outputs(n_classes or None)],
-               "activation": d.activation, "output": task.output,
-               "loss": cfg.loss if cfg.loss != "auto" else task.loss,
+               "rows": prep.n_rows, "features": n_features, "task": prep.task,
+               "classes": len(prep.class_names or []),
+               "split": [len(r) for r in prep.split_rows],
+               "architecture": [n_features, *d.layers, n_out],
+               "activation": d.activation, "output": task.output, "loss": loss,
                "optimizer": d.optimizer, "lr": d.lr, "batch_size": d.batch_size,
                "epochs": d.epochs, "patience": d.patience, "standardize": bool(d.standardize),
                "seed": cfg.seed, "init": d.init, "resumed_at": trainer.epoch if resuming
                else None}
     columns = prep.encoder.describe() if prep.encoder else []
-    if on_ready is not None:
-        on_ready(summary, columns, notes)
-        notes.clear()  # reported
+    return _Run(out_dir, trainer, summary, columns, notes, resuming)
+
+
+def _fit(prep: PreparedData, d: _Defaults, fitted: _Fitted, run: _Run) -> TrainResult:
+    """Train the network on the training rows; a run stopped by non-finite numbers comes
+    back ``diverged``, with a hint naming the options to change."""
+    tr, va, _ = prep.split
+    trainer, Z, y_fit = run.trainer, fitted.Z, fitted.y_fit
+    fit_kwargs: dict[str, Any] = {}
+    if fitted.weights is not None:
+        if "sample_weight" not in inspect.signature(trainer.fit).parameters:
+            raise ConfigError("--class-weight needs a chainrule whose training loop takes "
+                              "sample weights; this one does not")
+        fit_kwargs["sample_weight"] = fitted.weights[tr]
+    notes = run.notes
     start = time.perf_counter()
     with _collect_warnings(notes):
         history = trainer.fit(Z[tr], y_fit[tr], max(0, d.epochs - trainer.epoch),
                               validation_data=(Z[va], y_fit[va])
                               if len(prep.split_rows[1]) else None, **fit_kwargs)
-    seconds = time.perf_counter() - start
-    result = TrainResult(model, prep.task, {}, {}, columns, notes, summary, history,
-                         interrupted=history.interrupted,
+    run.seconds = time.perf_counter() - start
+    result = TrainResult(fitted.pipeline.network, prep.task, {}, {}, run.columns, notes,
+                         run.summary, history, interrupted=history.interrupted,
                          rows=dict(zip(("train", "validation", "test"), prep.split_rows)))
     if trainer.nonfinite is not None:
         nf = trainer.nonfinite
@@ -302,27 +360,26 @@ def _train(cfg: TrainConfig, held: contextlib.ExitStack, stream: Any,
             "lower the learning rate, e.g. {lr}"
             + ("" if d.standardize else ", or standardise the inputs with {std}"),
             lr=Option("lr", lr / 10), std=Option("standardize"))
-        return result
-    scored = _score(pipeline, prep, result, comm)
-    # the decision boundary is drawn over every rank's rows (every rank takes part)
-    points = comm.gather((X, y)) if cfg.plots and X.shape[1] == 2 and prep.encoder is None \
-        else []
-    if trainer.dist is not None and trainer.dist.rank != 0:
-        return result  # the chief rank writes
-    epochs_run = getattr(trainer, "epochs_run", len(history))
-    training = {**summary, "epochs_run": epochs_run, "seconds": round(seconds, 3),
-                "stop_reason": history.stop_reason, "results": result.metrics,
-                "baseline": result.baseline, "val_split": cfg.val_split,
-                "test_split": cfg.test_split, "hidden_layers": d.layers,
-                "lr": trainer.optimizer.initial_lr,
+    return result
+
+
+def _save(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted, run: _Run,
+          result: TrainResult, scored: dict[str, tuple[np.ndarray, np.ndarray]],
+          points: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Write the pipeline (with what the training did) and the plots into the folder."""
+    trainer, history, pipeline = run.trainer, result.history, fitted.pipeline
+    training = {**run.summary, "epochs_run": getattr(trainer, "epochs_run", len(history)),
+                "seconds": round(run.seconds, 3), "stop_reason": history.stop_reason,
+                "results": result.metrics, "baseline": result.baseline,
+                "val_split": cfg.val_split, "test_split": cfg.test_split,
+                "hidden_layers": d.layers, "lr": trainer.optimizer.initial_lr,
                 "processes": trainer.dist.size if trainer.dist is not None else 1}
-    path = os.path.join(out_dir, MODEL_FILE)
+    path = os.path.join(run.out_dir, MODEL_FILE)
     files.save(pipeline, path, training=training)
     result.path = path
     if cfg.plots:
-        result.plots = _plots(pipeline, prep, history, out_dir,
+        result.plots = _plots(pipeline, prep, history, run.out_dir,
                               scored.get("validation", scored["train"]), points)
-    return result
 
 
 def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: Any
