@@ -105,12 +105,52 @@ class Option:
         return f"Option({self.name!r}" + (f", {self.value!r})" if self.has_value else ")")
 
 
-class OptionWarning(UserWarning):
-    """A warning about a value the caller chose, naming the arguments it concerns as data.
+class NamesOptions:
+    """A message that names the caller's arguments as data (mixed into a warning or error).
 
     ``template`` holds ``{key}`` fields; ``options`` maps each key to the :class:`Option` it
-    names.  ``str(warning)`` spells them as Python does; :meth:`render` takes another
-    spelling (the command line passes one that prints flags).
+    names.  ``str()`` spells them as Python does; :meth:`render` takes another spelling (the
+    command line passes one that prints its flags)."""
+
+    template: str
+    options: dict[str, Option]
+
+    def _name_options(self, template: str, options: dict[str, Option]) -> str:
+        self.template, self.options = template, options
+        return self.render(str)
+
+    def render(self, spell: Callable[[Option], str]) -> str:
+        """The message with each option written by ``spell``."""
+        return self.template.format(**{key: spell(o) for key, o in self.options.items()})
+
+    def __reduce__(self) -> tuple:  # pickled with its options, e.g. to another MPI rank
+        return _rebuild, (type(self), self.template, self.options)
+
+
+def _rebuild(cls: type, template: str, options: dict[str, Option]) -> NamesOptions:
+    return cls(template, **options)
+
+
+class OptionError(NamesOptions, ConfigError):
+    """A setting that cannot work, naming the arguments it concerns as data.
+
+    >>> err = OptionError("{loss} on a classification target: use {task}",
+    ...                   loss=Option("loss", "mse"), task=Option("task", "regression"))
+    >>> str(err)
+    "loss='mse' on a classification target: use task='regression'"
+    >>> isinstance(err, ConfigError)
+    True
+    >>> import pickle; str(pickle.loads(pickle.dumps(err))) == str(err)
+    True
+    """
+
+    def __init__(self, template: str, **options: Option) -> None:
+        super().__init__(self._name_options(template, options))
+
+
+class OptionWarning(NamesOptions, UserWarning):
+    """A warning about a value the caller chose, naming the arguments it concerns as data
+    (see :class:`NamesOptions`).
 
     >>> w = OptionWarning("a batch of 64 from 10 rows; pass {full}, or a smaller {bs}",
     ...                   full=Option("batch_size", None), bs=Option("batch_size"))
@@ -121,9 +161,4 @@ class OptionWarning(UserWarning):
     """
 
     def __init__(self, template: str, **options: Option) -> None:
-        self.template, self.options = template, options
-        super().__init__(self.render(str))
-
-    def render(self, spell: Callable[[Option], str]) -> str:
-        """The message with each option written by ``spell``."""
-        return self.template.format(**{key: spell(o) for key, o in self.options.items()})
+        super().__init__(self._name_options(template, options))
