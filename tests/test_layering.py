@@ -269,3 +269,10 @@ def test_imports_point_down_the_floors():
     bad = sorted({(m, t) for m, targets in GRAPH.items() if _area(m) for t in targets
                   if _area(t) and FLOORS[_area(t)] > FLOORS[_area(m)]})
     assert not bad, f"imports that point up a floor: {bad}"
+
+
+def test_nothing_inside_imports_the_top_level_package():
+    # `chainrule/__init__.py` is the users' facade over every area (some lazily); a module
+    # that imported it would sit below everything and above everything at once.
+    bad = sorted(m for m, targets in GRAPH.items() if "chainrule" in targets)
+    assert not bad, f"import the module that defines the name instead: {bad}"
