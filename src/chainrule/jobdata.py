@@ -15,9 +15,10 @@ import numpy as np
 
 from .data import load_dataset, train_val_test_split
 from .data.columns import infer_columns, prepare_target, unknown_warning
+from .data.shards import shard_range
 from .data.shares import read_share
 from .data.tabular import quote
-from .distributed import Communicator, shard_range
+from .distributed.communicator import Communicator
 from .errors import ConfigError
 from .job import TrainConfig
 from .pipeline.steps import TableStep
