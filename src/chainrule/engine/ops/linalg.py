@@ -14,6 +14,21 @@ from .operands import binary, broadcast_error
 __all__ = ["linear", "matmul"]
 
 
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast) operands."""
+    a, b = binary(a, b, "matmul")
+    if a.ndim == 0 or b.ndim == 0:
+        raise ShapeError("matmul: operands must have at least one dimension; use * for scalars")
+    ka = a.shape[-1]
+    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
+    if ka != kb:
+        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
+    try:
+        return node(a.data @ b.data, (a, b), MATMUL)
+    except ValueError:
+        raise broadcast_error("matmul (batch dimensions)", a, b) from None
+
+
 def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
     a, b = out._parents
     ad, bd = a.data, b.data
@@ -41,38 +56,6 @@ def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
 MATMUL = Primitive("matmul", _matmul_backward, "{0} @ {1}")
 
 
-def matmul(a: Any, b: Any) -> Tensor:
-    """Matrix product with NumPy's rules: 1-D, 2-D and batched (broadcast) operands."""
-    a, b = binary(a, b, "matmul")
-    if a.ndim == 0 or b.ndim == 0:
-        raise ShapeError("matmul: operands must have at least one dimension; use * for scalars")
-    ka = a.shape[-1]
-    kb = b.shape[-2] if b.ndim > 1 else b.shape[0]
-    if ka != kb:
-        raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
-    try:
-        return node(a.data @ b.data, (a, b), MATMUL)
-    except ValueError:
-        raise broadcast_error("matmul (batch dimensions)", a, b) from None
-
-
-def _linear_backward(out: Tensor, g: ndarray) -> tuple:
-    x, w = out._parents[0], out._parents[1]
-    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
-    gx = g @ w.data if x.requires_grad else None
-    gw = None
-    if w.requires_grad:
-        xd = x.data
-        gw = g2.T @ (xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd)
-    if len(out._parents) == 2:
-        return gx, gw
-    return gx, gw, sum_rows(g2) if out._parents[2].requires_grad else None
-
-
-LINEAR = Primitive("linear", _linear_backward,
-                   lambda a: f"{a[0]} @ {a[1]}.T" + (f" + {a[2]}" if len(a) > 2 else ""))
-
-
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """``x @ weight.T + bias`` as one node: one matmul forward, at most three backward.
 
@@ -92,3 +75,20 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
         return node(out, (x, weight), LINEAR)
     out += bias.data
     return node(out, (x, weight, bias), LINEAR)
+
+
+def _linear_backward(out: Tensor, g: ndarray) -> tuple:
+    x, w = out._parents[0], out._parents[1]
+    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    gx = g @ w.data if x.requires_grad else None
+    gw = None
+    if w.requires_grad:
+        xd = x.data
+        gw = g2.T @ (xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd)
+    if len(out._parents) == 2:
+        return gx, gw
+    return gx, gw, sum_rows(g2) if out._parents[2].requires_grad else None
+
+
+LINEAR = Primitive("linear", _linear_backward,
+                   lambda a: f"{a[0]} @ {a[1]}.T" + (f" + {a[2]}" if len(a) > 2 else ""))
