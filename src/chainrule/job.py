@@ -18,7 +18,6 @@ chainrule.errors.ConfigError: --seed: expected a whole number from 0 to 42949672
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -27,6 +26,7 @@ import numpy as np
 
 from .data.tabular import quote
 from .errors import ConfigError
+from .training.config import check_count, check_lr
 
 __all__ = [
     "MAX_CLASS_WEIGHT",
@@ -101,32 +101,26 @@ def _whole(text: str) -> int:
         raise ConfigError(f"expected a whole number, got {text!r}") from None
 
 
-def _positive(value: Any) -> Any:
-    if not value >= 1:
-        raise ConfigError(f"expected a positive number, got {value}")
-    return value
-
-
 def parse_positive_int(text: str) -> int:
-    """A count such as ``--epochs 30``.
+    """A count such as ``--epochs 30``, by the library's rule for counts
+    (:func:`chainrule.training.config.check_count`).
 
     >>> parse_positive_int("0")
     Traceback (most recent call last):
     ...
-    chainrule.errors.ConfigError: expected a positive number, got 0
+    chainrule.errors.ConfigError: expected a positive integer, got 0
     """
-    return _positive(_whole(text))
+    return check_count(_whole(text), None)
 
 
 def parse_positive_float(text: str) -> float:
-    """A positive finite number such as ``--lr 1e-3``."""
+    """A learning rate such as ``--lr 1e-3``, by the library's rule for one
+    (:func:`chainrule.training.config.check_lr`: a positive finite number)."""
     try:
         v = float(text)
     except ValueError:
         raise ConfigError(f"expected a number, got {text!r}") from None
-    if not (v > 0 and v < math.inf):
-        raise ConfigError(f"expected a positive finite number, got {v}")
-    return v
+    return check_lr(v, None)
 
 
 def _fraction(text: str) -> float:
@@ -348,8 +342,8 @@ class TrainConfig:
              "cross_entropy for more, mse for regression)"))
     optimizer: str | None = field(default=None, metadata=option(
         "--optimizer", group="training", metavar="NAME", help="sgd adam adamw rmsprop"))
-    # The range of lr is the optimizer's rule (chainrule.training.get_optimizer checks it);
-    # the command line's parser refuses a non-positive one before any data is read.
+    # The range of lr is the library's one rule (training.config.check_lr), which the
+    # command line's parser applies before any data is read.
     lr: float | None = field(default=None, metadata=option(
         "--lr", group="training", parse=parse_positive_float, spell=lambda v: f"{v:g}",
         help="learning rate"))

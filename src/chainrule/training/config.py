@@ -45,26 +45,47 @@ def check_epochs(epochs: Any, who: str = "fit") -> int:
     return int(epochs)
 
 
-def check_count(value: Any, name: str, who: str = "fit") -> int:
-    """``value`` as an int >= 1, or ConfigError naming ``name``."""
+def _refused(rule: str, value: Any, name: str | None, who: str | None = None
+             ) -> ConfigError:
+    """A value that breaks ``rule``: ``who: name must be <rule>, got value``, or without a
+    ``name`` ``expected <rule>, got value`` for a caller that names the value its own way
+    (the command line writes ``--epochs: expected ...``)."""
+    if name is None:
+        return ConfigError(f"expected {rule}, got {value!r}")
+    return ConfigError(f"{who + ': ' if who else ''}{name} must be {rule}, got {value!r}")
+
+
+def check_count(value: Any, name: str | None, who: str = "fit") -> int:
+    """``value`` as an int >= 1, or ConfigError naming ``name`` (None: see :func:`_refused`).
+
+    >>> check_count(0, None)
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: expected a positive integer, got 0
+    """
     if not _is_int(value) or value < 1:
-        raise ConfigError(f"{who}: {name} must be a positive integer, got {value!r}")
+        raise _refused("a positive integer", value, name, who)
     return int(value)
 
 
-def check_lr(lr: Any) -> float:
-    """A learning rate given by name to :func:`chainrule.fit`, a Trainer or
-    :func:`~chainrule.training.get_optimizer`: a positive finite number, else ConfigError.
+def check_lr(lr: Any, name: str | None = "lr") -> float:
+    """A learning rate given by name to :func:`chainrule.fit`, a Trainer,
+    :func:`~chainrule.training.get_optimizer` or ``chainrule train --lr``: a positive finite
+    number, else ConfigError naming ``name`` (None: the caller names it).
     (The optimizers check their own; this is the check of ``lr=`` given with a name.)
 
     >>> check_lr(0)
     Traceback (most recent call last):
     ...
     chainrule.errors.ConfigError: lr must be a positive finite number, got 0
+    >>> check_lr(float("inf"), None)
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.ConfigError: expected a positive finite number, got inf
     """
     if isinstance(lr, (bool, np.bool_)) or not isinstance(
             lr, (int, float, np.integer, np.floating)) or not (math.isfinite(lr) and lr > 0):
-        raise ConfigError(f"lr must be a positive finite number, got {lr!r}")
+        raise _refused("a positive finite number", lr, name)
     return lr
 
 
