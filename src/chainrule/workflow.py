@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import itertools
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,11 +34,10 @@ import numpy as np
 
 from . import plots
 from .data.preprocessing import StandardScaler
-from .data.tabular import quote
 from .distributed import communicator
-from .errors import ConfigError, DataError, Option, OptionWarning
+from .errors import ConfigError, Option, OptionWarning
 from .io import writes_to
-from .job import TrainConfig, check_class_weight, parse_class_weight
+from .job import TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
 from .pipeline import Head, Pipeline, files
 from .predictor import (
@@ -63,7 +61,7 @@ from .runs import (
     run_outputs,
     same_file,
 )
-from .training import CSVLogger, EarlyStopping, Trainer, build_mlp, get_loss, tasks
+from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
 
 __all__ = [
     "HISTORY_FILE",
@@ -93,9 +91,6 @@ __all__ = [
 
 OnReady = Callable[[dict[str, Any], list[dict[str, Any]], list["str | Warning"]], None]
 """``on_ready(summary, columns, notes)``: told what the run will do before it trains."""
-
-_MAX_PARAMETERS = 200_000_000  # 800 MB of float32: beyond it a typo, not a plan
-
 
 @dataclass
 class TrainResult:
@@ -147,27 +142,6 @@ class _Defaults:
         # Early stopping on the validation loss keeps the best epoch's weights; without it
         # a generous epoch budget would overfit small tables.
         self.patience = pick(cfg.patience, None, 30 if cfg.val_split > 0 else None)
-
-
-def _class_weights(cfg: TrainConfig, counts: np.ndarray, names: list[str]) -> np.ndarray:
-    """The weight of each class: 'balanced' is scikit-learn's n / (k * count), from the
-    training rows' class ``counts``; label=weight pairs set some (the others weigh 1)."""
-    if cfg.class_weight == "balanced":
-        per_class = np.where(counts > 0, counts.sum() / (len(names) * np.maximum(counts, 1)),
-                             0.0)
-    else:
-        per_class = np.ones(len(names))
-        for label, w in dict(cfg.class_weight).items():
-            if label not in names:
-                raise ConfigError(f"--class-weight names the class {quote(label)}, which the "
-                                  f"target does not hold; the classes are "
-                                  f"{', '.join(names)}")
-            per_class[names.index(label)] = check_class_weight(label, w)
-        if not (per_class * counts).sum() > 0:
-            raise ConfigError("--class-weight gives every class of the training rows weight "
-                              "0, so nothing is left to learn from; give one a positive "
-                              "weight")
-    return per_class
 
 
 @contextlib.contextmanager
@@ -248,17 +222,24 @@ def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: _Defaults, comm:
     tr = prep.split[0]
     n_classes = len(prep.class_names or [])
     fewest = -comm.max(-len(tr))  # training rows of the rank with the fewest
-    task = comm.agree(lambda: _task_of(cfg, prep, d, fewest, comm.size), "check the model")
     X, y = prep.X, prep.y
+
+    def judged_task() -> Any:
+        rules.check_shares(len(prep.split_rows[0]), fewest, comm.size)
+        return rules.task_of(prep.task, prep.class_names, prep.target, cfg.loss, X.shape[1],
+                             d.layers)
+
+    task = comm.agree(judged_task, "check the model")
     scaler = StandardScaler().fit(X[tr], comm) if d.standardize else None
     Z = scaler.transform(X) if scaler is not None else X
-    comm.agree(lambda: _check_range(Z, prep.feature_names, d.course, scaler is not None),
+    comm.agree(lambda: rules.check_range(Z, prep.feature_names, d.course, scaler is not None),
                "check the features")
     head = Head(task, prep.class_names, prep.target, kind=prep.task).fit(y[tr], comm)
     weights = None
     if prep.task == "classification" and cfg.class_weight is not None:
         counts = comm.sum(np.bincount(y[tr], minlength=n_classes).astype(np.float64))
-        weights = comm.agree(lambda: _class_weights(cfg, counts, prep.class_names or []),
+        weights = comm.agree(lambda: rules.class_weights(cfg.class_weight, counts,
+                                                         prep.class_names or []),
                              "weigh the classes")[y]
     model = build_mlp(X.shape[1], d.layers, task.n_outputs(n_classes or None),
                       activation=d.activation, output=task.output, init=d.init,
@@ -296,7 +277,8 @@ def _set_up(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted,
     resuming = bool(cfg.resume and cfg.checkpoint and os.path.exists(cfg.checkpoint))
     callbacks: list[Any] = [CSVLogger(os.path.join(out_dir, HISTORY_FILE), append=resuming)]
     if d.patience:
-        comm.agree(lambda: _needs_validation(prep), "check the options")
+        comm.agree(lambda: rules.needs_validation(len(prep.split_rows[1])),
+                   "check the options")
         callbacks.append(EarlyStopping("val_loss", patience=d.patience,
                                        restore_best_weights=True))
     if cfg.batch_size == "default" and d.batch_size is not None and \
@@ -397,77 +379,6 @@ def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: An
                 result.baseline[part] = regression_scores(
                     y_all, np.full(len(y_all), pipeline.head.scaler.mean))
     return scored
-
-
-def _check_range(Z: np.ndarray, names: list[str], course_job: bool, scaled: bool) -> None:
-    """DataError naming the feature columns whose (scaled) values the float32 network cannot
-    hold: they would become infinity inside it and training would 'diverge'."""
-    if course_job or not len(Z):  # the course's job trains in float64
-        return
-    limit = float(np.finfo(np.float32).max)
-    over = np.flatnonzero(np.maximum(Z.max(axis=0), -Z.min(axis=0)) > limit)
-    if len(over):
-        shown = ", ".join(quote(names[j] if j < len(names) else f"column {j}")
-                          for j in over[:5])
-        raise DataError(f"the feature column(s) {shown}{' and more' if len(over) > 5 else ''} "
-                        f"hold values beyond float32's range (about {limit:.1e})"
-                        + (" even after standardising with the training rows' mean and std; "
-                           "rescale them (or their outliers)" if scaled else
-                           "; standardise them (leave --standardize on) or rescale them"))
-
-
-def _needs_validation(prep: PreparedData) -> None:
-    if not len(prep.split_rows[1]):
-        raise ConfigError("--patience needs a validation split (--val-split 0.2)")
-
-
-def _task_of(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fewest: int,
-             ranks: int) -> Any:
-    """The output and loss for this target, refusing what cannot train (``fewest``: the
-    training rows of the rank that holds fewest)."""
-    if fewest < 1:
-        n_train = len(prep.split_rows[0])
-        raise DataError(f"{n_train} training row(s) cannot be shared by {ranks} MPI ranks: "
-                        "every rank needs at least one of its share of the rows; start fewer "
-                        f"(mpiexec -n {max(1, min(n_train, ranks - 1))}) or use more data")
-
-    if prep.task == "classification" and len(prep.class_names or []) < 2:
-        only = (prep.class_names or ["?"])[0]
-        raise DataError(f"the target {quote(prep.target)} has only one class ({quote(only)}); "
-                        "a classifier needs at least two")
-    n_classes = len(prep.class_names or [])
-    task = tasks.for_target(prep.task, n_classes)
-    if cfg.loss != "auto":
-        task = _task_for_loss(cfg.loss, prep.task, n_classes, task)
-    n_params = _count_parameters(prep.X.shape[1], d.layers, task.n_outputs(n_classes or None))
-    if n_params > _MAX_PARAMETERS:
-        raise ConfigError(f"--layers {','.join(map(str, d.layers))} gives {n_params:,} "
-                          f"parameters, beyond the {_MAX_PARAMETERS:,} this command builds; "
-                          "use smaller layers")
-    return task
-
-
-def _task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
-    get_loss(loss)  # an unknown name is refused with the list of valid ones
-    if kind == "classification" and loss == "mse":
-        raise ConfigError("--loss mse on a classification target: use --task regression for "
-                          "numbers, or leave --loss out")
-    if kind == "regression" and loss != "mse":
-        raise ConfigError(f"--loss {loss} needs class labels but the target is numeric "
-                          "(regression); leave --loss out or pass --task classification")
-    if loss == "cross_entropy" and n_classes == 2:
-        return tasks.get("multiclass")  # two logits and softmax: allowed, same as bce
-    if loss == "bce_with_logits" and n_classes == 2:
-        return tasks.get("binary_logits")
-    if loss in ("bce", "bce_with_logits") and n_classes > 2:
-        raise ConfigError(f"--loss {loss} is for two classes but the target has {n_classes}; "
-                          "leave --loss out (cross_entropy)")
-    return default
-
-
-def _count_parameters(n_in: int, hidden: Sequence[int], n_out: int) -> int:
-    sizes = [n_in, *hidden, n_out]
-    return sum((a + 1) * b for a, b in itertools.pairwise(sizes))
 
 
 def _run_name(name: Any) -> str:

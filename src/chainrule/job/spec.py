@@ -1,0 +1,210 @@
+"""The job spec: every option of a training run (:class:`TrainConfig`), each declared once.
+
+Each field of :class:`TrainConfig` carries, as field metadata, its command-line declaration
+(a :class:`~chainrule.job.options.Flag`: the flag, the text parser, the help line, the one
+rule its value must keep), so ``chainrule train``'s parser and the config it builds come from
+the fields themselves: adding an option is adding a field.  :meth:`TrainConfig.check` runs the
+same rules on values given from Python, so each value is checked once, by one function; what
+the library checks itself (the loss, optimizer and activation names, the task) is left to it,
+and what needs the data (a class weight naming a class the target holds) is checked where the
+data is read (:mod:`chainrule.job.rules`).
+
+>>> flag_of("batch_size").flags, flag_of("batch_size").spell(None)
+(('--batch-size',), 'full')
+>>> TrainConfig(seed=-1).check()  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+chainrule.errors.ConfigError: --seed: expected a whole number from 0 to 4294967295, got -1
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from ..errors import ConfigError
+from .options import (
+    Flag,
+    check_class_weights,
+    check_features,
+    check_layers,
+    check_seed,
+    one_of,
+    option,
+    parse_batch_size,
+    parse_class_weight,
+    parse_delimiter,
+    parse_fraction,
+    parse_layers,
+    parse_names,
+    parse_positive_float,
+    parse_positive_int,
+    parse_whole,
+)
+
+__all__ = ["TrainConfig", "flag_of", "flags"]
+
+_SOURCE = "a named data set: flower xor moons circles spirals blobs (built in) or digits " \
+          "iris breast_cancer wine (scikit-learn)"
+_COLUMNS = "columns of --data"
+
+
+@dataclass
+class TrainConfig:
+    """Every option of a training run; the defaults are ``chainrule train``'s.
+
+    Source: ``data`` (a CSV path or a pandas DataFrame) with ``target``, or ``dataset`` (a
+    name for :func:`chainrule.data.load_dataset`), or neither: the course's 2-4-1 network
+    on the flower data set.  Options left as None take the defaults of that source.
+    The fields are in the order ``chainrule train --help`` lists them.
+    """
+
+    data: Any = field(default=None, metadata=option(
+        "--data", group="data", exclusive="source", metavar="FILE.csv",
+        help="a CSV file with a header row"))
+    dataset: str | None = field(default=None, metadata=option(
+        "--dataset", group="data", exclusive="source", metavar="NAME", help=_SOURCE))
+    target: str | None = field(default=None, metadata=option(
+        "--target", group="data", metavar="COL", help="the target column of --data"))
+    delimiter: str | None = field(default=None, metadata=option(
+        "--delimiter", group="data", parse=parse_delimiter, metavar="CHAR",
+        help="the field separator of --data (default: sniffed; 'tab' for TSV)"))
+    task: str = field(default="auto", metadata=option(
+        "--task", choices=("auto", "classification", "regression"),
+        help="what to predict (default: decided from the target column)"))
+    features: list[str] | None = field(default=None, metadata=option(
+        "--features", group=_COLUMNS, parse=parse_names, check=check_features, action="extend",
+        metavar="A,B,...",
+        help="use only these columns (kept even if they look like IDs or text)"))
+    drop: list[str] = field(default_factory=list, metadata=option(
+        "--drop", group=_COLUMNS, parse=parse_names, action="extend", metavar="A,B,...",
+        help="leave these columns out"))
+    categorical: list[str] = field(default_factory=list, metadata=option(
+        "--categorical", group=_COLUMNS, parse=parse_names, action="extend", metavar="A,B,...",
+        help="one-hot encode these columns (e.g. integer codes)"))
+    unknown: str = field(default="zeros", metadata=option(
+        "--unknown", group=_COLUMNS, choices=("zeros", "error"),
+        check=one_of("zeros", "error"),
+        help="what predict does with a category unseen in training: encode it as all zeros "
+             "with a warning (default) or refuse the file"))
+    layers: list[int] | None = field(default=None, metadata=option(
+        "--layers", group="model", parse=parse_layers, check=check_layers, metavar="SIZES",
+        help="hidden layer sizes, e.g. 64,32 (default 4 for the course's job, else 64)"))
+    activation: str | None = field(default=None, metadata=option(
+        "--activation", group="model", metavar="NAME",
+        help="hidden activation: relu tanh sigmoid leaky_relu identity"))
+    init: str | None = field(default=None, metadata=option(
+        "--init", group="model", metavar="NAME",
+        help="weight initialiser: normal (the course's N(0, 0.01)), xavier_uniform, "
+             "kaiming_uniform, ... (default: PyTorch's)"))
+    loss: str = field(default="auto", metadata=option(
+        "--loss", group="training", metavar="NAME",
+        help="mse bce bce_with_logits cross_entropy (default: bce for two classes, "
+             "cross_entropy for more, mse for regression)"))
+    optimizer: str | None = field(default=None, metadata=option(
+        "--optimizer", group="training", metavar="NAME", help="sgd adam adamw rmsprop"))
+    # The range of lr is the library's one rule (training.config.check_lr), which the
+    # command line's parser applies before any data is read.
+    lr: float | None = field(default=None, metadata=option(
+        "--lr", group="training", parse=parse_positive_float, spell=lambda v: f"{v:g}",
+        help="learning rate"))
+    epochs: int | None = field(default=None, metadata=option(
+        "--epochs", group="training", parse=parse_positive_int,
+        help="most passes over the training data"))
+    batch_size: int | str | None = field(default="default", metadata=option(
+        "--batch-size", group="training", parse=parse_batch_size, metavar="N|full",
+        spell=lambda v: "full" if v is None else str(v),
+        help="examples per step, or 'full' for batch gradient descent"))
+    val_split: float = field(default=0.2, metadata=option(
+        "--val-split", group="training", parse=parse_fraction, metavar="F",
+        feeds=("validation_split",),
+        help="fraction held out for validation (default 0.2, stratified)"))
+    test_split: float = field(default=0.0, metadata=option(
+        "--test-split", group="training", parse=parse_fraction, metavar="F",
+        help="fraction held out for a final test (default 0)"))
+    patience: int | None = field(default=None, metadata=option(
+        "--patience", group="training", parse=parse_positive_int, metavar="N",
+        help="stop after N epochs without a better validation loss and keep the best weights "
+             "(default 30 with data, off for the course's job)"))
+    class_weight: str | dict[str, float] | None = field(default=None, metadata=option(
+        "--class-weight", group="training", parse=parse_class_weight,
+        check=check_class_weights, action="merge", metavar="balanced|L=W,...",
+        help="weight classes in the loss: 'balanced' (inverse frequency) or label=weight "
+             "pairs, each weight 0 or from 1e-6 to 1e6 (a class not named weighs 1)"))
+    seed: int = field(default=0, metadata=option(
+        "--seed", group="training", parse=parse_whole, check=check_seed,
+        help="seed for the split, the initial weights and the shuffling (default 0)"))
+    standardize: bool | None = field(default=None, metadata=option(
+        "--standardize", group="training", action="boolean",
+        feeds=("chainrule.data.StandardScaler",),
+        help="standardise inputs with training statistics (default: on for --data and "
+             "--dataset, off for the course's job)"))
+    checkpoint: str | None = field(default=None, metadata=option(
+        "--checkpoint", group="training", metavar="FILE",
+        help="save the whole run (model, optimizer, shuffling state, epoch, history) to FILE, "
+             "atomically, every --checkpoint-every epochs, at the end and on Ctrl-C"))
+    checkpoint_every: int = field(default=1, metadata=option(
+        "--checkpoint-every", group="training", parse=parse_positive_int, metavar="N",
+        help="epochs between checkpoints (default 1)"))
+    resume: bool = field(default=False, metadata=option(
+        "--resume", group="training", action="store_true",
+        help="continue from --checkpoint FILE if it exists, up to --epochs in all"))
+    distributed: bool = field(default=False, metadata=option(
+        "--distributed", group="training", action="store_true",
+        help="data-parallel training over MPI; start with mpiexec -n N"))
+    out: str | None = field(default=None, metadata=option(
+        "--out", group="output", metavar="DIR", help="output folder (default runs/<data name>)"))
+    plots: bool = field(default=True, metadata=option(
+        "--no-plots", group="output", action="store_false", help="do not draw PNG plots"))
+    # The command line shows progress unless told not to; a Python caller asks for it.
+    verbose: int = field(default=0, metadata=option(
+        "-q", "--quiet", group="output", action="store_const", const=0, default=1,
+        help="no progress output"))
+
+    @property
+    def course_job(self) -> bool:
+        """Whether this is the course's 2-4-1 flower job (no data given)."""
+        return self.data is None and self.dataset is None
+
+    def check(self) -> None:
+        """Refuse options that can never run, naming the option (ConfigError): each field's
+        own rule (its :class:`Flag`'s ``check``), then the rules that join two fields."""
+        for f, flag in flags():
+            value = getattr(self, f.name)
+            if flag.check is not None and value is not None:
+                try:
+                    flag.check(value)
+                except ConfigError as err:
+                    raise ConfigError(_named(flag.name, str(err))) from None
+        if self.val_split + self.test_split >= 1:
+            raise ConfigError(f"--val-split {self.val_split} and --test-split "
+                              f"{self.test_split} leave no rows for training")
+        if self.resume and not self.checkpoint:
+            raise ConfigError("--resume needs --checkpoint FILE, the checkpoint to continue "
+                              "from")
+
+
+def _named(flag: str, message: str) -> str:
+    """``message`` about ``flag``'s value, naming the flag once: ``--seed: expected ...``,
+    ``--features names the column ...``."""
+    if message.startswith(flag):
+        return message
+    return f"{flag}: {message}" if message.startswith(("expected", "a ")) else f"{flag} {message}"
+
+
+def flags() -> Iterator[tuple[Any, Flag]]:
+    """(field, :class:`Flag`) of every option of :class:`TrainConfig`, in help order."""
+    for f in fields(TrainConfig):
+        if "cli" in f.metadata:
+            yield f, f.metadata["cli"]
+
+
+def flag_of(name: str) -> Flag:
+    """The :class:`Flag` of the field (or library argument it feeds) ``name``; ConfigError
+    listing the valid names otherwise."""
+    for f, flag in flags():
+        if name == f.name or name in flag.feeds:
+            return flag
+    valid = sorted(f.name for f, _ in flags())
+    raise ConfigError(f"no option named {name!r}; the options are {', '.join(valid)}")
