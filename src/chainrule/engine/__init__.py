@@ -14,6 +14,7 @@ from ..errors import (
     ShapeError,
 )
 from . import methods, ops  # methods: binds Tensor's operators to the primitives
+from .autograd import grad
 from .ops import (
     abs,
     add,
@@ -69,6 +70,7 @@ __all__ = [
     "div",
     "enable_grad",
     "exp",
+    "grad",
     "is_grad_enabled",
     "leaky_relu",
     "linear",

@@ -19,15 +19,31 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ..errors import GraphError
+from .backend import xp
 from .ops import reductions
 from .ops.arithmetic import add, div, mul, neg, pow, sub
-from .ops.elementwise import abs, astype, clip, exp, leaky_relu, log, relu, sigmoid, sqrt, tanh
+from .ops.elementwise import (
+    abs,
+    astype,
+    clip,
+    exp,
+    leaky_relu,
+    log,
+    maximum,
+    minimum,
+    relu,
+    sigmoid,
+    sqrt,
+    tanh,
+    where,
+)
 from .ops.linalg import matmul
-from .ops.shapes import getitem, reshape, transpose
+from .ops.shapes import concatenate, getitem, reshape, stack, transpose
 from .ops.softmax import log_softmax, logsumexp, softmax
 from .tensor import Tensor
 
-__all__ = ["METHODS", "REFLECTED", "bind"]
+__all__ = ["CONSTANT_UFUNCS", "METHODS", "NUMPY_FUNCTIONS", "NUMPY_UFUNCS", "REFLECTED", "bind"]
 
 # name on the tensor -> the primitive it is; the tensor is the first argument.
 METHODS: dict[str, Callable[..., Tensor]] = {
@@ -72,6 +88,117 @@ REFLECTED: dict[str, Callable[[Any, Any], Tensor]] = {
 }
 
 
+# NumPy called on tensors (NEP 13 and 18).  This is what lets one backward rule, written with
+# NumPy for arrays, run again on tensors and record its own graph (a gradient of a gradient,
+# see chainrule.engine.higher): ``np.exp(t)`` is ``t.exp()``.  A NumPy function outside these
+# tables raises a GraphError rather than silently dropping the graph.
+NUMPY_UFUNCS: dict[Any, Callable[..., Tensor]] = {
+    xp.add: add,
+    xp.subtract: sub,
+    xp.multiply: mul,
+    xp.true_divide: div,
+    xp.negative: neg,
+    xp.power: pow,
+    xp.matmul: matmul,
+    xp.exp: exp,
+    xp.log: log,
+    xp.sqrt: sqrt,
+    xp.tanh: tanh,
+    xp.absolute: abs,
+    xp.maximum: maximum,
+    xp.minimum: minimum,
+}
+
+# Ufuncs whose result has no gradient (signs, comparisons, tests): computed on the arrays, the
+# result a plain array, as the tensor's own comparison operators give.
+CONSTANT_UFUNCS = frozenset({
+    xp.sign, xp.greater, xp.greater_equal, xp.less, xp.less_equal, xp.equal, xp.not_equal,
+    xp.isfinite, xp.isnan, xp.isinf, xp.logical_and, xp.logical_or, xp.logical_not,
+    xp.floor, xp.ceil, xp.signbit,
+})
+
+
+def _raw(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _expand_dims(a: Tensor, axis: Any) -> Tensor:
+    return reshape(a, xp.expand_dims(a.data, axis).shape)
+
+
+def _broadcast_to(a: Tensor, shape: Any) -> Tensor:
+    # adding zeros broadcasts, and its backward sums the copies back (the adjoint)
+    return add(a, xp.zeros(shape, dtype=a.data.dtype))
+
+
+def _swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
+    perm = list(range(a.ndim))
+    perm[axis1], perm[axis2] = perm[axis2], perm[axis1]
+    return transpose(a, perm)
+
+
+def _moveaxis(a: Tensor, source: Any, destination: Any) -> Tensor:
+    return transpose(a, xp.moveaxis(xp.arange(a.ndim), destination, source).tolist())
+
+
+def _sum(a: Tensor, axis: Any = None, dtype: Any = None, out: Any = None,
+         keepdims: bool = False) -> Tensor:
+    return reductions.sum(a, axis, keepdims)
+
+
+def _mean(a: Tensor, axis: Any = None, dtype: Any = None, out: Any = None,
+          keepdims: bool = False) -> Tensor:
+    return reductions.mean(a, axis, keepdims)
+
+
+def _like(make: Callable[..., Any]) -> Callable[..., Any]:
+    return lambda a, *args, **kwargs: make(_raw(a), *args, **kwargs)
+
+
+NUMPY_FUNCTIONS: dict[Any, Callable[..., Any]] = {
+    xp.where: lambda condition, a, b: where(condition, a, b),
+    xp.sum: _sum,
+    xp.mean: _mean,
+    xp.reshape: lambda a, shape=None, **kw: reshape(a, kw.get("newshape", shape)),
+    xp.transpose: lambda a, axes=None: transpose(a) if axes is None else transpose(
+        a, tuple(int(i) for i in axes)),
+    xp.expand_dims: _expand_dims,
+    xp.broadcast_to: _broadcast_to,
+    xp.swapaxes: _swapaxes,
+    xp.moveaxis: _moveaxis,
+    xp.concatenate: lambda arrays, axis=0: concatenate(list(arrays), axis),
+    xp.stack: lambda arrays, axis=0: stack(list(arrays), axis),
+    xp.zeros_like: _like(xp.zeros_like),
+    xp.ones_like: _like(xp.ones_like),
+    xp.empty_like: _like(xp.empty_like),
+    xp.full_like: _like(xp.full_like),
+    xp.shape: lambda a: a.shape,
+    xp.ndim: lambda a: a.ndim,
+}
+
+
+def _array_ufunc(self: Tensor, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    if method != "__call__" or kwargs.get("out") is not None:
+        return NotImplemented  # in-place and ufunc methods (np.add.at) have no graph form
+    if ufunc in CONSTANT_UFUNCS:
+        return ufunc(*(_raw(x) for x in inputs), **kwargs)
+    op = NUMPY_UFUNCS.get(ufunc)
+    if op is None or kwargs:
+        raise GraphError(f"numpy.{ufunc.__name__} on a chainrule Tensor has no differentiable "
+                         "form; use the tensor's operations, or call it on t.data (not "
+                         "differentiated)")
+    return op(*inputs)
+
+
+def _array_function(self: Tensor, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+    impl = NUMPY_FUNCTIONS.get(func)
+    if impl is None:
+        raise GraphError(f"numpy.{func.__name__} on a chainrule Tensor has no differentiable "
+                         "form; use the tensor's operations, or call it on t.data (not "
+                         "differentiated)")
+    return impl(*args, **kwargs)
+
+
 def _swapped(name: str, op: Callable[[Any, Any], Tensor]) -> Callable[[Tensor, Any], Tensor]:
     def method(self: Tensor, other: Any) -> Tensor:
         return op(other, self)
@@ -100,6 +227,8 @@ def bind(cls: type = Tensor) -> None:
         setattr(cls, name, _swapped(name, op))
     cls.__iter__ = _iter
     cls.T = property(_reversed_axes)  # NumPy's and PyTorch's name
+    cls.__array_ufunc__ = _array_ufunc
+    cls.__array_function__ = _array_function
 
 
 bind()

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ..errors import ConfigError
 from .backend import ndarray, xp
 from .recording import Record, grad_mode
 from .tensor import Tensor
@@ -45,14 +46,26 @@ _grad_mode = grad_mode.get  # bound once: node() runs on every operation
 
 
 class Primitive:
-    """A differentiable operation: ``name``, ``backward(out, grad)`` and a display template."""
+    """A differentiable operation: ``name``, ``backward(out, grad)`` and a display template.
 
-    __slots__ = ("backward", "name", "template")
+    ``saved`` says what the forward keeps in ``out.saved``, for gradients of gradients (see
+    :mod:`chainrule.engine.higher`): ``"constant"`` (shapes, axes, masks, scalars: nothing
+    that depends on an input's values) or a function of the output tensor that recomputes the
+    saved values with chainrule operations.  A rule that reads ``out.saved`` of a primitive
+    declaring neither is first-order only, and says so at ``create_graph=True``.
+    """
 
-    def __init__(self, name: str, backward: Backward, template: Template | None = None) -> None:
+    __slots__ = ("backward", "name", "saved", "template")
+
+    def __init__(self, name: str, backward: Backward, template: Template | None = None, *,
+                 saved: str | Callable[[Tensor], Any] | None = None) -> None:
+        if saved is not None and saved != "constant" and not callable(saved):
+            raise ConfigError(f"Primitive {name!r}: saved must be 'constant', a function of the "
+                            f"output tensor, or None; got {saved!r}")
         self.name = name
         self.backward = backward
         self.template = template
+        self.saved = saved
 
     def __call__(self, value: Any, inputs: Sequence[Tensor], saved: Any = None,
                  args: tuple | None = None) -> Tensor:

@@ -20,6 +20,7 @@ from typing import Any
 from ..errors import DTypeError, GraphError, ShapeError
 from .backend import ndarray, xp
 from .backprop import FREED, backprop
+from .higher import seed_for, walk
 
 __all__ = ["Node", "Tensor", "tensor"]
 
@@ -53,8 +54,8 @@ class Tensor:
         "requires_grad",
     )
 
-    # NumPy defers to our reflected operators (ndarray + Tensor -> Tensor.__radd__).
-    __array_ufunc__ = None
+    # NumPy calls on tensors (ndarray + Tensor, np.exp(t)) dispatch to the engine's operations
+    # through __array_ufunc__ and __array_function__, bound with the operators (methods.py).
 
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
@@ -188,20 +189,29 @@ class Tensor:
         return self.data != _raw(other)
 
     # -- the backward pass --------------------------------------------------------------------
-    def backward(self, grad: Any = None, retain_graph: bool = False) -> None:
+    def backward(self, grad: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False) -> None:
         """Backpropagate from this tensor, adding d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` seeds the pass: it defaults to 1 for a one-element tensor and must be given,
         with this tensor's shape, otherwise.  Leaf gradients accumulate across calls.  The graph
         and the intermediate gradients are released as the pass consumes them, unless
         ``retain_graph=True`` (keep the graph for another backward) or the tensor asked for
-        :meth:`retain_grad`.
+        :meth:`retain_grad`.  ``create_graph=True`` records the pass itself: each leaf's
+        ``.grad`` becomes a tensor in a graph, to differentiate again (``retain_graph`` then
+        defaults to True, as in PyTorch).
         """
         if not self.requires_grad:
             raise GraphError(
                 "backward() on a tensor that does not require gradients: no input of the "
                 "computation had requires_grad=True (or it ran under no_grad())"
             )
+        if retain_graph is None:
+            retain_graph = create_graph
+        if create_graph:
+            walk([self], [seed_for(self, grad, "backward(grad=...)")], retain_graph=retain_graph,
+                 create_graph=True)
+            return
         if grad is None:
             if self.data.size != 1:
                 raise ShapeError(

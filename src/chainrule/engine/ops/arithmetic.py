@@ -120,7 +120,7 @@ def _scale_backward(out: Tensor, g: ndarray) -> tuple:
 
 
 MUL = Primitive("mul", _mul_backward, "{0} * {1}")
-MUL_SCALAR = Primitive("mul", _scale_backward, "{0} * {1}")
+MUL_SCALAR = Primitive("mul", _scale_backward, "{0} * {1}", saved="constant")
 
 
 def div(a: Any, b: Any) -> Tensor:
@@ -160,7 +160,7 @@ def _div_scalar_backward(out: Tensor, g: ndarray) -> tuple:
 
 
 DIV = Primitive("div", _div_backward, "{0} / {1}")
-DIV_SCALAR = Primitive("div", _div_scalar_backward, "{0} / {1}")
+DIV_SCALAR = Primitive("div", _div_scalar_backward, "{0} / {1}", saved="constant")
 
 
 def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the ** operator
@@ -203,4 +203,4 @@ def _pow_scalar_backward(out: Tensor, g: ndarray) -> tuple:
 
 
 POW = Primitive("pow", _pow_backward, "{0} ** {1}")
-POW_SCALAR = Primitive("pow", _pow_scalar_backward, "{0} ** {1}")
+POW_SCALAR = Primitive("pow", _pow_scalar_backward, "{0} ** {1}", saved="constant")

@@ -130,7 +130,7 @@ def _leaky_relu_backward(out: Tensor, g: ndarray) -> tuple:
     return (xp.where(out._parents[0].data > 0, g, g * out._saved),)
 
 
-LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward)
+LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward, saved="constant")
 
 
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
@@ -153,7 +153,7 @@ def _clip_backward(out: Tensor, g: ndarray) -> tuple:
     return (g * inside,)
 
 
-CLIP = Primitive("clip", _clip_backward)
+CLIP = Primitive("clip", _clip_backward, saved="constant")
 
 
 def astype(x: Tensor, dtype: Any) -> Tensor:
@@ -222,4 +222,4 @@ def _where_backward(out: Tensor, g: ndarray) -> tuple:
     return xp.where(cond, g, zero), xp.where(cond, zero, g)
 
 
-WHERE = Primitive("where", _where_backward, "where(condition, {0}, {1})")
+WHERE = Primitive("where", _where_backward, "where(condition, {0}, {1})", saved="constant")

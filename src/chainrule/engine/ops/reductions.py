@@ -64,7 +64,7 @@ def _sum_backward(out: Tensor, g: ndarray) -> tuple:
     return (expand(g, out._parents[0].data.shape, axis, keepdims),)
 
 
-SUM = Primitive("sum", _sum_backward, reduction_template("sum"))
+SUM = Primitive("sum", _sum_backward, reduction_template("sum"), saved="constant")
 
 
 def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
@@ -81,7 +81,7 @@ def _mean_backward(out: Tensor, g: ndarray) -> tuple:
     return (expand(g / count, out._parents[0].data.shape, axis, keepdims),)
 
 
-MEAN = Primitive("mean", _mean_backward, reduction_template("mean"))
+MEAN = Primitive("mean", _mean_backward, reduction_template("mean"), saved="constant")
 
 
 def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
@@ -106,5 +106,5 @@ def _minmax_backward(out: Tensor, g: ndarray) -> tuple:
     return (expand(g, xd.shape, axis, keepdims) * hit,)
 
 
-MAX = Primitive("max", _minmax_backward, reduction_template("max"))
-MIN = Primitive("min", _minmax_backward, reduction_template("min"))
+MAX = Primitive("max", _minmax_backward, reduction_template("max"), saved="constant")
+MIN = Primitive("min", _minmax_backward, reduction_template("min"), saved="constant")

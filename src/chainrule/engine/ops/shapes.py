@@ -56,7 +56,8 @@ def _transpose_backward(out: Tensor, g: ndarray) -> tuple:
 
 
 TRANSPOSE = Primitive("transpose", _transpose_backward,
-                      lambda a: f"{a[0]}.T" if len(a) == 1 else f"transpose({a[0]}, {a[1]})")
+                      lambda a: f"{a[0]}.T" if len(a) == 1 else f"transpose({a[0]}, {a[1]})",
+                      saved="constant")
 
 
 def _index(idx: Any) -> Any:
@@ -104,16 +105,31 @@ def getitem(x: Tensor, idx: Any) -> Tensor:
 
 def _getitem_backward(out: Tensor, g: ndarray) -> tuple:
     idx, basic = out._saved
-    xd = out._parents[0].data
-    gx = xp.zeros(xd.shape, dtype=g.dtype)
+    return (scatter(g, out._parents[0].data.shape, idx, basic),)
+
+
+GETITEM = Primitive("getitem", _getitem_backward, "{0}[{1}]", saved="constant")
+
+
+def scatter(g: ndarray | Tensor, shape: tuple[int, ...], idx: Any, basic: bool) -> Any:
+    """Zeros of ``shape`` with ``g`` put at ``x[idx]``: the adjoint of indexing.  Repeated
+    indices add up.  An array gives an array; a tensor gives a recorded node, whose own
+    backward indexes again (so indexing has derivatives of every order)."""
+    gx = xp.zeros(shape, dtype=g.dtype)
+    gd = g.data if isinstance(g, Tensor) else g
     if basic:
-        gx[idx] = g
+        gx[idx] = gd
     else:
-        xp.add.at(gx, idx, g)  # repeated indices must add up, not overwrite
-    return (gx,)
+        xp.add.at(gx, idx, gd)  # repeated indices must add up, not overwrite
+    return node(gx, (g,), SCATTER, (idx, basic)) if isinstance(g, Tensor) else gx
 
 
-GETITEM = Primitive("getitem", _getitem_backward, "{0}[{1}]")
+def _scatter_backward(out: Tensor, g: ndarray) -> tuple:
+    idx, _ = out._saved
+    return (g[idx],)
+
+
+SCATTER = Primitive("scatter", _scatter_backward, "scatter({0})", saved="constant")
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -129,12 +145,14 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def _concatenate_backward(out: Tensor, g: ndarray) -> tuple:
     axis, sizes = out._saved
-    cuts = xp.cumsum(sizes)[:-1]
-    return tuple(xp.split(g, cuts, axis=axis))
+    ends = xp.cumsum(sizes).tolist()
+    before = (slice(None),) * (axis % g.ndim)  # slicing works on arrays and tensors alike
+    return tuple(g[(*before, slice(end - n, end))] for n, end in zip(sizes, ends))
 
 
 CONCATENATE = Primitive("concatenate", _concatenate_backward,
-                        lambda a: f"concatenate([{', '.join(a[:-1])}], axis={a[-1]})")
+                        lambda a: f"concatenate([{', '.join(a[:-1])}], axis={a[-1]})",
+                        saved="constant")
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -153,7 +171,7 @@ def _stack_backward(out: Tensor, g: ndarray) -> tuple:
 
 
 STACK = Primitive("stack", _stack_backward,
-                  lambda a: f"stack([{', '.join(a[:-1])}], axis={a[-1]})")
+                  lambda a: f"stack([{', '.join(a[:-1])}], axis={a[-1]})", saved="constant")
 
 
 def _same_dtype(tensors: Sequence[Any], op: str) -> list[Tensor]:

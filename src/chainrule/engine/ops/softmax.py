@@ -19,16 +19,18 @@ def logsumexp(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     with xp.errstate(divide="ignore"):
         lse = xp.log(xp.exp(xd - m).sum(axis=ax, keepdims=True)) + m
     out = lse if keepdims else (lse.reshape(()) if ax is None else xp.squeeze(lse, ax))
-    return node(out, (x,), LOGSUMEXP, (ax, keepdims, lse), shown(x, axis))
+    return node(out, (x,), LOGSUMEXP, (ax, keepdims), shown(x, axis))
 
 
 def _logsumexp_backward(out: Tensor, g: ndarray) -> tuple:
-    axis, keepdims, lse = out._saved
+    axis, keepdims = out._saved
     xd = out._parents[0].data
-    return (expand(g, xd.shape, axis, keepdims) * xp.exp(xd - lse),)
+    return (expand(g, xd.shape, axis, keepdims) * xp.exp(xd - expand(out.data, xd.shape, axis,
+                                                                      keepdims)),)
 
 
-LOGSUMEXP = Primitive("logsumexp", _logsumexp_backward, reduction_template("logsumexp"))
+LOGSUMEXP = Primitive("logsumexp", _logsumexp_backward, reduction_template("logsumexp"),
+                      saved="constant")
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -46,7 +48,7 @@ def _softmax_backward(out: Tensor, g: ndarray) -> tuple:
     return (gs - s * gs.sum(axis=out._saved, keepdims=True),)
 
 
-SOFTMAX = Primitive("softmax", _softmax_backward, reduction_template("softmax"))
+SOFTMAX = Primitive("softmax", _softmax_backward, reduction_template("softmax"), saved="constant")
 
 
 def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -63,4 +65,4 @@ def _log_softmax_backward(out: Tensor, g: ndarray) -> tuple:
 
 
 LOG_SOFTMAX = Primitive("log_softmax", _log_softmax_backward,
-                        reduction_template("log_softmax"))
+                        reduction_template("log_softmax"), saved="constant")

@@ -1,0 +1,75 @@
+"""``cr.grad``: gradients of chosen outputs with respect to chosen inputs, as PyTorch's
+``torch.autograd.grad``, without touching any ``.grad``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import GraphError
+from .backend import ndarray
+from .higher import seed_for, walk
+from .tensor import Tensor
+
+__all__ = ["grad"]
+
+
+def _as_tuple(x: Any, what: str, kind: type) -> tuple:
+    items = (x,) if isinstance(x, kind) else tuple(x)
+    if not items:
+        raise GraphError(f"grad: {what} is empty")
+    for i, t in enumerate(items):
+        if not isinstance(t, kind):
+            raise GraphError(f"grad: {what}[{i}] is a {type(t).__name__}, need a Tensor")
+    return items
+
+
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
+         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+    """The gradients of ``outputs`` with respect to ``inputs``, as PyTorch's
+    ``torch.autograd.grad``: a tuple with one tensor per input, and nothing added to ``.grad``.
+
+    ``grad_outputs`` seeds each output (needed for outputs with more than one element);
+    ``create_graph=True`` records the backward pass, so the result can be differentiated again;
+    ``retain_graph`` (default: ``create_graph``) keeps the graph for another pass.  An input the
+    outputs do not depend on is an error unless ``allow_unused=True`` (then its entry is None).
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
+    >>> (g,) = cr.grad((w * w).sum(), w)
+    >>> g.data.tolist(), w.grad
+    ([2.0, 4.0], None)
+    """
+    outs = _as_tuple(outputs, "outputs", Tensor)
+    ins = _as_tuple(inputs, "inputs", Tensor)
+    if grad_outputs is None or isinstance(grad_outputs, (Tensor, ndarray)):
+        gos: tuple = (grad_outputs,) if len(outs) == 1 or grad_outputs is None else ()
+        if grad_outputs is None:
+            gos = (None,) * len(outs)
+    else:
+        gos = tuple(grad_outputs)
+    if len(gos) != len(outs):
+        raise GraphError(f"grad: {len(outs)} outputs but {len(gos)} grad_outputs")
+    for i, t in enumerate(outs):
+        if not t.requires_grad:
+            raise GraphError(f"grad: outputs[{i}] does not require gradients (no input of its "
+                             "computation had requires_grad=True, or it ran under no_grad())")
+    for i, t in enumerate(ins):
+        if not t.requires_grad:
+            raise GraphError(f"grad: inputs[{i}] does not require gradients; make it with "
+                             "requires_grad=True")
+    seeds = [seed_for(t, g, f"grad: outputs[{i}]") for i, (t, g) in enumerate(zip(outs, gos))]
+    if retain_graph is None:
+        retain_graph = create_graph
+    found = walk(outs, seeds, retain_graph=retain_graph, create_graph=create_graph,
+                 wanted=ins) or []
+    result = []
+    for i, g in enumerate(found):
+        if g is None:
+            if not allow_unused:
+                raise GraphError(f"grad: inputs[{i}] was not used to compute the outputs (its "
+                                 "gradient would be None); pass allow_unused=True to get None "
+                                 "for it")
+            result.append(None)
+        else:
+            result.append(g if isinstance(g, Tensor) else Tensor(g.copy()))  # never aliased
+    return tuple(result)

@@ -1,0 +1,232 @@
+"""Gradients that are themselves in a graph: ``backward(create_graph=True)`` and :func:`grad`.
+
+Every backward rule is written once, with NumPy, for arrays (see :mod:`chainrule.engine.ops`).
+For a gradient of a gradient the same rule runs again on *tensors*: its node is shown to it
+through a :class:`Lifted` view whose ``.data`` is the tensor itself rather than its array, the
+arriving gradient is a tensor, and every NumPy call in the rule dispatches to the engine's own
+operations (the tables in :mod:`chainrule.engine.methods`).  So the rule records the nodes of
+the backward pass while it computes it, and that graph can be differentiated again: higher
+order comes from the same formula (HIPS autograd's way, through NumPy's dispatch protocols).
+
+What a rule *saved* in its forward pass is the one thing lifting cannot see through: a saved
+array that depends on an input would be a constant to the new graph, and its second
+derivative silently wrong.  So a primitive says what its saved values are (``Primitive(...,
+saved=...)``): constants (axes, masks, scalars), or a function that recomputes them from the
+tensors; a rule whose primitive says neither, and that reads ``out.saved``, stops with a
+:class:`~chainrule.errors.GraphError` naming it.
+
+>>> import chainrule as cr
+>>> x = cr.tensor(3.0, requires_grad=True)
+>>> y = x ** 3
+>>> y.backward(create_graph=True)        # x.grad = 3 x^2 = 27, itself a tensor in a graph
+>>> dydx = x.grad
+>>> x.grad = None
+>>> dydx.backward()                      # d(3 x^2)/dx = 6 x = 18
+>>> dydx.item(), x.grad.item()
+(27.0, 18.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import GraphError, ShapeError
+from .backend import ndarray, xp
+from .backprop import FREED, unbroadcast
+from .recording import grad_mode
+
+if TYPE_CHECKING:
+    from .tensor import Tensor
+
+__all__ = ["Lifted", "seed_for", "walk"]
+
+
+class Lifted:
+    """A node as its backward rule sees it in a differentiable pass: ``.data`` is the tensor
+    itself (so arithmetic on it records), its inputs are lifted too, and ``.saved`` is what
+    its primitive declares (constants, or values recomputed from the tensors)."""
+
+    __slots__ = ("_t",)
+
+    def __init__(self, t: Tensor) -> None:
+        self._t = t
+
+    @property
+    def data(self) -> Tensor:
+        return self._t
+
+    @property
+    def inputs(self) -> tuple[Lifted, ...]:
+        return tuple(Lifted(p) for p in self._t._parents)
+
+    _parents = inputs  # the engine's own rules read the slot's name
+
+    @property
+    def saved(self) -> Any:
+        t = self._t
+        op = t._op
+        kept = getattr(op, "saved", None)
+        if t._saved is None or kept == "constant":
+            return t._saved
+        if callable(kept):
+            return kept(t)
+        raise GraphError(
+            f"the backward rule of {op.name!r} reads out.saved, which a gradient of a gradient "
+            "cannot follow (a saved array would count as a constant). Declare what it saves: "
+            f"Primitive({op.name!r}, backward, saved='constant') if the saved values do not "
+            "depend on the inputs, or saved=<function of the output tensor returning them "
+            "computed with chainrule operations>; or compute them in the rule from out.inputs"
+        )
+
+    _saved = saved
+
+    @property
+    def _args(self) -> Any:
+        return self._t._args
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._t.requires_grad
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._t.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self._t.data.ndim
+
+    @property
+    def dtype(self) -> Any:
+        return self._t.data.dtype
+
+
+def seed_for(t: Tensor, g: Any, where: str) -> Any:
+    """The seed d(out)/d(t): ones for a one-element output, else ``g`` checked for shape."""
+    if g is None:
+        if t.data.size != 1:
+            raise ShapeError(f"{where}: an output of shape {t.shape} needs its gradient given "
+                             "(grad_outputs=, an array of that shape); only one-element "
+                             "outputs default to 1")
+        seed = xp.empty(t.data.shape, t.data.dtype)
+        seed.fill(1)
+        return seed
+    if isinstance(g, type(t)):
+        if g.data.shape != t.data.shape:
+            raise ShapeError(f"{where}: a gradient of shape {g.shape} for an output of shape "
+                             f"{t.shape}")
+        return g
+    seed = xp.array(g.data if hasattr(g, "data") and not isinstance(g, ndarray) else g,
+                    dtype=t.data.dtype)
+    if seed.shape != t.data.shape:
+        raise ShapeError(f"{where}: a gradient of shape {seed.shape} for an output of shape "
+                         f"{t.shape}")
+    return seed
+
+
+def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
+         create_graph: bool, wanted: Sequence[Tensor] | None = None) -> list[Any] | None:
+    """Send each seed back from its root through the recorded graph.
+
+    With ``wanted`` None, gradients add into the leaves' ``.grad`` (``Tensor.backward``);
+    otherwise nothing is written to ``.grad`` and the gradients of the wanted tensors (leaves
+    or not) come back, None where none arrived.  With ``create_graph`` every gradient is a
+    tensor computed by recorded operations (:class:`Lifted`), so it can be differentiated
+    again; without it, gradients are arrays, as in :func:`~chainrule.engine.backprop.backprop`.
+    """
+    wrap = type(roots[0])
+    # Count the edges along which a gradient will reach each interior node (Kahn's algorithm).
+    pending: dict[int, int] = {}
+    stack = list(roots)
+    while stack:
+        for parent in stack.pop()._parents:
+            if parent._op is not None and parent.requires_grad:
+                key = id(parent)
+                if key in pending:
+                    pending[key] += 1
+                else:
+                    pending[key] = 1
+                    stack.append(parent)
+    want = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
+    found: list[Any] = [None] * len(wanted) if wanted is not None else []
+    grads: dict[int, Any] = {}
+
+    def arrive(t: Tensor, g: Any) -> None:
+        if want is not None and id(t) in want:
+            i = want[id(t)]
+            found[i] = g if found[i] is None else found[i] + g
+        if t._op is None:  # a leaf
+            if want is None:
+                if create_graph:
+                    t.grad = g if t.grad is None else wrap(t.grad) + g if isinstance(
+                        t.grad, ndarray) else t.grad + g
+                elif t.grad is None:
+                    t.grad = g.copy()
+                else:
+                    t.grad = t.grad + g
+            return
+        key = id(t)
+        grads[key] = g if grads.get(key) is None else grads[key] + g
+
+    for root, seed in zip(roots, seeds):
+        if create_graph and isinstance(seed, ndarray):
+            seed = wrap(seed)
+        arrive(root, seed)
+    ready = [r for r in dict.fromkeys(roots) if r._op is not None
+             and pending.get(id(r), 0) == 0]
+    previous = grad_mode.get()
+    grad_mode.set((create_graph, None))  # the lifted rules record (or not) into no tape
+    try:
+        while ready:
+            node = ready.pop()
+            g = grads.pop(id(node), None)
+            parents = node._parents
+            if g is None:
+                pgs: tuple = (None,) * len(parents)
+            elif create_graph:
+                pgs = _lifted_rule(node, g)
+            else:
+                pgs = node._op.backward(node, g)
+            if node._retain and want is None:
+                node.grad = g
+            for parent, pg in zip(parents, pgs):
+                if not parent.requires_grad:
+                    continue
+                if pg is not None:
+                    if create_graph and not isinstance(pg, wrap):
+                        pg = wrap(xp.asarray(pg))
+                    if pg.shape != parent.data.shape:
+                        pg = unbroadcast(pg, parent.data.shape)
+                    arrive(parent, pg)
+                if parent._op is not None:
+                    key = id(parent)
+                    pending[key] -= 1
+                    if pending[key] == 0:
+                        ready.append(parent)
+            if not retain_graph:
+                node._parents = ()
+                node._saved = None
+                node._args = None
+                node._op = FREED
+    finally:
+        grad_mode.set(previous)
+    return found if wanted is not None else None
+
+
+def _lifted_rule(node: Tensor, g: Tensor) -> tuple:
+    op = node._op
+    try:
+        return op.backward(Lifted(node), g)
+    except GraphError:
+        raise
+    except TypeError as err:
+        if "Tensor" not in str(err) and "__array_function__" not in str(err):
+            raise
+        raise GraphError(
+            f"the backward rule of {op.name!r} is first-order only: it calls something "
+            f"chainrule cannot record ({err}). Write the rule with operations that work on "
+            "arrays and tensors alike (+ - * / @, .sum(), .reshape(), np.exp, np.where, ...; "
+            "see chainrule.engine.methods.NUMPY_FUNCTIONS), so its gradient can be "
+            "differentiated again"
+        ) from err
