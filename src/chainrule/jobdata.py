@@ -19,7 +19,7 @@ from .data.shards import shard_range
 from .data.shares import read_share
 from .data.tabular import quote
 from .distributed.communicator import Communicator
-from .errors import ConfigError
+from .errors import Option, OptionError
 from .job import TrainConfig
 from .pipeline.steps import TableStep
 
@@ -110,7 +110,8 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
 
 def _needs_target(cfg: TrainConfig) -> None:
     if not cfg.target:
-        raise ConfigError("--data needs --target COL, the name of the column to predict")
+        raise OptionError("{data} needs {target} COL, the name of the column to predict",
+                          data=Option("data"), target=Option("target"))
 
 
 def read_dataset(cfg: TrainConfig, comm: Any) -> PreparedData:

@@ -35,7 +35,7 @@ import numpy as np
 from . import plots
 from .data.preprocessing import StandardScaler
 from .distributed import communicator
-from .errors import ConfigError, Option, OptionWarning
+from .errors import Option, OptionError, OptionWarning
 from .io import writes_to
 from .job import TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
@@ -319,8 +319,9 @@ def _fit(prep: PreparedData, d: _Defaults, fitted: _Fitted, run: _Run) -> TrainR
     fit_kwargs: dict[str, Any] = {}
     if fitted.weights is not None:
         if "sample_weight" not in inspect.signature(trainer.fit).parameters:
-            raise ConfigError("--class-weight needs a chainrule whose training loop takes "
-                              "sample weights; this one does not")
+            raise OptionError("{class_weight} needs a chainrule whose training loop takes "
+                              "sample weights; this one does not",
+                              class_weight=Option("class_weight"))
         fit_kwargs["sample_weight"] = fitted.weights[tr]
     notes = run.notes
     start = time.perf_counter()

@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Any
 
-from ..errors import ChainruleError, Option, OptionWarning
+from ..errors import ChainruleError, Option, OptionError, OptionWarning
 from ..io.text import escape_controls
 from ..job import flag_of
 
@@ -150,7 +150,9 @@ def exit_status(err: BaseException, command: str, distributed: bool = False) -> 
     elif isinstance(err, ChainruleError):
         # under MPI, an error another rank raised comes as a DistributedError naming it
         kind = getattr(err, "origin", type(err).__name__)
-        report(str(err), HINTS.get(kind, "run 'chainrule {cmd} --help'").format(cmd=command))
+        # an OptionError names its arguments as data: spelled here as this command's flags
+        text = err.render(spell) if isinstance(err, OptionError) else str(err)
+        report(text, HINTS.get(kind, "run 'chainrule {cmd} --help'").format(cmd=command))
     else:
         raise err
     return BAD_INPUT

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..data.tabular import quote
-from ..errors import ConfigError, DataError
+from ..errors import DataError, Option, OptionError
 from ..training import tasks
 from ..training.registry import get_loss
 from .options import check_class_weight
@@ -37,6 +37,11 @@ __all__ = [
 ]
 
 MAX_PARAMETERS = 200_000_000  # 800 MB of float32: beyond it a typo, not a plan
+
+
+def _literal(text: str) -> str:
+    """``text`` (which may quote the user's values) as part of a message template."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def check_shares(n_train: int, fewest: int, ranks: int) -> None:
@@ -64,9 +69,9 @@ def task_of(kind: str, class_names: list[str] | None, target: str | None, loss: 
         task = task_for_loss(loss, kind, n_classes, task)
     n_params = count_parameters(n_features, layers, task.n_outputs(n_classes or None))
     if n_params > MAX_PARAMETERS:
-        raise ConfigError(f"--layers {','.join(map(str, layers))} gives {n_params:,} "
-                          f"parameters, beyond the {MAX_PARAMETERS:,} this command builds; "
-                          "use smaller layers")
+        raise OptionError(f"{{layers}} gives {n_params:,} parameters, beyond the "
+                          f"{MAX_PARAMETERS:,} this command builds; use smaller layers",
+                          layers=Option("layers", list(layers)))
     return task
 
 
@@ -75,18 +80,22 @@ def task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
     target's own task); ConfigError for a loss that does not fit the target."""
     get_loss(loss)  # an unknown name is refused with the list of valid ones
     if kind == "classification" and loss == "mse":
-        raise ConfigError("--loss mse on a classification target: use --task regression for "
-                          "numbers, or leave --loss out")
+        raise OptionError("{loss} on a classification target: use {task} for numbers, or "
+                          "leave {no_loss} out", loss=Option("loss", loss),
+                          task=Option("task", "regression"), no_loss=Option("loss"))
     if kind == "regression" and loss != "mse":
-        raise ConfigError(f"--loss {loss} needs class labels but the target is numeric "
-                          "(regression); leave --loss out or pass --task classification")
+        raise OptionError("{loss} needs class labels but the target is numeric "
+                          "(regression); leave {no_loss} out or pass {task}",
+                          loss=Option("loss", loss), no_loss=Option("loss"),
+                          task=Option("task", "classification"))
     if loss == "cross_entropy" and n_classes == 2:
         return tasks.get("multiclass")  # two logits and softmax: allowed, same as bce
     if loss == "bce_with_logits" and n_classes == 2:
         return tasks.get("binary_logits")
     if loss in ("bce", "bce_with_logits") and n_classes > 2:
-        raise ConfigError(f"--loss {loss} is for two classes but the target has {n_classes}; "
-                          "leave --loss out (cross_entropy)")
+        raise OptionError(f"{{loss}} is for two classes but the target has {n_classes}; "
+                          "leave {no_loss} out (cross_entropy)", loss=Option("loss", loss),
+                          no_loss=Option("loss"))
     return default
 
 
@@ -102,13 +111,15 @@ def class_weights(class_weight: Any, counts: np.ndarray, names: list[str]) -> np
     per_class = np.ones(len(names))
     for label, w in dict(class_weight).items():
         if label not in names:
-            raise ConfigError(f"--class-weight names the class {quote(label)}, which the "
-                              f"target does not hold; the classes are {', '.join(names)}")
+            known = _literal(f"the class {quote(label)}, which the target does not hold; "
+                             f"the classes are {', '.join(names)}")
+            raise OptionError("{class_weight} names " + known,
+                              class_weight=Option("class_weight"))
         per_class[names.index(label)] = check_class_weight(label, w)
     if not (per_class * counts).sum() > 0:
-        raise ConfigError("--class-weight gives every class of the training rows weight "
-                          "0, so nothing is left to learn from; give one a positive "
-                          "weight")
+        raise OptionError("{class_weight} gives every class of the training rows weight 0, "
+                          "so nothing is left to learn from; give one a positive weight",
+                          class_weight=Option("class_weight"))
     return per_class
 
 
@@ -122,17 +133,22 @@ def check_range(Z: np.ndarray, names: list[str], course_job: bool, scaled: bool)
     if len(over):
         shown = ", ".join(quote(names[j] if j < len(names) else f"column {j}")
                           for j in over[:5])
-        raise DataError(f"the feature column(s) {shown}{' and more' if len(over) > 5 else ''} "
-                        f"hold values beyond float32's range (about {limit:.1e})"
-                        + (" even after standardising with the training rows' mean and std; "
-                           "rescale them (or their outliers)" if scaled else
-                           "; standardise them (leave --standardize on) or rescale them"))
+        more = " and more" if len(over) > 5 else ""
+        what = (f"the feature column(s) {shown}{more} hold values beyond float32's range "
+                f"(about {limit:.1e})")
+        if scaled:
+            raise DataError(f"{what} even after standardising with the training rows' mean "
+                            "and std; rescale them (or their outliers)")
+        # prose naming the flag: a DataError naming options as data needs a class in
+        # chainrule.errors (asked for), and the CLI's hint follows the DataError kind
+        raise DataError(f"{what}; standardise them (leave --standardize on) or rescale them")
 
 
 def needs_validation(n_validation: int) -> None:
     """ConfigError unless early stopping has validation rows to watch."""
     if not n_validation:
-        raise ConfigError("--patience needs a validation split (--val-split 0.2)")
+        raise OptionError("{patience} needs a validation split ({val_split})",
+                          patience=Option("patience"), val_split=Option("val_split", 0.2))
 
 
 def count_parameters(n_in: int, hidden: Sequence[int], n_out: int) -> int:

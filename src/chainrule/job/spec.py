@@ -90,6 +90,7 @@ class TrainConfig:
              "with a warning (default) or refuse the file"))
     layers: list[int] | None = field(default=None, metadata=option(
         "--layers", group="model", parse=parse_layers, check=check_layers, metavar="SIZES",
+        spell=lambda v: ",".join(map(str, v)),
         help="hidden layer sizes, e.g. 64,32 (default 4 for the course's job, else 64)"))
     activation: str | None = field(default=None, metadata=option(
         "--activation", group="model", metavar="NAME",
