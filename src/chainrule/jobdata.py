@@ -51,9 +51,10 @@ class PreparedData:
     offset: int = 0
 
 
-def _split(y: np.ndarray, task: str, cfg: TrainConfig, comm: Any
+def _split(y: np.ndarray, task: str, fractions: tuple[float, float], seed: int, comm: Any
            ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...], int, int]:
-    """The split of all the ranks' rows (``y``: this rank's targets) as one process on all of
+    """The split of all the ranks' rows (``y``: this rank's targets) into training,
+    validation and test rows (``fractions``: validation and test) as one process on all of
     them makes it, and this rank's part of it: (split of all rows, this rank's positions of
     each split, rows in all, this rank's first row)."""
     shares = comm.gather(y)
@@ -61,8 +62,8 @@ def _split(y: np.ndarray, task: str, cfg: TrainConfig, comm: Any
     offset = sum(len(s) for s in shares[:comm.rank])
     idx = np.arange(len(y_all))
     (tr, _), (va, _), (te, _) = train_val_test_split(
-        idx, y_all, cfg.val_split, cfg.test_split,
-        stratify=y_all if task == "classification" else None, seed=cfg.seed)
+        idx, y_all, *fractions, stratify=y_all if task == "classification" else None,
+        seed=seed)
     mine = tuple(g[(g >= offset) & (g < offset + len(y))] - offset for g in (tr, va, te))
     return (tr, va, te), mine, len(y_all), offset
 
@@ -75,7 +76,7 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
     column typing, the target's classes, the split and the encoder's statistics are agreed
     over all the ranks' rows, so every rank ends with the preprocessing one process fits."""
     comm = Communicator() if comm is None else comm
-    comm.agree(lambda: _needs_target(cfg), "check the options")
+    comm.agree(lambda: _needs_target(cfg.target), "check the options")
     frame = read_share(cfg.data, comm, delimiter=cfg.delimiter)
     target = comm.agree(lambda: prepare_target(frame, cfg.target, cfg.task, comm=comm),
                         "read the target column")
@@ -88,7 +89,8 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
     plans = comm.agree(lambda: infer_columns(frame, cfg.target, features=cfg.features,
                                              drop=cfg.drop, categorical=cfg.categorical,
                                              comm=comm), "type the columns")
-    split_rows, (tr, va, te), n_rows, offset = _split(target.y, target.task, cfg, comm)
+    split_rows, (tr, va, te), n_rows, offset = _split(
+        target.y, target.task, (cfg.val_split, cfg.test_split), cfg.seed, comm)
     name = frame.attrs.get("chainrule_source", "the table")
     encoder = TableStep(plans, cfg.unknown).fit(frame.iloc[tr], comm=comm)
     # unseen categories of validation and test rows are noted, never refused
@@ -108,8 +110,8 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
                         offset)
 
 
-def _needs_target(cfg: TrainConfig) -> None:
-    if not cfg.target:
+def _needs_target(target: str | None) -> None:
+    if not target:
         raise OptionError("{data} needs {target} COL, the name of the column to predict",
                           data=Option("data"), target=Option("target"))
 
@@ -120,7 +122,8 @@ def read_dataset(cfg: TrainConfig, comm: Any) -> PreparedData:
     task = ds.task if cfg.task == "auto" else cfg.task
     y = ds.y.astype(np.float64) if task == "regression" else ds.y
     rows = slice(*shard_range(len(y), comm.rank, comm.size))
-    split_rows, mine, n_rows, offset = _split(y[rows], task, cfg, comm)
+    split_rows, mine, n_rows, offset = _split(y[rows], task, (cfg.val_split, cfg.test_split),
+                                              cfg.seed, comm)
     return PreparedData(ds.X[rows], y[rows], task, list(ds.feature_names),
                         ds.class_names if task == "classification" else None,
                         cfg.dataset or "flower", ds.target, mine, None, [], split_rows,
