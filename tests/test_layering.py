@@ -250,6 +250,7 @@ FLOORS = {
     "errors": 0, "version": 0,
     "engine": 1, "io": 1,
     "nn": 2, "optim": 2, "data": 2,
+    "functional": 2,
     "distributed": 3, "textbook": 3,
     "tools": 4, "training": 4,
     "plots": 5, "pipeline": 5, "playground": 5, "sklearn": 5,

@@ -57,6 +57,7 @@ from .errors import (
     ShapeError,
 )
 from .tools import gradcheck
+from .tools.gradcheck import gradgradcheck
 from .tools.saving import load, save
 from .version import __version__ as __version__
 
@@ -74,6 +75,7 @@ _LAZY = {
     "evaluate": ("chainrule.training", "evaluate"),
     "explain": ("chainrule.tools.explain", "explain"),
     "diagnose": ("chainrule.tools.diagnose", "diagnose"),
+    "functional": ("chainrule.functional", None),
 }
 
 
@@ -116,6 +118,7 @@ __all__ = [
     "exp",
     "grad",
     "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "leaky_relu",
     "linear",
