@@ -138,7 +138,15 @@ def _swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
 
 
 def _moveaxis(a: Tensor, source: Any, destination: Any) -> Tensor:
-    return transpose(a, xp.moveaxis(xp.arange(a.ndim), destination, source).tolist())
+    # NumPy's own construction: the other axes keep their order, the moved ones are inserted
+    n = a.ndim
+    src = [int(s) % n for s in (source if isinstance(source, (tuple, list)) else (source,))]
+    dst = [int(d) % n for d in (destination if isinstance(destination, (tuple, list))
+                                else (destination,))]
+    order = [k for k in range(n) if k not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return transpose(a, order)
 
 
 def _sum(a: Tensor, axis: Any = None, dtype: Any = None, out: Any = None,
