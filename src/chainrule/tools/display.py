@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["constant", "dot_escape", "fmt", "graph_svg", "html_table", "number", "plain", "same",
-           "text_table"]
+__all__ = ["BACKWARD_FILL", "constant", "dot_escape", "fmt", "graph_svg", "html_table", "number",
+           "plain", "same", "text_table"]
 
 
 def html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
@@ -34,7 +34,9 @@ def html_table(header: Sequence[str], rows: Sequence[Sequence[str]],
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-_FILL = {"parameter": "#dbe9f6", "constant": "#eeeeee", "operation": "#ffffff"}
+BACKWARD_FILL = "#fde2c8"  # the operations a backward pass recorded (a gradient's own graph)
+_FILL = {"parameter": "#dbe9f6", "constant": "#eeeeee", "operation": "#ffffff",
+         "backward": BACKWARD_FILL}
 
 
 def graph_svg(nodes: Sequence[tuple[str, Sequence[str], str]],
@@ -42,7 +44,8 @@ def graph_svg(nodes: Sequence[tuple[str, Sequence[str], str]],
     """Draw a graph left to right as SVG.
 
     ``nodes`` are ``(name, lines of text, kind)`` in an order where inputs come before the
-    nodes computed from them (kind is 'parameter', 'constant' or 'operation'); ``edges`` are
+    nodes computed from them (kind is 'parameter', 'constant', 'operation' or 'backward', an
+    operation recorded by a backward pass); ``edges`` are
     ``(from, to)`` pairs of names.  Each node sits in the column of its longest path from a
     leaf, so the picture reads as the forward pass does.
     """
@@ -74,7 +77,7 @@ def graph_svg(nodes: Sequence[tuple[str, Sequence[str], str]],
                    f'y2="{yb + height / 2}" stroke="#555" marker-end="url(#arrow)"/>')
     for name, lines, kind in nodes:
         x, y = place[name]
-        rx = 14 if kind == "operation" else 3
+        rx = 14 if kind in ("operation", "backward") else 3
         out.append(f'<g><title>{escape(name)}</title><rect x="{x}" y="{y}" width="{width}" '
                    f'height="{height}" rx="{rx}" fill="{_FILL.get(kind, "#ffffff")}" '
                    'stroke="#333"/>')

@@ -27,7 +27,17 @@ from typing import Any
 import numpy as np
 
 from ..engine import GraphError, Tensor
-from .display import constant, dot_escape, fmt, graph_svg, html_table, plain, same, text_table
+from .display import (
+    BACKWARD_FILL,
+    constant,
+    dot_escape,
+    fmt,
+    graph_svg,
+    html_table,
+    plain,
+    same,
+    text_table,
+)
 from .graphwalk import Contributions, all_nodes, gradients, name_nodes, sum_to
 
 __all__ = ["BackwardStep", "Explanation", "ForwardStep", "explain", "has_graphviz"]
@@ -38,7 +48,9 @@ class ForwardStep:
     """One node of the forward pass: ``name = formula`` (e.g. ``v1 = 1 - w``) with its value.
 
     ``op`` is the operation's name (``sub``), ``inputs`` the names of the nodes it reads and
-    ``formula`` the operation written out with its inputs and constants.
+    ``formula`` the operation written out with its inputs and constants.  ``backward`` is True
+    for an operation that a backward pass recorded (``explain(..., backward_of=J)``: a node of
+    the gradient's graph that is not a node of J's forward pass).
     """
 
     name: str
@@ -47,6 +59,7 @@ class ForwardStep:
     value: np.ndarray
     kind: str  # 'parameter' (a leaf that wants a gradient), 'constant' or 'operation'
     formula: str = ""
+    backward: bool = False
 
 
 @dataclass
@@ -77,6 +90,7 @@ class Explanation:
     values: dict[str, np.ndarray] = field(repr=False)
     grads: dict[str, np.ndarray] = field(repr=False)
     _edges: list[tuple[str, str]] = field(repr=False, default_factory=list)
+    backward_of: str | None = None  # the name of J when the output is a gradient of J
 
     # -- looking things up --------------------------------------------------------------------
     def value(self, name: str) -> Any:
@@ -94,9 +108,26 @@ class Explanation:
 
     # -- tables ---------------------------------------------------------------------------------
     def forward_table(self) -> str:
-        """The forward pass, left to right: node, what it computes, value (or shape)."""
-        rows = [(s.name, s.formula or s.op, fmt(s.value)) for s in self.forward]
-        return "Forward pass (left to right)\n" + text_table(("node", "computes", "value"), rows)
+        """The forward pass, left to right: node, what it computes, value (or shape).
+
+        For a gradient (``backward_of``) a fourth column says which pass made each operation.
+        """
+        return self._forward_caption() + "\n" + text_table(*self._forward_rows())
+
+    def _forward_caption(self) -> str:
+        if self.backward_of is None:
+            return "Forward pass (left to right)"
+        return (f"Computing {self.output} (left to right): {self.backward_of}'s forward pass, "
+                "then its backward pass")
+
+    def _forward_rows(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        if self.backward_of is None:
+            return ("node", "computes", "value"), [
+                (s.name, s.formula or s.op, fmt(s.value)) for s in self.forward]
+        return ("node", "computes", "value", "pass"), [
+            (s.name, s.formula or s.op, fmt(s.value),
+             "backward" if s.backward else "forward" if s.kind == "operation" else "")
+            for s in self.forward]
 
     def backward_table(self) -> str:
         """The backward pass, right to left, in the course's notation dJ/dw."""
@@ -104,15 +135,16 @@ class Explanation:
             ("node", "local derivative", "upstream gradient", "gradient"), self._backward_rows())
 
     def _backward_rows(self) -> list[tuple[str, str, str, str]]:
-        J = self.output
+        J = _term(self.output)
         rows = []
         for s in self.backward:
             if s.via is None:
                 rows.append((s.name, "", "", f"d{J}/d{J} = {fmt(s.grad)}"))
                 continue
-            local = "" if s.local is None else f"∂{s.via}/∂{s.name} = {fmt(s.local)}"
-            upstream = f"d{J}/d{s.via} = {fmt(s.upstream)}"
-            grad = f"d{J}/d{s.name} = {fmt(s.grad)}"
+            name, via = _term(s.name), _term(s.via)
+            local = "" if s.local is None else f"∂{via}/∂{name} = {fmt(s.local)}"
+            upstream = f"d{J}/d{via} = {fmt(s.upstream)}"
+            grad = f"d{J}/d{name} = {fmt(s.grad)}"
             if not same(s.contribution, s.grad):  # a node used twice: show this edge's share
                 grad = f"+= {fmt(s.contribution)}  (total {grad})"
             rows.append((s.name, local, upstream, grad))
@@ -125,21 +157,24 @@ class Explanation:
 
     # -- the graph ------------------------------------------------------------------------------
     def to_dot(self) -> str:
-        """The computation graph as Graphviz DOT text; each node shows its value and gradient."""
-        J = self.output
+        """The computation graph as Graphviz DOT text; each node shows its value and gradient
+        (the operations of a backward pass, see ``backward_of``, filled in orange)."""
+        J = _term(self.output)
         ids = {s.name: f"n{i}" for i, s in enumerate(self.forward)}
         lines = ["digraph computation {", "  rankdir=LR;",
                  '  node [fontname="Helvetica", fontsize=11];']
         styles = {"parameter": 'shape=box, style=filled, fillcolor="#dbe9f6"',
                   "constant": 'shape=box, style=filled, fillcolor="#eeeeee"',
-                  "operation": "shape=ellipse"}
+                  "operation": "shape=ellipse",
+                  "backward": f'shape=ellipse, style=filled, fillcolor="{BACKWARD_FILL}"'}
         for s in self.forward:
             head = s.name if s.kind != "operation" else f"{s.name} = {s.formula}"
             label = [head, f"value {fmt(s.value)}"]
             if s.name in self.grads:
-                label.append(f"d{J}/d{s.name} = {fmt(self.grads[s.name])}")
+                label.append(f"d{J}/d{_term(s.name)} = {fmt(self.grads[s.name])}")
             text = "\\n".join(dot_escape(t) for t in label)
-            lines.append(f'  {ids[s.name]} [label="{text}", {styles[s.kind]}];')
+            kind = "backward" if s.backward else s.kind
+            lines.append(f'  {ids[s.name]} [label="{text}", {styles[kind]}];')
         for parent, child in self._edges:
             lines.append(f"  {ids[parent]} -> {ids[child]};")
         lines.append("}")
@@ -170,21 +205,19 @@ class Explanation:
                                   capture_output=True)
             text = done.stdout.decode()
             return text[text.find("<svg"):]  # drop the XML prologue for inline HTML
-        J = self.output
+        J = _term(self.output)
         nodes = []
         for s in self.forward:
             lines = [s.name if s.kind != "operation" else f"{s.name} = {s.formula}",
                      f"value {fmt(s.value)}"]
             if s.name in self.grads:
-                lines.append(f"d{J}/d{s.name} = {fmt(self.grads[s.name])}")
-            nodes.append((s.name, lines, s.kind))
+                lines.append(f"d{J}/d{_term(s.name)} = {fmt(self.grads[s.name])}")
+            nodes.append((s.name, lines, "backward" if s.backward else s.kind))
         return graph_svg(nodes, self._edges)
 
     def _repr_html_(self) -> str:
         """Notebooks show both tables and the graph."""
-        fwd = html_table(("node", "computes", "value"),
-                         [(s.name, s.formula or s.op, fmt(s.value)) for s in self.forward],
-                         caption="Forward pass (left to right)")
+        fwd = html_table(*self._forward_rows(), caption=self._forward_caption())
         parts = [fwd]
         if self.backward:
             parts.append(html_table(("node", "local derivative", "upstream gradient",
@@ -203,7 +236,7 @@ def has_graphviz() -> bool:
 
 
 def explain(output: Tensor, names: Mapping[str, Any] | None = None,
-            grad: Any = None) -> Explanation:
+            grad: Any = None, backward_of: Tensor | None = None) -> Explanation:
     """Tabulate the forward and backward passes that produced ``output``.
 
     ``names`` maps names to tensors (``names=locals()`` picks up your variable names;
@@ -226,6 +259,27 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
     ----  ----------------  -----------------  ---------
     J                                          dJ/dJ = 1
     w     ∂J/∂w = 6         dJ/dJ = 1          dJ/dw = 6
+
+    A gradient taken with ``create_graph=True`` is a computation too: explain it to see the
+    backward pass as a graph of its own, and its backward pass gives second derivatives.
+    ``backward_of=J`` names the computation it is the gradient of: the operations of J's
+    backward pass are marked (column ``pass``, orange in the drawing) and ``w.grad`` is shown
+    as ``dJ/dw`` (``g`` for another gradient, such as one from ``cr.grad``, unless named):
+
+    >>> J = w ** 3
+    >>> J.backward(create_graph=True)
+    >>> ex = cr.explain(w.grad, names={"w": w, "J": J}, backward_of=J)
+    >>> print(ex.forward_table())
+    Computing dJ/dw (left to right): J's forward pass, then its backward pass
+    node   computes   value  pass
+    -----  ---------  -----  --------
+    w      parameter  3
+    v1     w ** 2     9      backward
+    v2     3 * v1     27     backward
+    1      constant   1
+    dJ/dw  1 * v2     27     backward
+    >>> ex.grad("w")                         # d(dJ/dw)/dw = d(3 w^2)/dw = 6 w
+    18.0
     """
     if not isinstance(output, Tensor):
         raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
@@ -233,7 +287,8 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
     if any(n.node.freed for n in order):
         raise GraphError("explain: this graph was freed by an earlier backward(); call "
                          "explain() first, or pass retain_graph=True to backward()")
-    label = name_nodes(order, output, names)
+    loss, first_pass = _forward_of(backward_of, names)
+    label = name_nodes(order, output, names, _output_name(output, names, loss))
 
     def name_of(t: Tensor) -> str:
         return label[id(t)]
@@ -248,16 +303,48 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
             continue
         ins = tuple(name_of(p) for p in node.inputs)
         forward.append(ForwardStep(name_of(t), node.op or "", ins, t.data.copy(), "operation",
-                                   node.formula(name_of, constant)))
+                                   node.formula(name_of, constant),
+                                   backward=first_pass is not None and id(t) not in first_pass))
         edges.extend((name_of(p), name_of(t)) for p in node.inputs)
     values = {s.name: s.value for s in forward}
 
     if not output.requires_grad:
-        return Explanation(name_of(output), forward, [], values, {}, edges)
+        return Explanation(name_of(output), forward, [], values, {}, edges, loss)
     grads, contributions = gradients(output, order, grad)
     backward = _backward_steps(output, order, grads, contributions, label)
     named_grads = {label[i]: g for i, g in grads.items()}
-    return Explanation(name_of(output), forward, backward, values, named_grads, edges)
+    return Explanation(name_of(output), forward, backward, values, named_grads, edges, loss)
+
+
+def _forward_of(backward_of: Tensor | None, names: Mapping[str, Any] | None
+                ) -> tuple[str | None, set[int] | None]:
+    """J's name and the ids of its forward pass's nodes, for ``explain(..., backward_of=J)``."""
+    if backward_of is None:
+        return None, None
+    if not isinstance(backward_of, Tensor):
+        raise TypeError(f"explain: backward_of must be a Tensor, got "
+                        f"{type(backward_of).__name__}")
+    if backward_of.node.freed:
+        raise GraphError("explain: the graph of backward_of was freed by its backward(); "
+                         "pass create_graph=True (which keeps it) or retain_graph=True")
+    given = [k for k, v in (names or {}).items()
+             if v is backward_of and not k.startswith("_")]
+    loss = given[0] if given else backward_of.name or "J"
+    return loss, {id(t) for t in all_nodes(backward_of)}
+
+
+def _output_name(output: Tensor, names: Mapping[str, Any] | None, loss: str | None) -> str:
+    """The output's name when none is given: ``dJ/dw`` for a named tensor's ``.grad``, ``g``
+    for another gradient of ``backward_of``, and ``J`` for any other computation."""
+    for key, value in (names or {}).items():
+        if isinstance(value, Tensor) and value.grad is output and not key.startswith("_"):
+            return f"d{_term(loss or 'J')}/d{_term(key)}"
+    return "J" if loss is None else "g"
+
+
+def _term(name: str) -> str:
+    """A name as it goes into d(...)/d(...): a derivative's name is put in parentheses."""
+    return f"({name})" if "/" in name else name
 
 
 def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.ndarray],

@@ -50,9 +50,9 @@ def all_nodes(root: Tensor) -> list[Tensor]:
 
 
 def name_nodes(order: list[Tensor], output: Tensor,
-               names: Mapping[str, Any] | None) -> dict[int, str]:
-    """A name for every node: ``names`` first, then a tensor's ``.name``, ``J`` for the
-    output, ``v1, v2, ...`` for results, ``p1, p2, ...`` for other leaves that require
+               names: Mapping[str, Any] | None, output_name: str = "J") -> dict[int, str]:
+    """A name for every node: ``names`` first, then a tensor's ``.name``, ``output_name`` for
+    the output, ``v1, v2, ...`` for results, ``p1, p2, ...`` for other leaves that require
     gradients, and the value for constants; a repeated name gets ``#2``, ``#3``, ..."""
     given: dict[int, str] = {}
     if names:
@@ -65,7 +65,7 @@ def name_nodes(order: list[Tensor], output: Tensor,
     for t in order:
         name = given.get(id(t)) or t.name
         if name is None and t is output:
-            name = "J"
+            name = output_name
         if name is None:
             if not t.is_leaf or t.requires_grad:
                 prefix = "v" if not t.is_leaf else "p"
