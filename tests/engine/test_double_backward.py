@@ -369,3 +369,12 @@ def test_every_engine_operation_is_covered() -> None:
                "stack", "sub", "tanh", "transpose", "where"}
     # stable_sigmoid works on arrays (sigmoid's forward), not on tensors
     assert set(cr.engine.ops.__all__) - {"stable_sigmoid"} == covered
+
+
+@pytest.mark.parametrize("call", [lambda t: np.reshape(t, (4, 3), order="F"),
+                                  lambda t: np.sum(t, axis=0, out=np.zeros(4)),
+                                  lambda t: np.mean(t, axis=0, out=np.zeros(4))])
+def test_numpy_calls_a_graph_cannot_follow_say_so(call) -> None:
+    """Fortran order and out= would give a silently wrong graph: a named error instead."""
+    with pytest.raises(cr.GraphError, match="no differentiable form"):
+        call(cr.tensor(np.ones((3, 4)), requires_grad=True))

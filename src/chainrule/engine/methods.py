@@ -149,14 +149,29 @@ def _moveaxis(a: Tensor, source: Any, destination: Any) -> Tensor:
     return transpose(a, order)
 
 
+def _no_graph_form(what: str) -> GraphError:
+    return GraphError(f"{what} on a chainrule Tensor has no differentiable form; use the "
+                      "tensor's operations, or call it on t.data (not differentiated)")
+
+
 def _sum(a: Tensor, axis: Any = None, dtype: Any = None, out: Any = None,
          keepdims: bool = False) -> Tensor:
+    if out is not None:  # writing into an array would drop the graph silently
+        raise _no_graph_form("numpy.sum(..., out=)")
     return reductions.sum(a, axis, keepdims)
 
 
 def _mean(a: Tensor, axis: Any = None, dtype: Any = None, out: Any = None,
           keepdims: bool = False) -> Tensor:
+    if out is not None:
+        raise _no_graph_form("numpy.mean(..., out=)")
     return reductions.mean(a, axis, keepdims)
+
+
+def _reshape(a: Tensor, shape: Any = None, order: str = "C", **kwargs: Any) -> Tensor:
+    if order != "C":  # the reshape primitive (and its backward) read C order only
+        raise _no_graph_form(f"numpy.reshape(..., order={order!r})")
+    return reshape(a, kwargs.get("newshape", shape))
 
 
 def _like(make: Callable[..., Any]) -> Callable[..., Any]:
@@ -167,7 +182,7 @@ NUMPY_FUNCTIONS: dict[Any, Callable[..., Any]] = {
     xp.where: lambda condition, a, b: where(condition, a, b),
     xp.sum: _sum,
     xp.mean: _mean,
-    xp.reshape: lambda a, shape=None, **kw: reshape(a, kw.get("newshape", shape)),
+    xp.reshape: _reshape,
     xp.transpose: lambda a, axes=None: transpose(a) if axes is None else transpose(
         a, tuple(int(i) for i in axes)),
     xp.expand_dims: _expand_dims,
