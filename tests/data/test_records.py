@@ -18,6 +18,7 @@ from chainrule.data.records import QuoteScan, states_after
 pd = pytest.importorskip("pandas")
 
 from chainrule.data.csvio import load_csv  # noqa: E402
+from chainrule.data.diagnosis import exact_records  # noqa: E402
 from chainrule.data.tabular import read_frame, record_number  # noqa: E402
 from chainrule.errors import DataError  # noqa: E402
 
@@ -186,8 +187,6 @@ def test_reading_long_values_leaves_the_csv_modules_limit_alone(tmp_path: Path) 
     """The csv module's field size limit is one setting for the whole process: reading a
     value of 200,000 characters raises it only while a record is read, so the user's own
     limit holds after the read and between the records handed on (it was left at 2**31-1)."""
-    from chainrule.data.tabular import _records
-
     big = "x" * 200_000
     path = _written(tmp_path, f'a,note,y\n1,"ab"x,0\n\n2,"{big}",1\nz,ok,1\n')
     mine = csv.field_size_limit(4321)
@@ -201,7 +200,7 @@ def test_reading_long_values_leaves_the_csv_modules_limit_alone(tmp_path: Path) 
         plain = tmp_path / "plain.csv"
         plain.write_text(f'a,note\n1,"{big}"\n2,{big}\n')
         cells = []
-        for _, row in _records(str(plain), ","):
+        for _, row in exact_records(str(plain), ","):
             assert csv.field_size_limit() == 4321  # the caller's code runs with its own
             cells.append(row)
         assert cells == [["a", "note"], ["1", big], ["2", big]]

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .tabular import NA_MARKERS, cells_as_written, quote, record_number
+from .diagnosis import quote, record_number
+from .tabular import NA_MARKERS, cells_as_written
 
 __all__ = ["FALSE", "NA", "TRUE", "all_numbers", "booleans", "canonical", "column_strings",
            "datetimes", "is_numeric_dtype", "names_list", "number_labels", "number_matrix",

@@ -26,9 +26,9 @@ import numpy as np
 from ..errors import DataError
 from .cells import booleans, column_strings, datetimes, names_list, number_matrix, source
 from .combine import agreed_medians, gatherer, union
+from .diagnosis import quote, record_number
 from .kinds import KINDS, ColumnPlan, infer_columns
 from .preprocessing import sorted_labels
-from .tabular import quote, record_number
 from .target import TargetColumn, prepare_target
 
 __all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns",

@@ -21,8 +21,9 @@ import numpy as np
 from .cells import names_list, number_matrix, strings
 from .columns import prepare_target
 from .datasets import Dataset
+from .diagnosis import quote, record_number
 from .preprocessing import DataError
-from .tabular import NA_MARKERS, file_path, quote, read_frame, record_number
+from .tabular import NA_MARKERS, file_path, read_frame
 
 __all__ = ["MISSING", "load_csv", "write_csv"]
 

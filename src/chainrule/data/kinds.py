@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DataError
 from .cells import FALSE, TRUE, all_numbers, names_list, quiet, strings
 from .combine import Gatherer, gatherer, union
-from .tabular import quote
+from .diagnosis import quote
 
 __all__ = ["KINDS", "ColumnPlan", "infer_columns"]
 

@@ -9,7 +9,7 @@ same column types.  How:
    records, quoted line breaks included (:func:`chainrule.data.pieces.record_range`);
 3. each rank parses only its range; the ranks' counts of records and rows give each share
    its place in the file, so an error names the file's own row
-   (:func:`~chainrule.data.tabular.record_number`);
+   (:func:`~chainrule.data.diagnosis.record_number`);
 4. the parser types each share's columns on its own, so the ranks agree on one type per
    column, the one the whole file would get: whole numbers become decimals where any rank
    holds decimals or a missing cell, true/false values objects where any cell is missing; a
@@ -30,14 +30,13 @@ from typing import Any
 from ..errors import DataError
 from . import pieces
 from .cells import names_list
+from .diagnosis import diagnose, nul_error
 from .encoding import readable
 from .shards import shard_range
 from .tabular import (
     TableFile,
-    diagnose,
     in_memory,
     is_parser_error,
-    nul_error,
     open_table,
     read_frame,
     require_pandas,

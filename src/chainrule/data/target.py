@@ -16,8 +16,8 @@ import numpy as np
 from ..errors import DataError
 from .cells import all_numbers, column_strings, names_list, number_labels, source, to_floats
 from .combine import Gatherer, gatherer, union
+from .diagnosis import quote, record_number
 from .preprocessing import LabelEncoder
-from .tabular import quote, record_number
 
 __all__ = ["MAX_CLASSES_FROM_NUMBERS", "TargetColumn", "prepare_target"]
 
