@@ -27,7 +27,7 @@ from typing import Any
 from ..engine import Tensor
 from ..engine.backend import ndarray, xp
 from ..errors import ConfigError
-from .optimizer import Optimizer, ParamGroup, as_float
+from .optimizer import Optimizer, ParamGroup, as_float, grad_array
 
 __all__ = ["LBFGS"]
 
@@ -184,8 +184,9 @@ class LBFGS(Optimizer):
 
     # -- the parameters as one vector ---------------------------------------------------------
     def _flat_grad(self) -> ndarray:
-        return xp.concatenate([(p.grad if p.grad is not None else xp.zeros_like(p.data))
-                               .reshape(-1) for p in self.params])
+        grads = [grad_array(p) for p in self.params]
+        return xp.concatenate([(g if g is not None else xp.zeros_like(p.data)).reshape(-1)
+                               for g, p in zip(grads, self.params)])
 
     def _add(self, t: float, d: ndarray) -> None:
         offset = 0

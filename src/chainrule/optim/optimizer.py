@@ -27,7 +27,7 @@ from ..engine.backend import ndarray, xp
 from ..errors import ConfigError
 from ._checks import number
 
-__all__ = ["Optimizer", "ParamGroup", "ParamState", "as_float", "check_betas"]
+__all__ = ["Optimizer", "ParamGroup", "ParamState", "as_float", "check_betas", "grad_array"]
 
 ParamGroup = dict[str, Any]
 
@@ -45,6 +45,23 @@ def as_float(loss: Any) -> float:
     if isinstance(loss, Tensor):
         return float(loss.item())
     return float(loss)
+
+
+def grad_array(p: Tensor) -> ndarray | None:
+    """``p.grad`` as an array (None if it has none).
+
+    After ``backward(create_graph=True)`` a gradient is a tensor in a graph; an update reads
+    its values only, as PyTorch's optimizers do (their step runs without recording), so the
+    step is the one a plain ``backward()`` would give.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor([3.0], requires_grad=True)
+    >>> (w ** 2).sum().backward(create_graph=True)
+    >>> type(w.grad).__name__, grad_array(w)
+    ('Tensor', array([6.]))
+    """
+    g = p.grad
+    return g.data if isinstance(g, Tensor) else g
 
 
 class ParamState(list):  # type: ignore[type-arg]
@@ -177,10 +194,16 @@ class Optimizer:
     # -- stepping ---------------------------------------------------------------------------
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Forget every parameter's gradient before the next backward pass (PyTorch's
-        default), or with ``set_to_none=False`` fill the gradients with zeros."""
+        default), or with ``set_to_none=False`` fill the gradients with zeros.
+
+        A gradient that is a tensor in a graph (``backward(create_graph=True)``) becomes an
+        array of zeros: the graph is let go (PyTorch detaches it), and its arrays, which that
+        graph may still read, are left untouched."""
         for p in self.params:
             if set_to_none or p.grad is None:
                 p.grad = None
+            elif isinstance(p.grad, Tensor):
+                p.grad = xp.zeros_like(p.grad.data)
             else:
                 p.grad[...] = 0
 
@@ -189,11 +212,13 @@ class Optimizer:
 
         ``closure``, if given, re-evaluates the model (zero the gradients, compute the loss,
         call ``backward()``) and returns the loss; it runs first and its loss is returned.
+        Gradients left by ``backward(create_graph=True)`` are read by value (see
+        :func:`grad_array`).
         """
         loss = closure() if closure is not None else None
         self.step_count += 1
         params, steps = self.params, self.steps
-        grads = [p.grad for p in params]
+        grads = [grad_array(p) for p in params]
         if (self._flat_dtype is not None and self._steps_equal
                 and not any(g is None for g in grads)):
             flat = xp.concatenate([p.data.reshape(-1) for p in params])
