@@ -1,4 +1,5 @@
-"""Splits, scaling, label and one-hot encoding."""
+"""Splits, scaling, label and one-hot encoding, and the names chainrule.data.preprocessing
+keeps from the modules they live in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,12 @@ from chainrule.data import (
     DataError,
     LabelEncoder,
     StandardScaler,
+    checks,
+    labels,
     one_hot,
+    preprocessing,
+    scaler,
+    splits,
     train_test_split,
     train_val_test_split,
 )
@@ -104,3 +110,14 @@ def test_label_encoder_refuses_codes_that_are_no_class(codes) -> None:
 
     with pytest.raises(DataError, match=r"0\.\.1"):
         LabelEncoder().fit(["a", "b"]).inverse_transform(codes)
+
+
+def test_preprocessing_keeps_every_name_from_its_home() -> None:
+    homes = {"check_finite": checks, "check_features": checks, "check_numeric_frame": checks,
+             "frame_to_array": checks, "as_array": checks, "train_test_split": splits,
+             "train_val_test_split": splits, "StandardScaler": scaler,
+             "LabelEncoder": labels, "one_hot": labels, "sorted_labels": labels}
+    assert set(homes) | {"DataError"} == set(preprocessing.__all__)
+    for name, home in homes.items():
+        assert getattr(preprocessing, name) is getattr(home, name), name
+        assert name in home.__all__

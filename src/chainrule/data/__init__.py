@@ -9,18 +9,13 @@
   :class:`LabelEncoder`, :func:`one_hot`.
 """
 
+from ..errors import DataError
+from .checks import check_features, check_finite
 from .csvio import load_csv, write_csv
 from .datasets import DATASETS, Dataset, load_dataset
-from .preprocessing import (
-    DataError,
-    LabelEncoder,
-    StandardScaler,
-    check_features,
-    check_finite,
-    one_hot,
-    train_test_split,
-    train_val_test_split,
-)
+from .labels import LabelEncoder, one_hot
+from .scaler import StandardScaler
+from .splits import train_test_split, train_val_test_split
 from .toy import make_blobs, make_circles, make_flower, make_moons, make_spirals, make_xor
 
 __all__ = [

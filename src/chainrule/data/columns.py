@@ -28,7 +28,7 @@ from .cells import booleans, column_strings, datetimes, names_list, number_matri
 from .combine import agreed_medians, gatherer, union
 from .diagnosis import quote, record_number
 from .kinds import KINDS, ColumnPlan, infer_columns
-from .preprocessing import sorted_labels
+from .labels import sorted_labels
 from .target import TargetColumn, prepare_target
 
 __all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns",

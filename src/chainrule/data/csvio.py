@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from .cells import names_list, number_matrix, strings
 from .columns import prepare_target
 from .datasets import Dataset
 from .diagnosis import quote, record_number
-from .preprocessing import DataError
 from .tabular import NA_MARKERS, file_path, read_frame
 
 __all__ = ["MISSING", "load_csv", "write_csv"]

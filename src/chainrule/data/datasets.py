@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from . import toy
-from .preprocessing import DataError
 
 __all__ = ["DATASETS", "Dataset", "load_dataset"]
 

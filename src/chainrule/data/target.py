@@ -17,7 +17,7 @@ from ..errors import DataError
 from .cells import all_numbers, column_strings, names_list, number_labels, source, to_floats
 from .combine import Gatherer, gatherer, union
 from .diagnosis import quote, record_number
-from .preprocessing import LabelEncoder
+from .labels import LabelEncoder
 
 __all__ = ["MAX_CLASSES_FROM_NUMBERS", "TargetColumn", "prepare_target"]
 
