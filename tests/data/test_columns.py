@@ -18,7 +18,7 @@ from chainrule.data.columns import (  # noqa: E402
     unknown_warning,
 )
 from chainrule.data.tabular import read_frame  # noqa: E402
-from chainrule.errors import DataError  # noqa: E402
+from chainrule.errors import ConfigError, DataError  # noqa: E402
 
 N = 40
 
@@ -246,6 +246,37 @@ def test_save_and_load_round_trip_equals_the_fitted_encoder(mixed: object) -> No
     new.loc[new.index[0], "island"] = "Atlantis"
     np.testing.assert_array_equal(back.transform(new), enc.transform(new))
     assert back.unknown == enc.unknown == {"island": ["Atlantis"]}
+
+
+def test_the_unseen_category_policy_is_kept_and_saved_by_the_encoder() -> None:
+    """transform without ``unknown`` follows the policy the encoder was made with; an
+    argument overrides it for one call; to_dict saves it and from_dict reads it back, a
+    description written without one reading as "zeros"."""
+    train = pd.DataFrame({"x": [1.0, 2.0, 3.0], "c": ["a", "b", "a"]})
+    new = pd.DataFrame({"x": [1.0], "c": ["zebra"]})
+    plans = infer_columns(train)
+    lenient = TableEncoder(plans).fit(train)
+    assert lenient.unknown_policy == "zeros" and lenient.to_dict()["unknown"] == "zeros"
+    assert lenient.transform(new).tolist() == [[1.0, 0.0, 0.0]]
+    assert lenient.unknown == {"c": ["zebra"]}
+    with pytest.raises(DataError, match="'zebra' not seen in training"):
+        lenient.transform(new, unknown="error")
+
+    strict = TableEncoder(plans, unknown="error").fit(train)
+    with pytest.raises(DataError, match="'zebra' not seen in training"):
+        strict.transform(new)
+    assert strict.transform(new, "zeros").tolist() == [[1.0, 0.0, 0.0]]
+    back = TableEncoder.from_dict(json.loads(json.dumps(strict.to_dict())))
+    assert back.unknown_policy == "error" and back.to_dict() == strict.to_dict()
+
+    older = {k: v for k, v in strict.to_dict().items() if k != "unknown"}
+    assert TableEncoder.from_dict(older).unknown_policy == "zeros"
+    with pytest.raises(DataError, match="unknown must be 'zeros' or 'error'"):
+        TableEncoder.from_dict({**older, "unknown": "drop"})
+    with pytest.raises(ConfigError, match="unknown must be 'zeros' or 'error', got 'drop'"):
+        TableEncoder(plans, unknown="drop")
+    with pytest.raises(DataError, match="unknown must be 'zeros' or 'error', got 'drop'"):
+        lenient.transform(new, unknown="drop")
 
 
 @pytest.mark.parametrize("damage, message", [

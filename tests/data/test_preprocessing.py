@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from ranks import ThreadRanks
 
 from chainrule.data import (
     DataError,
@@ -110,6 +111,18 @@ def test_label_encoder_refuses_codes_that_are_no_class(codes) -> None:
 
     with pytest.raises(DataError, match=r"0\.\.1"):
         LabelEncoder().fit(["a", "b"]).inverse_transform(codes)
+
+
+def test_fit_transform_over_ranks_standardises_each_share_with_all_the_statistics() -> None:
+    """fit_transform(X, comm) is fit(X, comm) then transform(X): each rank's share comes out
+    standardised with the mean and deviation of all the rows, as one process would give."""
+    X = np.random.default_rng(3).normal(5.0, 3.0, (30, 2))
+    parts = [slice(0, 11), slice(11, 30)]
+    shares = ThreadRanks(2).run(
+        lambda comm, r: StandardScaler().fit_transform(X[parts[r]], comm=comm))
+    whole = StandardScaler().fit_transform(X)
+    np.testing.assert_allclose(np.concatenate(shares), whole, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(StandardScaler().fit_transform(X, None), whole)
 
 
 def test_preprocessing_keeps_every_name_from_its_home() -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .cells import booleans, column_strings, datetimes, names_list, number_matrix, source
 from .combine import agreed_medians, gatherer, union
 from .diagnosis import quote, record_number
@@ -31,10 +31,12 @@ from .kinds import KINDS, ColumnPlan, infer_columns
 from .labels import sorted_labels
 from .target import TargetColumn, prepare_target
 
-__all__ = ["KINDS", "ColumnPlan", "TableEncoder", "TargetColumn", "infer_columns",
-           "prepare_target", "unknown_warning"]
+__all__ = ["KINDS", "UNKNOWN_POLICIES", "ColumnPlan", "TableEncoder", "TargetColumn",
+           "infer_columns", "prepare_target", "unknown_warning"]
 
 _DATE_PARTS = ("year", "month", "day", "weekday")
+UNKNOWN_POLICIES = ("zeros", "error")
+"""What :meth:`TableEncoder.transform` does with a category not seen in training."""
 _GROUP_BYTES = 4 << 20  # transform reads about this much of the table's numbers at a time
 
 
@@ -62,11 +64,26 @@ class TableEncoder:
     [[2.0, 1.0, 0.0, 0.0, 0.0]]
     >>> enc.unknown
     {'c': ['zebra']}
+
+    ``unknown`` is the policy for categories not seen in training: ``"zeros"`` (all-zero
+    rows, listed in :attr:`unknown` after each transform) or ``"error"``; it is stored as
+    :attr:`unknown_policy` and saved with the encoder.
+
+    >>> strict = TableEncoder(infer_columns(train), unknown="error").fit(train)
+    >>> strict.transform(pd.DataFrame({"x": [1.0], "c": ["zebra"]}))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    chainrule.errors.DataError: column 'c' holds the value 'zebra' not seen in training ...
+    >>> TableEncoder.from_dict(strict.to_dict()).unknown_policy
+    'error'
     """
 
-    def __init__(self, plans: Sequence[ColumnPlan]) -> None:
+    def __init__(self, plans: Sequence[ColumnPlan] = (), unknown: str = "zeros") -> None:
+        if unknown not in UNKNOWN_POLICIES:
+            raise ConfigError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
         self.plans = list(plans)
         self.columns: list[_Fitted] = []
+        self.unknown_policy = unknown
         self.unknown: dict[str, list[str]] = {}
 
     def fit(self, frame: Any, comm: Any = None) -> TableEncoder:
@@ -179,12 +196,15 @@ class TableEncoder:
         """The table columns the encoder reads (dropped ones excluded)."""
         return [f.name for f in self.columns if f.kind != "dropped"]
 
-    def transform(self, frame: Any, unknown: str = "zeros") -> np.ndarray:
+    def transform(self, frame: Any, unknown: str | None = None) -> np.ndarray:
         """The float64 feature matrix of ``frame``.  Unseen categories become all-zero rows
-        and are listed in :attr:`unknown`; ``unknown="error"`` refuses them instead."""
+        and are listed in :attr:`unknown`; ``unknown="error"`` refuses them instead
+        (default: the encoder's :attr:`unknown_policy`)."""
         if not self.columns:
             raise DataError("TableEncoder is not fitted yet; call fit(training_table) first")
-        if unknown not in ("zeros", "error"):
+        if unknown is None:
+            unknown = self.unknown_policy
+        if unknown not in UNKNOWN_POLICIES:
             raise DataError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
         absent = [c for c in self.input_columns if c not in frame.columns]
         if absent:
@@ -267,15 +287,18 @@ class TableEncoder:
         return rows
 
     def to_dict(self) -> dict[str, Any]:
-        """The fitted encoder as JSON-ready data."""
-        return {"columns": [asdict(f) for f in self.columns]}
+        """The fitted encoder and its policy for unseen categories as JSON-ready data."""
+        return {"columns": [asdict(f) for f in self.columns], "unknown": self.unknown_policy}
 
     @classmethod
     def from_dict(cls, d: Any) -> TableEncoder:
         """Rebuild a fitted encoder from :meth:`to_dict`, checking every field (it comes from
-        a file)."""
+        a file; one written without a policy for unseen categories gets ``"zeros"``)."""
         if not isinstance(d, dict) or not isinstance(d.get("columns"), list):
             raise DataError("invalid table encoder: expected an object with a 'columns' list")
+        policy = d.get("unknown", "zeros")
+        if policy not in UNKNOWN_POLICIES:
+            raise DataError("invalid table encoder: unknown must be 'zeros' or 'error'")
         columns = []
         for i, c in enumerate(d["columns"]):
             where = f"invalid table encoder: column {i}"
@@ -297,7 +320,7 @@ class TableEncoder:
             columns.append(_Fitted(c["name"], c["kind"], str(c.get("reason", "")),
                                    [float(v) for v in med], bool(c.get("missing_indicator")),
                                    list(cats), bool(c.get("missing_category"))))
-        enc = cls([ColumnPlan(f.name, f.kind, f.reason) for f in columns])
+        enc = cls([ColumnPlan(f.name, f.kind, f.reason) for f in columns], policy)
         enc.columns = columns
         return enc
 

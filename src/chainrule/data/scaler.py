@@ -80,9 +80,10 @@ class StandardScaler:
                             "a power of ten) or leave standardisation off")
         return Z
 
-    def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        """``fit(X)`` then ``transform(X)``."""
-        return self.fit(X).transform(X)
+    def fit_transform(self, X: np.ndarray, comm: Gatherer | None = None) -> np.ndarray:
+        """``fit(X, comm)`` then ``transform(X)``: under MPI (``comm``) this rank's share
+        standardised with the statistics of all the shares."""
+        return self.fit(X, comm).transform(X)
 
     def inverse_transform(self, X: np.ndarray) -> np.ndarray:
         """Undo :meth:`transform`."""

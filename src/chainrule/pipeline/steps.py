@@ -28,12 +28,11 @@ chainrule.errors.ConfigError: unknown pipeline step 'onehot'; the steps are colu
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from ..data.columns import ColumnPlan, TableEncoder
+from ..data.columns import TableEncoder
 from ..data.combine import Gatherer, gatherer
 from ..data.preprocessing import StandardScaler
 from ..data.tabular import quote
@@ -66,9 +65,9 @@ class Step(Protocol):
 
 class TableStep(TableEncoder):
     """The table encoder as a step: table rows in, the float feature matrix out
-    (:class:`chainrule.data.columns.TableEncoder`, whose ``fit(frame, comm)`` it keeps), with
-    the policy for categories not seen in training (``unknown``: ``"zeros"`` or
-    ``"error"``) stored with it.
+    (:class:`chainrule.data.columns.TableEncoder`, whose ``fit(frame, comm)``, policy for
+    categories not seen in training (``unknown``: ``"zeros"`` or ``"error"``) and
+    ``to_dict``/``from_dict`` it keeps).
 
     >>> import pandas as pd
     >>> from chainrule.data.columns import infer_columns
@@ -82,30 +81,6 @@ class TableStep(TableEncoder):
 
     kind: ClassVar[str] = "columns"
     reads_table: ClassVar[bool] = True
-
-    def __init__(self, plans: Sequence[ColumnPlan] = (), unknown: str = "zeros") -> None:
-        if unknown not in ("zeros", "error"):
-            raise ConfigError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
-        super().__init__(plans)
-        self.unknown_policy = unknown
-
-    def transform(self, frame: Any, unknown: str | None = None) -> np.ndarray:
-        """The float64 feature matrix of the rows ``frame``; ``unknown`` overrides the
-        policy.  The categories met that training had not are in :attr:`unknown`."""
-        return super().transform(frame, unknown or self.unknown_policy)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "unknown": self.unknown_policy}
-
-    @classmethod
-    def from_dict(cls, d: Any) -> TableStep:
-        """Rebuild from :meth:`to_dict` (a model file's ``columns``), checking every field."""
-        step = super().from_dict(d)
-        policy = d.get("unknown", "zeros")
-        if policy not in ("zeros", "error"):
-            raise DataError("invalid table encoder: unknown must be 'zeros' or 'error'")
-        step.unknown_policy = policy
-        return step
 
 
 class TargetStep:
