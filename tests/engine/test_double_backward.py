@@ -296,6 +296,23 @@ def test_numpy_moveaxis_on_a_tensor_is_numpys(source, destination) -> None:
     np.testing.assert_array_equal(moved.data, np.moveaxis(a, source, destination))
 
 
+@pytest.mark.parametrize("name", sorted(set(UNARY) - {"astype"}) + sorted(BINARY))
+def test_second_derivatives_keep_float32(name: str) -> None:
+    """float32 stays float32 through a gradient of a gradient, as through the first."""
+    binary = name in BINARY
+    fn, _, sample = BINARY[name] if binary else UNARY[name]
+    rng = np.random.default_rng(11)
+    shapes = [(3, 4), (4,)] if binary else [(3, 4)]
+    xs = [cr.tensor(sample(rng, s).astype(np.float32), requires_grad=True) for s in shapes]
+    out = fn(*xs)
+    u = cr.tensor(np.ones(out.shape, np.float32), requires_grad=True)
+    gs = [g for g in cr.grad(out, xs, grad_outputs=u, create_graph=True, allow_unused=True)
+          if g is not None]
+    s = sum(((g * g).sum() for g in gs), cr.tensor(np.float32(0)))
+    second = cr.grad(s, [*xs, u], allow_unused=True) if s.requires_grad else ()
+    assert {str(t.dtype) for t in [out, *gs, *second] if t is not None} == {"float32"}
+
+
 # -- Hessians against torch.autograd.functional.hessian -------------------------------------------
 
 def _hessian(f: Callable, arrays: list[np.ndarray]) -> list[list[np.ndarray]]:
