@@ -12,6 +12,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from ..errors import DistributedError
+from ..optim.optimizer import grad_array
 from .communicator import AGREED, Communicator, Reduced, agreed
 
 __all__ = ["MPICommunicator", "communicator", "run", "world"]
@@ -164,10 +165,11 @@ class MPICommunicator(Communicator):
         offset = 0
         for p in params:
             n = p.data.size
-            if p.grad is None:
+            g = grad_array(p)  # an array even after backward(create_graph=True)
+            if g is None:
                 send[offset:offset + n] = 0.0
             else:
-                np.multiply(p.grad.ravel(), weight, out=send[offset:offset + n])
+                np.multiply(g.ravel(), weight, out=send[offset:offset + n])
             offset += n
         ok = bool(np.isfinite(send[:offset].sum()))  # one pass: NaN/inf survive a sum
         send[offset:] = (weight, loss * weight if weight else 0.0, 0.0 if ok else 1.0,

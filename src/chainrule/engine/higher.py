@@ -172,6 +172,8 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
     for root, seed in zip(roots, seeds):
         if create_graph and isinstance(seed, ndarray):
             seed = wrap(seed)
+        elif not create_graph and isinstance(seed, wrap):  # the array rules take arrays
+            seed = seed.data
         arrive(root, seed)
     ready = [r for r in dict.fromkeys(roots) if r._op is not None
              and pending.get(id(r), 0) == 0]

@@ -1,5 +1,5 @@
 """Tools that stand beside training: gradient checking and, later, explanation and saving."""
 
-from .gradcheck import gradcheck
+from .gradcheck import gradcheck, gradgradcheck
 
-__all__ = ["gradcheck"]
+__all__ = ["gradcheck", "gradgradcheck"]
