@@ -16,6 +16,11 @@ like the product, ``dW = G @ cols.T`` (the sum over examples and positions is th
 inner sum) and ``dcols = W.T @ G``; ``dx`` is ``dcols`` scattered back onto the input
 (*col2im*): each kernel offset (i, j) adds one strided slice, kh*kw additions in all.
 
+im2col and col2im are each other's adjoints, and each is a primitive whose backward is the
+other; the backward rule is written with products, reshapes and these two, so on tensors (a
+gradient of a gradient) it records a graph of its own, with ``cols`` taken again from the
+input tensor by :func:`im2col`.
+
 >>> import numpy as np, chainrule as cr
 >>> x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
 >>> w = cr.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
@@ -30,7 +35,7 @@ array([1., 1., 1., 1.])
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -41,7 +46,7 @@ from . import init as _init
 from ._checks import check_dtype, check_pair, check_size
 from .module import Module, Parameter, Shape, empty
 
-__all__ = ["Conv2d", "conv2d", "conv_output_size"]
+__all__ = ["Conv2d", "ConvGeometry", "col2im", "conv2d", "conv_output_size", "im2col"]
 
 Pad = tuple[int, int, int, int]  # top, bottom, left, right
 
@@ -94,6 +99,78 @@ def unpad(a: np.ndarray, pad: Pad) -> np.ndarray:
     return a[:, :, top:a.shape[2] - bottom, left:a.shape[3] - right]
 
 
+# -- im2col and its adjoint ------------------------------------------------------------------
+class ConvGeometry(NamedTuple):
+    """Where a convolution's receptive fields lie: the input's shape (N, C, H, W), the kernel,
+    the padding (top, bottom, left, right), stride, dilation, channel groups and the output's
+    (OH, OW).  Nothing in it depends on the input's values."""
+
+    x_shape: tuple[int, ...]
+    kernel: tuple[int, int]
+    pad: Pad
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    out_hw: tuple[int, int]
+
+
+def im2col(x: Any, geom: ConvGeometry) -> Any:
+    """The receptive fields of ``x`` (N, C, H, W) as columns, ``cols[n, g, (c, i, j), (oh,
+    ow)] = x_pad[n, g*cg + c, oh*sh + i*dh, ow*sw + j*dw]`` (output positions last, so a
+    product with the kernels lands in NCHW order and the copy's inner loop runs along a row of
+    the image).  An array gives an array; a tensor gives a recorded node whose backward is
+    :func:`col2im`, so the convolution has derivatives of every order."""
+    if isinstance(x, Tensor):
+        return IM2COL(_im2col(x.data, geom), (x,), geom)
+    return _im2col(x, geom)
+
+
+def _im2col(xd: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    n, c = xd.shape[:2]
+    kh, kw = geom.kernel
+    win = windows(pad_input(xd, geom.pad), geom.kernel, geom.stride, geom.dilation)
+    oh, ow = geom.out_hw                                       # win: (N, C, OH, OW, kh, kw)
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
+        n, geom.groups, c // geom.groups * kh * kw, oh * ow)   # the one copy
+
+
+def col2im(cols: Any, geom: ConvGeometry) -> Any:
+    """The adjoint of :func:`im2col`: each column added back onto the receptive field it came
+    from, the padding dropped, giving shape (N, C, H, W).  An array gives an array; a tensor
+    a recorded node whose backward is :func:`im2col`."""
+    if isinstance(cols, Tensor):
+        return COL2IM(_col2im(cols.data, geom), (cols,), geom)
+    return _col2im(cols, geom)
+
+
+def _col2im(dcols: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+    n, c, h, w = geom.x_shape
+    (kh, kw), (top, bottom, left, right) = geom.kernel, geom.pad
+    oh, ow = geom.out_hw
+    dwin = dcols.reshape(n, c, kh, kw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
+    dxp = scatter_windows(dwin, (n, c, h + top + bottom, w + left + right), geom.stride,
+                          geom.dilation)
+    return np.ascontiguousarray(unpad(dxp, geom.pad))
+
+
+def _im2col_backward(out: Tensor, g: Any) -> tuple:
+    return (col2im(g, out.saved),)
+
+
+def _col2im_backward(out: Tensor, g: Any) -> tuple:
+    return (im2col(g, out.saved),)
+
+
+IM2COL = Primitive("im2col", _im2col_backward, saved="constant")
+COL2IM = Primitive("col2im", _col2im_backward, saved="constant")
+
+
+def _contiguous(a: Any) -> Any:
+    """An array in C order (for a faster product); a tensor as it is (its values are only
+    ever read through operations)."""
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
+
+
 # -- the primitive --------------------------------------------------------------------------------
 def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
@@ -113,7 +190,7 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     if xd.dtype != wd.dtype:
         raise DTypeError(f"conv2d: input is {xd.dtype} but weight is {wd.dtype}; convert one "
                          f"explicitly, e.g. x.astype('{wd.dtype}')")
-    _, c, h, w = xd.shape
+    n, c, h, w = xd.shape
     o, cg, kh, kw = wd.shape
     if c != cg * groups or o % groups:
         raise ShapeError(f"conv2d: input has {c} channels and weight shape {wd.shape} with "
@@ -125,32 +202,22 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     if oh < 1 or ow < 1:
         raise ShapeError(f"conv2d: input of {h}x{w} (padded by {pad}) is smaller than the "
                          f"{kh}x{kw} kernel with dilation {dilation_}")
-    out, saved = forward_windows(pad_input(xd, pad), wd, stride_, dilation_, groups)
+    geom = ConvGeometry(xd.shape, (kh, kw), pad, stride_, dilation_, groups, (oh, ow))
+    cols = _im2col(xd, geom)
+    out = (wd.reshape(groups, o // groups, cg * kh * kw) @ cols).reshape(n, o, oh, ow)
     if bias is not None:
         out += bias.data.reshape(1, o, 1, 1)
     inputs = (x, weight) if bias is None else (x, weight, bias)
-    return CONV2D(out, inputs, (*saved, pad, stride_, dilation_, groups))
-
-
-def forward_windows(xp: np.ndarray, wd: np.ndarray, stride: tuple[int, int],
-                     dilation: tuple[int, int], groups: int) -> tuple[np.ndarray, tuple]:
-    """The plain im2col: per example, ``cols[n, g, (c, i, j), (oh, ow)] = x_pad[n, g*cg + c,
-    oh*sh + i*dh, ow*sw + j*dw]`` (output positions last, so the product lands in NCHW order
-    and the copy's inner loop runs along a row of the image), then one batched product."""
-    n = xp.shape[0]
-    o, cg, kh, kw = wd.shape
-    win = windows(xp, (kh, kw), stride, dilation)               # (N, C, OH, OW, kh, kw) view
-    oh, ow = win.shape[2:4]
-    cols = np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
-        n, groups, cg * kh * kw, oh * ow)
-    out = (wd.reshape(groups, o // groups, cg * kh * kw) @ cols).reshape(n, o, oh, ow)
-    return out, (cols, xp.shape)
+    return CONV2D(out, inputs, (cols, geom))
 
 
 def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    cols, padded_shape, pad, stride, dilation, groups = out.saved
+    # Written with products, reshapes, im2col and col2im only, so that on tensors it records
+    # its own graph (cols then come from the input tensor again: _conv2d_saved).
+    cols, geom = out.saved
     x, weight = out.inputs[0], out.inputs[1]
-    o, cg, kh, kw = weight.data.shape
+    groups = geom.groups
+    o, cg, kh, kw = weight.shape
     n, _, oh, ow = g.shape
     g_mat = g.reshape(n, groups, o // groups, oh * ow)          # laid out like the product
     # out[n] = W @ cols[n], so dW = sum_n G[n] @ cols[n].T ...
@@ -159,24 +226,28 @@ def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...
         # ... as (cols[n] @ G[n].T).T with G transposed once: with many rows in cols (LeNet's
         # second layer: 150 x 140 per example) this runs 2-3x faster than reading cols
         # transposed; with few rows and long ones (the first layer) the copy of G costs more.
-        g_t = np.ascontiguousarray(g_mat.transpose(0, 1, 3, 2))
-        dw = (cols @ g_t).sum(axis=0).transpose(0, 2, 1).reshape(weight.data.shape)
+        g_t = _contiguous(g_mat.transpose(0, 1, 3, 2))
+        dw = (cols @ g_t).sum(axis=0).transpose(0, 2, 1).reshape(weight.shape)
     else:
-        dw = (g_mat @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.data.shape)
+        dw = (g_mat @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)
     grads: list[np.ndarray | None] = [None, dw]
     if len(out.inputs) == 3:
         grads.append(g.sum(axis=(0, 2, 3)))
     if x.requires_grad:
         # ... and dcols = W.T @ G, scattered back onto the input (col2im)
         wmat = weight.data.reshape(groups, o // groups, cg * kh * kw)
-        dcols = wmat.transpose(0, 2, 1) @ g_mat                  # (N, groups, cg*kh*kw, L)
-        dwin = dcols.reshape(n, groups * cg, kh, kw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
-        dxp = scatter_windows(dwin, padded_shape, stride, dilation)
-        grads[0] = np.ascontiguousarray(unpad(dxp, pad))
+        grads[0] = col2im(wmat.transpose(0, 2, 1) @ g_mat, geom)  # dcols: (N, G, cg*kh*kw, L)
     return tuple(grads)
 
 
-CONV2D = Primitive("conv2d", _conv2d_backward)
+def _conv2d_saved(out: Tensor) -> tuple:
+    """The saved values for a gradient of a gradient: ``cols`` depend on the input's values,
+    so they are taken again from the input tensor (a recorded im2col)."""
+    geom = out.saved[1]
+    return im2col(out.inputs[0], geom), geom
+
+
+CONV2D = Primitive("conv2d", _conv2d_backward, saved=_conv2d_saved)
 
 
 def resolve_padding(padding: Any, kernel: tuple[int, int], stride: tuple[int, int],

@@ -9,10 +9,18 @@ Targets are data, not parameters: they are converted to the input's dtype and ne
 gradient.  ``sample_weight`` (one weight per example, i.e. per row) makes the mean the weighted
 mean sum(w_i l_i) / sum(w_i), so integer weights equal duplicated rows; the same definition is
 used wherever chainrule takes sample weights.
+
+A loss node saves its derivative dloss as an array together with the function that computes it
+(``delta``, written with operations that work on tensors too): ``((dloss, delta), scale)``
+when the loss is reduced to one number (the pair the training plan reads), ``((dloss,
+delta),)`` otherwise.  A gradient of a gradient calls ``delta`` on the input tensor, so dloss
+is a function of the input there rather than a constant: second derivatives of every loss, as
+PyTorch gives them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -90,27 +98,45 @@ def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> nd
     return w.reshape((n,) + (1,) * (like.ndim - 1)) if like.ndim else w.reshape(())
 
 
+def _loss_saved_again(out: Tensor) -> tuple:
+    """The saved values for a gradient of a gradient: dloss recomputed from the input tensor
+    by the loss's own derivative, so it is recorded as a function of the input."""
+    (_, delta), *scale = out.saved
+    return ((delta(out.inputs[0]), delta), *scale)
+
+
 def _loss_primitives(name: str, formula: str) -> tuple[Primitive, Primitive]:
     """The reduced and the element-wise form of one loss, shown by the loss's own name."""
     def reduced(out: Tensor, g: ndarray) -> tuple:
-        dloss, scale = out.saved
+        (dloss, _), scale = out.saved
         return (dloss * (g * scale),)
 
     def elementwise(out: Tensor, g: ndarray) -> tuple:
-        return (g * out.saved,)
+        ((dloss, _),) = out.saved
+        return (g * dloss,)
 
-    return (Primitive(name, reduced, formula),
-            Primitive(name, elementwise, formula.replace(")", ", reduction='none')", 1)))
+    return (Primitive(name, reduced, formula, saved=_loss_saved_again),
+            Primitive(name, elementwise, formula.replace(")", ", reduction='none')", 1),
+                      saved=_loss_saved_again))
 
 
-def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, reduction: str,
-            prims: tuple[Primitive, Primitive], weight: ndarray | None) -> Tensor:
-    """Finish a loss node: ``loss`` holds per-element values, ``dloss`` their derivative."""
+def _weighted(delta: Callable[[Any], Any], weight: ndarray | None) -> Callable[[Any], Any]:
+    if weight is None:
+        return delta
+    return lambda x: delta(x) * weight
+
+
+def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, delta: Callable[[Any], Any],
+            reduction: str, prims: tuple[Primitive, Primitive],
+            weight: ndarray | None) -> Tensor:
+    """Finish a loss node: ``loss`` holds per-element values, ``dloss`` their derivative and
+    ``delta`` the function that computes it from the input (for gradients of gradients)."""
     if weight is not None:
         loss = loss * weight
         dloss = dloss * weight
+    delta = _weighted(delta, weight)
     if reduction == "none":
-        return prims[1](loss, (x,), dloss)
+        return prims[1](loss, (x,), ((dloss, delta),))
     total = loss.sum()
     if reduction == "mean":
         if weight is None:
@@ -118,17 +144,29 @@ def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, reduction: str,
         else:
             per_example = loss.size // max(weight.size, 1)  # outputs per row
             scale = 1.0 / (float(weight.sum()) * per_example)
-        return prims[0](np.asarray(total * scale, dtype=loss.dtype), (x,), (dloss, scale))
-    return prims[0](np.asarray(total, dtype=loss.dtype), (x,), (dloss, 1.0))
+        return prims[0](np.asarray(total * scale, dtype=loss.dtype), (x,),
+                        ((dloss, delta), scale))
+    return prims[0](np.asarray(total, dtype=loss.dtype), (x,), ((dloss, delta), 1.0))
+
+
+def _sigmoid(z: Any) -> Any:
+    """The logistic function of an array (no graph) or of a tensor (recorded)."""
+    return ops.sigmoid(z) if isinstance(z, Tensor) else ops.stable_sigmoid(z)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
              sample_weight: Any = None) -> Tensor:
     """Squared error (input - target)**2, averaged by default."""
     _check_reduction(reduction)
-    diff = input.data - _target(target, input, "mse_loss")
+    y = _target(target, input, "mse_loss")
+    diff = input.data - y
     w = _weights(sample_weight, diff, "mse_loss", reduction)
-    return _reduce(input, diff * diff, 2 * diff, reduction, _MSE, w)
+
+    def delta(x: Any) -> Any:
+        return 2 * (x - y)
+
+    # dloss is delta(input.data), with input.data - y already at hand
+    return _reduce(input, diff * diff, 2 * diff, delta, reduction, _MSE, w)
 
 
 _MSE = _loss_primitives("mse_loss", "mse_loss({0}, target)")
@@ -144,7 +182,11 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     y = _target(target, logits, "binary_cross_entropy_with_logits")
     z = logits.data
     w = _weights(sample_weight, z, "binary_cross_entropy_with_logits", reduction)
-    return _reduce(logits, bce_with_logits_terms(z, y), ops.stable_sigmoid(z) - y, reduction,
+
+    def delta(z: Any) -> Any:
+        return _sigmoid(z) - y
+
+    return _reduce(logits, bce_with_logits_terms(z, y), delta(z), delta, reduction,
                    _BCE_LOGITS, w)
 
 
@@ -185,8 +227,13 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         z = probs.inputs[0]
         y = _target(target, z, "binary_cross_entropy")
         w = _weights(sample_weight, z.data, "binary_cross_entropy", reduction)
-        return _reduce(z, bce_with_logits_terms(z.data, y), probs.data - y, reduction,
-                       _BCE_OF_SIGMOID, w)
+
+        def delta_of_logits(z: Any) -> Any:
+            return _sigmoid(z) - y
+
+        # dloss is delta_of_logits(z), with the sigmoid already computed: probs
+        return _reduce(z, bce_with_logits_terms(z.data, y), probs.data - y, delta_of_logits,
+                       reduction, _BCE_OF_SIGMOID, w)
     p = probs.data
     y = _target(target, probs, "binary_cross_entropy")
     if p.size and not (p.min() >= 0 and p.max() <= 1):  # NaN fails both comparisons
@@ -198,9 +245,12 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         log_p = xp.maximum(xp.log(p), -100)
         log_q = xp.maximum(xp.log1p(-p), -100)
     loss = -(y * log_p + (1 - y) * log_q)
-    dloss = (p - y) / xp.maximum(p * (1 - p), 1e-12)
+
+    def delta(p: Any) -> Any:
+        return (p - y) / xp.maximum(p * (1 - p), 1e-12)
+
     w = _weights(sample_weight, p, "binary_cross_entropy", reduction)
-    return _reduce(probs, loss, dloss, reduction, _BCE, w)
+    return _reduce(probs, loss, delta(p), delta, reduction, _BCE, w)
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
@@ -221,6 +271,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     sum_e = e.sum(axis=1, keepdims=True)
     log_p = shifted - xp.log(sum_e)
     p = e / sum_e
+    onehot = soft = None  # the target, as the derivative's recomputation reads it
     if t.shape == (n,) and t.dtype.kind in "iub":
         labels = t.astype(xp.intp)
         if n and (labels.min() < 0 or labels.max() >= c):
@@ -231,10 +282,12 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
         loss = -log_p[rows, labels]
         p[rows, labels] -= 1  # p - onehot(y), in place
         delta = p
+        onehot = (labels, c)
     elif t.shape == (n, c):
         y = t.astype(z.dtype, copy=False)
         loss = -(y * log_p).sum(axis=1)
         delta = p * y.sum(axis=1, keepdims=True) - y  # = p - y when rows of y sum to 1
+        soft = y
     elif t.shape == (n,):
         raise DataError(f"cross_entropy: class labels must be integers, got dtype {t.dtype}")
     else:
@@ -245,17 +298,36 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     if w is not None:
         loss = loss * w
         delta = delta * w[:, None]
+    again = _weighted(_softmax_delta(onehot, soft), None if w is None else w[:, None])
     if reduction == "none":
-        return _CE_ROWS(loss, (logits,), delta)
+        return _CE_ROWS(loss, (logits,), ((delta, again),))
     denom = n if w is None else float(w.sum())
     scale = (1.0 / denom if denom else float("nan")) if reduction == "mean" else 1.0
-    return _CE(np.asarray(loss.sum() * scale, dtype=z.dtype), (logits,), (delta, scale))
+    return _CE(np.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
+               ((delta, again), scale))
+
+
+def _softmax_delta(onehot: tuple[ndarray, int] | None, y: ndarray | None
+                   ) -> Callable[[Any], Any]:
+    """dL/dz = softmax(z) * sum(y) - y of softmax cross-entropy as a function of the logits
+    tensor, for labels (``onehot``: the labels and the number of classes) or class
+    probabilities ``y``; the forward computes the same on arrays, in place, from the softmax
+    it already has."""
+    def delta(z: Any) -> Any:
+        if onehot is not None:
+            labels, c = onehot
+            return ops.softmax(z, axis=1) - xp.eye(c, dtype=z.dtype)[labels]
+        return ops.softmax(z, axis=1) * y.sum(axis=1, keepdims=True) - y
+
+    return delta
 
 
 def _rowwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
-    return (out.saved * g[:, None],)
+    ((delta, _),) = out.saved
+    return (delta * g[:, None],)
 
 
 _CE = _loss_primitives("cross_entropy_loss", "cross_entropy_loss({0}, target)")[0]
 _CE_ROWS = Primitive("cross_entropy_loss", _rowwise_loss_backward,
-                     "cross_entropy_loss({0}, target, reduction='none')")
+                     "cross_entropy_loss({0}, target, reduction='none')",
+                     saved=_loss_saved_again)

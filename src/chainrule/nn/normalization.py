@@ -13,6 +13,10 @@ classic three-term formula (the mean and the variance both depend on every x)::
 where the means are over the same values as the statistics.  ``dgamma = sum(g * xhat)`` and
 ``dbeta = sum(g)`` over everything but the feature axes.
 
+The rule is written with operations that work on tensors too (no ``out=``), so a gradient of a
+gradient runs it again on tensors, with ``xhat`` and ``1 / sqrt(var + eps)`` recomputed from the
+input tensor (:func:`normalised_again`) rather than read as constants.
+
 >>> import numpy as np, chainrule as cr
 >>> x = cr.tensor(np.array([[1.0], [3.0]]))
 >>> batch_norm(x, None, None, training=True).data.ravel()   # (x - 2) / sqrt(1 + 1e-5)
@@ -56,11 +60,12 @@ def _statistics(xd: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.n
 def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: np.ndarray, var: np.ndarray,
                weight: Tensor | None, bias: Tensor | None, eps: float,
                param_shape: tuple[int, ...], param_axes: tuple[int, ...],
-               batch_stats: bool) -> Tensor:
+               shift: np.ndarray | None) -> Tensor:
     """The shared forward: xhat from ``centred = x - mean`` (a fresh array, scaled in place),
     then the affine map.  ``stat_axes`` are those the statistics were taken over,
     ``param_axes`` those gamma and beta are shared across (the same for batch norm; the
-    leading ones for layer norm)."""
+    leading ones for layer norm); ``shift`` is the fixed mean that was subtracted (batch
+    norm's running mean in evaluation), None when the statistics are the input's own."""
     dtype = x.data.dtype
     inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dtype)
     xhat = centred
@@ -74,13 +79,13 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: np.ndarray, var: 
         else:
             out += bias.data.reshape(param_shape)
     inputs = tuple(t for t in (x, weight, bias) if t is not None)
-    saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None,
-             batch_stats)
+    saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None, shift, eps)
     return NORMALIZE(out.astype(dtype, copy=False), inputs, saved)
 
 
 def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, batch_stats = out.saved
+    xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, shift, _ = out.saved
+    batch_stats = shift is None
     x, *params = out.inputs
     gamma = params[0].data.reshape(param_shape) if has_weight else None
     if batch_stats and stat_axes == param_axes:
@@ -117,8 +122,9 @@ def _batch_norm_backward(need_dx: bool, g: np.ndarray, xhat: np.ndarray, inv_std
     sum_gx = (g * xhat).sum(axis=axes, keepdims=True)
     dx = None
     if need_dx:
-        dx = xhat * (sum_gx / m)
-        np.subtract(g, dx, out=dx)
+        # In place on arrays (one new array); on tensors each step is a new node.
+        dx = xhat * (sum_gx / -m)
+        dx += g
         dx -= sum_g / m
         dx *= inv_std if gamma is None else gamma * inv_std
     grads: list[np.ndarray | None] = [dx]
@@ -129,7 +135,24 @@ def _batch_norm_backward(need_dx: bool, g: np.ndarray, xhat: np.ndarray, inv_std
     return tuple(grads)
 
 
-NORMALIZE = Primitive("normalize", _normalise_backward)
+def normalised_again(out: Tensor) -> tuple:
+    """The saved values of a normalisation node with ``xhat`` and ``1 / sqrt(var + eps)``
+    computed again from its input tensor with recorded operations: in a gradient of a
+    gradient they are functions of x, not constants (in evaluation only xhat is: the running
+    variance is fixed)."""
+    _, inv_std, stat_axes, *rest = out.saved
+    shift, eps = rest[-2:]
+    x = out.inputs[0]
+    if shift is None:
+        centred = x - x.mean(axis=stat_axes, keepdims=True)
+        inv_std = (centred * centred).mean(axis=stat_axes, keepdims=True) + eps
+        inv_std = 1.0 / inv_std.sqrt()
+    else:
+        centred = x - shift
+    return (centred * inv_std, inv_std, stat_axes, *rest)
+
+
+NORMALIZE = Primitive("normalize", _normalise_backward, saved=normalised_again)
 
 
 def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray | None,
@@ -164,12 +187,14 @@ def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray 
             running_mean += momentum * mean.reshape(-1)
             running_var *= 1 - momentum
             running_var += momentum * var.reshape(-1) * (m / (m - 1))
+        shift = None
     else:
         if running_mean is None or running_var is None:
             raise ShapeError("batch_norm: evaluation needs running_mean and running_var")
-        centred = xd - running_mean.reshape(param_shape).astype(xd.dtype, copy=False)
+        shift = running_mean.reshape(param_shape).astype(xd.dtype)  # a copy: the buffer moves
+        centred = xd - shift
         var = running_var.reshape(param_shape)
-    return _normalise(x, axes, centred, var, weight, bias, eps, param_shape, axes, training)
+    return _normalise(x, axes, centred, var, weight, bias, eps, param_shape, axes, shift)
 
 
 def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
@@ -187,7 +212,7 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
     stat_axes = tuple(range(xd.ndim - k, xd.ndim))
     centred, _, var = _statistics(xd, stat_axes)
     return _normalise(x, stat_axes, centred, var, weight, bias, eps, shape,
-                      tuple(range(xd.ndim - k)), True)
+                      tuple(range(xd.ndim - k)), None)
 
 
 # -- the layers ---------------------------------------------------------------------------------

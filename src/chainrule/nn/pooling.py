@@ -16,7 +16,7 @@ average pooling spreads it evenly over the window (zero padding counted, as PyTo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,7 +27,8 @@ from .conv import conv_output_size, pad_input, scatter_windows, unpad, windows
 from .module import Module, Shape
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "adaptive_avg_pool2d",
-           "avg_pool2d", "max_pool2d"]
+           "avg_pool2d", "max_pool2d", "pick_at_maxima", "route_to_maxima",
+           "spread_over_windows", "window_means"]
 
 
 def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, where: str
@@ -116,12 +117,35 @@ def masks_from_values(xp: np.ndarray, out: np.ndarray, offsets: list[tuple[slice
 
 
 def _max_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    # Each window's gradient goes to the one input that was its maximum: for each kernel
-    # offset, the windows whose maximum sat there pass g to that offset's strided slice.
-    where, xp, padded_shape, pad, step, kernel = out.saved
+    maxima = out.data  # a tensor when the rule runs on tensors: the masks need its values
+    maxima = maxima.data if isinstance(maxima, Tensor) else maxima
+    return (route_to_maxima(g, out.saved, _masks(out.saved, maxima)),)
+
+
+def _masks(saved: tuple, maxima: np.ndarray) -> Iterator[np.ndarray]:
+    """For each kernel offset, the windows whose maximum sat there."""
+    where, xp, padded_shape, _, step, kernel = saved
     offsets = window_offsets(padded_shape[2:], kernel, step)
-    masks = (masks_from_index(where, len(offsets)) if xp is None
-             else masks_from_values(xp, out.data, offsets))
+    return (masks_from_index(where, len(offsets)) if xp is None
+            else masks_from_values(xp, maxima, offsets))
+
+
+def route_to_maxima(g: Any, saved: tuple, masks: Iterable[np.ndarray]) -> Any:
+    """Each window's gradient ``g`` (N, C, OH, OW) sent to the one input that was its maximum
+    (``masks``: for each kernel offset, the windows whose maximum sat there): max pooling's
+    backward.  It is linear in ``g`` (which input won is a constant), so on a tensor it is a
+    recorded node whose backward is :func:`pick_at_maxima`, its adjoint."""
+    if isinstance(g, Tensor):
+        masks = list(masks)
+        return MAX_ROUTE(_route(g.data, saved, masks), (g,), (saved, masks))
+    return _route(g, saved, masks)
+
+
+def _route(g: np.ndarray, saved: tuple, masks: Iterable[np.ndarray]) -> np.ndarray:
+    # For each kernel offset, the windows whose maximum sat there pass g to that offset's
+    # strided slice.
+    _, _, padded_shape, pad, step, kernel = saved
+    offsets = window_offsets(padded_shape[2:], kernel, step)
     dxp = np.zeros(padded_shape, dtype=g.dtype)
     overlap = step[0] < kernel[0] or step[1] < kernel[1]
     for (rows, cols), hit in zip(offsets, masks):
@@ -129,29 +153,93 @@ def _max_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None,
             dxp[:, :, rows, cols] += g * hit
         else:  # the slices of different offsets are disjoint: write g * hit straight there
             np.multiply(g, hit, out=dxp[:, :, rows, cols])
-    return (np.ascontiguousarray(unpad(dxp, pad)),)
+    return np.ascontiguousarray(unpad(dxp, pad))
 
 
-MAX_POOL2D = Primitive("max_pool2d", _max_pool2d_backward)
+def pick_at_maxima(h: Any, saved: tuple, masks: list[np.ndarray]) -> Any:
+    """The adjoint of :func:`route_to_maxima`: for each window, the value of ``h`` (N, C, H,
+    W) where the window's maximum was.  On a tensor, a recorded node whose backward routes."""
+    if isinstance(h, Tensor):
+        return MAX_PICK(_pick(h.data, saved, masks), (h,), (saved, masks))
+    return _pick(h, saved, masks)
+
+
+def _pick(h: np.ndarray, saved: tuple, masks: list[np.ndarray]) -> np.ndarray:
+    _, _, padded_shape, pad, step, kernel = saved
+    hp = pad_input(h, pad)
+    offsets = window_offsets(padded_shape[2:], kernel, step)
+    out = np.zeros(masks[0].shape, dtype=h.dtype)
+    for (rows, cols), hit in zip(offsets, masks):
+        out += hp[:, :, rows, cols] * hit
+    return out
+
+
+def _max_route_backward(out: Tensor, g: Any) -> tuple:
+    return (pick_at_maxima(g, *out.saved),)
+
+
+def _max_pick_backward(out: Tensor, g: Any) -> tuple:
+    return (route_to_maxima(g, *out.saved),)
+
+
+# Max pooling saves the padded input, but reads it only to find the masks, which are
+# constants: which input is a window's maximum does not change under a small change of the
+# inputs (ties aside), so the second derivative is zero and the gradient's graph is the
+# routing of g alone.
+MAX_POOL2D = Primitive("max_pool2d", _max_pool2d_backward, saved="constant")
+MAX_ROUTE = Primitive("route_to_maxima", _max_route_backward, saved="constant")
+MAX_PICK = Primitive("pick_at_maxima", _max_pick_backward, saved="constant")
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
     """The mean of each window, zero padding included in the count, as PyTorch's default."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
-    xp = pad_input(x.data, pad)
-    out = windows(xp, kernel, step, (1, 1)).mean(axis=(-2, -1))
-    return AVG_POOL2D(out.astype(x.data.dtype, copy=False), (x,), (xp.shape, pad, step, kernel))
+    h, w = x.data.shape[2:]
+    padded_shape = (*x.data.shape[:2], h + pad[0] + pad[1], w + pad[2] + pad[3])
+    return window_means(x, (padded_shape, pad, step, kernel))
 
 
-def _avg_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
-    padded_shape, pad, step, (kh, kw) = out.saved
+def window_means(x: Any, geometry: tuple) -> Any:
+    """The mean of each window of ``x``; ``geometry`` is (padded shape, padding, stride,
+    kernel).  An array gives an array; a tensor the recorded average-pooling node, whose
+    backward is :func:`spread_over_windows`, its adjoint."""
+    if isinstance(x, Tensor):
+        return AVG_POOL2D(_window_means(x.data, geometry), (x,), geometry)
+    return _window_means(x, geometry)
+
+
+def _window_means(xd: np.ndarray, geometry: tuple) -> np.ndarray:
+    _, pad, step, kernel = geometry
+    out = windows(pad_input(xd, pad), kernel, step, (1, 1)).mean(axis=(-2, -1))
+    return out.astype(xd.dtype, copy=False)
+
+
+def spread_over_windows(g: Any, geometry: tuple) -> Any:
+    """Each window's gradient shared evenly among its inputs (the padding dropped): average
+    pooling's backward.  On a tensor, a recorded node whose backward is :func:`window_means`."""
+    if isinstance(g, Tensor):
+        return AVG_SPREAD(_spread(g.data, geometry), (g,), geometry)
+    return _spread(g, geometry)
+
+
+def _spread(g: np.ndarray, geometry: tuple) -> np.ndarray:
+    padded_shape, pad, step, (kh, kw) = geometry
     share = (g / (kh * kw))[..., None, None]
     dwin = np.broadcast_to(share, (*g.shape, kh, kw))
-    return (unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad),)
+    return unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad)
 
 
-AVG_POOL2D = Primitive("avg_pool2d", _avg_pool2d_backward)
+def _avg_pool2d_backward(out: Tensor, g: Any) -> tuple:
+    return (spread_over_windows(g, out.saved),)
+
+
+def _avg_spread_backward(out: Tensor, g: Any) -> tuple:
+    return (window_means(g, out.saved),)
+
+
+AVG_POOL2D = Primitive("avg_pool2d", _avg_pool2d_backward, saved="constant")
+AVG_SPREAD = Primitive("spread_over_windows", _avg_spread_backward, saved="constant")
 
 
 def adaptive_avg_pool2d(x: Any, output_size: Any = 1) -> Tensor:
