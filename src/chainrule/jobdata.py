@@ -15,9 +15,9 @@ import numpy as np
 
 from .data import load_dataset, train_val_test_split
 from .data.columns import infer_columns, prepare_target, unknown_warning
+from .data.diagnosis import quote
 from .data.shards import shard_range
 from .data.shares import read_share
-from .data.tabular import quote
 from .distributed.communicator import Communicator
 from .errors import Option, OptionError
 from .job import TrainConfig

@@ -19,7 +19,8 @@ import numpy as np
 
 from .data import load_dataset
 from .data.columns import prepare_target
-from .data.tabular import quote, read_frame
+from .data.diagnosis import quote
+from .data.tabular import read_frame
 from .errors import ConfigError, DataError, GradcheckError
 from .nn import Module
 from .pipeline import Pipeline, layout

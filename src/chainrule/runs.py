@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from .data.tabular import quote
+from .data.diagnosis import quote
 from .errors import ConfigError
 from .io import writes_to
 from .job import TrainConfig

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import plots
-from .data.preprocessing import StandardScaler
+from .data.scaler import StandardScaler
 from .distributed import communicator
 from .errors import Option, OptionError, OptionWarning
 from .io import writes_to

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tabular import quote
+from ..data.diagnosis import quote
 from ..errors import ConfigError
 from ..training.config import check_count, check_lr
 

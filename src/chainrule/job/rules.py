@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tabular import quote
+from ..data.diagnosis import quote
 from ..errors import DataError, Option, OptionError
 from ..training import tasks
 from ..training.registry import get_loss

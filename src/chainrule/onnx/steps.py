@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tabular import NA_MARKERS, quote
+from ..data.diagnosis import quote
+from ..data.tabular import NA_MARKERS
 from ..errors import ConfigError
 from ..pipeline import Pipeline
 from ..pipeline.head import Head

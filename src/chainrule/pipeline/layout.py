@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.tabular import quote
+from ..data.diagnosis import quote
 from ..errors import ChainruleError, ModelFileError
 from ..nn import Module
 from ..training import tasks

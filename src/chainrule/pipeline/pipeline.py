@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..data.checks import check_features
 from ..data.csvio import load_csv
-from ..data.preprocessing import check_features
 from ..data.tabular import read_frame
 from ..engine import Tensor, no_grad
 from ..errors import ConfigError, DataError

@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from ..data.tabular import quote
+from ..data.diagnosis import quote
 from ..io.atomic import atomic_write
 from ..io.text import escape_controls
 from .pipeline import Pipeline

@@ -34,8 +34,8 @@ import numpy as np
 
 from ..data.columns import TableEncoder
 from ..data.combine import Gatherer, gatherer
-from ..data.preprocessing import StandardScaler
-from ..data.tabular import quote
+from ..data.diagnosis import quote
+from ..data.scaler import StandardScaler
 from ..errors import ConfigError, DataError
 from ..training.targets import TargetScaler
 

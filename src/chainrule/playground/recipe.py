@@ -19,7 +19,8 @@ import numpy as np
 
 from .. import data as crdata
 from .. import nn, optim
-from ..data.tabular import quote, read_frame
+from ..data.diagnosis import quote
+from ..data.tabular import read_frame
 from ..errors import ChainruleError, ConfigError, DataError
 from ..nn import activations, losses
 from ..optim import registry as optimizers

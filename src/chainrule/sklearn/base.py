@@ -12,7 +12,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..data.preprocessing import check_numeric_frame
+from ..data.checks import check_numeric_frame
 from ..engine import Tensor, no_grad
 from ..errors import ConfigError, DataError
 from ..training import metrics

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.preprocessing import check_features
+from ..data.checks import check_features
 from ..engine import Tensor
 from ..nn import CrossEntropyLoss, Linear, Module, ReLU, Sequential, losses
 from ..nn.conv import Conv2d

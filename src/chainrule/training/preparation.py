@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..data.preprocessing import train_test_split
+from ..data.splits import train_test_split
 from ..errors import ConfigError, Option, OptionWarning
 from .checkpoint import fingerprint
 from .progress import warn_user

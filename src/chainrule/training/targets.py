@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from .. import nn
+from ..data.checks import as_array, check_features, check_finite
 from ..data.combine import mean_std, square_safe_unit
-from ..data.preprocessing import as_array, check_features, check_finite
 from ..engine import Tensor
 from ..errors import ConfigError, DataError, ShapeError
 from .metrics import check_sample_weight

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .. import nn
-from ..data.preprocessing import as_array
+from ..data.checks import as_array
 from ..distributed import communicator
 from ..errors import ConfigError
 from . import checkpoint as ckpt
