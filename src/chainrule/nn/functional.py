@@ -10,12 +10,12 @@ gradient.  ``sample_weight`` (one weight per example, i.e. per row) makes the me
 mean sum(w_i l_i) / sum(w_i), so integer weights equal duplicated rows; the same definition is
 used wherever chainrule takes sample weights.
 
-A loss node saves its derivative dloss as an array together with the function that computes it
-(``delta``, written with operations that work on tensors too): ``((dloss, delta), scale)``
-when the loss is reduced to one number (the pair the training plan reads), ``((dloss,
-delta),)`` otherwise.  A gradient of a gradient calls ``delta`` on the input tensor, so dloss
-is a function of the input there rather than a constant: second derivatives of every loss, as
-PyTorch gives them.
+A loss node saves its derivative dloss as an array together with how to compute it again,
+``(derivative, target, weight)``, the derivative a function written with operations that work
+on tensors too: ``((dloss, how), scale)`` when the loss is reduced to one number (the pair the
+training plan reads), ``((dloss, how),)`` otherwise.  A gradient of a gradient calls the
+derivative on the input tensor, so dloss is a function of the input there rather than a
+constant: second derivatives of every loss, as PyTorch gives them.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ __all__ = [
 ]
 
 REDUCTIONS = ("mean", "sum", "none")
+
+Derivative = Callable[[Any, Any], Any]
+"""dL/d(input) of an element-wise loss as ``derivative(input, target)``, arrays or tensors."""
 
 
 def _target(target: Any, like: Tensor, name: str) -> ndarray:
@@ -101,8 +104,10 @@ def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> nd
 def _loss_saved_again(out: Tensor) -> tuple:
     """The saved values for a gradient of a gradient: dloss recomputed from the input tensor
     by the loss's own derivative, so it is recorded as a function of the input."""
-    (_, delta), *scale = out.saved
-    return ((delta(out.inputs[0]), delta), *scale)
+    (_, how), *scale = out.saved
+    derivative, target, weight = how
+    dloss = derivative(out.inputs[0], target)
+    return ((dloss if weight is None else dloss * weight, how), *scale)
 
 
 def _loss_primitives(name: str, formula: str) -> tuple[Primitive, Primitive]:
@@ -120,23 +125,17 @@ def _loss_primitives(name: str, formula: str) -> tuple[Primitive, Primitive]:
                       saved=_loss_saved_again))
 
 
-def _weighted(delta: Callable[[Any], Any], weight: ndarray | None) -> Callable[[Any], Any]:
-    if weight is None:
-        return delta
-    return lambda x: delta(x) * weight
-
-
-def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, delta: Callable[[Any], Any],
+def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, derivative: Derivative, target: Any,
             reduction: str, prims: tuple[Primitive, Primitive],
             weight: ndarray | None) -> Tensor:
-    """Finish a loss node: ``loss`` holds per-element values, ``dloss`` their derivative and
-    ``delta`` the function that computes it from the input (for gradients of gradients)."""
+    """Finish a loss node: ``loss`` holds per-element values, ``dloss`` their derivative,
+    ``derivative(input, target)`` computes it again (for gradients of gradients)."""
     if weight is not None:
         loss = loss * weight
         dloss = dloss * weight
-    delta = _weighted(delta, weight)
+    how = (derivative, target, weight)
     if reduction == "none":
-        return prims[1](loss, (x,), ((dloss, delta),))
+        return prims[1](loss, (x,), ((dloss, how),))
     total = loss.sum()
     if reduction == "mean":
         if weight is None:
@@ -145,13 +144,22 @@ def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, delta: Callable[[Any], Any
             per_example = loss.size // max(weight.size, 1)  # outputs per row
             scale = 1.0 / (float(weight.sum()) * per_example)
         return prims[0](np.asarray(total * scale, dtype=loss.dtype), (x,),
-                        ((dloss, delta), scale))
-    return prims[0](np.asarray(total, dtype=loss.dtype), (x,), ((dloss, delta), 1.0))
+                        ((dloss, how), scale))
+    return prims[0](np.asarray(total, dtype=loss.dtype), (x,), ((dloss, how), 1.0))
 
 
-def _sigmoid(z: Any) -> Any:
-    """The logistic function of an array (no graph) or of a tensor (recorded)."""
-    return ops.sigmoid(z) if isinstance(z, Tensor) else ops.stable_sigmoid(z)
+# The derivatives dL/d(input) of the element-wise losses, on arrays or tensors alike.
+def _squared_error_derivative(x: Any, y: ndarray) -> Any:
+    return 2 * (x - y)
+
+
+def _logistic_derivative(z: Any, y: ndarray) -> Any:
+    """sigmoid(z) - y: binary cross-entropy's from the logits."""
+    return (ops.sigmoid(z) if isinstance(z, Tensor) else ops.stable_sigmoid(z)) - y
+
+
+def _bce_derivative(p: Any, y: ndarray) -> Any:
+    return (p - y) / xp.maximum(p * (1 - p), 1e-12)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
@@ -161,12 +169,9 @@ def mse_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
     y = _target(target, input, "mse_loss")
     diff = input.data - y
     w = _weights(sample_weight, diff, "mse_loss", reduction)
-
-    def delta(x: Any) -> Any:
-        return 2 * (x - y)
-
-    # dloss is delta(input.data), with input.data - y already at hand
-    return _reduce(input, diff * diff, 2 * diff, delta, reduction, _MSE, w)
+    # dloss is _squared_error_derivative(input.data, y), with input.data - y already at hand
+    return _reduce(input, diff * diff, 2 * diff, _squared_error_derivative, y, reduction, _MSE,
+                   w)
 
 
 _MSE = _loss_primitives("mse_loss", "mse_loss({0}, target)")
@@ -183,11 +188,8 @@ def binary_cross_entropy_with_logits(logits: Tensor, target: Any, reduction: str
     z = logits.data
     w = _weights(sample_weight, z, "binary_cross_entropy_with_logits", reduction)
 
-    def delta(z: Any) -> Any:
-        return _sigmoid(z) - y
-
-    return _reduce(logits, bce_with_logits_terms(z, y), delta(z), delta, reduction,
-                   _BCE_LOGITS, w)
+    return _reduce(logits, bce_with_logits_terms(z, y), _logistic_derivative(z, y),
+                   _logistic_derivative, y, reduction, _BCE_LOGITS, w)
 
 
 _BCE_LOGITS = _loss_primitives("bce_with_logits_loss", "bce_with_logits_loss({0}, target)")
@@ -227,13 +229,9 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         z = probs.inputs[0]
         y = _target(target, z, "binary_cross_entropy")
         w = _weights(sample_weight, z.data, "binary_cross_entropy", reduction)
-
-        def delta_of_logits(z: Any) -> Any:
-            return _sigmoid(z) - y
-
-        # dloss is delta_of_logits(z), with the sigmoid already computed: probs
-        return _reduce(z, bce_with_logits_terms(z.data, y), probs.data - y, delta_of_logits,
-                       reduction, _BCE_OF_SIGMOID, w)
+        # dloss is _logistic_derivative(z, y), with the sigmoid already computed: probs
+        return _reduce(z, bce_with_logits_terms(z.data, y), probs.data - y,
+                       _logistic_derivative, y, reduction, _BCE_OF_SIGMOID, w)
     p = probs.data
     y = _target(target, probs, "binary_cross_entropy")
     if p.size and not (p.min() >= 0 and p.max() <= 1):  # NaN fails both comparisons
@@ -245,12 +243,8 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         log_p = xp.maximum(xp.log(p), -100)
         log_q = xp.maximum(xp.log1p(-p), -100)
     loss = -(y * log_p + (1 - y) * log_q)
-
-    def delta(p: Any) -> Any:
-        return (p - y) / xp.maximum(p * (1 - p), 1e-12)
-
     w = _weights(sample_weight, p, "binary_cross_entropy", reduction)
-    return _reduce(probs, loss, delta(p), delta, reduction, _BCE, w)
+    return _reduce(probs, loss, _bce_derivative(p, y), _bce_derivative, y, reduction, _BCE, w)
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
@@ -271,7 +265,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     sum_e = e.sum(axis=1, keepdims=True)
     log_p = shifted - xp.log(sum_e)
     p = e / sum_e
-    onehot = soft = None  # the target, as the derivative's recomputation reads it
+    onehot = soft = None  # the target, as _softmax_ce_derivative reads it
     if t.shape == (n,) and t.dtype.kind in "iub":
         labels = t.astype(xp.intp)
         if n and (labels.min() < 0 or labels.max() >= c):
@@ -298,28 +292,25 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     if w is not None:
         loss = loss * w
         delta = delta * w[:, None]
-    again = _weighted(_softmax_delta(onehot, soft), None if w is None else w[:, None])
+    how = (_softmax_ce_derivative, (onehot, soft), None if w is None else w[:, None])
     if reduction == "none":
-        return _CE_ROWS(loss, (logits,), ((delta, again),))
+        return _CE_ROWS(loss, (logits,), ((delta, how),))
     denom = n if w is None else float(w.sum())
     scale = (1.0 / denom if denom else float("nan")) if reduction == "mean" else 1.0
     return _CE(np.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
-               ((delta, again), scale))
+               ((delta, how), scale))
 
 
-def _softmax_delta(onehot: tuple[ndarray, int] | None, y: ndarray | None
-                   ) -> Callable[[Any], Any]:
-    """dL/dz = softmax(z) * sum(y) - y of softmax cross-entropy as a function of the logits
-    tensor, for labels (``onehot``: the labels and the number of classes) or class
-    probabilities ``y``; the forward computes the same on arrays, in place, from the softmax
-    it already has."""
-    def delta(z: Any) -> Any:
-        if onehot is not None:
-            labels, c = onehot
-            return ops.softmax(z, axis=1) - xp.eye(c, dtype=z.dtype)[labels]
-        return ops.softmax(z, axis=1) * y.sum(axis=1, keepdims=True) - y
-
-    return delta
+def _softmax_ce_derivative(z: Tensor, target: tuple) -> Tensor:
+    """dL/dz = softmax(z) * sum(y) - y of softmax cross-entropy, on the logits tensor, for
+    labels (``target[0]``: the labels and the number of classes) or class probabilities
+    (``target[1]``); the forward computes the same on arrays, in place, from the softmax it
+    already has."""
+    onehot, y = target
+    if onehot is not None:
+        labels, c = onehot
+        return ops.softmax(z, axis=1) - xp.eye(c, dtype=z.dtype)[labels]
+    return ops.softmax(z, axis=1) * y.sum(axis=1, keepdims=True) - y
 
 
 def _rowwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
