@@ -9,12 +9,14 @@ from hypothesis import strategies as st
 
 import chainrule as cr
 
-# Smooth operations only (no kinks), so central differences are accurate everywhere.
+# Smooth operations only (no kinks), so central differences are accurate everywhere; and none
+# grows faster than linearly, so four in a row neither overflow nor bend too sharply for a
+# central difference (x**2 four times is x**16; exp four times overflows).
 UNARY = [
     ("tanh", lambda t: t.tanh()),
     ("sigmoid", lambda t: t.sigmoid()),
-    ("exp_small", lambda t: (t * 0.3).exp()),
-    ("square", lambda t: t * t),
+    ("exp_bounded", lambda t: t.tanh().exp()),
+    ("x_tanh_x", lambda t: t * t.tanh()),
     ("softplus", lambda t: cr.logsumexp(cr.stack([t, t * 0.0]), axis=0)),
     ("log_cosh", lambda t: (t.exp() + (-t).exp()).log()),
     ("sqrt_pos", lambda t: (t * t + 1.0).sqrt()),
@@ -39,7 +41,7 @@ def broadcast_pair(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...]]:
     return variant(), variant()
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, derandomize=True)
 @given(shapes=broadcast_pair(), ops=st.lists(st.integers(0, 100), min_size=1, max_size=4),
        binary=st.integers(0, len(BINARY) - 1), seed=st.integers(0, 2**16))
 def test_random_compositions_match_finite_differences(shapes, ops, binary, seed) -> None:
@@ -60,7 +62,7 @@ def test_random_compositions_match_finite_differences(shapes, ops, binary, seed)
     assert a.grad.shape == a.shape and b.grad.shape == b.shape
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(batch=st.lists(st.integers(1, 3), max_size=2), n=st.integers(1, 4), k=st.integers(1, 4),
        m=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_matmul_and_reductions_on_random_shapes(batch, n, k, m, seed) -> None:
