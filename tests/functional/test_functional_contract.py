@@ -70,3 +70,16 @@ def test_strict_names_output_and_input() -> None:
         F.vjp(lambda a: cr.tensor(1.0), x, strict=True)
     _, g = F.vjp(lambda a: cr.tensor(1.0), x)
     assert g.data.tolist() == [0.0, 0.0]
+
+
+def test_pytorchs_vectorize_and_strategy_arguments_are_accepted():
+    x = cr.tensor([1.0, 2.0])
+    plain = cr.functional.jacobian(lambda v: v ** 3, x)
+    for strategy in ("reverse-mode", "forward-mode"):
+        same = cr.functional.jacobian(lambda v: v ** 3, x, vectorize=True, strategy=strategy)
+        assert np.array_equal(same.data, plain.data)
+        h = cr.functional.hessian(lambda v: (v ** 3).sum(), x, vectorize=True,
+                                  outer_jacobian_strategy=strategy)
+        assert h.data.tolist() == [[6.0, 0.0], [0.0, 12.0]]
+    with pytest.raises(cr.ConfigError, match="reverse-mode, forward-mode"):
+        cr.functional.jacobian(lambda v: v ** 3, x, strategy="fwd")

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..engine import Tensor, enable_grad, stack
 from ..engine.backend import xp
-from ..errors import GraphError, ShapeError
+from ..errors import ConfigError, GraphError, ShapeError
 from .structure import (
     as_tuple,
     check_requires_grad,
@@ -62,8 +62,17 @@ def _rows(out: Tensor, ins: tuple[Tensor, ...], create_graph: bool, strict: bool
     return tuple(blocks)
 
 
+STRATEGIES = ("reverse-mode", "forward-mode")
+
+
+def _check_strategy(name: str, value: Any, fn: str) -> None:
+    if value not in STRATEGIES:
+        raise ConfigError(f"{fn}: {name} must be one of {', '.join(STRATEGIES)}, got {value!r}")
+
+
 def jacobian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = False,
-             strict: bool = False) -> Any:
+             strict: bool = False, vectorize: bool = False,
+             strategy: str = "reverse-mode") -> Any:
     """The Jacobian of ``func`` at ``inputs``: a tensor for one input and one output, a tuple
     over inputs (or outputs), a tuple of tuples for both; block ``[i][j]`` has shape
     ``outputs[i].shape + inputs[j].shape``.
@@ -76,7 +85,11 @@ def jacobian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = Fal
     ...                                 (cr.tensor([1.0, 2.0]), cr.tensor([3.0, 4.0])))
     >>> dA.data.tolist(), dB.data.tolist()
     ([3.0, 4.0], [1.0, 2.0])
+
+    ``vectorize`` and ``strategy`` are accepted as PyTorch's are; the answer is the same
+    either way (this computes it one output entry at a time, by reverse mode).
     """
+    _check_strategy("strategy", strategy, "jacobian")
     with enable_grad():
         inputs_tuple, ins = as_tuple(inputs, "inputs", "jacobian")
         ins = prepare(ins, create_graph, need_graph=True)
@@ -87,7 +100,8 @@ def jacobian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = Fal
 
 
 def hessian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = False,
-            strict: bool = False) -> Any:
+            strict: bool = False, vectorize: bool = False,
+            outer_jacobian_strategy: str = "reverse-mode") -> Any:
     """The Hessian of a one-number ``func`` at ``inputs``: a tensor of shape
     ``x.shape + x.shape`` for one input, a tuple of tuples for several (block ``[i][j]`` holds
     d2 f / d inputs[i] d inputs[j], of shape ``inputs[i].shape + inputs[j].shape``).
@@ -96,7 +110,11 @@ def hessian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = Fals
     >>> H = cr.functional.hessian(lambda x: (x[0] ** 2) * x[1], cr.tensor([1.0, 3.0]))
     >>> H.data.tolist()
     [[6.0, 2.0], [2.0, 0.0]]
+
+    ``vectorize`` and ``outer_jacobian_strategy`` are accepted as PyTorch's are; the answer is
+    the same either way.
     """
+    _check_strategy("outer_jacobian_strategy", outer_jacobian_strategy, "hessian")
     inputs_tuple, ins = as_tuple(inputs, "inputs", "hessian")
 
     def one_number(*xs: Tensor) -> Tensor:
