@@ -42,8 +42,10 @@ CHAINRULE = {
     ("nn/pooling.py", "_max_pool2d_backward"): "pool bwd",
     ("nn/normalization.py", "batch_norm"): "bn fwd",
     ("nn/normalization.py", "_normalise_backward"): "bn bwd",
-    ("engine/ops.py", "linear"): "linear fwd", ("engine/ops.py", "_linear_backward"): "linear bwd",
-    ("engine/ops.py", "relu"): "relu fwd+bwd", ("engine/ops.py", "_relu_backward"): "relu fwd+bwd",
+    ("engine/ops/linalg.py", "linear"): "linear fwd",
+    ("engine/ops/linalg.py", "_linear_backward"): "linear bwd",
+    ("engine/ops/elementwise.py", "relu"): "relu fwd+bwd",
+    ("engine/ops/elementwise.py", "_relu_backward"): "relu fwd+bwd",
 }
 
 
