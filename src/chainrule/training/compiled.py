@@ -59,11 +59,13 @@ __all__ = ["CompiledGradients", "CompiledStep", "capture", "compile"]
 
 # -- capture and replay ---------------------------------------------------------------------
 
-def capture(model: Any, loss_fn: Callable[..., Tensor], xb: Any, yb: Any) -> Plan:
+def capture(model: Any, loss_fn: Callable[..., Tensor], xb: Any, yb: Any,
+            expected: list[tuple[Tensor, np.ndarray | None]] | None = None) -> Plan:
     """Record ``loss_fn(model(xb), yb)`` once and build its plan, checked against the eager
-    gradients.  Raises :class:`UnsupportedStepError` when the step is not a chain it can replay.
-    The recording pass leaves the modules as it found them (attributes, buffers, random
-    generators) and the parameters' gradients too."""
+    gradients (put in ``expected``, as (parameter, gradient) pairs, when it is given).  Raises
+    :class:`UnsupportedStepError` when the step is not a chain it can replay.  The recording
+    pass leaves the modules as it found them (attributes, buffers, random generators) and the
+    parameters' gradients too."""
     x = xb if isinstance(xb, Tensor) else Tensor(np.asarray(xb))
     if x.ndim != 2:
         raise UnsupportedStepError("inputs are not a 2-D batch")
@@ -84,6 +86,8 @@ def capture(model: Any, loss_fn: Callable[..., Tensor], xb: Any, yb: Any) -> Pla
             loss.backward()
             eager = {id(p): None if p.grad is None else p.grad.copy() for p in params}
         eager_loss = float(loss.item())
+        if expected is not None:
+            expected[:] = [(p, eager[id(p)]) for p in params]
     dtype = layers[0].weight.data.dtype
     if any(t.data.dtype != dtype for t in weights(layers)):
         raise UnsupportedStepError("layers of different dtypes")
@@ -146,6 +150,8 @@ class CompiledStep:
         self.watch: Watch | None = None
         self._key: tuple | None = None
         self._returns_tensor = step_fn is None
+        # the gradients of loss_fn(model(x), y) at the capture, to check the step against
+        self._expected: list[tuple[Tensor, np.ndarray | None]] = []
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("step_fn", "model", "loss_fn", "optimizer"):
@@ -180,9 +186,11 @@ class CompiledStep:
     def __call__(self, xb: Any, yb: Any) -> Any:
         if not self._current(xb, yb):
             # The first step after a capture runs eagerly: exact by definition, and it shows
-            # what the step function returns.
+            # what the step function returns, and whether it computes what the plan replays.
             out = self._eager(xb, yb)
             self._returns_tensor = isinstance(out, Tensor)
+            if self.plan is not None and self.step_fn is not None:
+                self._check_step_matches_plan()
             return out
         if self.reason is not None:
             return self._eager(xb, yb)
@@ -192,6 +200,26 @@ class CompiledStep:
         value = self.plan.gradients(as_array(xb, self.plan.dtype), self.plan.target(yb))
         self.optimizer.step()
         return self._result(value)
+
+    def _check_step_matches_plan(self) -> None:
+        """Run eagerly from now on when the step function's gradients are not those of
+        ``loss_fn(model(x), y)`` that the plan replays: it adds a penalty or a gradient of a
+        gradient, scales the loss or clips the gradients.  Replaying the plan would then
+        silently train something else."""
+        for p, want in self._expected:
+            got = p.grad
+            if got is None:  # zeroed after the update: nothing to compare
+                continue
+            got = got.data if isinstance(got, Tensor) else got
+            scale = 1.0 if want is None else max(1.0, float(np.abs(want).max(initial=0.0)))
+            if want is None or got.shape != want.shape or not np.allclose(
+                    got, want, rtol=1e-5, atol=1e-6 * scale):
+                self.plan, self.reason = None, (
+                    "the step function's gradients are not those of loss_fn(model(x), y) "
+                    "alone (it adds to the loss, differentiates a gradient, scales or clips)")
+                warnings.warn(f"compile: running eagerly, because {self.reason}",
+                              RuntimeWarning, stacklevel=3)
+                return
 
     def _result(self, value: float) -> Any:
         return Tensor(np.asarray(value, dtype=self.plan.dtype)) if self._returns_tensor \
@@ -208,6 +236,7 @@ class CompiledStep:
 
     def _capture(self, xb: Any, yb: Any, key: tuple) -> None:
         self.plan, self.reason, self.watch, self._key = None, None, None, None
+        self._expected = []
         if self._optimizer_found:  # the step function may name another optimizer now
             object.__setattr__(self, "optimizer", _find_optimizer(self.step_fn))
         model, loss_fn, plan = self.model, self.loss_fn, None
@@ -223,7 +252,7 @@ class CompiledStep:
             # eager run after it reports its own.  errstate holds per thread (and per context
             # in NumPy 2), where catch_warnings would swap the process's warning filters.
             with np.errstate(all="ignore"):
-                plan = capture(model, loss_fn, xb, yb)
+                plan = capture(model, loss_fn, xb, yb, self._expected)
         except UnsupportedStepError as why:
             self.reason = str(why)
             warnings.warn(f"compile: running eagerly, because {why}", RuntimeWarning,
@@ -325,11 +354,13 @@ def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # 
     ``loss_fn=``), or ``compile(model=..., loss_fn=..., optimizer=...)`` for that step
     itself.  Each call returns what the step returns (the loss).  The replay is exact to
     rounding: the same formulas as the eager engine, in the same order.  Side effects of
-    ``step_fn`` other than those four steps are not replayed.  Changing the network between
-    calls (a layer swapped or appended, an option such as LeakyReLU's slope, a weight frozen or
-    replaced, ``model.eval()``, the loss's reduction, or the step function's name ``model``
-    bound to another model) makes the next call capture again; see
-    :mod:`chainrule.training.watch`.
+    ``step_fn`` other than those four steps are not replayed; a step whose gradients are not
+    those of ``loss_fn(model(xb), yb)`` (a penalty, a gradient of a gradient, a scaled loss,
+    clipping) is found on its first eager call and runs eagerly from then on, with a warning.
+    Changing the network between calls (a layer swapped or appended, an option such as
+    LeakyReLU's slope, a weight frozen or replaced, ``model.eval()``, the loss's reduction,
+    or the step function's name ``model`` bound to another model) makes the next call capture
+    again; see :mod:`chainrule.training.watch`.
     """
     if step_fn is None and (model is None or loss_fn is None or optimizer is None):
         raise ConfigError("compile needs a step function, or model=, loss_fn= and optimizer=")
