@@ -31,6 +31,8 @@ HINTS = {
     "ModelFileError": "is MODEL a .safetensors file written by 'chainrule train'?",
     "DataError": "check the data file; 'chainrule {cmd} --help' shows the options for it",
     "ConfigError": "see 'chainrule {cmd} --help' for the valid options",
+    # an OptionError is a ConfigError naming its options: the same hint as before it had them
+    "OptionError": "see 'chainrule {cmd} --help' for the valid options",
     "PlotError": "pip install matplotlib, or pass --no-plots",
 }
 

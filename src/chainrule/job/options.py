@@ -115,9 +115,15 @@ def parse_positive_int(text: str) -> int:
     >>> parse_positive_int("0")
     Traceback (most recent call last):
     ...
-    chainrule.errors.ConfigError: expected a positive integer, got 0
+    chainrule.errors.ConfigError: expected a positive number, got 0
     """
-    return check_count(parse_whole(text), None)
+    value = parse_whole(text)
+    try:
+        return check_count(value, None)
+    except ConfigError:
+        # the library's rule decides; the command line keeps the words it has always printed
+        # ('--epochs: expected a positive number, got 0'), which users' scripts may match
+        raise ConfigError(f"expected a positive number, got {value}") from None
 
 
 def parse_positive_float(text: str) -> float:
