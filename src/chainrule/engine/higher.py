@@ -116,7 +116,8 @@ def seed_for(t: Tensor, g: Any, where: str) -> Any:
         if g.data.shape != t.data.shape:
             raise ShapeError(f"{where}: a gradient of shape {g.shape} for an output of shape "
                              f"{t.shape}")
-        return g
+        # As PyTorch, the seed takes the output's dtype (differentiably, for create_graph).
+        return g if g.data.dtype == t.data.dtype else g.astype(t.data.dtype)
     seed = xp.array(g.data if hasattr(g, "data") and not isinstance(g, ndarray) else g,
                     dtype=t.data.dtype)
     if seed.shape != t.data.shape:
@@ -136,26 +137,34 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
     again; without it, gradients are arrays, as in :func:`~chainrule.engine.backprop.backprop`.
     """
     wrap = type(roots[0])
+    # The same tensor may be wanted at several places (PyTorch gives each its gradient).
+    want: dict[int, list[int]] | None = None
+    needed: set[int] | None = None
+    if wanted is not None:
+        want = {}
+        for i, t in enumerate(wanted):
+            want.setdefault(id(t), []).append(i)
+        needed = _on_paths(roots, want)
     # Count the edges along which a gradient will reach each interior node (Kahn's algorithm).
     pending: dict[int, int] = {}
     stack = list(roots)
     while stack:
         for parent in stack.pop()._parents:
-            if parent._op is not None and parent.requires_grad:
+            if parent._op is not None and parent.requires_grad and (
+                    needed is None or id(parent) in needed):
                 key = id(parent)
                 if key in pending:
                     pending[key] += 1
                 else:
                     pending[key] = 1
                     stack.append(parent)
-    want = {id(t): i for i, t in enumerate(wanted)} if wanted is not None else None
     found: list[Any] = [None] * len(wanted) if wanted is not None else []
     grads: dict[int, Any] = {}
 
     def arrive(t: Tensor, g: Any) -> None:
         if want is not None and id(t) in want:
-            i = want[id(t)]
-            found[i] = g if found[i] is None else found[i] + g
+            for i in want[id(t)]:
+                found[i] = g if found[i] is None else found[i] + g
         if t._op is None:  # a leaf
             if want is None:
                 if create_graph:
@@ -176,7 +185,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
             seed = seed.data
         arrive(root, seed)
     ready = [r for r in dict.fromkeys(roots) if r._op is not None
-             and pending.get(id(r), 0) == 0]
+             and pending.get(id(r), 0) == 0 and (needed is None or id(r) in needed)]
     previous = grad_mode.get()
     grad_mode.set((create_graph, None))  # the lifted rules record (or not) into no tape
     try:
@@ -184,6 +193,9 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
             node = ready.pop()
             g = grads.pop(id(node), None)
             parents = node._parents
+            if needed is not None and not any(id(p) in needed for p in parents) and (
+                    node._op is not FREED or (want is not None and id(node) in want)):
+                continue  # a wanted tensor with nothing wanted above it: its rule is not run
             if g is None:
                 pgs: tuple = (None,) * len(parents)
             elif create_graph:
@@ -193,7 +205,8 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
             if node._retain and want is None:
                 node.grad = g
             for parent, pg in zip(parents, pgs):
-                if not parent.requires_grad:
+                if not parent.requires_grad or (needed is not None
+                                                and id(parent) not in needed):
                     continue
                 if pg is not None:
                     if create_graph and not isinstance(pg, wrap):
@@ -214,6 +227,32 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
     finally:
         grad_mode.set(previous)
     return found if wanted is not None else None
+
+
+def _on_paths(roots: Sequence[Tensor], want: dict[int, list[int]]) -> set[int]:
+    """The ids of the tensors on a path from a root down to a wanted tensor.
+
+    As PyTorch's engine, :func:`grad` runs the backward rules of these nodes only: the rest of
+    the graph is neither computed (a first-order-only rule below the wanted tensors is no
+    obstacle) nor freed (another backward can still go through it)."""
+    needed: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(r, False) for r in roots]
+    while stack:  # depth first, children after parents (no recursion: graphs can be deep)
+        t, expanded = stack.pop()
+        key = id(t)
+        if expanded:
+            # A freed node hides what was above it: it goes in, so its rule says it is freed.
+            if key in want or t._op is FREED or any(id(p) in needed for p in t._parents):
+                needed.add(key)
+            done.add(key)
+            continue
+        if key in done:
+            continue
+        stack.append((t, True))
+        stack.extend((p, False) for p in t._parents
+                     if p.requires_grad and id(p) not in done)
+    return needed
 
 
 def _lifted_rule(node: Tensor, g: Tensor) -> tuple:
