@@ -98,6 +98,12 @@ class Predictor(Pipeline):
         return self.step("scaler")
 
     @property
+    def target_scaler(self) -> dict[str, Any] | None:
+        """The regression target's standardisation as the model file stores it
+        (``{"mean": [...], "scale": [...]}``), or None when the target was not standardised."""
+        return self.preprocessing.get("target_scaler")
+
+    @property
     def unknown_policy(self) -> str:
         """What encoding does with a category not seen in training: zeros or error."""
         table = self.table
