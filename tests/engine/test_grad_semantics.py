@@ -186,3 +186,22 @@ def test_grad_of_a_non_scalar_output_without_grad_outputs_is_a_clear_error():
     x = cr.tensor(X0, requires_grad=True)
     with pytest.raises(cr.ShapeError, match=r"shape \(3,\) needs its gradient given"):
         cr.grad(x * 2, x)
+
+
+@needs_torch
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_an_output_listed_twice_or_below_another_output_sends_both_seeds(create_graph):
+    x = cr.tensor(X0, requires_grad=True)
+    tx = _t(X0, requires_grad=True)
+    y, ty = (x ** 3).sum(), (tx ** 3).sum()
+    _close(cr.grad([y, y], x, retain_graph=True, create_graph=create_graph)[0],
+           _torch().autograd.grad([ty, ty], tx, retain_graph=True, create_graph=create_graph)[0])
+    z, tz = x.tanh(), tx.tanh()
+    w, tw = (z * z).sum(), (tz * tz).sum()
+    ours = cr.grad([w, z, w], [x, z], grad_outputs=[None, cr.tensor(X0), None],
+                   create_graph=create_graph)
+    theirs = _torch().autograd.grad([tw, tz, tw], [tx, tz], grad_outputs=[None, _t(X0), None],
+                                    create_graph=create_graph)
+    for a, b in zip(ours, theirs):
+        _close(a, b)
+        assert a.requires_grad == b.requires_grad

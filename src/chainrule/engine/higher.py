@@ -147,7 +147,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
         needed = _on_paths(roots, want)
     # Count the edges along which a gradient will reach each interior node (Kahn's algorithm).
     pending: dict[int, int] = {}
-    stack = list(roots)
+    stack = list(dict.fromkeys(roots))  # an output listed twice still counts its edges once
     while stack:
         for parent in stack.pop()._parents:
             if parent._op is not None and parent.requires_grad and (
