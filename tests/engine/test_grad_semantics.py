@@ -205,3 +205,24 @@ def test_an_output_listed_twice_or_below_another_output_sends_both_seeds(create_
     for a, b in zip(ours, theirs):
         _close(a, b)
         assert a.requires_grad == b.requires_grad
+
+
+@needs_torch
+def test_create_graph_gives_each_leaf_a_grad_of_its_own():
+    # PyTorch clones into .grad: neither the seed nor another leaf's gradient is shared
+    x, w = cr.tensor(X0, requires_grad=True), cr.tensor(X0, requires_grad=True)
+    v = cr.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    tx, tw = _t(X0, requires_grad=True), _t(X0, requires_grad=True)
+    tv = _t([1.0, 2.0, 3.0], requires_grad=True)
+    (x + w).backward(v, create_graph=True)
+    (tx + tw).backward(tv, create_graph=True)
+    assert tx.grad.data_ptr() not in (tw.grad.data_ptr(), tv.data_ptr())
+    assert x.grad is not w.grad and x.grad is not v
+    assert not np.shares_memory(x.grad.data, w.grad.data)
+    assert not np.shares_memory(x.grad.data, v.data)
+    _close(cr.grad((x.grad * w.grad).sum(), v)[0],
+           _torch().autograd.grad((tx.grad * tw.grad).sum(), tv)[0])
+    leaf = cr.tensor(X0, requires_grad=True)
+    leaf.backward(v, create_graph=True)   # backward on a leaf: d(leaf)/d(leaf) = the seed
+    assert leaf.grad is not v and not np.shares_memory(leaf.grad.data, v.data)
+    assert leaf.grad.requires_grad

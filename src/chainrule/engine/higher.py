@@ -168,7 +168,9 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
         if t._op is None:  # a leaf
             if want is None:
                 if create_graph:
-                    t.grad = g if t.grad is None else wrap(t.grad) + g if isinstance(
+                    # A recorded copy, as PyTorch clones: the gradient tensor arriving may be
+                    # the caller's seed or another leaf's (an add passes g on as it is).
+                    t.grad = g * 1 if t.grad is None else wrap(t.grad) + g if isinstance(
                         t.grad, ndarray) else t.grad + g
                 elif t.grad is None:
                     t.grad = g.copy()
