@@ -226,3 +226,18 @@ def test_create_graph_gives_each_leaf_a_grad_of_its_own():
     leaf.backward(v, create_graph=True)   # backward on a leaf: d(leaf)/d(leaf) = the seed
     assert leaf.grad is not v and not np.shares_memory(leaf.grad.data, v.data)
     assert leaf.grad.requires_grad
+
+
+@needs_torch
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_materialize_grads_and_a_dict_of_inputs_as_pytorch_2(create_graph):
+    x, w = cr.tensor(X0, requires_grad=True), cr.tensor(2.0, requires_grad=True)
+    tx, tw = _t(X0, requires_grad=True), _t(2.0, requires_grad=True)
+    ours = cr.grad((x ** 3).sum(), {"x": x, "w": w}, create_graph=create_graph,
+                   materialize_grads=True)
+    theirs = _torch().autograd.grad((tx ** 3).sum(), {"x": tx, "w": tw},
+                                    create_graph=create_graph, materialize_grads=True)
+    assert list(ours) == list(theirs) == ["x", "w"]
+    for key in ours:
+        _close(ours[key], theirs[key])
+        assert ours[key].requires_grad == theirs[key].requires_grad

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 from ..errors import GraphError
-from .backend import ndarray
+from .backend import ndarray, xp
 from .higher import seed_for, walk
 from .tensor import Tensor
 
@@ -23,15 +23,30 @@ def _as_tuple(x: Any, what: str, kind: type) -> tuple:
     return items
 
 
+@overload
+def grad(outputs: Any, inputs: dict, grad_outputs: Any = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False, materialize_grads: bool = False) -> dict: ...
+
+
+@overload
+def grad(outputs: Any, inputs: Any, grad_outputs: Any = None,
+         retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False, materialize_grads: bool = False) -> tuple: ...
+
+
 def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool | None = None,
-         create_graph: bool = False, allow_unused: bool = False) -> tuple:
+         create_graph: bool = False, allow_unused: bool = False,
+         materialize_grads: bool = False) -> tuple | dict:
     """The gradients of ``outputs`` with respect to ``inputs``, as PyTorch's
     ``torch.autograd.grad``: a tuple with one tensor per input, and nothing added to ``.grad``.
 
     ``grad_outputs`` seeds each output (needed for outputs with more than one element);
     ``create_graph=True`` records the backward pass, so the result can be differentiated again;
     ``retain_graph`` (default: ``create_graph``) keeps the graph for another pass.  An input the
-    outputs do not depend on is an error unless ``allow_unused=True`` (then its entry is None).
+    outputs do not depend on is an error unless ``allow_unused=True`` (then its entry is None)
+    or ``materialize_grads=True`` (then it is zeros of the input's shape, as in PyTorch 2).
+    ``inputs`` may be a dict of tensors: the answer is then a dict with the same keys.
 
     >>> import chainrule as cr
     >>> w = cr.tensor([1.0, 2.0], requires_grad=True)
@@ -40,7 +55,8 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     ([2.0, 4.0], None)
     """
     outs = _as_tuple(outputs, "outputs", Tensor)
-    ins = _as_tuple(inputs, "inputs", Tensor)
+    # PyTorch 2 takes a dict of inputs too, and answers with a dict under the same keys
+    ins = _as_tuple(inputs.values() if isinstance(inputs, dict) else inputs, "inputs", Tensor)
     if grad_outputs is None or isinstance(grad_outputs, (Tensor, ndarray)):
         gos: tuple = (grad_outputs,) if len(outs) == 1 or grad_outputs is None else ()
         if grad_outputs is None:
@@ -65,6 +81,10 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     result = []
     for i, g in enumerate(found):
         if g is None:
+            if materialize_grads:
+                result.append(Tensor(xp.zeros(ins[i].data.shape, ins[i].data.dtype),
+                                     requires_grad=create_graph))
+                continue
             if not allow_unused:
                 raise GraphError(f"grad: inputs[{i}] was not used to compute the outputs (its "
                                  "gradient would be None); pass allow_unused=True to get None "
@@ -72,4 +92,6 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
             result.append(None)
         else:
             result.append(g if isinstance(g, Tensor) else Tensor(g.copy()))  # never aliased
+    if isinstance(inputs, dict):
+        return dict(zip(inputs, result))
     return tuple(result)

@@ -160,6 +160,8 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
                     stack.append(parent)
     found: list[Any] = [None] * len(wanted) if wanted is not None else []
     grads: dict[int, Any] = {}
+    # The ids of the gradient tensors already seen outside: the seeds and what some .grad holds.
+    handed: set[int] = set()
 
     def arrive(t: Tensor, g: Any) -> None:
         if want is not None and id(t) in want:
@@ -168,10 +170,13 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
         if t._op is None:  # a leaf
             if want is None:
                 if create_graph:
-                    # A recorded copy, as PyTorch clones: the gradient tensor arriving may be
-                    # the caller's seed or another leaf's (an add passes g on as it is).
-                    t.grad = g * 1 if t.grad is None else wrap(t.grad) + g if isinstance(
-                        t.grad, ndarray) else t.grad + g
+                    if t.grad is None:
+                        # PyTorch clones into .grad: never share the caller's seed or another
+                        # leaf's gradient (an add passes g on as it is) with this leaf
+                        t.grad = g * 1 if id(g) in handed else g
+                        handed.add(id(t.grad))
+                    else:
+                        t.grad = wrap(t.grad) + g if isinstance(t.grad, ndarray) else t.grad + g
                 elif t.grad is None:
                     t.grad = g.copy()
                 else:
@@ -185,6 +190,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
             seed = wrap(seed)
         elif not create_graph and isinstance(seed, wrap):  # the array rules take arrays
             seed = seed.data
+        handed.add(id(seed))
         arrive(root, seed)
     ready = [r for r in dict.fromkeys(roots) if r._op is not None
              and pending.get(id(r), 0) == 0 and (needed is None or id(r) in needed)]
@@ -206,6 +212,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
                 pgs = node._op.backward(node, g)
             if node._retain and want is None:
                 node.grad = g
+                handed.add(id(g))
             for parent, pg in zip(parents, pgs):
                 if not parent.requires_grad or (needed is not None
                                                 and id(parent) not in needed):
