@@ -109,22 +109,30 @@ def export_model_file(path: str | os.PathLike[str], out: str | os.PathLike[str] 
                            "preprocessing")
 
 
-def export_onnx(model: Module | str | os.PathLike[str], path: str | os.PathLike[str] | None,
-                example_input: Any = None, *, opset: int = OPSET) -> Any:
+def export_onnx(model: Module | Pipeline | str | os.PathLike[str],
+                path: str | os.PathLike[str] | None, example_input: Any = None, *,
+                opset: int = OPSET) -> Any:
     """Write ``model`` as an ONNX file at ``path``; returns the ``onnx.ModelProto``.
 
-    ``model`` is a network (input ``input``, output ``output``, float32, batch axis ``N``)
-    or the path of a model file written by ``chainrule train``, which is exported with its
-    preprocessing (see :func:`export_model_file`).  ``example_input`` (one batch, any batch
-    size) fixes the input shape; without it the shape comes from the first layer (a Conv2d
-    network then takes any height and width).  ``opset`` is the ONNX operator set (17 or
-    later).  Needs the ``onnx`` package (``pip install 'chainrule[onnx]'``).
+    ``model`` is a network (input ``input``, output ``output``, float32, batch axis ``N``),
+    a :class:`~chainrule.pipeline.Pipeline` (its steps, network and head, as a model file of
+    it would export), or the path of a model file written by ``chainrule train``, which is
+    exported with its preprocessing (see :func:`export_model_file`).  ``example_input`` (one
+    batch, any batch size) fixes the input shape; without it the shape comes from the first
+    layer (a Conv2d network then takes any height and width).  ``opset`` is the ONNX operator
+    set (17 or later).  Needs the ``onnx`` package (``pip install 'chainrule[onnx]'``).
     """
     if isinstance(model, (str, os.PathLike)):
         if example_input is not None:
             raise ConfigError("export_onnx: example_input is for networks; a model file "
                               "already says what its inputs are")
         return export_model_file(model, path, opset=opset)
+    if isinstance(model, Pipeline):
+        if example_input is not None:
+            raise ConfigError("export_onnx: example_input is for networks; a pipeline "
+                              "already says what its inputs are")
+        return write_model(pipeline_graph(model), path, opset=opset,
+                           doc="chainrule pipeline: preprocessing, network and output head")
     graph = build_graph(model, example_input)
     return write_model(graph, path, opset=opset,
                        doc=f"chainrule {type(model).__name__}, exported in evaluation mode")
