@@ -54,6 +54,7 @@ from .errors import (
     LayerIndexError,
     ModelFileError,
     PlotError,
+    SeedError,
     ShapeError,
 )
 from .tools import gradcheck
@@ -108,6 +109,7 @@ __all__ = [
     "ModelFileError",
     "PlotError",
     "Primitive",
+    "SeedError",
     "ShapeError",
     "Tensor",
     "abs",

@@ -34,6 +34,12 @@ class GraphError(ChainruleError, RuntimeError):
     """Misuse of the computation graph, such as a second backward through a freed graph."""
 
 
+class SeedError(ShapeError, GraphError):
+    """A gradient to start backpropagation from that does not fit its output: missing for an
+    output with more than one element, or of another shape.  Both a ``ShapeError`` (a
+    ``ValueError``) and a ``GraphError`` (a ``RuntimeError``, which PyTorch raises here)."""
+
+
 class GradcheckError(ChainruleError, AssertionError):
     """Analytic and numerical gradients disagree (raised by :func:`chainrule.gradcheck`)."""
 

@@ -170,3 +170,13 @@ def test_numpy_on_tensors_records_or_refuses():
     assert np.sign(x).tolist() == [1.0, -1.0]  # no gradient: a plain array
     with pytest.raises(cr.GraphError, match=r"numpy\.cumsum"):
         np.cumsum(x)
+
+
+def test_a_missing_or_misshapen_seed_is_a_runtime_error_as_in_pytorch():
+    w = cr.tensor([1.0, 2.0], requires_grad=True)
+    for call in (lambda: (w * 2).backward(), lambda: cr.grad(w * 2, w),
+                 lambda: (w * 2).backward(np.ones(3)),
+                 lambda: (w * 2).backward(create_graph=True)):
+        with pytest.raises(RuntimeError) as caught:
+            call()
+        assert isinstance(caught.value, (cr.SeedError, cr.ShapeError, ValueError))

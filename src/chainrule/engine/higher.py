@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..errors import GraphError, ShapeError
+from ..errors import GraphError, SeedError
 from .backend import ndarray, xp
 from .backprop import FREED, unbroadcast
 from .recording import grad_mode
@@ -106,7 +106,7 @@ def seed_for(t: Tensor, g: Any, where: str) -> Any:
     """The seed d(out)/d(t): ones for a one-element output, else ``g`` checked for shape."""
     if g is None:
         if t.data.size != 1:
-            raise ShapeError(f"{where}: an output of shape {t.shape} needs its gradient given "
+            raise SeedError(f"{where}: an output of shape {t.shape} needs its gradient given "
                              "(grad_outputs=, an array of that shape); only one-element "
                              "outputs default to 1")
         seed = xp.empty(t.data.shape, t.data.dtype)
@@ -114,14 +114,14 @@ def seed_for(t: Tensor, g: Any, where: str) -> Any:
         return seed
     if isinstance(g, type(t)):
         if g.data.shape != t.data.shape:
-            raise ShapeError(f"{where}: a gradient of shape {g.shape} for an output of shape "
+            raise SeedError(f"{where}: a gradient of shape {g.shape} for an output of shape "
                              f"{t.shape}")
         # As PyTorch, the seed takes the output's dtype (differentiably, for create_graph).
         return g if g.data.dtype == t.data.dtype else g.astype(t.data.dtype)
     seed = xp.array(g.data if hasattr(g, "data") and not isinstance(g, ndarray) else g,
                     dtype=t.data.dtype)
     if seed.shape != t.data.shape:
-        raise ShapeError(f"{where}: a gradient of shape {seed.shape} for an output of shape "
+        raise SeedError(f"{where}: a gradient of shape {seed.shape} for an output of shape "
                          f"{t.shape}")
     return seed
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import DTypeError, GraphError, ShapeError
+from ..errors import DTypeError, GraphError, SeedError, ShapeError
 from .backend import ndarray, xp
 from .backprop import FREED, backprop
 from .higher import seed_for, walk
@@ -214,7 +214,7 @@ class Tensor:
             return
         if grad is None:
             if self.data.size != 1:
-                raise ShapeError(
+                raise SeedError(
                     f"backward() on a tensor of shape {self.shape} needs grad=, an array of "
                     "that shape (the seed dJ/d(output)); only one-element outputs default to 1"
                 )
@@ -223,7 +223,7 @@ class Tensor:
         else:
             seed = xp.array(_raw(grad), dtype=self.data.dtype)  # copy: never keep the caller's
             if seed.shape != self.data.shape:
-                raise ShapeError(
+                raise SeedError(
                     f"backward(grad=...) got shape {seed.shape}, the tensor has shape {self.shape}"
                 )
         if self._op is None:  # backward on a leaf: d(self)/d(self) = seed

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine import Tensor, enable_grad
-from ..errors import ShapeError
+from ..errors import SeedError, ShapeError
 from .structure import (
     as_tuple,
     check_requires_grad,
@@ -34,7 +34,7 @@ def _v_for(v: Any, refs: tuple[Tensor, ...], refs_tuple: bool, create_graph: boo
     """``v`` as a tuple of tensors matching ``refs``; None only for one one-element ref."""
     if v is None:
         if len(refs) != 1 or refs[0].size != 1:
-            raise ShapeError(f"{fn}: v can be left out only when there is one {of[:-1]} with "
+            raise SeedError(f"{fn}: v can be left out only when there is one {of[:-1]} with "
                              f"one element; give v, one tensor per {of[:-1]} and of its shape")
         return None
     _, vs = as_tuple(v, "v", fn)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..engine import Tensor, grad
 from ..engine.backend import ndarray, xp
-from ..errors import GraphError, ShapeError
+from ..errors import GraphError, SeedError
 
 __all__ = ["as_tuple", "check_requires_grad", "check_v", "fill_in_zeros", "finish",
            "grads_of", "prepare", "unpack", "zeros_like"]
@@ -82,14 +82,14 @@ def check_v(v: tuple[Tensor, ...], other: tuple[Tensor, ...], other_is_tuple: bo
     """``v`` has one tensor per tensor of ``other`` (the ``of``), each of the same shape."""
     if len(v) != len(other):
         if other_is_tuple:
-            raise ShapeError(f"{fn}: v has {len(v)} tensors but there are {len(other)} {of}; "
+            raise SeedError(f"{fn}: v has {len(v)} tensors but there are {len(other)} {of}; "
                              f"give one tensor per {of[:-1]}")
-        raise ShapeError(f"{fn}: v must be a single tensor (there is one {of[:-1]}), got "
+        raise SeedError(f"{fn}: v must be a single tensor (there is one {of[:-1]}), got "
                          f"{len(v)}")
     for i, (a, b) in enumerate(zip(v, other)):
         if a.shape != b.shape:
             where = f"v[{i}]" if other_is_tuple else "v"
-            raise ShapeError(f"{fn}: {where} has shape {a.shape}, but the {of[:-1]} it goes "
+            raise SeedError(f"{fn}: {where} has shape {a.shape}, but the {of[:-1]} it goes "
                              f"with has shape {b.shape}")
 
 
