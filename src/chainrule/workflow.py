@@ -37,7 +37,7 @@ from .data.scaler import StandardScaler
 from .distributed import communicator
 from .errors import Option, OptionError, OptionWarning
 from .io import writes_to
-from .job import TrainConfig, check_class_weight, parse_class_weight, rules
+from .job import RunOptions, TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
 from .pipeline import Head, Pipeline, files
 from .predictor import (
@@ -120,30 +120,6 @@ class TrainResult:
 
 
 # -- running ---------------------------------------------------------------------------------
-class _Defaults:
-    """The options a run ends up with: the course job's, or those for real data."""
-
-    def __init__(self, cfg: TrainConfig) -> None:
-        course = cfg.course_job
-
-        def pick(value: Any, for_course: Any, general: Any) -> Any:
-            return value if value is not None else (for_course if course else general)
-
-        self.course = course
-        self.layers = pick(cfg.layers, [4], [64])
-        self.activation = pick(cfg.activation, "tanh", "relu")
-        self.optimizer = pick(cfg.optimizer, "sgd", "adam")
-        self.lr = pick(cfg.lr, 1.2, None)
-        self.epochs = pick(cfg.epochs, 10_000, 300)
-        self.batch_size = (None if course else 32) if cfg.batch_size == "default" else \
-            cfg.batch_size
-        self.init = pick(cfg.init, "normal", None)
-        self.standardize = pick(cfg.standardize, False, True)
-        # Early stopping on the validation loss keeps the best epoch's weights; without it
-        # a generous epoch budget would overfit small tables.
-        self.patience = pick(cfg.patience, None, 30 if cfg.val_split > 0 else None)
-
-
 @contextlib.contextmanager
 def _collect_warnings(into: list[str | Warning]) -> Iterator[None]:
     """Gather the warnings raised inside as objects (an OptionWarning keeps the arguments it
@@ -181,7 +157,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
     then score and save."""
     comm = communicator(bool(cfg.distributed))
     comm.agree(cfg.check, "check the options")
-    d = _Defaults(cfg)
+    d = cfg.run_options()
     prep = read_table(cfg, comm) if cfg.data is not None else read_dataset(cfg, comm)
     with contextlib.ExitStack() as held:  # the output folder's lock, released however it ends
         fitted = _fit_preprocessing(cfg, prep, d, comm)
@@ -215,7 +191,7 @@ class _Fitted:
     pipeline: Pipeline
 
 
-def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: _Defaults, comm: Any
+def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: RunOptions, comm: Any
                        ) -> _Fitted:
     """Fit the steps and the head on the training rows of every rank together, and build
     the network."""
@@ -263,7 +239,7 @@ class _Run:
     seconds: float = 0.0
 
 
-def _set_up(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted,
+def _set_up(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted,
             held: contextlib.ExitStack, stream: Any, comm: Any) -> _Run:
     """Claim the output folder and build the trainer with its callbacks."""
     tr = prep.split[0]
@@ -288,11 +264,8 @@ def _set_up(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted,
         [lock.note] if lock is not None and lock.note else [])
     task, model = fitted.task, fitted.pipeline.network
     loss = cfg.loss if cfg.loss != "auto" else task.loss
-    trainer = Trainer(model, loss=loss, optimizer=d.optimizer, lr=d.lr,
-                      batch_size=d.batch_size, seed=cfg.seed, callbacks=callbacks,
-                      verbose=cfg.verbose, stream=stream,
-                      distributed=comm if cfg.distributed else False,
-                      checkpoint=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every)
+    trainer = Trainer(model, d.trainer_config(cfg, loss=loss, callbacks=callbacks, stream=stream,
+                                              distributed=comm if cfg.distributed else False))
     if resuming:
         trainer.load_checkpoint(cfg.checkpoint)
     os.makedirs(out_dir, exist_ok=True)
@@ -311,7 +284,7 @@ def _set_up(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted,
     return _Run(out_dir, trainer, summary, columns, notes, resuming)
 
 
-def _fit(prep: PreparedData, d: _Defaults, fitted: _Fitted, run: _Run) -> TrainResult:
+def _fit(prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run) -> TrainResult:
     """Train the network on the training rows; a run stopped by non-finite numbers comes
     back ``diverged``, with a hint naming the options to change."""
     tr, va, _ = prep.split
@@ -346,7 +319,7 @@ def _fit(prep: PreparedData, d: _Defaults, fitted: _Fitted, run: _Run) -> TrainR
     return result
 
 
-def _save(cfg: TrainConfig, prep: PreparedData, d: _Defaults, fitted: _Fitted, run: _Run,
+def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run,
           result: TrainResult, scored: dict[str, tuple[np.ndarray, np.ndarray]],
           points: list[tuple[np.ndarray, np.ndarray]]) -> None:
     """Write the pipeline (with what the training did) and the plots into the folder."""

@@ -18,12 +18,13 @@ from .options import (
     parse_positive_float,
     parse_positive_int,
 )
-from .spec import TrainConfig, flag_of, flags
+from .spec import RunOptions, TrainConfig, flag_of, flags
 
 __all__ = [
     "MAX_CLASS_WEIGHT",
     "NOT_GIVEN",
     "Flag",
+    "RunOptions",
     "TrainConfig",
     "check_class_weight",
     "flag_of",

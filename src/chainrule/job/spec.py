@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import ConfigError
+from ..training.config import TrainConfig as TrainerConfig
 from .options import (
     Flag,
     check_class_weights,
@@ -168,6 +169,11 @@ class TrainConfig:
         """Whether this is the course's 2-4-1 flower job (no data given)."""
         return self.data is None and self.dataset is None
 
+    def run_options(self) -> RunOptions:
+        """What the options come to: the user's choices over the course job's defaults, or
+        over those for real data."""
+        return RunOptions.of(self)
+
     def check(self) -> None:
         """Refuse options that can never run, naming the option (ConfigError): each field's
         own rule (its :class:`Flag`'s ``check``), then the rules that join two fields."""
@@ -184,6 +190,59 @@ class TrainConfig:
         if self.resume and not self.checkpoint:
             raise ConfigError("--resume needs --checkpoint FILE, the checkpoint to continue "
                               "from")
+
+
+@dataclass
+class RunOptions:
+    """A job's options after defaults: the course's 2-4-1 job (full-batch gradient descent,
+    learning rate 1.2, 10,000 epochs) or the defaults for real data (Adam, batches of 32, early
+    stopping on the validation loss).  :meth:`trainer_config` is the trainer's share of it.
+
+    >>> RunOptions.of(TrainConfig()).optimizer, RunOptions.of(TrainConfig(data="t.csv")).optimizer
+    ('sgd', 'adam')
+    """
+
+    course: bool
+    layers: list[int]
+    activation: str
+    optimizer: str
+    lr: float | None
+    epochs: int
+    batch_size: int | None
+    init: str | None
+    standardize: bool
+    patience: int | None
+
+    @classmethod
+    def of(cls, cfg: TrainConfig) -> RunOptions:
+        course = cfg.course_job
+
+        def pick(value: Any, for_course: Any, general: Any) -> Any:
+            return value if value is not None else (for_course if course else general)
+
+        return cls(
+            course=course,
+            layers=pick(cfg.layers, [4], [64]),
+            activation=pick(cfg.activation, "tanh", "relu"),
+            optimizer=pick(cfg.optimizer, "sgd", "adam"),
+            lr=pick(cfg.lr, 1.2, None),
+            epochs=pick(cfg.epochs, 10_000, 300),
+            batch_size=(None if course else 32) if cfg.batch_size == "default"
+            else cfg.batch_size,
+            init=pick(cfg.init, "normal", None),
+            standardize=pick(cfg.standardize, False, True),
+            # Early stopping on the validation loss keeps the best epoch's weights; without it
+            # a generous epoch budget would overfit small tables.
+            patience=pick(cfg.patience, None, 30 if cfg.val_split > 0 else None),
+        )
+
+    def trainer_config(self, cfg: TrainConfig, *, loss: Any, callbacks: list[Any],
+                       stream: Any, distributed: Any) -> TrainerConfig:
+        """The trainer's configuration for this job (what ``cr.fit`` would be told)."""
+        return TrainerConfig(loss=loss, optimizer=self.optimizer, lr=self.lr,
+                             batch_size=self.batch_size, seed=cfg.seed, callbacks=callbacks,
+                             verbose=cfg.verbose, stream=stream, distributed=distributed,
+                             checkpoint=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every)
 
 
 def _named(flag: str, message: str) -> str:
