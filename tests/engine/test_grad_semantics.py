@@ -241,3 +241,25 @@ def test_materialize_grads_and_a_dict_of_inputs_as_pytorch_2(create_graph):
     for key in ours:
         _close(ours[key], theirs[key])
         assert ours[key].requires_grad == theirs[key].requires_grad
+
+
+@needs_torch
+@pytest.mark.filterwarnings("ignore:Using backward:UserWarning")  # torch's memory-cycle note
+def test_backward_into_chosen_inputs_matches_pytorch():
+    import torch
+
+    a0, b0 = np.array([1.0, 2.0]), np.array([3.0, -1.0])
+    for create_graph in (False, True):
+        a, b = cr.tensor(a0, requires_grad=True), cr.tensor(b0, requires_grad=True)
+        ta = torch.tensor(a0, requires_grad=True)
+        tb = torch.tensor(b0, requires_grad=True)
+        h, th = a * b, ta * tb
+        (h * h).sum().backward(inputs=[a, h], create_graph=create_graph)
+        (th * th).sum().backward(inputs=[ta, th], create_graph=create_graph)
+        assert b.grad is None and tb.grad is None
+        ga = a.grad.data if isinstance(a.grad, cr.Tensor) else a.grad
+        gh = h.grad.data if isinstance(h.grad, cr.Tensor) else h.grad
+        np.testing.assert_allclose(ga, ta.grad.detach().numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(gh, th.grad.detach().numpy(), rtol=0, atol=1e-12)
+    with pytest.raises(cr.GraphError, match="no tensors"):
+        (a * 2).sum().backward(inputs=[])

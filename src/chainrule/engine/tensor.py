@@ -190,7 +190,7 @@ class Tensor:
 
     # -- the backward pass --------------------------------------------------------------------
     def backward(self, grad: Any = None, retain_graph: bool | None = None,
-                 create_graph: bool = False) -> None:
+                 create_graph: bool = False, inputs: Any = None) -> None:
         """Backpropagate from this tensor, adding d(self)/d(leaf) into every leaf's ``.grad``.
 
         ``grad`` seeds the pass: it defaults to 1 for a one-element tensor and must be given,
@@ -199,7 +199,8 @@ class Tensor:
         ``retain_graph=True`` (keep the graph for another backward) or the tensor asked for
         :meth:`retain_grad`.  ``create_graph=True`` records the pass itself: each leaf's
         ``.grad`` becomes a tensor in a graph, to differentiate again (``retain_graph`` then
-        defaults to True, as in PyTorch).
+        defaults to True, as in PyTorch).  ``inputs`` (a tensor or a sequence of them, leaves
+        or not) limits the pass to adding into their ``.grad`` alone, as PyTorch's does.
         """
         if not self.requires_grad:
             raise GraphError(
@@ -208,6 +209,9 @@ class Tensor:
             )
         if retain_graph is None:
             retain_graph = create_graph
+        if inputs is not None:
+            self._backward_into(inputs, grad, retain_graph, create_graph)
+            return
         if create_graph:
             walk([self], [seed_for(self, grad, "backward(grad=...)")], retain_graph=retain_graph,
                  create_graph=True)
@@ -230,6 +234,29 @@ class Tensor:
             self.grad = seed if self.grad is None else self.grad + seed
             return
         backprop(self, seed, retain_graph)
+
+
+    def _backward_into(self, inputs: Any, grad: Any, retain_graph: bool,
+                       create_graph: bool) -> None:
+        targets = (inputs,) if isinstance(inputs, Tensor) else tuple(inputs)
+        if not targets:
+            raise GraphError("backward(inputs=...) got no tensors; leave inputs out to add into "
+                             "every leaf's .grad")
+        for i, t in enumerate(targets):
+            if not isinstance(t, Tensor) or not t.requires_grad:
+                raise GraphError(f"backward(inputs=...): inputs[{i}] is not a tensor that "
+                                 "requires gradients")
+        found = walk([self], [seed_for(self, grad, "backward(grad=...)")],
+                     retain_graph=retain_graph, create_graph=create_graph, wanted=targets) or []
+        for t, g in zip(targets, found):
+            if g is None:
+                continue  # not used by this output: its .grad stays as it was
+            if create_graph:
+                t.grad = g if t.grad is None else (
+                    Tensor(t.grad) if isinstance(t.grad, ndarray) else t.grad) + g
+            else:
+                g = g.data if isinstance(g, Tensor) else g
+                t.grad = g.copy() if t.grad is None else t.grad + g
 
 
 def _check_grad_dtype(dtype: Any) -> None:
