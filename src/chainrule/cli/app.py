@@ -2,24 +2,34 @@
 which runs one command and turns what it raised into an exit status (:mod:`.report`).
 
 A command is a module with ``NAME``, ``add_parser(subparsers)`` and ``run(args) -> int``;
-it is registered by naming it in :data:`COMMANDS` (the help lists them in that order).
+it is registered by one line naming its module in :data:`COMMAND_MODULES` (the help lists
+them in that order).
 """
 
 from __future__ import annotations
 
+import importlib
 import warnings
 from collections.abc import Sequence
 
 from ..version import __version__
-from . import demo, evaluate, export, gradcheck, info, playground, predict, train
 from .options import FORMAT, Parser
 from .report import OK, exit_status, show_warning
 
-__all__ = ["COMMANDS", "PROG", "build_parser", "main"]
+__all__ = ["COMMANDS", "COMMAND_MODULES", "PROG", "build_parser", "main"]
 
 PROG = "chainrule"
-COMMANDS = {m.NAME: m for m in (train, evaluate, predict, info, gradcheck, demo, export,
-                                playground)}
+COMMAND_MODULES = (  # one line per command, in the order the help lists them
+    "chainrule.cli.train",
+    "chainrule.cli.evaluate",
+    "chainrule.cli.predict",
+    "chainrule.cli.info",
+    "chainrule.cli.gradcheck",
+    "chainrule.cli.demo",
+    "chainrule.cli.export",
+    "chainrule.cli.playground",
+)
+COMMANDS = {m.NAME: m for m in map(importlib.import_module, COMMAND_MODULES)}
 
 EXAMPLES = """\
 examples:
