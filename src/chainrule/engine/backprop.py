@@ -21,7 +21,7 @@ from .backend import ndarray, xp
 if TYPE_CHECKING:
     from .tensor import Tensor
 
-__all__ = ["FREED", "backprop", "sum_rows", "unbroadcast"]
+__all__ = ["FREED", "backprop", "free", "sum_rows", "unbroadcast"]
 
 
 class _FreedGraph:
@@ -97,10 +97,17 @@ def backprop(root: Tensor, seed: ndarray, retain_graph: bool = False) -> None:
                 if pending[key] == 0:
                     ready.append(parent)
         if not retain_graph:
-            node._parents = ()
-            node._saved = None
-            node._args = None
-            node._op = FREED
+            free(node)
+
+
+def free(node: Tensor) -> None:
+    """Release what ``node`` kept for its backward pass: its edges, saved values and operands
+    (the memory a training step gives back); its primitive becomes :data:`FREED`, which says so
+    if another backward pass reaches it."""
+    node._parents = ()
+    node._saved = None
+    node._args = None
+    node._op = FREED
 
 
 def unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:

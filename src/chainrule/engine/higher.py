@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GraphError, SeedError
 from .backend import ndarray, xp
-from .backprop import FREED, unbroadcast
+from .backprop import FREED, free, unbroadcast
 from .recording import grad_mode
 
 if TYPE_CHECKING:
@@ -229,10 +229,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
                     if pending[key] == 0:
                         ready.append(parent)
             if not retain_graph:
-                node._parents = ()
-                node._saved = None
-                node._args = None
-                node._op = FREED
+                free(node)
     finally:
         grad_mode.set(previous)
     return found if wanted is not None else None
