@@ -277,3 +277,25 @@ def test_nothing_inside_imports_the_top_level_package():
     # that imported it would sit below everything and above everything at once.
     bad = sorted(m for m, targets in GRAPH.items() if "chainrule" in targets)
     assert not bad, f"import the module that defines the name instead: {bad}"
+
+
+def _imports_numpy(path: Path) -> list[int]:
+    def names(node: ast.AST) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        return [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+
+    return [node.lineno for node in ast.walk(ast.parse(path.read_text()))
+            if any(n.split(".")[0] == "numpy" for n in names(node))]
+
+
+def test_primitives_reach_numpy_only_through_the_backend_seam():
+    # Every file that defines a primitive takes its array library from chainrule.engine.backend
+    # (``xp``), the one place another library with NumPy's interface can stand in.
+    primitive_files = [(name, path) for name, path in ALL.items()
+                       if "Primitive(" in path.read_text() and name not in {
+                           "chainrule.engine.primitive", "chainrule.engine.backend"}]
+    assert len(primitive_files) >= 10, primitive_files  # the engine's ops and nn's layers
+    bad = [(name, _imports_numpy(path)) for name, path in primitive_files
+           if _imports_numpy(path)]
+    assert not bad, f"import the array library from chainrule.engine.backend instead: {bad}"

@@ -22,8 +22,8 @@ gradient of a gradient) it records a graph of its own, with ``cols`` taken again
 input tensor by :func:`im2col`.
 
 >>> import numpy as np, chainrule as cr
->>> x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
->>> w = cr.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
+>>> x = cr.tensor(xp.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+>>> w = cr.tensor(xp.ones((1, 1, 2, 2)), requires_grad=True)
 >>> y = conv2d(x, w, stride=2)
 >>> y.data[0, 0]                         # sums of the four 2x2 blocks
 array([[10., 18.],
@@ -37,10 +37,8 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
-
 from ..engine import DTypeError, Primitive, ShapeError, Tensor, ops
+from ..engine.backend import ndarray, sliding_windows, xp
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
 from ._checks import check_dtype, check_pair, check_size
@@ -61,23 +59,23 @@ def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def windows(xp: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int]) -> np.ndarray:
+def windows(padded: ndarray, kernel: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int]) -> ndarray:
     """The receptive fields of a padded (N, C, H, W) array as a view of shape
     (N, C, OH, OW, kh, kw); nothing is copied."""
     (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
     span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    view = sliding_window_view(xp, span, axis=(2, 3))
+    view = sliding_windows(padded, span, axis=(2, 3))
     return view[:, :, ::sh, ::sw, ::dh, ::dw]
 
 
-def scatter_windows(dwin: np.ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int],
-                    dilation: tuple[int, int]) -> np.ndarray:
+def scatter_windows(dwin: ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int],
+                    dilation: tuple[int, int]) -> ndarray:
     """The adjoint of :func:`windows`: add each window's gradient (N, C, OH, OW, kh, kw) back
     onto the padded input, one strided slice per kernel offset."""
     oh, ow, kh, kw = dwin.shape[2:]
     (sh, sw), (dh, dw) = stride, dilation
-    out = np.zeros(padded_shape, dtype=dwin.dtype)
+    out = xp.zeros(padded_shape, dtype=dwin.dtype)
     for i in range(kh):
         for j in range(kw):
             out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
@@ -85,15 +83,15 @@ def scatter_windows(dwin: np.ndarray, padded_shape: tuple[int, ...], stride: tup
     return out
 
 
-def pad_input(x: np.ndarray, pad: Pad, value: float = 0.0) -> np.ndarray:
+def pad_input(x: ndarray, pad: Pad, value: float = 0.0) -> ndarray:
     """``x`` (N, C, H, W) with ``pad`` = (top, bottom, left, right) rows and columns added."""
     if not any(pad):
         return x
     top, bottom, left, right = pad
-    return np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
 
 
-def unpad(a: np.ndarray, pad: Pad) -> np.ndarray:
+def unpad(a: ndarray, pad: Pad) -> ndarray:
     """The inverse of :func:`pad_input` on the spatial axes."""
     top, bottom, left, right = pad
     return a[:, :, top:a.shape[2] - bottom, left:a.shape[3] - right]
@@ -125,12 +123,12 @@ def im2col(x: Any, geom: ConvGeometry) -> Any:
     return _im2col(x, geom)
 
 
-def _im2col(xd: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+def _im2col(xd: ndarray, geom: ConvGeometry) -> ndarray:
     n, c = xd.shape[:2]
     kh, kw = geom.kernel
     win = windows(pad_input(xd, geom.pad), geom.kernel, geom.stride, geom.dilation)
     oh, ow = geom.out_hw                                       # win: (N, C, OH, OW, kh, kw)
-    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
+    return xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
         n, geom.groups, c // geom.groups * kh * kw, oh * ow)   # the one copy
 
 
@@ -143,14 +141,14 @@ def col2im(cols: Any, geom: ConvGeometry) -> Any:
     return _col2im(cols, geom)
 
 
-def _col2im(dcols: np.ndarray, geom: ConvGeometry) -> np.ndarray:
+def _col2im(dcols: ndarray, geom: ConvGeometry) -> ndarray:
     n, c, h, w = geom.x_shape
     (kh, kw), (top, bottom, left, right) = geom.kernel, geom.pad
     oh, ow = geom.out_hw
     dwin = dcols.reshape(n, c, kh, kw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
     dxp = scatter_windows(dwin, (n, c, h + top + bottom, w + left + right), geom.stride,
                           geom.dilation)
-    return np.ascontiguousarray(unpad(dxp, geom.pad))
+    return xp.ascontiguousarray(unpad(dxp, geom.pad))
 
 
 def _im2col_backward(out: Tensor, g: Any) -> tuple:
@@ -168,7 +166,7 @@ COL2IM = Primitive("col2im", _col2im_backward, saved="constant")
 def _contiguous(a: Any) -> Any:
     """An array in C order (for a faster product); a tensor as it is (its values are only
     ever read through operations)."""
-    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
+    return xp.ascontiguousarray(a) if isinstance(a, ndarray) else a
 
 
 # -- the primitive --------------------------------------------------------------------------------
@@ -211,7 +209,7 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     return CONV2D(out, inputs, (cols, geom))
 
 
-def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+def _conv2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     # Written with products, reshapes, im2col and col2im only, so that on tensors it records
     # its own graph (cols then come from the input tensor again: _conv2d_saved).
     cols, geom = out.saved
@@ -230,7 +228,7 @@ def _conv2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...
         dw = (cols @ g_t).sum(axis=0).transpose(0, 2, 1).reshape(weight.shape)
     else:
         dw = (g_mat @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)
-    grads: list[np.ndarray | None] = [None, dw]
+    grads: list[ndarray | None] = [None, dw]
     if len(out.inputs) == 3:
         grads.append(g.sum(axis=(0, 2, 3)))
     if x.requires_grad:
@@ -278,7 +276,7 @@ class Conv2d(Module):
 
     >>> import numpy as np, chainrule as cr
     >>> layer = Conv2d(1, 6, 5, padding=2, rng=0)
-    >>> layer(np.zeros((2, 1, 28, 28), np.float32)).shape
+    >>> layer(xp.zeros((2, 1, 28, 28), xp.float32)).shape
     (2, 6, 28, 28)
     >>> layer.output_shape((None, 1, 28, 28))
     (None, 6, 28, 28)
@@ -286,7 +284,7 @@ class Conv2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 init: str | None = None, dtype: Any = np.float32, rng: RNGLike = None) -> None:
+                 init: str | None = None, dtype: Any = xp.float32, rng: RNGLike = None) -> None:
         super().__init__()
         self.in_channels = check_size(in_channels, "Conv2d", "in_channels")
         self.out_channels = check_size(out_channels, "Conv2d", "out_channels")
@@ -372,6 +370,6 @@ class Conv2d(Module):
             parts.append(f"groups={self.groups}")
         if self.bias is None:
             parts.append("bias=False")
-        if self.weight.data.dtype != np.float32:
+        if self.weight.data.dtype != xp.float32:
             parts.append(f"dtype={self.weight.data.dtype}")
         return ", ".join(parts)

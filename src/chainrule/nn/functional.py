@@ -23,16 +23,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from ..engine import Primitive, Tensor, ops
+from ..engine.backend import ndarray, xp
 from ..errors import ConfigError, DataError, ShapeError
 from .conv import conv2d
 from .normalization import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
-
-ndarray = np.ndarray
-xp = np
 
 __all__ = [
     "REDUCTIONS",
@@ -79,21 +75,21 @@ def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> nd
     """Per-example weights as an array broadcastable against per-element losses."""
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
+    w = xp.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
     n = like.shape[0] if like.ndim else 1
     if w.dtype.kind not in "biuf" or w.shape != (n,):
         raise ShapeError(f"{name}: sample_weight must be {n} numbers (one per example), got "
                          f"shape {w.shape} and dtype {w.dtype}")
-    w = w.astype(np.float64)
-    if not np.isfinite(w).all() or (w < 0).any() or not w.max() > 0:
+    w = w.astype(xp.float64)
+    if not xp.isfinite(w).all() or (w < 0).any() or not w.max() > 0:
         raise DataError(f"{name}: sample_weight must be finite, non-negative and not all zero")
     if reduction == "mean":
         # The loss is sum(w_i l_i) / sum(w_i): only the ratios count, so dividing by the
         # largest lets weights like 1e308 (or 1e-300) reach a float32 loss as finite numbers.
         w = w / w.max()
     else:
-        with np.errstate(over="ignore"):
-            if not np.isfinite(w.astype(like.dtype)).all():
+        with xp.errstate(over="ignore"):
+            if not xp.isfinite(w.astype(like.dtype)).all():
                 raise DataError(f"{name}: sample_weight up to {w.max():g} is beyond "
                                 f"{like.dtype}'s range, which reduction={reduction!r} keeps; "
                                 "scale the weights down (or use reduction='mean')")
@@ -143,9 +139,9 @@ def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, derivative: Derivative, ta
         else:
             per_example = loss.size // max(weight.size, 1)  # outputs per row
             scale = 1.0 / (float(weight.sum()) * per_example)
-        return prims[0](np.asarray(total * scale, dtype=loss.dtype), (x,),
+        return prims[0](xp.asarray(total * scale, dtype=loss.dtype), (x,),
                         ((dloss, how), scale))
-    return prims[0](np.asarray(total, dtype=loss.dtype), (x,), ((dloss, how), 1.0))
+    return prims[0](xp.asarray(total, dtype=loss.dtype), (x,), ((dloss, how), 1.0))
 
 
 # The derivatives dL/d(input) of the element-wise losses, on arrays or tensors alike.
@@ -201,7 +197,7 @@ def bce_with_logits_terms(z: ndarray, y: ndarray) -> ndarray:
     """Binary cross-entropy of logits ``z`` against targets ``y``, element by element (no
     reduction, no graph): the one formula the loss and the compiled step share.
 
-    >>> bce_with_logits_terms(np.array([0.0, 40.0]), np.array([1.0, 1.0])).round(6)
+    >>> bce_with_logits_terms(xp.array([0.0, 40.0]), xp.array([1.0, 1.0])).round(6)
     array([0.693147, 0.      ])
     """
     # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.  In place,
@@ -236,8 +232,8 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
     y = _target(target, probs, "binary_cross_entropy")
     if p.size and not (p.min() >= 0 and p.max() <= 1):  # NaN fails both comparisons
         raise DataError("binary_cross_entropy: inputs must be probabilities in [0, 1] (got "
-                        f"values from {np.nanmin(p)} to {np.nanmax(p)}"
-                        f"{', and NaN' if np.isnan(p).any() else ''}); for raw scores use "
+                        f"values from {xp.nanmin(p)} to {xp.nanmax(p)}"
+                        f"{', and NaN' if xp.isnan(p).any() else ''}); for raw scores use "
                         "BCEWithLogitsLoss")
     with xp.errstate(divide="ignore"):
         log_p = xp.maximum(xp.log(p), -100)
@@ -297,7 +293,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
         return _CE_ROWS(loss, (logits,), ((delta, how),))
     denom = n if w is None else float(w.sum())
     scale = (1.0 / denom if denom else float("nan")) if reduction == "mean" else 1.0
-    return _CE(np.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
+    return _CE(xp.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
                ((delta, how), scale))
 
 

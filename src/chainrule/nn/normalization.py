@@ -18,7 +18,7 @@ gradient runs it again on tensors, with ``xhat`` and ``1 / sqrt(var + eps)`` rec
 input tensor (:func:`normalised_again`) rather than read as constants.
 
 >>> import numpy as np, chainrule as cr
->>> x = cr.tensor(np.array([[1.0], [3.0]]))
+>>> x = cr.tensor(xp.array([[1.0], [3.0]]))
 >>> batch_norm(x, None, None, training=True).data.ravel()   # (x - 2) / sqrt(1 + 1e-5)
 array([-0.999995,  0.999995])
 """
@@ -28,9 +28,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from ..engine import Primitive, ShapeError, Tensor, ops
+from ..engine.backend import ndarray, xp
 from ._checks import check_dtype, check_number, check_size
 from .module import Module, Parameter, Shape, empty
 
@@ -38,8 +37,8 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "invalid_buf
            "layer_norm"]
 
 
-def _statistics(xd: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray,
-                                                                  np.ndarray]:
+def _statistics(xd: ndarray, axes: tuple[int, ...]) -> tuple[ndarray, ndarray,
+                                                                  ndarray]:
     """``x - mean`` (in x's dtype), the mean and the biased variance (float64) over ``axes``.
 
     The sums are float64 and the mean is subtracted in two parts, its nearest value in x's
@@ -48,26 +47,26 @@ def _statistics(xd: np.ndarray, axes: tuple[int, ...]) -> tuple[np.ndarray, np.n
     half a unit of 1e4, 5e-4, and a float32 variance as much again); the variance is the mean
     of the squared centred values, accumulated in float64.
     """
-    mean = xd.mean(axis=axes, keepdims=True, dtype=np.float64)
+    mean = xd.mean(axis=axes, keepdims=True, dtype=xp.float64)
     high = mean.astype(xd.dtype)
     centred = xd - high
-    if xd.dtype != np.float64:
+    if xd.dtype != xp.float64:
         centred -= (mean - high).astype(xd.dtype)
-    var = np.mean(np.square(centred), axis=axes, keepdims=True, dtype=np.float64)
+    var = xp.mean(xp.square(centred), axis=axes, keepdims=True, dtype=xp.float64)
     return centred, mean, var
 
 
-def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: np.ndarray, var: np.ndarray,
+def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: ndarray, var: ndarray,
                weight: Tensor | None, bias: Tensor | None, eps: float,
                param_shape: tuple[int, ...], param_axes: tuple[int, ...],
-               shift: np.ndarray | None) -> Tensor:
+               shift: ndarray | None) -> Tensor:
     """The shared forward: xhat from ``centred = x - mean`` (a fresh array, scaled in place),
     then the affine map.  ``stat_axes`` are those the statistics were taken over,
     ``param_axes`` those gamma and beta are shared across (the same for batch norm; the
     leading ones for layer norm); ``shift`` is the fixed mean that was subtracted (batch
     norm's running mean in evaluation), None when the statistics are the input's own."""
     dtype = x.data.dtype
-    inv_std = (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dtype)
+    inv_std = (1.0 / xp.sqrt(var.astype(xp.float64) + eps)).astype(dtype)
     xhat = centred
     xhat *= inv_std                          # in place: one new array for xhat, one for out
     out = xhat
@@ -83,7 +82,7 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: np.ndarray, var: 
     return NORMALIZE(out.astype(dtype, copy=False), inputs, saved)
 
 
-def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+def _normalise_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, shift, _ = out.saved
     batch_stats = shift is None
     x, *params = out.inputs
@@ -99,7 +98,7 @@ def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, 
                   - xhat * (d * xhat).mean(axis=stat_axes, keepdims=True)) * inv_std
         else:  # fixed running statistics (evaluation): an affine map of x
             dx = d * inv_std
-    grads: list[np.ndarray | None] = [dx]
+    grads: list[ndarray | None] = [dx]
     if has_weight:
         grads.append((g * xhat).sum(axis=param_axes).reshape(params[0].data.shape))
     if len(params) > int(has_weight):  # a bias
@@ -107,9 +106,9 @@ def _normalise_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, 
     return tuple(grads)
 
 
-def _batch_norm_backward(need_dx: bool, g: np.ndarray, xhat: np.ndarray, inv_std: np.ndarray,
-                         axes: tuple[int, ...], gamma: np.ndarray | None,
-                         params: list[Tensor]) -> tuple[np.ndarray | None, ...]:
+def _batch_norm_backward(need_dx: bool, g: ndarray, xhat: ndarray, inv_std: ndarray,
+                         axes: tuple[int, ...], gamma: ndarray | None,
+                         params: list[Tensor]) -> tuple[ndarray | None, ...]:
     """The three-term formula when gamma is shared over the statistics' axes (batch norm in
     training): with d = g * gamma, ``mean(d) = gamma * sum(g) / m`` and ``mean(d * xhat) =
     gamma * sum(g * xhat) / m`` are dbeta and dgamma scaled, so one pass over ``g * xhat`` and
@@ -127,7 +126,7 @@ def _batch_norm_backward(need_dx: bool, g: np.ndarray, xhat: np.ndarray, inv_std
         dx += g
         dx -= sum_g / m
         dx *= inv_std if gamma is None else gamma * inv_std
-    grads: list[np.ndarray | None] = [dx]
+    grads: list[ndarray | None] = [dx]
     if gamma is not None:
         grads.append(sum_gx.reshape(params[0].data.shape))
     if len(params) > int(gamma is not None):  # a bias
@@ -155,7 +154,7 @@ def normalised_again(out: Tensor) -> tuple:
 NORMALIZE = Primitive("normalize", _normalise_backward, saved=normalised_again)
 
 
-def batch_norm(x: Any, running_mean: np.ndarray | None, running_var: np.ndarray | None,
+def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
                training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
     """Batch normalisation of ``x`` of shape (N, C), (N, C, L) or (N, C, H, W), per channel C,
@@ -216,14 +215,14 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
 
 
 # -- the layers ---------------------------------------------------------------------------------
-def invalid_buffer(model: Module, state: Mapping[str, np.ndarray]) -> tuple[str, str] | None:
+def invalid_buffer(model: Module, state: Mapping[str, ndarray]) -> tuple[str, str] | None:
     """The first buffer of ``state`` (keyed as ``model.state_dict()``) that the layer owning it
     refuses, as ``(key, why)``; None when every layer accepts its buffers.  Each layer states
     its own rule in a ``check_buffer(name, value)`` method (BatchNorm: a variance is never
     negative); loaders of model files and checkpoints call this before loading.
 
     >>> bn = BatchNorm1d(2)
-    >>> invalid_buffer(bn, {"running_var": np.array([1.0, -0.5])})
+    >>> invalid_buffer(bn, {"running_var": xp.array([1.0, -0.5])})
     ('running_var', 'holds -0.5 at [1]: a variance is a number >= 0')
     """
     for prefix, module in model.named_modules():
@@ -233,7 +232,7 @@ def invalid_buffer(model: Module, state: Mapping[str, np.ndarray]) -> tuple[str,
         for name, _ in module.named_buffers(recurse=False):
             key = f"{prefix}.{name}" if prefix else name
             if key in state:
-                why = check(name, np.asarray(state[key]))
+                why = check(name, xp.asarray(state[key]))
                 if why is not None:
                     return key, why
     return None
@@ -247,7 +246,7 @@ class _BatchNorm(Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
-                 dtype: Any = np.float32) -> None:
+                 dtype: Any = xp.float32) -> None:
         super().__init__()
         name = type(self).__name__
         self.num_features = check_size(num_features, name, "num_features")
@@ -273,23 +272,23 @@ class _BatchNorm(Module):
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
 
-    def check_buffer(self, name: str, value: np.ndarray) -> str | None:
+    def check_buffer(self, name: str, value: ndarray) -> str | None:
         """Why ``value`` cannot be this layer's buffer ``name`` (None when it can): the running
         variance is never negative (evaluation would take the square root of it), nor zero
         when ``eps`` is 0 (it would divide by zero)."""
         if name != "running_var" or value.dtype.kind != "f":
             return None
-        bad = (value < 0) | ((value <= 0) if self.eps == 0 else False) | np.isnan(value)
+        bad = (value < 0) | ((value <= 0) if self.eps == 0 else False) | xp.isnan(value)
         if not bad.any():
             return None
-        i = np.unravel_index(int(np.argmax(bad)), value.shape)
+        i = xp.unravel_index(int(xp.argmax(bad)), value.shape)
         where = ", ".join(str(int(k)) for k in i)
         if value[i] == 0:
             return f"holds 0 at [{where}] and eps is 0: evaluation would divide by zero"
         return f"holds {value[i]!s} at [{where}]: a variance is a number >= 0"
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> xp.dtype:
         if self.weight is not None:
             return self.weight.data.dtype
         return self.running_mean.dtype if self.running_mean is not None else self._dtype
@@ -336,7 +335,7 @@ class BatchNorm1d(_BatchNorm):
 
     >>> import numpy as np
     >>> bn = BatchNorm1d(2)
-    >>> _ = bn(np.array([[0.0, 10.0], [2.0, 30.0]]))
+    >>> _ = bn(xp.array([[0.0, 10.0], [2.0, 30.0]]))
     >>> bn.running_mean, bn.running_var            # 0.9 * [0, 0] + 0.1 * [1, 20]; unbiased
     (array([0.1, 2. ], dtype=float32), array([ 1.1, 20.9], dtype=float32))
     """
@@ -354,7 +353,7 @@ class LayerNorm(Module):
     """Normalise each example over its last dimensions, as ``torch.nn.LayerNorm``."""
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5,
-                 elementwise_affine: bool = True, dtype: Any = np.float32) -> None:
+                 elementwise_affine: bool = True, dtype: Any = xp.float32) -> None:
         super().__init__()
         shape = [normalized_shape] if not isinstance(normalized_shape, (list, tuple)) else list(
             normalized_shape)
@@ -375,7 +374,7 @@ class LayerNorm(Module):
             self.weight = self.bias = None
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> xp.dtype:
         return self.weight.data.dtype if self.weight is not None else self._dtype
 
     def forward(self, x: Any) -> Tensor:

@@ -7,9 +7,9 @@ average pooling spreads it evenly over the window (zero padding counted, as PyTo
 ``count_include_pad=True``).
 
 >>> import numpy as np, chainrule as cr
->>> x = cr.tensor(np.array([[[[1., 2.], [4., 3.]]]]), requires_grad=True)
+>>> x = cr.tensor(xp.array([[[[1., 2.], [4., 3.]]]]), requires_grad=True)
 >>> y = max_pool2d(x, 2)
->>> y.backward(np.ones((1, 1, 1, 1))); y.item(), x.grad[0, 0]
+>>> y.backward(xp.ones((1, 1, 1, 1))); y.item(), x.grad[0, 0]
 (4.0, array([[0., 0.],
        [1., 0.]]))
 """
@@ -19,9 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import numpy as np
-
 from ..engine import Primitive, ShapeError, Tensor
+from ..engine.backend import ndarray, xp
 from ._checks import check_pair
 from .conv import conv_output_size, pad_input, scatter_windows, unpad, windows
 from .module import Module, Shape
@@ -52,14 +51,14 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     """The maximum of each window (stride defaults to the window size), as PyTorch's."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
-    xp = pad_input(x.data, pad, -np.inf)
-    if np.isnan(xp.sum()):
+    padded = pad_input(x.data, pad, -xp.inf)
+    if xp.isnan(padded.sum()):
         # NaN is its window's maximum for argmax (and PyTorch); the equality test of the fast
         # backward cannot find it, so NaN inputs keep the argmax index.
-        out, where = max_windows_plain(xp, kernel, step)
-        return MAX_POOL2D(out, (x,), (where, None, xp.shape, pad, step, kernel))
-    out = max_windows(xp, kernel, step)
-    return MAX_POOL2D(out, (x,), (None, xp, xp.shape, pad, step, kernel))
+        out, where = max_windows_plain(padded, kernel, step)
+        return MAX_POOL2D(out, (x,), (where, None, padded.shape, pad, step, kernel))
+    out = max_windows(padded, kernel, step)
+    return MAX_POOL2D(out, (x,), (None, padded, padded.shape, pad, step, kernel))
 
 
 def window_offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tuple[int, int]
@@ -73,64 +72,64 @@ def window_offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tu
             for i in range(kh) for j in range(kw)]
 
 
-def max_windows_plain(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def max_windows_plain(padded: ndarray, kernel: tuple[int, int], step: tuple[int, int]
+                      ) -> tuple[ndarray, ndarray]:
     """Each window's maximum and its flat index in the window (the first, on ties), by one
     copy of all windows and ``argmax``: the reference the fast path is tested against."""
-    win = windows(xp, kernel, step, (1, 1))
+    win = windows(padded, kernel, step, (1, 1))
     flat = win.reshape(*win.shape[:4], kernel[0] * kernel[1])   # the one copy
     where = flat.argmax(axis=-1)
-    out = np.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
+    out = xp.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
     return out, where
 
 
-def max_windows(xp: np.ndarray, kernel: tuple[int, int], step: tuple[int, int]) -> np.ndarray:
+def max_windows(padded: ndarray, kernel: tuple[int, int], step: tuple[int, int]) -> ndarray:
     """Each window's maximum without copying the windows: the elementwise maximum of one
     output-sized strided view per kernel offset."""
-    offsets = window_offsets(xp.shape[2:], kernel, step)
+    offsets = window_offsets(padded.shape[2:], kernel, step)
     rows, cols = offsets[0]
-    out = xp[:, :, rows, cols].copy()
+    out = padded[:, :, rows, cols].copy()
     for rows, cols in offsets[1:]:
-        np.maximum(out, xp[:, :, rows, cols], out=out)
+        xp.maximum(out, padded[:, :, rows, cols], out=out)
     return out
 
 
-def masks_from_index(where: np.ndarray, n_offsets: int) -> Iterator[np.ndarray]:
+def masks_from_index(where: ndarray, n_offsets: int) -> Iterator[ndarray]:
     """For each kernel offset, the windows whose maximum sat there (from argmax's index)."""
     for k in range(n_offsets):
         yield where == k
 
 
-def masks_from_values(xp: np.ndarray, out: np.ndarray, offsets: list[tuple[slice, slice]]
-                      ) -> Iterator[np.ndarray]:
+def masks_from_values(padded: ndarray, out: ndarray, offsets: list[tuple[slice, slice]]
+                      ) -> Iterator[ndarray]:
     """The same masks recomputed from the input and the maxima: the first offset (row-major,
     argmax's order) whose value equals the maximum and that no earlier offset has taken."""
     taken = None
     for rows, cols in offsets:
-        hit = np.equal(xp[:, :, rows, cols], out)
+        hit = xp.equal(padded[:, :, rows, cols], out)
         if taken is None:
             taken = hit.copy()
         else:
-            np.greater(hit, taken, out=hit)          # hit and not taken (booleans)
+            xp.greater(hit, taken, out=hit)          # hit and not taken (booleans)
             taken |= hit
         yield hit
 
 
-def _max_pool2d_backward(out: Tensor, g: np.ndarray) -> tuple[np.ndarray | None, ...]:
+def _max_pool2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     maxima = out.data  # a tensor when the rule runs on tensors: the masks need its values
     maxima = maxima.data if isinstance(maxima, Tensor) else maxima
     return (route_to_maxima(g, out.saved, _masks(out.saved, maxima)),)
 
 
-def _masks(saved: tuple, maxima: np.ndarray) -> Iterator[np.ndarray]:
+def _masks(saved: tuple, maxima: ndarray) -> Iterator[ndarray]:
     """For each kernel offset, the windows whose maximum sat there."""
-    where, xp, padded_shape, _, step, kernel = saved
+    where, padded, padded_shape, _, step, kernel = saved
     offsets = window_offsets(padded_shape[2:], kernel, step)
-    return (masks_from_index(where, len(offsets)) if xp is None
-            else masks_from_values(xp, maxima, offsets))
+    return (masks_from_index(where, len(offsets)) if padded is None
+            else masks_from_values(padded, maxima, offsets))
 
 
-def route_to_maxima(g: Any, saved: tuple, masks: Iterable[np.ndarray]) -> Any:
+def route_to_maxima(g: Any, saved: tuple, masks: Iterable[ndarray]) -> Any:
     """Each window's gradient ``g`` (N, C, OH, OW) sent to the one input that was its maximum
     (``masks``: for each kernel offset, the windows whose maximum sat there): max pooling's
     backward.  It is linear in ``g`` (which input won is a constant), so on a tensor it is a
@@ -141,22 +140,22 @@ def route_to_maxima(g: Any, saved: tuple, masks: Iterable[np.ndarray]) -> Any:
     return _route(g, saved, masks)
 
 
-def _route(g: np.ndarray, saved: tuple, masks: Iterable[np.ndarray]) -> np.ndarray:
+def _route(g: ndarray, saved: tuple, masks: Iterable[ndarray]) -> ndarray:
     # For each kernel offset, the windows whose maximum sat there pass g to that offset's
     # strided slice.
     _, _, padded_shape, pad, step, kernel = saved
     offsets = window_offsets(padded_shape[2:], kernel, step)
-    dxp = np.zeros(padded_shape, dtype=g.dtype)
+    dxp = xp.zeros(padded_shape, dtype=g.dtype)
     overlap = step[0] < kernel[0] or step[1] < kernel[1]
     for (rows, cols), hit in zip(offsets, masks):
         if overlap:
             dxp[:, :, rows, cols] += g * hit
         else:  # the slices of different offsets are disjoint: write g * hit straight there
-            np.multiply(g, hit, out=dxp[:, :, rows, cols])
-    return np.ascontiguousarray(unpad(dxp, pad))
+            xp.multiply(g, hit, out=dxp[:, :, rows, cols])
+    return xp.ascontiguousarray(unpad(dxp, pad))
 
 
-def pick_at_maxima(h: Any, saved: tuple, masks: list[np.ndarray]) -> Any:
+def pick_at_maxima(h: Any, saved: tuple, masks: list[ndarray]) -> Any:
     """The adjoint of :func:`route_to_maxima`: for each window, the value of ``h`` (N, C, H,
     W) where the window's maximum was.  On a tensor, a recorded node whose backward routes."""
     if isinstance(h, Tensor):
@@ -164,11 +163,11 @@ def pick_at_maxima(h: Any, saved: tuple, masks: list[np.ndarray]) -> Any:
     return _pick(h, saved, masks)
 
 
-def _pick(h: np.ndarray, saved: tuple, masks: list[np.ndarray]) -> np.ndarray:
+def _pick(h: ndarray, saved: tuple, masks: list[ndarray]) -> ndarray:
     _, _, padded_shape, pad, step, kernel = saved
     hp = pad_input(h, pad)
     offsets = window_offsets(padded_shape[2:], kernel, step)
-    out = np.zeros(masks[0].shape, dtype=h.dtype)
+    out = xp.zeros(masks[0].shape, dtype=h.dtype)
     for (rows, cols), hit in zip(offsets, masks):
         out += hp[:, :, rows, cols] * hit
     return out
@@ -209,7 +208,7 @@ def window_means(x: Any, geometry: tuple) -> Any:
     return _window_means(x, geometry)
 
 
-def _window_means(xd: np.ndarray, geometry: tuple) -> np.ndarray:
+def _window_means(xd: ndarray, geometry: tuple) -> ndarray:
     _, pad, step, kernel = geometry
     out = windows(pad_input(xd, pad), kernel, step, (1, 1)).mean(axis=(-2, -1))
     return out.astype(xd.dtype, copy=False)
@@ -223,10 +222,10 @@ def spread_over_windows(g: Any, geometry: tuple) -> Any:
     return _spread(g, geometry)
 
 
-def _spread(g: np.ndarray, geometry: tuple) -> np.ndarray:
+def _spread(g: ndarray, geometry: tuple) -> ndarray:
     padded_shape, pad, step, (kh, kw) = geometry
     share = (g / (kh * kw))[..., None, None]
-    dwin = np.broadcast_to(share, (*g.shape, kh, kw))
+    dwin = xp.broadcast_to(share, (*g.shape, kh, kw))
     return unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad)
 
 
