@@ -100,11 +100,10 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
         for column, values in found.items():
             unseen.setdefault(column, [])
             unseen[column] += [v for v in values if v not in unseen[column]]
-    seen = unknown_warning(unseen)
+    seen = unknown_warning(unseen, "validation or test rows hold categories absent from the "
+                                   "training split, encoded")
     if seen:
-        notes.append("validation or test rows hold " + seen.replace(
-            "categories not seen in training were encoded", "categories absent from the "
-            "training split, encoded"))
+        notes.append(seen)
     return PreparedData(X, target.y, target.task, encoder.feature_names, target.class_names,
                         name, cfg.target, (tr, va, te), encoder, notes, split_rows, n_rows,
                         offset)

@@ -332,8 +332,14 @@ def _values(values: Any, limit: int = 5) -> str:
         f" (and {len(vals) - limit} more)" if len(vals) > limit else "")
 
 
-def unknown_warning(unknown: dict[str, list[str]]) -> str:
-    """One line about the unseen categories an encoder met (empty when there were none)."""
+def unknown_warning(unknown: dict[str, list[str]],
+                    lead: str = "categories not seen in training were encoded") -> str:
+    """One line about the unseen categories an encoder met (empty when there were none);
+    ``lead`` says where they were met.
+
+    >>> unknown_warning({"city": ["Oslo"]}, "test rows hold new categories, encoded")
+    "test rows hold new categories, encoded as all zeros: column 'city': 'Oslo'"
+    """
     if not unknown:
         return ""
     parts = []
@@ -341,4 +347,4 @@ def unknown_warning(unknown: dict[str, list[str]]) -> str:
         shown = ", ".join(quote(v, 30) for v in vals[:5])
         more = f" (and {len(vals) - 5} more)" if len(vals) > 5 else ""
         parts.append(f"column {quote(col)}: {shown}{more}")
-    return "categories not seen in training were encoded as all zeros: " + "; ".join(parts)
+    return f"{lead} as all zeros: " + "; ".join(parts)
