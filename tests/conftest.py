@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 import numpy as np
 import pytest
@@ -12,6 +13,39 @@ HAS_SKLEARN = importlib.util.find_spec("sklearn") is not None
 
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
 needs_sklearn = pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn is not installed")
+
+
+TEST_DEVICE = os.environ.get("CHAINRULE_TEST_DEVICE", "cpu")
+"""The device the suite runs on: CHAINRULE_TEST_DEVICE=cuda (or array_api_strict, the array API
+standard's strict library on the CPU) makes it the default for every tensor and layer."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cpu_only: runs on the CPU device only (numba, files, "
+                            "host-side tools); skipped under CHAINRULE_TEST_DEVICE")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    if TEST_DEVICE == "cpu":
+        return
+    skip = pytest.mark.skip(reason=f"CPU only; the suite runs on {TEST_DEVICE}")
+    for item in items:
+        if "cpu_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _test_device():
+    """Every test makes its tensors and layers on TEST_DEVICE (the CPU unless set)."""
+    if TEST_DEVICE == "cpu":
+        yield
+        return
+    from chainrule.engine.devices import set_default_device
+    previous = set_default_device(TEST_DEVICE)
+    try:
+        yield
+    finally:
+        set_default_device(previous)
 
 
 @pytest.fixture

@@ -66,11 +66,17 @@ class DistributedError(ChainruleError, RuntimeError):
     """A distributed step cannot go on (a rank failed, or MPI is missing)."""
 
 
+class DeviceError(ChainruleError, RuntimeError):
+    """A device that is not there (no CuPy, no GPU), or arrays on two devices in one
+    operation (the message names both)."""
+
+
 __all__ = [
     "ChainruleError",
     "ConfigError",
     "DTypeError",
     "DataError",
+    "DeviceError",
     "DistributedError",
     "FileWriteError",
     "GradcheckError",

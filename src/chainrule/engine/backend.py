@@ -1,29 +1,222 @@
 """The array library behind every tensor: the one seam between the primitives and NumPy.
 
-Every primitive (the engine's operations and ``nn``'s conv, pooling, normalization and
-losses) reaches its array library through ``xp`` here, never by importing NumPy itself
-(``tests/test_layering.py`` holds this), so another library with NumPy's interface (CuPy) can
-stand in at one place.  What the array API standard lacks and a primitive needs lives here
-too, one function each: :func:`sliding_windows` (convolution and pooling windows).
+A primitive never imports NumPy (``tests/test_layering.py`` holds this).  It asks for the
+namespace of the arrays it was given, ``xp = namespace(a)``, and calls the functions of the
+`array API standard <https://data-apis.org/array-api/>`_ on it: ``xp.sum``, ``xp.reshape``,
+``xp.astype``, ``xp.matmul``...  So the same rule runs on NumPy arrays (the CPU), CuPy arrays
+(an NVIDIA GPU) and any other library that implements the standard, such as
+``array-api-strict``, the test suite's stand-in for a GPU: it refuses everything outside the
+standard, so what passes there needs nothing CuPy lacks.
+
+For NumPy arrays the namespace is NumPy itself, except that the calls on every training step
+(``sum``, ``reshape``, ``astype``...) go to the array's own methods: NumPy's module-level
+functions wrap them in Python and cost up to a microsecond more each (``tests/engine/
+test_backend.py`` checks both forms agree).  What the standard lacks and chainrule needs is
+here too, one function each, with the code for each library side by side:
+:func:`sliding_windows` (convolution and pooling windows), :func:`add_at` (scatter-add, for the
+backward of indexing), :func:`pad` and :func:`errstate`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import types
 from typing import Any
 
-import numpy as xp
+import numpy
 from numpy.lib.stride_tricks import sliding_window_view
 
-ndarray = xp.ndarray
+from ..errors import DeviceError
 
-__all__ = ["ndarray", "sliding_windows", "xp"]
+ndarray = numpy.ndarray
+"""The CPU's array type (the fast path of every check is ``type(a) is ndarray``)."""
+
+__all__ = ["NUMPY", "add_at", "errstate", "is_array", "namespace", "ndarray", "pad",
+           "sliding_windows"]
 
 
-def sliding_windows(a: ndarray, window_shape: Any, axis: Any = None) -> ndarray:
-    """A read-only view of every window of ``window_shape`` along ``axis`` (NumPy's
-    ``sliding_window_view``; no copy).
+def _numpy_namespace() -> types.ModuleType:
+    """NumPy, with the standard's functions that NumPy wraps in Python sent to methods."""
+    ns = types.ModuleType("chainrule.engine.backend.NUMPY")
+    ns.__dict__.update((k, v) for k, v in vars(numpy).items() if not k.startswith("__"))
+    ns.__getattr__ = lambda name: getattr(numpy, name)  # lazily loaded NumPy submodules
 
-    >>> sliding_windows(xp.arange(4), 2).tolist()
+    def _sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        return x.sum(axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def _mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return x.mean(axis=axis, keepdims=keepdims)
+
+    def _max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return x.max(axis=axis, keepdims=keepdims)
+
+    def _min(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
+        return x.min(axis=axis, keepdims=keepdims)
+
+    def _reshape(x: Any, /, shape: Any, *, copy: bool | None = None) -> Any:
+        return x.reshape(shape) if not copy else x.reshape(shape).copy()
+
+    def _astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+        return x.astype(dtype, copy=copy)
+
+    def _permute_dims(x: Any, /, axes: Any) -> Any:
+        return x.transpose(axes)
+
+    def _matrix_transpose(x: Any, /) -> Any:
+        return x.swapaxes(-1, -2)
+
+    for f in (_sum, _mean, _max, _min, _reshape, _astype, _permute_dims, _matrix_transpose):
+        setattr(ns, f.__name__[1:], f)
+    ns.concat = numpy.concatenate  # the same C function without the alias's wrapper
+    return ns
+
+
+NUMPY = _numpy_namespace()
+"""The namespace of NumPy arrays (NumPy, with the hot calls sent to methods)."""
+
+xp = NUMPY  # the files not yet taking their namespace from their inputs
+
+
+def namespace(*arrays: Any) -> Any:
+    """The array API namespace of ``arrays``: one library, or a :class:`DeviceError`.
+
+    >>> namespace(numpy.zeros(2)) is NUMPY
+    True
+    """
+    a = arrays[0]
+    if type(a) is ndarray and len(arrays) == 1:
+        return NUMPY
+    found = None
+    for a in arrays:
+        if a is None or isinstance(a, (int, float, bool)):
+            continue
+        ns = _namespace_of(a)
+        if found is None:
+            found = ns
+        elif ns is not found:
+            raise DeviceError(f"arrays on two devices in one operation: {library_name(found)} "
+                              f"and {library_name(ns)}; move one with .to(device) first")
+    return NUMPY if found is None else found
+
+
+def _namespace_of(a: Any) -> Any:
+    if isinstance(a, (ndarray, numpy.generic)):
+        return NUMPY
+    get = getattr(a, "__array_namespace__", None)
+    if get is None:
+        raise DeviceError(f"{type(a).__module__}.{type(a).__name__} is not an array chainrule "
+                          "can compute with (it needs NumPy, CuPy or an array API library)")
+    if type(a).__module__.startswith("cupy"):
+        return _cupy_namespace()
+    return get()
+
+
+def _cupy_namespace() -> Any:
+    # CuPy's own namespace predates parts of the standard; array-api-compat fills them in.
+    try:
+        import array_api_compat.cupy as ns
+    except ImportError:
+        raise DeviceError("CuPy arrays need the array-api-compat package: "
+                          "pip install chainrule[gpu]") from None
+    return ns
+
+
+def library_name(ns: Any) -> str:
+    """The array library a namespace belongs to, for messages ("numpy", "cupy", ...)."""
+    if ns is NUMPY:
+        return "numpy (cpu)"
+    name = getattr(ns, "__name__", repr(ns))
+    return "cupy (cuda)" if "cupy" in name else name
+
+
+def is_array(a: Any) -> bool:
+    """Whether ``a`` is an array of some library (not a Python or NumPy scalar)."""
+    return type(a) is ndarray or (hasattr(a, "__array_namespace__")
+                                  and not isinstance(a, numpy.generic))
+
+
+# -- what the standard lacks ------------------------------------------------------------------
+
+def sliding_windows(a: Any, window_shape: tuple[int, ...], axis: tuple[int, ...]) -> Any:
+    """Every window of ``window_shape`` along ``axis``, as new trailing axes (NumPy's
+    ``sliding_window_view``: a read-only view without a copy on NumPy and CuPy).
+
+    >>> sliding_windows(numpy.arange(4), (2,), (0,)).tolist()
     [[0, 1], [1, 2], [2, 3]]
     """
-    return sliding_window_view(a, window_shape, axis=axis)
+    if type(a) is ndarray:
+        return sliding_window_view(a, window_shape, axis=axis)
+    if type(a).__module__.startswith("cupy"):
+        from cupy.lib.stride_tricks import sliding_window_view as cupy_windows
+        return cupy_windows(a, window_shape, axis=axis)
+    # The standard has no strided views: stack the shifted slices (a copy).
+    xp = namespace(a)
+    out = a
+    for k, ax in zip(window_shape, axis):
+        n = out.shape[ax] - k + 1
+        cut = [slice(None)] * out.ndim
+        parts = []
+        for i in range(k):
+            cut[ax] = slice(i, i + n)
+            parts.append(out[tuple(cut)])
+        out = xp.stack(parts, axis=-1)
+    return out
+
+
+def add_at(target: Any, index: Any, values: Any) -> None:
+    """``target[index] += values`` in place, where repeated indices add up (NumPy's
+    ``add.at``; CuPy's ``scatter_add``).
+
+    >>> t = numpy.zeros(3); add_at(t, numpy.array([0, 0, 2]), numpy.ones(3)); t.tolist()
+    [2.0, 0.0, 1.0]
+    """
+    if type(target) is ndarray:
+        numpy.add.at(target, index, values)
+        return
+    if type(target).__module__.startswith("cupy"):
+        import cupyx
+        cupyx.scatter_add(target, index, values)
+        return
+    _add_at_standard(target, index, values)
+
+
+def _add_at_standard(target: Any, index: Any, values: Any) -> None:
+    # Only the standard's functions: flatten the indexed axes into one position per entry,
+    # then sum the entries of each position with a one-hot matrix product.
+    xp = namespace(target)
+    index = index if isinstance(index, tuple) else (index,)
+    lead = target.shape[:len(index)]
+    rest = target.shape[len(index):]
+    arrays = [i if is_array(i) else xp.asarray(i) for i in index]
+    shape = arrays[0].shape
+    for i in arrays[1:]:
+        shape = xp.broadcast_shapes(shape, i.shape)
+    flat = xp.zeros(shape, dtype=xp.int64)
+    for i, n in zip(arrays, lead):
+        i = xp.astype(i, xp.int64)
+        flat = flat * n + xp.where(i < 0, i + n, i)
+    flat = xp.reshape(flat, (-1,))
+    m = 1
+    for n in rest:
+        m *= n
+    vals = xp.reshape(xp.broadcast_to(values, (*shape, *rest)), (flat.shape[0], m))
+    size = 1
+    for n in lead:
+        size *= n
+    onehot = xp.astype(xp.arange(size)[:, None] == flat[None, :], target.dtype)
+    target[...] = target + xp.reshape(onehot @ vals, target.shape)
+
+
+def pad(a: Any, widths: tuple[tuple[int, int], ...], value: float = 0.0) -> Any:
+    """``a`` with ``widths[i] = (before, after)`` constant entries added along each axis (one
+    write into a new array: faster than ``numpy.pad``, and in the standard)."""
+    xp = namespace(a)
+    shape = tuple(n + lo + hi for n, (lo, hi) in zip(a.shape, widths))
+    out = xp.full(shape, value, dtype=a.dtype) if value else xp.zeros(shape, dtype=a.dtype)
+    out[tuple(slice(lo, lo + n) for n, (lo, _) in zip(a.shape, widths))] = a
+    return out
+
+
+def errstate(xp: Any, **how: str) -> Any:
+    """NumPy's ``errstate`` for NumPy arrays (the other libraries do not warn)."""
+    return numpy.errstate(**how) if xp is NUMPY else contextlib.nullcontext()
