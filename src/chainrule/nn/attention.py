@@ -1,0 +1,423 @@
+"""Attention, as PyTorch names it: :func:`scaled_dot_product_attention`,
+:class:`MultiheadAttention`, the causal mask :func:`generate_square_subsequent_mask` and the
+sinusoidal :class:`PositionalEncoding` of PyTorch's transformer tutorial.
+
+Everything is composed of recorded tensor operations (matmul, softmax, where, reshape), so
+gradients, gradients of gradients and finite-difference checks come with no rule of its own.
+Masks are data, not parameters: NumPy arrays (or tensors, whose values are read).
+
+The two mask conventions are PyTorch's, and they are opposite for boolean masks:
+
+* :func:`scaled_dot_product_attention`: a boolean ``attn_mask`` says where a query **may**
+  attend (True = keep);
+* :class:`MultiheadAttention` (and the transformer layers): a boolean ``attn_mask`` or
+  ``key_padding_mask`` says what is **masked out** (True = ignore).
+
+In both, a floating-point mask is added to the scores (``-inf`` removes a position).
+
+A query that may attend to nothing (its whole row masked) gets zero weights and a zero output
+with zero gradients, as PyTorch's ``scaled_dot_product_attention`` gives (its "safe softmax").
+PyTorch's ``MultiheadAttention`` gives NaN there when ``need_weights=True`` and zeros when
+``need_weights=False``; chainrule gives zeros in both.
+
+>>> import numpy as np, chainrule as cr
+>>> q = cr.tensor(np.ones((1, 2, 4)))
+>>> scaled_dot_product_attention(q, q, cr.tensor(np.arange(8.0).reshape(1, 2, 4)),
+...                              is_causal=True).data[0]       # row 0 sees only position 0
+array([[0., 1., 2., 3.],
+       [2., 3., 4., 5.]])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..engine import Tensor, ops
+from ..engine.backend import ndarray, xp
+from ..engine.random import RNGLike, get_rng
+from ..errors import ConfigError, ShapeError
+from . import init as _init
+from ._checks import check_dtype, check_number, check_size
+from .layers import Dropout, Linear
+from .module import Module, Parameter, Shape, empty
+
+__all__ = [
+    "MultiheadAttention",
+    "PositionalEncoding",
+    "generate_square_subsequent_mask",
+    "scaled_dot_product_attention",
+]
+
+
+def generate_square_subsequent_mask(sz: int, dtype: Any = "float32") -> ndarray:
+    """The causal mask of ``torch.nn.Transformer.generate_square_subsequent_mask``: a float
+    (sz, sz) array, 0 on and below the diagonal and ``-inf`` above, so position i attends to
+    positions 0..i only.
+
+    >>> generate_square_subsequent_mask(3)
+    array([[  0., -inf, -inf],
+           [  0.,   0., -inf],
+           [  0.,   0.,   0.]], dtype=float32)
+    """
+    sz = check_size(sz, "generate_square_subsequent_mask", "sz")
+    return xp.triu(xp.full((sz, sz), -xp.inf, dtype=check_dtype(dtype, "causal mask")), k=1)
+
+
+def _mask(mask: Any, name: str) -> ndarray:
+    """``mask`` as a boolean or floating-point array."""
+    a = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
+    if a.dtype != bool and a.dtype.kind != "f":
+        raise ConfigError(f"{name} must be boolean or floating point, got dtype {a.dtype}; "
+                          "use a bool array (which positions) or a float one (added to the "
+                          "scores, -inf removes a position)")
+    return a
+
+
+def _additive(mask: ndarray, dtype: Any, true_means_keep: bool) -> ndarray:
+    """A mask as numbers added to the scores: float masks as they are, boolean ones as 0
+    where a position is kept and -inf where it is removed."""
+    if mask.dtype != bool:
+        return mask.astype(dtype, copy=False)
+    keep = mask if true_means_keep else ~mask
+    return xp.where(keep, xp.zeros((), dtype), xp.asarray(-xp.inf, dtype))
+
+
+def _safe_softmax(scores: Tensor) -> Tensor:
+    """Softmax over the last axis; a row that is all ``-inf`` (nothing to attend to) gives
+    zeros, and no NaN reaches the gradient (the softmax never sees that row)."""
+    alive = (scores > -xp.inf).any(axis=-1, keepdims=True)
+    if alive.all():
+        return ops.softmax(scores, -1)
+    return ops.where(alive, ops.softmax(ops.where(alive, scores, 0.0), -1), 0.0)
+
+
+def _dropout(weights: Tensor, p: float, rng: RNGLike) -> Tensor:
+    if p == 0:
+        return weights
+    keep = get_rng(rng).random(weights.shape) >= p
+    return weights * (keep.astype(weights.data.dtype) / (1 - p))
+
+
+def attention(query: Tensor, key: Tensor, value: Tensor, bias: ndarray | None,
+              dropout_p: float, scale: float, rng: RNGLike = None) -> tuple[Tensor, Tensor]:
+    """The attention output and the weights: ``softmax(query @ key^T * scale + bias) @ value``
+    with dropout on the weights; ``bias`` (additive, -inf removes) must broadcast to the
+    scores' shape (..., L, S)."""
+    scores = ops.matmul(query, ops.transpose(key, *range(key.ndim - 2), key.ndim - 1,
+                                             key.ndim - 2)) * scale
+    if bias is not None:
+        try:
+            fits = xp.broadcast_shapes(bias.shape, scores.shape) == scores.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ShapeError(f"attention: the mask of shape {bias.shape} does not broadcast "
+                             f"to the scores' shape {scores.shape} (..., L, S)")
+        scores = scores + bias
+    weights = _dropout(_safe_softmax(scores), dropout_p, rng)
+    return ops.matmul(weights, value), weights
+
+
+def _tensor(x: Any, name: str, dtype: Any = None) -> Tensor:
+    t = x if isinstance(x, Tensor) else Tensor(xp.asarray(x))
+    if dtype is not None and t.data.dtype != dtype:
+        t = ops.astype(t, dtype)
+    return t
+
+
+def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None,
+                                 dropout_p: float = 0.0, is_causal: bool = False,
+                                 scale: float | None = None, *, rng: RNGLike = None) -> Tensor:
+    """``softmax(query @ key^T * scale + mask) @ value``, as
+    ``torch.nn.functional.scaled_dot_product_attention``.
+
+    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); the
+    leading dimensions broadcast.  ``scale`` defaults to 1/sqrt(E).  A boolean ``attn_mask``
+    is True where a query may attend; a float one is added to the scores; either broadcasts
+    to (..., L, S).  ``is_causal=True`` lets query i attend to keys 0..i (the lower triangle
+    of an (L, S) mask; give no ``attn_mask`` with it).  ``dropout_p`` drops attention weights
+    (always, as PyTorch's function does: pass 0 in evaluation), drawn from ``rng``.
+    """
+    q, k, v = (_tensor(t, n) for t, n in ((query, "query"), (key, "key"), (value, "value")))
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise ShapeError(f"scaled_dot_product_attention: query, key and value need shapes "
+                         f"(..., L, E), (..., S, E) and (..., S, Ev), got {q.shape}, {k.shape} "
+                         f"and {v.shape}")
+    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
+        raise ShapeError(f"scaled_dot_product_attention: query (..., L, E), key (..., S, E) "
+                         f"and value (..., S, Ev) must agree in E and S, got {q.shape}, "
+                         f"{k.shape} and {v.shape}")
+    dropout_p = check_number(dropout_p, "scaled_dot_product_attention", "dropout_p", 0.0, 1.0,
+                             high_open=True)
+    dtype = q.data.dtype
+    length, source = q.shape[-2], k.shape[-2]
+    if is_causal:
+        if attn_mask is not None:
+            raise ConfigError("scaled_dot_product_attention: give either attn_mask or "
+                              "is_causal=True, not both (add the causal mask into yours)")
+        bias = _additive(xp.tril(xp.ones((length, source), dtype=bool)), dtype, True)
+    elif attn_mask is not None:
+        bias = _additive(_mask(attn_mask, "attn_mask"), dtype, True)
+    else:
+        bias = None
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
+    return attention(q, k, v, bias, dropout_p, scale, rng)[0]
+
+
+class MultiheadAttention(Module):
+    """Multi-head attention, as ``torch.nn.MultiheadAttention``: the same arguments, parameter
+    names and shapes, initialisation and mask conventions.
+
+    Parameters: ``in_proj_weight`` (3E, E), the query, key and value projections stacked
+    (xavier-uniform), or ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim) and
+    ``v_proj_weight`` (E, vdim) when ``kdim`` or ``vdim`` differ from E; ``in_proj_bias``
+    (3E,) (zeros); ``out_proj``, a Linear(E, E) whose bias starts at zero.
+
+    ``forward(query, key, value)`` takes (L, N, E), (S, N, kdim), (S, N, vdim) (or
+    (N, L, E)... with ``batch_first=True``, or (L, E)... for one sequence) and returns
+    ``(output, weights)``: output like the query, weights (N, L, S) averaged over the heads,
+    (N, num_heads, L, S) with ``average_attn_weights=False``, or None with
+    ``need_weights=False``.  Boolean masks are True where a position is **masked out**:
+    ``key_padding_mask`` (N, S) and ``attn_mask`` (L, S) or (N * num_heads, L, S); float
+    masks are added to the scores.
+
+    >>> import numpy as np, chainrule as cr
+    >>> mha = MultiheadAttention(8, 2, batch_first=True, rng=0)
+    >>> x = cr.tensor(np.zeros((3, 5, 8), dtype="float32"))
+    >>> out, w = mha(x, x, x)
+    >>> out.shape, w.shape, [n for n, _ in mha.named_parameters()]
+    ((3, 5, 8), (3, 5, 5), ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'])
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
+                 batch_first: bool = False, kdim: int | None = None, vdim: int | None = None,
+                 dtype: Any = "float32", rng: RNGLike = None) -> None:
+        super().__init__()
+        who = "MultiheadAttention"
+        self.embed_dim = e = check_size(embed_dim, who, "embed_dim")
+        self.num_heads = check_size(num_heads, who, "num_heads")
+        if e % self.num_heads:
+            raise ConfigError(f"{who}: embed_dim ({e}) must be divisible by num_heads "
+                              f"({self.num_heads}): each head takes embed_dim / num_heads "
+                              "features")
+        self.head_dim = e // self.num_heads
+        self.kdim = e if kdim is None else check_size(kdim, who, "kdim")
+        self.vdim = e if vdim is None else check_size(vdim, who, "vdim")
+        self.dropout = check_number(dropout, who, "dropout", 0.0, 1.0, high_open=True)
+        self.batch_first = bool(batch_first)
+        dt = check_dtype(dtype, who)
+        self.rng = gen = get_rng(rng)
+        if self.kdim == e and self.vdim == e:
+            self.in_proj_weight = _init.xavier_uniform_(Parameter(empty((3 * e, e), dt, who)),
+                                                        rng=gen)
+        else:  # PyTorch's separate projections; each is initialised on its own
+            self.in_proj_weight = None
+            for name, d in (("q_proj_weight", e), ("k_proj_weight", self.kdim),
+                            ("v_proj_weight", self.vdim)):
+                setattr(self, name, _init.xavier_uniform_(Parameter(empty((e, d), dt, who)),
+                                                          rng=gen))
+        self.in_proj_bias = (_init.zeros_(Parameter(empty((3 * e,), dt, who))) if bias
+                             else None)
+        self.out_proj = Linear(e, e, bias=bias, dtype=dt, rng=gen)
+        if bias:
+            _init.zeros_(self.out_proj.bias)
+
+    @property
+    def dtype(self) -> Any:
+        return self.out_proj.weight.data.dtype
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embed_dim": self.embed_dim, "num_heads": self.num_heads,
+                "dropout": self.dropout, "bias": self.in_proj_bias is not None,
+                "batch_first": self.batch_first, "kdim": self.kdim, "vdim": self.vdim,
+                "dtype": self.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: Any) -> MultiheadAttention:
+        # The weights come from the file: a private seed keeps the shared generator still.
+        return cls(**{**config, "rng": 0})
+
+    def _project(self, query: Tensor, key: Tensor, value: Tensor) -> tuple[Tensor, ...]:
+        """The three input projections, (N, L, E) each; self-attention as one product."""
+        e, b = self.embed_dim, self.in_proj_bias
+        parts = [slice(0, e), slice(e, 2 * e), slice(2 * e, 3 * e)]
+        if self.in_proj_weight is None:
+            weights = [self.q_proj_weight, self.k_proj_weight, self.v_proj_weight]
+        elif query is key and key is value:
+            both = ops.linear(query, self.in_proj_weight, b)
+            return tuple(both[..., s] for s in parts)
+        else:
+            weights = [self.in_proj_weight[s] for s in parts]
+        biases = [None] * 3 if b is None else [b[s] for s in parts]
+        return tuple(ops.linear(x, w, bb) for x, w, bb in zip((query, key, value), weights,
+                                                              biases))
+
+    def _heads(self, x: Tensor) -> Tensor:
+        n, length, _ = x.shape
+        return ops.transpose(ops.reshape(x, (n, length, self.num_heads, self.head_dim)),
+                             0, 2, 1, 3)
+
+    def forward(self, query: Any, key: Any, value: Any, key_padding_mask: Any = None,
+                need_weights: bool = True, attn_mask: Any = None,
+                average_attn_weights: bool = True,
+                is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
+        dt = self.dtype
+        self_attention = query is key and key is value
+        q, k, v = (_tensor(t, n, dt) for t, n in ((query, "query"), (key, "key"),
+                                                  (value, "value")))
+        if self_attention:  # one projection product instead of three
+            k = v = q
+        batched = self._check(q, k, v)
+        if not batched:
+            q, k, v = (ops.reshape(t, (1, *t.shape)) for t in (q, k, v))
+        elif not self.batch_first:  # work batch-first: (N, L, E)
+            q, k, v = (ops.transpose(t, 1, 0, 2) for t in (q, k, v))
+        if self_attention:
+            k = v = q
+        n, length, _ = q.shape
+        source = k.shape[1]
+        bias = self._bias(key_padding_mask, attn_mask, is_causal, batched, n, length, source)
+        qp, kp, vp = self._project(q, k, v)
+        p = self.dropout if self.training else 0.0
+        out, weights = attention(self._heads(qp), self._heads(kp), self._heads(vp), bias, p,
+                                 1.0 / math.sqrt(self.head_dim), self.rng)
+        out = self.out_proj(ops.reshape(ops.transpose(out, 0, 2, 1, 3),
+                                        (n, length, self.embed_dim)))
+        if not batched:
+            out = ops.reshape(out, out.shape[1:])
+        elif not self.batch_first:
+            out = ops.transpose(out, 1, 0, 2)
+        if not need_weights:
+            return out, None
+        if average_attn_weights:
+            weights = weights.mean(axis=1)
+        return out, (weights if batched else ops.reshape(weights, weights.shape[1:]))
+
+    def _check(self, q: Tensor, k: Tensor, v: Tensor) -> bool:
+        """Whether the inputs are batched; a ShapeError naming the expected shapes if they
+        do not fit."""
+        e, kd, vd = self.embed_dim, self.kdim, self.vdim
+        if self.batch_first:
+            want = f"(N, L, {e}), (N, S, {kd}) and (N, S, {vd})"
+        else:
+            want = f"(L, N, {e}), (S, N, {kd}) and (S, N, {vd})"
+        want += f", or (L, {e}), (S, {kd}) and (S, {vd}) for one sequence"
+        ranks = {q.ndim, k.ndim, v.ndim}
+        ok = len(ranks) == 1 and ranks <= {2, 3} and (q.shape[-1], k.shape[-1],
+                                                      v.shape[-1]) == (e, kd, vd)
+        if ok and q.ndim == 3:
+            bq, bk, bv = ((t.shape[0] if self.batch_first else t.shape[1]) for t in (q, k, v))
+            ok = bq == bk == bv
+        if ok:
+            ok = k.shape[:-1] == v.shape[:-1]
+        if not ok:
+            raise ShapeError(f"MultiheadAttention: query, key and value must have shapes "
+                             f"{want}; got {q.shape}, {k.shape} and {v.shape}")
+        return q.ndim == 3
+
+    def _bias(self, key_padding_mask: Any, attn_mask: Any, is_causal: bool, batched: bool,
+              n: int, length: int, source: int) -> ndarray | None:
+        """Both masks as one additive array broadcasting to the scores (N, heads, L, S)."""
+        dt, h = self.dtype, self.num_heads
+        if is_causal and attn_mask is None:
+            raise ConfigError("MultiheadAttention: is_causal=True is a hint that attn_mask is "
+                              "the causal mask, as in PyTorch; pass attn_mask="
+                              f"generate_square_subsequent_mask({length}) with it")
+        bias = None
+        if attn_mask is not None:
+            m = _additive(_mask(attn_mask, "attn_mask"), dt, False)
+            shapes = [(length, source), (n * h, length, source) if batched else
+                      (h, length, source)]
+            if m.shape not in shapes:
+                raise ShapeError(f"MultiheadAttention: attn_mask must have shape "
+                                 f"{shapes[0]} or {shapes[1]}"
+                                 f"{' (N * num_heads, L, S)' if batched else ''}, got {m.shape}")
+            bias = m if m.ndim == 2 else m.reshape(n, h, length, source)
+        if key_padding_mask is not None:
+            m = _additive(_mask(key_padding_mask, "key_padding_mask"), dt, False)
+            want = (n, source) if batched else (source,)
+            if m.shape != want:
+                raise ShapeError(f"MultiheadAttention: key_padding_mask must have shape "
+                                 f"{want} ({'(N, S)' if batched else '(S,)'}), got {m.shape}")
+            m = m.reshape(n, 1, 1, source)
+            bias = m if bias is None else bias + m
+        return bias
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is not None and (len(input_shape) not in (2, 3)
+                                        or input_shape[-1] not in (None, self.embed_dim)):
+            raise ShapeError(f"MultiheadAttention({self.embed_dim}, {self.num_heads}) needs "
+                             f"queries of shape (L, N, {self.embed_dim}), got {input_shape}")
+        return input_shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.embed_dim}, {self.num_heads}"
+                + (f", dropout={self.dropout}" if self.dropout else "")
+                + ("" if self.in_proj_bias is not None else ", bias=False")
+                + (", batch_first=True" if self.batch_first else "")
+                + (f", kdim={self.kdim}" if self.kdim != self.embed_dim else "")
+                + (f", vdim={self.vdim}" if self.vdim != self.embed_dim else ""))
+
+
+class PositionalEncoding(Module):
+    """Add the sinusoidal position code of "Attention is all you need" to a sequence, then
+    dropout, as the ``PositionalEncoding`` of PyTorch's transformer tutorial.
+
+    ``pe[pos, 2i] = sin(pos * div[i])`` and ``pe[pos, 2i + 1] = cos(pos * div[i])`` with
+    ``div[i] = exp(-2i * ln(10000) / embed_dim)``; ``pe`` (max_len, embed_dim) is a buffer
+    (saved, not trained).  Inputs are (L, N, E), (N, L, E) with ``batch_first=True``, or
+    (L, E), with L at most ``max_len``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> PositionalEncoding(4, dropout=0.0).pe[1].round(4)       # sin 1, cos 1, sin .01, cos .01
+    array([0.8415, 0.5403, 0.01  , 1.    ], dtype=float32)
+    """
+
+    def __init__(self, embed_dim: int, dropout: float = 0.1, max_len: int = 5000,
+                 batch_first: bool = False, dtype: Any = "float32",
+                 rng: RNGLike = None) -> None:
+        super().__init__()
+        self.embed_dim = d = check_size(embed_dim, "PositionalEncoding", "embed_dim")
+        self.max_len = check_size(max_len, "PositionalEncoding", "max_len")
+        self.batch_first = bool(batch_first)
+        self.dropout = Dropout(dropout, rng=rng)
+        position = xp.arange(self.max_len, dtype=xp.float64)[:, None]
+        div = xp.exp(xp.arange(0, d, 2, dtype=xp.float64) * (-math.log(10000.0) / d))
+        pe = empty((self.max_len, d), check_dtype(dtype, "PositionalEncoding"),
+                   "PositionalEncoding")
+        pe[:, 0::2] = xp.sin(position * div)
+        pe[:, 1::2] = xp.cos(position * div[: d // 2])
+        self.register_buffer("pe", pe)
+
+    def forward(self, x: Any) -> Tensor:
+        x = _tensor(x, "x", self.pe.dtype)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.embed_dim:
+            raise ShapeError(f"PositionalEncoding({self.embed_dim}) needs inputs of shape "
+                             f"{'(N, L' if self.batch_first else '(L, N'}, {self.embed_dim}) "
+                             f"or (L, {self.embed_dim}), got {x.shape}")
+        axis = 1 if self.batch_first and x.ndim == 3 else 0
+        length = x.shape[axis]
+        if length > self.max_len:
+            raise ShapeError(f"PositionalEncoding: the sequence has {length} positions, more "
+                             f"than max_len={self.max_len}; build it with a larger max_len")
+        pe = self.pe[:length]
+        if x.ndim == 3:
+            pe = pe[None] if axis == 1 else pe[:, None]
+        return self.dropout(x + pe)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"embed_dim": self.embed_dim, "dropout": self.dropout.p,
+                "max_len": self.max_len, "batch_first": self.batch_first,
+                "dtype": self.pe.dtype.name}
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if input_shape is not None and (len(input_shape) not in (2, 3)
+                                        or input_shape[-1] not in (None, self.embed_dim)):
+            raise ShapeError(f"PositionalEncoding({self.embed_dim}) needs inputs ending in "
+                             f"{self.embed_dim} features, got {input_shape}")
+        return input_shape
+
+    def extra_repr(self) -> str:
+        return (f"{self.embed_dim}, dropout={self.dropout.p}, max_len={self.max_len}"
+                + (", batch_first=True" if self.batch_first else ""))
