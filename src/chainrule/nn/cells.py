@@ -1,0 +1,228 @@
+"""One time step of a recurrent network: PyTorch's ``RNNCell``, ``LSTMCell`` and ``GRUCell``,
+and the step functions that :mod:`chainrule.nn.recurrent` loops over a sequence.
+
+Each step takes ``xi``, the input's share of the gates ``x @ weight_ih.T + bias_ih`` (the
+recurrent layers compute it for every time step in one product), and the previous state::
+
+    RNN   h' = tanh(xi + h @ W_hh.T + b_hh)                  (or relu)
+    LSTM  i, f, g, o = xi + h @ W_hh.T + b_hh, split in four (gate order i, f, g, o)
+          c' = sigmoid(f) * c + sigmoid(i) * tanh(g);  h' = sigmoid(o) * tanh(c')
+    GRU   r, z, n_x = xi split in three;  r_h, z_h, n_h = h @ W_hh.T + b_hh split likewise
+          r = sigmoid(r + r_h);  z = sigmoid(z + z_h);  n = tanh(n_x + r * n_h)
+          h' = (1 - z) * n + z * h
+
+Every step is composed of the engine's tensor operations, so backpropagation through time
+needs nothing of its own.
+
+>>> import numpy as np
+>>> cell = LSTMCell(3, 2, rng=0)
+>>> h, c = cell(np.ones((4, 3), np.float32))
+>>> h.shape, c.shape
+((4, 2), (4, 2))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..engine import ConfigError, ShapeError, Tensor, ops
+from ..engine.backend import xp
+from ..engine.random import RNGLike, get_rng
+from . import init as _init
+from ._checks import check_dtype, check_size
+from .module import Module, Parameter, Shape, empty
+
+__all__ = ["GATES", "GRUCell", "LSTMCell", "RNNCell", "gru_step", "lstm_step", "rnn_step"]
+
+GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
+"""How many blocks of ``hidden_size`` rows each kind's weights stack (its gates)."""
+
+NONLINEARITIES = {"tanh": ops.tanh, "relu": ops.relu}
+"""The activations a plain RNN may use, by PyTorch's name."""
+
+
+def _named(t: Tensor, letter: str, tag: str | None) -> Tensor:
+    """``t`` named ``letter + tag`` (``h[3]``) when a tag is given, for :func:`explain`."""
+    if tag is not None:
+        t.name = letter + tag
+    return t
+
+
+def _chunk(t: Tensor, k: int, size: int) -> Tensor:
+    """Block ``k`` of ``size`` columns of the last axis (one gate)."""
+    return t[..., k * size:(k + 1) * size]
+
+
+def rnn_step(xi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None,
+             nonlinearity: str = "tanh", tag: str | None = None) -> Tensor:
+    """``act(xi + h @ w_hh.T + b_hh)``; the new state is named ``h{tag}`` when ``tag`` is
+    given (``[3]`` gives ``h[3]``)."""
+    return _named(NONLINEARITIES[nonlinearity](xi + ops.linear(h, w_hh, b_hh)), "h", tag)
+
+
+def lstm_step(xi: Tensor, h: Tensor, c: Tensor, w_hh: Tensor, b_hh: Tensor | None,
+              tag: str | None = None) -> tuple[Tensor, Tensor]:
+    """One LSTM step (gates i, f, g, o, as PyTorch stacks them); returns (h', c')."""
+    size = h.shape[-1]
+    gates = xi + ops.linear(h, w_hh, b_hh)
+    i = _named(ops.sigmoid(_chunk(gates, 0, size)), "i", tag)
+    f = _named(ops.sigmoid(_chunk(gates, 1, size)), "f", tag)
+    g = _named(ops.tanh(_chunk(gates, 2, size)), "g", tag)
+    o = _named(ops.sigmoid(_chunk(gates, 3, size)), "o", tag)
+    c_new = _named(f * c + i * g, "c", tag)
+    h_new = _named(o * ops.tanh(c_new), "h", tag)
+    return h_new, c_new
+
+
+def gru_step(xi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None,
+             tag: str | None = None) -> Tensor:
+    """One GRU step (gates r, z, n, as PyTorch stacks them; the reset gate scales
+    ``h @ W_hn.T + b_hn``, PyTorch's and cuDNN's form)."""
+    size = h.shape[-1]
+    hh = ops.linear(h, w_hh, b_hh)
+    r = _named(ops.sigmoid(_chunk(xi, 0, size) + _chunk(hh, 0, size)), "r", tag)
+    z = _named(ops.sigmoid(_chunk(xi, 1, size) + _chunk(hh, 1, size)), "z", tag)
+    n = _named(ops.tanh(_chunk(xi, 2, size) + r * _chunk(hh, 2, size)), "n", tag)
+    return _named(n + z * (h - n), "h", tag)  # (1 - z) * n + z * h, one product fewer
+
+
+def as_input(x: Any, dtype: Any) -> Tensor:
+    """``x`` as a tensor of the layer's dtype (converted on the way in, as Linear does)."""
+    if not isinstance(x, Tensor):
+        x = Tensor(x)
+    return x if x.data.dtype == dtype else ops.astype(x, dtype)
+
+
+def init_weights(module: Module, gen: Any) -> None:
+    """Every parameter uniform in +-1/sqrt(hidden_size), as PyTorch's recurrent layers."""
+    bound = 1.0 / math.sqrt(module.hidden_size)
+    for p in module.parameters():
+        _init.uniform_(p, -bound, bound, gen)
+
+
+def check_nonlinearity(nonlinearity: Any, layer: str) -> str:
+    if nonlinearity not in NONLINEARITIES:
+        raise ConfigError(f"{layer}: unknown nonlinearity {nonlinearity!r}; choose one of "
+                          f"{', '.join(NONLINEARITIES)}")
+    return nonlinearity
+
+
+# -- the cells --------------------------------------------------------------------------------
+class RNNCellBase(Module, saved=False):
+    """What the three cells share: weight_ih (G*hidden, input), weight_hh (G*hidden, hidden),
+    bias_ih and bias_hh (G*hidden,), and the checks of the input and state."""
+
+    kind = "RNN"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 dtype: Any = xp.float32, rng: RNGLike = None) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.input_size = check_size(input_size, name, "input_size")
+        self.hidden_size = check_size(hidden_size, name, "hidden_size")
+        self.bias = bool(bias)
+        dt = check_dtype(dtype, name)
+        rows = GATES[self.kind] * self.hidden_size
+        self.weight_ih = Parameter(empty((rows, self.input_size), dt, name))
+        self.weight_hh = Parameter(empty((rows, self.hidden_size), dt, name))
+        self.bias_ih = Parameter(empty((rows,), dt, name)) if bias else None
+        self.bias_hh = Parameter(empty((rows,), dt, name)) if bias else None
+        init_weights(self, get_rng(rng))
+
+    def _input(self, x: Any) -> Tensor:
+        x = as_input(x, self.weight_ih.data.dtype)
+        if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
+            raise ShapeError(f"{self._call()}: expected input of shape (N, {self.input_size}) "
+                             f"or ({self.input_size},), got {x.shape}")
+        return x
+
+    def _state(self, h: Any, x: Tensor, what: str = "h") -> Tensor:
+        shape = (*x.shape[:-1], self.hidden_size)
+        if h is None:
+            return Tensor(xp.zeros(shape, self.weight_ih.data.dtype))
+        h = as_input(h, self.weight_ih.data.dtype)
+        if h.shape != shape:
+            raise ShapeError(f"{self._call()}: expected the state {what} of shape {shape} for "
+                             f"input of shape {x.shape}, got {h.shape}")
+        return h
+
+    def _xi(self, x: Tensor) -> Tensor:
+        return ops.linear(x, self.weight_ih, self.bias_ih)
+
+    def _call(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size,
+                "bias": self.bias, "dtype": self.weight_ih.data.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: Any) -> Module:
+        # The weights come from the file: draw from a fixed seed rather than move the shared
+        # generator that manual_seed set.
+        return cls(**{"rng": 0, **config})
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        shape = (None, self.input_size) if input_shape is None else input_shape
+        if len(shape) not in (1, 2) or shape[-1] not in (None, self.input_size):
+            raise ShapeError(f"{self._call()}: expected input of shape (N, {self.input_size}), "
+                             f"got {shape}")
+        return (*shape[:-1], self.hidden_size)
+
+    def extra_repr(self) -> str:
+        dtype = self.weight_ih.data.dtype
+        return (f"{self.input_size}, {self.hidden_size}"
+                + ("" if self.bias else ", bias=False")
+                + ("" if dtype == xp.float32 else f", dtype={dtype}"))
+
+
+class RNNCell(RNNCellBase):
+    """``h' = tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)`` (``nonlinearity='relu'`` for
+    ReLU), as ``torch.nn.RNNCell``: ``cell(x, h=None)`` with x (N, input_size) or
+    (input_size,) returns h' of shape (N, hidden_size) or (hidden_size,); h defaults to
+    zeros."""
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", dtype: Any = xp.float32,
+                 rng: RNGLike = None) -> None:
+        act = check_nonlinearity(nonlinearity, "RNNCell")
+        super().__init__(input_size, hidden_size, bias, dtype, rng)
+        self.nonlinearity = act
+
+    def forward(self, x: Any, h: Any = None) -> Tensor:
+        x = self._input(x)
+        return rnn_step(self._xi(x), self._state(h, x), self.weight_hh, self.bias_hh,
+                        self.nonlinearity)
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "nonlinearity": self.nonlinearity}
+
+    def extra_repr(self) -> str:
+        text = super().extra_repr()
+        return text if self.nonlinearity == "tanh" else text + ", nonlinearity='relu'"
+
+
+class LSTMCell(RNNCellBase):
+    """One LSTM step, as ``torch.nn.LSTMCell``: ``cell(x, (h, c)=None)`` returns (h', c');
+    the gates are stacked in the weights' rows in PyTorch's order input, forget, cell
+    (g), output."""
+
+    kind = "LSTM"
+
+    def forward(self, x: Any, state: tuple[Any, Any] | None = None) -> tuple[Tensor, Tensor]:
+        x = self._input(x)
+        h, c = (None, None) if state is None else state
+        return lstm_step(self._xi(x), self._state(h, x), self._state(c, x, "c"),
+                         self.weight_hh, self.bias_hh)
+
+
+class GRUCell(RNNCellBase):
+    """One GRU step, as ``torch.nn.GRUCell``: ``cell(x, h=None)`` returns h'; the gates are
+    stacked in PyTorch's order reset, update, new."""
+
+    kind = "GRU"
+
+    def forward(self, x: Any, h: Any = None) -> Tensor:
+        x = self._input(x)
+        return gru_step(self._xi(x), self._state(h, x), self.weight_hh, self.bias_hh)

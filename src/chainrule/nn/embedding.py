@@ -1,0 +1,105 @@
+"""A lookup table of learned vectors, one per token: PyTorch's ``nn.Embedding``.
+
+``Embedding(num_embeddings, embedding_dim)(idx)`` picks row ``idx`` of ``weight`` for every
+integer in ``idx``, so indices of shape (N, T) give vectors of shape (N, T, embedding_dim).
+The lookup is tensor indexing with an integer array, whose backward adds the gradients of
+repeated indices into their row (a word seen twice in a batch gets both contributions).
+
+>>> import numpy as np
+>>> emb = Embedding(10, 3, padding_idx=0, rng=0)
+>>> emb(np.array([[1, 2, 0], [4, 0, 0]])).shape
+(2, 3, 3)
+>>> emb.weight.data[0].tolist()   # the padding row starts at zero and is never trained
+[0.0, 0.0, 0.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..engine import DataError, DTypeError, ShapeError, Tensor, ops
+from ..engine.backend import ndarray, xp
+from ..engine.random import RNGLike, get_rng
+from . import init as _init
+from ._checks import check_dtype, check_size
+from .module import Module, Parameter, Shape, empty
+
+__all__ = ["Embedding"]
+
+
+class Embedding(Module):
+    """``weight[idx]``: a table of ``num_embeddings`` vectors of size ``embedding_dim``.
+
+    ``weight`` has shape (num_embeddings, embedding_dim) and starts N(0, 1), as in PyTorch.
+    ``padding_idx`` (negative counts from the end, as in PyTorch) names a row that starts at
+    zero and gets no gradient, for the filler token of sequences padded to one length.
+    ``forward(idx)`` takes integers of any shape (an array, a list or an integer tensor) and
+    returns a tensor of shape ``(*idx.shape, embedding_dim)``; indices outside
+    [0, num_embeddings) and floating-point indices are refused.
+    """
+
+    def __init__(self, num_embeddings: int, embedding_dim: int,
+                 padding_idx: int | None = None, dtype: Any = xp.float32,
+                 rng: RNGLike = None) -> None:
+        super().__init__()
+        self.num_embeddings = check_size(num_embeddings, "Embedding", "num_embeddings")
+        self.embedding_dim = check_size(embedding_dim, "Embedding", "embedding_dim")
+        if padding_idx is not None:
+            n = self.num_embeddings
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, xp.integer)) \
+                    or not -n <= padding_idx < n:
+                raise ShapeError(f"Embedding: padding_idx must be an integer in [{-n}, {n}) "
+                                 f"for {n} embeddings, got {padding_idx!r}")
+            padding_idx = int(padding_idx) % n  # stored non-negative, as PyTorch does
+        self.padding_idx = padding_idx
+        dt = check_dtype(dtype, "Embedding")
+        self.weight = Parameter(empty((self.num_embeddings, self.embedding_dim), dt,
+                                      "Embedding"))
+        _init.normal_(self.weight, 0.0, 1.0, get_rng(rng))
+        if padding_idx is not None:
+            self.weight.data[padding_idx] = 0
+
+    def forward(self, idx: Any) -> Tensor:
+        index = self._checked_index(idx)
+        rows = ops.getitem(self.weight, index)
+        if self.padding_idx is None:
+            return rows
+        # The padding positions read a detached copy of their row, so no gradient reaches it
+        # (PyTorch's rule) while the row's value is still what they return.
+        pad = (index == self.padding_idx)[..., None]
+        return ops.where(pad, rows.detach(), rows)
+
+    def _checked_index(self, idx: Any) -> ndarray:
+        data = idx.data if isinstance(idx, Tensor) else idx
+        index = data if isinstance(data, ndarray) else xp.asarray(data)
+        if index.dtype.kind not in "iu":
+            hint = " (cast them with .astype('int64'))" if index.dtype.kind == "f" else ""
+            raise DTypeError(f"Embedding: indices must be integers, got {index.dtype} values"
+                             f"{hint}")
+        if index.size:
+            low, high = int(index.min()), int(index.max())
+            bad = low if low < 0 else high if high >= self.num_embeddings else None
+            if bad is not None:
+                raise DataError(f"Embedding: index {bad} is out of range for "
+                                f"{self.num_embeddings} embeddings; indices must lie in [0, "
+                                f"{self.num_embeddings - 1}]")
+        return index
+
+    def get_config(self) -> dict[str, Any]:
+        return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
+                "padding_idx": self.padding_idx, "dtype": self.weight.data.dtype.name}
+
+    @classmethod
+    def from_config(cls, config: Any) -> Embedding:
+        # The weights come from the file: draw from a fixed seed rather than move the shared
+        # generator that manual_seed set.
+        return cls(**{"rng": 0, **config})
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        return None if input_shape is None else (*input_shape, self.embedding_dim)
+
+    def extra_repr(self) -> str:
+        dtype = self.weight.data.dtype
+        return (f"{self.num_embeddings}, {self.embedding_dim}"
+                + ("" if self.padding_idx is None else f", padding_idx={self.padding_idx}")
+                + ("" if dtype == xp.float32 else f", dtype={dtype}"))
