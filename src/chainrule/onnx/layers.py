@@ -25,6 +25,9 @@ AdaptiveAvgPool2d         GlobalAveragePool (1x1) or AveragePool (window = input
 BatchNorm1d, BatchNorm2d  BatchNormalization (running statistics); ReduceMean and
                           arithmetic without them
 LayerNorm                 LayerNormalization (axis = -len(normalized_shape))
+Embedding                 Cast (to int64) + Gather
+RNN, LSTM, GRU            RNN, LSTM, GRU per layer (gates reordered to ONNX's: LSTM i o f c,
+                          GRU z r h with linear_before_reset = 1); the output sequence only
 Sequential                its layers in order
 ========================  ====================================================================
 """
@@ -254,6 +257,72 @@ def layer_norm_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
                     hint="layer_norm")
 
 
+# -- sequences ----------------------------------------------------------------------------------
+def embedding_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
+    """Embedding: ``Gather(weight, Cast(x, int64))`` (the network's input is declared float32,
+    which holds every index up to 2**24 exactly)."""
+    idx = graph.op("Cast", x, to=7, hint="embedding.index")  # 7: TensorProto.INT64
+    return graph.op("Gather", graph.const(layer.weight.data, "embedding.weight"), idx, axis=0,
+                    hint="embedding")
+
+
+# Where each of ONNX's gates sits in PyTorch's stacked weights: ONNX's LSTM stacks i, o, f, c
+# (PyTorch i, f, g, o) and its GRU z, r, h (PyTorch r, z, n).
+_ONNX_GATES = {"RNN": [0], "LSTM": [0, 3, 1, 2], "GRU": [1, 0, 2]}
+
+
+def _onnx_gates(a: np.ndarray, kind: str, hidden: int) -> np.ndarray:
+    """The rows of a stacked weight or bias (gates along axis 0) in ONNX's gate order."""
+    return np.concatenate([a[g * hidden:(g + 1) * hidden] for g in _ONNX_GATES[kind]])
+
+
+def recurrent_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
+    """RNN, LSTM and GRU: one ONNX RNN/LSTM/GRU node per layer (both directions in one, with
+    ``direction='bidirectional'``), zero initial states, the gates reordered to ONNX's order;
+    the output sequence (T, N, D*hidden) is the result (h_n is not exported)."""
+    if shape is None:
+        raise ShapeError(f"{type(layer).__name__} needs the input's rank to export; pass "
+                         "example_input to export_onnx")
+    kind, hidden = layer.kind, layer.hidden_size
+    unbatched = len(shape) == 2
+    if unbatched:
+        x = graph.op("Unsqueeze", x, graph.const(np.array([1], np.int64), "rnn.axis"),
+                     hint="rnn.batched")
+    elif layer.batch_first:
+        x = graph.op("Transpose", x, perm=[1, 0, 2], hint="rnn.seq_first")
+    attrs: dict[str, Any] = {"hidden_size": hidden,
+                             "direction": "bidirectional" if layer.bidirectional else "forward"}
+    if kind == "RNN":
+        attrs["activations"] = ["Relu" if layer.nonlinearity == "relu" else "Tanh"] * (
+            2 if layer.bidirectional else 1)
+    if kind == "GRU":
+        attrs["linear_before_reset"] = 1  # PyTorch's r * (W_hn h + b_hn)
+    for depth in range(layer.num_layers):
+        suffixes = [f"_l{depth}"] + ([f"_l{depth}_reverse"] if layer.bidirectional else [])
+        w, r, b = [], [], []
+        for suffix in suffixes:
+            w_ih, w_hh = (getattr(layer, f"weight_{k}{suffix}").data for k in ("ih", "hh"))
+            w.append(_onnx_gates(w_ih, kind, hidden))
+            r.append(_onnx_gates(w_hh, kind, hidden))
+            if layer.bias:
+                b.append(np.concatenate([_onnx_gates(getattr(layer, f"bias_{k}{suffix}").data,
+                                                     kind, hidden) for k in ("ih", "hh")]))
+        inputs = [x, graph.const(np.stack(w), f"{kind.lower()}.W"),
+                  graph.const(np.stack(r), f"{kind.lower()}.R")]
+        if b:
+            inputs.append(graph.const(np.stack(b), f"{kind.lower()}.B"))
+        y = graph.op(kind, *inputs, hint=kind.lower(), **attrs)      # (T, D, N, hidden)
+        y = graph.op("Transpose", y, perm=[0, 2, 1, 3], hint=f"{kind.lower()}.out")
+        x = graph.op("Reshape", y, graph.const(np.array([0, 0, -1], np.int64), "rnn.shape"),
+                     hint=f"{kind.lower()}.out")                     # (T, N, D*hidden)
+    if unbatched:
+        return graph.op("Squeeze", x, graph.const(np.array([1], np.int64), "rnn.axis"),
+                        hint=kind.lower())
+    if layer.batch_first:
+        return graph.op("Transpose", x, perm=[1, 0, 2], hint=kind.lower())
+    return x
+
+
 EXPORTS: dict[str, Export] = {
     "Linear": linear_to_onnx,
     "Sequential": sequential_to_onnx,
@@ -275,5 +344,9 @@ EXPORTS: dict[str, Export] = {
     "BatchNorm1d": batch_norm_to_onnx,
     "BatchNorm2d": batch_norm_to_onnx,
     "LayerNorm": layer_norm_to_onnx,
+    "Embedding": embedding_to_onnx,
+    "RNN": recurrent_to_onnx,
+    "LSTM": recurrent_to_onnx,
+    "GRU": recurrent_to_onnx,
 }
 """The ONNX form of each of chainrule's layers, by layer name."""
