@@ -214,6 +214,16 @@ def test_shapes_follow_pytorch():
     assert out.data.dtype == np.float32
 
 
+def test_the_initial_state_goes_by_pytorchs_keyword_hx():
+    x, h0 = np.ones((3, 2, 2)), np.full((1, 2, 4), 0.5)
+    gru = GRU(2, 4, dtype="float64", rng=0)
+    np.testing.assert_array_equal(gru(x, hx=h0)[0].data, gru(x, h0)[0].data)
+    assert not np.allclose(gru(x, hx=h0)[0].data, gru(x)[0].data)
+    lstm = LSTMCell(2, 4, dtype="float64", rng=0)
+    assert lstm(x[0], hx=(h0[0], h0[0]))[1].shape == (2, 4)
+    assert RNNCell(2, 4, rng=0)(x[0], hx=h0[0]).shape == (2, 4)
+
+
 def test_bidirectional_output_holds_both_directions_in_time_order():
     model = GRU(2, 3, bidirectional=True, dtype="float64", rng=0)
     x = np.random.default_rng(0).normal(size=(5, 1, 2))

@@ -179,9 +179,9 @@ class RNNCellBase(Module, saved=False):
 
 class RNNCell(RNNCellBase):
     """``h' = tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)`` (``nonlinearity='relu'`` for
-    ReLU), as ``torch.nn.RNNCell``: ``cell(x, h=None)`` with x (N, input_size) or
-    (input_size,) returns h' of shape (N, hidden_size) or (hidden_size,); h defaults to
-    zeros."""
+    ReLU), as ``torch.nn.RNNCell``: ``cell(x, hx=None)`` with x (N, input_size) or
+    (input_size,) returns h' of shape (N, hidden_size) or (hidden_size,); the state hx
+    defaults to zeros."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", dtype: Any = xp.float32,
@@ -190,9 +190,9 @@ class RNNCell(RNNCellBase):
         super().__init__(input_size, hidden_size, bias, dtype, rng)
         self.nonlinearity = act
 
-    def forward(self, x: Any, h: Any = None) -> Tensor:
+    def forward(self, x: Any, hx: Any = None) -> Tensor:
         x = self._input(x)
-        return rnn_step(self._xi(x), self._state(h, x), self.weight_hh, self.bias_hh,
+        return rnn_step(self._xi(x), self._state(hx, x), self.weight_hh, self.bias_hh,
                         self.nonlinearity)
 
     def get_config(self) -> dict[str, Any]:
@@ -204,25 +204,25 @@ class RNNCell(RNNCellBase):
 
 
 class LSTMCell(RNNCellBase):
-    """One LSTM step, as ``torch.nn.LSTMCell``: ``cell(x, (h, c)=None)`` returns (h', c');
+    """One LSTM step, as ``torch.nn.LSTMCell``: ``cell(x, hx=(h, c))`` returns (h', c');
     the gates are stacked in the weights' rows in PyTorch's order input, forget, cell
     (g), output."""
 
     kind = "LSTM"
 
-    def forward(self, x: Any, state: tuple[Any, Any] | None = None) -> tuple[Tensor, Tensor]:
+    def forward(self, x: Any, hx: tuple[Any, Any] | None = None) -> tuple[Tensor, Tensor]:
         x = self._input(x)
-        h, c = (None, None) if state is None else state
+        h, c = (None, None) if hx is None else hx
         return lstm_step(self._xi(x), self._state(h, x), self._state(c, x, "c"),
                          self.weight_hh, self.bias_hh)
 
 
 class GRUCell(RNNCellBase):
-    """One GRU step, as ``torch.nn.GRUCell``: ``cell(x, h=None)`` returns h'; the gates are
+    """One GRU step, as ``torch.nn.GRUCell``: ``cell(x, hx=None)`` returns h'; the gates are
     stacked in PyTorch's order reset, update, new."""
 
     kind = "GRU"
 
-    def forward(self, x: Any, h: Any = None) -> Tensor:
+    def forward(self, x: Any, hx: Any = None) -> Tensor:
         x = self._input(x)
-        return gru_step(self._xi(x), self._state(h, x), self.weight_hh, self.bias_hh)
+        return gru_step(self._xi(x), self._state(hx, x), self.weight_hh, self.bias_hh)

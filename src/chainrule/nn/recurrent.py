@@ -176,8 +176,10 @@ class RNNBase(Module, saved=False):
               tag: str) -> list[Tensor]:
         raise NotImplementedError
 
-    def forward(self, x: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        out, (h_n,) = self._run(x, (h0,))
+    def forward(self, x: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
+        """``(output, h_n)`` for the sequence ``x`` from the initial state ``hx`` (h0, zeros
+        by default), as PyTorch's ``forward(input, hx)``."""
+        out, (h_n,) = self._run(x, (hx,))
         return out, h_n
 
     # -- description ----------------------------------------------------------------------------
@@ -221,7 +223,8 @@ class RNNBase(Module, saved=False):
 class RNN(RNNBase):
     """An Elman network, as ``torch.nn.RNN``: ``h[t] = tanh(x[t] @ W_ih.T + b_ih + h[t-1] @
     W_hh.T + b_hh)`` (``nonlinearity='relu'`` for ReLU), stacked ``num_layers`` deep.
-    ``rnn(x, h0=None)`` returns ``(output, h_n)``; see the module's docstring for shapes."""
+    ``rnn(x, hx=None)`` (hx: h0) returns ``(output, h_n)``; see the module's docstring for
+    shapes."""
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
@@ -242,8 +245,8 @@ class RNN(RNNBase):
 
 class LSTM(RNNBase):
     """A long short-term memory network, as ``torch.nn.LSTM`` (gates i, f, g, o stacked in
-    that order in the weights' rows): ``lstm(x, (h0, c0)=None)`` returns ``(output, (h_n,
-    c_n))``; see the module's docstring for shapes."""
+    that order in the weights' rows): ``lstm(x, hx=(h0, c0))`` (zeros by default) returns
+    ``(output, (h_n, c_n))``; see the module's docstring for shapes."""
 
     kind = "LSTM"
 
@@ -260,8 +263,8 @@ class LSTM(RNNBase):
 
 class GRU(RNNBase):
     """A gated recurrent unit network, as ``torch.nn.GRU`` (gates r, z, n stacked in that
-    order; ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``): ``gru(x, h0=None)`` returns
-    ``(output, h_n)``; see the module's docstring for shapes."""
+    order; ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``): ``gru(x, hx=None)`` (hx: h0)
+    returns ``(output, h_n)``; see the module's docstring for shapes."""
 
     kind = "GRU"
 
