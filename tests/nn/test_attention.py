@@ -134,6 +134,9 @@ def test_sdpa_gradcheck():
                         [q, k, v])
     assert cr.gradcheck(lambda a, b, c: scaled_dot_product_attention(a, b, c, is_causal=True),
                         [q, k, v])
+    # composed of differentiable operations, so a gradient of a gradient comes too
+    assert cr.gradgradcheck(
+        lambda a, b, c: scaled_dot_product_attention(a, b, c, attn_mask=mask), [q, k, v])
 
 
 def test_sdpa_errors_name_the_shapes():
