@@ -24,8 +24,10 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine import Primitive, Tensor, ops
-from ..engine.backend import ndarray, xp
+from ..engine.backend import NUMPY, errstate, namespace, ndarray
+from ..engine.devices import to_numpy
 from ..errors import ConfigError, DataError, ShapeError
+from ._arrays import as_array_like, dtype_name
 from .conv import conv2d
 from .normalization import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
@@ -51,18 +53,30 @@ Derivative = Callable[[Any, Any], Any]
 """dL/d(input) of an element-wise loss as ``derivative(input, target)``, arrays or tensors."""
 
 
+def _kind(xp: Any, dtype: Any) -> str:
+    """'b', 'i' or 'f' for a boolean, integer or real floating dtype, '' for any other (NumPy's
+    dtype.kind, from the standard's isdtype on other libraries)."""
+    if xp is NUMPY:
+        kind = dtype.kind
+        return "i" if kind == "u" else kind if kind in "bif" else ""
+    for kind, name in (("f", "real floating"), ("i", "integral"), ("b", "bool")):
+        if xp.isdtype(dtype, name):
+            return kind
+    return ""
+
+
 def _target(target: Any, like: Tensor, name: str) -> ndarray:
-    t = target.data if isinstance(target, Tensor) else target
-    if type(t) is not ndarray:
-        t = xp.asarray(t)
-    if t.dtype.kind not in "biuf":
-        raise DataError(f"{name}: target must be numeric, got dtype {t.dtype}")
-    if t.shape != like.data.shape:
+    x = like.data
+    t = as_array_like(target.data if isinstance(target, Tensor) else target, x)
+    xp = namespace(x)
+    if not _kind(xp, t.dtype):
+        raise DataError(f"{name}: target must be numeric, got dtype {dtype_name(t.dtype)}")
+    if t.shape != x.shape:
         raise ShapeError(
-            f"{name}: input has shape {like.data.shape} but target has shape {t.shape}; they "
+            f"{name}: input has shape {x.shape} but target has shape {t.shape}; they "
             "must match (reshape the target, e.g. y.reshape(-1, 1))"
         )
-    return t.astype(like.data.dtype, copy=False)
+    return xp.astype(t, x.dtype, copy=False)
 
 
 def _check_reduction(reduction: str) -> None:
@@ -75,12 +89,16 @@ def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> nd
     """Per-example weights as an array broadcastable against per-element losses."""
     if sample_weight is None:
         return None
-    w = xp.asarray(sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight)
+    # Checked on the host (the checks read the values anyway), then put beside ``like``.
+    value = sample_weight.data if isinstance(sample_weight, Tensor) else sample_weight
+    xp = NUMPY
+    w = as_array_like(value, NUMPY.zeros(0))
     n = like.shape[0] if like.ndim else 1
     if w.dtype.kind not in "biuf" or w.shape != (n,):
         raise ShapeError(f"{name}: sample_weight must be {n} numbers (one per example), got "
                          f"shape {w.shape} and dtype {w.dtype}")
     w = w.astype(xp.float64)
+    dtype = dtype_name(like.dtype)
     if not xp.isfinite(w).all() or (w < 0).any() or not w.max() > 0:
         raise DataError(f"{name}: sample_weight must be finite, non-negative and not all zero")
     if reduction == "mean":
@@ -89,12 +107,13 @@ def _weights(sample_weight: Any, like: ndarray, name: str, reduction: str) -> nd
         w = w / w.max()
     else:
         with xp.errstate(over="ignore"):
-            if not xp.isfinite(w.astype(like.dtype)).all():
+            if not xp.isfinite(w.astype(dtype)).all():
                 raise DataError(f"{name}: sample_weight up to {w.max():g} is beyond "
-                                f"{like.dtype}'s range, which reduction={reduction!r} keeps; "
+                                f"{dtype}'s range, which reduction={reduction!r} keeps; "
                                 "scale the weights down (or use reduction='mean')")
-    w = w.astype(like.dtype)
-    return w.reshape((n,) + (1,) * (like.ndim - 1)) if like.ndim else w.reshape(())
+    w = w.astype(dtype)
+    w = w.reshape((n,) + (1,) * (like.ndim - 1)) if like.ndim else w.reshape(())
+    return as_array_like(w, like)
 
 
 def _loss_saved_again(out: Tensor) -> tuple:
@@ -132,13 +151,14 @@ def _reduce(x: Tensor, loss: ndarray, dloss: ndarray, derivative: Derivative, ta
     how = (derivative, target, weight)
     if reduction == "none":
         return prims[1](loss, (x,), ((dloss, how),))
-    total = loss.sum()
+    xp = namespace(loss)
+    total = xp.sum(loss)
     if reduction == "mean":
         if weight is None:
             scale = 1.0 / loss.size if loss.size else float("nan")
         else:
             per_example = loss.size // max(weight.size, 1)  # outputs per row
-            scale = 1.0 / (float(weight.sum()) * per_example)
+            scale = 1.0 / (float(xp.sum(weight)) * per_example)
         return prims[0](xp.asarray(total * scale, dtype=loss.dtype), (x,),
                         ((dloss, how), scale))
     return prims[0](xp.asarray(total, dtype=loss.dtype), (x,), ((dloss, how), 1.0))
@@ -155,7 +175,8 @@ def _logistic_derivative(z: Any, y: ndarray) -> Any:
 
 
 def _bce_derivative(p: Any, y: ndarray) -> Any:
-    return (p - y) / xp.maximum(p * (1 - p), 1e-12)
+    maximum = ops.maximum if isinstance(p, Tensor) else namespace(p).maximum
+    return (p - y) / maximum(p * (1 - p), 1e-12)
 
 
 def mse_loss(input: Tensor, target: Any, reduction: str = "mean",  # noqa: A002
@@ -197,11 +218,16 @@ def bce_with_logits_terms(z: ndarray, y: ndarray) -> ndarray:
     """Binary cross-entropy of logits ``z`` against targets ``y``, element by element (no
     reduction, no graph): the one formula the loss and the compiled step share.
 
-    >>> bce_with_logits_terms(xp.array([0.0, 40.0]), xp.array([1.0, 1.0])).round(6)
+    >>> from chainrule.engine.backend import NUMPY as np
+    >>> bce_with_logits_terms(np.asarray([0.0, 40.0]), np.asarray([1.0, 1.0])).round(6)
     array([0.693147, 0.      ])
     """
-    # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.  In place,
-    # because on small batches the allocations cost as much as the arithmetic.
+    # max(z, 0) - z y + log(1 + e^-|z|): never exponentiates a positive number.
+    xp = namespace(z)
+    if xp is not NUMPY:
+        return xp.log1p(xp.exp(-xp.abs(z))) + xp.maximum(z, 0.0) - z * y
+    # In place on the CPU, because on small batches the allocations cost as much as the
+    # arithmetic.
     loss = xp.abs(z)
     xp.negative(loss, out=loss)
     xp.exp(loss, out=loss)
@@ -229,13 +255,15 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
         return _reduce(z, bce_with_logits_terms(z.data, y), probs.data - y,
                        _logistic_derivative, y, reduction, _BCE_OF_SIGMOID, w)
     p = probs.data
+    xp = namespace(p)
     y = _target(target, probs, "binary_cross_entropy")
-    if p.size and not (p.min() >= 0 and p.max() <= 1):  # NaN fails both comparisons
+    if p.size and not (xp.min(p) >= 0 and xp.max(p) <= 1):  # NaN fails both comparisons
+        h = to_numpy(p)
         raise DataError("binary_cross_entropy: inputs must be probabilities in [0, 1] (got "
-                        f"values from {xp.nanmin(p)} to {xp.nanmax(p)}"
-                        f"{', and NaN' if xp.isnan(p).any() else ''}); for raw scores use "
+                        f"values from {NUMPY.nanmin(h)} to {NUMPY.nanmax(h)}"
+                        f"{', and NaN' if NUMPY.isnan(h).any() else ''}); for raw scores use "
                         "BCEWithLogitsLoss")
-    with xp.errstate(divide="ignore"):
+    with errstate(xp, divide="ignore"):
         log_p = xp.maximum(xp.log(p), -100)
         log_q = xp.maximum(xp.log1p(-p), -100)
     loss = -(y * log_p + (1 - y) * log_q)
@@ -255,31 +283,40 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     if z.ndim != 2:
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
     n, c = z.shape
-    t = xp.asarray(target.data if isinstance(target, Tensor) else target)
-    shifted = z - z.max(axis=1, keepdims=True)
+    xp = namespace(z)
+    t = as_array_like(target.data if isinstance(target, Tensor) else target, z)
+    shifted = z - xp.max(z, axis=1, keepdims=True)
     e = xp.exp(shifted)
-    sum_e = e.sum(axis=1, keepdims=True)
+    sum_e = xp.sum(e, axis=1, keepdims=True)
     log_p = shifted - xp.log(sum_e)
     p = e / sum_e
     onehot = soft = None  # the target, as _softmax_ce_derivative reads it
-    if t.shape == (n,) and t.dtype.kind in "iub":
-        labels = t.astype(xp.intp)
-        if n and (labels.min() < 0 or labels.max() >= c):
-            bad = labels[(labels < 0) | (labels >= c)][0]
+    kind = _kind(xp, t.dtype)
+    if t.shape == (n,) and kind in ("i", "b"):
+        labels = xp.astype(t, xp.int64, copy=False)
+        if n and (xp.min(labels) < 0 or xp.max(labels) >= c):
+            h = to_numpy(labels)
+            bad = h[(h < 0) | (h >= c)][0]
             raise DataError(f"cross_entropy: class label {bad} is outside 0..{c - 1} "
                              f"(the logits have {c} classes)")
-        rows = xp.arange(n)
-        loss = -log_p[rows, labels]
-        p[rows, labels] -= 1  # p - onehot(y), in place
-        delta = p
+        if xp is NUMPY:  # fancy indexing, in place: the fastest on the CPU
+            rows = xp.arange(n)
+            loss = -log_p[rows, labels]
+            p[rows, labels] -= 1  # p - onehot(y), in place
+            delta = p
+        else:
+            loss = -xp.take_along_axis(log_p, labels[:, None], axis=1)[:, 0]
+            delta = p - xp.astype(labels[:, None] == xp.arange(c)[None, :], p.dtype)
         onehot = (labels, c)
     elif t.shape == (n, c):
-        y = t.astype(z.dtype, copy=False)
-        loss = -(y * log_p).sum(axis=1)
-        delta = p * y.sum(axis=1, keepdims=True) - y  # = p - y when rows of y sum to 1
+        y = xp.astype(t, z.dtype, copy=False)
+        loss = -xp.sum(y * log_p, axis=1)
+        # = p - y when rows of y sum to 1
+        delta = p * xp.sum(y, axis=1, keepdims=True) - y
         soft = y
     elif t.shape == (n,):
-        raise DataError(f"cross_entropy: class labels must be integers, got dtype {t.dtype}")
+        raise DataError(f"cross_entropy: class labels must be integers, got dtype "
+                        f"{dtype_name(t.dtype)}")
     else:
         raise ShapeError(f"cross_entropy: logits have shape {z.shape}; the target must be "
                          f"labels of shape ({n},) or probabilities of shape ({n}, {c}), "
@@ -291,9 +328,9 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     how = (_softmax_ce_derivative, (onehot, soft), None if w is None else w[:, None])
     if reduction == "none":
         return _CE_ROWS(loss, (logits,), ((delta, how),))
-    denom = n if w is None else float(w.sum())
+    denom = n if w is None else float(xp.sum(w))
     scale = (1.0 / denom if denom else float("nan")) if reduction == "mean" else 1.0
-    return _CE(xp.asarray(loss.sum() * scale, dtype=z.dtype), (logits,),
+    return _CE(xp.asarray(xp.sum(loss) * scale, dtype=z.dtype), (logits,),
                ((delta, how), scale))
 
 
@@ -303,10 +340,11 @@ def _softmax_ce_derivative(z: Tensor, target: tuple) -> Tensor:
     (``target[1]``); the forward computes the same on arrays, in place, from the softmax it
     already has."""
     onehot, y = target
+    xp = namespace(z.data)
     if onehot is not None:
         labels, c = onehot
-        return ops.softmax(z, axis=1) - xp.eye(c, dtype=z.dtype)[labels]
-    return ops.softmax(z, axis=1) * y.sum(axis=1, keepdims=True) - y
+        return ops.softmax(z, axis=1) - xp.take(xp.eye(c, dtype=z.dtype), labels, axis=0)
+    return ops.softmax(z, axis=1) * xp.sum(y, axis=1, keepdims=True) - y
 
 
 def _rowwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
