@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from ..engine import Tensor
+from ..engine.backend import is_array, namespace
 from ..errors import ConfigError, DataError
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm"]
@@ -49,20 +50,22 @@ def _real(value: object, name: str, who: str, allow_inf: bool = False) -> float:
 
 
 def _norm(x: np.ndarray, p: float) -> float:
-    a = np.abs(x.reshape(-1)).astype(np.float64, copy=False)
+    # Any array library (the gradients' own): only array API standard calls.
+    xp = namespace(x)
+    a = xp.astype(xp.abs(xp.reshape(x, (-1,))), xp.float64, copy=False)
     if a.size == 0:
         return 0.0
     if p == math.inf:
-        return float(a.max())
+        return float(xp.max(a))
     if p == -math.inf:
-        return float(a.min())
+        return float(xp.min(a))
     if p == 0:
-        return float(np.count_nonzero(a))
+        return float(xp.count_nonzero(a))
     if p == 2:
-        return float(np.sqrt(np.dot(a, a)))
+        return float(xp.sqrt(a @ a))
     if p == 1:
-        return float(a.sum())
-    return float(np.sum(a**p) ** (1.0 / p))
+        return float(xp.sum(a))
+    return float(xp.sum(a**p) ** (1.0 / p))
 
 
 def get_total_norm(tensors: Iterable[np.ndarray | Tensor], norm_type: float | str = 2.0,
@@ -70,7 +73,8 @@ def get_total_norm(tensors: Iterable[np.ndarray | Tensor], norm_type: float | st
     """The ``norm_type`` norm of all the arrays together, as if concatenated into one vector
     (the norm of the per-array norms, as PyTorch computes it); 0 for none."""
     p = _real(norm_type, "norm_type", "get_total_norm", allow_inf=True)
-    arrays = [t.data if isinstance(t, Tensor) else np.asarray(t) for t in tensors]
+    arrays = [t.data if isinstance(t, Tensor) else t if is_array(t) else np.asarray(t)
+              for t in tensors]
     if not arrays:
         return np.float64(0.0)
     norms = np.array([_norm(a, p) for a in arrays])
@@ -95,6 +99,7 @@ def clip_grads_with_norm_(parameters: Parameters, max_norm: float,
 
 def _scale(grads: list[np.ndarray], coef: float) -> None:
     # An infinite gradient times a zero scale is NaN, as in PyTorch, which stays silent.
+    # (NumPy's errstate: the other libraries do not warn.)
     with np.errstate(invalid="ignore"):
         for g in grads:
             g *= coef
@@ -122,4 +127,7 @@ def clip_grad_value_(parameters: Parameters, clip_value: float) -> None:
     """Clamp every gradient entry in place into ``[-clip_value, clip_value]``."""
     value = _real(clip_value, "clip_value", "clip_grad_value_")
     for g in _grads(parameters, "clip_grad_value_"):
-        np.clip(g, -value, value, out=g)
+        if type(g) is np.ndarray:
+            np.clip(g, -value, value, out=g)
+        else:
+            g[...] = namespace(g).clip(g, -value, value)
