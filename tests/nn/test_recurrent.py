@@ -12,7 +12,7 @@ import chainrule as cr
 from chainrule.errors import ConfigError, ShapeError
 from chainrule.nn.cells import GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
 from chainrule.nn.layers import Linear
-from chainrule.nn.recurrent import GRU, LSTM, RNN
+from chainrule.nn.recurrent import GRU, LSTM, RNN, time_steps
 from chainrule.tools.saving import load, save
 
 LAYERS = {"RNN-tanh": (RNN, {}), "RNN-relu": (RNN, {"nonlinearity": "relu"}),
@@ -188,6 +188,36 @@ def test_layer_gradients_match_finite_differences(cls):
             p.data[i] = keep
             numeric[i] = (up - down) / (2 * eps)
         np.testing.assert_allclose(p.grad, numeric, rtol=1e-5, atol=1e-8, err_msg=name)
+
+
+@pytest.mark.parametrize("steps", [1, 5, 16, 23])
+def test_slicing_time_steps_in_blocks_gives_the_plain_slices_and_gradient(steps):
+    xi_np = np.random.default_rng(11).normal(size=(steps, 2, 3))
+    w = np.random.default_rng(12).normal(size=(steps, 2, 3))
+    grads = []
+    for block in (1, None, 4):     # plain slices, the default, blocks of 4
+        xi = cr.tensor(xi_np, requires_grad=True)
+        parts = time_steps(xi, block)
+        assert len(parts) == steps
+        for t, part in enumerate(parts):
+            np.testing.assert_array_equal(part.data, xi_np[t])
+        sum(((p * w[t] * (t + 1)).sum() for t, p in enumerate(parts)), cr.tensor(0.0)).backward()
+        grads.append(xi.grad)
+    np.testing.assert_array_equal(grads[0], w * np.arange(1, steps + 1)[:, None, None])
+    np.testing.assert_array_equal(grads[1], grads[0])
+    np.testing.assert_array_equal(grads[2], grads[0])
+
+
+def test_a_long_sequence_matches_pytorch(torch):
+    # 40 steps: the inputs are sliced from blocks of 6 steps (time_steps).
+    ours, theirs = _torch_twin(torch, GRU, {}, input_size=2, hidden_size=3)
+    x = np.random.default_rng(13).normal(size=(40, 2, 2))
+    out_c, out_t = ours(x)[0], theirs(torch.tensor(x))[0]
+    _close(out_c.data, out_t, "output")
+    out_c.sum().backward()
+    out_t.sum().backward()
+    for pname, p in ours.named_parameters():
+        _close(p.grad, dict(theirs.named_parameters())[pname].grad, f"d/d{pname}")
 
 
 def test_gradcheck_through_the_input_and_initial_state():

