@@ -7,9 +7,10 @@ matrix product with the flattened kernels::
     cols[(c, i, j), (n, oh, ow)] = x_pad[n, c, oh*sh + i*dh, ow*sw + j*dw]
     out[o, (n, oh, ow)]          = W.reshape(O, C*kh*kw) @ cols  (+ bias[o])
 
-``numpy.lib.stride_tricks.sliding_window_view`` gives the receptive fields as a view; the one
-copy is its reshape into ``cols``.  With ``groups`` > 1 the channels split into independent
-groups and the product is batched over them.
+``chainrule.engine.backend.sliding_windows`` gives the receptive fields (a view on NumPy and
+CuPy); the one copy is its reshape into ``cols``.  Every array function is the array API
+standard's, on the namespace of the inputs, so the same code runs on every device.  With
+``groups`` > 1 the channels split into independent groups and the product is batched over them.
 
 Backward follows from the product rule for ``W @ cols``: with G the output gradient laid out
 like the product, ``dW = G @ cols.T`` (the sum over examples and positions is the product's
@@ -22,8 +23,8 @@ gradient of a gradient) it records a graph of its own, with ``cols`` taken again
 input tensor by :func:`im2col`.
 
 >>> import numpy as np, chainrule as cr
->>> x = cr.tensor(xp.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
->>> w = cr.tensor(xp.ones((1, 1, 2, 2)), requires_grad=True)
+>>> x = cr.tensor(np.arange(16.0).reshape(1, 1, 4, 4), requires_grad=True)
+>>> w = cr.tensor(np.ones((1, 1, 2, 2)), requires_grad=True)
 >>> y = conv2d(x, w, stride=2)
 >>> y.data[0, 0]                         # sums of the four 2x2 blocks
 array([[10., 18.],
@@ -37,12 +38,13 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ..engine import DTypeError, Primitive, ShapeError, Tensor, ops
-from ..engine.backend import ndarray, sliding_windows, xp
+from ..engine import DTypeError, Primitive, ShapeError, Tensor, backend, ops
+from ..engine.backend import NUMPY, namespace, ndarray, sliding_windows
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
 from ._checks import check_dtype, check_pair, check_size
 from .module import Module, Parameter, Shape, empty
+from .rule_namespace import rule_namespace
 
 __all__ = ["Conv2d", "ConvGeometry", "col2im", "conv2d", "conv_output_size", "im2col"]
 
@@ -75,7 +77,7 @@ def scatter_windows(dwin: ndarray, padded_shape: tuple[int, ...], stride: tuple[
     onto the padded input, one strided slice per kernel offset."""
     oh, ow, kh, kw = dwin.shape[2:]
     (sh, sw), (dh, dw) = stride, dilation
-    out = xp.zeros(padded_shape, dtype=dwin.dtype)
+    out = namespace(dwin).zeros(padded_shape, dtype=dwin.dtype)
     for i in range(kh):
         for j in range(kw):
             out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
@@ -88,7 +90,7 @@ def pad_input(x: ndarray, pad: Pad, value: float = 0.0) -> ndarray:
     if not any(pad):
         return x
     top, bottom, left, right = pad
-    return xp.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=value)
+    return backend.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), value)
 
 
 def unpad(a: ndarray, pad: Pad) -> ndarray:
@@ -128,8 +130,9 @@ def _im2col(xd: ndarray, geom: ConvGeometry) -> ndarray:
     kh, kw = geom.kernel
     win = windows(pad_input(xd, geom.pad), geom.kernel, geom.stride, geom.dilation)
     oh, ow = geom.out_hw                                       # win: (N, C, OH, OW, kh, kw)
-    return xp.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3)).reshape(
-        n, geom.groups, c // geom.groups * kh * kw, oh * ow)   # the one copy
+    xp = namespace(xd)
+    return xp.reshape(xp.permute_dims(win, (0, 1, 4, 5, 2, 3)),  # the one copy
+                      (n, geom.groups, c // geom.groups * kh * kw, oh * ow))
 
 
 def col2im(cols: Any, geom: ConvGeometry) -> Any:
@@ -145,10 +148,13 @@ def _col2im(dcols: ndarray, geom: ConvGeometry) -> ndarray:
     n, c, h, w = geom.x_shape
     (kh, kw), (top, bottom, left, right) = geom.kernel, geom.pad
     oh, ow = geom.out_hw
-    dwin = dcols.reshape(n, c, kh, kw, oh, ow).transpose(0, 1, 4, 5, 2, 3)
+    xp = namespace(dcols)
+    dwin = xp.permute_dims(xp.reshape(dcols, (n, c, kh, kw, oh, ow)), (0, 1, 4, 5, 2, 3))
     dxp = scatter_windows(dwin, (n, c, h + top + bottom, w + left + right), geom.stride,
                           geom.dilation)
-    return xp.ascontiguousarray(unpad(dxp, geom.pad))
+    dx = unpad(dxp, geom.pad)
+    # NumPy: the layer below reads dx faster in C order than as the padded array's slice.
+    return NUMPY.ascontiguousarray(dx) if xp is NUMPY else dx
 
 
 def _im2col_backward(out: Tensor, g: Any) -> tuple:
@@ -164,9 +170,9 @@ COL2IM = Primitive("col2im", _col2im_backward, saved="constant")
 
 
 def _contiguous(a: Any) -> Any:
-    """An array in C order (for a faster product); a tensor as it is (its values are only
-    ever read through operations)."""
-    return xp.ascontiguousarray(a) if isinstance(a, ndarray) else a
+    """A NumPy array in C order (for a faster product); another array or a tensor as it is
+    (a tensor's values are only ever read through operations)."""
+    return NUMPY.ascontiguousarray(a) if type(a) is ndarray else a
 
 
 # -- the primitive --------------------------------------------------------------------------------
@@ -177,6 +183,7 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     or ``"valid"``."""
     x = _as_tensor(x)
     xd, wd = x.data, weight.data
+    xp = namespace(xd, wd) if bias is None else namespace(xd, wd, bias.data)
     stride_ = check_pair(stride, "conv2d", "stride")
     dilation_ = check_pair(dilation, "conv2d", "dilation")
     groups = check_size(groups, "conv2d", "groups")
@@ -202,9 +209,10 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
                          f"{kh}x{kw} kernel with dilation {dilation_}")
     geom = ConvGeometry(xd.shape, (kh, kw), pad, stride_, dilation_, groups, (oh, ow))
     cols = _im2col(xd, geom)
-    out = (wd.reshape(groups, o // groups, cg * kh * kw) @ cols).reshape(n, o, oh, ow)
+    out = xp.reshape(xp.reshape(wd, (groups, o // groups, cg * kh * kw)) @ cols,
+                     (n, o, oh, ow))
     if bias is not None:
-        out += bias.data.reshape(1, o, 1, 1)
+        out += xp.reshape(bias.data, (1, o, 1, 1))
     inputs = (x, weight) if bias is None else (x, weight, bias)
     return CONV2D(out, inputs, (cols, geom))
 
@@ -213,28 +221,31 @@ def _conv2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     # Written with products, reshapes, im2col and col2im only, so that on tensors it records
     # its own graph (cols then come from the input tensor again: _conv2d_saved).
     cols, geom = out.saved
+    xp = rule_namespace(g)  # the recorded operations when g is a tensor
     x, weight = out.inputs[0], out.inputs[1]
     groups = geom.groups
     o, cg, kh, kw = weight.shape
     n, _, oh, ow = g.shape
-    g_mat = g.reshape(n, groups, o // groups, oh * ow)          # laid out like the product
+    g_mat = xp.reshape(g, (n, groups, o // groups, oh * ow))    # laid out like the product
     # out[n] = W @ cols[n], so dW = sum_n G[n] @ cols[n].T ...
     k, length = cols.shape[2:]
     if k >= length // 2:
         # ... as (cols[n] @ G[n].T).T with G transposed once: with many rows in cols (LeNet's
         # second layer: 150 x 140 per example) this runs 2-3x faster than reading cols
         # transposed; with few rows and long ones (the first layer) the copy of G costs more.
-        g_t = _contiguous(g_mat.transpose(0, 1, 3, 2))
-        dw = (cols @ g_t).sum(axis=0).transpose(0, 2, 1).reshape(weight.shape)
+        g_t = _contiguous(xp.permute_dims(g_mat, (0, 1, 3, 2)))
+        dw = xp.reshape(xp.permute_dims(xp.sum(cols @ g_t, axis=0), (0, 2, 1)), weight.shape)
     else:
-        dw = (g_mat @ cols.transpose(0, 1, 3, 2)).sum(axis=0).reshape(weight.shape)
+        dw = xp.reshape(xp.sum(g_mat @ xp.permute_dims(cols, (0, 1, 3, 2)), axis=0),
+                        weight.shape)
     grads: list[ndarray | None] = [None, dw]
     if len(out.inputs) == 3:
-        grads.append(g.sum(axis=(0, 2, 3)))
+        grads.append(xp.sum(g, axis=(0, 2, 3)))
     if x.requires_grad:
         # ... and dcols = W.T @ G, scattered back onto the input (col2im)
-        wmat = weight.data.reshape(groups, o // groups, cg * kh * kw)
-        grads[0] = col2im(wmat.transpose(0, 2, 1) @ g_mat, geom)  # dcols: (N, G, cg*kh*kw, L)
+        wmat = xp.reshape(weight.data, (groups, o // groups, cg * kh * kw))
+        dcols = xp.permute_dims(wmat, (0, 2, 1)) @ g_mat            # (N, G, cg*kh*kw, L)
+        grads[0] = col2im(dcols, geom)
     return tuple(grads)
 
 
@@ -276,7 +287,7 @@ class Conv2d(Module):
 
     >>> import numpy as np, chainrule as cr
     >>> layer = Conv2d(1, 6, 5, padding=2, rng=0)
-    >>> layer(xp.zeros((2, 1, 28, 28), xp.float32)).shape
+    >>> layer(np.zeros((2, 1, 28, 28), np.float32)).shape
     (2, 6, 28, 28)
     >>> layer.output_shape((None, 1, 28, 28))
     (None, 6, 28, 28)
@@ -284,7 +295,7 @@ class Conv2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
-                 init: str | None = None, dtype: Any = xp.float32, rng: RNGLike = None) -> None:
+                 init: str | None = None, dtype: Any = "float32", rng: RNGLike = None) -> None:
         super().__init__()
         self.in_channels = check_size(in_channels, "Conv2d", "in_channels")
         self.out_channels = check_size(out_channels, "Conv2d", "out_channels")
@@ -328,7 +339,7 @@ class Conv2d(Module):
                 "padding": (self.padding if isinstance(self.padding, str)
                             else list(self.padding)),
                 "dilation": list(self.dilation), "groups": self.groups,
-                "bias": self.bias is not None, "dtype": self.weight.data.dtype.name}
+                "bias": self.bias is not None, "dtype": str(self.weight.data.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> Conv2d:
@@ -370,6 +381,6 @@ class Conv2d(Module):
             parts.append(f"groups={self.groups}")
         if self.bias is None:
             parts.append("bias=False")
-        if self.weight.data.dtype != xp.float32:
+        if str(self.weight.data.dtype) != "float32":
             parts.append(f"dtype={self.weight.data.dtype}")
         return ", ".join(parts)

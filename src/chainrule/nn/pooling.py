@@ -4,23 +4,26 @@ Each window is a view of the input (:func:`chainrule.nn.conv.windows`); max pool
 kernel offsets instead (one strided view per offset, no copy of the windows).  Max pooling sends a
 window's gradient to the one input that was its maximum (the first, on ties, as PyTorch);
 average pooling spreads it evenly over the window (zero padding counted, as PyTorch's default
-``count_include_pad=True``).
+``count_include_pad=True``).  The arrays' own namespace computes everything, with the array
+API standard's functions only, so the same code runs on every device; NumPy keeps a few
+in-place steps (``out=``) that the standard lacks.
 
 >>> import numpy as np, chainrule as cr
->>> x = cr.tensor(xp.array([[[[1., 2.], [4., 3.]]]]), requires_grad=True)
+>>> x = cr.tensor(np.array([[[[1., 2.], [4., 3.]]]]), requires_grad=True)
 >>> y = max_pool2d(x, 2)
->>> y.backward(xp.ones((1, 1, 1, 1))); y.item(), x.grad[0, 0]
+>>> y.backward(np.ones((1, 1, 1, 1))); y.item(), x.grad[0, 0]
 (4.0, array([[0., 0.],
        [1., 0.]]))
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ..engine import Primitive, ShapeError, Tensor
-from ..engine.backend import ndarray, xp
+from ..engine.backend import NUMPY, namespace, ndarray
 from ._checks import check_pair
 from .conv import conv_output_size, pad_input, scatter_windows, unpad, windows
 from .module import Module, Shape
@@ -51,8 +54,9 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     """The maximum of each window (stride defaults to the window size), as PyTorch's."""
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
-    padded = pad_input(x.data, pad, -xp.inf)
-    if xp.isnan(padded.sum()):
+    padded = pad_input(x.data, pad, -math.inf)
+    xp = namespace(padded)
+    if bool(xp.isnan(xp.sum(padded))):
         # NaN is its window's maximum for argmax (and PyTorch); the equality test of the fast
         # backward cannot find it, so NaN inputs keep the argmax index.
         out, where = max_windows_plain(padded, kernel, step)
@@ -76,21 +80,26 @@ def max_windows_plain(padded: ndarray, kernel: tuple[int, int], step: tuple[int,
                       ) -> tuple[ndarray, ndarray]:
     """Each window's maximum and its flat index in the window (the first, on ties), by one
     copy of all windows and ``argmax``: the reference the fast path is tested against."""
+    xp = namespace(padded)
     win = windows(padded, kernel, step, (1, 1))
-    flat = win.reshape(*win.shape[:4], kernel[0] * kernel[1])   # the one copy
-    where = flat.argmax(axis=-1)
-    out = xp.take_along_axis(flat, where[..., None], axis=-1)[..., 0]
-    return out, where
+    flat = xp.reshape(win, (*win.shape[:4], kernel[0] * kernel[1]))   # the one copy
+    where = xp.argmax(flat, axis=-1, keepdims=True)
+    out = xp.take_along_axis(flat, where, axis=-1)[..., 0]
+    return out, where[..., 0]
 
 
 def max_windows(padded: ndarray, kernel: tuple[int, int], step: tuple[int, int]) -> ndarray:
     """Each window's maximum without copying the windows: the elementwise maximum of one
     output-sized strided view per kernel offset."""
+    xp = namespace(padded)
     offsets = window_offsets(padded.shape[2:], kernel, step)
     rows, cols = offsets[0]
-    out = padded[:, :, rows, cols].copy()
+    out = xp.asarray(padded[:, :, rows, cols], copy=True)
     for rows, cols in offsets[1:]:
-        xp.maximum(out, padded[:, :, rows, cols], out=out)
+        if xp is NUMPY:  # in place: one output-sized array in all
+            NUMPY.maximum(out, padded[:, :, rows, cols], out=out)
+        else:
+            out = xp.maximum(out, padded[:, :, rows, cols])
     return out
 
 
@@ -106,12 +115,12 @@ def masks_from_values(padded: ndarray, out: ndarray, offsets: list[tuple[slice, 
     argmax's order) whose value equals the maximum and that no earlier offset has taken."""
     taken = None
     for rows, cols in offsets:
-        hit = xp.equal(padded[:, :, rows, cols], out)
+        hit = padded[:, :, rows, cols] == out
         if taken is None:
-            taken = hit.copy()
+            taken = hit
         else:
-            xp.greater(hit, taken, out=hit)          # hit and not taken (booleans)
-            taken |= hit
+            hit = hit & ~taken
+            taken = taken | hit                      # a new array: hit was yielded
         yield hit
 
 
@@ -145,14 +154,19 @@ def _route(g: ndarray, saved: tuple, masks: Iterable[ndarray]) -> ndarray:
     # strided slice.
     _, _, padded_shape, pad, step, kernel = saved
     offsets = window_offsets(padded_shape[2:], kernel, step)
+    xp = namespace(g)
     dxp = xp.zeros(padded_shape, dtype=g.dtype)
     overlap = step[0] < kernel[0] or step[1] < kernel[1]
     for (rows, cols), hit in zip(offsets, masks):
         if overlap:
-            dxp[:, :, rows, cols] += g * hit
-        else:  # the slices of different offsets are disjoint: write g * hit straight there
-            xp.multiply(g, hit, out=dxp[:, :, rows, cols])
-    return xp.ascontiguousarray(unpad(dxp, pad))
+            dxp[:, :, rows, cols] += xp.where(hit, g, 0.0)
+        elif xp is NUMPY:  # disjoint slices: write g * hit straight there, no temporary
+            NUMPY.multiply(g, hit, out=dxp[:, :, rows, cols])
+        else:
+            dxp[:, :, rows, cols] = xp.where(hit, g, 0.0)
+    dx = unpad(dxp, pad)
+    # NumPy: the layer below reads dx faster in C order than as the padded array's slice.
+    return NUMPY.ascontiguousarray(dx) if xp is NUMPY else dx
 
 
 def pick_at_maxima(h: Any, saved: tuple, masks: list[ndarray]) -> Any:
@@ -167,9 +181,10 @@ def _pick(h: ndarray, saved: tuple, masks: list[ndarray]) -> ndarray:
     _, _, padded_shape, pad, step, kernel = saved
     hp = pad_input(h, pad)
     offsets = window_offsets(padded_shape[2:], kernel, step)
+    xp = namespace(h)
     out = xp.zeros(masks[0].shape, dtype=h.dtype)
     for (rows, cols), hit in zip(offsets, masks):
-        out += hp[:, :, rows, cols] * hit
+        out += xp.where(hit, hp[:, :, rows, cols], 0.0)
     return out
 
 
@@ -210,8 +225,9 @@ def window_means(x: Any, geometry: tuple) -> Any:
 
 def _window_means(xd: ndarray, geometry: tuple) -> ndarray:
     _, pad, step, kernel = geometry
-    out = windows(pad_input(xd, pad), kernel, step, (1, 1)).mean(axis=(-2, -1))
-    return out.astype(xd.dtype, copy=False)
+    xp = namespace(xd)
+    out = xp.mean(windows(pad_input(xd, pad), kernel, step, (1, 1)), axis=(-2, -1))
+    return xp.astype(out, xd.dtype, copy=False)
 
 
 def spread_over_windows(g: Any, geometry: tuple) -> Any:
@@ -225,7 +241,7 @@ def spread_over_windows(g: Any, geometry: tuple) -> Any:
 def _spread(g: ndarray, geometry: tuple) -> ndarray:
     padded_shape, pad, step, (kh, kw) = geometry
     share = (g / (kh * kw))[..., None, None]
-    dwin = xp.broadcast_to(share, (*g.shape, kh, kw))
+    dwin = namespace(g).broadcast_to(share, (*g.shape, kh, kw))
     return unpad(scatter_windows(dwin, padded_shape, step, (1, 1)), pad)
 
 
