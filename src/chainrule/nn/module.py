@@ -3,6 +3,11 @@ assignment, and the description (``get_config``) that saving writes.
 
 Every subclass is entered in the layer table :data:`chainrule.nn.registry.LAYERS` when it is
 defined, under its class name, so a file can name it.
+
+Where the numbers live: a layer builds its arrays on the host (NumPy's random generators), and
+:class:`Parameter` and :meth:`Module.register_buffer` put them on the default device
+(:func:`chainrule.engine.devices.get_default_device`), the one place that decides it;
+:meth:`Module.to` moves a built model, as PyTorch's does.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..engine import ConfigError, ShapeError, Tensor
+from ..engine import ConfigError, ShapeError, Tensor, devices
+from ..engine.backend import is_array, namespace
+from ..engine.devices import DEVICES, Device, device_of, get_default_device, to_device, to_numpy
 from . import registry
+from ._arrays import dtype_name
 from .summary import Summary, summarize
 
 __all__ = ["Module", "Parameter", "Shape", "allocation_limit", "empty"]
@@ -64,13 +72,30 @@ def empty(shape: tuple[int, ...], dtype: Any, owner: str = "layer") -> np.ndarra
     return np.empty(shape, dtype=dtype)
 
 
+def _on_default_device(array: Any) -> Any:
+    """A host array on the default device (an array of another library stays where it is,
+    as ``torch.nn.Parameter`` keeps its tensor's device)."""
+    if not is_array(array):
+        array = np.asarray(array)
+    if type(array) is np.ndarray:
+        where = get_default_device()
+        if where != "cpu":
+            return to_device(array, where)
+    return array
+
+
 class Parameter(Tensor):
-    """A tensor that a :class:`Module` owns and an optimizer updates (requires_grad=True)."""
+    """A tensor that a :class:`Module` owns and an optimizer updates (requires_grad=True).
+
+    Host data (a NumPy array, numbers) is put on the default device; an array of another
+    library stays on its device."""
 
     __slots__ = ()
 
     def __init__(self, data: Any) -> None:
-        super().__init__(np.asarray(data), requires_grad=True)
+        if isinstance(data, Tensor):
+            data = data.data
+        super().__init__(_on_default_device(data), requires_grad=True)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__().removeprefix("tensor(")
@@ -126,8 +151,8 @@ class Module:
         modules = self.__dict__["_modules"]
         buffers = self.__dict__["_buffers"]
         if name in buffers:  # assigning to a buffer replaces its array, keeps it a buffer
-            if value is not None and not isinstance(value, np.ndarray):
-                raise ConfigError(f"{type(self).__name__}.{name} is a buffer: assign a NumPy "
+            if value is not None and not is_array(value):
+                raise ConfigError(f"{type(self).__name__}.{name} is a buffer: assign an "
                                   f"array, not {type(value).__name__}")
             buffers[name] = value
             object.__setattr__(self, name, value)
@@ -152,8 +177,9 @@ class Module:
         self._modules.pop(name, None)
         object.__delattr__(self, name)
 
-    def register_buffer(self, name: str, array: np.ndarray | None) -> None:
-        """Keep ``array`` as state that is saved and loaded but not trained.
+    def register_buffer(self, name: str, array: Any) -> None:
+        """Keep ``array`` as state that is saved and loaded but not trained (a NumPy array is
+        put on the default device, as parameters are).
 
         >>> from chainrule import nn
         >>> m = nn.Module()
@@ -165,9 +191,11 @@ class Module:
             raise ConfigError(f"register_buffer: name must be an identifier, got {name!r}")
         if name in self._parameters or name in self._modules:
             raise ConfigError(f"register_buffer: {name!r} is already a parameter or submodule")
-        if array is not None and not isinstance(array, np.ndarray):
-            raise ConfigError(f"register_buffer: {name!r} must be a NumPy array, got "
-                              f"{type(array).__name__}")
+        if array is not None:
+            if not is_array(array):
+                raise ConfigError(f"register_buffer: {name!r} must be an array, got "
+                                  f"{type(array).__name__}")
+            array = _on_default_device(array)
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
@@ -224,25 +252,74 @@ class Module:
         """Every buffer, in registration order."""
         return [b for _, b in self.named_buffers()]
 
-    def to(self, dtype: Any, recurse: bool = True) -> Module:
-        """Convert floating-point parameters and buffers to ``dtype`` in place; returns self.
+    def to(self, *args: Any, dtype: Any = None, device: Any = None,
+           recurse: bool = True) -> Module:
+        """Move parameters (their data and gradients) and buffers to a device, or convert the
+        floating-point ones to a dtype, in place; returns self (PyTorch's ``Module.to``).
+
+        ``to("cuda")``, ``to("float64")``, ``to("cuda", "float64")``, or by keyword.  The
+        parameters stay the same objects, so an optimizer made before keeps working (its
+        state follows them at its next step).  An unknown device is a ConfigError listing
+        the valid ones; a device whose library or hardware is missing a DeviceError.
 
         >>> from chainrule import nn
         >>> nn.Linear(2, 1, rng=0).to("float64").weight.data.dtype
         dtype('float64')
+        >>> nn.Linear(2, 1).to("cpu").device
+        'cpu'
         """
-        dt = np.dtype(dtype)
-        if dt.kind != "f":
-            raise ConfigError(f"to: dtype must be a floating-point type, got {dt}")
-        for mod in (self.modules() if recurse else [self]):
-            for p in mod._parameters.values():
-                if p is not None and p.data.dtype != dt:
-                    p.data = p.data.astype(dt)
-            for k, b in mod._buffers.items():
-                if b is not None and b.dtype.kind == "f" and b.dtype != dt:
-                    mod._buffers[k] = b.astype(dt)
-                    object.__setattr__(mod, k, mod._buffers[k])
+        if len(args) > 2:
+            raise ConfigError(f"to: takes a device and a dtype, got {len(args)} arguments")
+        for arg in args:
+            if _is_device(arg):
+                device = arg
+            elif dtype is None:
+                dtype = arg
+            else:
+                device = arg  # two dtypes: the first must have been meant as a device
+        mods = list(self.modules() if recurse else [self])
+        if device is not None:
+            where = devices.device(device)  # ConfigError / DeviceError before any move
+            for mod in mods:
+                mod._move(lambda a: to_device(a, where))
+        if dtype is not None:
+            dt = _float_dtype(dtype)
+            for mod in mods:
+                mod._move(lambda a: _astype(a, dt), floating_only=True)
         return self
+
+    def _move(self, convert: Callable[[Any], Any], floating_only: bool = False) -> None:
+        """Replace this module's own parameter data, gradients and buffers by ``convert``
+        of them (only the floating-point buffers with ``floating_only``)."""
+        for p in self._parameters.values():
+            if p is None:
+                continue
+            p.data = convert(p.data)
+            if isinstance(p.grad, Tensor):
+                p.grad.data = convert(p.grad.data)
+            elif p.grad is not None:
+                p.grad = convert(p.grad)
+        for k, b in self._buffers.items():
+            if b is not None and (not floating_only or namespace(b).isdtype(
+                    b.dtype, "real floating")):
+                self._buffers[k] = convert(b)
+                object.__setattr__(self, k, self._buffers[k])
+
+    def cpu(self) -> Module:
+        """Move every parameter and buffer to the CPU (NumPy); returns self."""
+        return self.to("cpu")
+
+    def cuda(self) -> Module:
+        """Move every parameter and buffer to the GPU (CuPy); returns self.  A DeviceError
+        says what is missing when there is no usable GPU."""
+        return self.to("cuda")
+
+    @property
+    def device(self) -> Device:
+        """The device of the first parameter (``"cpu"`` for a module without any)."""
+        for _, p in self.named_parameters():
+            return device_of(p.data)
+        return Device("cpu")
 
     def parameters(self) -> list[Parameter]:
         """Every parameter once, in registration order."""
@@ -310,16 +387,18 @@ class Module:
 
     # -- saving and loading weights -----------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
-        """A copy of every parameter and buffer as a NumPy array, keyed by dotted name."""
-        state = {name: p.data.copy() for name, p in self.named_parameters()}
-        state.update((name, b.copy()) for name, b in self.named_buffers())
+        """A copy of every parameter and buffer as a NumPy array on the host, keyed by dotted
+        name (so a model trained on a GPU saves, and loads on a machine without one)."""
+        state = {name: _host_copy(p.data) for name, p in self.named_parameters()}
+        state.update((name, _host_copy(b)) for name, b in self.named_buffers())
         return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy arrays into the parameters and buffers in place (optimizers keep working).
 
-        With ``strict=True`` (the default) the keys must match exactly.  Shapes must always
-        match; values are converted to each parameter's or buffer's dtype.
+        With ``strict=True`` (the default) the keys must match exactly.          Shapes must always
+        match; values are converted to each parameter's or buffer's dtype and put on its
+        device.
         """
         own: dict[str, np.ndarray] = {name: p.data for name, p in self.named_parameters()}
         own.update(self.named_buffers())
@@ -333,11 +412,16 @@ class Module:
             if name not in own:
                 continue
             target = own[name]
-            arr = np.asarray(value.data if isinstance(value, Tensor) else value)
+            arr = value.data if isinstance(value, Tensor) else value
+            arr = to_numpy(arr) if is_array(arr) else np.asarray(arr)
             if arr.shape != target.shape:
                 raise ShapeError(f"load_state_dict: {name} has shape {target.shape} in the "
                                  f"model but {arr.shape} in the state dict")
-            target[...] = arr
+            if type(target) is np.ndarray:
+                target[...] = arr
+            else:  # cast on the host, then one copy to the target's device
+                arr = arr.astype(dtype_name(target.dtype), copy=False)
+                target[...] = to_device(arr, device_of(target))
 
     _saver: ClassVar[Callable[..., None] | None] = None
 
@@ -382,6 +466,40 @@ class Module:
     def _repr_html_(self) -> str:
         # Notebooks show this; terminals keep the nested __repr__ above.
         return summarize(self)._repr_html_()
+
+
+def _host_copy(a: Any) -> np.ndarray:
+    """A NumPy copy of array ``a`` (read back from its device, or copied on the CPU)."""
+    host = to_numpy(a)
+    return host.copy() if host is a else host
+
+
+def _is_device(value: Any) -> bool:
+    """Whether an argument of :meth:`Module.to` names a device rather than a dtype."""
+    if isinstance(value, Device) or (not isinstance(value, str) and hasattr(value, "type")
+                                     and not isinstance(value, (type, np.dtype))):
+        return True  # ours, or a torch.device
+    return isinstance(value, str) and value.strip().lower().partition(":")[0] in DEVICES
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype if isinstance(dtype, (str, type, np.dtype)) else dtype_name(dtype))
+    except TypeError:
+        if isinstance(dtype, str):  # neither a dtype nor a device: name the devices
+            devices.device(dtype)
+        raise ConfigError(f"to: {dtype!r} is neither a device nor a dtype") from None
+    if dt.kind != "f":
+        raise ConfigError(f"to: dtype must be a floating-point type, got {dt}")
+    return dt
+
+
+def _astype(a: Any, dt: np.dtype) -> Any:
+    if type(a) is np.ndarray:
+        return a if a.dtype == dt else a.astype(dt)
+    xp = namespace(a)
+    target = getattr(xp, dt.name)
+    return a if a.dtype == target else xp.astype(a, target)
 
 
 def _jsonable(value: Any) -> Any:
