@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine import ConfigError, ShapeError, Tensor
+from ..engine.backend import NUMPY, ndarray
 from ..engine.random import RNGLike, get_rng
+from ._arrays import as_array_like, dtype_name
 from ._checks import lookup
 from .activations import ACTIVATIONS, Identity
 
@@ -35,7 +37,12 @@ __all__ = [
 
 
 def _fill(t: Tensor, values: Any) -> Tensor:
-    t.data[...] = values
+    data = t.data
+    if type(data) is not ndarray and not isinstance(values, (int, float)):
+        # Drawn on the host (so a seed gives the same weights on every device), cast there
+        # as NumPy would in place, then copied to the tensor's device once.
+        values = as_array_like(NUMPY.asarray(values, dtype=dtype_name(data.dtype)), data)
+    data[...] = values
     return t
 
 

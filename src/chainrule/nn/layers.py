@@ -11,6 +11,7 @@ import numpy as np
 from ..engine import ConfigError, ShapeError, Tensor, ops
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
+from ._arrays import as_array_like, dtype_name
 from ._checks import check_dtype, check_number, check_size
 from .module import Module, Parameter, Shape, empty
 
@@ -74,7 +75,7 @@ class Linear(Module):
 
     def get_config(self) -> dict[str, Any]:
         return {"in_features": self.in_features, "out_features": self.out_features,
-                "bias": self.bias is not None, "dtype": self.weight.data.dtype.name}
+                "bias": self.bias is not None, "dtype": dtype_name(self.weight.data.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> Linear:
@@ -92,10 +93,18 @@ class Linear(Module):
         return (*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
-        dtype = self.weight.data.dtype
+        dtype = dtype_name(self.weight.data.dtype)
         return (f"{self.in_features}, {self.out_features}"
                 + ("" if self.bias is not None else ", bias=False")
-                + ("" if dtype == np.float32 else f", dtype={dtype}"))
+                + ("" if dtype == "float32" else f", dtype={dtype}"))
+
+
+def _scaled_mask(keep: np.ndarray, like: Any, p: float) -> Any:
+    """Dropout's mask ``keep / (1 - p)`` (drawn on the host by NumPy's generator, so a seed
+    gives the same mask on every device), in the dtype and on the device of ``like``."""
+    if type(like) is np.ndarray:
+        return keep.astype(like.dtype) / (1 - p)
+    return as_array_like(keep.astype(dtype_name(like.dtype)) / (1 - p), like)
 
 
 class Dropout(Module):
@@ -113,7 +122,7 @@ class Dropout(Module):
         if not self.training or self.p == 0:
             return x
         keep = self.rng.random(x.data.shape) >= self.p
-        return x * (keep.astype(x.data.dtype) / (1 - self.p))
+        return x * _scaled_mask(keep, x.data, self.p)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -133,7 +142,7 @@ class Dropout2d(Dropout):
             return x
         shape = x.data.shape[:2] + (1,) * (x.data.ndim - 2)
         keep = self.rng.random(shape) >= self.p
-        return x * (keep.astype(x.data.dtype) / (1 - self.p))
+        return x * _scaled_mask(keep, x.data, self.p)
 
 class Flatten(Module):
     """Merge dimensions ``start_dim`` to ``end_dim`` into one, as PyTorch's ``Flatten``.

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..engine import ShapeError, Tensor, no_grad
+from ._arrays import as_array_like, dtype_name
 
 if TYPE_CHECKING:
     from .module import Module
@@ -120,7 +121,7 @@ def _layers(model: Module) -> list[tuple[str, Module]]:
 def _batch_shape(out: Any) -> tuple[Any, ...]:
     if isinstance(out, (tuple, list)):
         return tuple(_batch_shape(o) for o in out)
-    shape = tuple(np.shape(out.data if isinstance(out, Tensor) else out))
+    shape = tuple(out.data.shape if isinstance(out, Tensor) else np.shape(out))
     return (None, *shape[1:])
 
 
@@ -146,7 +147,7 @@ def _output_shapes(model: Module, layers: list[tuple[str, Module]],
     network is measured, not only a Sequential.
     """
     params = model.parameters()
-    dtype = params[0].data.dtype if params else np.float32
+    dtype = dtype_name(params[0].data.dtype) if params else "float32"
     shapes: dict[int, tuple[Any, ...]] = {}
     current: list[str] = []
 
@@ -167,7 +168,8 @@ def _output_shapes(model: Module, layers: list[tuple[str, Module]],
         object.__setattr__(mod, "forward", wrap(name, mod))
     try:
         with _evaluating(model):
-            model(Tensor(np.zeros((1, *input_shape), dtype=dtype)))
+            zeros = np.zeros((1, *input_shape), dtype=dtype)
+            model(Tensor(as_array_like(zeros, params[0].data) if params else zeros))
     except Exception as err:
         kind = type(dict(layers)[current[-1]]).__name__ if current else ""
         # A Sequential already names the failing layer in its message; say it only once.
