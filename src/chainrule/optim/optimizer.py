@@ -14,6 +14,11 @@ same dtype, has a gradient this step and has taken as many steps as the others; 
 (and for large models, where the per-parameter loop moves fewer bytes) each parameter is
 updated on its own.  The state lives in flat buffers whose per-parameter views are what
 ``state`` and :meth:`Optimizer.state_dict` show, so both paths share it.
+
+Every array operation goes to the parameters' own array library (``namespace``), so the state
+lives on the parameters' device; when a parameter has moved (``model.to("cuda")`` after some
+steps), its state follows it at the next step.  :meth:`Optimizer.state_dict` gives host NumPy
+copies, so a checkpoint written on one device loads on any.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..engine import Tensor
-from ..engine.backend import ndarray, xp
+from ..engine.backend import NUMPY, is_array, namespace, ndarray
+from ..engine.devices import device_of, to_device, to_numpy
 from ..errors import ConfigError
 from ._checks import number
 
@@ -107,6 +113,8 @@ class Optimizer:
         self._flat_state: dict[str, ndarray] = {}
         self._flat_dtype: Any = None
         self._steps_equal = True  # every parameter has taken as many steps as the others
+        # per parameter: the array type its state was made for (its device's)
+        self._array_types: list[type] = []
         who = type(self).__name__
         if isinstance(params, Tensor):
             raise ConfigError(f"{who}: params must be an iterable of tensors or of dicts "
@@ -162,6 +170,7 @@ class Optimizer:
         self.params.extend(own)
         self.state.extend({} for _ in own)
         self.steps.extend(0 for _ in own)
+        self._array_types.extend(type(p.data) for p in own)
         self._steps_equal = len(set(self.steps)) == 1
         # The flat layout covers the parameters it was built for; later ones step on their own.
         self._flat_dtype = None
@@ -203,7 +212,7 @@ class Optimizer:
             if set_to_none or p.grad is None:
                 p.grad = None
             elif isinstance(p.grad, Tensor):
-                p.grad = xp.zeros_like(p.grad.data)
+                p.grad = namespace(p.grad.data).zeros_like(p.grad.data)
             else:
                 p.grad[...] = 0
 
@@ -218,17 +227,21 @@ class Optimizer:
         loss = closure() if closure is not None else None
         self.step_count += 1
         params, steps = self.params, self.steps
+        if [type(p.data) for p in params] != self._array_types:
+            self._follow_devices()
         grads = [grad_array(p) for p in params]
         if (self._flat_dtype is not None and self._steps_equal
                 and not any(g is None for g in grads)):
-            flat = xp.concatenate([p.data.reshape(-1) for p in params])
-            g_flat = xp.concatenate([g.reshape(-1) for g in grads])  # type: ignore[union-attr]
+            xp = namespace(params[0].data)
+            reshape = xp.reshape
+            flat = xp.concat([reshape(p.data, (-1,)) for p in params])
+            g_flat = xp.concat([reshape(g, (-1,)) for g in grads])  # type: ignore[arg-type]
             steps[:] = [steps[0] + 1] * len(steps)
             self._update(flat, g_flat, self._flat_state, self.param_groups[0], steps[0])
             offset = 0
             for p in params:
                 n = p.data.size
-                p.data[...] = flat[offset:offset + n].reshape(p.data.shape)
+                p.data[...] = reshape(flat[offset:offset + n], p.data.shape)
                 offset += n
             return loss
         i = 0
@@ -242,6 +255,27 @@ class Optimizer:
         self._steps_equal = len(set(steps)) == 1
         return loss
 
+    def _follow_devices(self) -> None:
+        """Move each parameter's state to the device its parameter is on now (after
+        ``model.to(device)``)."""
+        params = self.params
+        types = [type(p.data) for p in params]
+        if self._flat_dtype is not None and len(set(types)) == 1:
+            # Move the flat buffers whole and cut the per-parameter views again.
+            where = device_of(params[0].data)
+            self._flat_dtype = params[0].data.dtype
+            for name, flat in self._flat_state.items():
+                self._cut(name, to_device(flat, where))
+        else:
+            # Parameters on different devices: each keeps its own state, no flat path.
+            self._flat_state = {}
+            self._flat_dtype = None
+            for p, own in zip(params, self.state):
+                for name, buf in own.items():
+                    if type(buf) is not type(p.data):
+                        own[name] = to_device(buf, device_of(p.data))
+        self._array_types = types
+
     def _update(self, w: ndarray, g: ndarray, state: dict[str, ndarray], group: ParamGroup,
                 step: int) -> None:
         """Update ``w`` in place from gradient ``g``: one parameter (or all of them, flat)
@@ -253,22 +287,29 @@ class Optimizer:
         buf = state.get(name)
         if buf is not None:
             return buf
+        xp = namespace(like)
         if self._flat_dtype is None:
             buf = state[name] = xp.zeros_like(like)
             return buf
         # One flat buffer for all parameters; each parameter's state is a view into it.
-        flat = self._flat_state[name] = xp.zeros(sum(p.data.size for p in self.params),
-                                                 dtype=self._flat_dtype)
+        self._cut(name, xp.zeros(sum(p.data.size for p in self.params),
+                                 dtype=self._flat_dtype))
+        return state[name]
+
+    def _cut(self, name: str, flat: ndarray) -> None:
+        """Make ``flat`` the flat buffer ``name``, each parameter's state a view into it."""
+        self._flat_state[name] = flat
+        reshape = namespace(flat).reshape
         offset = 0
         for p, own in zip(self.params, self.state):
             n = p.data.size
-            own[name] = flat[offset:offset + n].reshape(p.data.shape)
+            own[name] = reshape(flat[offset:offset + n], p.data.shape)
             offset += n
-        return state[name]
 
     # -- saving and restoring ---------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Settings of every group, step counts and copies of every state buffer.
+        """Settings of every group, step counts and copies of every state buffer (NumPy
+        arrays on the host, whatever the parameters' device).
 
         ``state`` is a list (one dict of arrays per parameter, in order); everything else is
         JSON-ready, which is how checkpoints store it.
@@ -287,7 +328,7 @@ class Optimizer:
             "step_count": self.step_count,
             "steps": list(self.steps),
             "param_groups": groups,
-            "state": [{k: v.copy() for k, v in s.items()} for s in self.state],
+            "state": [{k: host_copy(v) for k, v in s.items()} for s in self.state],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -323,12 +364,18 @@ class Optimizer:
         self.step_count = step_count
         self.steps[:] = steps
         self._steps_equal = len(set(steps)) == 1
+        if [type(p.data) for p in self.params] != self._array_types:
+            self._follow_devices()
         for p, own, saved_buffers in zip(self.params, self.state, buffers):
             for name in list(own):
                 if name not in saved_buffers:
                     own[name][...] = 0
             for name, value in saved_buffers.items():
-                self._buffer(own, name, p.data)[...] = value
+                buf = self._buffer(own, name, p.data)
+                if type(buf) is ndarray:
+                    buf[...] = value
+                else:  # cast on the host, then one copy to the parameter's device
+                    buf[...] = to_device(value.astype(_dtype_name(buf.dtype)), device_of(buf))
 
     def _checked_buffers(self, saved: Any, who: str) -> list[dict[str, ndarray]]:
         out = []
@@ -342,7 +389,10 @@ class Optimizer:
                     raise ConfigError(f"{who}: unknown buffer {name!r} for parameter {i}; "
                                       f"{type(self).__name__} keeps "
                                       f"{', '.join(self.buffers) or 'none'}")
-                arr = xp.asarray(value)
+                # checked on the host (a checkpoint's arrays are NumPy's)
+                xp = NUMPY
+                arr = to_numpy(value) if is_array(value) else xp.asarray(value)
+                dtype = _dtype_name(p.data.dtype)
                 if arr.shape != p.data.shape or arr.dtype.kind != "f":
                     raise ConfigError(f"{who}: buffer {name!r} of parameter {i} has shape "
                                       f"{arr.shape} and dtype {arr.dtype}; the parameter has "
@@ -350,10 +400,10 @@ class Optimizer:
                 # checked as the parameter's dtype holds it: 1e300 saved as float64 would
                 # become inf in a float32 buffer
                 with xp.errstate(over="ignore"):
-                    cast = arr.astype(p.data.dtype)
+                    cast = arr.astype(dtype)
                 if not xp.isfinite(cast).all():
                     raise ConfigError(f"{who}: buffer {name!r} of parameter {i} holds "
-                                      f"non-finite values (as {p.data.dtype})")
+                                      f"non-finite values (as {dtype})")
                 if name in self.nonnegative_buffers and (cast < 0).any():
                     raise ConfigError(f"{who}: buffer {name!r} of parameter {i} holds "
                                       "negative values; it is an average of squares")
@@ -397,6 +447,16 @@ class Optimizer:
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, {len(self.params)} parameters in "
                 f"{len(self.param_groups)} group{'s' * (len(self.param_groups) != 1)})")
+
+
+def host_copy(a: Any) -> ndarray:
+    """A NumPy copy of array ``a`` (read back from its device, or copied on the CPU)."""
+    host = to_numpy(a)
+    return host.copy() if host is a else host
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).rpartition(".")[2]  # 'float32' from NumPy's and the others' dtypes
 
 
 def check_betas(group: ParamGroup, who: str) -> None:

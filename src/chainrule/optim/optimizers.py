@@ -20,7 +20,7 @@ import math
 from collections.abc import Iterable
 
 from ..engine import Tensor
-from ..engine.backend import ndarray, xp
+from ..engine.backend import NUMPY, namespace, ndarray
 from ..errors import ConfigError
 from .optimizer import Optimizer, ParamGroup, check_betas
 
@@ -127,9 +127,13 @@ class Adam(Optimizer):
         m += (1 - b1) * g
         v *= b2
         v += (1 - b2) * (g * g)
+        xp = namespace(w)
         if group["amsgrad"]:
             v_max = self._buffer(state, "max_exp_avg_sq", w)
-            xp.maximum(v_max, v, out=v_max)
+            if xp is NUMPY:
+                xp.maximum(v_max, v, out=v_max)
+            else:
+                v_max[...] = xp.maximum(v_max, v)
             v = v_max
         denom = xp.sqrt(v)
         denom /= math.sqrt(1 - b2**step)
@@ -180,6 +184,7 @@ class RMSprop(Optimizer):
             g = -g
         if group["weight_decay"]:
             g = g + group["weight_decay"] * w
+        xp = namespace(w)
         v = self._buffer(state, "square_avg", w)
         v *= alpha
         v += (1 - alpha) * (g * g)
