@@ -57,6 +57,11 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
 
 
+def _dtype_name(dtype: Any) -> str:
+    # 'float32' on every library (array-api-strict's str() is 'array_api_strict.float32')
+    return str(dtype).rpartition(".")[2]
+
+
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
 
@@ -193,8 +198,9 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
         raise ShapeError(f"conv2d: weight must have shape (O, C/groups, kh, kw), got "
                          f"{wd.shape}")
     if xd.dtype != wd.dtype:
-        raise DTypeError(f"conv2d: input is {xd.dtype} but weight is {wd.dtype}; convert one "
-                         f"explicitly, e.g. x.astype('{wd.dtype}')")
+        raise DTypeError(f"conv2d: input is {_dtype_name(xd.dtype)} but weight is "
+                         f"{_dtype_name(wd.dtype)}; convert one explicitly, e.g. "
+                         f"x.astype('{_dtype_name(wd.dtype)}')")
     n, c, h, w = xd.shape
     o, cg, kh, kw = wd.shape
     if c != cg * groups or o % groups:
@@ -339,7 +345,7 @@ class Conv2d(Module):
                 "padding": (self.padding if isinstance(self.padding, str)
                             else list(self.padding)),
                 "dilation": list(self.dilation), "groups": self.groups,
-                "bias": self.bias is not None, "dtype": str(self.weight.data.dtype)}
+                "bias": self.bias is not None, "dtype": _dtype_name(self.weight.data.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> Conv2d:
@@ -381,6 +387,6 @@ class Conv2d(Module):
             parts.append(f"groups={self.groups}")
         if self.bias is None:
             parts.append("bias=False")
-        if str(self.weight.data.dtype) != "float32":
-            parts.append(f"dtype={self.weight.data.dtype}")
+        if _dtype_name(self.weight.data.dtype) != "float32":
+            parts.append(f"dtype={_dtype_name(self.weight.data.dtype)}")
         return ", ".join(parts)

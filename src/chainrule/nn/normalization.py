@@ -21,6 +21,11 @@ __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "invalid_buf
            "layer_norm"]
 
 
+def _dtype_name(dtype: Any) -> str:
+    # 'float32' on every library (array-api-strict's str() is 'array_api_strict.float32')
+    return str(dtype).rpartition(".")[2]
+
+
 def invalid_buffer(model: Module, state: Mapping[str, ndarray]) -> tuple[str, str] | None:
     """The first buffer of ``state`` (keyed as ``model.state_dict()``) that the layer owning it
     refuses, as ``(key, why)``; None when every layer accepts its buffers.  Each layer states
@@ -104,7 +109,7 @@ class _BatchNorm(Module):
     def get_config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
                 "affine": self.affine, "track_running_stats": self.track_running_stats,
-                "dtype": str(self.dtype)}
+                "dtype": _dtype_name(self.dtype)}
 
     def forward(self, x: Any) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
@@ -193,7 +198,8 @@ class LayerNorm(Module):
 
     def get_config(self) -> dict[str, Any]:
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
-                "elementwise_affine": self.elementwise_affine, "dtype": str(self.dtype)}
+                "elementwise_affine": self.elementwise_affine,
+                "dtype": _dtype_name(self.dtype)}
 
     def output_shape(self, input_shape: Shape) -> Shape:
         k = len(self.normalized_shape)
