@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..engine import Tensor
-from ..engine.backend import ndarray, xp
+from ..engine.backend import NUMPY, is_array, namespace, ndarray
+from ..engine.devices import device_of, to_device, to_numpy
 from ..errors import ConfigError
-from .optimizer import Optimizer, ParamGroup, as_float, grad_array
+from .optimizer import Optimizer, ParamGroup, as_float, grad_array, host_copy
 
 __all__ = ["LBFGS"]
 
@@ -57,8 +58,9 @@ def _strong_wolfe(objective: Objective, x: ndarray, t: float, d: ndarray, f: flo
                   max_ls: int = 25) -> tuple[float, ndarray, float, int]:
     """A step ``t`` along ``d`` meeting the strong Wolfe conditions (sufficient decrease c1,
     curvature c2); returns (loss, gradient, t, evaluations)."""
-    d_norm = float(xp.abs(d).max())
-    g = g.copy()
+    xp = namespace(d)
+    d_norm = float(xp.max(xp.abs(d)))
+    g = xp.asarray(g, copy=True)
     f_new, g_new = objective(x, t, d)
     evals = 1
     gtd_new = float(g_new @ d)
@@ -73,7 +75,7 @@ def _strong_wolfe(objective: Objective, x: ndarray, t: float, d: ndarray, f: flo
     while ls_iter < max_ls:
         if f_new > f + c1 * t * gtd or (ls_iter > 1 and f_new >= f_prev):
             bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            bracket_g, bracket_gtd = [g_prev, xp.asarray(g_new, copy=True)], [gtd_prev, gtd_new]
             break
         if abs(gtd_new) <= -c2 * gtd:
             bracket, bracket_f, bracket_g = [t], [f_new], [g_new]
@@ -81,11 +83,11 @@ def _strong_wolfe(objective: Objective, x: ndarray, t: float, d: ndarray, f: flo
             break
         if gtd_new >= 0:
             bracket, bracket_f = [t_prev, t], [f_prev, f_new]
-            bracket_g, bracket_gtd = [g_prev, g_new.copy()], [gtd_prev, gtd_new]
+            bracket_g, bracket_gtd = [g_prev, xp.asarray(g_new, copy=True)], [gtd_prev, gtd_new]
             break
         t_next = _cubic_minimum(t_prev, f_prev, gtd_prev, t, f_new, gtd_new,
                                 bounds=(t + 0.01 * (t - t_prev), t * 10))
-        t_prev, f_prev, g_prev, gtd_prev = t, f_new, g_new.copy(), gtd_new
+        t_prev, f_prev, g_prev, gtd_prev = t, f_new, xp.asarray(g_new, copy=True), gtd_new
         t = t_next
         f_new, g_new = objective(x, t, d)
         evals += 1
@@ -118,7 +120,7 @@ def _strong_wolfe(objective: Objective, x: ndarray, t: float, d: ndarray, f: flo
         ls_iter += 1
         if f_new > f + c1 * t * gtd or f_new >= bracket_f[low]:
             bracket[high], bracket_f[high] = t, f_new
-            bracket_g[high], bracket_gtd[high] = g_new.copy(), gtd_new
+            bracket_g[high], bracket_gtd[high] = xp.asarray(g_new, copy=True), gtd_new
             low, high = (0, 1) if bracket_f[0] <= bracket_f[1] else (1, 0)
         else:
             if abs(gtd_new) <= -c2 * gtd:
@@ -127,7 +129,7 @@ def _strong_wolfe(objective: Objective, x: ndarray, t: float, d: ndarray, f: flo
                 bracket[high], bracket_f[high] = bracket[low], bracket_f[low]
                 bracket_g[high], bracket_gtd[high] = bracket_g[low], bracket_gtd[low]
             bracket[low], bracket_f[low] = t, f_new
-            bracket_g[low], bracket_gtd[low] = g_new.copy(), gtd_new
+            bracket_g[low], bracket_gtd[low] = xp.asarray(g_new, copy=True), gtd_new
     return bracket_f[low], bracket_g[low], bracket[low], evals
 
 
@@ -185,15 +187,29 @@ class LBFGS(Optimizer):
     # -- the parameters as one vector ---------------------------------------------------------
     def _flat_grad(self) -> ndarray:
         grads = [grad_array(p) for p in self.params]
-        return xp.concatenate([(g if g is not None else xp.zeros_like(p.data)).reshape(-1)
-                               for g, p in zip(grads, self.params)])
+        xp = namespace(self.params[0].data)
+        return xp.concat([xp.reshape(g if g is not None else xp.zeros_like(p.data), (-1,))
+                          for g, p in zip(grads, self.params)])
 
     def _add(self, t: float, d: ndarray) -> None:
+        reshape = namespace(d).reshape
         offset = 0
         for p in self.params:
             n = p.data.size
-            p.data += t * d[offset:offset + n].reshape(p.data.shape)
+            p.data += t * reshape(d[offset:offset + n], p.data.shape)
             offset += n
+
+    def _follow_devices(self) -> None:
+        """Move the curvature history to the parameters' device (after ``model.to``)."""
+        like = self.params[0].data
+        if self._d is not None and type(self._d) is not type(like):
+            where = device_of(like)
+
+            def move(a: Any) -> Any:
+                return None if a is None else to_device(a, where)
+            self._d, self._prev_grad = move(self._d), move(self._prev_grad)
+            self._old_dirs = [move(a) for a in self._old_dirs]
+            self._old_stps = [move(a) for a in self._old_stps]
 
     def _evaluate(self, closure: Callable[[], Any], x: list[ndarray], t: float,
                   d: ndarray) -> tuple[float, ndarray]:
@@ -228,12 +244,14 @@ class LBFGS(Optimizer):
         lr, max_iter, max_eval = group["lr"], group["max_iter"], group["max_eval"]
         tol_grad, tol_change = group["tolerance_grad"], group["tolerance_change"]
         self.step_count += 1
+        self._follow_devices()
+        xp = namespace(self.params[0].data)
         orig_loss = closure()
         loss = as_float(orig_loss)
         evals = 1
         self.func_evals += 1
         g = self._flat_grad()
-        if float(xp.abs(g).max()) <= tol_grad:
+        if float(xp.max(xp.abs(g))) <= tol_grad:
             return orig_loss
         d, t = self._d, self._t
         iters = 0
@@ -256,15 +274,15 @@ class LBFGS(Optimizer):
                     self._ro.append(1.0 / ys)
                     self._H_diag = ys / float(y @ y)
                 d = self._direction(g)
-            self._prev_grad = g.copy()
+            self._prev_grad = xp.asarray(g, copy=True)
             self._prev_loss = loss
-            t = min(1.0, 1.0 / float(xp.abs(g).sum())) * lr if self.n_iter == 1 else lr
+            t = min(1.0, 1.0 / float(xp.sum(xp.abs(g)))) * lr if self.n_iter == 1 else lr
             gtd = float(g @ d)
             if gtd > -tol_change:  # not a descent direction
                 break
             ls_evals = 0
             if group["line_search_fn"] == "strong_wolfe":
-                x0 = [p.data.copy() for p in self.params]
+                x0 = [xp.asarray(p.data, copy=True) for p in self.params]
 
                 def objective(x: Any, step: float, direction: ndarray) -> tuple[float, ndarray]:
                     return self._evaluate(closure, x, step, direction)
@@ -272,20 +290,20 @@ class LBFGS(Optimizer):
                 loss, g, t, ls_evals = _strong_wolfe(objective, x0, t, d, loss, g, gtd,
                                                      max_ls=max_eval - evals)
                 self._add(t, d)
-                converged = float(xp.abs(g).max()) <= tol_grad
+                converged = float(xp.max(xp.abs(g))) <= tol_grad
             else:
                 self._add(t, d)
                 converged = False
                 if iters != max_iter:
                     loss = as_float(closure())
                     g = self._flat_grad()
-                    converged = float(xp.abs(g).max()) <= tol_grad
+                    converged = float(xp.max(xp.abs(g))) <= tol_grad
                     ls_evals = 1
             evals += ls_evals
             self.func_evals += ls_evals
             if iters == max_iter or evals >= max_eval or converged:
                 break
-            if float(xp.abs(d * t).max()) <= tol_change:
+            if float(xp.max(xp.abs(d * t))) <= tol_change:
                 break
             if abs(loss - self._prev_loss) < tol_change:
                 break
@@ -294,17 +312,19 @@ class LBFGS(Optimizer):
 
     # -- saving and restoring -----------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Settings, counters and the curvature history (arrays in ``state[0]``)."""
+        """Settings, counters and the curvature history (host NumPy arrays in
+        ``state[0]``)."""
         out = super().state_dict()
         n = sum(p.data.size for p in self.params)
         arrays: dict[str, ndarray] = {}
         if self._d is not None:
-            arrays["d"] = self._d.copy()
+            arrays["d"] = host_copy(self._d)
         if self._prev_grad is not None:
-            arrays["prev_flat_grad"] = self._prev_grad.copy()
+            arrays["prev_flat_grad"] = host_copy(self._prev_grad)
         if self._old_dirs:
-            arrays["old_dirs"] = xp.stack(self._old_dirs)
-            arrays["old_stps"] = xp.stack(self._old_stps)
+            xp = namespace(self._old_dirs[0])
+            arrays["old_dirs"] = to_numpy(xp.stack(self._old_dirs))
+            arrays["old_stps"] = to_numpy(xp.stack(self._old_stps))
         out["state"] = [arrays] + [{} for _ in self.params[1:]]
         out["lbfgs"] = {"func_evals": self.func_evals, "n_iter": self.n_iter, "t": self._t,
                         "ro": list(self._ro), "H_diag": self._H_diag,
@@ -320,12 +340,13 @@ class LBFGS(Optimizer):
         if not isinstance(info, dict) or not isinstance(saved, (list, tuple)) or not saved \
                 or info.get("n") != n:
             raise ConfigError(f"{who}: not the state of an LBFGS over {n} numbers")
-        arrays = saved[0]
+        arrays = {name: to_numpy(a) if is_array(a) else NUMPY.asarray(a)
+                  for name, a in saved[0].items()}
         k = len(info.get("ro", []))
         for name, shape in (("d", (n,)), ("prev_flat_grad", (n,)), ("old_dirs", (k, n)),
                             ("old_stps", (k, n))):
-            if name in arrays and xp.asarray(arrays[name]).shape != shape:
-                raise ConfigError(f"{who}: {name} has shape {xp.asarray(arrays[name]).shape}, "
+            if name in arrays and arrays[name].shape != shape:
+                raise ConfigError(f"{who}: {name} has shape {arrays[name].shape}, "
                                   f"expected {shape}")
         rest = {key: value for key, value in state.items() if key not in ("state", "lbfgs")}
         rest["state"] = [{} for _ in self.params]
@@ -335,8 +356,12 @@ class LBFGS(Optimizer):
         self._t, self._H_diag = float(info["t"]), float(info["H_diag"])
         self._ro = [float(v) for v in info["ro"]]
         self._prev_loss = None if info["prev_loss"] is None else float(info["prev_loss"])
-        self._d = xp.array(arrays["d"]) if "d" in arrays else None
-        self._prev_grad = xp.array(arrays["prev_flat_grad"]) if "prev_flat_grad" in arrays \
+        where = device_of(self.params[0].data)
+
+        def load(a: ndarray) -> Any:  # a copy, on the parameters' device
+            return to_device(NUMPY.array(a, copy=True), where)
+        self._d = load(arrays["d"]) if "d" in arrays else None
+        self._prev_grad = load(arrays["prev_flat_grad"]) if "prev_flat_grad" in arrays \
             else None
-        self._old_dirs = [xp.array(r) for r in arrays.get("old_dirs", [])]
-        self._old_stps = [xp.array(r) for r in arrays.get("old_stps", [])]
+        self._old_dirs = [load(r) for r in arrays.get("old_dirs", [])]
+        self._old_stps = [load(r) for r in arrays.get("old_stps", [])]
