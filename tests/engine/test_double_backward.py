@@ -384,17 +384,19 @@ COVERED = {"abs", "add", "astype", "clip", "concatenate", "div", "exp", "getitem
            "linear", "log", "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min",
            "minimum", "mul", "neg", "pow", "relu", "reshape", "sigmoid", "softmax", "sqrt",
            "stack", "sub", "sum", "tanh", "transpose", "where",
-           "scatter"}  # indexing's adjoint: differentiated in every indexing case above
+           "scatter",  # indexing's adjoint: differentiated in every indexing case above
+           "to"}  # the move between devices: tests/engine/test_devices.py
 
 
 def test_every_engine_operation_is_covered() -> None:
     """A new primitive in engine.ops must get a double-backward case here."""
-    kinds = ("arithmetic", "elementwise", "linalg", "reductions", "shapes", "softmax")
+    kinds = ("arithmetic", "elementwise", "linalg", "reductions", "shapes", "softmax",
+             "transfer")
     modules = [importlib.import_module(f"chainrule.engine.ops.{k}") for k in kinds]
     primitives = {v.name for m in modules for v in vars(m).values() if isinstance(v, Primitive)}
     assert primitives == COVERED
     # stable_sigmoid works on arrays (sigmoid's forward), not on tensors
-    assert set(ops.__all__) - {"stable_sigmoid"} <= COVERED
+    assert set(ops.__all__) - {"stable_sigmoid", "cpu", "cuda"} <= COVERED  # cpu, cuda: to
 
 
 @pytest.mark.parametrize("call", [lambda t: np.reshape(t, (4, 3), order="F"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, overload
 
 from ..errors import GraphError
-from .backend import ndarray, xp
+from .backend import is_array, namespace
 from .higher import seed_for, walk
 from .tensor import Tensor
 
@@ -57,7 +57,7 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     outs = _as_tuple(outputs, "outputs", Tensor)
     # PyTorch 2 takes a dict of inputs too, and answers with a dict under the same keys
     ins = _as_tuple(inputs.values() if isinstance(inputs, dict) else inputs, "inputs", Tensor)
-    if grad_outputs is None or isinstance(grad_outputs, (Tensor, ndarray)):
+    if grad_outputs is None or isinstance(grad_outputs, Tensor) or is_array(grad_outputs):
         gos: tuple = (grad_outputs,) if len(outs) == 1 or grad_outputs is None else ()
         if grad_outputs is None:
             gos = (None,) * len(outs)
@@ -82,7 +82,8 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     for i, g in enumerate(found):
         if g is None:
             if materialize_grads:
-                result.append(Tensor(xp.zeros(ins[i].data.shape, ins[i].data.dtype),
+                d = ins[i].data
+                result.append(Tensor(namespace(d).zeros(d.shape, dtype=d.dtype),
                                      requires_grad=create_graph))
                 continue
             if not allow_unused:
@@ -91,7 +92,8 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
                                  "for it")
             result.append(None)
         else:
-            result.append(g if isinstance(g, Tensor) else Tensor(g.copy()))  # never aliased
+            result.append(g if isinstance(g, Tensor) else  # never aliased
+                          Tensor(namespace(g).asarray(g, copy=True)))
     if isinstance(inputs, dict):
         return dict(zip(inputs, result))
     return tuple(result)

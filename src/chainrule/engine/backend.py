@@ -31,7 +31,12 @@ from ..errors import DeviceError
 ndarray = numpy.ndarray
 """The CPU's array type (the fast path of every check is ``type(a) is ndarray``)."""
 
-__all__ = ["NUMPY", "add_at", "errstate", "is_array", "namespace", "ndarray", "pad",
+host = numpy
+"""NumPy itself, for what is NumPy's on purpose: the functions a user calls on a tensor
+(``np.exp(t)``, dispatched to the engine) and arrays read back to the host."""
+
+__all__ = ["NUMPY", "add_at", "asarray_on", "dtype_in", "dtype_name", "errstate", "host",
+           "is_array", "is_floating", "library_name", "namespace", "ndarray", "pad",
            "sliding_windows"]
 
 
@@ -44,8 +49,8 @@ def _numpy_namespace() -> types.ModuleType:
     def _sum(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
         return x.sum(axis=axis, dtype=dtype, keepdims=keepdims)
 
-    def _mean(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
-        return x.mean(axis=axis, keepdims=keepdims)
+    def _mean(x: Any, /, *, axis: Any = None, dtype: Any = None, keepdims: bool = False) -> Any:
+        return x.mean(axis=axis, dtype=dtype, keepdims=keepdims)
 
     def _max(x: Any, /, *, axis: Any = None, keepdims: bool = False) -> Any:
         return x.max(axis=axis, keepdims=keepdims)
@@ -77,23 +82,23 @@ NUMPY = _numpy_namespace()
 xp = NUMPY  # the files not yet taking their namespace from their inputs
 
 
-def namespace(*arrays: Any) -> Any:
-    """The array API namespace of ``arrays``: one library, or a :class:`DeviceError`.
+def namespace(first: Any, *more: Any) -> Any:
+    """The array API namespace of the arrays given: one library, or a :class:`DeviceError`
+    naming both when they live on two devices (None and Python numbers are skipped).
 
     >>> namespace(numpy.zeros(2)) is NUMPY
     True
     """
-    a = arrays[0]
-    if type(a) is ndarray and len(arrays) == 1:
+    if type(first) is ndarray and not more:
         return NUMPY
     found = None
-    for a in arrays:
+    for a in (first, *more):
         if a is None or isinstance(a, (int, float, bool)):
             continue
         ns = _namespace_of(a)
-        if found is None:
+        if found is None or getattr(ns, "lifts", False):  # tensors: the rule is recorded
             found = ns
-        elif ns is not found:
+        elif ns is not found and not getattr(found, "lifts", False):
             raise DeviceError(f"arrays on two devices in one operation: {library_name(found)} "
                               f"and {library_name(ns)}; move one with .to(device) first")
     return NUMPY if found is None else found
@@ -124,15 +129,55 @@ def _cupy_namespace() -> Any:
 def library_name(ns: Any) -> str:
     """The array library a namespace belongs to, for messages ("numpy", "cupy", ...)."""
     if ns is NUMPY:
-        return "numpy (cpu)"
+        return "cpu (numpy)"
     name = getattr(ns, "__name__", repr(ns))
-    return "cupy (cuda)" if "cupy" in name else name
+    return "cuda (cupy)" if "cupy" in name else name
+
+
+def dtype_name(dtype: Any) -> str:
+    """A dtype's plain name on any library: ``"float32"``, ``"int64"``, ``"bool"``."""
+    name = getattr(dtype, "name", None)  # NumPy's and CuPy's dtypes
+    return name if isinstance(name, str) else str(dtype).rpartition(".")[2]
+
+
+def is_floating(dtype: Any) -> bool:
+    """Whether ``dtype`` is a real floating-point type, on any library."""
+    kind = getattr(dtype, "kind", None)
+    if kind is not None:
+        return kind == "f"
+    return dtype_name(dtype).startswith("float")
+
+
+def dtype_in(xp: Any, dtype: Any) -> Any:
+    """``dtype`` (a name such as ``"float32"``, a NumPy dtype or type, or a dtype of any
+    library) as the dtype object of namespace ``xp``."""
+    if xp is NUMPY:
+        return numpy.dtype(dtype)
+    name = dtype if isinstance(dtype, str) else dtype_name(
+        numpy.dtype(dtype) if isinstance(dtype, type) else dtype)
+    found = getattr(xp, name, None)
+    if found is None:
+        raise DeviceError(f"dtype {name!r} is not available on {library_name(xp)}")
+    return found
 
 
 def is_array(a: Any) -> bool:
     """Whether ``a`` is an array of some library (not a Python or NumPy scalar)."""
     return type(a) is ndarray or (hasattr(a, "__array_namespace__")
                                   and not isinstance(a, numpy.generic))
+
+
+def asarray_on(xp: Any, data: Any, dtype: Any = None) -> Any:
+    """``data`` (numbers, nested lists, or an array already on ``xp``'s device) as an array of
+    namespace ``xp``; an array of another library is a :class:`DeviceError`, not a silent copy
+    between devices."""
+    if is_array(data):
+        ns = namespace(data)
+        if ns is not xp:
+            raise DeviceError(f"an array on {library_name(ns)} met tensors on "
+                              f"{library_name(xp)}; move it with .to(device) first")
+        return data if dtype is None or data.dtype == dtype else xp.astype(data, dtype)
+    return xp.asarray(data, dtype=dtype)
 
 
 # -- what the standard lacks ------------------------------------------------------------------

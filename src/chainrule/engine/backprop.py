@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..errors import GraphError, ShapeError
-from .backend import ndarray, xp
+from .backend import namespace, ndarray
 
 if TYPE_CHECKING:
     from .tensor import Tensor
@@ -82,7 +82,9 @@ def backprop(root: Tensor, seed: ndarray, retain_graph: bool = False) -> None:
                     pg = unbroadcast(pg, parent.data.shape)
                 if not interior:  # a leaf keeps its gradient: own the array, add in place
                     if parent.grad is None:
-                        if pg is g or pg.base is not None or not pg.flags.writeable:
+                        if type(pg) is not ndarray:  # other libraries: views are not known
+                            pg = namespace(pg).asarray(pg, copy=True)
+                        elif pg is g or pg.base is not None or not pg.flags.writeable:
                             pg = pg.copy()
                         parent.grad = pg
                     else:
@@ -117,17 +119,18 @@ def unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
     summed with keepdims.  This is the course's ``db = np.sum(dZ, axis=1, keepdims=True)``,
     made general, and the only place the engine handles broadcasting.
 
-    >>> unbroadcast(xp.ones((3, 2)), (1, 2)).tolist()
+    >>> import numpy as np
+    >>> unbroadcast(np.ones((3, 2)), (1, 2)).tolist()
     [[3.0, 3.0]]
     """
     extra = grad.ndim - len(shape)
     if extra == 1 and grad.ndim == 2:  # a bias broadcast over rows: (N, k) -> (k,)
         grad = sum_rows(grad)
     elif extra > 0:
-        grad = grad.sum(axis=tuple(range(extra)))
+        grad = namespace(grad).sum(grad, axis=tuple(range(extra)))
     axes = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
     if axes:
-        grad = grad.sum(axis=axes, keepdims=True)
+        grad = namespace(grad).sum(grad, axis=axes, keepdims=True)
     if grad.shape != shape:  # only a buggy backward function can get here
         raise ShapeError(f"gradient of shape {grad.shape} cannot be reduced to {shape}")
     return grad
@@ -136,13 +139,13 @@ def unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
 def sum_rows(g: ndarray) -> ndarray:
     """``g.sum(axis=0)`` for a 2-D array, as a matrix-vector product: NumPy's axis-0 reduction
     is several times slower when rows are short (a 400 x 4 gradient, say)."""
-    key = (g.shape[0], g.dtype.char)
+    key = (g.shape[0], g.dtype, type(g))
     ones = _ONES.get(key)
     if ones is None:
         if len(_ONES) > 64:  # batch sizes vary little; keep the cache small anyway
             _ONES.clear()
-        ones = _ONES[key] = xp.ones(g.shape[0], dtype=g.dtype)
+        ones = _ONES[key] = namespace(g).ones(g.shape[0], dtype=g.dtype)
     return ones @ g
 
 
-_ONES: dict[tuple[int, str], ndarray] = {}
+_ONES: dict[tuple, ndarray] = {}

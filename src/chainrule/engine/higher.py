@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GraphError, SeedError
-from .backend import ndarray, xp
+from .backend import is_array, namespace
 from .backprop import FREED, free, unbroadcast
 from .recording import grad_mode
 
@@ -109,17 +109,15 @@ def seed_for(t: Tensor, g: Any, where: str) -> Any:
             raise SeedError(f"{where}: an output of shape {t.shape} needs its gradient given "
                              "(grad_outputs=, an array of that shape); only one-element "
                              "outputs default to 1")
-        seed = xp.empty(t.data.shape, t.data.dtype)
-        seed.fill(1)
-        return seed
+        return namespace(t.data).ones(t.data.shape, dtype=t.data.dtype)
     if isinstance(g, type(t)):
         if g.data.shape != t.data.shape:
             raise SeedError(f"{where}: a gradient of shape {g.shape} for an output of shape "
                              f"{t.shape}")
         # As PyTorch, the seed takes the output's dtype (differentiably, for create_graph).
         return g if g.data.dtype == t.data.dtype else g.astype(t.data.dtype)
-    seed = xp.array(g.data if hasattr(g, "data") and not isinstance(g, ndarray) else g,
-                    dtype=t.data.dtype)
+    raw = g.data if hasattr(g, "data") and not is_array(g) else g
+    seed = namespace(t.data).asarray(raw, dtype=t.data.dtype, copy=True)  # never the caller's
     if seed.shape != t.data.shape:
         raise SeedError(f"{where}: a gradient of shape {seed.shape} for an output of shape "
                          f"{t.shape}")
@@ -176,9 +174,9 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
                         t.grad = g * 1 if id(g) in handed else g
                         handed.add(id(t.grad))
                     else:
-                        t.grad = wrap(t.grad) + g if isinstance(t.grad, ndarray) else t.grad + g
+                        t.grad = t.grad + g if isinstance(t.grad, wrap) else wrap(t.grad) + g
                 elif t.grad is None:
-                    t.grad = g.copy()
+                    t.grad = namespace(g).asarray(g, copy=True)
                 else:
                     t.grad = t.grad + g
             return
@@ -186,7 +184,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
         grads[key] = g if grads.get(key) is None else grads[key] + g
 
     for root, seed in zip(roots, seeds):
-        if create_graph and isinstance(seed, ndarray):
+        if create_graph and not isinstance(seed, wrap):
             seed = wrap(seed)
         elif not create_graph and isinstance(seed, wrap):  # the array rules take arrays
             seed = seed.data
@@ -219,7 +217,7 @@ def walk(roots: Sequence[Tensor], seeds: Sequence[Any], *, retain_graph: bool,
                     continue
                 if pg is not None:
                     if create_graph and not isinstance(pg, wrap):
-                        pg = wrap(xp.asarray(pg))
+                        pg = wrap(pg)
                     if pg.shape != parent.data.shape:
                         pg = unbroadcast(pg, parent.data.shape)
                     arrive(parent, pg)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import GraphError
-from .backend import xp
+from .backend import host as xp  # NumPy's own functions: what users call on tensors
 from .ops import reductions
 from .ops.arithmetic import add, div, mul, neg, pow, sub
 from .ops.elementwise import (
@@ -41,7 +41,9 @@ from .ops.elementwise import (
 from .ops.linalg import matmul
 from .ops.shapes import concatenate, getitem, reshape, stack, transpose
 from .ops.softmax import log_softmax, logsumexp, softmax
+from .ops.transfer import cpu, cuda, to
 from .tensor import Tensor
+from .tensor_namespace import array_namespace
 
 __all__ = ["CONSTANT_UFUNCS", "METHODS", "NUMPY_FUNCTIONS", "NUMPY_UFUNCS", "REFLECTED", "bind"]
 
@@ -75,6 +77,9 @@ METHODS: dict[str, Callable[..., Tensor]] = {
     "mean": reductions.mean,
     "max": reductions.max,
     "min": reductions.min,
+    "to": to,
+    "cpu": cpu,
+    "cuda": cuda,
 }
 
 # reflected operator -> the primitive it is, called with the operands swapped (``other - self``)
@@ -123,12 +128,12 @@ def _raw(x: Any) -> Any:
 
 
 def _expand_dims(a: Tensor, axis: Any) -> Tensor:
-    return reshape(a, xp.expand_dims(a.data, axis).shape)
+    return reshape(a, xp.expand_dims(xp.empty(a.shape), axis).shape)
 
 
 def _broadcast_to(a: Tensor, shape: Any) -> Tensor:
     # adding zeros broadcasts, and its backward sums the copies back (the adjoint)
-    return add(a, xp.zeros(shape, dtype=a.data.dtype))
+    return add(a, a.__array_namespace__().zeros(tuple(shape), dtype=a.data.dtype))
 
 
 def _swapaxes(a: Tensor, axis1: int, axis2: int) -> Tensor:
@@ -252,6 +257,7 @@ def bind(cls: type = Tensor) -> None:
     cls.T = property(_reversed_axes)  # NumPy's and PyTorch's name
     cls.__array_ufunc__ = _array_ufunc
     cls.__array_function__ = _array_function
+    cls.__array_namespace__ = array_namespace  # the array API standard's way in
 
 
 bind()

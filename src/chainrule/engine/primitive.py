@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ConfigError
-from .backend import ndarray, xp
+from .backend import NUMPY, is_array, ndarray
 from .recording import Record, grad_mode
 from .tensor import Tensor
 
@@ -92,8 +92,8 @@ def node(data: ndarray, parents: tuple, op: Primitive, saved: Any = None,
     The engine's own primitives call this directly (one call fewer than ``op(...)``: it is
     on every operation's path).
     """
-    if type(data) is not ndarray:  # ufuncs on 0-d arrays return NumPy scalars
-        data = xp.asarray(data)
+    if type(data) is not ndarray and not is_array(data):  # NumPy's 0-d results are scalars
+        data = NUMPY.asarray(data)
     out = _new(Tensor)
     out.data = data
     out.grad = None

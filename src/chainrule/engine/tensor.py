@@ -18,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import DTypeError, GraphError, SeedError, ShapeError
-from .backend import ndarray, xp
+from . import devices
+from .backend import NUMPY, dtype_in, dtype_name, is_array, namespace, ndarray
 from .backprop import FREED, backprop
 from .higher import seed_for, walk
 
@@ -60,8 +61,13 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        elif not isinstance(data, ndarray) or data.dtype.kind in "USVO":
+        elif isinstance(data, ndarray):
+            if data.dtype.kind in "USVO":
+                data = _numbers(data)  # an error: it holds no numbers
+        elif not is_array(data):  # arrays of other libraries stay on their device
             data = _numbers(data)  # an error unless it holds numbers
+        if type(data) is ndarray and devices.get_default_device() != "cpu":
+            data = devices.to_device(data, devices.get_default_device())
         if requires_grad:
             _check_grad_dtype(data.dtype)
         self.data = data
@@ -92,6 +98,11 @@ class Tensor:
         return self.data.size
 
     @property
+    def device(self) -> devices.Device:
+        """Where the numbers live: ``"cpu"``, ``"cuda"`` (see :mod:`chainrule.engine.devices`)."""
+        return devices.device_of(self.data)
+
+    @property
     def is_leaf(self) -> bool:
         """True for tensors made by the user rather than by an operation."""
         return self._op is None
@@ -118,17 +129,20 @@ class Tensor:
         return Node(self)
 
     def __len__(self) -> int:
-        return len(self.data)
+        if not self.data.ndim:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
 
     def item(self) -> float:
-        """The value of a one-element tensor as a Python number."""
+        """The value of a one-element tensor as a Python number (read back to the host)."""
         if self.data.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
-        return self.data.item()
+        return devices.to_numpy(self.data).item()
 
     def numpy(self) -> ndarray:
-        """The underlying array (shared, not copied)."""
-        return self.data
+        """The values as a NumPy array: the underlying array on the CPU (shared, not copied),
+        a copy read back from any other device."""
+        return devices.to_numpy(self.data)
 
     def detach(self) -> Tensor:
         """A new leaf sharing this tensor's data, cut off from the graph."""
@@ -147,9 +161,12 @@ class Tensor:
         return self
 
     def __repr__(self) -> str:
-        body = xp.array2string(self.data, precision=4, separator=", ", threshold=20,
-                               prefix="tensor(")
-        extra = [f"dtype={self.dtype}"] if self.dtype != xp.float64 else []
+        body = NUMPY.array2string(devices.to_numpy(self.data), precision=4, separator=", ",
+                                  threshold=20, prefix="tensor(")
+        name = dtype_name(self.dtype)
+        extra = [f"dtype={name}"] if name != "float64" else []
+        if type(self.data) is not ndarray:
+            extra.append(f"device={self.device!r}")
         if self.name:
             extra.append(f"name={self.name!r}")
         if self._op is not None:
@@ -222,10 +239,9 @@ class Tensor:
                     f"backward() on a tensor of shape {self.shape} needs grad=, an array of "
                     "that shape (the seed dJ/d(output)); only one-element outputs default to 1"
                 )
-            seed = xp.empty(self.data.shape, self.data.dtype)  # ones_like is a slow wrapper
-            seed.fill(1)
-        else:
-            seed = xp.array(_raw(grad), dtype=self.data.dtype)  # copy: never keep the caller's
+            seed = namespace(self.data).ones(self.data.shape, dtype=self.data.dtype)
+        else:  # a copy, on this tensor's device: never keep the caller's array
+            seed = namespace(self.data).asarray(_raw(grad), dtype=self.data.dtype, copy=True)
             if seed.shape != self.data.shape:
                 raise SeedError(
                     f"backward(grad=...) got shape {seed.shape}, the tensor has shape {self.shape}"
@@ -253,14 +269,14 @@ class Tensor:
                 continue  # not used by this output: its .grad stays as it was
             if create_graph:
                 t.grad = g if t.grad is None else (
-                    Tensor(t.grad) if isinstance(t.grad, ndarray) else t.grad) + g
+                    t.grad if isinstance(t.grad, Tensor) else Tensor(t.grad)) + g
             else:
                 g = g.data if isinstance(g, Tensor) else g
-                t.grad = g.copy() if t.grad is None else t.grad + g
+                t.grad = namespace(g).asarray(g, copy=True) if t.grad is None else t.grad + g
 
 
 def _check_grad_dtype(dtype: Any) -> None:
-    if dtype.char not in "fd":  # float16 saturates in sigmoid/exp; ints have no gradient
+    if dtype_name(dtype) not in ("float32", "float64"):  # float16 saturates in sigmoid/exp
         raise DTypeError(
             f"only floating-point tensors (float32, float64) can require gradients, got dtype "
             f"{dtype}; "
@@ -272,11 +288,13 @@ def _raw(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
-def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
+def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
+           device: Any = None) -> Tensor:
     """Make a tensor from a number, nested list or array; the data is copied.
 
     Floating-point data keeps its precision (float32 stays float32); Python floats become
-    float64, as in NumPy.
+    float64, as in NumPy.  ``device`` ("cpu", "cuda") says where it lives: by default the
+    device of an array given, else the default device (the CPU unless set).
 
     >>> import chainrule as cr
     >>> cr.tensor([[1.0, 2.0]], dtype="float32")
@@ -284,14 +302,23 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None) -> Tensor:
     """
     if isinstance(data, Tensor):
         data = data.data
-    return Tensor(_numbers(data, copy=True, dtype=dtype), requires_grad=requires_grad)
+    if is_array(data) and type(data) is not ndarray:  # on a device already: copy it there
+        xp = namespace(data)
+        arr = xp.asarray(data, copy=True) if dtype is None else xp.astype(
+            data, dtype_in(xp, dtype))
+    else:
+        arr = _numbers(data, copy=True, dtype=dtype)
+    t = Tensor(arr, requires_grad=requires_grad)  # on the default device
+    if device is not None:
+        t.data = devices.to_device(t.data, device)
+    return t
 
 
 def _numbers(data: Any, copy: bool = False, dtype: Any = None) -> ndarray:
     """``data`` as an array of numbers, or a DTypeError saying why it is not one (ragged
     nested lists, text, objects)."""
     try:
-        arr = xp.array(data, dtype=dtype) if copy else xp.asarray(data, dtype=dtype)
+        arr = NUMPY.array(data, dtype=dtype) if copy else NUMPY.asarray(data, dtype=dtype)
     except (ValueError, TypeError) as err:
         raise DTypeError(f"cannot make a tensor from {type(data).__name__} data: nested lists "
                          f"must be rectangular and hold numbers ({err})") from None
@@ -346,6 +373,11 @@ class Node:
     @property
     def grad(self) -> ndarray | None:
         return self._t.grad
+
+    @property
+    def device(self) -> devices.Device:
+        """Where the numbers live: ``"cpu"``, ``"cuda"`` (see :mod:`chainrule.engine.devices`)."""
+        return devices.device_of(self.data)
 
     @property
     def is_leaf(self) -> bool:

@@ -12,17 +12,25 @@ Sequential(
 )
 """
 
-from . import activations, functional, init, losses, registry, utils
+from . import activations, attention, functional, init, losses, registry, transformer, utils
 from .activations import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .attention import MultiheadAttention, PositionalEncoding, generate_square_subsequent_mask
+from .cells import GRUCell, LSTMCell, RNNCell
 from .container import Sequential
 from .conv import Conv2d
+from .embedding import Embedding
 from .layers import Dropout, Dropout2d, Flatten, Linear, Unflatten
 from .losses import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
 from .module import Module, Parameter
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from .pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from .recurrent import GRU, LSTM, RNN
+from .transformer import TransformerEncoderLayer
 
 __all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
     "AdaptiveAvgPool2d",
     "AvgPool2d",
     "BCELoss",
@@ -33,8 +41,11 @@ __all__ = [
     "CrossEntropyLoss",
     "Dropout",
     "Dropout2d",
+    "Embedding",
     "Flatten",
+    "GRUCell",
     "Identity",
+    "LSTMCell",
     "LayerNorm",
     "LeakyReLU",
     "Linear",
@@ -42,17 +53,24 @@ __all__ = [
     "MSELoss",
     "MaxPool2d",
     "Module",
+    "MultiheadAttention",
     "Parameter",
+    "PositionalEncoding",
+    "RNNCell",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "TransformerEncoderLayer",
     "Unflatten",
     "activations",
+    "attention",
     "functional",
+    "generate_square_subsequent_mask",
     "init",
     "losses",
     "registry",
+    "transformer",
     "utils",
 ]

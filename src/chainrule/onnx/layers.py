@@ -28,6 +28,8 @@ LayerNorm                 LayerNormalization (axis = -len(normalized_shape))
 Embedding                 Cast (to int64) + Gather
 RNN, LSTM, GRU            RNN, LSTM, GRU per layer (gates reordered to ONNX's: LSTM i o f c,
                           GRU z r h with linear_before_reset = 1); the output sequence only
+PositionalEncoding,       see :mod:`chainrule.onnx.attention` (no masks)
+TransformerEncoderLayer
 Sequential                its layers in order
 ========================  ====================================================================
 """
@@ -41,6 +43,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..nn import Module
+from .attention import ATTENTION_EXPORTS
 from .graph import Graph
 
 __all__ = ["EXPORTS", "export_layer", "layer_names"]
@@ -348,5 +351,6 @@ EXPORTS: dict[str, Export] = {
     "RNN": recurrent_to_onnx,
     "LSTM": recurrent_to_onnx,
     "GRU": recurrent_to_onnx,
+    **ATTENTION_EXPORTS,
 }
 """The ONNX form of each of chainrule's layers, by layer name."""

@@ -67,6 +67,9 @@ def capture(model: Any, loss_fn: Callable[..., Tensor], xb: Any, yb: Any,
     pass leaves the modules as it found them (attributes, buffers, random generators) and the
     parameters' gradients too."""
     x = xb if isinstance(xb, Tensor) else Tensor(np.asarray(xb))
+    if type(x.data) is not np.ndarray:  # the plan's kernels are NumPy's and numba's
+        raise UnsupportedStepError(f"compiled plans run on the CPU only, and the batch is on "
+                                   f"{x.device!r}")
     if x.ndim != 2:
         raise UnsupportedStepError("inputs are not a 2-D batch")
     params = list(model.parameters()) if isinstance(model, nn.Module) else []

@@ -28,6 +28,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .. import optim
+from ..engine import devices
 from ..errors import ConfigError
 from .callback import Callback
 
@@ -123,6 +124,7 @@ class TrainConfig:
     clip_grad_norm: float | None = None
     standardize_target: bool = False
     compile: bool = False
+    device: Any = None
 
     def __post_init__(self) -> None:
         if self.batch_size is not None:
@@ -164,6 +166,8 @@ class TrainConfig:
                 raise ConfigError(f"fit: clip_grad_norm must be a positive finite number (the "
                                   f"largest gradient norm) or None, got {c!r}")
             self.clip_grad_norm = float(c)
+        if self.device is not None:  # checked here: a missing GPU stops before any data is read
+            self.device = devices.device(self.device)
         if isinstance(self.metrics, str):
             self.metrics = self.metrics if self.metrics == "auto" else [self.metrics]
         elif isinstance(self.metrics, Iterable):

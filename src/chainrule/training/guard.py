@@ -19,6 +19,8 @@ import numpy as np
 
 from .. import nn
 from ..engine import Tensor, no_grad
+from ..engine.backend import namespace
+from ..engine.devices import to_numpy
 from ..errors import Option, OptionWarning
 
 __all__ = ["NonFiniteGuard", "Suggested", "first_nonfinite", "literal"]
@@ -30,9 +32,15 @@ def first_nonfinite(params: list[tuple[str, Tensor]], grads: bool) -> str | None
     """The name of the first parameter whose gradient (``grads``) or value is not finite."""
     for name, p in params:
         a = p.grad if grads else p.data
+        if a is None:
+            continue
+        if type(a) is not np.ndarray:  # on a device: one reduction there, one number back
+            xp = namespace(a)
+            if not bool(xp.all(xp.isfinite(a))):
+                return name
         # A sum is one pass with no temporary and carries any NaN or inf through; only when
         # it is not finite (or overflowed) look element by element.
-        if a is not None and not math.isfinite(a.sum()) and not np.isfinite(a).all():
+        elif not math.isfinite(a.sum()) and not np.isfinite(a).all():
             return name
     return None
 
@@ -63,7 +71,7 @@ class NonFiniteGuard:
         bad = first_nonfinite(self.params, grads=True)
         if bad is None:
             return None
-        g = dict(self.params)[bad].grad
+        g = to_numpy(dict(self.params)[bad].grad)
         kind = "nan" if np.isnan(g).any() else "inf"
         return (f"the gradient of {bad} ({self.layer_of(bad)}) became {kind} first (the loss "
                 f"was {loss}){note}")
@@ -74,14 +82,18 @@ class NonFiniteGuard:
         if not self.enabled:
             update()
             return None
-        for b, (_, p) in zip(self._backup, self.params):
-            np.copyto(b, p.data)
+        backup = self._backup
+        for i, (_, p) in enumerate(self.params):
+            if type(p.data) is np.ndarray and type(backup[i]) is np.ndarray:
+                np.copyto(backup[i], p.data)
+            else:  # a parameter on a device (model.to): its copy lives there too
+                backup[i] = namespace(p.data).asarray(p.data, copy=True)
         update()
         bad = first_nonfinite(self.params, grads=False)
         if bad is None:
             return None
-        for b, (_, p) in zip(self._backup, self.params):
-            np.copyto(p.data, b)
+        for b, (_, p) in zip(backup, self.params):
+            p.data[...] = b
         return (f"the update made {bad} ({self.layer_of(bad)}) non-finite although every "
                 "gradient was finite (the step overflowed)")
 
@@ -89,24 +101,24 @@ class NonFiniteGuard:
         """Which layer of a Sequential first gave a non-finite output on ``xb`` (and how large
         its weights are), as text to add to a message; empty when it cannot be told."""
         if not isinstance(self.model, nn.Sequential) or not xb.data.size \
-                or not np.isfinite(xb.data).all():
+                or not np.isfinite(to_numpy(xb.data)).all():
             return ""
         out = xb
         with no_grad():
             for i, module in enumerate(self.model):
                 out = module(out)
-                if not np.isfinite(out.data).all():
-                    sizes = [float(np.max(np.abs(p.data))) for p in module.parameters()
+                if not np.isfinite(to_numpy(out.data)).all():
+                    sizes = [float(np.max(np.abs(p.numpy()))) for p in module.parameters()
                              if p.data.size]
                     big = f" (its largest |weight| is {max(sizes):.3g})" if sizes else ""
                     return (f"; the first non-finite output came from layer {i} "
                             f"({type(module).__name__}){big}")
-        sizes = {k: float(np.max(np.abs(p.data))) for k, p in self.params if p.data.size}
+        sizes = {k: float(np.max(np.abs(p.numpy()))) for k, p in self.params if p.data.size}
         if not sizes:
             return ""
         name = max(sizes, key=sizes.__getitem__)
         return (f" although every layer's output was finite (largest |output| "
-                f"{float(np.max(np.abs(out.data))):.3g}; the largest weight is in {name}, "
+                f"{float(np.max(np.abs(out.numpy()))):.3g}; the largest weight is in {name}, "
                 f"|w| = {sizes[name]:.3g})")
 
     @staticmethod
@@ -122,7 +134,7 @@ class NonFiniteGuard:
         is 50): standardise them, e.g. with chainrule.data.StandardScaler. The model keeps its
         last finite weights (from before this step)'
         """
-        scale = float(np.max(np.abs(xb.data))) if xb.data.size else 0.0
+        scale = float(np.max(np.abs(to_numpy(xb.data)))) if xb.data.size else 0.0
         hints = [f"the learning rate ({lr:g}) is probably too high: try {{lr}}"]
         if scale > 10:
             hints.append(f"the inputs are not scaled (largest |x| in the batch is {scale:.3g}): "

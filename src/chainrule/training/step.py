@@ -87,10 +87,11 @@ class TrainStep:
             return StepOutcome(nonfinite=what, xb=xb)
         if out is None:
             return StepOutcome(loss=reduced.loss)
-        outputs = out.data if scaler is None else scaler.inverse(out.data)
+        outputs = out.numpy()  # the one read back per step: metrics are summed on the host
         if scaler is not None:  # report the loss in the target's own units
+            outputs = scaler.inverse(outputs)
             with no_grad():
-                value = float(batch_loss(self.loss_fn, Tensor(outputs.astype(out.data.dtype)),
+                value = float(batch_loss(self.loss_fn, Tensor(outputs.astype(out.numpy().dtype)),
                                          yr, wb).item())
         tally.add(value, weight, outputs, yr, wb)
         return StepOutcome(loss=value)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor, no_grad
+from ..engine.devices import to_device
 from .metrics import Metric
 from .targets import TargetScaler, weighted_loss
 from .tasks import Task
@@ -105,6 +106,7 @@ def evaluate_batches(model: Any, loss_fn: Any, tally: Tally, X: Array, y: Array,
     """Loss and metrics of ``model`` on checked arrays, under ``no_grad``, over every rank,
     summed in ``tally`` (outputs in the target's units when ``scaler`` is given)."""
     w = relative_weights(w, comm)
+    where = model.device  # each batch goes there once; outputs come back to be scored
     was_training = model.training
     model.eval()
     try:
@@ -114,12 +116,12 @@ def evaluate_batches(model: Any, loss_fn: Any, tally: Tally, X: Array, y: Array,
                 yb, wb = y[start:stop], None if w is None else w[start:stop]
                 if wb is not None and not wb.max() > 0:
                     continue  # rows of weight 0 count for nothing
-                out = model(Tensor(X[start:stop]))
+                out = model(Tensor(to_device(X[start:stop], where)))
                 if scaler is not None:
-                    out = Tensor(scaler.inverse(out.data).astype(out.data.dtype))
+                    out = Tensor(scaler.inverse(out.numpy()).astype(out.numpy().dtype))
                 loss = batch_loss(loss_fn, out, yb, wb)
                 tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
-                          out.data, yb, wb)
+                          out.numpy(), yb, wb)
     finally:
         model.train(was_training)
     return tally.results(comm, prefix)

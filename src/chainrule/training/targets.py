@@ -19,6 +19,7 @@ from .. import nn
 from ..data.checks import as_array, check_features, check_finite
 from ..data.combine import mean_std, square_safe_unit
 from ..engine import Tensor
+from ..engine.backend import dtype_name
 from ..errors import ConfigError, DataError, ShapeError
 from .metrics import check_sample_weight
 from .tasks import as_rows, last_layer, output_width
@@ -31,9 +32,10 @@ BINARY_LOSSES = (nn.BCELoss, nn.BCEWithLogitsLoss)
 
 
 def model_dtype(model: nn.Module) -> np.dtype:
-    """The floating dtype of the model's parameters (float32 when it has none)."""
+    """The floating dtype of the model's parameters (float32 when it has none), as NumPy's:
+    the data is prepared on the host whatever device the model is on."""
     params = model.parameters()
-    return params[0].data.dtype if params else np.dtype(np.float32)
+    return np.dtype(dtype_name(params[0].data.dtype)) if params else np.dtype(np.float32)
 
 
 def check_classes(y: Any, name: str = "y") -> None:

@@ -86,6 +86,8 @@ class Trainer:
             raise ConfigError("fit: the model has no parameters to train")
         self.config = config
         self.model = model
+        if config.device is not None:  # before the optimizer: its state is made beside them
+            model.to(config.device)
         self.loss_fn: Any = None if config.loss == "auto" else get_loss(config.loss)
         self.optimizer = get_optimizer(config.optimizer, model.parameters(), config.lr)
         self.comm = communicator(config.distributed)

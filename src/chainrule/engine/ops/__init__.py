@@ -17,6 +17,7 @@ the name it is shown by.
 ``reductions``     ``sum mean max min`` (the tensor methods) and the shared axis rules
 ``softmax``        ``softmax log_softmax logsumexp``
 ``shapes``         ``reshape transpose getitem concatenate stack``
+``transfer``       ``to cpu cuda``: a tensor moved to another device (the gradient moves back)
 ``operands``       how numbers, arrays and tensors of mixed dtypes become operands
 =================  ====================================================================
 
@@ -46,6 +47,7 @@ from .elementwise import (
 from .linalg import linear, matmul
 from .shapes import concatenate, getitem, reshape, stack, transpose
 from .softmax import log_softmax, logsumexp, softmax
+from .transfer import cpu, cuda, to
 
 __all__ = [
     "abs",
@@ -53,6 +55,8 @@ __all__ = [
     "astype",
     "clip",
     "concatenate",
+    "cpu",
+    "cuda",
     "div",
     "exp",
     "getitem",
@@ -76,6 +80,7 @@ __all__ = [
     "stack",
     "sub",
     "tanh",
+    "to",
     "transpose",
     "where",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backend import ndarray, xp
+from ..backend import errstate, namespace, ndarray
 from ..primitive import Primitive, node
 from ..tensor import Tensor
 from .operands import binary, broadcast_error, scalar
@@ -23,7 +23,7 @@ def add(a: Any, b: Any) -> Tensor:
             if a.data.dtype is b.data.dtype:
                 try:
                     return node(a.data + b.data, (a, b), ADD)
-                except ValueError:
+                except (ValueError, TypeError):
                     raise broadcast_error("add", a, b) from None
         elif (s := scalar(b)) is not None:
             return node(a.data + s, (a,), ADD_SCALAR, None, (a, s))
@@ -32,7 +32,7 @@ def add(a: Any, b: Any) -> Tensor:
     a, b = binary(a, b, "add")
     try:
         return node(a.data + b.data, (a, b), ADD)
-    except ValueError:
+    except (ValueError, TypeError):
         raise broadcast_error("add", a, b) from None
 
 
@@ -55,7 +55,7 @@ def sub(a: Any, b: Any) -> Tensor:
             if a.data.dtype is b.data.dtype:
                 try:
                     return node(a.data - b.data, (a, b), SUB)
-                except ValueError:
+                except (ValueError, TypeError):
                     raise broadcast_error("sub", a, b) from None
         elif (s := scalar(b)) is not None:
             return node(a.data - s, (a,), SUB_SCALAR, None, (a, s))
@@ -64,7 +64,7 @@ def sub(a: Any, b: Any) -> Tensor:
     a, b = binary(a, b, "sub")
     try:
         return node(a.data - b.data, (a, b), SUB)
-    except ValueError:
+    except (ValueError, TypeError):
         raise broadcast_error("sub", a, b) from None
 
 
@@ -96,7 +96,7 @@ def mul(a: Any, b: Any) -> Tensor:
             if a.data.dtype is b.data.dtype:
                 try:
                     return node(a.data * b.data, (a, b), MUL)
-                except ValueError:
+                except (ValueError, TypeError):
                     raise broadcast_error("mul", a, b) from None
         elif (s := scalar(b)) is not None:
             return node(a.data * s, (a,), MUL_SCALAR, s, (a, s))
@@ -105,7 +105,7 @@ def mul(a: Any, b: Any) -> Tensor:
     a, b = binary(a, b, "mul")
     try:
         return node(a.data * b.data, (a, b), MUL)
-    except ValueError:
+    except (ValueError, TypeError):
         raise broadcast_error("mul", a, b) from None
 
 
@@ -130,17 +130,17 @@ def div(a: Any, b: Any) -> Tensor:
             if a.data.dtype is b.data.dtype:
                 try:
                     return node(a.data / b.data, (a, b), DIV)
-                except ValueError:
+                except (ValueError, TypeError):
                     raise broadcast_error("div", a, b) from None
         elif (s := scalar(b)) is not None:
             if s == 0:
-                with xp.errstate(divide="ignore", invalid="ignore"):
+                with errstate(namespace(a.data), divide="ignore", invalid="ignore"):
                     return node(a.data / s, (a,), DIV_SCALAR, s, (a, s))
             return node(a.data / s, (a,), DIV_SCALAR, s, (a, s))
     a, b = binary(a, b, "div")
     try:
         return node(a.data / b.data, (a, b), DIV)
-    except ValueError:
+    except (ValueError, TypeError):
         raise broadcast_error("div", a, b) from None
 
 
@@ -154,7 +154,7 @@ def _div_backward(out: Tensor, g: ndarray) -> tuple:
 def _div_scalar_backward(out: Tensor, g: ndarray) -> tuple:
     s = out._saved
     if s == 0:  # x / 0 is +-inf (or NaN at 0) with gradient +-inf, as in NumPy and PyTorch
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with errstate(namespace(g), divide="ignore", invalid="ignore"):
             return (g / s,)
     return (g * (1.0 / s),)
 
@@ -167,25 +167,26 @@ def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - mirrors the ** operator
     """Elementwise ``a ** b``; the exponent may be a number or a tensor."""
     if isinstance(a, Tensor) and not isinstance(b, Tensor) and (s := scalar(b)) is not None:
         if s < 0:
-            with xp.errstate(divide="ignore"):  # 0 ** -1 is inf, as NumPy and PyTorch say
+            with errstate(namespace(a.data), divide="ignore"):  # 0 ** -1 is inf, as NumPy says
                 return node(a.data ** s, (a,), POW_SCALAR, s, (a, s))
         return node(a.data ** s, (a,), POW_SCALAR, s, (a, s))
     a, b = binary(a, b, "pow")
     try:
-        with xp.errstate(divide="ignore"):
+        with errstate(namespace(a.data, b.data), divide="ignore"):
             return node(a.data ** b.data, (a, b), POW)
-    except ValueError:
+    except (ValueError, TypeError):
         raise broadcast_error("pow", a, b) from None
 
 
 def _pow_backward(out: Tensor, g: ndarray) -> tuple:
     a, b = out._parents
     ga = gb = None
+    xp = namespace(g, a.data, b.data)
     if a.requires_grad:
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with errstate(xp, divide="ignore", invalid="ignore"):
             ga = g * xp.where(b.data == 0, 0, b.data * a.data ** (b.data - 1))
     if b.requires_grad:
-        with xp.errstate(divide="ignore", invalid="ignore"):
+        with errstate(xp, divide="ignore", invalid="ignore"):
             # d(a^b)/db = a^b log a.  PyTorch's rule at a = 0: 0 where b >= 0 (the limit),
             # and the plain product (inf * -inf = -inf) where b < 0; negative a gives NaN.
             gb = g * xp.where((a.data == 0) & (b.data >= 0), 0, out.data * xp.log(a.data))
@@ -198,7 +199,7 @@ def _pow_scalar_backward(out: Tensor, g: ndarray) -> tuple:
     if p == 2:
         return (g * (2 * x),)
     if p == 0:  # d(x^0)/dx = 0 everywhere, x = 0 included (PyTorch, autograd, tinygrad)
-        return (xp.zeros_like(g),)
+        return (namespace(g).zeros_like(g),)
     return (g * (p * x ** (p - 1)),)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from ...errors import DTypeError, ShapeError
-from ..backend import ndarray, xp
+from ..backend import NUMPY, asarray_on, dtype_in, dtype_name, namespace, ndarray
 from ..primitive import Primitive, node
 from ..tensor import Tensor
 from .operands import binary, broadcast_error
@@ -16,7 +17,7 @@ __all__ = ["abs", "astype", "clip", "exp", "leaky_relu", "log", "maximum", "mini
 
 def exp(x: Tensor) -> Tensor:
     """Elementwise e**x."""
-    return node(xp.exp(x.data), (x,), EXP)
+    return node(namespace(x.data).exp(x.data), (x,), EXP)
 
 
 def _exp_backward(out: Tensor, g: ndarray) -> tuple:
@@ -28,7 +29,7 @@ EXP = Primitive("exp", _exp_backward)
 
 def log(x: Tensor) -> Tensor:
     """Elementwise natural logarithm."""
-    return node(xp.log(x.data), (x,), LOG)
+    return node(namespace(x.data).log(x.data), (x,), LOG)
 
 
 def _log_backward(out: Tensor, g: ndarray) -> tuple:
@@ -40,7 +41,7 @@ LOG = Primitive("log", _log_backward)
 
 def sqrt(x: Tensor) -> Tensor:
     """Elementwise square root."""
-    return node(xp.sqrt(x.data), (x,), SQRT)
+    return node(namespace(x.data).sqrt(x.data), (x,), SQRT)
 
 
 def _sqrt_backward(out: Tensor, g: ndarray) -> tuple:
@@ -52,11 +53,12 @@ SQRT = Primitive("sqrt", _sqrt_backward)
 
 def abs(x: Tensor) -> Tensor:  # noqa: A001 - the function users know by this name
     """Elementwise absolute value (gradient 0 at 0, as in PyTorch)."""
-    return node(xp.abs(x.data), (x,), ABS)
+    return node(namespace(x.data).abs(x.data), (x,), ABS)
 
 
 def _abs_backward(out: Tensor, g: ndarray) -> tuple:
-    return (g * xp.sign(out._parents[0].data),)
+    xd = out._parents[0].data
+    return (g * namespace(xd).sign(xd),)
 
 
 ABS = Primitive("abs", _abs_backward)
@@ -64,7 +66,7 @@ ABS = Primitive("abs", _abs_backward)
 
 def tanh(x: Tensor) -> Tensor:
     """Elementwise tanh; backward uses the saved output: 1 - tanh(x)**2."""
-    return node(xp.tanh(x.data), (x,), TANH)
+    return node(namespace(x.data).tanh(x.data), (x,), TANH)
 
 
 def _tanh_backward(out: Tensor, g: ndarray) -> tuple:
@@ -80,18 +82,24 @@ def stable_sigmoid(z: ndarray) -> ndarray:
     # 1 / (1 + e^-z) is accurate in both tails; only e^-z can overflow, so cap the exponent
     # where the result is already below the smallest normal number of the dtype.  float16's
     # range is too narrow for that (its cap would sit at -11): compute it in float32.
-    if z.dtype.char == "e":
-        return stable_sigmoid(z.astype(xp.float32)).astype(xp.float16)
-    t = xp.maximum(z, _SIGMOID_FLOOR.get(z.dtype.char, -700.0))
+    xp = namespace(z)
+    name = dtype_name(z.dtype)
+    if name == "float16":
+        return xp.astype(stable_sigmoid(xp.astype(z, xp.float32)), xp.float16)
+    t = xp.maximum(z, _SIGMOID_FLOOR.get(name, -700.0))
+    if xp is not NUMPY:
+        return 1 / (1 + xp.exp(-t))
+    # The same on NumPy, in place: one array instead of four (a step of the course's sigmoid
+    # nets spends a tenth of its time here); tests/engine/test_backend.py checks they agree.
     if type(t) is not ndarray:  # 0-d input: NumPy returned a scalar
-        t = xp.array(t)
+        t = xp.asarray(t, copy=True)
     xp.negative(t, out=t)
     xp.exp(t, out=t)
     t += 1
     return xp.reciprocal(t, out=t)
 
 
-_SIGMOID_FLOOR = {"f": -87.0, "d": -708.0}
+_SIGMOID_FLOOR = {"float32": -87.0, "float64": -708.0}
 
 
 def sigmoid(x: Tensor) -> Tensor:
@@ -109,11 +117,11 @@ SIGMOID = Primitive("sigmoid", _sigmoid_backward)
 
 def relu(x: Tensor) -> Tensor:
     """Elementwise max(x, 0) (gradient 0 at 0)."""
-    return node(xp.maximum(x.data, 0), (x,), RELU)
+    return node(namespace(x.data).maximum(x.data, 0), (x,), RELU)
 
 
 def _relu_backward(out: Tensor, g: ndarray) -> tuple:
-    return (g * (out.data > 0),)
+    return (namespace(g).where(out.data > 0, g, 0),)
 
 
 RELU = Primitive("relu", _relu_backward)
@@ -122,12 +130,12 @@ RELU = Primitive("relu", _relu_backward)
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     """Elementwise x for x > 0, ``negative_slope * x`` otherwise."""
     xd = x.data
-    return node(xp.where(xd > 0, xd, xd * negative_slope), (x,), LEAKY_RELU,
+    return node(namespace(xd).where(xd > 0, xd, xd * negative_slope), (x,), LEAKY_RELU,
                 negative_slope, (x, negative_slope))
 
 
 def _leaky_relu_backward(out: Tensor, g: ndarray) -> tuple:
-    return (xp.where(out._parents[0].data > 0, g, g * out._saved),)
+    return (namespace(g).where(out._parents[0].data > 0, g, g * out._saved),)
 
 
 LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward, saved="constant")
@@ -136,21 +144,21 @@ LEAKY_RELU = Primitive("leaky_relu", _leaky_relu_backward, saved="constant")
 def clip(x: Tensor, min: float | None = None, max: float | None = None) -> Tensor:  # noqa: A002
     """Clamp to [min, max]; the gradient passes where min <= x <= max (as in PyTorch)."""
     for what, v in (("min", min), ("max", max)):
-        if v is not None and (isinstance(v, bool) or not isinstance(
-                v, (int, float, xp.integer, xp.floating))):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real)):
             raise DTypeError(f"clip: {what} must be a number or None, got {v!r}")
-    return node(xp.clip(x.data, min, max), (x,), CLIP, (min, max), (x, min, max))
+    xd = x.data
+    return node(namespace(xd).clip(xd, min, max), (x,), CLIP, (min, max), (x, min, max))
 
 
 def _clip_backward(out: Tensor, g: ndarray) -> tuple:
     lo, hi = out._saved
     xd = out._parents[0].data
-    inside = xp.ones(xd.shape, dtype=bool)
+    xp = namespace(g)
     if lo is not None:
-        inside &= xd >= lo
+        g = xp.where(xd >= lo, g, 0)
     if hi is not None:
-        inside &= xd <= hi
-    return (g * inside,)
+        g = xp.where(xd <= hi, g, 0)
+    return (g,)
 
 
 CLIP = Primitive("clip", _clip_backward, saved="constant")
@@ -158,14 +166,19 @@ CLIP = Primitive("clip", _clip_backward, saved="constant")
 
 def astype(x: Tensor, dtype: Any) -> Tensor:
     """Cast to ``dtype``; the gradient is cast back to the input's dtype."""
-    dtype = xp.dtype(dtype)
+    xp = namespace(x.data)
+    try:
+        dtype = dtype_in(xp, dtype)
+    except TypeError:
+        raise DTypeError(f"astype: {dtype!r} is not a dtype; use e.g. 'float32' or "
+                         "'float64'") from None
     if x.data.dtype == dtype:
         return x
-    return node(x.data.astype(dtype), (x,), ASTYPE, None, (x, str(dtype)))
+    return node(xp.astype(x.data, dtype), (x,), ASTYPE, None, (x, dtype_name(dtype)))
 
 
 def _astype_backward(out: Tensor, g: ndarray) -> tuple:
-    return (g.astype(out._parents[0].data.dtype),)
+    return (namespace(g).astype(g, out._parents[0].data.dtype),)
 
 
 ASTYPE = Primitive("astype", _astype_backward)
@@ -177,7 +190,7 @@ def maximum(a: Any, b: Any) -> Tensor:
     """Elementwise maximum; at ties the gradient is split evenly (as in PyTorch)."""
     a, b = binary(a, b, "maximum")
     try:
-        return node(xp.maximum(a.data, b.data), (a, b), MAXIMUM)
+        return node(namespace(a.data, b.data).maximum(a.data, b.data), (a, b), MAXIMUM)
     except ValueError:
         raise broadcast_error("maximum", a, b) from None
 
@@ -186,15 +199,16 @@ def minimum(a: Any, b: Any) -> Tensor:
     """Elementwise minimum; at ties the gradient is split evenly (as in PyTorch)."""
     a, b = binary(a, b, "minimum")
     try:
-        return node(xp.minimum(a.data, b.data), (a, b), MINIMUM)
+        return node(namespace(a.data, b.data).minimum(a.data, b.data), (a, b), MINIMUM)
     except ValueError:
         raise broadcast_error("minimum", a, b) from None
 
 
 def _extremum_backward(out: Tensor, g: ndarray) -> tuple:
     a, b = out._parents
-    wa = (a.data == out.data).astype(g.dtype)
-    wb = (b.data == out.data).astype(g.dtype)
+    xp = namespace(g)
+    wa = xp.astype(a.data == out.data, g.dtype)
+    wb = xp.astype(b.data == out.data, g.dtype)
     total = wa + wb  # 2 at ties, 1 elsewhere
     return g * wa / total, g * wb / total
 
@@ -205,8 +219,10 @@ MINIMUM = Primitive("minimum", _extremum_backward)
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Pick from ``a`` where ``condition`` holds and from ``b`` elsewhere (with broadcasting)."""
-    cond = xp.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     a, b = binary(a, b, "where")
+    xp = namespace(a.data, b.data)
+    raw = condition.data if isinstance(condition, Tensor) else condition
+    cond = asarray_on(xp, raw, xp.bool)
     try:
         out = xp.where(cond, a.data, b.data)
     except ValueError:
@@ -218,6 +234,7 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
 
 def _where_backward(out: Tensor, g: ndarray) -> tuple:
     cond = out._saved
+    xp = namespace(g)
     zero = xp.zeros((), dtype=g.dtype)
     return xp.where(cond, g, zero), xp.where(cond, zero, g)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ShapeError
-from ..backend import ndarray, xp
+from ..backend import namespace, ndarray
 from ..backprop import sum_rows
 from ..primitive import Primitive, node
 from ..tensor import Tensor
@@ -25,7 +25,7 @@ def matmul(a: Any, b: Any) -> Tensor:
         raise ShapeError(f"matmul: shapes {a.shape} and {b.shape} do not align ({ka} != {kb})")
     try:
         return node(a.data @ b.data, (a, b), MATMUL)
-    except ValueError:
+    except (ValueError, TypeError):
         raise broadcast_error("matmul (batch dimensions)", a, b) from None
 
 
@@ -35,19 +35,20 @@ def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
     if ad.ndim == 1 and bd.ndim == 1:  # inner product: a scalar output
         return g * bd, g * ad
     # Treat 1-D operands as a row (left) or a column (right), as NumPy does, then drop the axis.
+    xp = namespace(g, ad, bd)
     if ad.ndim == 1:
         ad = ad[None, :]
-        g = xp.expand_dims(g, -2)
+        g = xp.expand_dims(g, axis=-2)
     if bd.ndim == 1:
         bd = bd[:, None]
-        g = xp.expand_dims(g, -1)
+        g = xp.expand_dims(g, axis=-1)
     ga = gb = None
     if a.requires_grad:
-        ga = g @ xp.swapaxes(bd, -1, -2)
+        ga = g @ xp.matrix_transpose(bd)
         if a.ndim == 1:
             ga = ga[..., 0, :]
     if b.requires_grad:
-        gb = xp.swapaxes(ad, -1, -2) @ g
+        gb = xp.matrix_transpose(ad) @ g
         if b.ndim == 1:
             gb = gb[..., :, 0]
     return ga, gb
@@ -79,12 +80,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 
 def _linear_backward(out: Tensor, g: ndarray) -> tuple:
     x, w = out._parents[0], out._parents[1]
-    g2 = g.reshape(-1, g.shape[-1]) if g.ndim != 2 else g
+    xp = namespace(g)
+    g2 = xp.reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
     gx = g @ w.data if x.requires_grad else None
     gw = None
     if w.requires_grad:
         xd = x.data
-        gw = g2.T @ (xd.reshape(-1, xd.shape[-1]) if xd.ndim != 2 else xd)
+        gw = g2.T @ (xp.reshape(xd, (-1, xd.shape[-1])) if xd.ndim != 2 else xd)
     if len(out._parents) == 2:
         return gx, gw
     return gx, gw, sum_rows(g2) if out._parents[2].requires_grad else None

@@ -7,10 +7,11 @@ operation: chainrule never widens or narrows a tensor behind your back.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
-from ...errors import DTypeError, ShapeError
-from ..backend import ndarray, xp
+from ...errors import DeviceError, DTypeError, ShapeError
+from ..backend import is_floating, namespace, ndarray
 from ..tensor import Tensor
 
 __all__ = ["as_tensor", "binary", "broadcast_error", "match_dtypes", "scalar"]
@@ -25,28 +26,33 @@ def scalar(x: Any) -> Any:
     t = type(x)
     if t is float or t is int:
         return x
-    if isinstance(x, (bool, int, xp.integer, xp.bool_)):
+    if isinstance(x, numbers.Integral):  # bool and NumPy's integers too
         return int(x)
-    if isinstance(x, (float, xp.floating)):
+    if isinstance(x, numbers.Real):  # NumPy's floating scalars too
         return float(x)
     return None
 
 
 def match_dtypes(a: ndarray, b: ndarray, op: str) -> tuple[ndarray, ndarray]:
     """Bring two arrays to one dtype without silently changing a floating-point precision."""
+    if type(a) is not type(b):
+        try:
+            namespace(a, b)
+        except DeviceError as err:
+            raise DeviceError(f"{op}: {err}") from None
     da, db = a.dtype, b.dtype
     if da is db or da == db:
         return a, b
-    fa, fb = da.kind == "f", db.kind == "f"
+    fa, fb = is_floating(da), is_floating(db)
     if fa and fb:
         raise DTypeError(
             f"{op}: cannot combine {da} and {db} operands; convert one explicitly, "
             f"e.g. x.astype('{da}'), so the precision you get is the one you chose"
         )
     if fa:
-        return a, b.astype(da)
+        return a, namespace(b).astype(b, da)
     if fb:
-        return a.astype(db), b
+        return namespace(a).astype(a, db), b
     return a, b
 
 
@@ -66,14 +72,19 @@ def binary(a: Any, b: Any, op: str) -> tuple[Tensor, Tensor]:
 
 def _like(x: Any, ref: Any) -> Tensor:
     s = scalar(x)
-    if s is not None and isinstance(ref, Tensor) and ref.data.dtype.kind == "f":
-        return Tensor(xp.asarray(s, dtype=ref.data.dtype))
+    if s is not None and isinstance(ref, Tensor) and is_floating(ref.data.dtype):
+        return Tensor(namespace(ref.data).asarray(s, dtype=ref.data.dtype))
     if isinstance(x, (str, bytes)):
         raise DTypeError(f"cannot compute with the text {x!r:.40} as a number; convert it "
                          "first, e.g. float(value)")
     return Tensor(x)
 
 
-def broadcast_error(op: str, a: Tensor, b: Tensor) -> ShapeError:
+def broadcast_error(op: str, a: Tensor, b: Tensor) -> ShapeError | DeviceError:
+    """Why two operands did not combine: two devices, or shapes that do not broadcast."""
+    try:
+        namespace(a.data, b.data)
+    except DeviceError as err:
+        return DeviceError(f"{op}: {err}")
     return ShapeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast together; "
                       "each dimension must be equal or 1 (reshape one operand)")

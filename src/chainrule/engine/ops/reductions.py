@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ShapeError
-from ..backend import ndarray, xp
+from ..backend import namespace, ndarray
 from ..primitive import Primitive, node
 from ..tensor import Tensor
 
@@ -47,15 +47,18 @@ def shown(x: Tensor, axis: Axis) -> tuple:
 
 def expand(g: ndarray, shape: tuple[int, ...], axis: Axis, keepdims: bool) -> ndarray:
     """Undo a reduction's shape change: put back reduced axes, then broadcast (a view)."""
+    xp = namespace(g)
     if axis is not None and not keepdims:
-        g = xp.expand_dims(g, axis)
+        for a in sorted(axis) if isinstance(axis, tuple) else (axis,):
+            g = xp.expand_dims(g, axis=a)
     return xp.broadcast_to(g, shape)
 
 
 def sum(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Sum over ``axis`` (all axes by default)."""
     ax = reduction_axes(x, axis, "sum") if axis is not None else None
-    return node(x.data.sum(axis=ax, keepdims=keepdims), (x,), SUM, (ax, keepdims),
+    xd = x.data
+    return node(namespace(xd).sum(xd, axis=ax, keepdims=keepdims), (x,), SUM, (ax, keepdims),
                 shown(x, axis))
 
 
@@ -71,7 +74,8 @@ def mean(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:
     """Mean over ``axis`` (all axes by default)."""
     ax = reduction_axes(x, axis, "mean") if axis is not None else None
     xd = x.data
-    out = xp.asarray(xd.mean(axis=ax, keepdims=keepdims))  # .size below needs an array
+    xp = namespace(xd)
+    out = xp.asarray(xp.mean(xd, axis=ax, keepdims=keepdims))  # .size below needs an array
     count = xd.size // out.size if out.size else 0
     return node(out, (x,), MEAN, (ax, keepdims, count), shown(x, axis))
 
@@ -87,22 +91,25 @@ MEAN = Primitive("mean", _mean_backward, reduction_template("mean"), saved="cons
 def max(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Maximum over ``axis``; tied maxima share the gradient evenly."""
     ax = reduction_axes(x, axis, "max")
-    return node(x.data.max(axis=ax, keepdims=keepdims), (x,), MAX, (ax, keepdims),
+    xd = x.data
+    return node(namespace(xd).max(xd, axis=ax, keepdims=keepdims), (x,), MAX, (ax, keepdims),
                 shown(x, axis))
 
 
 def min(x: Tensor, axis: Axis = None, keepdims: bool = False) -> Tensor:  # noqa: A001
     """Minimum over ``axis``; tied minima share the gradient evenly."""
     ax = reduction_axes(x, axis, "min")
-    return node(x.data.min(axis=ax, keepdims=keepdims), (x,), MIN, (ax, keepdims),
+    xd = x.data
+    return node(namespace(xd).min(xd, axis=ax, keepdims=keepdims), (x,), MIN, (ax, keepdims),
                 shown(x, axis))
 
 
 def _minmax_backward(out: Tensor, g: ndarray) -> tuple:
     axis, keepdims = out._saved
     xd = out._parents[0].data
-    hit = (xd == expand(out.data, xd.shape, axis, keepdims)).astype(g.dtype)
-    hit /= hit.sum(axis=axis, keepdims=True)
+    xp = namespace(g)
+    hit = xp.astype(xd == expand(out.data, xd.shape, axis, keepdims), g.dtype)
+    hit /= xp.sum(hit, axis=axis, keepdims=True)
     return (expand(g, xd.shape, axis, keepdims) * hit,)
 
 

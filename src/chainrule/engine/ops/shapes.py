@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from typing import Any
 
 from ...errors import DTypeError, ShapeError
-from ..backend import ndarray, xp
+from ..backend import add_at, dtype_name, is_array, is_floating, namespace, ndarray
+from ..devices import to_numpy
 from ..primitive import Primitive, node
 from ..tensor import Tensor
 from .operands import as_tensor
@@ -19,7 +21,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     try:
-        out = x.data.reshape(shape)
+        out = namespace(x.data).reshape(x.data, shape)
     except (ValueError, TypeError):
         raise ShapeError(f"reshape: cannot reshape {x.shape} ({x.size} values) into {shape}") \
             from None
@@ -27,7 +29,7 @@ def reshape(x: Tensor, *shape: Any) -> Tensor:
 
 
 def _reshape_backward(out: Tensor, g: ndarray) -> tuple:
-    return (g.reshape(out._parents[0].data.shape),)
+    return (namespace(g).reshape(g, out._parents[0].data.shape),)
 
 
 RESHAPE = Primitive("reshape", _reshape_backward)
@@ -37,9 +39,10 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     """Permute axes (reverse them by default, like ``.T``); negative axes count from the end."""
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
-    if not axes:
-        return node(xp.transpose(x.data), (x,), TRANSPOSE, None)
     nd = x.data.ndim
+    if not axes:
+        return node(namespace(x.data).permute_dims(x.data, tuple(range(nd - 1, -1, -1))), (x,),
+                    TRANSPOSE, None)
     try:
         perm = tuple(int(a) + nd if int(a) < 0 else int(a) for a in axes)
     except (TypeError, ValueError):
@@ -47,12 +50,15 @@ def transpose(x: Tensor, *axes: Any) -> Tensor:
     if sorted(perm) != list(range(nd)):
         raise ShapeError(f"transpose: axes {axes!r} are not a permutation of the {nd} axes of "
                          f"a tensor of shape {x.shape}")
-    return node(xp.transpose(x.data, perm), (x,), TRANSPOSE, perm, (x, axes))
+    return node(namespace(x.data).permute_dims(x.data, perm), (x,), TRANSPOSE, perm, (x, axes))
 
 
 def _transpose_backward(out: Tensor, g: ndarray) -> tuple:
-    perm = out._saved  # normalised, so argsort gives the inverse permutation
-    return (xp.transpose(g, None if perm is None else xp.argsort(perm)),)
+    perm = out._saved  # normalised, so sorting by it gives the inverse permutation
+    n = g.ndim
+    back = tuple(range(n - 1, -1, -1)) if perm is None else tuple(
+        sorted(range(n), key=perm.__getitem__))
+    return (namespace(g).permute_dims(g, back),)
 
 
 TRANSPOSE = Primitive("transpose", _transpose_backward,
@@ -72,9 +78,9 @@ def _is_basic(idx: Any) -> bool:
     """Slices, integers, None, Ellipsis and boolean masks select each element at most once;
     anything else (lists, tuples or arrays of integers, at any depth) may repeat one."""
     for i in idx if isinstance(idx, tuple) else (idx,):
-        if i is None or i is Ellipsis or isinstance(i, (slice, int, xp.integer)):
+        if i is None or i is Ellipsis or isinstance(i, (slice, numbers.Integral)):
             continue
-        if isinstance(i, ndarray) and i.dtype == bool:
+        if is_array(i) and dtype_name(i.dtype) == "bool":
             continue
         return False
     return True
@@ -87,8 +93,10 @@ def _index_text(idx: Any) -> str:
             return text.removesuffix(":") if i.step is None else text
         if i is Ellipsis:
             return "..."
-        if isinstance(i, ndarray):
-            return "mask" if i.dtype == bool else (str(i.tolist()) if i.size <= 6 else "array")
+        if is_array(i):
+            if dtype_name(i.dtype) == "bool":
+                return "mask"
+            return str(to_numpy(i).tolist()) if i.size <= 6 else "array"
         return str(i)
     return ", ".join(one(i) for i in (idx if isinstance(idx, tuple) else (idx,)))
 
@@ -96,11 +104,81 @@ def _index_text(idx: Any) -> str:
 def getitem(x: Tensor, idx: Any) -> Tensor:
     """``x[idx]``: basic slicing, boolean masks and integer-array indexing."""
     idx = _index(idx)
+    xd = x.data
+    if type(xd) is not ndarray:
+        idx = _on_device(namespace(xd), idx, xd.ndim)
     try:
-        out = x.data[idx]
+        out = xd[idx] if type(xd) is ndarray else _take(xd, idx)
     except IndexError as err:
         raise ShapeError(f"indexing a tensor of shape {x.shape}: {err}") from None
     return node(out, (x,), GETITEM, (idx, _is_basic(idx)), (x, _index_text(idx)))
+
+
+def _on_device(xp: Any, idx: Any, ndim: int) -> Any:
+    # NumPy's index forms (lists and tuples of integers, host arrays) as arrays on the
+    # tensor's device, as PyTorch allows a CPU index for a GPU tensor.
+    # The standard also wants every axis indexed, so a short index gets NumPy's implied
+    # trailing ``...``.
+    def one(i: Any) -> Any:
+        if isinstance(i, (list, tuple)) or type(i) is ndarray:
+            return xp.asarray(i)
+        return i
+    idx = tuple(one(i) for i in idx) if isinstance(idx, tuple) else (one(idx),)
+    if not any(i is Ellipsis for i in idx) and sum(i is not None for i in idx) < ndim:
+        idx = (*idx, Ellipsis)
+    return idx
+
+
+def _one_array(a: Any, idx: Any) -> tuple[tuple, int, Any] | None:
+    """An index with one integer array among slices, integers and None, as (the index with a
+    full slice in the array's place, the axis it indexes after that, the array); else None."""
+    parts = list(idx) if isinstance(idx, tuple) else [idx]
+    found = [k for k, p in enumerate(parts) if is_array(p) and dtype_name(p.dtype) != "bool"]
+    if len(found) != 1 or any(is_array(p) for k, p in enumerate(parts) if k != found[0]):
+        return None
+    if any(p is Ellipsis for p in parts):
+        k = next(k for k, p in enumerate(parts) if p is Ellipsis)
+        explicit = sum(p is not None and p is not Ellipsis for p in parts)
+        parts[k:k + 1] = [slice(None)] * (a.ndim - explicit)
+    k = next(k for k, p in enumerate(parts) if is_array(p))
+    arr = parts[k]
+    parts[k] = slice(None)
+    axis = sum(not isinstance(p, numbers.Integral) for p in parts[:k])
+    return (*parts, Ellipsis), axis, arr
+
+
+def _take(a: Any, idx: Any) -> Any:
+    # The standard indexes with integer arrays only when every axis gets one; one array among
+    # slices (an embedding's rows, a column pick) is a basic index and then ``take``.
+    one = _one_array(a, idx)
+    if one is None:
+        return a[idx if not isinstance(idx, tuple) or len(idx) >= a.ndim else (*idx, ...)]
+    basic, axis, arr = one
+    xp = namespace(a)
+    base = a[basic]
+    n = base.shape[axis]
+    flat = xp.reshape(arr, (-1,))
+    flat = xp.where(flat < 0, flat + n, flat)
+    picked = xp.take(base, flat, axis=axis)
+    return xp.reshape(picked, (*base.shape[:axis], *arr.shape, *base.shape[axis + 1:]))
+
+
+def _add_taken(gx: Any, idx: Any, g: Any) -> None:
+    # The adjoint of _take on the standard's functions: add g's slices back along the axis.
+    one = _one_array(gx, idx)
+    if one is None:
+        add_at(gx, idx, g)
+        return
+    basic, axis, arr = one
+    xp = namespace(gx)
+    base = gx[basic]
+    flat = xp.reshape(arr, (-1,))
+    n = base.shape[axis]
+    flat = xp.where(flat < 0, flat + n, flat)
+    moved = xp.moveaxis(xp.zeros(base.shape, dtype=gx.dtype), axis, 0)
+    vals = xp.reshape(g, (*base.shape[:axis], flat.shape[0], *base.shape[axis + 1:]))
+    add_at(moved, flat, xp.moveaxis(vals, axis, 0))
+    gx[basic] = gx[basic] + xp.moveaxis(moved, 0, axis)
 
 
 def _getitem_backward(out: Tensor, g: ndarray) -> tuple:
@@ -115,18 +193,20 @@ def scatter(g: ndarray | Tensor, shape: tuple[int, ...], idx: Any, basic: bool) 
     """Zeros of ``shape`` with ``g`` put at ``x[idx]``: the adjoint of indexing.  Repeated
     indices add up.  An array gives an array; a tensor gives a recorded node, whose own
     backward indexes again (so indexing has derivatives of every order)."""
-    gx = xp.zeros(shape, dtype=g.dtype)
     gd = g.data if isinstance(g, Tensor) else g
+    gx = namespace(gd).zeros(shape, dtype=gd.dtype)
     if basic:
         gx[idx] = gd
+    elif type(gx) is ndarray:
+        add_at(gx, idx, gd)  # repeated indices must add up, not overwrite
     else:
-        xp.add.at(gx, idx, gd)  # repeated indices must add up, not overwrite
+        _add_taken(gx, idx, gd)
     return node(gx, (g,), SCATTER, (idx, basic)) if isinstance(g, Tensor) else gx
 
 
 def _scatter_backward(out: Tensor, g: ndarray) -> tuple:
     idx, _ = out._saved
-    return (g[idx],)
+    return (g[idx] if type(g) is ndarray or isinstance(g, Tensor) else _take(g, idx),)
 
 
 SCATTER = Primitive("scatter", _scatter_backward, "scatter({0})", saved="constant")
@@ -135,8 +215,9 @@ SCATTER = Primitive("scatter", _scatter_backward, "scatter({0})", saved="constan
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing axis."""
     ts = _same_dtype(tensors, "concatenate")
+    arrays = [t.data for t in ts]
     try:
-        out = xp.concatenate([t.data for t in ts], axis=axis)
+        out = namespace(*arrays).concat(arrays, axis=axis)
     except ValueError as err:
         raise ShapeError(f"concatenate: {err}") from None
     sizes = [t.data.shape[axis] for t in ts]
@@ -145,9 +226,12 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def _concatenate_backward(out: Tensor, g: ndarray) -> tuple:
     axis, sizes = out._saved
-    ends = xp.cumsum(sizes).tolist()
     before = (slice(None),) * (axis % g.ndim)  # slicing works on arrays and tensors alike
-    return tuple(g[(*before, slice(end - n, end))] for n, end in zip(sizes, ends))
+    parts, end = [], 0
+    for n in sizes:
+        parts.append(g[(*before, slice(end, end + n), ...)])
+        end += n
+    return tuple(parts)
 
 
 CONCATENATE = Primitive("concatenate", _concatenate_backward,
@@ -158,8 +242,9 @@ CONCATENATE = Primitive("concatenate", _concatenate_backward,
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors of one shape along a new axis."""
     ts = _same_dtype(tensors, "stack")
+    arrays = [t.data for t in ts]
     try:
-        out = xp.stack([t.data for t in ts], axis=axis)
+        out = namespace(*arrays).stack(arrays, axis=axis)
     except ValueError as err:
         raise ShapeError(f"stack: {err}") from None
     return node(out, tuple(ts), STACK, axis, (*ts, axis))
@@ -167,7 +252,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
 
 def _stack_backward(out: Tensor, g: ndarray) -> tuple:
     axis = out._saved
-    return tuple(xp.moveaxis(g, axis, 0))
+    return tuple(namespace(g).unstack(g, axis=axis))
 
 
 STACK = Primitive("stack", _stack_backward,
@@ -178,10 +263,11 @@ def _same_dtype(tensors: Sequence[Any], op: str) -> list[Tensor]:
     ts = [as_tensor(t) for t in tensors]
     if not ts:
         raise ShapeError(f"{op}: needs at least one tensor")
-    floats = {str(t.dtype) for t in ts if t.dtype.kind == "f"}
+    floats = {dtype_name(t.dtype) for t in ts if is_floating(t.dtype)}
     if len(floats) > 1:
         raise DTypeError(f"{op}: cannot combine dtypes {sorted(floats)}; convert explicitly")
     if floats:
-        dtype = ts[[t.dtype.kind == "f" for t in ts].index(True)].dtype
-        ts = [t if t.dtype == dtype else Tensor(t.data.astype(dtype)) for t in ts]
+        dtype = ts[[is_floating(t.dtype) for t in ts].index(True)].dtype
+        ts = [t if t.dtype == dtype else Tensor(namespace(t.data).astype(t.data, dtype))
+              for t in ts]
     return ts
