@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine import Tensor, enable_grad, stack
-from ..engine.backend import xp
+from ..engine.backend import namespace
 from ..errors import ConfigError, GraphError, ShapeError
 from .structure import (
     as_tuple,
@@ -35,10 +35,11 @@ def _rows(out: Tensor, ins: tuple[Tensor, ...], create_graph: bool, strict: bool
     """d(out)/d(ins[j]) for every j, each of shape ``out.shape + ins[j].shape``: one reverse
     pass per entry of ``out``, seeded with that entry's one-hot vector."""
     rows: list[list[Tensor]] = [[] for _ in ins]
+    xp = namespace(out.data)
     for k in range(out.size):
-        seed = xp.zeros(out.data.size, out.data.dtype)
+        seed = xp.zeros(out.data.size, dtype=out.data.dtype)
         seed[k] = 1
-        found = grads_of((out,), ins, (seed.reshape(out.data.shape),), retain_graph=True,
+        found = grads_of((out,), ins, (xp.reshape(seed, out.data.shape),), retain_graph=True,
                          create_graph=create_graph)
         for j, g in enumerate(found):
             if g is None:
@@ -56,7 +57,7 @@ def _rows(out: Tensor, ins: tuple[Tensor, ...], create_graph: bool, strict: bool
     for j, x in enumerate(ins):
         shape = out.shape + x.shape
         if not rows[j]:  # an output with no entries
-            blocks.append(Tensor(xp.zeros(shape, x.data.dtype)))
+            blocks.append(Tensor(namespace(x.data).zeros(shape, dtype=x.data.dtype)))
         else:
             blocks.append(stack(rows[j]).reshape(shape))
     return tuple(blocks)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..engine import Tensor, grad
-from ..engine.backend import ndarray, xp
+from ..engine.backend import is_array, namespace
 from ..errors import GraphError, SeedError
 
 __all__ = ["as_tuple", "check_requires_grad", "check_v", "fill_in_zeros", "finish",
@@ -27,7 +27,7 @@ def as_tuple(x: Any, what: str, fn: str) -> tuple[bool, tuple[Tensor, ...]]:
     items = tuple(x) if was_tuple else (x,)
     out = []
     for i, t in enumerate(items):
-        if isinstance(t, ndarray):
+        if not isinstance(t, Tensor) and is_array(t):  # an array of any library
             t = Tensor(t)
         if not isinstance(t, Tensor):
             where = f"{what}[{i}]" if was_tuple else what
@@ -172,4 +172,5 @@ def fill_in_zeros(grads: tuple[Tensor | None, ...], refs: tuple[Tensor, ...], st
 
 def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
     """A new tensor of zeros with ``t``'s shape and dtype."""
-    return Tensor(xp.zeros(t.data.shape, t.data.dtype), requires_grad=requires_grad)
+    return Tensor(namespace(t.data).zeros(t.data.shape, dtype=t.data.dtype),
+                  requires_grad=requires_grad)

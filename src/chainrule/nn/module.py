@@ -151,7 +151,7 @@ class Module:
         modules = self.__dict__["_modules"]
         buffers = self.__dict__["_buffers"]
         if name in buffers:  # assigning to a buffer replaces its array, keeps it a buffer
-            if value is not None and not is_array(value):
+            if value is not None and (isinstance(value, Tensor) or not is_array(value)):
                 raise ConfigError(f"{type(self).__name__}.{name} is a buffer: assign an "
                                   f"array, not {type(value).__name__}")
             buffers[name] = value
@@ -192,7 +192,7 @@ class Module:
         if name in self._parameters or name in self._modules:
             raise ConfigError(f"register_buffer: {name!r} is already a parameter or submodule")
         if array is not None:
-            if not is_array(array):
+            if isinstance(array, Tensor) or not is_array(array):
                 raise ConfigError(f"register_buffer: {name!r} must be an array, got "
                                   f"{type(array).__name__}")
             array = _on_default_device(array)
