@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..data.diagnosis import quote
-from ..errors import ConfigError
+from ..engine import devices
+from ..errors import ConfigError, DeviceError
 from ..training.config import check_count, check_lr
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "Flag",
     "check_class_weight",
     "check_class_weights",
+    "check_device",
     "check_features",
     "check_layers",
     "check_seed",
@@ -217,6 +219,20 @@ def one_of(*choices: str) -> Callable[[Any], Any]:
                               f"{quote(value)}")
         return value
     return check
+
+
+def check_device(value: Any) -> str:
+    """A device name for ``--device`` (``cpu``, ``cuda``), checked to be usable here: a GPU
+    asked for on a machine without CuPy or a GPU stops before any data is read, with the
+    install command.
+
+    >>> check_device("cpu")
+    'cpu'
+    """
+    try:
+        return str(devices.device(value))
+    except DeviceError as err:  # the command line reports it as a bad --device value
+        raise ConfigError(str(err)) from None
 
 
 def check_class_weights(value: Any) -> Any:

@@ -28,6 +28,7 @@ from ..training.config import TrainConfig as TrainerConfig
 from .options import (
     Flag,
     check_class_weights,
+    check_device,
     check_features,
     check_layers,
     check_seed,
@@ -155,6 +156,10 @@ class TrainConfig:
     distributed: bool = field(default=False, metadata=option(
         "--distributed", group="training", action="store_true",
         help="data-parallel training over MPI; start with mpiexec -n N"))
+    device: str = field(default="cpu", metadata=option(
+        "--device", group="training", check=check_device, metavar="NAME",
+        help="where to train: cpu (default) or cuda, an NVIDIA GPU (needs CuPy: pip install "
+             "'chainrule[gpu]'); the model file is the same either way"))
     out: str | None = field(default=None, metadata=option(
         "--out", group="output", metavar="DIR", help="output folder (default runs/<data name>)"))
     plots: bool = field(default=True, metadata=option(
@@ -242,7 +247,8 @@ class RunOptions:
         return TrainerConfig(loss=loss, optimizer=self.optimizer, lr=self.lr,
                              batch_size=self.batch_size, seed=cfg.seed, callbacks=callbacks,
                              verbose=cfg.verbose, stream=stream, distributed=distributed,
-                             checkpoint=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every)
+                             checkpoint=cfg.checkpoint, checkpoint_every=cfg.checkpoint_every,
+                             device=cfg.device)
 
 
 def _named(flag: str, message: str) -> str:

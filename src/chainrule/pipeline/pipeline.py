@@ -30,6 +30,8 @@ from ..data.checks import check_features
 from ..data.csvio import load_csv
 from ..data.tabular import read_frame
 from ..engine import Tensor, no_grad
+from ..engine.backend import dtype_name
+from ..engine.devices import to_device
 from ..errors import ConfigError, DataError
 from ..nn import Module
 from . import layout
@@ -133,12 +135,13 @@ class Pipeline:
         """The network's raw outputs (float64) for ``rows`` (``encoded``: already through
         :meth:`encode`)."""
         X = self.features(rows if encoded else self.encode(rows))
-        Z = X.astype(self.network.parameters()[0].data.dtype)
+        Z = X.astype(dtype_name(self.network.parameters()[0].data.dtype))
+        where = self.network.device  # a network trained on a GPU predicts there
         chunks = []
         with no_grad(), np.errstate(all="ignore"):
             for start in range(0, len(Z), _CHUNK):
-                chunks.append(np.asarray(self.network(Tensor(Z[start:start + _CHUNK])).data,
-                                         dtype=np.float64))
+                out = self.network(Tensor(to_device(Z[start:start + _CHUNK], where)))
+                chunks.append(np.asarray(out.numpy(), dtype=np.float64))
         out = np.vstack(chunks) if chunks else np.empty((0, 0))
         return out.reshape(len(out), -1)
 

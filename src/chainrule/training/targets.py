@@ -20,6 +20,7 @@ from ..data.checks import as_array, check_features, check_finite
 from ..data.combine import mean_std, square_safe_unit
 from ..engine import Tensor
 from ..engine.backend import dtype_name
+from ..engine.devices import to_device
 from ..errors import ConfigError, DataError, ShapeError
 from .metrics import check_sample_weight
 from .tasks import as_rows, last_layer, output_width
@@ -219,7 +220,8 @@ def weighted_loss(loss_fn: Any, out: Tensor, y: Array, w: Array) -> Tensor:
     per = fn(out, y, reduction="none")
     if per.ndim > 1:
         per = per.mean(axis=tuple(range(1, per.ndim)))
-    return (per * Tensor(w.astype(out.data.dtype))).sum() * (1.0 / float(w.sum()))
+    weights = to_device(w.astype(dtype_name(out.data.dtype)), out.device)
+    return (per * Tensor(weights)).sum() * (1.0 / float(w.sum()))
 
 
 # -- standardised regression targets ---------------------------------------------------------------
