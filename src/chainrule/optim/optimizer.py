@@ -67,7 +67,13 @@ def grad_array(p: Tensor) -> ndarray | None:
     ('Tensor', array([6.]))
     """
     g = p.grad
-    return g.data if isinstance(g, Tensor) else g
+    if isinstance(g, Tensor):
+        g = g.data
+    if g is not None and type(g) is not type(p.data):
+        # a gradient set by hand from the host (p.grad = numpy_array) for a parameter on
+        # another device: moved there, as the update needs it beside the parameter
+        g = to_device(g, device_of(p.data))
+    return g
 
 
 class ParamState(list):  # type: ignore[type-arg]
