@@ -181,7 +181,7 @@ def test_train_eval_zero_grad_and_repr() -> None:
 
 def test_dropout_scales_kept_units() -> None:
     drop = nn.Dropout(0.25, rng=0)
-    out = drop(cr.tensor(np.ones((200, 50)))).data
+    out = drop(cr.tensor(np.ones((200, 50)))).numpy()
     kept = out != 0
     assert 0.7 < kept.mean() < 0.8
     np.testing.assert_allclose(out[kept], 1 / 0.75)
@@ -190,9 +190,9 @@ def test_dropout_scales_kept_units() -> None:
 def test_linear_shapes_dtypes_and_errors() -> None:
     layer = nn.Linear(3, 2, rng=0)
     assert layer.weight.shape == (2, 3) and layer.bias.shape == (2,)
-    assert layer.weight.dtype == np.float32
+    assert layer.weight.numpy().dtype == np.float32
     out = layer(cr.tensor(np.ones((5, 3))))  # float64 input converted to the layer's float32
-    assert out.dtype == np.float32
+    assert out.numpy().dtype == np.float32
     model = nn.Sequential(nn.Linear(3, 2, rng=0), nn.Tanh(), nn.Linear(4, 1, rng=0))
     with pytest.raises(cr.ShapeError, match=r"layer 2 \(Linear\).*4 features.*\(5, 2\)"):
         model(cr.tensor(np.ones((5, 3))))
@@ -221,7 +221,7 @@ def test_custom_module_registers_nested_parameters() -> None:
                                          ("kaiming_normal", (300, 200)),
                                          ("normal", (100, 100))])
 def test_initialisers_have_the_documented_spread(name: str, shape: tuple) -> None:
-    w = nn.Linear(shape[1], shape[0], init=name, rng=0).weight.data
+    w = nn.Linear(shape[1], shape[0], init=name, rng=0).weight.numpy()
     fan_in, fan_out = shape[1], shape[0]
     expected_std = {"xavier_uniform": np.sqrt(2 / (fan_in + fan_out)),
                     "kaiming_normal": np.sqrt(2 / fan_in), "normal": 0.01}[name]
@@ -235,12 +235,12 @@ def test_init_functions_are_reproducible_and_in_place() -> None:
                nn.init.kaiming_uniform_):
         assert fn(a, rng=3) is a
         fn(b, rng=np.random.default_rng(3))
-        np.testing.assert_array_equal(a.data, b.data)
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     nn.init.constant_(a, 0.5)
-    assert (a.data == 0.5).all()
+    assert (a.numpy() == 0.5).all()
     nn.init.zeros_(a)
-    assert not a.data.any()
+    assert not a.numpy().any()
     cr.manual_seed(11)
-    first = nn.Linear(3, 3).weight.data.copy()
+    first = nn.Linear(3, 3).weight.numpy().copy()
     cr.manual_seed(11)
     np.testing.assert_array_equal(nn.Linear(3, 3).weight.data, first)

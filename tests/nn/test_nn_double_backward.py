@@ -320,7 +320,7 @@ def _wgan_gp_steps(lib: str, steps: int = 3, lam: float = 10.0, lr: float = 0.05
     conv = Conv2d(1, 4, 3, padding=1, dtype=np.float64)
     head = Linear(12, 1, dtype=np.float64)
     for p, a in zip((conv.weight, conv.bias, head.weight, head.bias), _critic_weights()):
-        p.data[...] = a
+        p.data[...] = cr.tensor(a).data  # on the test device
     params = [conv.weight, conv.bias, head.weight, head.bias]
 
     def critic(x):
@@ -356,14 +356,14 @@ def _hessian(f: Callable, x0: np.ndarray) -> np.ndarray:
     x = cr.tensor(x0, requires_grad=True)
     (g,) = cr.grad(f(x), x, create_graph=True)
     flat = g.reshape(-1)
-    return np.array([cr.grad(flat[i], x, retain_graph=True)[0].data.reshape(-1)
+    return np.array([cr.grad(flat[i], x, retain_graph=True)[0].numpy().reshape(-1)
                      for i in range(x0.size)])
 
 
 def _numeric_hessian(f: Callable, x0: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     def gradient(v: np.ndarray) -> np.ndarray:
         t = cr.tensor(v.reshape(x0.shape), requires_grad=True)
-        return cr.grad(f(t), t)[0].data.reshape(-1)
+        return cr.grad(f(t), t)[0].numpy().reshape(-1)
 
     flat, cols = x0.reshape(-1), []
     for j in range(flat.size):

@@ -64,7 +64,7 @@ def test_loss_sample_weight_is_the_weighted_mean(cls: type, rng: np.random.Gener
     x, y = _loss_inputs(cls, rng)
     w = np.array([1.0, 2.0, 0.0, 1.0, 3.0, 1.0])
     got = cls()(cr.tensor(x), y, sample_weight=w).item()
-    per_row = cls(reduction="none")(cr.tensor(x), y).data
+    per_row = cls(reduction="none")(cr.tensor(x), y).numpy()
     per_row = per_row.reshape(6, -1).mean(axis=1)
     assert got == pytest.approx(float((per_row * w).sum() / w.sum()), rel=1e-12)
     # Integer weights equal duplicated rows.

@@ -349,7 +349,7 @@ def _softmax_ce_derivative(z: Tensor, target: tuple) -> Tensor:
 
 def _rowwise_loss_backward(out: Tensor, g: ndarray) -> tuple:
     ((delta, _),) = out.saved
-    return (delta * g[:, None],)
+    return (delta * namespace(g).reshape(g, (-1, 1)),)
 
 
 _CE = _loss_primitives("cross_entropy_loss", "cross_entropy_loss({0}, target)")[0]
