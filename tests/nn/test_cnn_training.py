@@ -43,7 +43,7 @@ def test_a_conv_net_reaches_97_percent_on_the_digits() -> None:
     cr.fit(model, Xtr, ytr, loss="cross_entropy", optimizer="adam", lr=2e-3, epochs=30,
            batch_size=32, seed=0, verbose=0)
     with cr.no_grad():
-        accuracy = (model.eval()(Xte).data.argmax(axis=1) == yte).mean()
+        accuracy = (model.eval()(Xte).numpy().argmax(axis=1) == yte).mean()
     assert accuracy >= 0.97, accuracy
 
 
@@ -63,7 +63,7 @@ def test_a_trained_cnn_saves_reloads_and_predicts_bit_identically(tmp_path: Path
     assert repr(loaded) == repr(model)
     np.testing.assert_array_equal(loaded[2].running_var, bn.running_var)
     with cr.no_grad():
-        np.testing.assert_array_equal(loaded.eval()(Xte).data, model.eval()(Xte).data)
+        np.testing.assert_array_equal(loaded.eval()(Xte).numpy(), model.eval()(Xte).numpy())
 
 
 @pytest.mark.parametrize("layer", [

@@ -33,6 +33,7 @@ from typing import Any
 
 from ..engine import Primitive, ShapeError, Tensor
 from ..engine.backend import namespace, ndarray
+from ..engine.devices import device_of, to_device
 from .rule_namespace import rule_namespace
 
 __all__ = ["NORMALIZE", "batch_norm", "layer_norm", "normalised_again"]
@@ -173,6 +174,8 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
     In training the batch's statistics are used and the running estimates (when given) are
     updated in place by PyTorch's rule: ``running = (1 - momentum) * running + momentum *
     batch``, with the *unbiased* batch variance.  Otherwise the running estimates are used.
+    Running estimates on another device than ``x`` (NumPy arrays with a GPU tensor) are read
+    there and updated where they are.
     """
     x = x if isinstance(x, Tensor) else Tensor(x)
     xd = x.data
@@ -195,22 +198,29 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
         if running_mean is not None and running_var is not None:
             # In place (the buffers are the layer's); the sum in float64, rounded once to the
             # buffer's dtype (NumPy's ``buffer += float64`` to the bit).
+            bxp = namespace(running_mean)
+            new_mean = _like(xp.reshape(mean, (-1,)), running_mean)
+            new_var = _like(xp.reshape(var, (-1,)), running_var)
             running_mean *= 1 - momentum
-            running_mean[...] = xp.astype(running_mean + momentum * xp.reshape(mean, (-1,)),
-                                          running_mean.dtype)
+            running_mean[...] = bxp.astype(running_mean + momentum * new_mean,
+                                           running_mean.dtype)
             running_var *= 1 - momentum
-            running_var[...] = xp.astype(
-                running_var + momentum * xp.reshape(var, (-1,)) * (m / (m - 1)),
-                running_var.dtype)
+            running_var[...] = bxp.astype(running_var + momentum * new_var * (m / (m - 1)),
+                                          running_var.dtype)
         shift = None
     else:
         if running_mean is None or running_var is None:
             raise ShapeError("batch_norm: evaluation needs running_mean and running_var")
         # a copy: the buffer moves
-        shift = xp.astype(xp.reshape(running_mean, param_shape), xd.dtype, copy=True)
+        shift = xp.astype(xp.reshape(_like(running_mean, xd), param_shape), xd.dtype, copy=True)
         centred = xd - shift
-        var = xp.reshape(running_var, param_shape)
+        var = xp.reshape(_like(running_var, xd), param_shape)
     return _normalise(x, axes, centred, var, weight, bias, eps, param_shape, axes, shift)
+
+
+def _like(a: Any, like: Any) -> Any:
+    """Array ``a`` on the device of array ``like`` (``a`` itself when it is there)."""
+    return a if type(a) is type(like) else to_device(a, device_of(like))
 
 
 def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
