@@ -254,7 +254,7 @@ FLOORS = {
     "distributed": 3, "textbook": 3,
     "tools": 4, "training": 4,
     "plots": 5, "pipeline": 5, "playground": 5, "sklearn": 5,
-    "predictor": 6, "job": 6, "jobdata": 6, "runs": 6, "onnx": 6,
+    "predictor": 6, "job": 6, "jobdata": 6, "runs": 6, "onnx": 6, "text": 6,
     "workflow": 7,
     "cli": 8,
     "__main__": 9,
