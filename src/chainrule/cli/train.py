@@ -13,6 +13,7 @@ from .options import add_command, add_flags, job_from
 from .output import json_text, metrics_line, print_columns
 from .report import DIVERGED, INTERRUPTED, OK, CLIError, need_pandas, printable, rank, warn
 from .report import warning_text as as_flags
+from .text import run_text
 
 NAME = "train"
 
@@ -36,6 +37,9 @@ examples:
       then, after Ctrl-C or a crash, the same command with --resume continues exactly
   mpiexec -n 4 chainrule train --data big.csv --target y --layers 256,128 --distributed
       data-parallel over MPI (pip install 'chainrule[mpi]'); rank 0 alone prints and writes
+  chainrule train --text names.txt --model gru --epochs 10
+      a character-level language model (makemore) on a file of words, one per line; then
+      chainrule sample runs/names/model.safetensors -n 20 writes new ones
 
 Defaults without --data/--dataset are the course's (flower, --layers 4 --activation tanh
 --optimizer sgd --lr 1.2 --batch-size full --epochs 10000 --init normal, no standardisation);
@@ -64,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     """Train, report, plot and save."""
     from ..workflow import train
 
+    if getattr(args, "text", None) is not None:
+        return run_text(args)
     cfg = job_from(args, **({"verbose": 0} if args.json else {}))
     if cfg.data is not None:
         need_pandas("chainrule train --data")

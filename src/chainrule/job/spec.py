@@ -45,11 +45,14 @@ from .options import (
     parse_whole,
 )
 
-__all__ = ["TrainConfig", "flag_of", "flags"]
+__all__ = ["TEXT_ONLY", "TrainConfig", "flag_of", "flags"]
 
 _SOURCE = "a named data set: flower xor moons circles spirals blobs (built in) or digits " \
           "iris breast_cancer wine (scikit-learn)"
 _COLUMNS = "columns of --data"
+_TEXT = "language model (with --text)"
+TEXT_ONLY = ("model", "embed", "hidden", "block_size", "heads")
+"""The fields that describe a character-level language model: they need ``text``."""
 
 
 @dataclass
@@ -67,6 +70,10 @@ class TrainConfig:
         help="a CSV file with a header row"))
     dataset: str | None = field(default=None, metadata=option(
         "--dataset", group="data", exclusive="source", metavar="NAME", help=_SOURCE))
+    text: str | None = field(default=None, metadata=option(
+        "--text", group="data", exclusive="source", metavar="FILE.txt",
+        help="a text file of words (names), one per line: train a character-level language "
+             "model on it (see the language model options)"))
     target: str | None = field(default=None, metadata=option(
         "--target", group="data", metavar="COL", help="the target column of --data"))
     delimiter: str | None = field(default=None, metadata=option(
@@ -101,6 +108,24 @@ class TrainConfig:
         "--init", group="model", metavar="NAME",
         help="weight initialiser: normal (the course's N(0, 0.01)), xavier_uniform, "
              "kaiming_uniform, ... (default: PyTorch's)"))
+    model: str | None = field(default=None, metadata=option(
+        "--model", group=_TEXT, metavar="NAME",
+        help="bigram mlp rnn gru lstm transformer (default gru); --layers N stacks N "
+             "recurrent or transformer layers"))
+    embed: int | None = field(default=None, metadata=option(
+        "--embed", group=_TEXT, parse=parse_positive_int, metavar="N",
+        help="numbers per character vector"))
+    hidden: int | None = field(default=None, metadata=option(
+        "--hidden", group=_TEXT, parse=parse_positive_int, metavar="N",
+        help="hidden units (the recurrent state; the mlp's hidden layer; the transformer's "
+             "feed-forward width)"))
+    block_size: int | None = field(default=None, metadata=option(
+        "--block-size", group=_TEXT, parse=parse_positive_int, metavar="N",
+        help="characters of context (mlp; default 3) or positions (transformer; default: the "
+             "longest word plus one)"))
+    heads: int | None = field(default=None, metadata=option(
+        "--heads", group=_TEXT, parse=parse_positive_int, metavar="N",
+        help="attention heads of the transformer (default 4)"))
     loss: str = field(default="auto", metadata=option(
         "--loss", group="training", metavar="NAME",
         help="mse bce bce_with_logits cross_entropy (default: bce for two classes, "
@@ -192,6 +217,16 @@ class TrainConfig:
         if self.val_split + self.test_split >= 1:
             raise ConfigError(f"--val-split {self.val_split} and --test-split "
                               f"{self.test_split} leave no rows for training")
+        if self.text is not None:
+            raise ConfigError("a character-level language model is trained by "
+                              "chainrule.text.train(TextConfig(text, ...)), or 'chainrule "
+                              "train --text FILE'")
+        given = [flag_of(name).name for name in TEXT_ONLY if getattr(self, name) is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} "
+                              "--text FILE (a file of words, one per line): "
+                              f"{'it describes' if len(given) == 1 else 'they describe'} a "
+                              "character-level language model")
         if self.resume and not self.checkpoint:
             raise ConfigError("--resume needs --checkpoint FILE, the checkpoint to continue "
                               "from")

@@ -130,8 +130,8 @@ class LanguageModel:
         unused = [name for name, v in vars(sizes).items()
                   if v is not None and name not in spec.uses]
         if unused:
-            raise ConfigError(f"the {spec.name} model has no {', '.join(unused)} size; it "
-                              f"takes {', '.join(spec.uses) or 'no sizes'}")
+            raise ConfigError(f"{', '.join(unused)} does not apply to the {spec.name} model; "
+                              f"it takes {', '.join(spec.uses) or 'no sizes'}")
         if spec.name == "transformer":
             if sizes.block_size is None:
                 sizes = Sizes(**{**vars(sizes), "block_size": longest + 1})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -119,9 +120,11 @@ def split_words(words: list[str], val_split: float, seed: int
     return [words[i] for i in order[:cut]], [words[i] for i in order[cut:]]
 
 
-def train(cfg: TextConfig, stream: TextIO | None = None) -> TextResult:
+def train(cfg: TextConfig, stream: TextIO | None = None,
+          on_ready: Callable[[dict[str, Any]], None] | None = None) -> TextResult:
     """Train the model ``cfg`` describes and write the run's folder (see the module
-    docstring); progress goes to ``stream`` when ``cfg.verbose``."""
+    docstring); progress goes to ``stream`` when ``cfg.verbose``.  ``on_ready(summary)`` is
+    told what the run will do once the words are read, before training starts."""
     cfg.check()
     kind = get(cfg.model)
     words = read_words(cfg.text)
@@ -143,6 +146,8 @@ def train(cfg: TextConfig, stream: TextIO | None = None) -> TextResult:
                "lr": lr, "batch_size": batch, "epochs": epochs, "out": out_dir}
     result = TextResult(lm, {}, math.log(lm.vocab.size), {"loss": [], "val_loss": []},
                         summary)
+    if on_ready is not None:
+        on_ready(summary)
     with RunLock(out_dir):
         result.diverged = _fit(lm, train_set, val_set, result.history, cfg, lr, batch,
                                epochs, stream)
