@@ -139,7 +139,7 @@ def test_lbfgs_needs_a_closure_and_its_state_round_trips() -> None:
 
     for _ in range(3):
         opt.step(closure_for(opt, x))
-    y = cr.tensor(x.data.copy(), requires_grad=True)
+    y = cr.tensor(x.numpy().copy(), requires_grad=True)
     twin = optim.LBFGS([y], history_size=4, max_iter=3)
     twin.load_state_dict(opt.state_dict())
     for _ in range(3):
