@@ -94,7 +94,7 @@ def read_words(path: str | os.PathLike[str]) -> list[str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[:err.start].count(b"\n") + 1
-        raise DataError(f"{quote(name)} is not UTF-8 text (an undecodable byte on line "
+        raise DataError(f"{_file(name)} is not UTF-8 text (an undecodable byte on line "
                         f"{line}); save it as UTF-8, one word per line") from None
     return words_of(text.splitlines(), name)
 
@@ -113,14 +113,19 @@ def words_of(lines: Sequence[str], name: str = "the text") -> list[str]:
         bad = next((c for c in word if not c.isprintable()), None)
         if bad is not None:
             what = "binary data" if bad in "\x00\ufffd" or ord(bad) < 32 else "a control character"
-            raise DataError(f"{quote(name)}, line {number}: {what} ({bad!r}) where a word "
+            raise DataError(f"{_file(name)}, line {number}: {what} ({bad!r}) where a word "
                             "was expected; give a text file with one word per line")
         if BOUNDARY in word:
-            raise DataError(f"{quote(name)}, line {number}: {quote(word)} contains "
+            raise DataError(f"{_file(name)}, line {number}: {quote(word)} contains "
                             f"{BOUNDARY!r}, the token that marks where words start and end; "
                             f"remove it from the text")
         words.append(word)
     if not words:
-        raise DataError(f"{quote(name)} holds no words; give a text file with one word "
+        raise DataError(f"{_file(name)} holds no words; give a text file with one word "
                         "(a name, say) per line")
     return words
+
+
+def _file(name: str) -> str:
+    """A file name for a message: quoted and escaped, whole (its end is what names it)."""
+    return quote(name, limit=1000)

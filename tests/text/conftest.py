@@ -1,0 +1,47 @@
+"""First names from the census lists of the PyPI package ``names`` (installed, never
+downloaded at run time): ``dist.female.first`` and ``dist.male.first`` hold lines of
+``NAME freq cumfreq rank``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def first_names() -> list[str]:
+    """Every distinct first name of the lists, lower case, sorted (about 5,100)."""
+    names = pytest.importorskip("names", reason="pip install names (the census name lists)")
+    folder = Path(os.path.dirname(names.__file__))
+    found = set()
+    for part in ("dist.female.first", "dist.male.first"):
+        for line in (folder / part).read_text(encoding="ascii").splitlines():
+            if line.strip():
+                found.add(line.split()[0].lower())
+    return sorted(found)
+
+
+def small_slice(step: int = 8) -> list[str]:
+    """Every ``step``-th name: about 650 names, a run of a few epochs takes well under 1 s."""
+    return first_names()[::step]
+
+
+def write_words(path: Path, words: list[str]) -> Path:
+    path.write_text("\n".join(words) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def names() -> list[str]:
+    return first_names()
+
+
+@pytest.fixture(scope="session")
+def few_names() -> list[str]:
+    return small_slice()
+
+
+@pytest.fixture()
+def names_file(tmp_path: Path, few_names: list[str]) -> Path:
+    return write_words(tmp_path / "names.txt", few_names)
