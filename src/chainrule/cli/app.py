@@ -28,6 +28,7 @@ COMMAND_MODULES = (  # one line per command, in the order the help lists them
     "chainrule.cli.demo",
     "chainrule.cli.export",
     "chainrule.cli.playground",
+    "chainrule.cli.sample",
 )
 COMMANDS = {m.NAME: m for m in map(importlib.import_module, COMMAND_MODULES)}
 
@@ -42,6 +43,8 @@ examples:
   chainrule predict runs/penguins/model.safetensors --data new.csv --out predictions.csv
   chainrule gradcheck runs/flower/model.safetensors --dataset flower
   chainrule demo                                    # the course's worked example, step by step
+  chainrule train --text names.txt --model gru      # a character-level language model
+  chainrule sample runs/names/model.safetensors -n 20
 
 Run 'chainrule COMMAND --help' for each command's options."""
 
