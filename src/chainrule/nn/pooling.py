@@ -113,14 +113,14 @@ def masks_from_values(padded: ndarray, out: ndarray, offsets: list[tuple[slice, 
                       ) -> Iterator[ndarray]:
     """The same masks recomputed from the input and the maxima: the first offset (row-major,
     argmax's order) whose value equals the maximum and that no earlier offset has taken."""
-    taken = None
+    free = None  # the windows whose maximum no earlier offset has taken
     for rows, cols in offsets:
         hit = padded[:, :, rows, cols] == out
-        if taken is None:
-            taken = hit
-        else:
-            hit = hit & ~taken
-            taken = taken | hit                      # a new array: hit was yielded
+        if free is None:
+            free = ~hit
+        else:  # in place, no new array: hit and not taken, then hit (inside free) leaves free
+            hit &= free
+            free ^= hit
         yield hit
 
 
