@@ -69,8 +69,10 @@ class Linear(Module):
         if not isinstance(x, Tensor):
             x = Tensor(x)
         w = self.weight
-        if x.data.dtype is not w.data.dtype:
-            x = ops.astype(x, w.data.dtype)
+        dtype = w.data.dtype
+        # (NumPy's dtypes are one object each; array-api-strict's are equal, not the same)
+        if x.data.dtype is not dtype and x.data.dtype != dtype:
+            x = ops.astype(x, dtype)
         return ops.linear(x, w, self.bias)
 
     def get_config(self) -> dict[str, Any]:
