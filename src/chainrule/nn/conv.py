@@ -39,12 +39,11 @@ import math
 from typing import Any, NamedTuple
 
 from ..engine import DTypeError, Primitive, ShapeError, Tensor, backend, ops
-from ..engine.backend import NUMPY, namespace, ndarray, sliding_windows
+from ..engine.backend import NUMPY, dtype_name, namespace, ndarray, sliding_windows
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
 from ._checks import check_dtype, check_pair, check_size
 from .module import Module, Parameter, Shape, empty
-from .rule_namespace import rule_namespace
 
 __all__ = ["Conv2d", "ConvGeometry", "col2im", "conv2d", "conv_output_size", "im2col"]
 
@@ -55,11 +54,6 @@ def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: in
     """The output length along one axis: floor((size + pad - dilation*(kernel-1) - 1) / stride)
     + 1, where ``pad`` is the total padding on both sides."""
     return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def _dtype_name(dtype: Any) -> str:
-    # 'float32' on every library (array-api-strict's str() is 'array_api_strict.float32')
-    return str(dtype).rpartition(".")[2]
 
 
 def _as_tensor(x: Any) -> Tensor:
@@ -198,9 +192,9 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
         raise ShapeError(f"conv2d: weight must have shape (O, C/groups, kh, kw), got "
                          f"{wd.shape}")
     if xd.dtype != wd.dtype:
-        raise DTypeError(f"conv2d: input is {_dtype_name(xd.dtype)} but weight is "
-                         f"{_dtype_name(wd.dtype)}; convert one explicitly, e.g. "
-                         f"x.astype('{_dtype_name(wd.dtype)}')")
+        raise DTypeError(f"conv2d: input is {dtype_name(xd.dtype)} but weight is "
+                         f"{dtype_name(wd.dtype)}; convert one explicitly, e.g. "
+                         f"x.astype('{dtype_name(wd.dtype)}')")
     n, c, h, w = xd.shape
     o, cg, kh, kw = wd.shape
     if c != cg * groups or o % groups:
@@ -227,7 +221,7 @@ def _conv2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     # Written with products, reshapes, im2col and col2im only, so that on tensors it records
     # its own graph (cols then come from the input tensor again: _conv2d_saved).
     cols, geom = out.saved
-    xp = rule_namespace(g)  # the recorded operations when g is a tensor
+    xp = namespace(g)  # on tensors (a gradient of a gradient): the recorded operations
     x, weight = out.inputs[0], out.inputs[1]
     groups = geom.groups
     o, cg, kh, kw = weight.shape
@@ -345,7 +339,7 @@ class Conv2d(Module):
                 "padding": (self.padding if isinstance(self.padding, str)
                             else list(self.padding)),
                 "dilation": list(self.dilation), "groups": self.groups,
-                "bias": self.bias is not None, "dtype": _dtype_name(self.weight.data.dtype)}
+                "bias": self.bias is not None, "dtype": dtype_name(self.weight.data.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> Conv2d:
@@ -387,6 +381,6 @@ class Conv2d(Module):
             parts.append(f"groups={self.groups}")
         if self.bias is None:
             parts.append("bias=False")
-        if _dtype_name(self.weight.data.dtype) != "float32":
-            parts.append(f"dtype={_dtype_name(self.weight.data.dtype)}")
+        if dtype_name(self.weight.data.dtype) != "float32":
+            parts.append(f"dtype={dtype_name(self.weight.data.dtype)}")
         return ", ".join(parts)

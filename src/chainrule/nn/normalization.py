@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..engine import ShapeError, Tensor, ops
-from ..engine.backend import NUMPY, ndarray
+from ..engine.backend import NUMPY, dtype_name, ndarray
 from ..engine.devices import to_numpy
 from ._checks import check_dtype, check_number, check_size
 from .module import Module, Parameter, Shape, empty
@@ -19,11 +19,6 @@ from .normalize import batch_norm, layer_norm
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "invalid_buffer",
            "layer_norm"]
-
-
-def _dtype_name(dtype: Any) -> str:
-    # 'float32' on every library (array-api-strict's str() is 'array_api_strict.float32')
-    return str(dtype).rpartition(".")[2]
 
 
 def invalid_buffer(model: Module, state: Mapping[str, ndarray]) -> tuple[str, str] | None:
@@ -109,7 +104,7 @@ class _BatchNorm(Module):
     def get_config(self) -> dict[str, Any]:
         return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum,
                 "affine": self.affine, "track_running_stats": self.track_running_stats,
-                "dtype": _dtype_name(self.dtype)}
+                "dtype": dtype_name(self.dtype)}
 
     def forward(self, x: Any) -> Tensor:
         x = x if isinstance(x, Tensor) else Tensor(x)
@@ -199,7 +194,7 @@ class LayerNorm(Module):
     def get_config(self) -> dict[str, Any]:
         return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
                 "elementwise_affine": self.elementwise_affine,
-                "dtype": _dtype_name(self.dtype)}
+                "dtype": dtype_name(self.dtype)}
 
     def output_shape(self, input_shape: Shape) -> Shape:
         k = len(self.normalized_shape)

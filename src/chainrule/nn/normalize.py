@@ -34,7 +34,6 @@ from typing import Any
 from ..engine import Primitive, ShapeError, Tensor
 from ..engine.backend import namespace, ndarray
 from ..engine.devices import device_of, to_device
-from .rule_namespace import rule_namespace
 
 __all__ = ["NORMALIZE", "batch_norm", "layer_norm", "normalised_again"]
 
@@ -92,7 +91,7 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: ndarray, var: nda
 
 def _normalise_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, shift, _ = out.saved
-    xp = rule_namespace(g)  # the recorded operations when g is a tensor
+    xp = namespace(g)  # on tensors (a gradient of a gradient): the recorded operations
     batch_stats = shift is None
     x, *params = out.inputs
     gamma = xp.reshape(params[0].data, param_shape) if has_weight else None
