@@ -209,3 +209,25 @@ def test_layer_norm_forward_and_backward_on_strict_equal_the_cpu(shape, normaliz
     arrays = [RNG.normal(size=shape) * 2 - 1, RNG.normal(size=normalized),
               RNG.normal(size=normalized)]
     _same_on_both(lambda x, w, b: layer_norm(x, normalized, w, b), arrays)
+
+
+@pytest.mark.usefixtures("_engine_on_strict")
+def test_messages_and_configs_on_strict_name_shapes_and_plain_dtypes() -> None:
+    from chainrule.nn.conv import Conv2d
+    from chainrule.nn.normalization import BatchNorm2d
+
+    with _device(STRICT):
+        x = cr.tensor(np.zeros((1, 1, 3, 3), np.float32))
+        with pytest.raises(cr.DTypeError, match=r"input is float32 but weight is float64; "
+                                                r"convert one explicitly, e\.g\. "
+                                                r"x\.astype\('float64'\)"):
+            conv2d(x, cr.tensor(np.zeros((1, 1, 2, 2))))
+        with pytest.raises(cr.ShapeError, match=r"got \(3, 3\)"):
+            conv2d(cr.tensor(np.zeros((3, 3))), cr.tensor(np.zeros((1, 1, 2, 2))))
+        with pytest.raises(cr.ShapeError, match=r"more than one value per channel, got input "
+                                                r"shape \(1, 3\)"):
+            batch_norm(cr.tensor(np.zeros((1, 3))), None, None, training=True)
+        conv, bn = Conv2d(1, 2, 3, dtype="float64", rng=0), BatchNorm2d(2)
+        assert str(cr.engine.devices.device_of(conv.weight.data)) == STRICT
+        assert conv.get_config()["dtype"] == "float64" and "dtype=float64" in repr(conv)
+        assert bn.get_config()["dtype"] == "float32"
