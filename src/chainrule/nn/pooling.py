@@ -157,13 +157,14 @@ def _route(g: ndarray, saved: tuple, masks: Iterable[ndarray]) -> ndarray:
     xp = namespace(g)
     dxp = xp.zeros(padded_shape, dtype=g.dtype)
     overlap = step[0] < kernel[0] or step[1] < kernel[1]
+    # g times the mask as numbers (NumPy's where on a mask this irregular runs ~10x slower)
     for (rows, cols), hit in zip(offsets, masks):
         if overlap:
-            dxp[:, :, rows, cols] += xp.where(hit, g, 0.0)
+            dxp[:, :, rows, cols] += g * xp.astype(hit, g.dtype)
         elif xp is NUMPY:  # disjoint slices: write g * hit straight there, no temporary
             NUMPY.multiply(g, hit, out=dxp[:, :, rows, cols])
         else:
-            dxp[:, :, rows, cols] = xp.where(hit, g, 0.0)
+            dxp[:, :, rows, cols] = g * xp.astype(hit, g.dtype)
     dx = unpad(dxp, pad)
     # NumPy: the layer below reads dx faster in C order than as the padded array's slice.
     return NUMPY.ascontiguousarray(dx) if xp is NUMPY else dx
@@ -184,7 +185,7 @@ def _pick(h: ndarray, saved: tuple, masks: list[ndarray]) -> ndarray:
     xp = namespace(h)
     out = xp.zeros(masks[0].shape, dtype=h.dtype)
     for (rows, cols), hit in zip(offsets, masks):
-        out += xp.where(hit, hp[:, :, rows, cols], 0.0)
+        out += hp[:, :, rows, cols] * xp.astype(hit, h.dtype)
     return out
 
 
