@@ -67,7 +67,9 @@ def _kind(xp: Any, dtype: Any) -> str:
 
 def _target(target: Any, like: Tensor, name: str) -> ndarray:
     x = like.data
-    t = as_array_like(target.data if isinstance(target, Tensor) else target, x)
+    t = target.data if isinstance(target, Tensor) else target
+    if type(t) is not type(x):
+        t = as_array_like(t, x)
     xp = namespace(x)
     if not _kind(xp, t.dtype):
         raise DataError(f"{name}: target must be numeric, got dtype {dtype_name(t.dtype)}")
@@ -76,7 +78,7 @@ def _target(target: Any, like: Tensor, name: str) -> ndarray:
             f"{name}: input has shape {x.shape} but target has shape {t.shape}; they "
             "must match (reshape the target, e.g. y.reshape(-1, 1))"
         )
-    return xp.astype(t, x.dtype, copy=False)
+    return t if t.dtype == x.dtype else xp.astype(t, x.dtype, copy=False)
 
 
 def _check_reduction(reduction: str) -> None:
