@@ -286,7 +286,9 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
         raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
     n, c = z.shape
     xp = namespace(z)
-    t = as_array_like(target.data if isinstance(target, Tensor) else target, z)
+    t = target.data if isinstance(target, Tensor) else target
+    if type(t) is not type(z):
+        t = as_array_like(t, z)
     shifted = z - xp.max(z, axis=1, keepdims=True)
     e = xp.exp(shifted)
     sum_e = xp.sum(e, axis=1, keepdims=True)
@@ -295,7 +297,7 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     onehot = soft = None  # the target, as _softmax_ce_derivative reads it
     kind = _kind(xp, t.dtype)
     if t.shape == (n,) and kind in ("i", "b"):
-        labels = xp.astype(t, xp.int64, copy=False)
+        labels = t if t.dtype == xp.int64 else xp.astype(t, xp.int64)
         if n and (xp.min(labels) < 0 or xp.max(labels) >= c):
             h = to_numpy(labels)
             bad = h[(h < 0) | (h >= c)][0]
