@@ -16,6 +16,8 @@ from chainrule.errors import ConfigError, DeviceError
 
 strict = pytest.importorskip("array_api_strict")
 STRICT = "array_api_strict"
+# These tests place every tensor on each device themselves, from the CPU default.
+pytestmark = pytest.mark.cpu_only
 RNG = np.random.default_rng(0)
 
 

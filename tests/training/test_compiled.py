@@ -12,6 +12,10 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 
+# Compiled plans are NumPy's and numba's: they run on the CPU only (other devices train
+# eagerly, tests/engine/test_devices.py and tests/training/test_device_fit.py).
+pytestmark = pytest.mark.cpu_only
+
 ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
         "leaky_relu": lambda: nn.LeakyReLU(0.2)}
 

@@ -15,6 +15,10 @@ from chainrule import nn
 from chainrule.nn import functional as F
 from chainrule.training import compiled
 
+# Compiled plans are NumPy's and numba's: they run on the CPU only (other devices train
+# eagerly, tests/engine/test_devices.py and tests/training/test_device_fit.py).
+pytestmark = pytest.mark.cpu_only
+
 F64 = np.float64
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(12, 3))

@@ -12,6 +12,10 @@ import pytest
 import chainrule as cr
 from chainrule import nn
 
+# Compiled plans are NumPy's and numba's: they run on the CPU only (other devices train
+# eagerly, tests/engine/test_devices.py and tests/training/test_device_fit.py).
+pytestmark = pytest.mark.cpu_only
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(32, 3)).astype(np.float32)
 Y = RNG.normal(size=(32, 1)).astype(np.float32)

@@ -17,6 +17,10 @@ from chainrule.engine import ops
 from chainrule.nn import activations, losses
 from chainrule.training import fused, plan
 
+# Compiled plans are NumPy's and numba's: they run on the CPU only (other devices train
+# eagerly, tests/engine/test_devices.py and tests/training/test_device_fit.py).
+pytestmark = pytest.mark.cpu_only
+
 F64 = np.float64
 SUPPORTED = [cls for cls in activations.ACTIVATIONS.values() if cls in plan.FORMULAS]
 

@@ -10,10 +10,14 @@ import types
 import warnings
 
 import numpy as np
+import pytest
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.training import fused
+
+# Compiled plans are NumPy's and numba's: they run on the CPU only.
+pytestmark = pytest.mark.cpu_only
 
 F64 = np.float64
 TIMEOUT = 20  # seconds a barrier waits before the test fails instead of hanging

@@ -35,7 +35,7 @@ def _model(n_out: int = 2, seed: int = 0, dtype: type = np.float64) -> nn.Sequen
 
 
 def _params(model: nn.Module) -> list[np.ndarray]:
-    return [p.data.copy() for p in model.parameters()]
+    return [p.numpy().copy() for p in model.parameters()]
 
 
 def test_full_batch_equals_the_seeds_loop() -> None:
@@ -125,7 +125,7 @@ def test_regression_with_mse_and_1d_targets() -> None:
     assert "accuracy" not in hist and hist["val_loss"][-1] < 0.01
     res = evaluate(model, X, y, loss="mse")
     with cr.no_grad():
-        expected = float(np.mean((model(X).data[:, 0] - y) ** 2))
+        expected = float(np.mean((model(X).numpy()[:, 0] - y) ** 2))
     assert res["loss"] == pytest.approx(expected, rel=1e-12)
 
 
@@ -133,7 +133,7 @@ def test_float32_model_trains_on_float64_data() -> None:
     X, y = _data()
     model = _model(dtype=np.float32)
     hist = cr.fit(model, X, y, epochs=2, verbose=0)
-    assert model[0].weight.data.dtype == np.float32 and np.isfinite(hist["loss"]).all()
+    assert model[0].weight.numpy().dtype == np.float32 and np.isfinite(hist["loss"]).all()
 
 
 def test_unknown_names_list_the_valid_ones() -> None:
@@ -284,7 +284,7 @@ def test_ctrl_c_stops_cleanly_and_model_stays_usable() -> None:
         np.testing.assert_array_equal(p, q)
     assert all(p.grad is None for p in model.parameters())
     with cr.no_grad():
-        assert np.isfinite(model(X).data).all()
+        assert np.isfinite(model(X).numpy()).all()
 
 
 def test_csv_logger(tmp_path) -> None:

@@ -60,7 +60,7 @@ def test_a_conv_net_fit_on_digit_images_reaches_97_percent() -> None:
         round(0.1 * c) for c in np.bincount(ytr))
     result = cr.evaluate(model, Xte, yte)
     with cr.no_grad():  # evaluate's accuracy is the plain fraction of right answers
-        by_hand = float((model.eval()(Xte).data.argmax(axis=1) == yte).mean())
+        by_hand = float((model.eval()(Xte).numpy().argmax(axis=1) == yte).mean())
     assert result["accuracy"] == pytest.approx(by_hand, abs=1e-12)
     assert result["accuracy"] >= 0.97, result
 
@@ -167,7 +167,7 @@ def test_diagnose_reports_convolution_filters_and_channels() -> None:
     model = _convnet()
     conv = model[0]
     conv.bias.data[1] = -1e3  # channel 1 is below zero everywhere: a dead ReLU channel
-    conv.weight.data[2] = conv.weight.data[0]  # filters 0 and 2 are the same filter
+    conv.weight.data[2, ...] = conv.weight.data[0, ...]  # filters 0 and 2 are the same filter
     conv.bias.data[2] = conv.bias.data[0]
     report = cr.diagnose(model, X, y)
     first = report.layers[0]
@@ -175,7 +175,7 @@ def test_diagnose_reports_convolution_filters_and_channels() -> None:
     assert first.identical_groups == [(0, 2)]
     # by hand: a channel is dead when its pre-activation is <= 0 at every position
     with cr.no_grad():
-        z = conv(cr.tensor(X)).data
+        z = conv(cr.tensor(X)).numpy()
     assert first.dead_units == tuple(np.flatnonzero((z <= 0).all(axis=(0, 2, 3))))
     assert first.dead_units == (1,)
     assert report.flagged("symmetry") and report.flagged("dead_relu")

@@ -40,7 +40,7 @@ def _net(n_out: int, seed: int = 0) -> nn.Sequential:
 
 
 def _params(model: nn.Module) -> list[np.ndarray]:
-    return [p.data.copy() for p in model.parameters()]
+    return [p.numpy().copy() for p in model.parameters()]
 
 
 # -- sample weights -------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def test_weighted_validation_data_and_metrics_match_the_metric_functions() -> No
     h = cr.fit(model, X, y, epochs=3, lr=0.01, verbose=0, metrics=["mse", "mae", "r2"],
                validation_data=(Xv, yv, wv), standardize_target=True)
     with cr.no_grad():
-        pred = model(Xv).data[:, 0]
+        pred = model(Xv).numpy()[:, 0]
     assert h["val_r2"][-1] == pytest.approx(metrics.r2(yv, pred, wv), rel=1e-9)
     assert h["val_mae"][-1] == pytest.approx(metrics.mae(yv, pred, wv), rel=1e-9)
     assert h["val_loss"][-1] == pytest.approx(metrics.mse(yv, pred, wv), rel=1e-9)
@@ -106,8 +106,8 @@ def test_clip_grad_norm_equals_a_hand_written_loop_with_pytorch_rule() -> None:
         opt.zero_grad()
         nn.CrossEntropyLoss()(b(cr.tensor(X)), y).backward()
         grads = [p.grad for p in b.parameters()]
-        total = np.sqrt(sum(float((g**2).sum()) for g in grads))
-        scale = min(1.0, 0.05 / (total + 1e-6))  # torch.nn.utils.clip_grad_norm_'s rule
+        total = np.sqrt(sum(float((np.asarray(g) ** 2).sum()) for g in grads))
+        scale = float(min(1.0, 0.05 / (total + 1e-6)))  # torch.nn.utils.clip_grad_norm_'s rule
         for g in grads:
             g *= scale
         opt.step()
@@ -131,7 +131,7 @@ def test_standardize_target_trains_in_standard_units_and_predicts_in_the_targets
     m, s = y[tr[:, 0]].mean(), y[tr[:, 0]].std()
     trainer.fit(X[tr[:, 0]], (y[tr[:, 0]] - m) / s, 6)
     with cr.no_grad():
-        pa, pb = a(X).data[:, 0], b(X).data[:, 0] * s + m
+        pa, pb = a(X).numpy()[:, 0], b(X).numpy()[:, 0] * s + m
     np.testing.assert_allclose(pa, pb, rtol=1e-10)
     # Reported numbers are in grams.
     yv, pv = y[va[:, 0]], pa[va[:, 0]]

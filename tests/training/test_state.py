@@ -80,7 +80,7 @@ def test_the_batch_size_warning_and_the_guard_keep_their_options() -> None:
     X, y = _data(10)
     with pytest.warns(OptionWarning) as record:
         cr.fit(nn.Sequential(nn.Linear(2, 2, rng=0)), X, y, epochs=1, batch_size=64, **QUIET)
-    w = record[0].message
+    w = next(r.message for r in record if isinstance(r.message, OptionWarning))
     assert w.options["full"].value is None and w.options["batch_size"].name == "batch_size"
     assert w.render(lambda o: "--" + o.name.replace("_", "-")).endswith(
         "or a smaller --batch-size")

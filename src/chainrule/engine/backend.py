@@ -136,14 +136,15 @@ def library_name(ns: Any) -> str:
 
 def dtype_name(dtype: Any) -> str:
     """A dtype's plain name on any library: ``"float32"``, ``"int64"``, ``"bool"``."""
-    name = _NAMES.get(dtype)
+    key = (type(dtype), dtype)  # the type first: libraries' dtypes never compare to each other
+    name = _NAMES.get(key)
     if name is None:  # NumPy computes dtype.name in Python (microseconds): ask once per dtype
         name = getattr(dtype, "name", None)  # NumPy's and CuPy's dtypes
-        name = _NAMES[dtype] = name if isinstance(name, str) else str(dtype).rpartition(".")[2]
+        name = _NAMES[key] = name if isinstance(name, str) else str(dtype).rpartition(".")[2]
     return name
 
 
-_NAMES: dict[Any, str] = {}
+_NAMES: dict[tuple, str] = {}
 
 
 def is_floating(dtype: Any) -> bool:

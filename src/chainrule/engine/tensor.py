@@ -29,7 +29,9 @@ __all__ = ["Node", "Tensor", "tensor"]
 class Tensor:
     """An array that can remember how it was computed, so gradients can flow back through it.
 
-    Build one with :func:`chainrule.tensor` (copies its input) or ``Tensor(array)`` (wraps it).
+    Build one with :func:`chainrule.tensor` (copies its input) or ``Tensor(array)`` (wraps it;
+    a NumPy array goes to ``device``, by default the default device: see
+    :mod:`chainrule.engine.devices`).
 
     >>> import chainrule as cr
     >>> w = cr.tensor(2.0, requires_grad=True)
@@ -58,7 +60,8 @@ class Tensor:
     # NumPy calls on tensors (ndarray + Tensor, np.exp(t)) dispatch to the engine's operations
     # through __array_ufunc__ and __array_function__, bound with the operators (methods.py).
 
-    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None) -> None:
+    def __init__(self, data: Any, requires_grad: bool = False, name: str | None = None, *,
+                 device: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
         elif isinstance(data, ndarray):
@@ -66,7 +69,9 @@ class Tensor:
                 data = _numbers(data)  # an error: it holds no numbers
         elif not is_array(data):  # arrays of other libraries stay on their device
             data = _numbers(data)  # an error unless it holds numbers
-        if type(data) is ndarray and devices.get_default_device() != "cpu":
+        if device is not None:  # where the caller says; else NumPy arrays go to the default
+            data = devices.to_device(data, device)
+        elif type(data) is ndarray and devices.get_default_device() != "cpu":
             data = devices.to_device(data, devices.get_default_device())
         if requires_grad:
             _check_grad_dtype(data.dtype)
@@ -308,10 +313,7 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
             data, dtype_in(xp, dtype))
     else:
         arr = _numbers(data, copy=True, dtype=dtype)
-    t = Tensor(arr, requires_grad=requires_grad)  # on the default device
-    if device is not None:
-        t.data = devices.to_device(t.data, device)
-    return t
+    return Tensor(arr, requires_grad=requires_grad, device=device)
 
 
 def _numbers(data: Any, copy: bool = False, dtype: Any = None) -> ndarray:

@@ -31,7 +31,6 @@ from ..data.csvio import load_csv
 from ..data.tabular import read_frame
 from ..engine import Tensor, no_grad
 from ..engine.backend import dtype_name
-from ..engine.devices import to_device
 from ..errors import ConfigError, DataError
 from ..nn import Module
 from . import layout
@@ -140,7 +139,7 @@ class Pipeline:
         chunks = []
         with no_grad(), np.errstate(all="ignore"):
             for start in range(0, len(Z), _CHUNK):
-                out = self.network(Tensor(to_device(Z[start:start + _CHUNK], where)))
+                out = self.network(Tensor(Z[start:start + _CHUNK], device=where))
                 chunks.append(np.asarray(out.numpy(), dtype=np.float64))
         out = np.vstack(chunks) if chunks else np.empty((0, 0))
         return out.reshape(len(out), -1)

@@ -30,6 +30,8 @@ import numpy as np
 
 from ..data.checks import check_features
 from ..engine import Tensor
+from ..engine.backend import dtype_name
+from ..engine.devices import to_numpy
 from ..nn import CrossEntropyLoss, Linear, Module, ReLU, Sequential, losses
 from ..nn.conv import Conv2d
 from ..training.tasks import default_loss
@@ -189,11 +191,11 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
     if not isinstance(X, Tensor):  # NaN, 1-D or text inputs: the trainer's clear errors
         params = model.parameters()
         X = check_features(X, nd=True)
-        X = X.astype(params[0].data.dtype if params else X.dtype, copy=False)
+        X = X.astype(dtype_name(params[0].data.dtype) if params else X.dtype, copy=False)
     try:
         for p, _ in saved:
             p.grad = None
-        x: Any = X if isinstance(X, Tensor) else Tensor(np.asarray(X))
+        x: Any = X if isinstance(X, Tensor) else Tensor(np.asarray(X), device=model.device)
         if len(layers) == 1 and not isinstance(layers[0], Linear):
             out = model(x)  # not a Sequential: no per-layer outputs, but weights and grads
             linears = [(i, m, None, False) for i, m in enumerate(model.modules())
@@ -216,17 +218,18 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
 
         reports = []
         for i, m, z, feeds_relu in linears:
-            W, b = m.weight, m.bias
-            gW = W.grad if W.grad is not None else np.zeros_like(W.data)
+            W, b = m.weight, m.bias  # read on the host: a report, not a step
+            gW = to_numpy(W.grad) if W.grad is not None else np.zeros(W.shape)
             norm = float(np.linalg.norm(gW))
-            delta = None if z is None or z.grad is None else float(np.linalg.norm(z.grad))
+            delta = None if z is None or z.grad is None else float(
+                np.linalg.norm(to_numpy(z.grad)))
             name = f"layer {i}"
             r = LayerReport(name, repr(m), norm, delta)
             if _width(m) > 1:
-                r.identical_groups = _identical_rows(W.data, None if b is None else b.data,
+                r.identical_groups = _identical_rows(W.numpy(), None if b is None else b.numpy(),
                                                      atol)
             if feeds_relu and z is not None:
-                zd = _unit_columns(z.data, m)
+                zd = _unit_columns(z.numpy(), m)
                 r.dead_units = tuple(int(j) for j in np.flatnonzero(np.all(zd <= 0, axis=0)))
             reports.append(r)
     finally:

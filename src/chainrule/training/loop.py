@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
-from ..engine.devices import to_device
 from .guard import NonFiniteGuard
 from .preparation import RunData
 from .state import Position, RunState
@@ -117,7 +116,7 @@ class EpochLoop:
         self.save_checkpoint, self.checkpoint_every = save_checkpoint, checkpoint_every
         n = len(data.X)
         self.device = step.model.device  # each batch moves there once (no-op on the CPU)
-        self.full = Tensor(to_device(data.X, self.device)) if data.batch_size == n and n \
+        self.full = Tensor(data.X, device=self.device) if data.batch_size == n and n \
             else None
         self.w = relative_weights(data.w, comm)
         self.own_steps = steps_per_epoch(n, data.batch_size, min_train_batch(step.model))
@@ -149,7 +148,7 @@ class EpochLoop:
             return self.full, data.y, data.y_raw, self.w
         idx: Any = slice(*rows) if order is None else order[rows[0]:rows[1]]
         w = None if self.w is None else self.w[idx]
-        return Tensor(to_device(data.X[idx], self.device)), data.y[idx], data.y_raw[idx], w
+        return Tensor(data.X[idx], device=self.device), data.y[idx], data.y_raw[idx], w
 
     def _start_epoch(self, epoch: int) -> tuple[Position, Tally]:
         state = self.state

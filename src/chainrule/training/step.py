@@ -91,7 +91,7 @@ class TrainStep:
         if scaler is not None:  # report the loss in the target's own units
             outputs = scaler.inverse(outputs)
             with no_grad():
-                value = float(batch_loss(self.loss_fn, Tensor(outputs.astype(out.numpy().dtype)),
-                                         yr, wb).item())
+                host = Tensor(outputs.astype(out.numpy().dtype), device="cpu")
+                value = float(batch_loss(self.loss_fn, host, yr, wb).item())
         tally.add(value, weight, outputs, yr, wb)
         return StepOutcome(loss=value)

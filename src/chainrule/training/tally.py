@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor, no_grad
-from ..engine.devices import to_device
 from .metrics import Metric
 from .targets import TargetScaler, weighted_loss
 from .tasks import Task
@@ -116,9 +115,10 @@ def evaluate_batches(model: Any, loss_fn: Any, tally: Tally, X: Array, y: Array,
                 yb, wb = y[start:stop], None if w is None else w[start:stop]
                 if wb is not None and not wb.max() > 0:
                     continue  # rows of weight 0 count for nothing
-                out = model(Tensor(to_device(X[start:stop], where)))
+                out = model(Tensor(X[start:stop], device=where))
                 if scaler is not None:
-                    out = Tensor(scaler.inverse(out.numpy()).astype(out.numpy().dtype))
+                    host = scaler.inverse(out.numpy()).astype(out.numpy().dtype)
+                    out = Tensor(host, device="cpu")
                 loss = batch_loss(loss_fn, out, yb, wb)
                 tally.add(float(loss.item()), float(len(yb) if wb is None else wb.sum()),
                           out.numpy(), yb, wb)

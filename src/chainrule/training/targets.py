@@ -18,7 +18,7 @@ import numpy as np
 from .. import nn
 from ..data.checks import as_array, check_features, check_finite
 from ..data.combine import mean_std, square_safe_unit
-from ..engine import Tensor
+from ..engine import Tensor, devices
 from ..engine.backend import dtype_name
 from ..engine.devices import to_device
 from ..errors import ConfigError, DataError, ShapeError
@@ -221,7 +221,7 @@ def weighted_loss(loss_fn: Any, out: Tensor, y: Array, w: Array) -> Tensor:
     if per.ndim > 1:
         per = per.mean(axis=tuple(range(1, per.ndim)))
     weights = to_device(w.astype(dtype_name(out.data.dtype)), out.device)
-    return (per * Tensor(weights)).sum() * (1.0 / float(w.sum()))
+    return (per * Tensor(weights, device=out.device)).sum() * (1.0 / float(w.sum()))
 
 
 # -- standardised regression targets ---------------------------------------------------------------
@@ -264,19 +264,24 @@ class TargetScaler:
                               f"it), got {type(last).__name__}")
         return last
 
+    def _beside(self, layer: nn.Linear) -> tuple[Any, Any]:
+        """The scale and mean in the layer's dtype, on its device."""
+        w = layer.weight.data
+        dtype, where = dtype_name(w.dtype), devices.device_of(w)
+        return (to_device(self.scale.astype(dtype), where),
+                to_device(self.mean.astype(dtype), where))
+
     def fold(self, layer: nn.Linear) -> None:
         """Make ``layer`` output target units: W <- s W, b <- s b + m."""
-        dtype = layer.weight.data.dtype
-        layer.weight.data[...] = layer.weight.data * self.scale[:, None].astype(dtype)
-        layer.bias.data[...] = layer.bias.data * self.scale.astype(dtype) + self.mean.astype(
-            dtype)
+        s, m = self._beside(layer)
+        layer.weight.data[...] = layer.weight.data * s[:, None]
+        layer.bias.data[...] = layer.bias.data * s + m
 
     def unfold(self, layer: nn.Linear) -> None:
         """Undo :meth:`fold` (to continue training in standard units)."""
-        dtype = layer.weight.data.dtype
-        layer.bias.data[...] = (layer.bias.data - self.mean.astype(dtype)) / self.scale.astype(
-            dtype)
-        layer.weight.data[...] = layer.weight.data / self.scale[:, None].astype(dtype)
+        s, m = self._beside(layer)
+        layer.bias.data[...] = (layer.bias.data - m) / s
+        layer.weight.data[...] = layer.weight.data / s[:, None]
 
     def to_dict(self) -> dict[str, list[float]]:
         """JSON-ready (for checkpoints)."""

@@ -89,11 +89,11 @@ class Task:
         z = _array(out)
         if not self.is_classifier:
             raise ConfigError("a regression task has no class probabilities; use its values")
-        with no_grad():
+        with no_grad():  # on the host, whatever the default device: these are read here
             if self.squash == "sigmoid":
-                z = sigmoid(Tensor(z)).data
+                z = sigmoid(Tensor(z, device="cpu")).data
             elif self.squash == "softmax":
-                z = softmax(Tensor(z), axis=1).data
+                z = softmax(Tensor(z, device="cpu"), axis=1).data
         if self.binary and z.shape[1] == 1:
             return np.hstack([1.0 - z, z])
         return z
