@@ -9,7 +9,8 @@ import pytest
 
 from chainrule.cli import app, build_parser
 
-EXPECTED = ["train", "evaluate", "predict", "info", "gradcheck", "demo", "export", "playground"]
+EXPECTED = ["train", "evaluate", "predict", "info", "gradcheck", "demo", "export", "playground",
+            "sample"]
 
 
 def test_every_command_is_a_module_with_a_name_a_parser_and_a_run() -> None:

@@ -12,7 +12,17 @@ Sequential(
 )
 """
 
-from . import activations, attention, functional, init, losses, registry, transformer, utils
+from . import (
+    activations,
+    attention,
+    functional,
+    init,
+    language,
+    losses,
+    registry,
+    transformer,
+    utils,
+)
 from .activations import Identity, LeakyReLU, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .attention import MultiheadAttention, PositionalEncoding, generate_square_subsequent_mask
 from .cells import GRUCell, LSTMCell, RNNCell
@@ -69,6 +79,7 @@ __all__ = [
     "functional",
     "generate_square_subsequent_mask",
     "init",
+    "language",
     "losses",
     "registry",
     "transformer",

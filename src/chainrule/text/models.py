@@ -25,17 +25,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
-
-import numpy as np
 
 from .. import nn
-from ..engine import Tensor
-from ..engine.random import RNGLike, get_rng
+from ..engine.random import RNGLike
 from ..errors import ConfigError
+from ..nn.language import CharBigram, CharMLP, CharRecurrent, CharTransformer
 
 __all__ = ["MODELS", "CharBigram", "CharMLP", "CharRecurrent", "CharTransformer", "ModelKind",
-           "Sizes", "get"]
+           "Sizes", "get"]  # the four layers live in chainrule.nn.language
 
 
 @dataclass(frozen=True)
@@ -54,139 +51,6 @@ class Sizes:
     def over(self, defaults: Sizes) -> Sizes:
         """These sizes with each one not given taken from ``defaults``."""
         return replace(defaults, **{k: v for k, v in vars(self).items() if v is not None})
-
-
-class CharBigram(nn.Module):
-    """The bigram model: a V x V table of logits, row = the previous token.  Trained by
-    gradient descent it learns what counting pairs gives, the log of their frequencies."""
-
-    family = "window"
-
-    def __init__(self, vocab_size: int, rng: RNGLike = None) -> None:
-        super().__init__()
-        self.vocab_size = vocab_size
-        self.block_size = 1
-        self.table = nn.Embedding(vocab_size, vocab_size, rng=rng)
-        self.table.weight.data[...] = 0  # uniform at the start: loss log(V)
-
-    def forward(self, context: Any) -> Tensor:
-        return self.table(context[:, -1])
-
-    def get_config(self) -> dict[str, Any]:
-        return {"vocab_size": self.vocab_size}
-
-
-class CharMLP(nn.Module):
-    """Bengio et al. (2003): the vectors of the last ``block_size`` tokens, concatenated, a
-    tanh hidden layer, then the logits of the next token."""
-
-    family = "window"
-
-    def __init__(self, vocab_size: int, embed: int, hidden: int, block_size: int,
-                 rng: RNGLike = None) -> None:
-        super().__init__()
-        gen = get_rng(rng)
-        self.vocab_size, self.embed, self.hidden = vocab_size, embed, hidden
-        self.block_size = block_size
-        self.tokens = nn.Embedding(vocab_size, embed, rng=gen)
-        self.hidden_layer = nn.Linear(block_size * embed, hidden, rng=gen)
-        self.out = nn.Linear(hidden, vocab_size, rng=gen)
-
-    def forward(self, context: Any) -> Tensor:
-        x = self.tokens(context)
-        x = x.reshape(x.shape[0], self.block_size * self.embed)
-        return self.out(self.hidden_layer(x).tanh())
-
-    def get_config(self) -> dict[str, Any]:
-        return {"vocab_size": self.vocab_size, "embed": self.embed, "hidden": self.hidden,
-                "block_size": self.block_size}
-
-
-_RECURRENT: dict[str, type[nn.RNN] | type[nn.GRU] | type[nn.LSTM]] = {
-    "rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-class CharRecurrent(nn.Module):
-    """Token vectors, a recurrent network (``cell``: rnn, gru or lstm; ``layers`` deep) over
-    the word, and a linear layer from each hidden state to the logits of the next token."""
-
-    family = "sequence"
-
-    def __init__(self, vocab_size: int, embed: int, hidden: int, layers: int = 1,
-                 cell: str = "gru", rng: RNGLike = None) -> None:
-        super().__init__()
-        if cell not in _RECURRENT:
-            raise ConfigError(f"CharRecurrent: unknown cell {cell!r}; choose one of "
-                              f"{', '.join(_RECURRENT)}")
-        gen = get_rng(rng)
-        self.vocab_size, self.embed, self.hidden = vocab_size, embed, hidden
-        self.layers, self.cell = layers, cell
-        self.tokens = nn.Embedding(vocab_size, embed, rng=gen)
-        self.recurrent = _RECURRENT[cell](embed, hidden, num_layers=layers, batch_first=True,
-                                          rng=gen)
-        self.out = nn.Linear(hidden, vocab_size, rng=gen)
-
-    def forward(self, tokens: Any) -> Tensor:
-        states, _ = self.recurrent(self.tokens(tokens))
-        return self.out(states)
-
-    def get_config(self) -> dict[str, Any]:
-        return {"vocab_size": self.vocab_size, "embed": self.embed, "hidden": self.hidden,
-                "layers": self.layers, "cell": self.cell}
-
-
-class CharTransformer(nn.Module):
-    """A small GPT: token vectors plus position vectors (``positions``: 'learned', a table
-    of ``block_size`` rows, or 'sinusoidal'), ``layers`` causal pre-norm transformer layers
-    of ``heads`` heads, a final layer norm and the logits of the next token."""
-
-    family = "sequence"
-
-    def __init__(self, vocab_size: int, embed: int, hidden: int, layers: int, heads: int,
-                 block_size: int, positions: str = "learned", rng: RNGLike = None) -> None:
-        super().__init__()
-        if positions not in ("learned", "sinusoidal"):
-            raise ConfigError(f"CharTransformer: positions must be 'learned' or 'sinusoidal', "
-                              f"got {positions!r}")
-        if embed % heads:
-            raise ConfigError(f"the transformer's --embed {embed} must be a multiple of "
-                              f"--heads {heads} (each head takes embed/heads numbers)")
-        gen = get_rng(rng)
-        self.vocab_size, self.embed, self.hidden = vocab_size, embed, hidden
-        self.layers, self.heads, self.block_size = layers, heads, block_size
-        self.positions = positions
-        self.tokens = nn.Embedding(vocab_size, embed, rng=gen)
-        if positions == "learned":
-            self.position = nn.Embedding(block_size, embed, rng=gen)
-        else:
-            self.position = nn.PositionalEncoding(embed, dropout=0.0, max_len=block_size,
-                                                  batch_first=True)
-        self.blocks = nn.Sequential(*(
-            nn.TransformerEncoderLayer(embed, heads, dim_feedforward=hidden, dropout=0.0,
-                                       batch_first=True, norm_first=True, rng=gen)
-            for _ in range(layers)))
-        self.norm = nn.LayerNorm(embed)
-        self.out = nn.Linear(embed, vocab_size, rng=gen)
-
-    def forward(self, tokens: Any) -> Tensor:
-        x = self.tokens(tokens)
-        length = x.shape[1]
-        if length > self.block_size:
-            raise ConfigError(f"the transformer has {self.block_size} positions (its "
-                              f"block size) but was given {length} tokens")
-        if self.positions == "learned":
-            x = x + self.position(np.arange(length))
-        else:
-            x = self.position(x)
-        mask = nn.generate_square_subsequent_mask(length)
-        for block in self.blocks:
-            x = block(x, src_mask=mask, is_causal=True)
-        return self.out(self.norm(x))
-
-    def get_config(self) -> dict[str, Any]:
-        return {"vocab_size": self.vocab_size, "embed": self.embed, "hidden": self.hidden,
-                "layers": self.layers, "heads": self.heads, "block_size": self.block_size,
-                "positions": self.positions}
 
 
 @dataclass(frozen=True)
