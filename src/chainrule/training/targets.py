@@ -53,8 +53,29 @@ def check_classes(y: Any, name: str = "y") -> None:
                         "two classes")
 
 
-def _features(X: Any, name: str, dtype: np.dtype, allow_empty: bool) -> Array:
+def takes_indices(model: nn.Module) -> bool:
+    """Whether ``model`` reads integer indices: its first layer (in the order its layers were
+    set) is an Embedding, as in a network over token sequences."""
+    first = next((m for m in model.modules() if next(m.children(), None) is None), None)
+    return isinstance(first, nn.Embedding)
+
+
+def _indices(X: Any, label: str) -> Array:
+    a = as_array(X, label)
+    if a.dtype.kind not in "iu":
+        raise DataError(f"{label} must hold integer token indices for a model that starts "
+                        f"with an Embedding, got dtype {a.dtype}; convert with "
+                        f"X.astype('int64') if the values are whole numbers")
+    if a.ndim < 1 or a.shape[0] == 0:
+        raise DataError(f"{label} must have examples on axis 0, got shape {a.shape}")
+    return a.astype(np.int64, copy=False)
+
+
+def _features(X: Any, name: str, dtype: np.dtype, allow_empty: bool,
+              indices: bool = False) -> Array:
     label = f"{name}X" if name else "X"
+    if indices:  # token sequences stay integers: the Embedding looks them up
+        return _indices(X, label)
     if allow_empty:
         a = as_array(X, label)
         if a.ndim >= 2 and a.shape[0] == 0 and a.dtype.kind in "biuf":
@@ -151,7 +172,7 @@ def prepare(X: Any, y: Any, *, model: nn.Module, loss_fn: Any, loss_spec: Any = 
     ``name`` prefixes the arrays in messages (``"val_"``); ``allow_empty`` accepts zero rows
     (a rank of an MPI job whose share of a split is empty still takes part).
     """
-    X = _features(X, name, model_dtype(model), allow_empty)
+    X = _features(X, name, model_dtype(model), allow_empty, takes_indices(model))
     check_input_shape(model, X, f"{name}X" if name else "X")
     y = as_array(y, f"{name}y")
     if y.ndim == 0 or len(y) != len(X):
