@@ -25,7 +25,7 @@ def test_padded_integer_sequences_stay_integers_and_floats_are_refused():
     import chainrule as cr
     ex = _load("sequence_classification.py")
     X, y = ex["make"](64, np.random.default_rng(1))
-    with pytest.raises(cr.DataError, match="integer token indices.*Embedding"):
+    with pytest.raises(cr.DataError, match=r"integer token indices.*Embedding"):
         cr.fit(ex["LastStateClassifier"](), X.astype(np.float64) + 0.5, y, epochs=1, verbose=0)
 
 
