@@ -42,10 +42,12 @@ from .engine import (
     transpose,
     where,
 )
+from .engine.devices import Device, get_default_device, set_default_device
 from .errors import (
     ChainruleError,
     ConfigError,
     DataError,
+    DeviceError,
     DistributedError,
     DTypeError,
     FileWriteError,
@@ -101,6 +103,8 @@ __all__ = [
     "ConfigError",
     "DTypeError",
     "DataError",
+    "Device",
+    "DeviceError",
     "DistributedError",
     "FileWriteError",
     "GradcheckError",
@@ -118,6 +122,7 @@ __all__ = [
     "concatenate",
     "enable_grad",
     "exp",
+    "get_default_device",
     "grad",
     "gradcheck",
     "gradgradcheck",
@@ -138,6 +143,7 @@ __all__ = [
     "relu",
     "reshape",
     "save",
+    "set_default_device",
     "sigmoid",
     "softmax",
     "sqrt",
