@@ -107,13 +107,17 @@ def namespace(first: Any, *more: Any) -> Any:
 def _namespace_of(a: Any) -> Any:
     if isinstance(a, (ndarray, numpy.generic)):
         return NUMPY
+    if _is_cupy(a):  # before __array_namespace__: CuPy 13's arrays lack it
+        return _cupy_namespace()
     get = getattr(a, "__array_namespace__", None)
     if get is None:
         raise DeviceError(f"{type(a).__module__}.{type(a).__name__} is not an array chainrule "
                           "can compute with (it needs NumPy, CuPy or an array API library)")
-    if type(a).__module__.startswith("cupy"):
-        return _cupy_namespace()
     return get()
+
+
+def _is_cupy(a: Any) -> bool:
+    return type(a).__module__.startswith("cupy")
 
 
 def _cupy_namespace() -> Any:
@@ -170,8 +174,8 @@ def dtype_in(xp: Any, dtype: Any) -> Any:
 
 def is_array(a: Any) -> bool:
     """Whether ``a`` is an array of some library (not a Python or NumPy scalar)."""
-    return type(a) is ndarray or (hasattr(a, "__array_namespace__")
-                                  and not isinstance(a, numpy.generic))
+    return type(a) is ndarray or _is_cupy(a) or (hasattr(a, "__array_namespace__")
+                                                 and not isinstance(a, numpy.generic))
 
 
 def asarray_on(xp: Any, data: Any, dtype: Any = None) -> Any:
@@ -198,7 +202,7 @@ def sliding_windows(a: Any, window_shape: tuple[int, ...], axis: tuple[int, ...]
     """
     if type(a) is ndarray:
         return sliding_window_view(a, window_shape, axis=axis)
-    if type(a).__module__.startswith("cupy"):
+    if _is_cupy(a):
         from cupy.lib.stride_tricks import sliding_window_view as cupy_windows
         return cupy_windows(a, window_shape, axis=axis)
     # The standard has no strided views: stack the shifted slices (a copy).
@@ -225,7 +229,7 @@ def add_at(target: Any, index: Any, values: Any) -> None:
     if type(target) is ndarray:
         numpy.add.at(target, index, values)
         return
-    if type(target).__module__.startswith("cupy"):
+    if _is_cupy(target):
         import cupyx
         cupyx.scatter_add(target, index, values)
         return

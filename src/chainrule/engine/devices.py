@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError, DeviceError
-from .backend import NUMPY, ndarray
+from .backend import NUMPY, is_array, ndarray
 
 __all__ = ["DEVICES", "Device", "device", "device_of", "get_default_device",
            "set_default_device", "to_device", "to_numpy"]
@@ -150,8 +150,8 @@ def to_numpy(a: Any) -> ndarray:
     """Array ``a`` as a NumPy array on the host (shared, not copied, when it is one)."""
     if type(a) is ndarray:
         return a
-    if not hasattr(a, "__array_namespace__") or type(a).__module__.startswith("numpy"):
-        return NUMPY.asarray(a)
+    if not is_array(a) or type(a).__module__.partition(".")[0] == "numpy":
+        return NUMPY.asarray(a)  # numbers, lists, NumPy scalars and array subclasses
     return DEVICES[device_of(a)].to_numpy(a)
 
 
