@@ -71,7 +71,7 @@ def _target(target: Any, like: Tensor, name: str) -> ndarray:
     if type(t) is not type(x):
         t = as_array_like(t, x)
     xp = namespace(x)
-    if not _kind(xp, t.dtype):
+    if not (t.dtype.kind in "biuf" if xp is NUMPY else _kind(xp, t.dtype)):
         raise DataError(f"{name}: target must be numeric, got dtype {dtype_name(t.dtype)}")
     if t.shape != x.shape:
         raise ShapeError(
