@@ -62,6 +62,7 @@ from .runs import (
     same_file,
 )
 from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
+from .training.class_metrics import ClassReport, class_report, majority_class
 
 __all__ = [
     "HISTORY_FILE",
@@ -117,6 +118,10 @@ class TrainResult:
     interrupted: bool = False
     rows: dict[str, np.ndarray] = field(default_factory=dict)
     """Positions of each split's rows among the rows kept (those with a target)."""
+    reports: dict[str, ClassReport] = field(default_factory=dict)
+    """For classifiers, each split's full report (per-class precision, recall, F1, the
+    confusion matrix...) beside the baseline of always answering the training rows'
+    majority class; its single numbers are in ``metrics`` too."""
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -330,6 +335,9 @@ def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, 
                 "val_split": cfg.val_split, "test_split": cfg.test_split,
                 "hidden_layers": d.layers, "lr": trainer.optimizer.initial_lr,
                 "processes": trainer.dist.size if trainer.dist is not None else 1}
+    if "train" in result.reports:  # what 'chainrule evaluate' compares with
+        report = result.reports["train"]
+        training["majority_class"] = report.class_names[report.baseline_class]
     path = os.path.join(run.out_dir, MODEL_FILE)
     files.save(pipeline, path, training=training)
     result.path = path
@@ -341,14 +349,25 @@ def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, 
 def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: Any
            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Measure every split over every rank's rows into ``result`` (regression beside the
-    baseline of predicting the training mean); returns each split's targets and outputs."""
+    baseline of predicting the training mean, classification beside that of always answering
+    the training rows' majority class); returns each split's targets and outputs."""
     scored = {}
+    head = pipeline.head
+    majority = None
     for part, rows, every in zip(("train", "validation", "test"), prep.split,
                                  prep.split_rows):
         if len(every):
             y_all, out = _gathered_outputs(pipeline, prep.X, prep.y, rows, comm)
             scored[part] = y_all, out
             result.metrics[part] = pipeline.metrics(y_all, out)
+            if head.is_classifier:
+                proba = head.probabilities(out)
+                names = head.names(proba.shape[1])
+                if majority is None:  # the training split comes first
+                    majority = majority_class(y_all, len(names))
+                report = class_report(y_all, proba, names, baseline_class=majority)
+                result.reports[part] = report
+                result.metrics[part].update(report.scores())
             if pipeline.head.scaler is not None:
                 result.baseline[part] = regression_scores(
                     y_all, np.full(len(y_all), pipeline.head.scaler.mean))

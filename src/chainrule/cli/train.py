@@ -13,6 +13,7 @@ from .options import add_command, add_flags, job_from
 from .output import json_text, metrics_line, print_columns
 from .report import DIVERGED, INTERRUPTED, OK, CLIError, need_pandas, printable, rank, warn
 from .report import warning_text as as_flags
+from .scores import baseline_text, report_lines
 from .text import run_text
 
 NAME = "train"
@@ -103,14 +104,19 @@ def run(args: argparse.Namespace) -> int:
     if not chief:
         return status
     if args.json:
-        print(json_text(result.metrics))
+        # the per-class numbers sit beside the splits, so each split stays flat numbers
+        detail = {"class_report": {part: r.per_class() for part, r in result.reports.items()}}
+        print(json_text({**result.metrics, **(detail if result.reports else {})}))
         return status
     for part, metrics in result.metrics.items():
         line = metrics_line(metrics)
         if part in result.baseline:
             base = result.baseline[part]
             line += f"   (predicting the mean: RMSE {base['rmse']:.4g}, R^2 {base['r2']:.4f})"
+        if part in result.reports:
+            line += f"   {baseline_text(result.reports[part])}"
         print(f"{part + ':':<12}{line}")
+    _print_reports(result.reports)
     print(f"saved:      {printable(result.path)}")
     if result.plots:
         print("plots:      " + ", ".join(map(printable, result.plots)))
@@ -120,6 +126,16 @@ def run(args: argparse.Namespace) -> int:
         if not plots.have_matplotlib():
             print("plots:      skipped (matplotlib is not installed; pip install matplotlib)")
     return status
+
+
+def _print_reports(reports: dict[str, Any]) -> None:
+    """The held-out splits' class reports (the training split's when none is held out)."""
+    shown = [p for p in ("validation", "test") if p in reports] or list(reports)[:1]
+    for part in shown:
+        lines = report_lines(reports[part])
+        print(f"{part + ':':<12}{lines[0]}")
+        for line in lines[1:]:
+            print(f"{'':<12}{line}")
 
 
 def _print_ready(summary: dict[str, Any], columns: list[dict[str, Any]], notes: list[str]
