@@ -139,7 +139,9 @@ def unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
 def sum_rows(g: ndarray) -> ndarray:
     """``g.sum(axis=0)`` for a 2-D array, as a matrix-vector product: NumPy's axis-0 reduction
     is several times slower when rows are short (a 400 x 4 gradient, say)."""
-    key = (g.shape[0], g.dtype, type(g))
+    if type(g) is not ndarray:  # the matrix-vector trick is NumPy's; others sum (tensors too)
+        return namespace(g).sum(g, axis=0)
+    key = (g.shape[0], g.dtype)
     ones = _ONES.get(key)
     if ones is None:
         if len(_ONES) > 64:  # batch sizes vary little; keep the cache small anyway

@@ -77,6 +77,8 @@ def _like(x: Any, ref: Any) -> Tensor:
     if isinstance(x, (str, bytes)):
         raise DTypeError(f"cannot compute with the text {x!r:.40} as a number; convert it "
                          "first, e.g. float(value)")
+    if isinstance(ref, Tensor) and (type(x) is ndarray or isinstance(x, (list, tuple))):
+        return Tensor(x, device=ref.device)  # a constant from the host joins the tensor
     return Tensor(x)
 
 

@@ -196,6 +196,11 @@ def scatter(g: ndarray | Tensor, shape: tuple[int, ...], idx: Any, basic: bool) 
     gd = g.data if isinstance(g, Tensor) else g
     gx = namespace(gd).zeros(shape, dtype=gd.dtype)
     if basic:
+        if type(gx) is not ndarray and any(i is None for i in (
+                idx if isinstance(idx, tuple) else (idx,))):
+            # the standard's setitem takes no None: drop them, and gd's axes they added
+            idx = tuple(i for i in idx if i is not None)
+            gd = namespace(gd).reshape(gd, gx[idx].shape)
         gx[idx] = gd
     elif type(gx) is ndarray:
         add_at(gx, idx, gd)  # repeated indices must add up, not overwrite
