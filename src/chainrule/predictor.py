@@ -20,6 +20,7 @@ import numpy as np
 from .data import load_dataset
 from .data.columns import prepare_target
 from .data.diagnosis import quote
+from .data.splits import train_val_test_split
 from .data.tabular import read_frame
 from .errors import ConfigError, DataError, GradcheckError
 from .nn import Module
@@ -30,9 +31,13 @@ from .tools.gradcheck import gradcheck
 from .tools.saving import architecture_of, build_from_architecture, load_with_metadata
 from .training.registry import get_loss
 
-__all__ = ["FORMULA_START", "GradcheckReport", "Predictor", "check_gradients", "describe",
-           "evaluate", "labelled_rows", "regression_scores", "spreadsheet_text",
-           "write_predictions"]
+__all__ = ["FORMULA_START", "ROWS", "GradcheckReport", "Predictor", "ScoredRows",
+           "check_gradients", "describe", "evaluate", "labelled_rows", "regression_scores",
+           "scored_rows", "spreadsheet_text", "write_predictions"]
+
+ROWS = ("held-out", "test", "validation", "train", "all")
+"""Which rows of a built-in data set :func:`scored_rows` picks: ``held-out`` (the test rows
+the model's training set aside, else its validation rows), one split by name, or ``all``."""
 
 
 class Predictor(Pipeline):
@@ -112,12 +117,92 @@ class Predictor(Pipeline):
 
 def evaluate(model: str | os.PathLike[str] | Predictor, data: Any = None, *,
              dataset: str | None = None, target: str | None = None,
-             delimiter: str | None = None) -> dict[str, float]:
+             delimiter: str | None = None, rows: str = "held-out") -> dict[str, float]:
     """Score a saved model on labelled rows: a CSV path or DataFrame (``target`` defaults to
-    the column the model was trained for) or a named ``dataset``."""
+    the column the model was trained for; every row is scored) or a named ``dataset`` (the
+    rows its training held out, by default: see :func:`scored_rows`)."""
     pred = model if isinstance(model, Predictor) else Predictor.load(model)
+    picked = scored_rows(pred, data, dataset=dataset, target=target, delimiter=delimiter,
+                         rows=rows)
+    return pred.score(picked.X, picked.y, encoded=True)
+
+
+@dataclass
+class ScoredRows:
+    """Labelled rows picked for scoring: encoded features ``X``, targets ``y``, which rows
+    they are (``rows``: a name of :data:`ROWS`) and a sentence saying so (``description``)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    rows: str
+    description: str
+
+
+def scored_rows(pred: Predictor, data: Any = None, *, dataset: str | None = None,
+                target: str | None = None, delimiter: str | None = None,
+                rows: str = "held-out") -> ScoredRows:
+    """The labelled rows to score ``pred`` on, and which they are.
+
+    A ``data`` table is scored whole (it is the caller's choice of rows).  A built-in
+    ``dataset`` the model was trained on is split again as its training split it (the same
+    fractions, seed and stratification, recorded in the model file), so ``rows="held-out"``
+    scores the rows the training never fitted: the test rows, else the validation rows.
+    Where that split cannot be repeated (another data set, a file without the record), every
+    row is scored and the description says why."""
+    if rows not in ROWS:
+        raise ConfigError(f"unknown rows {quote(rows)}; choose one of {', '.join(ROWS)}")
     X, y = labelled_rows(pred, data, dataset=dataset, target=target, delimiter=delimiter)
-    return pred.score(X, y, encoded=True)
+    if dataset is None:
+        if rows not in ("held-out", "all"):
+            raise ConfigError(f"rows={rows!r} picks a split of a built-in data set (dataset=); "
+                              "a data table is scored whole: pass the rows you want scored")
+        return ScoredRows(X, y, "all", f"all {len(y)} rows of the table")
+    if rows == "all":
+        return ScoredRows(X, y, "all", f"all {len(y)} rows of {dataset}, the training rows "
+                                       "included")
+    split, why = _training_split(pred, dataset, y)
+    if split is None:
+        if rows != "held-out":
+            raise ConfigError(f"cannot pick the {rows} rows of {dataset}: {why}")
+        return ScoredRows(X, y, "all", f"all {len(y)} rows of {dataset} ({why})")
+    if rows == "held-out":
+        rows = "test" if len(split["test"]) else "validation" if len(split["validation"]) \
+            else "all"
+        if rows == "all":
+            return ScoredRows(X, y, "all", f"all {len(y)} rows of {dataset} (its training "
+                                           "held none out: every row was a training row)")
+    picked = split[rows]
+    if not len(picked):
+        held = [k for k in ("validation", "test") if len(split[k])]
+        raise ConfigError(f"the model's training held out no {rows} rows of {dataset}; "
+                          f"choose {', '.join(held + ['train', 'all'])}")
+    how = "the training rows" if rows == "train" else f"the {rows} rows held out in training"
+    tr = pred.meta["training"]
+    return ScoredRows(X[picked], y[picked], rows,
+                      f"{how}: {len(picked)} of the {len(y)} rows of {dataset} "
+                      f"(validation {tr['val_split']:g}, test {tr['test_split']:g}, "
+                      f"seed {tr['seed']})")
+
+
+def _training_split(pred: Predictor, dataset: str, y: np.ndarray
+                    ) -> tuple[dict[str, np.ndarray] | None, str]:
+    """The positions of the training, validation and test rows of ``dataset`` as the
+    model's training split them, or None and the reason it cannot be repeated."""
+    tr = pred.meta.get("training")
+    if not isinstance(tr, dict) or not all(isinstance(tr.get(k), (int, float)) and
+                                           not isinstance(tr.get(k), bool)
+                                           for k in ("val_split", "test_split", "seed")):
+        return None, "the model file does not record how its training split the rows"
+    if str(tr.get("data", "")).lower().replace("-", "_") != dataset.lower().replace("-", "_"):
+        return None, f"the model was trained on {quote(tr.get('data'), 60)}, not on {dataset}"
+    if isinstance(tr.get("split"), list) and sum(
+            v for v in tr["split"] if isinstance(v, int)) != len(y):
+        return None, "the data set's size differs from the one the model was trained on"
+    idx = np.arange(len(y))
+    (a, _), (b, _), (c, _) = train_val_test_split(
+        idx, y, float(tr["val_split"]), float(tr["test_split"]),
+        stratify=y if pred.kind == "classification" else None, seed=int(tr["seed"]))
+    return {"train": a, "validation": b, "test": c}, ""
 
 
 def labelled_rows(pred: Predictor, data: Any = None, *, dataset: str | None = None,
