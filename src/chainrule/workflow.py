@@ -194,6 +194,8 @@ class _Fitted:
     y_fit: np.ndarray
     weights: np.ndarray | None
     pipeline: Pipeline
+    notes: list[OptionWarning] = field(default_factory=list)
+    """What the rules said about the target (a class target learned against the grain)."""
 
 
 def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: RunOptions, comm: Any
@@ -207,10 +209,12 @@ def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: RunOptions, comm
 
     def judged_task() -> Any:
         rules.check_shares(len(prep.split_rows[0]), fewest, comm.size)
-        return rules.task_of(prep.task, prep.class_names, prep.target, cfg.loss, X.shape[1],
+        task = rules.task_of(prep.task, prep.class_names, prep.target, cfg.loss, X.shape[1],
                              d.layers)
+        return task, rules.check_target(prep.task, prep.class_names, prep.target,
+                                        prep.n_rows, cfg.task)
 
-    task = comm.agree(judged_task, "check the model")
+    task, notes = comm.agree(judged_task, "check the model")
     scaler = StandardScaler().fit(X[tr], comm) if d.standardize else None
     Z = scaler.transform(X) if scaler is not None else X
     comm.agree(lambda: rules.check_range(Z, prep.feature_names, d.course, scaler is not None),
@@ -227,7 +231,7 @@ def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: RunOptions, comm
                       dtype=np.float64 if d.course else np.float32, rng=cfg.seed)
     steps = [s for s in (prep.encoder, scaler) if s is not None]
     return _Fitted(task, Z, head.transform(y), weights,
-                   Pipeline(steps, model, head, prep.feature_names))
+                   Pipeline(steps, model, head, prep.feature_names), notes)
 
 
 @dataclass
@@ -265,7 +269,7 @@ def _set_up(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted
     if cfg.batch_size == "default" and d.batch_size is not None and \
             comm.max(len(tr)) <= d.batch_size:
         d.batch_size = None  # the default batch holds every row: say full batch, not warn
-    notes: list[str | Warning] = list(prep.notes) + (
+    notes: list[str | Warning] = list(prep.notes) + list(fitted.notes) + (
         [lock.note] if lock is not None and lock.note else [])
     task, model = fitted.task, fitted.pipeline.network
     loss = cfg.loss if cfg.loss != "auto" else task.loss

@@ -19,8 +19,10 @@ from typing import Any
 
 import numpy as np
 
+from ..data.cells import all_numbers
 from ..data.diagnosis import quote
-from ..errors import DataError, Option, OptionError
+from ..data.target import MAX_CLASSES_FROM_NUMBERS
+from ..errors import DataError, Option, OptionError, OptionWarning
 from ..training import tasks
 from ..training.registry import get_loss
 from .options import check_class_weight
@@ -29,6 +31,7 @@ __all__ = [
     "MAX_PARAMETERS",
     "check_range",
     "check_shares",
+    "check_target",
     "class_weights",
     "count_parameters",
     "needs_validation",
@@ -37,6 +40,7 @@ __all__ = [
 ]
 
 MAX_PARAMETERS = 200_000_000  # 800 MB of float32: beyond it a typo, not a plan
+MIN_ROWS_FOR_TARGET_CHECK = 20  # below this, "a class in most rows" says nothing
 
 
 def _literal(text: str) -> str:
@@ -73,6 +77,52 @@ def task_of(kind: str, class_names: list[str] | None, target: str | None, loss: 
                           f"{MAX_PARAMETERS:,} this command builds; use smaller layers",
                           layers=Option("layers", list(layers)))
     return task
+
+
+def check_target(kind: str, class_names: list[str] | None, target: str | None,
+                 n_rows: int, asked: str) -> list[OptionWarning]:
+    """Refuse a class target that cannot be learned, warn about one learned against the
+    grain; the warnings are returned.  ``asked`` is the task the user chose (``auto``,
+    ``classification`` or ``regression``), ``n_rows`` the rows with a target.
+
+    - Distinct values in more than half the rows (1,047 classes in 1,300 rows): most classes
+      would be met once, so nothing generalises; it is an ID or free-text column.  Refused
+      (the same line the feature typing draws for text columns).
+    - ``classification`` asked for a target of numbers with more distinct values than a
+      class target of numbers gets by itself (111 prices): each value becomes a class and
+      the nearness of 10.1 to 10.2 is lost.  Warned, suggesting regression.
+
+    >>> check_target("classification", ["a", "b"], "y", 100, "auto")
+    []
+    >>> [str(w)[:45] for w in check_target("classification", [str(v / 10) for v in range(30)],
+    ...                                      "y", 100, "classification")]
+    ["the target 'y' holds 30 distinct numbers, not"]
+    """
+    names = class_names or []
+    if kind != "classification" or not names:
+        return []
+    k = len(names)
+    numbers = all_numbers(names)
+    if n_rows >= MIN_ROWS_FOR_TARGET_CHECK and k > 0.5 * n_rows:
+        if numbers:
+            raise OptionError(
+                _literal(f"the target {quote(target)} holds {k:,} distinct numbers in {n_rows:,} "
+                         "rows; as classes most would be seen once and none could be learned; "
+                         "predict the number with ") + "{task}",
+                task=Option("task", "regression"))
+        raise DataError(f"the target {quote(target)} has {k:,} distinct values in {n_rows:,} "
+                        f"rows ({k / n_rows:.0%}); as classes most would be seen once and none "
+                        "could be learned: it looks like an ID or free-text column, not a "
+                        "label; choose another column as the target")
+    if numbers and asked == "classification" and k > MAX_CLASSES_FROM_NUMBERS:
+        whole = all(float(v) == round(float(v)) for v in names if v.lower() != "nan")
+        what = "whole numbers" if whole else "not whole numbers"
+        return [OptionWarning(
+            _literal(f"the target {quote(target)} holds {k:,} distinct numbers, {what}, and "
+                     f"classification makes each one a class ({n_rows / k:.1f} rows each) "
+                     "that knows nothing of how near the others are; ")
+            + "{task} predicts the number itself", task=Option("task", "regression"))]
+    return []
 
 
 def task_for_loss(loss: str, kind: str, n_classes: int, default: Any) -> Any:
