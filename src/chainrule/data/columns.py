@@ -6,7 +6,8 @@ column is used (numeric, boolean, categorical, date/time or dropped, with the re
 needs (medians, category vocabularies) and turns any table with those columns into a float
 matrix: numbers with the training median for missing cells plus a missing-indicator column,
 categories one-hot (a missing cell is its own category; an unseen category is all zeros),
-dates as their numeric parts.  Its :meth:`~TableEncoder.to_dict` is JSON, stored in the model
+dates as their numeric parts (year, month, day, weekday, and hour and minute where the column
+holds a time of day).  Its :meth:`~TableEncoder.to_dict` is JSON, stored in the model
 file, so prediction repeats exactly what training did.  The cells are read by
 :mod:`chainrule.data.cells`; the target column by :mod:`chainrule.data.target`
 (:func:`prepare_target` is re-exported here).
@@ -17,7 +18,7 @@ pandas is needed only for the tables themselves; nothing here imports it at modu
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,6 +36,7 @@ __all__ = ["KINDS", "UNKNOWN_POLICIES", "ColumnPlan", "TableEncoder", "TargetCol
            "infer_columns", "prepare_target", "unknown_warning"]
 
 _DATE_PARTS = ("year", "month", "day", "weekday")
+_TIME_PARTS = ("hour", "minute")  # kept where any training value has a time of day
 UNKNOWN_POLICIES = ("zeros", "error")
 """What :meth:`TableEncoder.transform` does with a category not seen in training."""
 _GROUP_BYTES = 4 << 20  # transform reads about this much of the table's numbers at a time
@@ -50,6 +52,19 @@ class _Fitted:
     missing_indicator: bool = False
     categories: list[str] = field(default_factory=list)
     missing_category: bool = False
+    time_of_day: bool = False  # a datetime column whose training values have a time of day
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        """A datetime column's numeric parts."""
+        return _DATE_PARTS + (_TIME_PARTS if self.time_of_day else ())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready; ``time_of_day`` only where set, so a file reads as before it existed."""
+        d = asdict(self)
+        if not self.time_of_day:
+            del d["time_of_day"]
+        return d
 
 
 class TableEncoder:
@@ -105,18 +120,24 @@ class TableEncoder:
         # gather per kind, not one per column.
         rows = sum(c.gather(len(frame)))
         used = [p for p in self.plans if p.kind in ("numeric", "boolean", "datetime")]
-        group = max(1, _GROUP_BYTES // max(1, 8 * len(_DATE_PARTS) * rows))
-        stats: dict[str, tuple[bool, list[float]]] = {}
+        every = _DATE_PARTS + _TIME_PARTS  # read them all; keep the time where one is given
+        group = max(1, _GROUP_BYTES // max(1, 8 * len(every) * rows))
+        stats: dict[str, tuple[bool, list[float], bool]] = {}
         for start in range(0, len(used), group):
             chunk = used[start:start + group]
-            parts, where = agreed(lambda: self._parts(frame, chunk),  # noqa: B023
+            parts, where = agreed(lambda: self._parts(frame, chunk, lambda _: every),  # noqa: B023
                                   "encode its share of the training rows")
             missing = np.any(c.gather(np.isnan(parts).any(axis=0)), axis=0)
+            nonzero = np.any(c.gather((np.nan_to_num(parts) != 0).any(axis=0)), axis=0)
             medians = agreed_medians(parts, comm)
             for p in chunk:
                 cols = range(*where[p.name])
+                timed = p.kind == "datetime" and bool(nonzero[cols[len(_DATE_PARTS)]:
+                                                              cols[-1] + 1].any())
+                kept = cols if timed or p.kind != "datetime" else cols[:len(_DATE_PARTS)]
                 stats[p.name] = (bool(missing[cols].any()),
-                                 [0.0 if medians[j] is None else medians[j] for j in cols])
+                                 [0.0 if medians[j] is None else medians[j] for j in kept],
+                                 timed)
             del parts
         shares = c.gather(agreed(lambda: self._categories(frame),
                                  "encode its share of the training rows"))
@@ -125,7 +146,9 @@ class TableEncoder:
         for p in self.plans:
             f = _Fitted(p.name, p.kind, p.reason)
             if p.name in stats:
-                f.missing_indicator, f.median = stats[p.name]
+                f.missing_indicator, f.median, f.time_of_day = stats[p.name]
+                if f.time_of_day:
+                    f.reason = "date-times: year, month, day, weekday, hour, minute"
             elif p.kind == "categorical":
                 f.missing_category = any(share[k][1] for share in shares)
                 f.categories = sorted_labels(union(share[k][0] for share in shares))
@@ -145,18 +168,20 @@ class TableEncoder:
         return out
 
     @staticmethod
-    def _parts(frame: Any, plans: Sequence[Any]
+    def _parts(frame: Any, plans: Sequence[Any],
+               date_parts: Callable[[Any], tuple[str, ...]] = lambda f: f.parts
                ) -> tuple[np.ndarray, dict[str, tuple[int, int]]]:
         """The numeric parts of the number, true/false and date columns of ``plans`` as one
-        matrix (NaN where missing), and the columns [start, stop) of each column's parts.
+        matrix (NaN where missing), and the columns [start, stop) of each column's parts
+        (``date_parts(plan)``: a date column's parts, by default its fitted ones).
         Number columns are read in blocks (:func:`~chainrule.data.cells.number_matrix`): one
         pandas column access costs tens of microseconds, 20,000 of them about a second."""
-        width = {"numeric": 1, "boolean": 1, "datetime": len(_DATE_PARTS)}
-        used = [p for p in plans if p.kind in width]
+        used = [p for p in plans if p.kind in ("numeric", "boolean", "datetime")]
         where, at = {}, 0
         for p in used:
-            where[p.name] = (at, at + width[p.kind])
-            at += width[p.kind]
+            width = len(date_parts(p)) if p.kind == "datetime" else 1
+            where[p.name] = (at, at + width)
+            at += width
         out = np.empty((len(frame), at), dtype=np.float64)
         numeric = [p.name for p in used if p.kind == "numeric"]
         group = max(1, _GROUP_BYTES // max(1, 8 * len(frame)))  # no second copy of them all
@@ -169,7 +194,9 @@ class TableEncoder:
                 out[:, start] = booleans(frame, p.name)
             elif p.kind == "datetime":
                 d = datetimes(frame, p.name)
-                out[:, start:stop] = np.column_stack([d.year, d.month, d.day, d.day_of_week])
+                values = {"year": d.year, "month": d.month, "day": d.day,
+                          "weekday": d.day_of_week, "hour": d.hour, "minute": d.minute}
+                out[:, start:stop] = np.column_stack([values[k] for k in date_parts(p)])
                 out[np.asarray(d.isna()), start:stop] = np.nan
         return out, where
 
@@ -181,7 +208,7 @@ class TableEncoder:
             if f.kind in ("numeric", "boolean"):
                 out.append(f.name)
             elif f.kind == "datetime":
-                out += [f"{f.name}.{part}" for part in _DATE_PARTS]
+                out += [f"{f.name}.{part}" for part in f.parts]
             elif f.kind == "categorical":
                 out += [f"{f.name}={c}" for c in f.categories]
                 if f.missing_category:
@@ -277,7 +304,7 @@ class TableEncoder:
                 became = f"one-hot, {len(f.categories)} categories" + (
                     " + missing" if f.missing_category else "")
             elif f.kind == "datetime":
-                became = "4 numbers (year, month, day, weekday)"
+                became = f"{len(f.parts)} numbers ({', '.join(f.parts)})"
             else:
                 became = "1 number"
             if f.kind in ("numeric", "boolean", "datetime") and f.missing_indicator:
@@ -288,7 +315,7 @@ class TableEncoder:
 
     def to_dict(self) -> dict[str, Any]:
         """The fitted encoder and its policy for unseen categories as JSON-ready data."""
-        return {"columns": [asdict(f) for f in self.columns], "unknown": self.unknown_policy}
+        return {"columns": [f.to_dict() for f in self.columns], "unknown": self.unknown_policy}
 
     @classmethod
     def from_dict(cls, d: Any) -> TableEncoder:
@@ -311,7 +338,12 @@ class TableEncoder:
                     isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                     for v in med):
                 raise DataError(f"{where}: median must be a list of finite numbers")
-            want = {"numeric": 1, "boolean": 1, "datetime": 4}.get(c["kind"])
+            timed = c.get("time_of_day", False)
+            if not isinstance(timed, bool) or (timed and c["kind"] != "datetime"):
+                raise DataError(f"{where}: time_of_day must be true or false, and only for a "
+                                "datetime column")
+            want = {"numeric": 1, "boolean": 1,
+                    "datetime": len(_DATE_PARTS) + timed * len(_TIME_PARTS)}.get(c["kind"])
             if want is not None and len(med) != want:
                 raise DataError(f"{where}: a {c['kind']} column needs {want} median(s)")
             if not isinstance(cats, list) or not all(isinstance(v, str) for v in cats) or \
@@ -319,7 +351,7 @@ class TableEncoder:
                 raise DataError(f"{where}: categories must be a list of distinct strings")
             columns.append(_Fitted(c["name"], c["kind"], str(c.get("reason", "")),
                                    [float(v) for v in med], bool(c.get("missing_indicator")),
-                                   list(cats), bool(c.get("missing_category"))))
+                                   list(cats), bool(c.get("missing_category")), timed))
         enc = cls([ColumnPlan(f.name, f.kind, f.reason) for f in columns], policy)
         enc.columns = columns
         return enc
