@@ -41,11 +41,9 @@ def add_parser(sub: Any) -> None:
                    help="which rows of a built-in --dataset to score (default: held-out, "
                         "the rows the training did not fit)")
     p.add_argument("--json", action="store_true",
-                   help="print the metrics as one JSON object and nothing else")
-    p.add_argument("--all-metrics", action="store_true",
-                   help="with --json: add the baseline, balanced accuracy, macro F1, ROC AUC, "
-                        "the per-class numbers and confusion matrix (classification) and "
-                        "which rows were scored (the text report always shows them)")
+                   help="print the metrics as one JSON object and nothing else (with the "
+                        "baseline, balanced accuracy, macro F1, ROC AUC, per-class numbers and "
+                        "confusion matrix for a classifier, and which rows were scored)")
 
 
 def warn_unknown(pred: Any) -> None:
@@ -83,10 +81,9 @@ def run(args: argparse.Namespace) -> int:
     report = _class_report(pred, y, out) if pred.task.is_classifier and len(y) else None
     warn_unknown(pred)
     if args.json:
-        if args.all_metrics:
-            metrics = {**metrics, **(report.scores() if report else {}), "rows": picked.rows,
-                       "rows_scored": picked.description,
-                       **({"class_report": report.per_class()} if report else {})}
+        metrics = {**metrics, **(report.scores() if report else {}), "rows": picked.rows,
+                   "rows_scored": picked.description,
+                   **({"class_report": report.per_class()} if report else {})}
         print(json_text(metrics))
     else:
         print(f"model: {printable(args.model)}\ndata:  {printable(args.data or args.dataset)} "
