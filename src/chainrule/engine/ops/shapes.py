@@ -152,7 +152,9 @@ def _take(a: Any, idx: Any) -> Any:
     # slices (an embedding's rows, a column pick) is a basic index and then ``take``.
     one = _one_array(a, idx)
     if one is None:
-        return a[idx if not isinstance(idx, tuple) or len(idx) >= a.ndim else (*idx, ...)]
+        short = isinstance(idx, tuple) and len(idx) < a.ndim and not any(
+            i is Ellipsis for i in idx)
+        return a[(*idx, ...) if short else idx]
     basic, axis, arr = one
     xp = namespace(a)
     base = a[basic]
