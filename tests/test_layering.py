@@ -256,7 +256,7 @@ FLOORS = {
     "plots": 5, "pipeline": 5, "playground": 5, "sklearn": 5,
     "predictor": 6, "job": 6, "jobdata": 6, "runs": 6, "onnx": 6, "text": 6,
     "workflow": 7,
-    "cli": 8,
+    "cli": 8, "tables": 8,
     "__main__": 9,
 }
 

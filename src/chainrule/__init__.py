@@ -72,6 +72,7 @@ _LAZY = {
     "tools": ("chainrule.tools", None),
     "training": ("chainrule.training", None),
     "fit": ("chainrule.training", "fit"),
+    "train": ("chainrule.tables", "train"),
     "compile": ("chainrule.training.compiled", "compile"),
     "export_onnx": ("chainrule.onnx", "export_onnx"),
     "onnx": ("chainrule.onnx", None),

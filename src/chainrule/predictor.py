@@ -23,7 +23,9 @@ from .data.diagnosis import quote
 from .data.splits import train_val_test_split
 from .data.tabular import read_frame
 from .errors import ConfigError, DataError, GradcheckError
+from .io.atomic import atomic_write
 from .nn import Module
+from .onnx import export_onnx
 from .pipeline import Pipeline, layout
 from .pipeline.head import regression_scores
 from .pipeline.predictions import FORMULA_START, spreadsheet_text, write_predictions
@@ -61,6 +63,24 @@ class Predictor(Pipeline):
         ``chainrule.save``)."""
         model, meta = load_with_metadata(path)
         return cls(model, meta, os.fspath(path))
+
+    @property
+    def results(self) -> dict[str, dict[str, float]]:
+        """Each split's numbers as the training measured them (``train``, ``validation``,
+        ``test``); empty for a file written without them."""
+        return dict(self.meta.get("training", {}).get("results", {}))
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write this model file again at ``path`` (the same bytes: network, preprocessing and
+        what the training recorded), atomically."""
+        with open(self.path, "rb") as f:
+            data = f.read()
+        atomic_write(path, [data])
+
+    def export_onnx(self, path: str | os.PathLike[str]) -> Any:
+        """Write the whole pipeline (preprocessing and network) as an ONNX file; returns the
+        ``onnx.ModelProto`` (needs ``pip install 'chainrule[onnx]'``)."""
+        return export_onnx(self.path, path)
 
     # -- the names a predictor has always had ---------------------------------------------------
     @property

@@ -162,10 +162,29 @@ class Pipeline:
         """Class labels (strings, for classifiers) or values in the target's units."""
         return self.head.predict(self.outputs(rows, encoded=encoded))
 
-    def score(self, rows: Any, y: np.ndarray, *, encoded: bool = False) -> dict[str, float]:
+    def score(self, rows: Any, y: Any, *, encoded: bool = False) -> dict[str, float]:
         """``accuracy``, ``log_loss`` (classification) or ``mse``, ``rmse``, ``mae``, ``r2``
-        (regression, in the target's units), and ``n``."""
+        (regression, in the target's units), and ``n``.  A classifier's ``y`` holds the class
+        labels as :meth:`predict` gives them (or their codes, 0 .. classes - 1)."""
+        if self.head.is_classifier:
+            y = self._codes(y)
         return self.metrics(y, self.outputs(rows, encoded=encoded))
+
+    def _codes(self, y: Any) -> np.ndarray:
+        names = self.head.class_names
+        values = np.asarray(y)
+        labels = set(map(str, values.ravel()))
+        if names is None or (values.dtype.kind in "iu" and not labels <= set(names)):
+            return values  # codes already
+        where = {name: i for i, name in enumerate(names)}
+        codes = np.empty(values.shape, dtype=np.int64)
+        for i, v in enumerate(values.ravel()):
+            code = where.get(str(v))
+            if code is None:
+                raise DataError(f"score: the label {v!r} (row {i}) is not one of the model's "
+                                f"classes: {', '.join(names)}")
+            codes.flat[i] = code
+        return codes
 
     def metrics(self, y: np.ndarray, out: np.ndarray) -> dict[str, float]:
         """:meth:`score`'s numbers from the targets ``y`` and the raw outputs ``out`` of the
