@@ -338,7 +338,7 @@ def _wgan_gp_steps(lib: str, steps: int = 3, lam: float = 10.0, lr: float = 0.05
         loss.backward()
         for p in params:
             p.data -= lr * p.grad
-        history.append([p.data.copy() for p in params])
+        history.append([np.array(np.asarray(p.data)) for p in params])
     return history
 
 
