@@ -241,7 +241,7 @@ def test_shapes_follow_pytorch():
     assert out.shape == (4, 7, 5) and h.shape == (1, 4, 5)        # h_n is never batch-first
     out, (h, c) = LSTM(3, 5, num_layers=2, rng=0)(np.zeros((7, 3), np.float32))
     assert out.shape == (7, 5) and h.shape == c.shape == (2, 5)
-    assert out.data.dtype == np.float32
+    assert out.numpy().dtype == np.float32
 
 
 def test_the_initial_state_goes_by_pytorchs_keyword_hx():
@@ -258,8 +258,8 @@ def test_bidirectional_output_holds_both_directions_in_time_order():
     model = GRU(2, 3, bidirectional=True, dtype="float64", rng=0)
     x = np.random.default_rng(0).normal(size=(5, 1, 2))
     out, h = model(x)
-    np.testing.assert_array_equal(out.data[-1, :, :3], h.data[0])  # forward ends at T-1
-    np.testing.assert_array_equal(out.data[0, :, 3:], h.data[1])   # reverse ends at 0
+    np.testing.assert_array_equal(out.numpy()[-1, :, :3], h.numpy()[0])  # forward ends at T-1
+    np.testing.assert_array_equal(out.numpy()[0, :, 3:], h.numpy()[1])   # reverse ends at 0
 
 
 def test_wrong_input_and_state_shapes_name_what_is_expected():
@@ -298,17 +298,17 @@ def test_dropout_acts_between_layers_in_training_only():
     plain = LSTM(3, 4, num_layers=2, dtype="float64", rng=0)
     x = np.random.default_rng(0).normal(size=(5, 2, 3))
     model.eval()
-    np.testing.assert_array_equal(model(x)[0].data, plain(x)[0].data)
+    np.testing.assert_array_equal(model(x)[0].numpy(), plain(x)[0].numpy())
     model.train()
-    assert not np.allclose(model(x)[0].data, plain(x)[0].data)
+    assert not np.allclose(model(x)[0].numpy(), plain(x)[0].numpy())
     # The first layer sees no dropout: its final state is untouched.
-    np.testing.assert_array_equal(model(x)[1][0].data[0], plain(x)[1][0].data[0])
+    np.testing.assert_array_equal(model(x)[1][0].numpy()[0], plain(x)[1][0].numpy()[0])
 
 
 def test_inputs_are_converted_to_the_layers_dtype():
     out, h = GRU(2, 3, rng=0)(np.ones((4, 1, 2)))                 # float64 data
-    assert out.data.dtype == h.data.dtype == np.float32
-    assert LSTMCell(2, 3, dtype="float64", rng=0)(np.ones(2, np.float32))[0].data.dtype == \
+    assert out.numpy().dtype == h.numpy().dtype == np.float32
+    assert LSTMCell(2, 3, dtype="float64", rng=0)(np.ones(2, np.float32))[0].numpy().dtype == \
         np.float64
 
 
@@ -406,4 +406,4 @@ def test_running_parity_is_learned(cell):
         opt.step()
     assert losses[0] > 0.6
     assert losses[-1] < 0.02
-    assert ((model(x).data > 0) == target).all()
+    assert ((model(x).numpy() > 0) == target).all()

@@ -4,7 +4,8 @@ sinusoidal :class:`PositionalEncoding` of PyTorch's transformer tutorial.
 
 Everything is composed of recorded tensor operations (matmul, softmax, where, reshape), so
 gradients, gradients of gradients and finite-difference checks come with no rule of its own.
-Masks are data, not parameters: NumPy arrays (or tensors, whose values are read).
+Masks are data, not parameters: arrays (or tensors, whose values are read); NumPy masks go to
+the device of the queries.
 
 The two mask conventions are PyTorch's, and they are opposite for boolean masks:
 
@@ -33,11 +34,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from ..engine import Tensor, ops
-from ..engine.backend import ndarray, xp
+from ..engine.backend import dtype_name, namespace
+from ..engine.devices import device_of, to_device
 from ..engine.random import RNGLike, get_rng
 from ..errors import ConfigError, ShapeError
 from . import init as _init
+from ._arrays import as_array_like
 from ._checks import check_dtype, check_number, check_size
 from .layers import Dropout, Linear
 from .module import Module, Parameter, Shape, empty
@@ -50,10 +55,12 @@ __all__ = [
 ]
 
 
-def generate_square_subsequent_mask(sz: int, dtype: Any = "float32") -> ndarray:
+def generate_square_subsequent_mask(sz: int, dtype: Any = "float32",
+                                    device: Any = None) -> Any:
     """The causal mask of ``torch.nn.Transformer.generate_square_subsequent_mask``: a float
     (sz, sz) array, 0 on and below the diagonal and ``-inf`` above, so position i attends to
-    positions 0..i only.
+    positions 0..i only.  A NumPy array, or an array on ``device`` when one is named (the
+    attention layers move a NumPy mask to their device on every call; this saves the copy).
 
     >>> generate_square_subsequent_mask(3)
     array([[  0., -inf, -inf],
@@ -61,33 +68,39 @@ def generate_square_subsequent_mask(sz: int, dtype: Any = "float32") -> ndarray:
            [  0.,   0.,   0.]], dtype=float32)
     """
     sz = check_size(sz, "generate_square_subsequent_mask", "sz")
-    return xp.triu(xp.full((sz, sz), -xp.inf, dtype=check_dtype(dtype, "causal mask")), k=1)
+    # on the host: the standard has no triu
+    mask = np.triu(np.full((sz, sz), -np.inf, dtype=check_dtype(dtype, "causal mask")), k=1)
+    return mask if device is None else to_device(mask, device)
 
 
-def _mask(mask: Any, name: str) -> ndarray:
-    """``mask`` as a boolean or floating-point array."""
-    a = xp.asarray(mask.data if isinstance(mask, Tensor) else mask)
-    if a.dtype != bool and a.dtype.kind != "f":
-        raise ConfigError(f"{name} must be boolean or floating point, got dtype {a.dtype}; "
+def _mask(mask: Any, name: str, like: Any) -> Any:
+    """``mask`` as a boolean or floating-point array on the device of array ``like``."""
+    a = as_array_like(mask.data if isinstance(mask, Tensor) else mask, like)
+    kind = dtype_name(a.dtype)
+    if kind != "bool" and not kind.startswith("float"):
+        raise ConfigError(f"{name} must be boolean or floating point, got dtype {kind}; "
                           "use a bool array (which positions) or a float one (added to the "
                           "scores, -inf removes a position)")
     return a
 
 
-def _additive(mask: ndarray, dtype: Any, true_means_keep: bool) -> ndarray:
+def _additive(mask: Any, dtype: Any, true_means_keep: bool) -> Any:
     """A mask as numbers added to the scores: float masks as they are, boolean ones as 0
-    where a position is kept and -inf where it is removed."""
-    if mask.dtype != bool:
-        return mask.astype(dtype, copy=False)
+    where a position is kept and -inf where it is removed (``dtype``: the scores' dtype, of
+    the mask's library)."""
+    xp = namespace(mask)
+    if dtype_name(mask.dtype) != "bool":
+        return xp.astype(mask, dtype, copy=False)
     keep = mask if true_means_keep else ~mask
-    return xp.where(keep, xp.zeros((), dtype), xp.asarray(-xp.inf, dtype))
+    return xp.where(keep, xp.zeros((), dtype=dtype), xp.full((), -math.inf, dtype=dtype))
 
 
 def _safe_softmax(scores: Tensor) -> Tensor:
     """Softmax over the last axis; a row that is all ``-inf`` (nothing to attend to) gives
     zeros, and no NaN reaches the gradient (the softmax never sees that row)."""
-    alive = (scores > -xp.inf).any(axis=-1, keepdims=True)
-    if alive.all():
+    xp = namespace(scores.data)
+    alive = xp.any(scores.data > -math.inf, axis=-1, keepdims=True)
+    if bool(xp.all(alive)):
         return ops.softmax(scores, -1)
     return ops.where(alive, ops.softmax(ops.where(alive, scores, 0.0), -1), 0.0)
 
@@ -95,11 +108,19 @@ def _safe_softmax(scores: Tensor) -> Tensor:
 def _dropout(weights: Tensor, p: float, rng: RNGLike) -> Tensor:
     if p == 0:
         return weights
+    # drawn on the host (one seed, one mask on every device), then moved once
     keep = get_rng(rng).random(weights.shape) >= p
-    return weights * (keep.astype(weights.data.dtype) / (1 - p))
+    w = weights.data
+    return weights * as_array_like(keep.astype(dtype_name(w.dtype)) / (1 - p), w)
 
 
-def attention(query: Tensor, key: Tensor, value: Tensor, bias: ndarray | None,
+def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether an array of ``shape`` broadcasts to ``target`` without growing it."""
+    return len(shape) <= len(target) and all(
+        n in (1, m) for n, m in zip(reversed(shape), reversed(target)))
+
+
+def attention(query: Tensor, key: Tensor, value: Tensor, bias: Any,
               dropout_p: float, scale: float, rng: RNGLike = None) -> tuple[Tensor, Tensor]:
     """The attention output and the weights: ``softmax(query @ key^T * scale + bias) @ value``
     with dropout on the weights; ``bias`` (additive, -inf removes) must broadcast to the
@@ -107,11 +128,7 @@ def attention(query: Tensor, key: Tensor, value: Tensor, bias: ndarray | None,
     scores = ops.matmul(query, ops.transpose(key, *range(key.ndim - 2), key.ndim - 1,
                                              key.ndim - 2)) * scale
     if bias is not None:
-        try:
-            fits = xp.broadcast_shapes(bias.shape, scores.shape) == scores.shape
-        except ValueError:
-            fits = False
-        if not fits:
+        if not _broadcasts(bias.shape, scores.shape):
             raise ShapeError(f"attention: the mask of shape {bias.shape} does not broadcast "
                              f"to the scores' shape {scores.shape} (..., L, S)")
         scores = scores + bias
@@ -119,11 +136,20 @@ def attention(query: Tensor, key: Tensor, value: Tensor, bias: ndarray | None,
     return ops.matmul(weights, value), weights
 
 
-def _tensor(x: Any, name: str, dtype: Any = None) -> Tensor:
-    t = x if isinstance(x, Tensor) else Tensor(xp.asarray(x))
-    if dtype is not None and t.data.dtype != dtype:
-        t = ops.astype(t, dtype)
-    return t
+def _tensor(x: Any, like: Any = None, cast: bool = True) -> Tensor:
+    """``x`` as a tensor; with array ``like``, on its device (host data is moved there, as a
+    layer's parameters or the queries ask) and, with ``cast``, in its dtype."""
+    if like is None:
+        return x if isinstance(x, Tensor) else Tensor(x)
+    if not isinstance(x, Tensor):
+        x = Tensor(as_array_like(x, like), device=device_of(like))
+    if not cast:
+        return x
+    have, want = x.data.dtype, like.dtype
+    # by name: dtypes of two libraries never compare equal (array-api-strict warns)
+    if have is want or dtype_name(have) == dtype_name(want):
+        return x
+    return ops.astype(x, dtype_name(want))
 
 
 def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None,
@@ -139,7 +165,8 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
     of an (L, S) mask; give no ``attn_mask`` with it).  ``dropout_p`` drops attention weights
     (always, as PyTorch's function does: pass 0 in evaluation), drawn from ``rng``.
     """
-    q, k, v = (_tensor(t, n) for t, n in ((query, "query"), (key, "key"), (value, "value")))
+    q = _tensor(query)
+    k, v = _tensor(key, q.data, cast=False), _tensor(value, q.data, cast=False)
     if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
         raise ShapeError(f"scaled_dot_product_attention: query, key and value need shapes "
                          f"(..., L, E), (..., S, E) and (..., S, Ev), got {q.shape}, {k.shape} "
@@ -150,15 +177,17 @@ def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: An
                          f"{k.shape} and {v.shape}")
     dropout_p = check_number(dropout_p, "scaled_dot_product_attention", "dropout_p", 0.0, 1.0,
                              high_open=True)
-    dtype = q.data.dtype
+    qd = q.data
     length, source = q.shape[-2], k.shape[-2]
     if is_causal:
         if attn_mask is not None:
             raise ConfigError("scaled_dot_product_attention: give either attn_mask or "
                               "is_causal=True, not both (add the causal mask into yours)")
-        bias = _additive(xp.tril(xp.ones((length, source), dtype=bool)), dtype, True)
+        xp = namespace(qd)
+        rows = xp.arange(length)[:, None]  # the lower triangle, made on the queries' device
+        bias = _additive(rows >= xp.arange(source)[None, :], qd.dtype, True)
     elif attn_mask is not None:
-        bias = _additive(_mask(attn_mask, "attn_mask"), dtype, True)
+        bias = _additive(_mask(attn_mask, "attn_mask", qd), qd.dtype, True)
     else:
         bias = None
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
@@ -231,7 +260,7 @@ class MultiheadAttention(Module):
         return {"embed_dim": self.embed_dim, "num_heads": self.num_heads,
                 "dropout": self.dropout, "bias": self.in_proj_bias is not None,
                 "batch_first": self.batch_first, "kdim": self.kdim, "vdim": self.vdim,
-                "dtype": self.dtype.name}
+                "dtype": dtype_name(self.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> MultiheadAttention:
@@ -262,10 +291,9 @@ class MultiheadAttention(Module):
                 need_weights: bool = True, attn_mask: Any = None,
                 average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
-        dt = self.dtype
+        w = self.out_proj.weight.data
         self_attention = query is key and key is value
-        q, k, v = (_tensor(t, n, dt) for t, n in ((query, "query"), (key, "key"),
-                                                  (value, "value")))
+        q, k, v = (_tensor(t, w) for t in (query, key, value))
         if self_attention:  # one projection product instead of three
             k = v = q
         batched = self._check(q, k, v)
@@ -317,30 +345,32 @@ class MultiheadAttention(Module):
         return q.ndim == 3
 
     def _bias(self, key_padding_mask: Any, attn_mask: Any, is_causal: bool, batched: bool,
-              n: int, length: int, source: int) -> ndarray | None:
-        """Both masks as one additive array broadcasting to the scores (N, heads, L, S)."""
-        dt, h = self.dtype, self.num_heads
+              n: int, length: int, source: int) -> Any:
+        """Both masks as one additive array broadcasting to the scores (N, heads, L, S), on
+        the parameters' device."""
+        w, h = self.out_proj.weight.data, self.num_heads
+        dt = w.dtype
         if is_causal and attn_mask is None:
             raise ConfigError("MultiheadAttention: is_causal=True is a hint that attn_mask is "
                               "the causal mask, as in PyTorch; pass attn_mask="
                               f"generate_square_subsequent_mask({length}) with it")
         bias = None
         if attn_mask is not None:
-            m = _additive(_mask(attn_mask, "attn_mask"), dt, False)
+            m = _additive(_mask(attn_mask, "attn_mask", w), dt, False)
             shapes = [(length, source), (n * h, length, source) if batched else
                       (h, length, source)]
             if m.shape not in shapes:
                 raise ShapeError(f"MultiheadAttention: attn_mask must have shape "
                                  f"{shapes[0]} or {shapes[1]}"
                                  f"{' (N * num_heads, L, S)' if batched else ''}, got {m.shape}")
-            bias = m if m.ndim == 2 else m.reshape(n, h, length, source)
+            bias = m if m.ndim == 2 else namespace(m).reshape(m, (n, h, length, source))
         if key_padding_mask is not None:
-            m = _additive(_mask(key_padding_mask, "key_padding_mask"), dt, False)
+            m = _additive(_mask(key_padding_mask, "key_padding_mask", w), dt, False)
             want = (n, source) if batched else (source,)
             if m.shape != want:
                 raise ShapeError(f"MultiheadAttention: key_padding_mask must have shape "
                                  f"{want} ({'(N, S)' if batched else '(S,)'}), got {m.shape}")
-            m = m.reshape(n, 1, 1, source)
+            m = namespace(m).reshape(m, (n, 1, 1, source))
             bias = m if bias is None else bias + m
         return bias
 
@@ -382,16 +412,17 @@ class PositionalEncoding(Module):
         self.max_len = check_size(max_len, "PositionalEncoding", "max_len")
         self.batch_first = bool(batch_first)
         self.dropout = Dropout(dropout, rng=rng)
-        position = xp.arange(self.max_len, dtype=xp.float64)[:, None]
-        div = xp.exp(xp.arange(0, d, 2, dtype=xp.float64) * (-math.log(10000.0) / d))
+        # the table is made on the host; register_buffer puts it on the default device
+        position = np.arange(self.max_len, dtype=np.float64)[:, None]
+        div = np.exp(np.arange(0, d, 2, dtype=np.float64) * (-math.log(10000.0) / d))
         pe = empty((self.max_len, d), check_dtype(dtype, "PositionalEncoding"),
                    "PositionalEncoding")
-        pe[:, 0::2] = xp.sin(position * div)
-        pe[:, 1::2] = xp.cos(position * div[: d // 2])
+        pe[:, 0::2] = np.sin(position * div)
+        pe[:, 1::2] = np.cos(position * div[: d // 2])
         self.register_buffer("pe", pe)
 
     def forward(self, x: Any) -> Tensor:
-        x = _tensor(x, "x", self.pe.dtype)
+        x = _tensor(x, self.pe)
         if x.ndim not in (2, 3) or x.shape[-1] != self.embed_dim:
             raise ShapeError(f"PositionalEncoding({self.embed_dim}) needs inputs of shape "
                              f"{'(N, L' if self.batch_first else '(L, N'}, {self.embed_dim}) "
@@ -401,15 +432,15 @@ class PositionalEncoding(Module):
         if length > self.max_len:
             raise ShapeError(f"PositionalEncoding: the sequence has {length} positions, more "
                              f"than max_len={self.max_len}; build it with a larger max_len")
-        pe = self.pe[:length]
+        pe = self.pe[:length, :]
         if x.ndim == 3:
-            pe = pe[None] if axis == 1 else pe[:, None]
+            pe = namespace(pe).expand_dims(pe, axis=1 - axis)
         return self.dropout(x + pe)
 
     def get_config(self) -> dict[str, Any]:
         return {"embed_dim": self.embed_dim, "dropout": self.dropout.p,
                 "max_len": self.max_len, "batch_first": self.batch_first,
-                "dtype": self.pe.dtype.name}
+                "dtype": dtype_name(self.pe.dtype)}
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if input_shape is not None and (len(input_shape) not in (2, 3)

@@ -27,13 +27,16 @@ import math
 from typing import Any
 
 from ..engine import ConfigError, ShapeError, Tensor, ops
-from ..engine.backend import xp
+from ..engine.backend import dtype_name, namespace
+from ..engine.devices import device_of
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
+from ._arrays import as_array_like
 from ._checks import check_dtype, check_size
 from .module import Module, Parameter, Shape, empty
 
-__all__ = ["GATES", "GRUCell", "LSTMCell", "RNNCell", "gru_step", "lstm_step", "rnn_step"]
+__all__ = ["GATES", "GRUCell", "LSTMCell", "RNNCell", "as_input", "gru_step", "lstm_step",
+           "rnn_step", "zero_state"]
 
 GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 """How many blocks of ``hidden_size`` rows each kind's weights stack (its gates)."""
@@ -87,11 +90,25 @@ def gru_step(xi: Tensor, h: Tensor, w_hh: Tensor, b_hh: Tensor | None,
     return _named(n + z * (h - n), "h", tag)  # (1 - z) * n + z * h, one product fewer
 
 
-def as_input(x: Any, dtype: Any) -> Tensor:
-    """``x`` as a tensor of the layer's dtype (converted on the way in, as Linear does)."""
+def as_input(x: Any, like: Tensor) -> Tensor:
+    """``x`` as a tensor of the dtype of parameter ``like`` (converted on the way in, as
+    Linear does); host data (NumPy arrays, lists) goes to ``like``'s device, as PyTorch
+    users write ``x.to(device)``."""
+    w = like.data
     if not isinstance(x, Tensor):
-        x = Tensor(x)
-    return x if x.data.dtype == dtype else ops.astype(x, dtype)
+        x = Tensor(as_array_like(x, w), device=device_of(w))
+    have, want = x.data.dtype, w.dtype
+    # by name: dtypes of two libraries never compare equal (array-api-strict warns)
+    if have is want or dtype_name(have) == dtype_name(want):
+        return x
+    return ops.astype(x, dtype_name(want))
+
+
+def zero_state(shape: tuple[int, ...], like: Tensor) -> Tensor:
+    """A state of zeros of ``shape`` in the dtype, library and device of parameter ``like``
+    (the default initial state)."""
+    w = like.data
+    return Tensor(namespace(w).zeros(shape, dtype=w.dtype), device=device_of(w))
 
 
 def init_weights(module: Module, gen: Any) -> None:
@@ -116,7 +133,7 @@ class RNNCellBase(Module, saved=False):
     kind = "RNN"
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 dtype: Any = xp.float32, rng: RNGLike = None) -> None:
+                 dtype: Any = "float32", rng: RNGLike = None) -> None:
         super().__init__()
         name = type(self).__name__
         self.input_size = check_size(input_size, name, "input_size")
@@ -131,7 +148,7 @@ class RNNCellBase(Module, saved=False):
         init_weights(self, get_rng(rng))
 
     def _input(self, x: Any) -> Tensor:
-        x = as_input(x, self.weight_ih.data.dtype)
+        x = as_input(x, self.weight_ih)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ShapeError(f"{self._call()}: expected input of shape (N, {self.input_size}) "
                              f"or ({self.input_size},), got {x.shape}")
@@ -140,8 +157,8 @@ class RNNCellBase(Module, saved=False):
     def _state(self, h: Any, x: Tensor, what: str = "h") -> Tensor:
         shape = (*x.shape[:-1], self.hidden_size)
         if h is None:
-            return Tensor(xp.zeros(shape, self.weight_ih.data.dtype))
-        h = as_input(h, self.weight_ih.data.dtype)
+            return zero_state(shape, self.weight_ih)
+        h = as_input(h, self.weight_ih)
         if h.shape != shape:
             raise ShapeError(f"{self._call()}: expected the state {what} of shape {shape} for "
                              f"input of shape {x.shape}, got {h.shape}")
@@ -155,7 +172,7 @@ class RNNCellBase(Module, saved=False):
 
     def get_config(self) -> dict[str, Any]:
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
-                "bias": self.bias, "dtype": self.weight_ih.data.dtype.name}
+                "bias": self.bias, "dtype": dtype_name(self.weight_ih.data.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> Module:
@@ -171,10 +188,10 @@ class RNNCellBase(Module, saved=False):
         return (*shape[:-1], self.hidden_size)
 
     def extra_repr(self) -> str:
-        dtype = self.weight_ih.data.dtype
+        dtype = dtype_name(self.weight_ih.data.dtype)
         return (f"{self.input_size}, {self.hidden_size}"
                 + ("" if self.bias else ", bias=False")
-                + ("" if dtype == xp.float32 else f", dtype={dtype}"))
+                + ("" if dtype == "float32" else f", dtype={dtype}"))
 
 
 class RNNCell(RNNCellBase):
@@ -184,7 +201,7 @@ class RNNCell(RNNCellBase):
     defaults to zeros."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", dtype: Any = xp.float32,
+                 nonlinearity: str = "tanh", dtype: Any = "float32",
                  rng: RNGLike = None) -> None:
         act = check_nonlinearity(nonlinearity, "RNNCell")
         super().__init__(input_size, hidden_size, bias, dtype, rng)

@@ -15,12 +15,15 @@ repeated indices into their row (a word seen twice in a batch gets both contribu
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 from ..engine import DataError, DTypeError, ShapeError, Tensor, ops
-from ..engine.backend import ndarray, xp
+from ..engine.backend import dtype_name, namespace, ndarray
+from ..engine.devices import to_numpy
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
+from ._arrays import as_array_like
 from ._checks import check_dtype, check_size
 from .module import Module, Parameter, Shape, empty
 
@@ -39,14 +42,14 @@ class Embedding(Module):
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,
-                 padding_idx: int | None = None, dtype: Any = xp.float32,
+                 padding_idx: int | None = None, dtype: Any = "float32",
                  rng: RNGLike = None) -> None:
         super().__init__()
         self.num_embeddings = check_size(num_embeddings, "Embedding", "num_embeddings")
         self.embedding_dim = check_size(embedding_dim, "Embedding", "embedding_dim")
         if padding_idx is not None:
             n = self.num_embeddings
-            if isinstance(padding_idx, bool) or not isinstance(padding_idx, (int, xp.integer)) \
+            if isinstance(padding_idx, bool) or not isinstance(padding_idx, numbers.Integral) \
                     or not -n <= padding_idx < n:
                 raise ShapeError(f"Embedding: padding_idx must be an integer in [{-n}, {n}) "
                                  f"for {n} embeddings, got {padding_idx!r}")
@@ -57,7 +60,7 @@ class Embedding(Module):
                                       "Embedding"))
         _init.normal_(self.weight, 0.0, 1.0, get_rng(rng))
         if padding_idx is not None:
-            self.weight.data[padding_idx] = 0
+            self.weight.data[padding_idx, ...] = 0
 
     def forward(self, idx: Any) -> Tensor:
         index = self._checked_index(idx)
@@ -69,25 +72,31 @@ class Embedding(Module):
         pad = (index == self.padding_idx)[..., None]
         return ops.where(pad, rows.detach(), rows)
 
-    def _checked_index(self, idx: Any) -> ndarray:
-        data = idx.data if isinstance(idx, Tensor) else idx
-        index = data if isinstance(data, ndarray) else xp.asarray(data)
-        if index.dtype.kind not in "iu":
-            hint = " (cast them with .astype('int64'))" if index.dtype.kind == "f" else ""
-            raise DTypeError(f"Embedding: indices must be integers, got {index.dtype} values"
-                             f"{hint}")
+    def _checked_index(self, idx: Any) -> Any:
+        """The indices as an integer array on the weight's device (host arrays and lists are
+        moved there), checked to lie in [0, num_embeddings)."""
+        index = as_array_like(idx.data if isinstance(idx, Tensor) else idx, self.weight.data)
+        kind = dtype_name(index.dtype)
+        if not kind.startswith(("int", "uint")):
+            hint = " (cast them with .astype('int64'))" if kind.startswith("float") else ""
+            raise DTypeError(f"Embedding: indices must be integers, got {kind} values{hint}")
+        n = self.num_embeddings
         if index.size:
-            low, high = int(index.min()), int(index.max())
-            bad = low if low < 0 else high if high >= self.num_embeddings else None
-            if bad is not None:
-                raise DataError(f"Embedding: index {bad} is out of range for "
-                                f"{self.num_embeddings} embeddings; indices must lie in [0, "
-                                f"{self.num_embeddings - 1}]")
+            if type(index) is ndarray:  # two quick passes on the CPU
+                low, high = int(index.min()), int(index.max())
+                ok = low >= 0 and high < n
+            else:  # one reduction read back from the device
+                ok = not bool(namespace(index).any((index < 0) | (index >= n)))
+            if not ok:
+                host = to_numpy(index)
+                low, high = int(host.min()), int(host.max())
+                raise DataError(f"Embedding: index {low if low < 0 else high} is out of range "
+                                f"for {n} embeddings; indices must lie in [0, {n - 1}]")
         return index
 
     def get_config(self) -> dict[str, Any]:
         return {"num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,
-                "padding_idx": self.padding_idx, "dtype": self.weight.data.dtype.name}
+                "padding_idx": self.padding_idx, "dtype": dtype_name(self.weight.data.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> Embedding:
@@ -99,7 +108,7 @@ class Embedding(Module):
         return None if input_shape is None else (*input_shape, self.embedding_dim)
 
     def extra_repr(self) -> str:
-        dtype = self.weight.data.dtype
+        dtype = dtype_name(self.weight.data.dtype)
         return (f"{self.num_embeddings}, {self.embedding_dim}"
                 + ("" if self.padding_idx is None else f", padding_idx={self.padding_idx}")
-                + ("" if dtype == xp.float32 else f", dtype={dtype}"))
+                + ("" if dtype == "float32" else f", dtype={dtype}"))

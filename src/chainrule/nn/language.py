@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from ..engine import Tensor
+from ..engine.backend import namespace
+from ..engine.devices import device_of
 from ..engine.random import RNGLike, get_rng
 from ..errors import ConfigError
 from .attention import PositionalEncoding, generate_square_subsequent_mask
@@ -144,11 +144,11 @@ class CharTransformer(Module):
         if length > self.block_size:
             raise ConfigError(f"the transformer has {self.block_size} positions (its "
                               f"block size) but was given {length} tokens")
-        if self.positions == "learned":
-            x = x + self.position(np.arange(length))
+        if self.positions == "learned":  # the positions made on the table's device
+            x = x + self.position(namespace(self.position.weight.data).arange(length))
         else:
             x = self.position(x)
-        mask = generate_square_subsequent_mask(length)
+        mask = generate_square_subsequent_mask(length, device=device_of(x.data))
         for block in self.blocks:
             x = block(x, src_mask=mask, is_causal=True)
         return self.out(self.norm(x))

@@ -33,8 +33,9 @@ import warnings
 from typing import Any
 
 from ..engine import ShapeError, Tensor, ops
-from ..engine.backend import xp
+from ..engine.backend import dtype_name
 from ..engine.random import RNGLike, get_rng
+from ._arrays import as_array_like
 from ._checks import check_dtype, check_number, check_size
 from .cells import (
     GATES,
@@ -44,6 +45,7 @@ from .cells import (
     init_weights,
     lstm_step,
     rnn_step,
+    zero_state,
 )
 from .module import Module, Parameter, Shape, empty
 
@@ -69,7 +71,7 @@ def time_steps(xi: Tensor, block: int | None = None) -> list[Tensor]:
         return [xi[t] for t in range(steps)]
     out: list[Tensor] = []
     for start in range(0, steps, size):
-        part = xi[start:start + size]
+        part = xi[start:min(start + size, steps)]  # the standard refuses a stop past the end
         out.extend(part[k] for k in range(part.shape[0]))
     return out
 
@@ -82,7 +84,7 @@ class RNNBase(Module, saved=False):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  bias: bool = True, batch_first: bool = False, dropout: float = 0.0,
-                 bidirectional: bool = False, dtype: Any = xp.float32,
+                 bidirectional: bool = False, dtype: Any = "float32",
                  rng: RNGLike = None) -> None:
         super().__init__()
         name = type(self).__name__
@@ -122,13 +124,13 @@ class RNNBase(Module, saved=False):
                 get(f"bias_hh{suffix}"))
 
     @property
-    def _dtype(self) -> Any:
-        return self.weight_ih_l0.data.dtype
+    def _dtype(self) -> str:
+        return dtype_name(self.weight_ih_l0.data.dtype)
 
     # -- checks ---------------------------------------------------------------------------------
     def _input(self, x: Any) -> tuple[Tensor, bool]:
         """The input as (T, N, input_size) and whether it came unbatched."""
-        x = as_input(x, self._dtype)
+        x = as_input(x, self.weight_ih_l0)
         layout = "(N, T, input_size)" if self.batch_first else "(T, N, input_size)"
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ShapeError(f"{self._call()}: expected input of shape {layout} or (T, "
@@ -143,8 +145,8 @@ class RNNBase(Module, saved=False):
         """The initial state ``what`` (h0 or c0) as (num_layers*D, N, hidden_size)."""
         layers = self.num_layers * (2 if self.bidirectional else 1)
         if h is None:
-            return Tensor(xp.zeros((layers, batch, self.hidden_size), self._dtype))
-        h = as_input(h, self._dtype)
+            return zero_state((layers, batch, self.hidden_size), self.weight_ih_l0)
+        h = as_input(h, self.weight_ih_l0)
         want = (layers, self.hidden_size) if unbatched else (layers, batch, self.hidden_size)
         if h.shape != want:
             raise ShapeError(f"{self._call()}: expected {what} of shape {want} (num_layers"
@@ -163,8 +165,10 @@ class RNNBase(Module, saved=False):
         finals: list[list[Tensor]] = [[] for _ in initial]
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0 and self.training:
+                # drawn on the host (one seed, one mask on every device), then moved once
                 keep = self.rng.random(seq.shape) >= self.dropout
-                seq = seq * (keep.astype(self._dtype) / (1 - self.dropout))
+                seq = seq * as_array_like(keep.astype(self._dtype) / (1 - self.dropout),
+                                          seq.data)
             outputs = []
             for d, suffix in enumerate(self._suffixes(layer)):
                 row = layer * (2 if self.bidirectional else 1) + d
@@ -216,7 +220,7 @@ class RNNBase(Module, saved=False):
         return {"input_size": self.input_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "bias": self.bias,
                 "batch_first": self.batch_first, "dropout": self.dropout,
-                "bidirectional": self.bidirectional, "dtype": self._dtype.name}
+                "bidirectional": self.bidirectional, "dtype": self._dtype}
 
     @classmethod
     def from_config(cls, config: Any) -> Module:
@@ -241,7 +245,7 @@ class RNNBase(Module, saved=False):
         parts += [f"{k}={getattr(self, k)}" for k, default in
                   (("bias", True), ("batch_first", False), ("dropout", 0.0),
                    ("bidirectional", False)) if getattr(self, k) != default]
-        if self._dtype != xp.float32:
+        if self._dtype != "float32":
             parts.append(f"dtype={self._dtype}")
         return ", ".join(parts)
 
@@ -254,7 +258,7 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, dtype: Any = xp.float32,
+                 dropout: float = 0.0, bidirectional: bool = False, dtype: Any = "float32",
                  rng: RNGLike = None) -> None:
         act = check_nonlinearity(nonlinearity, "RNN")
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,

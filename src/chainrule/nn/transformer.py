@@ -19,10 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..engine import Tensor, ops
+from ..engine.backend import dtype_name
 from ..engine.random import RNGLike, get_rng
 from ..errors import ConfigError
 from ._checks import check_dtype, check_number, check_size, lookup
 from .attention import MultiheadAttention
+from .cells import as_input
 from .layers import Dropout, Linear
 from .module import Module, Shape
 from .normalization import LayerNorm
@@ -89,9 +91,7 @@ class TransformerEncoderLayer(Module):
 
     def forward(self, src: Any, src_mask: Any = None, src_key_padding_mask: Any = None,
                 is_causal: bool = False) -> Tensor:
-        x = src if isinstance(src, Tensor) else Tensor(src)
-        if x.data.dtype != self.linear1.weight.data.dtype:
-            x = ops.astype(x, self.linear1.weight.data.dtype)
+        x = as_input(src, self.linear1.weight)
         if self.norm_first:
             x = x + self._attention_block(self.norm1(x), src_mask, src_key_padding_mask,
                                           is_causal)
@@ -117,7 +117,7 @@ class TransformerEncoderLayer(Module):
                 "dim_feedforward": self.linear1.out_features, "dropout": self.dropout_p,
                 "activation": self.activation, "layer_norm_eps": self.norm1.eps,
                 "batch_first": attn.batch_first, "norm_first": self.norm_first,
-                "bias": attn.in_proj_bias is not None, "dtype": attn.dtype.name}
+                "bias": attn.in_proj_bias is not None, "dtype": dtype_name(attn.dtype)}
 
     @classmethod
     def from_config(cls, config: Any) -> TransformerEncoderLayer:
