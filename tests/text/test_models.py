@@ -81,7 +81,7 @@ def test_sinusoidal_positions_are_a_buffer_and_causal(few_names) -> None:
     changed = tokens.copy()
     changed[0, 3:] = [1, 1]
     # position t sees tokens 0..t only: changing later tokens leaves earlier logits alone
-    a, b = net(tokens).data, net(changed).data
+    a, b = net(tokens).numpy(), net(changed).numpy()
     np.testing.assert_allclose(a[0, :3], b[0, :3], rtol=1e-6)
     assert not np.allclose(a[0, 3:], b[0, 3:])
 

@@ -299,10 +299,10 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
         node = t.node
         if node.is_leaf:
             kind = "parameter" if t.requires_grad else "constant"
-            forward.append(ForwardStep(name_of(t), kind, (), t.data.copy(), kind))
+            forward.append(ForwardStep(name_of(t), kind, (), t.numpy().copy(), kind))
             continue
         ins = tuple(name_of(p) for p in node.inputs)
-        forward.append(ForwardStep(name_of(t), node.op or "", ins, t.data.copy(), "operation",
+        forward.append(ForwardStep(name_of(t), node.op or "", ins, t.numpy().copy(), "operation",
                                    node.formula(name_of, constant),
                                    backward=first_pass is not None and id(t) not in first_pass))
         edges.extend((name_of(p), name_of(t)) for p in node.inputs)

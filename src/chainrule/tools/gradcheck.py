@@ -196,7 +196,7 @@ def gradgradcheck(
     def f(xs: list[np.ndarray]) -> float:
         ts = [Tensor(x, requires_grad=True) for x in xs]
         firsts = gradient(ts, func(*ts), create_graph=False)
-        return float(sum(np.sum(g.data * w) for g, w in zip(firsts, u) if g is not None))
+        return float(sum(np.sum(g.numpy() * w) for g, w in zip(firsts, u) if g is not None))
 
     return _compare("gradgradcheck", inputs, arrays, analytic, f, eps, atol, rtol, fast,
                     n_directions, gen, "backpropagation through the gradient",
