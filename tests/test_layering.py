@@ -290,8 +290,10 @@ def _imports_numpy(path: Path) -> list[int]:
 
 
 def test_primitives_reach_numpy_only_through_the_backend_seam():
-    # Every file that defines a primitive takes its array library from chainrule.engine.backend
-    # (``xp``), the one place another library with NumPy's interface can stand in.
+    # Every file that defines a primitive takes its array library from its inputs through
+    # chainrule.engine.backend (``namespace(...)``): the one place where NumPy, CuPy or another
+    # array API library stands in.  None imports NumPy, nor backend's ``host`` (NumPy itself,
+    # for host-side code).
     primitive_files = [(name, path) for name, path in ALL.items()
                        if "Primitive(" in path.read_text() and name not in {
                            "chainrule.engine.primitive", "chainrule.engine.backend"}]
@@ -299,3 +301,12 @@ def test_primitives_reach_numpy_only_through_the_backend_seam():
     bad = [(name, _imports_numpy(path)) for name, path in primitive_files
            if _imports_numpy(path)]
     assert not bad, f"import the array library from chainrule.engine.backend instead: {bad}"
+    for name, path in primitive_files:
+        text = path.read_text()
+        assert "namespace(" in text or "to_device(" in text, \
+            f"{name} defines a primitive but never asks its inputs' namespace()"
+        tree = ast.parse(text)
+        hosts = [n.lineno for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                 and (n.module or "").endswith("backend") and any(a.name == "host"
+                                                                   for a in n.names)]
+        assert not hosts, f"{name} imports backend.host (NumPy) in a primitive file: {hosts}"

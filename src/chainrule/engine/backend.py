@@ -79,8 +79,6 @@ def _numpy_namespace() -> types.ModuleType:
 NUMPY = _numpy_namespace()
 """The namespace of NumPy arrays (NumPy, with the hot calls sent to methods)."""
 
-xp = NUMPY  # the files not yet taking their namespace from their inputs
-
 
 def namespace(first: Any, *more: Any) -> Any:
     """The array API namespace of the arrays given: one library, or a :class:`DeviceError`

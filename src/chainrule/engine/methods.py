@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import GraphError
-from .backend import host as xp  # NumPy's own functions: what users call on tensors
+from .backend import host as np  # NumPy's own functions: what users call on tensors
 from .ops import reductions
 from .ops.arithmetic import add, div, mul, neg, pow, sub
 from .ops.elementwise import (
@@ -98,28 +98,28 @@ REFLECTED: dict[str, Callable[[Any, Any], Tensor]] = {
 # see chainrule.engine.higher): ``np.exp(t)`` is ``t.exp()``.  A NumPy function outside these
 # tables raises a GraphError rather than silently dropping the graph.
 NUMPY_UFUNCS: dict[Any, Callable[..., Tensor]] = {
-    xp.add: add,
-    xp.subtract: sub,
-    xp.multiply: mul,
-    xp.true_divide: div,
-    xp.negative: neg,
-    xp.power: pow,
-    xp.matmul: matmul,
-    xp.exp: exp,
-    xp.log: log,
-    xp.sqrt: sqrt,
-    xp.tanh: tanh,
-    xp.absolute: abs,
-    xp.maximum: maximum,
-    xp.minimum: minimum,
+    np.add: add,
+    np.subtract: sub,
+    np.multiply: mul,
+    np.true_divide: div,
+    np.negative: neg,
+    np.power: pow,
+    np.matmul: matmul,
+    np.exp: exp,
+    np.log: log,
+    np.sqrt: sqrt,
+    np.tanh: tanh,
+    np.absolute: abs,
+    np.maximum: maximum,
+    np.minimum: minimum,
 }
 
 # Ufuncs whose result has no gradient (signs, comparisons, tests): computed on the arrays, the
 # result a plain array, as the tensor's own comparison operators give.
 CONSTANT_UFUNCS = frozenset({
-    xp.sign, xp.greater, xp.greater_equal, xp.less, xp.less_equal, xp.equal, xp.not_equal,
-    xp.isfinite, xp.isnan, xp.isinf, xp.logical_and, xp.logical_or, xp.logical_not,
-    xp.floor, xp.ceil, xp.signbit,
+    np.sign, np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.isfinite, np.isnan, np.isinf, np.logical_and, np.logical_or, np.logical_not,
+    np.floor, np.ceil, np.signbit,
 })
 
 
@@ -128,7 +128,7 @@ def _raw(x: Any) -> Any:
 
 
 def _expand_dims(a: Tensor, axis: Any) -> Tensor:
-    return reshape(a, xp.expand_dims(xp.empty(a.shape), axis).shape)
+    return reshape(a, np.expand_dims(np.empty(a.shape), axis).shape)
 
 
 def _broadcast_to(a: Tensor, shape: Any) -> Tensor:
@@ -184,24 +184,24 @@ def _like(make: Callable[..., Any]) -> Callable[..., Any]:
 
 
 NUMPY_FUNCTIONS: dict[Any, Callable[..., Any]] = {
-    xp.where: lambda condition, a, b: where(condition, a, b),
-    xp.sum: _sum,
-    xp.mean: _mean,
-    xp.reshape: _reshape,
-    xp.transpose: lambda a, axes=None: transpose(a) if axes is None else transpose(
+    np.where: lambda condition, a, b: where(condition, a, b),
+    np.sum: _sum,
+    np.mean: _mean,
+    np.reshape: _reshape,
+    np.transpose: lambda a, axes=None: transpose(a) if axes is None else transpose(
         a, tuple(int(i) for i in axes)),
-    xp.expand_dims: _expand_dims,
-    xp.broadcast_to: _broadcast_to,
-    xp.swapaxes: _swapaxes,
-    xp.moveaxis: _moveaxis,
-    xp.concatenate: lambda arrays, axis=0: concatenate(list(arrays), axis),
-    xp.stack: lambda arrays, axis=0: stack(list(arrays), axis),
-    xp.zeros_like: _like(xp.zeros_like),
-    xp.ones_like: _like(xp.ones_like),
-    xp.empty_like: _like(xp.empty_like),
-    xp.full_like: _like(xp.full_like),
-    xp.shape: lambda a: a.shape,
-    xp.ndim: lambda a: a.ndim,
+    np.expand_dims: _expand_dims,
+    np.broadcast_to: _broadcast_to,
+    np.swapaxes: _swapaxes,
+    np.moveaxis: _moveaxis,
+    np.concatenate: lambda arrays, axis=0: concatenate(list(arrays), axis),
+    np.stack: lambda arrays, axis=0: stack(list(arrays), axis),
+    np.zeros_like: _like(np.zeros_like),
+    np.ones_like: _like(np.ones_like),
+    np.empty_like: _like(np.empty_like),
+    np.full_like: _like(np.full_like),
+    np.shape: lambda a: a.shape,
+    np.ndim: lambda a: a.ndim,
 }
 
 
