@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import GraphError, Tensor
+from ..engine.backend import namespace
+from ..engine.devices import to_numpy
 from .display import (
     BACKWARD_FILL,
     constant,
@@ -355,12 +357,13 @@ def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.nda
         if id(t) not in contributions:
             continue
         upstream = grads[id(t)]
-        locals_ = dict(zip(map(id, t.inputs), t.node.local_gradients(np.ones_like(t.data))))
+        ones = namespace(t.data).ones(t.data.shape, dtype=t.data.dtype)  # on the node's device
+        locals_ = dict(zip(map(id, t.inputs), t.node.local_gradients(ones)))
         for parent, contrib in contributions[id(t)]:
             local = locals_.get(id(parent))
             shape = parent.data.shape
             steps.append(BackwardStep(
                 label[id(parent)], label[id(t)],
-                None if local is None else sum_to(np.asarray(local), shape), upstream,
+                None if local is None else sum_to(to_numpy(local), shape), upstream,
                 contrib, grads[id(parent)]))
     return steps

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 
 from ..engine import GraphError, Tensor
+from ..engine.backend import dtype_name
+from ..engine.devices import device_of, to_device, to_numpy
 from .display import fmt
 
 __all__ = ["Contributions", "all_nodes", "gradients", "name_nodes", "sum_to"]
@@ -92,8 +94,9 @@ def gradients(output: Tensor, order: list[Tensor], seed: Any
     A backward pass of its own, right to left over the same primitives the engine runs, so the
     user's ``.grad`` fields and the graph are left exactly as they were.
     """
-    out_grad = np.ones_like(output.data) if seed is None else np.array(
-        seed.data if isinstance(seed, Tensor) else seed, dtype=output.data.dtype)
+    dtype = dtype_name(output.data.dtype)  # the walk's numbers are the host's (NumPy)
+    out_grad = np.ones(output.data.shape, dtype) if seed is None else np.array(
+        seed.numpy() if isinstance(seed, Tensor) else to_numpy(seed), dtype=dtype)
     if out_grad.shape != output.data.shape:
         raise GraphError(f"explain: grad has shape {out_grad.shape}, the output has shape "
                          f"{output.data.shape}")
@@ -104,10 +107,12 @@ def gradients(output: Tensor, order: list[Tensor], seed: Any
         if t.is_leaf or upstream is None:
             continue
         edges = contributions[id(t)] = []
-        for parent, g in zip(t.inputs, t.node.local_gradients(upstream)):
+        # each rule runs where the node's arrays live; what it gives back is read on the host
+        local = t.node.local_gradients(to_device(upstream, device_of(t.data)))
+        for parent, g in zip(t.inputs, local):
             if g is None or not parent.requires_grad:
                 continue
-            g = sum_to(np.asarray(g), parent.data.shape)
+            g = sum_to(to_numpy(g), parent.data.shape)
             edges.append((parent, g))
             grads[id(parent)] = g if id(parent) not in grads else grads[id(parent)] + g
     return grads, contributions
