@@ -24,9 +24,16 @@ import numpy as np
 
 from ..engine import ConfigError, ShapeError, Tensor, devices
 from ..engine.backend import is_array, namespace
-from ..engine.devices import DEVICES, Device, device_of, get_default_device, to_device, to_numpy
+from ..engine.devices import Device, device_of, to_device, to_numpy
 from . import registry
-from ._arrays import dtype_name
+from ._arrays import (
+    astype_to,
+    dtype_name,
+    float_dtype,
+    host_copy,
+    is_device_name,
+    on_default_device,
+)
 from .summary import Summary, summarize
 
 __all__ = ["Module", "Parameter", "Shape", "allocation_limit", "empty"]
@@ -72,18 +79,6 @@ def empty(shape: tuple[int, ...], dtype: Any, owner: str = "layer") -> np.ndarra
     return np.empty(shape, dtype=dtype)
 
 
-def _on_default_device(array: Any) -> Any:
-    """A host array on the default device (an array of another library stays where it is,
-    as ``torch.nn.Parameter`` keeps its tensor's device)."""
-    if not is_array(array):
-        array = np.asarray(array)
-    if type(array) is np.ndarray:
-        where = get_default_device()
-        if where != "cpu":
-            return to_device(array, where)
-    return array
-
-
 class Parameter(Tensor):
     """A tensor that a :class:`Module` owns and an optimizer updates (requires_grad=True).
 
@@ -95,7 +90,7 @@ class Parameter(Tensor):
     def __init__(self, data: Any) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        super().__init__(_on_default_device(data), requires_grad=True)
+        super().__init__(on_default_device(data), requires_grad=True)
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__().removeprefix("tensor(")
@@ -195,7 +190,7 @@ class Module:
             if isinstance(array, Tensor) or not is_array(array):
                 raise ConfigError(f"register_buffer: {name!r} must be an array, got "
                                   f"{type(array).__name__}")
-            array = _on_default_device(array)
+            array = on_default_device(array)
         self._buffers[name] = array
         object.__setattr__(self, name, array)
 
@@ -271,7 +266,7 @@ class Module:
         if len(args) > 2:
             raise ConfigError(f"to: takes a device and a dtype, got {len(args)} arguments")
         for arg in args:
-            if _is_device(arg):
+            if is_device_name(arg):
                 device = arg
             elif dtype is None:
                 dtype = arg
@@ -283,9 +278,9 @@ class Module:
             for mod in mods:
                 mod._move(lambda a: to_device(a, where))
         if dtype is not None:
-            dt = _float_dtype(dtype)
+            dt = float_dtype(dtype)
             for mod in mods:
-                mod._move(lambda a: _astype(a, dt), floating_only=True)
+                mod._move(lambda a: astype_to(a, dt), floating_only=True)
         return self
 
     def _move(self, convert: Callable[[Any], Any], floating_only: bool = False) -> None:
@@ -389,8 +384,8 @@ class Module:
     def state_dict(self) -> dict[str, np.ndarray]:
         """A copy of every parameter and buffer as a NumPy array on the host, keyed by dotted
         name (so a model trained on a GPU saves, and loads on a machine without one)."""
-        state = {name: _host_copy(p.data) for name, p in self.named_parameters()}
-        state.update((name, _host_copy(b)) for name, b in self.named_buffers())
+        state = {name: host_copy(p.data) for name, p in self.named_parameters()}
+        state.update((name, host_copy(b)) for name, b in self.named_buffers())
         return state
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
@@ -466,40 +461,6 @@ class Module:
     def _repr_html_(self) -> str:
         # Notebooks show this; terminals keep the nested __repr__ above.
         return summarize(self)._repr_html_()
-
-
-def _host_copy(a: Any) -> np.ndarray:
-    """A NumPy copy of array ``a`` (read back from its device, or copied on the CPU)."""
-    host = to_numpy(a)
-    return host.copy() if host is a else host
-
-
-def _is_device(value: Any) -> bool:
-    """Whether an argument of :meth:`Module.to` names a device rather than a dtype."""
-    if isinstance(value, Device) or (not isinstance(value, str) and hasattr(value, "type")
-                                     and not isinstance(value, (type, np.dtype))):
-        return True  # ours, or a torch.device
-    return isinstance(value, str) and value.strip().lower().partition(":")[0] in DEVICES
-
-
-def _float_dtype(dtype: Any) -> np.dtype:
-    try:
-        dt = np.dtype(dtype if isinstance(dtype, (str, type, np.dtype)) else dtype_name(dtype))
-    except TypeError:
-        if isinstance(dtype, str):  # neither a dtype nor a device: name the devices
-            devices.device(dtype)
-        raise ConfigError(f"to: {dtype!r} is neither a device nor a dtype") from None
-    if dt.kind != "f":
-        raise ConfigError(f"to: dtype must be a floating-point type, got {dt}")
-    return dt
-
-
-def _astype(a: Any, dt: np.dtype) -> Any:
-    if type(a) is np.ndarray:
-        return a if a.dtype == dt else a.astype(dt)
-    xp = namespace(a)
-    target = getattr(xp, dt.name)
-    return a if a.dtype == target else xp.astype(a, target)
 
 
 def _jsonable(value: Any) -> Any:
