@@ -1,6 +1,6 @@
-"""cr.train (chainrule/tables.py): the command line's training job from Python, on a real table with text and date
-columns (vega_datasets' Seattle weather, 1,461 days), returning a pipeline that predicts,
-scores, saves and exports."""
+"""cr.train (chainrule/tables.py): the command line's training job from Python, on a real
+table with text and date columns (vega_datasets' Seattle weather, 1,461 days), returning a
+pipeline that predicts, scores, saves and exports."""
 
 from __future__ import annotations
 
