@@ -20,6 +20,7 @@ constant: second derivatives of every loss, as PyTorch gives them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ from ..engine.devices import to_numpy
 from ..errors import ConfigError, DataError, ShapeError
 from ._arrays import as_array_like, dtype_name
 from .conv import conv2d
-from .normalization import batch_norm, layer_norm
+from .normalize import batch_norm, layer_norm
 from .pooling import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 
 __all__ = [
@@ -274,16 +275,58 @@ def binary_cross_entropy(probs: Tensor, target: Any, reduction: str = "mean",
 
 
 def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
-                  sample_weight: Any = None) -> Tensor:
-    """Softmax cross-entropy from logits of shape (N, C).
+                  sample_weight: Any = None, ignore_index: int = -100) -> Tensor:
+    """Softmax cross-entropy from logits of shape (N, C), or PyTorch's (N, C, d1, ...) for a
+    class per position (a sequence's tokens, an image's pixels), or (C,) for one example.
 
-    ``target`` is either integer class labels of shape (N,) or class probabilities (one-hot or
-    soft) of shape (N, C).  dL/dz = softmax(z) - y, the course's output delta.
+    ``target`` is either integer class labels of shape (N,) (or (N, d1, ...)) or class
+    probabilities (one-hot or soft) shaped like the logits.  Labels equal to ``ignore_index``
+    (PyTorch's -100 by default: padding) count for nothing, and ``'mean'`` divides by the
+    labels kept.  ``sample_weight`` weighs each of the N examples.  dL/dz = softmax(z) - y, the
+    course's output delta.
     """
     _check_reduction(reduction)
+    if not isinstance(logits, Tensor):
+        logits = Tensor(logits)
+    shape = logits.shape
+    if len(shape) == 2:
+        return _cross_entropy_rows(logits, target, reduction, sample_weight, ignore_index)
+    if len(shape) == 1:  # one example: (C,) logits, a label or (C,) probabilities
+        t = target.data if isinstance(target, Tensor) else target
+        t = as_array_like(t, logits.data) if type(t) is not type(logits.data) else t
+        t = namespace(t).reshape(t, (1, -1) if t.ndim == 1 else (1,))
+        out = _cross_entropy_rows(ops.reshape(logits, 1, shape[0]), t, reduction,
+                                  sample_weight, ignore_index)
+        return ops.reshape(out, ()) if reduction == "none" else out
+    if len(shape) == 0:
+        raise ShapeError("cross_entropy: logits must have shape (N, C), (N, C, d1, ...) or "
+                         "(C,), got a 0-d tensor")
+    # (N, C, d1, ...): the class axis last, then one row per position
+    n, c, rest = shape[0], shape[1], shape[2:]
+    perm = (0, *range(2, len(shape)), 1)
+    rows = ops.reshape(ops.transpose(logits, perm), -1, c)
+    t = target.data if isinstance(target, Tensor) else target
+    t = as_array_like(t, logits.data) if type(t) is not type(logits.data) else t
+    xp = namespace(logits.data)
+    if t.shape == shape:  # probabilities per position
+        t = xp.reshape(xp.permute_dims(t, perm), (-1, c))
+    elif t.shape == (n, *rest):
+        t = xp.reshape(t, (-1,))
+    else:
+        raise ShapeError(f"cross_entropy: logits have shape {shape}; the target must be labels "
+                         f"of shape {(n, *rest)} or probabilities of shape {shape}, got "
+                         f"{t.shape}")
+    w = None
+    if sample_weight is not None:  # each example's weight, at each of its positions
+        w = NUMPY.repeat(NUMPY.asarray(to_numpy(getattr(sample_weight, "data",
+                                                         sample_weight))), math.prod(rest))
+    out = _cross_entropy_rows(rows, t, reduction, w, ignore_index)
+    return ops.reshape(out, (n, *rest)) if reduction == "none" else out
+
+
+def _cross_entropy_rows(logits: Tensor, target: Any, reduction: str, sample_weight: Any,
+                        ignore_index: int) -> Tensor:
     z = logits.data
-    if z.ndim != 2:
-        raise ShapeError(f"cross_entropy: logits must have shape (N, C), got {z.shape}")
     n, c = z.shape
     xp = namespace(z)
     t = target.data if isinstance(target, Tensor) else target
@@ -296,8 +339,16 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
     p = e / sum_e
     onehot = soft = None  # the target, as _softmax_ce_derivative reads it
     kind = _kind(xp, t.dtype)
+    keep = None  # 1 for the labels that count, 0 for ignore_index's
     if t.shape == (n,) and kind in ("i", "b"):
         labels = t if t.dtype == xp.int64 else xp.astype(t, xp.int64)
+        # Only a negative label (or a class number asked for) can be ignore_index's: the
+        # check costs nothing on the usual batch, whose labels are all 0..C-1.
+        if n and (ignore_index >= 0 or xp.min(labels) < 0):
+            hit = labels == ignore_index
+            if bool(xp.any(hit)):
+                keep = xp.astype(~hit, z.dtype)
+                labels = xp.where(hit, xp.zeros_like(labels), labels)
         if n and (xp.min(labels) < 0 or xp.max(labels) >= c):
             h = to_numpy(labels)
             bad = h[(h < 0) | (h >= c)][0]
@@ -326,6 +377,8 @@ def cross_entropy(logits: Tensor, target: Any, reduction: str = "mean",
                          f"labels of shape ({n},) or probabilities of shape ({n}, {c}), "
                          f"got {t.shape}")
     w = _weights(sample_weight, loss, "cross_entropy", reduction)
+    if keep is not None:  # ignored labels weigh 0, and 'mean' divides by the kept ones
+        w = keep if w is None else w * keep
     if w is not None:
         loss = loss * w
         delta = delta * w[:, None]

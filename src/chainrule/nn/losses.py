@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from ..engine import Tensor
+from ..errors import ConfigError
 from . import functional as F
 from ._checks import lookup
 from .module import Module
@@ -110,9 +111,17 @@ class BCEWithLogitsLoss(Loss):
 
 
 class CrossEntropyLoss(Loss):
-    """Softmax followed by cross-entropy, from logits of shape (N, C).
+    """Softmax followed by cross-entropy, from logits of shape (N, C) (or PyTorch's
+    (N, C, d1, ...), a class per position, or (C,)).
 
-    The target is integer labels of shape (N,) or class probabilities of shape (N, C).
+    The target is integer labels of shape (N,) (or (N, d1, ...)) or class probabilities shaped
+    like the logits.  Labels equal to ``ignore_index`` (-100 by default, as PyTorch's: padding)
+    count for nothing; ``'mean'`` divides by the labels kept.
+
+    >>> import chainrule as cr
+    >>> z = cr.tensor([[[0.0, 0.0, 0.0]] * 3])          # N=1, C=3 classes, d1=3 positions
+    >>> round(cr.nn.CrossEntropyLoss(ignore_index=0)(z, [[2, 0, 0]]).item(), 4)  # log 3
+    1.0986
     """
 
     name = "cross_entropy"
@@ -120,6 +129,23 @@ class CrossEntropyLoss(Loss):
     from_logits = True
     accepts_sample_weight = True
     function = staticmethod(F.cross_entropy)
+
+    def __init__(self, reduction: str = "mean", ignore_index: int = -100) -> None:
+        super().__init__(reduction)
+        if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+            raise ConfigError(f"CrossEntropyLoss: ignore_index must be an integer label, got "
+                              f"{ignore_index!r}")
+        self.ignore_index = ignore_index
+
+    def forward(self, input: Tensor, target: Any,  # noqa: A002
+                sample_weight: Any = None) -> Tensor:
+        return F.cross_entropy(input, target, self.reduction, sample_weight, self.ignore_index)
+
+    def extra_repr(self) -> str:
+        parts = [super().extra_repr()] if self.reduction != "mean" else []
+        if self.ignore_index != -100:
+            parts.append(f"ignore_index={self.ignore_index}")
+        return ", ".join(parts)
 
 
 LOSSES: dict[str, type[Loss]] = {
