@@ -42,6 +42,10 @@ class CharBigram(Module):
     def forward(self, context: Any) -> Tensor:
         return self.table(context[:, -1])
 
+    def output_shape(self, input_shape: Any) -> Any:
+        """A window of tokens (N, block) in, the next token's logits (N, vocab) out."""
+        return None if input_shape is None else (input_shape[0], self.vocab_size)
+
     def get_config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size}
 
@@ -66,6 +70,10 @@ class CharMLP(Module):
         x = self.tokens(context)
         x = x.reshape(x.shape[0], self.block_size * self.embed)
         return self.out(self.hidden_layer(x).tanh())
+
+    def output_shape(self, input_shape: Any) -> Any:
+        """A window of tokens (N, block) in, the next token's logits (N, vocab) out."""
+        return None if input_shape is None else (input_shape[0], self.vocab_size)
 
     def get_config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "embed": self.embed, "hidden": self.hidden,
@@ -99,6 +107,10 @@ class CharRecurrent(Module):
     def forward(self, tokens: Any) -> Tensor:
         states, _ = self.recurrent(self.tokens(tokens))
         return self.out(states)
+
+    def output_shape(self, input_shape: Any) -> Any:
+        """Tokens (N, T) in, the next token's logits at every position (N, T, vocab) out."""
+        return None if input_shape is None else (*tuple(input_shape)[:2], self.vocab_size)
 
     def get_config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "embed": self.embed, "hidden": self.hidden,
@@ -152,6 +164,10 @@ class CharTransformer(Module):
         for block in self.blocks:
             x = block(x, src_mask=mask, is_causal=True)
         return self.out(self.norm(x))
+
+    def output_shape(self, input_shape: Any) -> Any:
+        """Tokens (N, T) in, the next token's logits at every position (N, T, vocab) out."""
+        return None if input_shape is None else (*tuple(input_shape)[:2], self.vocab_size)
 
     def get_config(self) -> dict[str, Any]:
         return {"vocab_size": self.vocab_size, "embed": self.embed, "hidden": self.hidden,

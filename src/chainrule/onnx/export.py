@@ -44,6 +44,9 @@ def input_shape_of(model: Module, example_input: Any = None) -> tuple[int | None
         if len(shape) == 0:
             raise ShapeError("export_onnx: example_input must have a batch axis, got a scalar")
         return (None, *(int(d) for d in shape[1:]))
+    leaf = next((m for m in model.modules() if next(m.children(), None) is None), None)
+    if type(leaf).__name__ == "Embedding":  # token indices: a batch of any length
+        return (None, None)
     first = model
     while hasattr(first, "__len__") and hasattr(first, "__getitem__") and len(first):
         first = first[0]

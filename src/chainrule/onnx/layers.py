@@ -28,6 +28,8 @@ LayerNorm                 LayerNormalization (axis = -len(normalized_shape))
 Embedding                 Cast (to int64) + Gather
 RNN, LSTM, GRU            RNN, LSTM, GRU per layer (gates reordered to ONNX's: LSTM i o f c,
                           GRU z r h with linear_before_reset = 1); the output sequence only
+CharBigram, CharMLP,      the character models: their layers' forms in turn
+CharRecurrent             (CharTransformer: not yet, its causal mask)
 PositionalEncoding,       see :mod:`chainrule.onnx.attention` (no masks)
 TransformerEncoderLayer
 Sequential                its layers in order
@@ -326,6 +328,41 @@ def recurrent_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
     return x
 
 
+def _chain(graph: Graph, x: str, shape: Shape, parts: list[Any]) -> str:
+    for module in parts:
+        x = export_layer(module, graph, x, shape)
+        shape = None if shape is None else module.output_shape(shape)
+    return x
+
+
+def char_recurrent_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
+    """A character model's token vectors, recurrent layers and logits at every position."""
+    return _chain(graph, x, shape, [layer.tokens, layer.recurrent, layer.out])
+
+
+def char_window_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
+    """The bigram table (the last token's row) or the window MLP (the window's vectors joined,
+    a tanh layer, the logits)."""
+    if type(layer).__name__ == "CharBigram":
+        last = graph.op("Gather", x, graph.const(np.array([-1], dtype=np.int64), "last"),
+                        axis=1, hint="last_token")  # (N, 1): the last token of each window
+        rows = export_layer(layer.table, graph, last, None)
+        return graph.op("Flatten", rows, axis=1, hint="bigram")
+    vectors = export_layer(layer.tokens, graph, x, None)
+    joined = graph.op("Reshape", vectors, graph.const(
+        np.array([0, layer.block_size * layer.embed], dtype=np.int64), "window"),
+        hint="window")
+    hidden = graph.op("Tanh", export_layer(layer.hidden_layer, graph, joined, (None, None)),
+                      hint="tanh")
+    return export_layer(layer.out, graph, hidden, (None, None))
+
+
+def char_transformer_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
+    raise ConfigError("ONNX export: the character transformer attends through a causal mask, "
+                      "which the exported attention does not carry yet; the bigram, mlp, rnn, "
+                      "gru and lstm character models export")
+
+
 EXPORTS: dict[str, Export] = {
     "Linear": linear_to_onnx,
     "Sequential": sequential_to_onnx,
@@ -352,5 +389,9 @@ EXPORTS: dict[str, Export] = {
     "LSTM": recurrent_to_onnx,
     "GRU": recurrent_to_onnx,
     **ATTENTION_EXPORTS,
+    "CharBigram": char_window_to_onnx,
+    "CharMLP": char_window_to_onnx,
+    "CharRecurrent": char_recurrent_to_onnx,
+    "CharTransformer": char_transformer_to_onnx,
 }
 """The ONNX form of each of chainrule's layers, by layer name."""
