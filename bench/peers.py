@@ -5,7 +5,8 @@ examples of the data given to ``prepare`` and returns ``(seconds, final_weights)
 training loop is timed: building the model and copying the initial weights are not.  All peers
 see the same minibatches (``batches``, index arrays reshuffled every epoch) except
 scikit-learn, which shuffles with its own generator (same sizes, same number of steps).
-``available(wl)`` says why a peer cannot run a workload (None when it can).
+``available(wl)`` says why a peer cannot run a workload (None when it can); ``why_not(peer,
+wl)`` adds the rule that only peers declaring ``sequences = True`` run the sequence models.
 
 * ``chainrule``: the public API only (``cr.Tensor``, ``nn``, ``optim``), float32, eager.
 * ``chainrule-compiled``: the same step wrapped in ``cr.compile`` (the captured plan replayed
@@ -26,12 +27,14 @@ import warnings
 
 import numpy as np
 
+from . import sequences
 from .workloads import Weights, Workload, layers
 
 
 class Peer:
     name = ""
     label = ""
+    sequences = False     # builds the sequence models of bench/sequences.py (W7, W8)
 
     def available(self, wl: Workload) -> str | None:
         """None when this peer can train ``wl``, else why it is skipped."""
@@ -45,6 +48,18 @@ class Peer:
         raise NotImplementedError
 
 
+def why_not(peer: Peer, wl: Workload) -> str | None:
+    """Why ``peer`` cannot train ``wl`` (None when it can)."""
+    if wl.sequence and not peer.sequences:
+        return f"the {peer.name} peer has no sequence models (GRU, transformer) yet"
+    return peer.available(wl)
+
+
+def _sequence_loss(cross_entropy):
+    """The loss of the sequence models: logits come as (N*12, 27) rows, labels as (N, 12)."""
+    return lambda logits, y: cross_entropy(logits, y.reshape(-1))
+
+
 def _pairs(arrays: list[np.ndarray]) -> Weights:
     """Parameters in model order, two per layer (weight and bias, or gamma and beta)."""
     return [(arrays[i].copy(), arrays[i + 1].copy()) for i in range(0, len(arrays), 2)]
@@ -54,14 +69,17 @@ def _pairs(arrays: list[np.ndarray]) -> Weights:
 class ChainrulePeer(Peer):
     name = "chainrule"
     label = "chainrule (float32)"
+    sequences = True
     CONV = ("Conv2d", "MaxPool2d", "BatchNorm2d", "Flatten")
+    SEQUENCE = ("Embedding", "GRU", "TransformerEncoderLayer", "generate_square_subsequent_mask")
 
     def available(self, wl):
         if wl.net == "mlp":
             return None
         import chainrule
 
-        missing = [n for n in self.CONV if not hasattr(chainrule.nn, n)]
+        need = self.SEQUENCE if wl.sequence else self.CONV
+        missing = [n for n in need if not hasattr(chainrule.nn, n)]
         if missing:
             return f"chainrule {chainrule.__version__} has no nn.{', nn.'.join(missing)} yet"
         return None
@@ -75,6 +93,10 @@ class ChainrulePeer(Peer):
     def build(self, wl: Workload, weights: Weights):
         cr = self.cr
         nn = cr.nn
+        if wl.sequence:
+            model = sequences.build_chainrule(cr, wl.net, weights)
+            loss_fn = _sequence_loss(nn.functional.cross_entropy)
+            return model, loss_fn, self._optimizer(wl, model)
         mods = []
         for spec in layers(wl):
             kind = spec[0]
@@ -100,11 +122,17 @@ class ChainrulePeer(Peer):
         state = model.state_dict()  # buffers (BatchNorm's statistics) keep their start values
         state.update(zip(names, [a for pair in weights for a in pair]))
         model.load_state_dict(state)
+        return model, loss_fn, self._optimizer(wl, model)
+
+    def _optimizer(self, wl: Workload, model):
         if wl.optimizer == "sgd":
-            opt = cr.optim.SGD(model.parameters(), lr=wl.lr)
-        else:
-            opt = cr.optim.Adam(model.parameters(), lr=wl.lr)
-        return model, loss_fn, opt
+            return self.cr.optim.SGD(model.parameters(), lr=wl.lr)
+        return self.cr.optim.Adam(model.parameters(), lr=wl.lr)
+
+    def _weights(self, wl: Workload, model) -> Weights:
+        if wl.sequence:
+            return sequences.grouped(wl.net, model.state_dict())
+        return _pairs([p.data for p in model.parameters()])
 
     def train(self, wl, weights, n, epochs, batches):
         cr = self.cr
@@ -128,7 +156,7 @@ class ChainrulePeer(Peer):
                 opt.step()
         seconds = time.perf_counter() - t0
         loss.item()
-        return seconds, _pairs([p.data for p in model.parameters()])
+        return seconds, self._weights(wl, model)
 
 
 class ChainruleCompiledPeer(ChainrulePeer):
@@ -136,6 +164,7 @@ class ChainruleCompiledPeer(ChainrulePeer):
 
     name = "chainrule-compiled"
     label = "chainrule cr.compile (float32)"
+    sequences = False
 
     def available(self, wl):
         if wl.net != "mlp":
@@ -185,6 +214,7 @@ class ChainruleCompiledPeer(ChainrulePeer):
 class TorchPeer(Peer):
     name = "torch"
     label = "PyTorch eager (float32, 2 threads)"
+    sequences = True
 
     def available(self, wl):
         if importlib.util.find_spec("torch") is None:
@@ -203,6 +233,9 @@ class TorchPeer(Peer):
     def build(self, wl: Workload, weights: Weights):
         torch = self.torch
         nn = torch.nn
+        if wl.sequence:
+            model = sequences.build_torch(torch, wl.net, weights)
+            return model, _sequence_loss(nn.functional.cross_entropy), self._optimizer(wl, model)
         mods: list = []
         for spec in layers(wl):
             kind = spec[0]
@@ -224,11 +257,12 @@ class TorchPeer(Peer):
                 p.copy_(torch.from_numpy(np.array(a)))
         # What a PyTorch user writes: the sigmoid folded into the loss.
         loss_fn = nn.BCEWithLogitsLoss() if wl.out == "sigmoid" else nn.CrossEntropyLoss()
+        return model, loss_fn, self._optimizer(wl, model)
+
+    def _optimizer(self, wl: Workload, model):
         if wl.optimizer == "sgd":
-            opt = torch.optim.SGD(model.parameters(), lr=wl.lr)
-        else:
-            opt = torch.optim.Adam(model.parameters(), lr=wl.lr)
-        return model, loss_fn, opt
+            return self.torch.optim.SGD(model.parameters(), lr=wl.lr)
+        return self.torch.optim.Adam(model.parameters(), lr=wl.lr)
 
     def train(self, wl, weights, n, epochs, batches):
         torch = self.torch
@@ -251,6 +285,9 @@ class TorchPeer(Peer):
                 opt.step()
         seconds = time.perf_counter() - t0
         loss.item()
+        if wl.sequence:
+            state = {k: v.detach().numpy() for k, v in model.named_parameters()}
+            return seconds, sequences.grouped(wl.net, state)
         return seconds, _pairs([p.detach().numpy() for p in model.parameters()])
 
 

@@ -208,7 +208,12 @@ def write_markdown(results: dict[str, Any], path: str) -> None:
         "network on the flower data set with N(0, 0.01) weights; W1 scikit-learn's digits; "
         "W2-W4 Gaussian inputs labelled by a random teacher network, He-uniform weights; W5-W6 "
         "the same for 1x28x28 images through LeNet-5 (conv 6@5x5 pad 2, pool, conv 16@5x5, "
-        "pool, 120, 84, 10; W6 with BatchNorm2d after each conv).",
+        "pool, 120, 84, 10; W6 with BatchNorm2d after each conv). W7-W8: character models "
+        "predicting the next of 12 tokens (27 symbols) at every position, trained on US census "
+        "first names, PyTorch's default initialisation: W7 Embedding(27, 16), GRU(16, 64), "
+        "Linear(64, 27); W8 token and learned position embeddings of 64, two pre-norm "
+        "`TransformerEncoderLayer(64, 4, 256)` with a causal mask, Linear(64, 27); FLOPs count "
+        "the matmuls of the recurrence and the attention.",
         "- chainrule through its public API only (`cr.Tensor`, `nn`, `optim`), float32, eager; "
         "`chainrule-compiled` wraps the same step in `cr.compile` (its first step, the capture, "
         "is left out of the time like JAX's compilation). "

@@ -37,11 +37,9 @@ def load_data(spec: dict[str, Any], wl: workloads.Workload):
     X, y = np.array(X[:n]), np.array(y[:n])
     with np.load(os.path.join(d, "weights.npz")) as f:
         flat = [f[f"a{i}"] for i in range(len(f.files))]
-    w0 = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-    for W, b in w0:
-        W.flags.writeable = False
-        b.flags.writeable = False
-    return X, y, w0
+    for a in flat:
+        a.flags.writeable = False
+    return X, y, workloads.regroup(wl, flat)
 
 
 class Quiet:
@@ -83,7 +81,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     wl = workloads.get(spec["workload"], quick=spec.get("quick", False),
                        scale=spec.get("scale", 1.0), steps=spec.get("steps"))
     peer = peers.get(spec["peer"])
-    why = peer.available(wl)
+    why = peers.why_not(peer, wl)
     if why:
         return {"skipped": why}
     X, y, w0 = load_data(spec, wl)

@@ -1,4 +1,4 @@
-"""The benchmark workloads W0-W6: networks, data, initial weights, and a shared evaluator.
+"""The benchmark workloads W0-W8: networks, data, initial weights, and a shared evaluator.
 
 Every peer trains the same network from the same initial weights on the same data.  A network
 is a list of layer specs (``layers(wl)``): ``("linear", n_in, n_out)``, ``("conv", c_in, c_out,
@@ -6,6 +6,9 @@ k, pad)``, ``("bn", c)``, ``("pool", 2)``, ``("flatten",)``, ``("relu",)``, ``("
 last linear layer gives the logits.  Weights are exchanged as a list of pairs, one per layer
 with parameters, in PyTorch's (and chainrule's) layout: linear ``(W (out, in), b (out,))``,
 conv ``(W (out, in, k, k), b (out,))``, batch norm ``(gamma (c,), beta (c,))``; float32.
+The sequence workloads W7 (a GRU) and W8 (a causal transformer) are character models over
+12-token sequences, defined in ``bench/sequences.py``; their weights come as one tuple of
+arrays per module.
 The sanity figure of a run (loss and accuracy on the training data) is computed here from the
 peer's final weights, in float64, so that every peer is judged by the same code and a fast
 wrong answer shows.
@@ -24,7 +27,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-Weights = list[tuple[np.ndarray, np.ndarray]]
+from . import sequences
+
+Weights = list[tuple[np.ndarray, ...]]
 Layer = tuple
 
 
@@ -34,7 +39,7 @@ class Workload:
 
     name: str
     title: str
-    sizes: tuple[int, ...]          # MLP layer widths, input first (conv nets: input, classes)
+    sizes: tuple[int, ...]          # MLP layer widths, input first (others: input, classes)
     hidden: str                     # 'tanh' or 'relu'
     out: str                        # 'sigmoid' (binary, one unit) or 'softmax'
     optimizer: str                  # 'sgd' or 'adam'
@@ -44,10 +49,10 @@ class Workload:
     epochs: int
     round_samples: int              # one timed round (scaled down so rounds stay short)
     round_epochs: int
-    data: str                       # 'flower', 'digits', 'teacher' or 'images'
+    data: str                       # 'flower', 'digits', 'teacher', 'images' or 'chars'
     init: str = "he"                # 'small' (N(0, 0.01), b = 0) or 'he' (He-uniform, b = 0)
     note: str = ""
-    net: str = "mlp"                # 'mlp', 'lenet' or 'lenet-bn'
+    net: str = "mlp"                # 'mlp', 'lenet', 'lenet-bn', 'gru' or 'transformer'
 
     def steps(self, n_samples: int, epochs: int) -> int:
         return epochs * math.ceil(n_samples / self.batch)
@@ -65,15 +70,25 @@ class Workload:
         return self.batch >= self.n_samples
 
     @property
+    def sequence(self) -> bool:
+        """A next-token model over sequences (W7, W8): see ``bench/sequences.py``."""
+        return self.net in sequences.NETS
+
+    @property
     def input_shape(self) -> tuple[int, ...]:
+        if self.sequence:
+            return (sequences.BLOCK,)
         return (1, 28, 28) if self.net != "mlp" else (self.sizes[0],)
 
     def flops_per_sample(self) -> float:
-        """Training FLOPs per example: 6 x multiply-adds of the conv and linear layers
-        (forward 2, backward 4); batch norm, pooling and activations are not counted."""
+        """Training FLOPs per example (one sequence for W7-W8): 6 x multiply-adds of the
+        conv, linear, recurrent and attention products (forward 2, backward 4); batch norm,
+        pooling and activations are not counted."""
         return 6.0 * multiply_adds(self)
 
     def arch(self) -> str:
+        if self.sequence:
+            return sequences.arch(self.net)
         if self.net != "mlp":
             return {"lenet": "LeNet-5", "lenet-bn": "LeNet-5 + BatchNorm2d"}[self.net]
         return "-".join(str(s) for s in self.sizes)
@@ -106,6 +121,14 @@ WORKLOADS: dict[str, Workload] = {
         "W6", "LeNet-5 with BatchNorm2d, 28x28 inputs, batch 64, SGD", (784, 10), "relu",
         "softmax", "sgd", 0.05, 64, 60_000, 1, 3_200, 1, "images", net="lenet-bn",
         note="W5 with BatchNorm2d after each conv (batch statistics while training)"),
+    "W7": Workload(
+        "W7", "GRU character model, batch 32 x 12 tokens, Adam", (12, 27), "tanh", "softmax",
+        "adam", 3e-3, 32, 5120, 1, 1024, 1, "chars", net="gru",
+        note="5,120 census first names (random bigram sequences without the names package)"),
+    "W8": Workload(
+        "W8", "2-layer causal transformer character model, batch 32 x 12 tokens, Adam",
+        (12, 27), "relu", "softmax", "adam", 1e-3, 32, 5120, 1, 1024, 1, "chars",
+        net="transformer", note="the data of W7"),
 }
 
 # --quick: the same networks, tiny runs (a smoke test of the whole pipeline).
@@ -117,6 +140,8 @@ QUICK = {
     "W4": dict(n_samples=640, round_samples=320),
     "W5": dict(n_samples=640, round_samples=320),
     "W6": dict(n_samples=640, round_samples=320),
+    "W7": dict(n_samples=320, round_samples=160),
+    "W8": dict(n_samples=320, round_samples=160),
 }
 
 
@@ -144,7 +169,10 @@ def get(name: str, quick: bool = False, scale: float = 1.0, steps: int | None = 
 
 # -- networks -----------------------------------------------------------------------------------
 def layers(wl: Workload) -> list[Layer]:
-    """The network of ``wl`` as layer specs (see the module docstring)."""
+    """The network of ``wl`` as layer specs (see the module docstring); the sequence models
+    have none (``bench/sequences.py`` builds them)."""
+    if wl.sequence:
+        raise ValueError(f"{wl.name} is a sequence model: bench/sequences.py builds it")
     if wl.net == "mlp":
         out: list[Layer] = []
         for i, (n_in, n_out) in enumerate(zip(wl.sizes[:-1], wl.sizes[1:])):
@@ -162,6 +190,8 @@ def layers(wl: Workload) -> list[Layer]:
 
 def multiply_adds(wl: Workload) -> int:
     """Multiply-adds of one example's forward pass through the conv and linear layers."""
+    if wl.sequence:
+        return sequences.multiply_adds(wl.net)
     shape = wl.input_shape
     total = 0
     for spec in layers(wl):
@@ -181,7 +211,10 @@ def multiply_adds(wl: Workload) -> int:
 # -- data ---------------------------------------------------------------------------------------
 def make_data(wl: Workload, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``X`` float32 ((n, d), or (n, 1, 28, 28) for the conv nets) and labels: float32 (n, 1)
-    for binary, int64 (n,) otherwise."""
+    for binary, int64 (n,) otherwise; the sequence models: int64 tokens (n, 12) and their
+    next tokens (n, 12)."""
+    if wl.sequence:
+        return sequences.char_data(wl.n_samples, seed)
     if wl.data == "flower":
         X, y = _flower(wl.n_samples)
         return np.ascontiguousarray(X, dtype=np.float32), y.astype(np.float32).reshape(-1, 1)
@@ -237,6 +270,8 @@ def _teacher_data(wl: Workload, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def init_weights(wl: Workload, seed: int = 0) -> Weights:
     """Initial weights, float32, identical for every peer."""
+    if wl.sequence:
+        return sequences.init_weights(wl.net, seed)
     rng = np.random.default_rng(seed)
     weights = []
     for spec in layers(wl):
@@ -258,6 +293,22 @@ def init_weights(wl: Workload, seed: int = 0) -> Weights:
         W.flags.writeable = False
         b.flags.writeable = False
     return weights
+
+
+def regroup(wl: Workload, flat: list[np.ndarray]) -> Weights:
+    """The flat list of arrays (as ``bench/run.py`` saves the weights) back into one tuple per
+    layer: pairs, or the sequence models' module groups.
+
+    >>> [len(g) for g in regroup(get("W7"), list(range(7)))]
+    [1, 4, 2]
+    """
+    sizes = ([len(g) for g in sequences.param_names(wl.net)] if wl.sequence
+             else [2] * (len(flat) // 2))
+    out, start = [], 0
+    for k in sizes:
+        out.append(tuple(flat[start:start + k]))
+        start += k
+    return out
 
 
 def batch_indices(wl: Workload, n_samples: int, epochs: int, seed: int = 0) -> list | None:
@@ -311,8 +362,12 @@ def forward64(wl: Workload, weights: Weights, x: np.ndarray) -> np.ndarray:
 def evaluate(wl: Workload, weights: Weights, X: np.ndarray, y: np.ndarray,
              limit: int = 4000) -> tuple[float, float]:
     """(mean loss, accuracy) of ``weights`` on the first ``limit`` training examples (float64;
-    the conv nets on the first 1024, in chunks of one batch)."""
-    if wl.net == "mlp":
+    the conv nets on the first 1024, in chunks of one batch; the sequence models count every
+    position's next token)."""
+    if wl.sequence:
+        a = sequences.forward64(wl.net, weights, X[:limit]).reshape(-1, sequences.VOCAB)
+        y = y[:limit].reshape(-1)
+    elif wl.net == "mlp":
         a = forward64(wl, weights, X[:limit])
     else:
         limit = min(limit, 1024)
