@@ -23,7 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from chainrule.errors import DataError
 from chainrule.text import LanguageModel, TextConfig, read_words, split_words, train
+from chainrule.text import census_first_names as census_first_names_of_package
 
 PROGRESSION = [  # kind, epochs (scaled by --epochs), what it is
     ("bigram", 10, "the same table, learned by gradient descent"),
@@ -36,17 +38,9 @@ PROGRESSION = [  # kind, epochs (scaled by --epochs), what it is
 def census_first_names() -> list[str]:
     """Every distinct first name of the census lists in the ``names`` package, lower case."""
     try:
-        import names
-    except ImportError:
-        raise SystemExit("this example reads the census name lists: pip install names "
-                         "(or pass --words FILE, one word per line)") from None
-    folder = Path(os.path.dirname(names.__file__))
-    found = set()
-    for part in ("dist.female.first", "dist.male.first"):
-        for line in (folder / part).read_text(encoding="ascii").splitlines():
-            if line.strip():
-                found.add(line.split()[0].lower())
-    return sorted(found)
+        return census_first_names_of_package()
+    except DataError as err:
+        raise SystemExit(f"{err} (or pass --words FILE, one word per line)") from None
 
 
 def counted_bigram(train_words: list[str], val_words: list[str], lm: LanguageModel

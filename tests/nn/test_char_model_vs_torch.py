@@ -4,30 +4,22 @@ batches, Adam, float64 (the losses agree step by step to 1e-9)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import chainrule as cr
 from chainrule import nn
 from chainrule.nn import functional as F
+from chainrule.text import census_first_names
 
 torch = pytest.importorskip("torch")
-names_pkg = pytest.importorskip("names")
+pytest.importorskip("names")
 
 BLOCK, VOCAB = 10, 27
 
 
 def _names() -> list[str]:
-    folder = Path(os.path.dirname(names_pkg.__file__))
-    words = set()
-    for part in ("dist.female.first", "dist.male.first"):
-        for line in (folder / part).read_text(encoding="ascii").splitlines():
-            if line.strip():
-                words.add(line.split()[0].lower())
-    return sorted(words)[::10]  # about 500 names
+    return census_first_names()[::10]  # about 500 names
 
 
 def _sequences(words: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -4,22 +4,17 @@ downloaded at run time): ``dist.female.first`` and ``dist.male.first`` hold line
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from chainrule.text import census_first_names
+
 
 def first_names() -> list[str]:
     """Every distinct first name of the lists, lower case, sorted (about 5,100)."""
-    names = pytest.importorskip("names", reason="pip install names (the census name lists)")
-    folder = Path(os.path.dirname(names.__file__))
-    found = set()
-    for part in ("dist.female.first", "dist.male.first"):
-        for line in (folder / part).read_text(encoding="ascii").splitlines():
-            if line.strip():
-                found.add(line.split()[0].lower())
-    return sorted(found)
+    pytest.importorskip("names", reason="pip install names (the census name lists)")
+    return census_first_names()
 
 
 def small_slice(step: int = 8) -> list[str]:

@@ -7,12 +7,14 @@
 - :mod:`~chainrule.text.lm`: :class:`LanguageModel`, one object holding the vocabulary and
   the network, with its loss, sampling and model file;
 - :mod:`~chainrule.text.train`: :func:`train` a model on a text file (``chainrule train
-  --text``).
+  --text``);
+- :mod:`~chainrule.text.census`: the census first names of the PyPI package ``names``.
 
 From the command line: ``chainrule train --text names.txt --model gru`` then
 ``chainrule sample runs/names/model.safetensors -n 20``.
 """
 
+from .census import census_first_names
 from .lm import Examples, LanguageModel
 from .models import MODELS, ModelKind, Sizes, get
 from .train import TextConfig, TextResult, split_words, train
@@ -28,6 +30,7 @@ __all__ = [
     "TextConfig",
     "TextResult",
     "Vocabulary",
+    "census_first_names",
     "get",
     "read_words",
     "split_words",
