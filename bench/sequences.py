@@ -25,9 +25,7 @@ Weights are exchanged as one tuple of arrays per module, in the order of ``param
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 
 import numpy as np
 
@@ -99,17 +97,13 @@ def char_data(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _census_first_names() -> list[str]:
-    spec = importlib.util.find_spec("names")
-    if spec is None or not spec.origin:
+    from chainrule.errors import DataError
+    from chainrule.text import census_first_names
+
+    try:
+        return census_first_names()
+    except DataError:    # the PyPI package 'names' is not installed
         return []
-    folder = os.path.dirname(spec.origin)
-    words: set[str] = set()
-    for fname in ("dist.female.first", "dist.male.first"):
-        path = os.path.join(folder, fname)
-        if os.path.exists(path):
-            with open(path) as f:
-                words.update(line.split()[0].lower() for line in f if line.strip())
-    return sorted(w for w in words if w.isalpha() and w.isascii())
 
 
 # -- initial weights ------------------------------------------------------------------------------
