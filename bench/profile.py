@@ -33,7 +33,8 @@ import pstats  # noqa: E402
 
 from bench import machine, peers, workloads  # noqa: E402
 
-DEFAULT_STEPS = {"W0": 2000, "W1": 570, "W2": 100, "W3": 10, "W4": 200, "W5": 30, "W6": 30}
+DEFAULT_STEPS = {"W0": 2000, "W1": 570, "W2": 100, "W3": 10, "W4": 200, "W5": 30, "W6": 30,
+                 "W7": 160, "W8": 64}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """chainrule against PyTorch eager, JAX, scikit-learn and hand-written NumPy: the benchmark.
 
-    python bench/run.py                      # W0-W6, every installed peer (15-25 minutes)
+    python bench/run.py                      # W0-W8, every installed peer (20-30 minutes)
     python bench/run.py --quick              # a smoke run, under a minute
     python bench/run.py --workloads W0,W2 --peers chainrule,torch,jax
     python bench/run.py --before ../old/src  # also chainrule from another checkout's src/
