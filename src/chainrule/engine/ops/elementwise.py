@@ -83,14 +83,14 @@ def stable_sigmoid(z: ndarray) -> ndarray:
     # where the result is already below the smallest normal number of the dtype.  float16's
     # range is too narrow for that (its cap would sit at -11): compute it in float32.
     xp = namespace(z)
-    name = dtype_name(z.dtype)
+    name = _NUMPY_NAMES.get(z.dtype.char) if xp is NUMPY else dtype_name(z.dtype)
     if name == "float16":
         return xp.astype(stable_sigmoid(xp.astype(z, xp.float32)), xp.float16)
     t = xp.maximum(z, _SIGMOID_FLOOR.get(name, -700.0))
     if xp is not NUMPY:
         return 1 / (1 + xp.exp(-t))
     # The same on NumPy, in place: one array instead of four (a step of the course's sigmoid
-    # nets spends a tenth of its time here); tests/engine/test_backend.py checks they agree.
+    # nets spends a tenth of its time here); tests/engine/test_devices.py checks they agree.
     if type(t) is not ndarray:  # 0-d input: NumPy returned a scalar
         t = xp.asarray(t, copy=True)
     xp.negative(t, out=t)
@@ -100,6 +100,7 @@ def stable_sigmoid(z: ndarray) -> ndarray:
 
 
 _SIGMOID_FLOOR = {"float32": -87.0, "float64": -708.0}
+_NUMPY_NAMES = {"e": "float16", "f": "float32", "d": "float64"}  # dtype.char: no lookup call
 
 
 def sigmoid(x: Tensor) -> Tensor:
