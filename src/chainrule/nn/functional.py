@@ -342,14 +342,16 @@ def _cross_entropy_rows(logits: Tensor, target: Any, reduction: str, sample_weig
     keep = None  # 1 for the labels that count, 0 for ignore_index's
     if t.shape == (n,) and kind in ("i", "b"):
         labels = t if t.dtype == xp.int64 else xp.astype(t, xp.int64)
-        # Only a negative label (or a class number asked for) can be ignore_index's: the
-        # check costs nothing on the usual batch, whose labels are all 0..C-1.
-        if n and (ignore_index >= 0 or xp.min(labels) < 0):
+        # Only a negative label (or a class number asked for) can be ignore_index's: on the
+        # usual batch, labels all in 0..C-1, it costs the range check's own minimum.
+        lo = xp.min(labels) if n else 0
+        if n and (ignore_index >= 0 or lo < 0):
             hit = labels == ignore_index
             if bool(xp.any(hit)):
                 keep = xp.astype(~hit, z.dtype)
                 labels = xp.where(hit, xp.zeros_like(labels), labels)
-        if n and (xp.min(labels) < 0 or xp.max(labels) >= c):
+                lo = xp.min(labels)
+        if n and (lo < 0 or xp.max(labels) >= c):
             h = to_numpy(labels)
             bad = h[(h < 0) | (h >= c)][0]
             raise DataError(f"cross_entropy: class label {bad} is outside 0..{c - 1} "
