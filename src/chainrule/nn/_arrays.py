@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import devices
-from ..engine.backend import NUMPY, is_array, namespace, ndarray
+from ..engine.backend import NUMPY, dtype_name, is_array, namespace, ndarray
 from ..engine.devices import DEVICES, Device, device_of, get_default_device, to_device, to_numpy
 from ..errors import ConfigError
 
@@ -37,15 +37,6 @@ def as_array_like(value: Any, like: Any) -> Any:
     if type(like) is ndarray:
         return host
     return to_device(host, device_of(like))
-
-
-def dtype_name(dtype: Any) -> str:
-    """A dtype's name on every library ('float32'), for configs and messages.
-
-    >>> dtype_name(NUMPY.dtype("float64"))
-    'float64'
-    """
-    return str(dtype).rpartition(".")[2]
 
 
 def on_default_device(array: Any) -> Any:
