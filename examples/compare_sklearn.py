@@ -15,12 +15,16 @@ import time
 import warnings
 
 import numpy as np
-from sklearn import datasets
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import StratifiedKFold, cross_validate
-from sklearn.neural_network import MLPClassifier as SkMLP
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+
+try:
+    from sklearn import datasets
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+    from sklearn.neural_network import MLPClassifier as SkMLP
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+except ImportError:  # the environment of the README's first command has no scikit-learn
+    raise SystemExit("this example uses scikit-learn: pip install 'chainrule[sklearn]'") from None
 
 from chainrule.sklearn import MLPClassifier as CrMLP
 

@@ -7,8 +7,12 @@ images.  Run: ``python examples/digits_cnn.py``.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
+
+try:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+except ImportError:  # the environment of the README's first command has no scikit-learn
+    raise SystemExit("this example uses scikit-learn: pip install 'chainrule[sklearn]'") from None
 
 import chainrule as cr
 from chainrule import nn
