@@ -20,12 +20,24 @@ TEST_DEVICE = os.environ.get("CHAINRULE_TEST_DEVICE", "cpu")
 standard's strict library on the CPU) makes it the default for every tensor and layer."""
 
 
+SLOW_AREAS = ("bench", "distributed", "e2e", "examples", "notebooks", "playground")
+"""Test folders that start processes, kernels, browsers or MPI jobs: ``pytest -m "not slow"``
+leaves them out for a quick run of everything else."""
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: in a folder of SLOW_AREAS (subprocesses, kernels, "
+                            "browsers, MPI); deselect with -m 'not slow'")
     config.addinivalue_line("markers", "cpu_only: runs on the CPU device only (numba, files, "
                             "host-side tools); skipped under CHAINRULE_TEST_DEVICE")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    slow = pytest.mark.slow
+    for item in items:
+        parts = item.path.parts
+        if "tests" in parts and parts[parts.index("tests") + 1] in SLOW_AREAS:
+            item.add_marker(slow)
     if TEST_DEVICE == "cpu":
         return
     skip = pytest.mark.skip(reason=f"CPU only; the suite runs on {TEST_DEVICE}")
