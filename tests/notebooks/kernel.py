@@ -10,12 +10,18 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "examples" / "notebooks"
 
 def executed(name: str, folder: Path):
     """The notebook ``name`` (committed without outputs) after running it in ``folder``."""
-    import nbclient
     import nbformat
 
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert all(not c.get("outputs") and c.get("execution_count") is None
                for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
+    return run(nb, folder)
+
+
+def run(nb, folder: Path):
+    """``nb`` after running it in a real kernel with ``folder`` as its working folder."""
+    import nbclient
+
     nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(folder)}}).execute()
     return nb

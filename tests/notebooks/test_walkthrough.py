@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import re
-from pathlib import Path
 
 import pytest
 
@@ -15,25 +14,7 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "examples" / "notebooks" / \
-    "backprop_walkthrough.ipynb"
-
-
-def _execute(nb, tmp_path: Path):
-    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(tmp_path)}}).execute()
-    return nb
-
-
-def _cell(nb, marker: str):
-    """The one code cell whose source contains ``marker``."""
-    (cell,) = [c for c in nb.cells if c.cell_type == "code" and marker in c.source]
-    return cell
-
-
-def _html(cell) -> str:
-    return "".join(o["data"]["text/html"] for o in cell.outputs
-                   if "text/html" in o.get("data", {}))
+import kernel  # noqa: E402  (tests/notebooks/kernel.py)
 
 
 def _pngs(cell) -> list[bytes]:
@@ -42,31 +23,28 @@ def _pngs(cell) -> list[bytes]:
 
 
 def test_walkthrough_executes_and_displays_rich_output(tmp_path):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    assert all(not c.get("outputs") and c.get("execution_count") is None
-               for c in nb.cells if c.cell_type == "code"), "commit the notebook without outputs"
-    _execute(nb, tmp_path)
+    nb = kernel.executed("backprop_walkthrough.ipynb", tmp_path)
 
-    explain = _html(_cell(nb, "cr.explain("))
+    explain = kernel.html(kernel.cell(nb, "cr.explain("))
     assert "<table" in explain and "Backward pass" in explain and "dJ/dw = -4" in explain
-    diagnose = _html(_cell(nb, "cr.diagnose("))
+    diagnose = kernel.html(kernel.cell(nb, "cr.diagnose("))
     assert "<table" in diagnose and "symmetry" in diagnose
 
     # The 2-4-1 network: 2*4 + 4 + 4*1 + 1 = 17 parameters, counted by hand.
-    layers = _html(_cell(nb, "cr.data.make_flower()"))
+    layers = kernel.html(kernel.cell(nb, "cr.data.make_flower()"))
     assert "<table" in layers and "Total params: 17" in layers
-    summary = _html(_cell(nb, "model.summary("))
+    summary = kernel.html(kernel.cell(nb, "model.summary("))
     assert "Total params: 17" in summary and "(None, 4)" in summary and "(None, 1)" in summary
 
-    fit = _cell(nb, "history = cr.fit(")
+    fit = kernel.cell(nb, "history = cr.fit(")
     assert "parameters: 17" in "".join(o.get("text", "") for o in fit.outputs)
-    table = _html(fit)
+    table = kernel.html(fit)
     assert "<table" in table and "300 epochs" in table and "\u25c0 best" in table
     assert len(_pngs(fit)) == 1  # LivePlot: one figure, redrawn in place
 
     # plot_history's Figure, shown inline with no pyplot in sight.
     assert "pyplot" not in "".join(c.source for c in nb.cells)
-    assert _pngs(_cell(nb, "cr.plots.plot_history("))[0][:8] == b"\x89PNG\r\n\x1a\n"
+    assert _pngs(kernel.cell(nb, "cr.plots.plot_history("))[0][:8] == b"\x89PNG\r\n\x1a\n"
 
 
 LIVE_CELLS = [
@@ -90,10 +68,10 @@ def test_a_notebook_shows_a_conv_summary_and_a_live_plot_updated_in_place(tmp_pa
     nb.cells = [nbformat.v4.new_code_cell(src) for src in LIVE_CELLS]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
-    _execute(nb, tmp_path)
+    kernel.run(nb, tmp_path)
     summary, fit, redraw = nb.cells
 
-    html = _html(summary)
+    html = kernel.html(summary)
     # conv 1*4*3*3 + 4 = 40, linear 144*3 + 3 = 435: 475 (by hand); 8x8 -> 6x6 -> 4*36 = 144
     assert "Total params: 475" in html and "(None, 4, 6, 6)" in html and "(None, 144)" in html
     shown = re.findall(r"<td>([\d,]+)</td></tr>", html)
