@@ -2,9 +2,8 @@
 
 Each layer (and each direction, with ``bidirectional=True``) first computes the input's share
 of every gate for all time steps in one product, ``x @ weight_ih.T + bias_ih`` of shape
-(T, N, G*hidden), then loops over the time steps with the step functions of
-:mod:`chainrule.nn.cells`, which add the hidden state's share.  The loop composes the
-engine's tensor operations, so ``backward()`` is backpropagation through time.
+(T, N, G*hidden), then runs the recurrence over the time steps as one graph node
+(:mod:`chainrule.nn.recurrence`), whose backward rule is backpropagation through time.
 
 Shapes follow PyTorch: input (T, N, input_size), or (N, T, input_size) with
 ``batch_first=True``, or (T, input_size) for one unbatched sequence; output (T, N,
@@ -13,7 +12,8 @@ concatenated); h_n of shape (num_layers*D, N, hidden_size) whatever ``batch_firs
 Parameters are named as in PyTorch (``weight_ih_l0``, ``bias_hh_l1_reverse``...), so a
 PyTorch state dict converted to NumPy loads by name.
 
-The states are named for :func:`chainrule.explain`: ``h[t]`` (and ``c[t]``, and the gates
+:func:`chainrule.explain` shows that node as the graph of per-step nodes it stands for
+(:func:`chainrule.nn.cells.unroll`), with the states named ``h[t]`` (and ``c[t]``, and the gates
 ``i[t] f[t] g[t] o[t]`` or ``r[t] z[t] n[t]``) for the first layer's forward direction,
 ``h_l1[t]``, ``h_l0_reverse[t]``... for the others, with t the position in the sequence.
 
@@ -28,7 +28,6 @@ The states are named for :func:`chainrule.explain`: ``h[t]`` (and ``c[t]``, and 
 
 from __future__ import annotations
 
-import math
 import warnings
 from typing import Any
 
@@ -37,43 +36,11 @@ from ..engine.backend import dtype_name
 from ..engine.random import RNGLike, get_rng
 from ._arrays import as_array_like
 from ._checks import check_dtype, check_number, check_size
-from .cells import (
-    GATES,
-    as_input,
-    check_nonlinearity,
-    gru_step,
-    init_weights,
-    lstm_step,
-    rnn_step,
-    zero_state,
-)
+from .cells import GATES, as_input, check_nonlinearity, init_weights, time_steps, zero_state
 from .module import Module, Parameter, Shape, empty
+from .recurrence import run
 
-__all__ = ["GRU", "LSTM", "RNN", "RNNBase", "time_steps"]
-
-
-def time_steps(xi: Tensor, block: int | None = None) -> list[Tensor]:
-    """``[xi[0], ..., xi[T-1]]``, sliced from blocks of ``block`` steps (about sqrt(T) by
-    default, none below 16 steps, so explain shows plain ``xi[t]`` on short sequences).
-
-    The backward of each slice hands back a gradient as large as all of ``xi``, so T slices
-    cost T**2 in backpropagation; slicing blocks first costs about 2 * T**1.5.  Measured on
-    LSTM(64, 128) with 32 sequences, one thread: backward 1785 -> 212 ms at T=400, 74 -> 46
-    ms at T=100, the same at T=25 (``tests/nn/test_recurrent.py`` checks both ways agree).
-
-    >>> import numpy as np, chainrule as cr
-    >>> [t.shape for t in time_steps(cr.tensor(np.zeros((3, 2, 4))))]
-    [(2, 4), (2, 4), (2, 4)]
-    """
-    steps = xi.shape[0]
-    size = block if block is not None else (math.isqrt(steps) if steps >= 16 else 1)
-    if size <= 1:
-        return [xi[t] for t in range(steps)]
-    out: list[Tensor] = []
-    for start in range(0, steps, size):
-        part = xi[start:min(start + size, steps)]  # the standard refuses a stop past the end
-        out.extend(part[k] for k in range(part.shape[0]))
-    return out
+__all__ = ["GRU", "LSTM", "RNN", "RNNBase", "time_steps"]  # time_steps lives in nn.cells
 
 
 class RNNBase(Module, saved=False):
@@ -174,7 +141,7 @@ class RNNBase(Module, saved=False):
                 row = layer * (2 if self.bidirectional else 1) + d
                 start = [s[row] for s in initial]
                 hs, last = self._direction(seq, suffix, start, reverse=d == 1)
-                outputs.append(ops.stack(hs, axis=0))
+                outputs.append(hs)
                 for k, s in enumerate(last):
                     finals[k].append(s)
             seq = outputs[0] if len(outputs) == 1 else ops.concatenate(outputs, axis=-1)
@@ -187,24 +154,17 @@ class RNNBase(Module, saved=False):
         return seq, last_states
 
     def _direction(self, seq: Tensor, suffix: str, state: list[Tensor], reverse: bool
-                   ) -> tuple[list[Tensor], list[Tensor]]:
-        """One direction of one layer: the hidden states in time order, and the final
-        state(s)."""
+                   ) -> tuple[Tensor, list[Tensor]]:
+        """One direction of one layer: the hidden states (T, N, hidden) in time order, and
+        the final state(s)."""
         w_ih, w_hh, b_ih, b_hh = self._weights(suffix)
         label = "" if suffix == "_l0" else suffix  # h[t] for the first layer, h_l1[t]...
         xi = ops.linear(seq, w_ih, b_ih)  # every time step's input share in one product
         xi.name = f"xi{label}"
-        inputs = time_steps(xi)
-        order = range(len(inputs) - 1, -1, -1) if reverse else range(len(inputs))
-        hs: list[Tensor] = [None] * len(inputs)  # type: ignore[list-item]
-        for t in order:
-            state = self._step(inputs[t], state, w_hh, b_hh, f"{label}[{t}]")
-            hs[t] = state[0]
-        return hs, state
+        return run(self.kind, xi, state, w_hh, b_hh, reverse, label, self._nonlinearity())
 
-    def _step(self, xi: Tensor, state: list[Tensor], w_hh: Tensor, b_hh: Tensor | None,
-              tag: str) -> list[Tensor]:
-        raise NotImplementedError
+    def _nonlinearity(self) -> str:
+        return "tanh"
 
     def forward(self, x: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
         """``(output, h_n)`` for the sequence ``x`` from the initial state ``hx`` (h0, zeros
@@ -265,9 +225,8 @@ class RNN(RNNBase):
                          bidirectional, dtype, rng)
         self.nonlinearity = act
 
-    def _step(self, xi: Tensor, state: list[Tensor], w_hh: Tensor, b_hh: Tensor | None,
-              tag: str) -> list[Tensor]:
-        return [rnn_step(xi, state[0], w_hh, b_hh, self.nonlinearity, tag)]
+    def _nonlinearity(self) -> str:
+        return self.nonlinearity
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "nonlinearity": self.nonlinearity}
@@ -280,9 +239,6 @@ class LSTM(RNNBase):
 
     kind = "LSTM"
 
-    def _step(self, xi: Tensor, state: list[Tensor], w_hh: Tensor, b_hh: Tensor | None,
-              tag: str) -> list[Tensor]:
-        return list(lstm_step(xi, state[0], state[1], w_hh, b_hh, tag))
 
     def forward(self, x: Any, hx: tuple[Any, Any] | None = None  # type: ignore[override]
                 ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
@@ -298,6 +254,3 @@ class GRU(RNNBase):
 
     kind = "GRU"
 
-    def _step(self, xi: Tensor, state: list[Tensor], w_hh: Tensor, b_hh: Tensor | None,
-              tag: str) -> list[Tensor]:
-        return [gru_step(xi, state[0], w_hh, b_hh, tag)]

@@ -40,7 +40,7 @@ from .display import (
     same,
     text_table,
 )
-from .graphwalk import Contributions, all_nodes, gradients, name_nodes, sum_to
+from .graphwalk import Contributions, Expansion, all_nodes, gradients, name_nodes, sum_to
 
 __all__ = ["BackwardStep", "Explanation", "ForwardStep", "explain", "has_graphviz"]
 
@@ -285,15 +285,18 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
     """
     if not isinstance(output, Tensor):
         raise TypeError(f"explain: expected a Tensor, got {type(output).__name__}")
-    order = all_nodes(output)
-    if any(n.node.freed for n in order):
+    if any(n.node.freed for n in all_nodes(output)):
         raise GraphError("explain: this graph was freed by an earlier backward(); call "
                          "explain() first, or pass retain_graph=True to backward()")
-    loss, first_pass = _forward_of(backward_of, names)
-    label = name_nodes(order, output, names, _output_name(output, names, loss))
+    shown = Expansion()  # a recurrent layer's sequence node is shown step by step
+    order = all_nodes(output, shown)
+    loss, first_pass = _forward_of(backward_of, names, shown)
+    output_name = _output_name(output, names, loss)
+    output = shown(output)
+    label = name_nodes(order, output, names, output_name, shown)
 
     def name_of(t: Tensor) -> str:
-        return label[id(t)]
+        return label[id(shown(t))]
 
     forward: list[ForwardStep] = []
     edges: list[tuple[str, str]] = []
@@ -312,14 +315,14 @@ def explain(output: Tensor, names: Mapping[str, Any] | None = None,
 
     if not output.requires_grad:
         return Explanation(name_of(output), forward, [], values, {}, edges, loss)
-    grads, contributions = gradients(output, order, grad)
-    backward = _backward_steps(output, order, grads, contributions, label)
+    grads, contributions = gradients(output, order, grad, shown)
+    backward = _backward_steps(output, order, grads, contributions, label, shown)
     named_grads = {label[i]: g for i, g in grads.items()}
     return Explanation(name_of(output), forward, backward, values, named_grads, edges, loss)
 
 
-def _forward_of(backward_of: Tensor | None, names: Mapping[str, Any] | None
-                ) -> tuple[str | None, set[int] | None]:
+def _forward_of(backward_of: Tensor | None, names: Mapping[str, Any] | None,
+                shown: Expansion) -> tuple[str | None, set[int] | None]:
     """J's name and the ids of its forward pass's nodes, for ``explain(..., backward_of=J)``."""
     if backward_of is None:
         return None, None
@@ -332,7 +335,7 @@ def _forward_of(backward_of: Tensor | None, names: Mapping[str, Any] | None
     given = [k for k, v in (names or {}).items()
              if v is backward_of and not k.startswith("_")]
     loss = given[0] if given else backward_of.name or "J"
-    return loss, {id(t) for t in all_nodes(backward_of)}
+    return loss, {id(t) for t in all_nodes(backward_of, shown)}
 
 
 def _output_name(output: Tensor, names: Mapping[str, Any] | None, loss: str | None) -> str:
@@ -350,7 +353,8 @@ def _term(name: str) -> str:
 
 
 def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.ndarray],
-                    contributions: Contributions, label: dict[int, str]) -> list[BackwardStep]:
+                    contributions: Contributions, label: dict[int, str],
+                    shown: Expansion) -> list[BackwardStep]:
     out_grad = grads[id(output)]
     steps = [BackwardStep(label[id(output)], None, None, None, out_grad, out_grad)]
     for t in reversed(order):  # right to left: a node comes before its inputs
@@ -358,7 +362,7 @@ def _backward_steps(output: Tensor, order: list[Tensor], grads: dict[int, np.nda
             continue
         upstream = grads[id(t)]
         ones = namespace(t.data).ones(t.data.shape, dtype=t.data.dtype)  # on the node's device
-        locals_ = dict(zip(map(id, t.inputs), t.node.local_gradients(ones)))
+        locals_ = dict(zip(map(id, shown.inputs(t)), t.node.local_gradients(ones)))
         for parent, contrib in contributions[id(t)]:
             local = locals_.get(id(parent))
             shape = parent.data.shape

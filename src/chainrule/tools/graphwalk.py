@@ -20,16 +20,56 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import GraphError, Tensor
+from ..engine import GraphError, Tensor, enable_grad
 from ..engine.backend import dtype_name
 from ..engine.devices import device_of, to_device, to_numpy
 from .display import fmt
 
-__all__ = ["Contributions", "all_nodes", "gradients", "name_nodes", "sum_to"]
+__all__ = ["Contributions", "Expansion", "all_nodes", "gradients", "name_nodes", "sum_to"]
 
 
-def all_nodes(root: Tensor) -> list[Tensor]:
-    """Every node behind ``root``, leaves included, each after all of its inputs."""
+class Expansion:
+    """The graph as an explanation shows it: a node whose primitive has ``expand`` (a
+    recurrent layer's whole sequence, :mod:`chainrule.nn.recurrence`) stands for the graph of
+    finer nodes that ``expand`` builds from the node's own inputs (one node per time step,
+    ``h[0]``, ``h[1]``...).  Each is built once, when first met, and the user's graph is left
+    as it was.
+
+    >>> import chainrule as cr
+    >>> w = cr.tensor(2.0, requires_grad=True)
+    >>> y = w * w
+    >>> Expansion()(y) is y                  # an ordinary node stands for itself
+    True
+    """
+
+    def __init__(self) -> None:
+        self._shown: dict[int, tuple[Tensor, Tensor]] = {}  # id -> (node, what shows it)
+
+    def __call__(self, t: Tensor) -> Tensor:
+        """What shows node ``t``: ``t`` itself, or the graph its primitive expands to."""
+        known = self._shown.get(id(t))
+        if known is not None:
+            return known[1]
+        # a hook that only some primitives carry (the engine's own have none)
+        expand = getattr(t.node.primitive, "expand", None)
+        if expand is None:
+            return t
+        with enable_grad():  # the finer graph is recorded even when explain runs without
+            shown = expand(t)
+        self._shown[id(t)] = (t, shown)  # t kept alive: its id stays its own
+        return shown
+
+    def inputs(self, t: Tensor) -> tuple[Tensor, ...]:
+        """The inputs of node ``t`` as the explanation shows them."""
+        return tuple(self(p) for p in t.inputs)
+
+
+def all_nodes(root: Tensor, shown: Expansion | None = None) -> list[Tensor]:
+    """Every node behind ``root``, leaves included, each after all of its inputs; through
+    ``shown`` (an :class:`Expansion`) a node that expands is replaced by its finer graph."""
+    inputs = (lambda t: t.inputs) if shown is None else shown.inputs
+    if shown is not None:
+        root = shown(root)
     order: list[Tensor] = []
     seen: set[int] = set()
     stack: list[tuple[Tensor, bool]] = [(root, False)]
@@ -44,7 +84,7 @@ def all_nodes(root: Tensor) -> list[Tensor]:
         stack.append((t, True))
         # Computed inputs first, then leaves, each group left to right (the stack reverses):
         # the table then reads in the order a person would compute it.
-        parents = sorted(t.inputs, key=lambda p: p.is_leaf)
+        parents = sorted(inputs(t), key=lambda p: p.is_leaf)
         for parent in reversed(parents):
             if id(parent) not in seen:
                 stack.append((parent, False))
@@ -52,7 +92,8 @@ def all_nodes(root: Tensor) -> list[Tensor]:
 
 
 def name_nodes(order: list[Tensor], output: Tensor,
-               names: Mapping[str, Any] | None, output_name: str = "J") -> dict[int, str]:
+               names: Mapping[str, Any] | None, output_name: str = "J",
+               shown: Expansion | None = None) -> dict[int, str]:
     """A name for every node: ``names`` first, then a tensor's ``.name``, ``output_name`` for
     the output, ``v1, v2, ...`` for results, ``p1, p2, ...`` for other leaves that require
     gradients, and the value for constants; a repeated name gets ``#2``, ``#3``, ..."""
@@ -87,9 +128,10 @@ def name_nodes(order: list[Tensor], output: Tensor,
 Contributions = dict[int, list[tuple[Tensor, np.ndarray]]]
 
 
-def gradients(output: Tensor, order: list[Tensor], seed: Any
+def gradients(output: Tensor, order: list[Tensor], seed: Any, shown: Expansion | None = None
               ) -> tuple[dict[int, np.ndarray], Contributions]:
-    """dJ/d(node) for every node that requires a gradient, and what each edge contributed.
+    """dJ/d(node) for every node that requires a gradient, and what each edge contributed
+    (with ``shown``, over the graph it shows: ``order`` and ``output`` come from it).
 
     A backward pass of its own, right to left over the same primitives the engine runs, so the
     user's ``.grad`` fields and the graph are left exactly as they were.
@@ -109,7 +151,7 @@ def gradients(output: Tensor, order: list[Tensor], seed: Any
         edges = contributions[id(t)] = []
         # each rule runs where the node's arrays live; what it gives back is read on the host
         local = t.node.local_gradients(to_device(upstream, device_of(t.data)))
-        for parent, g in zip(t.inputs, local):
+        for parent, g in zip(t.inputs if shown is None else shown.inputs(t), local):
             if g is None or not parent.requires_grad:
                 continue
             g = sum_to(to_numpy(g), parent.data.shape)
