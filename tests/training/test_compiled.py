@@ -91,7 +91,10 @@ def test_compiled_equals_eager_on_every_workload(name, dtype):
     eager = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 6, batch, False)
     fast = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 6, batch, True)
     assert fast[2].compiled, fast[2].reason
-    rtol = 1e-12 if dtype == np.float64 else 1e-6
+    # float32: the one-call kernel (with numba) sums products in another order than NumPy's
+    # BLAS, and Adam turns a last-bit difference of a small gradient into a few 1e-6 of a
+    # weight after six steps; float32's own precision is 1.2e-7
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(fast[0], eager[0], rtol=rtol)
     for a, b in zip(fast[1], eager[1]):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)

@@ -51,10 +51,12 @@ import numpy as np
 from .. import nn
 from ..engine import Tensor, record
 from ..errors import ConfigError
+from . import kernel
+from .flat import FlatStep, KernelFallbackWarning, KernelRefusedError
 from .plan import Plan, UnsupportedStepError, as_array, model_output, read_chain, weights
 from .watch import Watch, leaves_no_trace, names_used, step_bindings
 
-__all__ = ["CompiledGradients", "CompiledStep", "capture", "compile"]
+__all__ = ["CompiledGradients", "CompiledStep", "capture", "compile", "flat_step"]
 
 
 # -- capture and replay ---------------------------------------------------------------------
@@ -151,6 +153,8 @@ class CompiledStep:
         self.plan: Plan | None = None
         self.reason: str | None = None  # why the last capture fell back to eager
         self.watch: Watch | None = None
+        self.flat: FlatStep | None = None  # the plan's one-call kernel, where numba runs it
+        self._flat_tried = False
         self._key: tuple | None = None
         self._returns_tensor = step_fn is None
         # the gradients of loss_fn(model(x), y) at the capture, to check the step against
@@ -197,10 +201,21 @@ class CompiledStep:
             return out
         if self.reason is not None:
             return self._eager(xb, yb)
+        plan = self.plan
+        x, y = as_array(xb, plan.dtype), plan.target(yb)
+        if not self._flat_tried:  # after the eager step, which made the optimizer's state
+            self._flat_tried = True
+            self.flat = flat_step(plan, self.optimizer, x, y, "compile")
+        if self.flat is not None:
+            value = self.flat.run(x, y)
+            if value is not None:
+                return self._result(value)
+        if not plan.takes(y):
+            return self._eager(xb, yb)
         # As the step function does: parameters the plan gives no gradient (frozen ones, or
         # ones outside the model) must not be stepped with a gradient left from before.
         self.optimizer.zero_grad()
-        value = self.plan.gradients(as_array(xb, self.plan.dtype), self.plan.target(yb))
+        value = plan.gradients(x, y)
         self.optimizer.step()
         return self._result(value)
 
@@ -239,6 +254,7 @@ class CompiledStep:
 
     def _capture(self, xb: Any, yb: Any, key: tuple) -> None:
         self.plan, self.reason, self.watch, self._key = None, None, None, None
+        self.flat, self._flat_tried = None, False
         self._expected = []
         if self._optimizer_found:  # the step function may name another optimizer now
             object.__setattr__(self, "optimizer", _find_optimizer(self.step_fn))
@@ -275,6 +291,7 @@ class CompiledGradients:
 
     def __init__(self) -> None:
         self.plans: dict[tuple, Plan | None] = {}
+        self.flats: dict[int, FlatStep | None] = {}  # per plan (its id): its kernel
         self.watch: Watch | None = None
         self._of: tuple[Any, Any] | None = None  # the model and loss the plans are for
 
@@ -283,6 +300,7 @@ class CompiledGradients:
                                        or self._of[1] is not loss_fn
                                        or not self.watch.unchanged()):
             self.plans.clear()
+            self.flats.clear()
             self.watch = None
         key = _batch_key(xb, yb)
         if key not in self.plans:
@@ -298,8 +316,38 @@ class CompiledGradients:
         return self.plans[key]
 
     def run(self, plan: Plan, xb: Tensor, yb: Any) -> tuple[float, Tensor]:
-        value = plan.gradients(as_array(xb, plan.dtype), plan.target(yb))
+        """The batch's loss and the model's output; every trainable weight's ``.grad`` set."""
+        x, y = as_array(xb, plan.dtype), plan.target(yb)
+        flat = self.flats.get(id(plan), False)
+        if flat is False:
+            flat = self.flats[id(plan)] = flat_step(plan, None, x, y, "fit(compile=True)")
+        if flat is not None:
+            value = flat.run(x, y)
+            if value is not None:
+                return value, Tensor(flat.output())
+        if not plan.takes(y):  # as an eager step
+            model, loss_fn = self._of
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            return float(loss.item()), out
+        value = plan.gradients(x, y)
         return value, Tensor(model_output(plan).copy())
+
+
+def flat_step(plan: Plan, optimizer: Any, x: np.ndarray, y: np.ndarray,
+              who: str) -> FlatStep | None:
+    """The one-call kernel for ``plan`` (with ``optimizer``'s update, or gradients only
+    where it is None); None without numba (the NumPy plan, silently: today's speed), or with
+    one warning saying why the kernel cannot run it."""
+    if kernel.kernels() is None:
+        return None
+    try:
+        return FlatStep(plan, optimizer, x.shape, y.shape)
+    except KernelRefusedError as why:
+        warnings.warn(f"{who}: replaying the NumPy plan instead of the one-call kernel, "
+                      f"because {why}", KernelFallbackWarning, stacklevel=4)
+        return None
 
 
 def _watch_plans(model: Any, loss_fn: Any, plans: Any, bindings: Any = ()) -> Watch:

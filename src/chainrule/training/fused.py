@@ -21,7 +21,7 @@ from typing import Any
 
 from ..nn.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
 
-__all__ = ["ACTIVATION_CODES", "LOOP_FRIENDLY", "available", "code", "kernels"]
+__all__ = ["ACTIVATION_CODES", "LOOP_FRIENDLY", "available", "code", "kernels", "numba_module"]
 
 ACTIVATION_CODES: dict[type[Activation], int] = {Identity: 0, Tanh: 1, Sigmoid: 2, ReLU: 3,
                                                  LeakyReLU: 4}
@@ -66,6 +66,13 @@ def kernels() -> Any:
 
 
 def _load() -> Any:
+    numba = numba_module()
+    return None if numba is None else _build(numba)
+
+
+def numba_module() -> Any:
+    """numba, with its cache in the user's cache folder unless NUMBA_CACHE_DIR says where;
+    None where it is not installed or CHAINRULE_NO_NUMBA is set."""
     if os.environ.get("CHAINRULE_NO_NUMBA"):
         return None
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "chainrule" / "numba"))
@@ -73,7 +80,7 @@ def _load() -> Any:
         import numba
     except ImportError:
         return None
-    return _build(numba)
+    return numba
 
 
 def _build(numba: Any) -> Any:

@@ -300,10 +300,22 @@ class Plan:
         else:
             derivative(self.deltas[i], self.acts[i], self.layers[i].param)
 
+    def takes(self, y: Any) -> bool:
+        """Whether the plan computes this batch's loss: class labels must name classes of the
+        output (ignore_index's -100 is the eager loss's to handle)."""
+        if not self.labels or not len(y):
+            return True
+        return int(y.min()) >= 0 and int(y.max()) < self.acts[-1].shape[1]
+
+    def loss_scale(self, shape: tuple[int, ...]) -> float:
+        """What the loss's sum is multiplied by for an output of ``shape``: 1/count for a
+        mean (rows for a multiclass loss, elements otherwise), 1 for a sum."""
+        count = shape[0] if _per_row(self.loss) else int(np.prod(shape))
+        return 1.0 / count if self.reduction == "mean" else 1.0
+
     def _loss_and_delta(self, out: np.ndarray, y: Any) -> float:
         d = self.deltas[-1]
-        count = out.shape[0] if _per_row(self.loss) else out.size
-        scale = 1.0 / count if self.reduction == "mean" else 1.0
+        scale = self.loss_scale(out.shape)
         k = self.fused
         if self.loss is MSELoss:
             if k is not None and np.ndim(y) == 2:
