@@ -20,9 +20,9 @@ TEST_DEVICE = os.environ.get("CHAINRULE_TEST_DEVICE", "cpu")
 standard's strict library on the CPU) makes it the default for every tensor and layer."""
 
 
-SLOW_AREAS = ("bench", "distributed", "e2e", "examples", "notebooks", "playground")
-"""Test folders that start processes, kernels, browsers or MPI jobs: ``pytest -m "not slow"``
-leaves them out for a quick run of everything else."""
+SLOW_AREAS = ("bench", "distributed", "docs", "e2e", "examples", "notebooks", "playground")
+"""Test folders that start processes, kernels, browsers or MPI jobs, or run every page of the
+documentation: ``pytest -m "not slow"`` leaves them out for a quick run of everything else."""
 
 
 def pytest_configure(config: pytest.Config) -> None:
