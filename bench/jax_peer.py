@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from .peers import Peer
+from .peer import Peer
 from .workloads import Weights, Workload, layers
 
 BN_EPS = 1e-5

@@ -85,6 +85,44 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+# The widest vector instructions a CPU offers, from /proc/cpuinfo's flags, widest first.
+SIMD_LEVELS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_2", "SSE4.2"),
+               ("sve", "SVE"), ("asimd", "NEON"))
+
+
+def simd_level(flags: str | None = None) -> str:
+    """The CPU's widest SIMD level ('AVX-512', 'AVX2', ...; 'unknown' off Linux), from
+    ``flags`` (a cpuinfo flags line) or this machine's /proc/cpuinfo.
+
+    >>> simd_level("fpu sse4_2 avx avx2 fma"), simd_level("fpu avx512f avx2")
+    ('AVX2', 'AVX-512')
+    """
+    if flags is None:
+        flags = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith(("flags", "Features")):
+                        flags = line.split(":", 1)[1]
+                        break
+        except OSError:
+            pass
+    have = set(flags.split())
+    return next((name for flag, name in SIMD_LEVELS if flag in have), "unknown")
+
+
+def cpu_line(machine_info: dict[str, Any], blas: str | None = None) -> str:
+    """One line naming the CPU, its SIMD level, core count and NumPy's BLAS kernel: printed
+    with every table, since hosts differ.
+
+    >>> cpu_line({"cpu": "AMD EPYC", "simd": "AVX2", "cores": 2}, "openblas 0.3 (Zen kernels)")
+    'CPU AMD EPYC (AVX2), 2 cores; NumPy BLAS openblas 0.3 (Zen kernels)'
+    """
+    text = (f"CPU {machine_info.get('cpu', '?')} ({machine_info.get('simd', '?')}), "
+            f"{machine_info.get('cores', '?')} cores")
+    return text + (f"; NumPy BLAS {blas}" if blas else "")
+
+
 def loadavg() -> tuple[float, float, float]:
     try:
         return os.getloadavg()
@@ -149,6 +187,7 @@ def describe(root: str | None = None) -> dict[str, Any]:
     return {
         "engine_revision": engine_revision(root) if root else "unknown",
         "cpu": cpu_model(),
+        "simd": simd_level(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "versions": versions(),

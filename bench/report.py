@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .machine import cpu_line
+
 # chainrule must be this many times faster than the peer (ratios within a round).
 TARGETS: dict[str, dict[str, float]] = {
     "W0": {"torch": 4.0, "jax": 1.0},
@@ -131,7 +133,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"chainrule engine at {m.get('engine_revision', 'unknown')}"
         + (f"; before: {results['before']['src']} (engine at "
            f"{results['before']['engine_revision']})" if results.get("before") else ""),
-        f"machine {m['cpu']}, {m['cores']} cores ({m['platform']}); Python {v['python']}, "
+        f"machine {m['cpu']} ({m.get('simd', 'SIMD level unknown')}), {m['cores']} cores "
+        f"({m['platform']}); Python {v['python']}, "
         f"NumPy {v['numpy']}, PyTorch {v['torch']}, JAX {v['jax']}, scikit-learn "
         f"{v['scikit-learn']}",
         f"NumPy BLAS in each peer's process: {results['blas']} (OPENBLAS_CORETYPE and "
@@ -144,13 +147,14 @@ def _header(results: dict[str, Any]) -> list[str]:
 
 
 def text_report(results: dict[str, Any]) -> str:
+    cpu = cpu_line(results["machine"], results.get("blas"))
     out = ["", "chainrule benchmark", *_header(results),
            "'vs X': how many times faster than X (median of per-round ratios); spread: slowest "
            "/ fastest round; loss/acc: final weights of the full run on the training data", "",
-           _text_table(COLUMNS, rows(results)), "", *_workload_lines(results)]
+           cpu, _text_table(COLUMNS, rows(results)), "", *_workload_lines(results)]
     ba = before_after(results)
     if ba:
-        out += ["", "before / after:", _text_table(BEFORE_AFTER_COLUMNS, ba)]
+        out += ["", "before / after:", cpu, _text_table(BEFORE_AFTER_COLUMNS, ba)]
     out += ["", "targets:", _text_table(
         ["workload", "criterion", "target", "measured", "verdict"], targets(results))]
     return "\n".join(out)
@@ -184,6 +188,8 @@ def write_markdown(results: dict[str, Any], path: str) -> None:
         "measured matmul peak. `peak RSS`: the full run's process (imports, data and model "
         "included). `loss`/`acc`: the final weights of a full run, evaluated on the training "
         "data by one shared evaluator.",
+        "",
+        cpu_line(results["machine"], results.get("blas")),
         "",
         _md_table(COLUMNS, rows(results)),
         "",

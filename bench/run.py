@@ -45,6 +45,7 @@ from bench import machine, peers, report, workloads  # noqa: E402
 BEFORE = "chainrule-before"
 DEFAULT_PEERS = "chainrule,chainrule-compiled,torch,jax,jax-epoch,numpy"
 REFERENCES = ("torch", "jax", "jax-epoch", "numpy", "sklearn", BEFORE)
+DEVICES = ("cpu", "cuda", "array_api_strict")
 
 
 def log(msg: str) -> None:
@@ -102,7 +103,8 @@ def run_workload(wl: workloads.Workload, keys: list[str], args, launch: Launcher
         order = active[r % len(active):] + active[: r % len(active)] if active else []
         line = []
         for key in order:
-            spec = {"peer": "chainrule" if key == BEFORE else key, "workload": wl.name,
+            spec = {"peer": "chainrule" if key == BEFORE else key, "device": args.device,
+                    "workload": wl.name,
                     "quick": args.quick, "scale": args.scale, "steps": args.steps,
                     "data": folder, "full": r == 0, "calibration_best": cal_best,
                     "max_redo": args.max_redo, "max_wait": args.max_wait}
@@ -171,6 +173,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--before", metavar="SRC",
                     help=f"also time chainrule imported from SRC (another checkout's src/) as "
                     f"the peer {BEFORE!r}: the before/after table of a change")
+    ap.add_argument("--device", default="cpu", choices=DEVICES,
+                    help="where chainrule and PyTorch train (default cpu); cuda and "
+                    "array_api_strict skip the peers that run on the CPU only, and the run "
+                    "stops at once where a peer cannot reach the device")
     ap.add_argument("--rounds", type=int, default=None, help="timed rounds (default 5; quick 2)")
     ap.add_argument("--scale", type=float, default=1.0, help="multiply the steps per round")
     ap.add_argument("--steps", type=int, default=None, help="steps per round (overrides)")
@@ -226,6 +232,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def check_device(args: argparse.Namespace, launch: Launcher) -> None:
+    """Stop with the reasons when a peer that can train on ``args.device`` cannot reach it
+    here (no GPU, no CuPy, a CPU-only PyTorch): each peer asked in a process set up like its
+    own, since the runner imports none of the libraries.  Peers that run on the CPU only are
+    skipped later, each with its reason."""
+    if args.device == "cpu":
+        return
+    refused = []
+    for key in args.peer_keys:
+        name = "chainrule" if key == BEFORE else key
+        if args.device not in peers.PEERS[name].devices:
+            continue
+        out = launch(key, {"check_device": True, "peer": name, "device": args.device})
+        why = out.get("missing") or out.get("error")
+        if why:
+            refused.append(f"  {key}: {why}")
+    if refused:
+        raise SystemExit(f"--device {args.device}: cannot train there on this machine:\n"
+                         + "\n".join(refused) + "\nrun on a machine with the device, or with "
+                         "--device cpu")
+
+
 def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
     t_start = time.perf_counter()
     launch = Launcher(args.timeout, args.before)
@@ -240,6 +268,8 @@ def measure(args: argparse.Namespace, argv: list[str] | None) -> dict[str, Any]:
         results["before"] = {"src": args.before,
                              "engine_revision": machine.engine_revision(
                                  os.path.dirname(args.before))}
+    check_device(args, launch)
+    results["device"] = args.device
     peak_n = 1024 if args.quick else 2048
     probe = launch("probe", {"probe": True, "n": peak_n})
     if "error" in probe:

@@ -6,7 +6,9 @@ Reads the data and initial weights the runner saved in ``DIR``, optionally train
 once (the sanity figures, and the peak resident memory of a full run), warms up with one
 untimed round, waits for a quiet machine, times one round (redone while the machine was
 loaded) and prints one line ``RESULT {json}``.  ``{"probe": true}`` instead measures the
-float32 matmul peak and the calibration task in a process set up like a peer's.
+float32 matmul peak and the calibration task in a process set up like a peer's;
+``{"check_device": true, "peer": P, "device": D}`` says why peer P cannot train on device D in
+such a process (``{"missing": null}`` when it can).
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ import numpy as np  # noqa: E402
 from bench import machine, peers, workloads  # noqa: E402
 
 LOADED = 1.5      # a calibration this many times slower than its best: the machine is busy
-SETTLE = 0.5      # seconds for NumPy's BLAS threads to stop spinning before another pool runs
+SETTLE = 0.5      # seconds for a thread pool to stop spinning before another pool runs
+NUMPY_POOL = ("chainrule", "numpy", "sklearn")   # peers whose threads are NumPy's BLAS pool
 
 
 def load_data(spec: dict[str, Any], wl: workloads.Workload):
@@ -79,8 +82,9 @@ def probe(spec: dict[str, Any]) -> dict[str, Any]:
 def run(spec: dict[str, Any]) -> dict[str, Any]:
     t_start = time.perf_counter()
     wl = workloads.get(spec["workload"], quick=spec.get("quick", False),
-                       scale=spec.get("scale", 1.0), steps=spec.get("steps"))
-    peer = peers.get(spec["peer"])
+                       scale=spec.get("scale", 1.0), steps=spec.get("steps"),
+                       batch=spec.get("batch"), width=spec.get("width"))
+    peer = peers.get(spec["peer"], spec.get("device", "cpu"))
     why = peers.why_not(peer, wl)
     if why:
         return {"skipped": why}
@@ -102,12 +106,17 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
     out["warmup_seconds"] = time.perf_counter() - t0
     quiet = Quiet(spec.get("calibration_best"), spec.get("max_wait", 10.0))
     out["redone"] = 0
+    own_pool = spec["peer"] not in NUMPY_POOL
     for attempt in range(spec.get("max_redo", 3) + 1):
         c0 = quiet.wait()
-        if spec["peer"] not in ("chainrule", "numpy", "sklearn"):
+        if own_pool:
             time.sleep(SETTLE)   # the calibration's BLAS threads would spin beside this pool
         load = machine.loadavg()[0]
         secs, _ = peer.train(wl, w0, wl.round_samples, wl.round_epochs, batches)
+        if own_pool:
+            # This peer's threads (PyTorch's OpenMP pool) spin for a while after the round:
+            # checked at once, the calibration ran beside them and every round read as loaded.
+            time.sleep(SETTLE)
         c1 = quiet.ratio()
         if max(c0, c1) <= LOADED or attempt == spec.get("max_redo", 3):
             break
@@ -120,7 +129,10 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     spec = json.loads((argv if argv is not None else sys.argv[1:])[0])
-    result = probe(spec) if spec.get("probe") else run(spec)
+    if spec.get("check_device"):
+        result = {"missing": peers.get(spec["peer"], spec["device"]).missing_device()}
+    else:
+        result = probe(spec) if spec.get("probe") else run(spec)
     print("RESULT " + json.dumps(result, default=float), flush=True)
     return 0
 

@@ -145,12 +145,25 @@ QUICK = {
 }
 
 
-def get(name: str, quick: bool = False, scale: float = 1.0, steps: int | None = None) -> Workload:
+def get(name: str, quick: bool = False, scale: float = 1.0, steps: int | None = None,
+        batch: int | None = None, width: int | None = None) -> Workload:
     """The workload ``name``; ``quick`` shrinks it, ``scale`` multiplies the per-round size,
-    ``steps`` fixes the number of steps per round (and caps the full run at 3x that)."""
+    ``steps`` fixes the number of steps per round (and caps the full run at 3x that); ``batch``
+    and ``width`` (every hidden layer of an MLP) give the points of ``bench/growth.py``.
+
+    >>> get("W3", width=256, batch=64, steps=4).arch(), get("W3", width=256, steps=4).batch
+    ('784-256-256-10', 256)
+    """
     wl = WORKLOADS[name]
     if quick:
         wl = replace(wl, **QUICK[name])
+    if width is not None:
+        if wl.net != "mlp":
+            raise ValueError(f"{name} is not an MLP: no width to set")
+        wl = replace(wl, sizes=(wl.sizes[0],) + (width,) * (len(wl.sizes) - 2) + wl.sizes[-1:])
+    if batch is not None:
+        wl = replace(wl, batch=batch, n_samples=max(wl.n_samples, 3 * batch),
+                     round_samples=max(wl.round_samples, batch))
     if steps is not None:
         if wl.full_batch:
             wl = replace(wl, round_epochs=steps, epochs=min(wl.epochs, 3 * steps))
