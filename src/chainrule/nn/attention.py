@@ -1,32 +1,24 @@
-"""Attention, as PyTorch names it: :func:`scaled_dot_product_attention`,
-:class:`MultiheadAttention`, the causal mask :func:`generate_square_subsequent_mask` and the
-sinusoidal :class:`PositionalEncoding` of PyTorch's transformer tutorial.
+"""Attention layers, as PyTorch names them: :class:`MultiheadAttention`, the causal mask
+:func:`generate_square_subsequent_mask` and the sinusoidal :class:`PositionalEncoding` of
+PyTorch's transformer tutorial.  The function :func:`scaled_dot_product_attention` and the
+masks' two conventions are in :mod:`chainrule.nn.sdpa` (imported here too).
 
-Everything is composed of recorded tensor operations (matmul, softmax, where, reshape), so
-gradients, gradients of gradients and finite-difference checks come with no rule of its own.
 Masks are data, not parameters: arrays (or tensors, whose values are read); NumPy masks go to
-the device of the queries.
+the device of the parameters.  A boolean mask of :class:`MultiheadAttention` is True where a
+position is **masked out**; a float mask is added to the scores.  PyTorch's
+``MultiheadAttention`` gives NaN for a query whose keys are all masked when
+``need_weights=True`` and zeros when ``need_weights=False``; chainrule gives zeros in both.
 
-The two mask conventions are PyTorch's, and they are opposite for boolean masks:
-
-* :func:`scaled_dot_product_attention`: a boolean ``attn_mask`` says where a query **may**
-  attend (True = keep);
-* :class:`MultiheadAttention` (and the transformer layers): a boolean ``attn_mask`` or
-  ``key_padding_mask`` says what is **masked out** (True = ignore).
-
-In both, a floating-point mask is added to the scores (``-inf`` removes a position).
-
-A query that may attend to nothing (its whole row masked) gets zero weights and a zero output
-with zero gradients, as PyTorch's ``scaled_dot_product_attention`` gives (its "safe softmax").
-PyTorch's ``MultiheadAttention`` gives NaN there when ``need_weights=True`` and zeros when
-``need_weights=False``; chainrule gives zeros in both.
+Self-attention without dropout and without the weights (what a transformer layer asks for) is
+three nodes: the packed input projection, the attention of every head
+(:func:`chainrule.nn.sdpa.self_attention`) and the output projection.
 
 >>> import numpy as np, chainrule as cr
->>> q = cr.tensor(np.ones((1, 2, 4)))
->>> scaled_dot_product_attention(q, q, cr.tensor(np.arange(8.0).reshape(1, 2, 4)),
-...                              is_causal=True).data[0]       # row 0 sees only position 0
-array([[0., 1., 2., 3.],
-       [2., 3., 4., 5.]])
+>>> mha = MultiheadAttention(4, 2, batch_first=True, rng=0)
+>>> x = cr.tensor(np.ones((1, 3, 4), "float32"), requires_grad=True)
+>>> out, _ = mha(x, x, x, need_weights=False)
+>>> out.op, out.inputs[0].op, out.inputs[0].inputs[0].op
+('linear', 'self_attention', 'linear')
 """
 
 from __future__ import annotations
@@ -38,14 +30,21 @@ import numpy as np
 
 from ..engine import Tensor, ops
 from ..engine.backend import dtype_name, namespace
-from ..engine.devices import device_of, to_device
+from ..engine.devices import to_device
 from ..engine.random import RNGLike, get_rng
 from ..errors import ConfigError, ShapeError
 from . import init as _init
-from ._arrays import as_array_like
 from ._checks import check_dtype, check_number, check_size
 from .layers import Dropout, Linear
 from .module import Module, Parameter, Shape, empty
+from .sdpa import (
+    additive_mask,
+    as_mask,
+    attention,
+    scaled_dot_product_attention,
+    self_attention,
+    tensor_like,
+)
 
 __all__ = [
     "MultiheadAttention",
@@ -71,127 +70,6 @@ def generate_square_subsequent_mask(sz: int, dtype: Any = "float32",
     # on the host: the standard has no triu
     mask = np.triu(np.full((sz, sz), -np.inf, dtype=check_dtype(dtype, "causal mask")), k=1)
     return mask if device is None else to_device(mask, device)
-
-
-def _mask(mask: Any, name: str, like: Any) -> Any:
-    """``mask`` as a boolean or floating-point array on the device of array ``like``."""
-    a = as_array_like(mask.data if isinstance(mask, Tensor) else mask, like)
-    kind = dtype_name(a.dtype)
-    if kind != "bool" and not kind.startswith("float"):
-        raise ConfigError(f"{name} must be boolean or floating point, got dtype {kind}; "
-                          "use a bool array (which positions) or a float one (added to the "
-                          "scores, -inf removes a position)")
-    return a
-
-
-def _additive(mask: Any, dtype: Any, true_means_keep: bool) -> Any:
-    """A mask as numbers added to the scores: float masks as they are, boolean ones as 0
-    where a position is kept and -inf where it is removed (``dtype``: the scores' dtype, of
-    the mask's library)."""
-    xp = namespace(mask)
-    if dtype_name(mask.dtype) != "bool":
-        return xp.astype(mask, dtype, copy=False)
-    keep = mask if true_means_keep else ~mask
-    return xp.where(keep, xp.zeros((), dtype=dtype), xp.full((), -math.inf, dtype=dtype))
-
-
-def _safe_softmax(scores: Tensor) -> Tensor:
-    """Softmax over the last axis; a row that is all ``-inf`` (nothing to attend to) gives
-    zeros, and no NaN reaches the gradient (the softmax never sees that row)."""
-    xp = namespace(scores.data)
-    alive = xp.any(scores.data > -math.inf, axis=-1, keepdims=True)
-    if bool(xp.all(alive)):
-        return ops.softmax(scores, -1)
-    return ops.where(alive, ops.softmax(ops.where(alive, scores, 0.0), -1), 0.0)
-
-
-def _dropout(weights: Tensor, p: float, rng: RNGLike) -> Tensor:
-    if p == 0:
-        return weights
-    # drawn on the host (one seed, one mask on every device), then moved once
-    keep = get_rng(rng).random(weights.shape) >= p
-    w = weights.data
-    return weights * as_array_like(keep.astype(dtype_name(w.dtype)) / (1 - p), w)
-
-
-def _broadcasts(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
-    """Whether an array of ``shape`` broadcasts to ``target`` without growing it."""
-    return len(shape) <= len(target) and all(
-        n in (1, m) for n, m in zip(reversed(shape), reversed(target)))
-
-
-def attention(query: Tensor, key: Tensor, value: Tensor, bias: Any,
-              dropout_p: float, scale: float, rng: RNGLike = None) -> tuple[Tensor, Tensor]:
-    """The attention output and the weights: ``softmax(query @ key^T * scale + bias) @ value``
-    with dropout on the weights; ``bias`` (additive, -inf removes) must broadcast to the
-    scores' shape (..., L, S)."""
-    scores = ops.matmul(query, ops.transpose(key, *range(key.ndim - 2), key.ndim - 1,
-                                             key.ndim - 2)) * scale
-    if bias is not None:
-        if not _broadcasts(bias.shape, scores.shape):
-            raise ShapeError(f"attention: the mask of shape {bias.shape} does not broadcast "
-                             f"to the scores' shape {scores.shape} (..., L, S)")
-        scores = scores + bias
-    weights = _dropout(_safe_softmax(scores), dropout_p, rng)
-    return ops.matmul(weights, value), weights
-
-
-def _tensor(x: Any, like: Any = None, cast: bool = True) -> Tensor:
-    """``x`` as a tensor; with array ``like``, on its device (host data is moved there, as a
-    layer's parameters or the queries ask) and, with ``cast``, in its dtype."""
-    if like is None:
-        return x if isinstance(x, Tensor) else Tensor(x)
-    if not isinstance(x, Tensor):
-        x = Tensor(as_array_like(x, like), device=device_of(like))
-    if not cast:
-        return x
-    have, want = x.data.dtype, like.dtype
-    # by name: dtypes of two libraries never compare equal (array-api-strict warns)
-    if have is want or dtype_name(have) == dtype_name(want):
-        return x
-    return ops.astype(x, dtype_name(want))
-
-
-def scaled_dot_product_attention(query: Any, key: Any, value: Any, attn_mask: Any = None,
-                                 dropout_p: float = 0.0, is_causal: bool = False,
-                                 scale: float | None = None, *, rng: RNGLike = None) -> Tensor:
-    """``softmax(query @ key^T * scale + mask) @ value``, as
-    ``torch.nn.functional.scaled_dot_product_attention``.
-
-    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); the
-    leading dimensions broadcast.  ``scale`` defaults to 1/sqrt(E).  A boolean ``attn_mask``
-    is True where a query may attend; a float one is added to the scores; either broadcasts
-    to (..., L, S).  ``is_causal=True`` lets query i attend to keys 0..i (the lower triangle
-    of an (L, S) mask; give no ``attn_mask`` with it).  ``dropout_p`` drops attention weights
-    (always, as PyTorch's function does: pass 0 in evaluation), drawn from ``rng``.
-    """
-    q = _tensor(query)
-    k, v = _tensor(key, q.data, cast=False), _tensor(value, q.data, cast=False)
-    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
-        raise ShapeError(f"scaled_dot_product_attention: query, key and value need shapes "
-                         f"(..., L, E), (..., S, E) and (..., S, Ev), got {q.shape}, {k.shape} "
-                         f"and {v.shape}")
-    if q.shape[-1] != k.shape[-1] or k.shape[-2] != v.shape[-2]:
-        raise ShapeError(f"scaled_dot_product_attention: query (..., L, E), key (..., S, E) "
-                         f"and value (..., S, Ev) must agree in E and S, got {q.shape}, "
-                         f"{k.shape} and {v.shape}")
-    dropout_p = check_number(dropout_p, "scaled_dot_product_attention", "dropout_p", 0.0, 1.0,
-                             high_open=True)
-    qd = q.data
-    length, source = q.shape[-2], k.shape[-2]
-    if is_causal:
-        if attn_mask is not None:
-            raise ConfigError("scaled_dot_product_attention: give either attn_mask or "
-                              "is_causal=True, not both (add the causal mask into yours)")
-        xp = namespace(qd)
-        rows = xp.arange(length)[:, None]  # the lower triangle, made on the queries' device
-        bias = _additive(rows >= xp.arange(source)[None, :], qd.dtype, True)
-    elif attn_mask is not None:
-        bias = _additive(_mask(attn_mask, "attn_mask", qd), qd.dtype, True)
-    else:
-        bias = None
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    return attention(q, k, v, bias, dropout_p, scale, rng)[0]
 
 
 class MultiheadAttention(Module):
@@ -292,26 +170,32 @@ class MultiheadAttention(Module):
                 average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[Tensor, Tensor | None]:
         w = self.out_proj.weight.data
-        self_attention = query is key and key is value
-        q, k, v = (_tensor(t, w) for t in (query, key, value))
-        if self_attention:  # one projection product instead of three
+        is_self = query is key and key is value
+        q, k, v = (tensor_like(t, w) for t in (query, key, value))
+        if is_self:  # one projection product instead of three
             k = v = q
         batched = self._check(q, k, v)
         if not batched:
             q, k, v = (ops.reshape(t, (1, *t.shape)) for t in (q, k, v))
         elif not self.batch_first:  # work batch-first: (N, L, E)
             q, k, v = (ops.transpose(t, 1, 0, 2) for t in (q, k, v))
-        if self_attention:
+        if is_self:
             k = v = q
         n, length, _ = q.shape
         source = k.shape[1]
         bias = self._bias(key_padding_mask, attn_mask, is_causal, batched, n, length, source)
-        qp, kp, vp = self._project(q, k, v)
         p = self.dropout if self.training else 0.0
-        out, weights = attention(self._heads(qp), self._heads(kp), self._heads(vp), bias, p,
-                                 1.0 / math.sqrt(self.head_dim), self.rng)
-        out = self.out_proj(ops.reshape(ops.transpose(out, 0, 2, 1, 3),
-                                        (n, length, self.embed_dim)))
+        scale = 1.0 / math.sqrt(self.head_dim)
+        if is_self and p == 0 and not need_weights and self.in_proj_weight is not None:
+            # one node for every head: no head split, slices or merge in the graph
+            both = ops.linear(q, self.in_proj_weight, self.in_proj_bias)
+            out, weights = self_attention(both, self.num_heads, bias, scale), None
+        else:
+            qp, kp, vp = self._project(q, k, v)
+            out, weights = attention(self._heads(qp), self._heads(kp), self._heads(vp), bias,
+                                     p, scale, self.rng, need_weights)
+            out = ops.reshape(ops.transpose(out, 0, 2, 1, 3), (n, length, self.embed_dim))
+        out = self.out_proj(out)
         if not batched:
             out = ops.reshape(out, out.shape[1:])
         elif not self.batch_first:
@@ -356,7 +240,7 @@ class MultiheadAttention(Module):
                               f"generate_square_subsequent_mask({length}) with it")
         bias = None
         if attn_mask is not None:
-            m = _additive(_mask(attn_mask, "attn_mask", w), dt, False)
+            m = additive_mask(as_mask(attn_mask, "attn_mask", w), dt, False)
             shapes = [(length, source), (n * h, length, source) if batched else
                       (h, length, source)]
             if m.shape not in shapes:
@@ -365,7 +249,7 @@ class MultiheadAttention(Module):
                                  f"{' (N * num_heads, L, S)' if batched else ''}, got {m.shape}")
             bias = m if m.ndim == 2 else namespace(m).reshape(m, (n, h, length, source))
         if key_padding_mask is not None:
-            m = _additive(_mask(key_padding_mask, "key_padding_mask", w), dt, False)
+            m = additive_mask(as_mask(key_padding_mask, "key_padding_mask", w), dt, False)
             want = (n, source) if batched else (source,)
             if m.shape != want:
                 raise ShapeError(f"MultiheadAttention: key_padding_mask must have shape "
@@ -422,7 +306,7 @@ class PositionalEncoding(Module):
         self.register_buffer("pe", pe)
 
     def forward(self, x: Any) -> Tensor:
-        x = _tensor(x, self.pe)
+        x = tensor_like(x, self.pe)
         if x.ndim not in (2, 3) or x.shape[-1] != self.embed_dim:
             raise ShapeError(f"PositionalEncoding({self.embed_dim}) needs inputs of shape "
                              f"{'(N, L' if self.batch_first else '(L, N'}, {self.embed_dim}) "
