@@ -13,11 +13,14 @@ by the file they name, as the site build does. What each block is for comes from
 
 A skip marker is an HTML comment on the line above the fence, visible in the page's source:
 ``<!-- test: skip (the reason) -->``. It may mark a Python block too (a training run of
-minutes, a GPU), and the test then reports it as skipped with that reason.
+minutes, a GPU), and the test then reports it as skipped with that reason. A Python block
+that needs a package the test extra does not install says so the same way,
+``<!-- test: needs (mnist) -->``, and runs where the module can be imported.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +31,7 @@ DOCTEST = {"pycon"}
 SHELL = {"bash", "console", "sh", "shell"}
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`]*)$")
 SKIP = re.compile(r"^\s*<!--\s*test:\s*skip\s*\((?P<reason>.+)\)\s*-->\s*$")
+NEEDS = re.compile(r"^\s*<!--\s*test:\s*needs\s*\((?P<modules>[\w., ]+)\)\s*-->\s*$")
 SNIPPET = re.compile(r'^\s*-{1,}8<-{1,}\s+"(?P<path>[^"]+)"\s*$')
 
 
@@ -91,9 +95,15 @@ def read_blocks(page: Path) -> list[Block]:
         i += 1
         above = next((lines[k] for k in range(start - 1, -1, -1) if lines[k].strip()), "")
         skip = SKIP.match(above)
+        needs = NEEDS.match(above)
+        reason = skip.group("reason") if skip else None
+        if needs:
+            missing = [m.strip() for m in needs.group("modules").split(",")
+                       if importlib.util.find_spec(m.strip()) is None]
+            reason = f"needs {', '.join(missing)}, which is not installed" if missing else None
         code, source = _expand("\n".join(body))
-        block = Block(page, start + 1, _language(match.group("info")), code + "\n",
-                      skip.group("reason") if skip else None, source=source)
+        block = Block(page, start + 1, _language(match.group("info")), code + "\n", reason,
+                      source=source)
         if block.lang == "output":
             previous = blocks[-1] if blocks else None
             if previous is None or previous.lang not in RUN or previous.output is not None:
