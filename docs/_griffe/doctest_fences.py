@@ -1,27 +1,36 @@
-"""A griffe extension for the API reference: doctest examples in docstrings render as code.
+"""A griffe extension for the API reference: chainrule's docstrings, read as Markdown.
 
 chainrule's docstrings carry doctests in running prose (pytest runs them with
 --doctest-modules). Markdown would read their ``>>>`` lines as block quotes and their printed
 lists as links, so each run of ``>>>`` lines with its output is fenced as ``pycon`` first.
+They also name other objects with Sphinx roles (``:class:`Tensor```, ``:func:`~a.b.grad```),
+which Markdown would print as they stand; each becomes inline code.
 """
 
 from __future__ import annotations
 
+import re
+
 import griffe
+
+ROLE = re.compile(r":(?:py:)?(?:class|meth|func|mod|data|attr|exc|obj|const):`(~?)([^`]+)`")
+
+
+def plain_roles(text: str) -> str:
+    """Sphinx cross-reference roles as inline code (``~`` keeps the last name only).
+
+    >>> plain_roles("see :func:`~chainrule.grad` and :class:`Tensor`")
+    'see `grad` and `Tensor`'
+    """
+    return ROLE.sub(lambda m: f"`{m.group(2).rsplit('.', 1)[-1] if m.group(1) else m.group(2)}`",
+                    text)
 
 
 def fence_doctests(text: str) -> str:
     """Wrap each doctest run (``>>>`` lines, ``...`` continuations, output) in a fence.
 
-    >>> print(fence_doctests("Add:\\n\\n>>> 1 + 1\\n2\\n\\nDone."))
-    Add:
-    <BLANKLINE>
-    ```pycon
-    >>> 1 + 1
-    2
-    ```
-    <BLANKLINE>
-    Done.
+    >>> fence_doctests("Add:\\n\\n>>> 1 + 1\\n2\\n\\nDone.").splitlines()
+    ['Add:', '', '```pycon', '>>> 1 + 1', '2', '```', '', 'Done.']
     """
     out: list[str] = []
     lines = text.split("\n")
@@ -47,8 +56,10 @@ def _inside_fence(lines: list[str]) -> bool:
 
 
 class DoctestFences(griffe.Extension):
-    """Fence the doctests of every object's docstring as it is loaded."""
+    """Fence the doctests and plain the roles of every object's docstring as it is loaded."""
 
     def on_object(self, *, obj: griffe.Object, **kwargs: object) -> None:
-        if obj.docstring is not None and ">>>" in obj.docstring.value:
-            obj.docstring.value = fence_doctests(obj.docstring.value)
+        if obj.docstring is None:
+            return
+        text = plain_roles(obj.docstring.value)
+        obj.docstring.value = fence_doctests(text) if ">>>" in text else text
