@@ -53,6 +53,23 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     >>> (g,) = cr.grad((w * w).sum(), w)
     >>> g.data.tolist(), w.grad
     ([2.0, 4.0], None)
+
+    Args:
+        outputs: A tensor, or a sequence of tensors, to differentiate.
+        inputs: A tensor, a sequence of tensors, or a dict of tensors to differentiate with
+            respect to.
+        grad_outputs: One seed per output, shaped like it; optional for one-element outputs.
+        retain_graph: Keep the graph for another pass (default: ``create_graph``).
+        create_graph: Record the backward pass so the result can be differentiated again.
+        allow_unused: Give None for an input the outputs do not depend on, instead of raising.
+        materialize_grads: Give zeros for such an input, instead of raising.
+
+    Returns:
+        One gradient per input, as a tuple (or a dict with the keys of ``inputs``).
+
+    Raises:
+        GraphError: An input the outputs do not use (without ``allow_unused`` or
+            ``materialize_grads``), or a graph already freed.
     """
     outs = _as_tuple(outputs, "outputs", Tensor)
     # PyTorch 2 takes a dict of inputs too, and answers with a dict under the same keys

@@ -105,6 +105,17 @@ def device(name: Any) -> Device:
 
     An unknown name is a ConfigError listing the valid ones; a device whose library or
     hardware is missing is a DeviceError naming what to install.
+
+    Args:
+        name: A device name (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ``"array_api_strict"``) or a
+            ``Device``.
+
+    Returns:
+        The device, ready to use.
+
+    Raises:
+        ConfigError: An unknown device name.
+        DeviceError: The device's library or hardware is missing.
     """
     if isinstance(name, Device):
         return name
@@ -168,6 +179,16 @@ def set_default_device(name: Any) -> Device:
 
     As ``torch.set_default_device``; ``cr.tensor(data)``, ``Tensor(array)`` and every layer's
     parameters are then made there.
+
+    Args:
+        name: A device name (``"cpu"``, ``"cuda"``, ``"array_api_strict"``) or a ``Device``.
+
+    Returns:
+        The default device before this call, to restore it later.
+
+    Raises:
+        ConfigError: An unknown device name (the message lists the valid ones).
+        DeviceError: The device is not usable here (its library or hardware is missing).
     """
     global _default
     previous, _default = _default, device(name)

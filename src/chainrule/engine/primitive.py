@@ -53,6 +53,29 @@ class Primitive:
     that depends on an input's values) or a function of the output tensor that recomputes the
     saved values with chainrule operations.  A rule that reads ``out.saved`` of a primitive
     declaring neither is first-order only, and says so at ``create_graph=True``.
+
+    Args:
+        name: The name the operation is shown by (in ``cr.explain``, messages, the graph).
+        backward: ``backward(out, grad)``, returning one gradient (or None) per input of ``out``;
+            it reads only ``out.inputs``, ``out.saved`` and ``out.data``.
+        template: How to show the node as a formula: a format string over the operands
+            (``"{0} ** 3"``) or a function of the operand strings; None shows ``name(a, b)``.
+        saved: What ``out.saved`` holds, for gradients of gradients: ``"constant"``, a function
+            of the output tensor that recomputes it, or None.
+
+    Raises:
+        ConfigError: ``saved`` is none of those.
+
+    >>> import chainrule as cr
+    >>> def _cube_backward(out, g):
+    ...     (x,) = out.inputs
+    ...     return (g * 3 * x.data ** 2,)
+    >>> cube = cr.Primitive("cube", _cube_backward, template="{0} ** 3")
+    >>> w = cr.tensor(2.0, requires_grad=True)
+    >>> y = cube(w.data ** 3, (w,))
+    >>> y.backward()
+    >>> float(w.grad)
+    12.0
     """
 
     __slots__ = ("backward", "name", "saved", "template")

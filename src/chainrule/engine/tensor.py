@@ -42,6 +42,12 @@ class Tensor:
 
     Gradients of leaves accumulate: a second ``backward()`` adds to ``.grad``, so clear it with
     ``optimizer.zero_grad()`` (or ``t.grad = None``) between steps.
+
+    Args:
+        data: The array to wrap (not copied when it is already on ``device``).
+        requires_grad: Whether backpropagation should compute a gradient for this tensor.
+        name: A name for the tools (``cr.explain`` shows it); None leaves it unnamed.
+        device: Where the tensor lives; by default the default device.
     """
 
     __slots__ = (
@@ -223,6 +229,18 @@ class Tensor:
         ``.grad`` becomes a tensor in a graph, to differentiate again (``retain_graph`` then
         defaults to True, as in PyTorch).  ``inputs`` (a tensor or a sequence of them, leaves
         or not) limits the pass to adding into their ``.grad`` alone, as PyTorch's does.
+
+        Args:
+            grad: The seed d(output)/d(self), shaped like this tensor; optional for one element.
+            retain_graph: Keep the graph for another backward pass (default: ``create_graph``).
+            create_graph: Record the backward pass, so the gradients can be differentiated again.
+            inputs: Only these tensors get their ``.grad`` added to.
+
+        Raises:
+            GraphError: Nothing in the computation requires gradients, or the graph was freed by an
+                earlier ``backward()``.
+            SeedError: ``grad`` is missing for a tensor of more than one element, or has the wrong
+                shape.
         """
         if not self.requires_grad:
             raise GraphError(
@@ -308,6 +326,22 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None,
     >>> import chainrule as cr
     >>> cr.tensor([[1.0, 2.0]], dtype="float32")
     tensor([[1., 2.]], dtype=float32)
+
+    Args:
+        data: A number, a nested list, or an array (NumPy, or one of another device's library).
+        requires_grad: Whether backpropagation should compute a gradient for this tensor
+            (a leaf whose ``.grad`` the optimizers step on).
+        dtype: The element type, e.g. ``"float32"``; by default the data's own (Python floats
+            become float64).
+        device: Where the tensor lives (``"cpu"``, ``"cuda"``); by default the device of an
+            array given, else the default device.
+
+    Returns:
+        A new tensor holding a copy of ``data``.
+
+    Raises:
+        DTypeError: ``requires_grad=True`` for a dtype that cannot be trained (float16, integers).
+        DeviceError: ``device`` is not usable here (no CuPy, no GPU).
     """
     if isinstance(data, Tensor):
         data = data.data

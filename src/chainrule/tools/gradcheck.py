@@ -123,6 +123,22 @@ def gradcheck(
     >>> A, B = np.random.default_rng(0).normal(size=(2, 3, 3))
     >>> cr.gradcheck(lambda a, b: (a @ b).tanh().sum(), (A, B))
     True
+
+    Args:
+        func: A function of tensors returning a tensor (reduced to one number if it is not one).
+        inputs: The point to check at: one array or tensor, or a sequence of them.
+        eps: The finite-difference step.
+        atol: The absolute tolerance.
+        rtol: The relative tolerance.
+        fast: Check ``n_directions`` random directions instead of every entry.
+        n_directions: How many directions ``fast=True`` checks.
+        rng: A seed or ``numpy.random.Generator`` for the random directions and weights.
+
+    Returns:
+        True when every entry agrees.
+
+    Raises:
+        GradcheckError: The worst mismatch: the input, the index and both values.
     """
     inputs = _checked_args(func, inputs, "gradcheck")
     arrays = _float64_copies(inputs, "gradcheck")
@@ -166,6 +182,22 @@ def gradgradcheck(
     >>> A, B = np.random.default_rng(0).normal(size=(2, 3, 3))
     >>> cr.gradgradcheck(lambda a, b: (a @ b).tanh().sum(), (A, B))
     True
+
+    Args:
+        func: A function of tensors returning a tensor.
+        inputs: The point to check at: one array or tensor, or a sequence of them.
+        eps: The finite-difference step.
+        atol: The absolute tolerance.
+        rtol: The relative tolerance.
+        fast: Check ``n_directions`` random directions instead of every entry.
+        n_directions: How many directions ``fast=True`` checks.
+        rng: A seed or ``numpy.random.Generator`` for the random directions and weights.
+
+    Returns:
+        True when every second derivative agrees.
+
+    Raises:
+        GradcheckError: The worst mismatch, named as :func:`gradcheck` names it.
     """
     inputs = _checked_args(func, inputs, "gradgradcheck")
     arrays = _float64_copies(inputs, "gradgradcheck")

@@ -89,6 +89,14 @@ def save(model: nn.Module, path: str | os.PathLike[str], **metadata: Any) -> Non
     as :class:`chainrule.data.StandardScaler`, are stored through it), e.g.
     ``save(model, "m.safetensors", preprocessing={...}, training={...})``.  The write is
     atomic.  :func:`load` gives the model back.
+
+    Args:
+        model: The network to save (any ``nn.Module`` whose layers are in the layer table).
+        path: The file to write (``.safetensors``).
+        **metadata: JSON-ready values stored beside the weights (preprocessing, class names).
+
+    Raises:
+        FileWriteError: The file cannot be written (missing folder, disk full, no permission).
     """
     if not isinstance(model, nn.Module):
         raise ConfigError(f"save: the first argument must be a model (a chainrule.nn.Module), "
@@ -116,7 +124,19 @@ def load_with_metadata(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[st
 
 
 def load(path: str | os.PathLike[str]) -> nn.Module:
-    """The model saved at ``path`` by :func:`save`, ready to predict."""
+    """The model saved at ``path`` by :func:`save`, ready to predict.
+
+    Args:
+        path: A file written by :func:`save` (or by ``chainrule train``).
+
+    Returns:
+        The model with its weights and buffers (in training mode, as built: call ``eval()``
+        before predicting with dropout or batch normalisation).
+
+    Raises:
+        ModelFileError: The file is malformed, truncated, of an unknown layer, or holds weights
+            that do not fit the architecture.
+    """
     return load_with_metadata(path)[0]
 
 
