@@ -96,12 +96,13 @@ def name_nodes(order: list[Tensor], output: Tensor,
                shown: Expansion | None = None) -> dict[int, str]:
     """A name for every node: ``names`` first, then a tensor's ``.name``, ``output_name`` for
     the output, ``v1, v2, ...`` for results, ``p1, p2, ...`` for other leaves that require
-    gradients, and the value for constants; a repeated name gets ``#2``, ``#3``, ..."""
+    gradients, and the value for constants; a repeated name gets ``#2``, ``#3``, ...  With
+    ``shown``, a name given to a node that expands names the node that shows it."""
     given: dict[int, str] = {}
     if names:
         for key, value in names.items():
             if isinstance(value, Tensor) and not key.startswith("_"):
-                given.setdefault(id(value), key)
+                given.setdefault(id(value if shown is None else shown(value)), key)
     label: dict[int, str] = {}
     used: set[str] = set()
     counts = {"v": 0, "p": 0}
