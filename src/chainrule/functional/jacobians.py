@@ -89,6 +89,18 @@ def jacobian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = Fal
 
     ``vectorize`` and ``strategy`` are accepted as PyTorch's are; the answer is the same
     either way (this computes it one output entry at a time, by reverse mode).
+
+    Args:
+        func: A function of tensors returning a tensor, or a tuple of tensors.
+        inputs: The point: a tensor, or a tuple of tensors for a function of several arguments.
+        create_graph: Record the computation, so the result can be differentiated again.
+        strict: Raise when an output does not depend on an input (PyTorch's ``strict``),
+            instead of answering zeros.
+        vectorize: Accepted for PyTorch's signature; the answer does not change.
+        strategy: Accepted for PyTorch's signature (``"reverse-mode"`` or ``"forward-mode"``).
+
+    Returns:
+        The Jacobian: a tensor, a tuple, or a tuple of tuples, as described above.
     """
     _check_strategy("strategy", strategy, "jacobian")
     with enable_grad():
@@ -114,6 +126,18 @@ def hessian(func: Callable[..., Any], inputs: Tensors, create_graph: bool = Fals
 
     ``vectorize`` and ``outer_jacobian_strategy`` are accepted as PyTorch's are; the answer is
     the same either way.
+
+    Args:
+        func: A function of tensors returning one number.
+        inputs: The point: a tensor, or a tuple of tensors for a function of several arguments.
+        create_graph: Record the computation, so the result can be differentiated again.
+        strict: Raise when an output does not depend on an input (PyTorch's ``strict``),
+            instead of answering zeros.
+        vectorize: Accepted for PyTorch's signature; the answer does not change.
+        outer_jacobian_strategy: Accepted for PyTorch's signature.
+
+    Returns:
+        The Hessian: a tensor for one input, a tuple of tuples for several.
     """
     _check_strategy("outer_jacobian_strategy", outer_jacobian_strategy, "hessian")
     inputs_tuple, ins = as_tuple(inputs, "inputs", "hessian")

@@ -63,6 +63,18 @@ def vjp(func: Callable[..., Any], inputs: Tensors, v: Any = None, create_graph: 
     >>> out, g = cr.functional.vjp(lambda x: x ** 3, x, cr.tensor([1.0, 1.0]))
     >>> g.data.tolist()
     [3.0, 12.0]
+
+    Args:
+        func: A function of tensors returning a tensor, or a tuple of tensors.
+        inputs: The point: a tensor, or a tuple of tensors for a function of several arguments.
+        v: The vector, with the outputs' structure and shapes; optional for a one-element
+            output.
+        create_graph: Record the computation, so the result can be differentiated again.
+        strict: Raise when an output does not depend on an input (PyTorch's ``strict``),
+            instead of answering zeros.
+
+    Returns:
+        ``(func(inputs), v^T J)``, each in the structure of the outputs or inputs.
     """
     with enable_grad():
         inputs_tuple, ins = as_tuple(inputs, "inputs", "vjp")
@@ -89,6 +101,18 @@ def jvp(func: Callable[..., Any], inputs: Tensors, v: Any = None, create_graph: 
     >>> out, t = cr.functional.jvp(lambda x: x ** 3, x, cr.tensor([1.0, 0.5]))
     >>> t.data.tolist()
     [3.0, 6.0]
+
+    Args:
+        func: A function of tensors returning a tensor, or a tuple of tensors.
+        inputs: The point: a tensor, or a tuple of tensors for a function of several arguments.
+        v: The vector, with the inputs' structure and shapes; optional for a one-element
+            input.
+        create_graph: Record the computation, so the result can be differentiated again.
+        strict: Raise when an output does not depend on an input (PyTorch's ``strict``),
+            instead of answering zeros.
+
+    Returns:
+        ``(func(inputs), J v)``, each in the structure of the outputs or inputs.
     """
     with enable_grad():
         inputs_tuple, ins = as_tuple(inputs, "inputs", "jvp")
@@ -115,6 +139,17 @@ def vhp(func: Callable[..., Any], inputs: Tensors, v: Any = None, create_graph: 
     >>> out, h = cr.functional.vhp(lambda x: (x ** 3).sum(), x, cr.tensor([1.0, 1.0]))
     >>> out.item(), h.data.tolist()
     (9.0, [6.0, 12.0])
+
+    Args:
+        func: A function of tensors returning a tensor (one number), or a tuple of tensors.
+        inputs: The point: a tensor, or a tuple of tensors for a function of several arguments.
+        v: The vector, with the inputs' structure and shapes.
+        create_graph: Record the computation, so the result can be differentiated again.
+        strict: Raise when an output does not depend on an input (PyTorch's ``strict``),
+            instead of answering zeros.
+
+    Returns:
+        ``(func(inputs), v^T H)``, each in the structure of the outputs or inputs.
     """
     with enable_grad():
         inputs_tuple, ins = as_tuple(inputs, "inputs", "vhp")
@@ -144,6 +179,17 @@ def hvp(func: Callable[..., Any], inputs: Tensors, v: Any = None, create_graph: 
     >>> out, h = cr.functional.hvp(lambda x: (x[0] * x[1] ** 2), x, cr.tensor([1.0, 0.0]))
     >>> h.data.tolist()
     [0.0, 4.0]
+
+    Args:
+        func: A function of tensors returning a tensor (one number), or a tuple of tensors.
+        inputs: The point: a tensor, or a tuple of tensors for a function of several arguments.
+        v: The vector, with the inputs' structure and shapes.
+        create_graph: Record the computation, so the result can be differentiated again.
+        strict: Raise when an output does not depend on an input (PyTorch's ``strict``),
+            instead of answering zeros.
+
+    Returns:
+        ``(func(inputs), H v)``, each in the structure of the outputs or inputs.
     """
     with enable_grad():
         inputs_tuple, ins = as_tuple(inputs, "inputs", "hvp")

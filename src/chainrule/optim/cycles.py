@@ -23,6 +23,13 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 
     ``step(epoch)`` with a fractional epoch (e.g. ``epoch + batch / n_batches``) anneals
     within an epoch, as in PyTorch.
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        T_0: Epochs of the first period.
+        T_mult: How many times longer each period is than the last.
+        eta_min: The lowest rate.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
     """
 
     def __init__(self, optimizer: Optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0,
@@ -77,6 +84,23 @@ class OneCycleLR(LRScheduler):
     ``pct_start`` of ``total_steps``, then anneal to ``initial / final_div_factor``; with
     ``cycle_momentum`` the momentum (or Adam's beta1) moves the opposite way.  Step it once
     per batch, not per epoch.
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        max_lr: The highest rate, one number or one per group.
+        total_steps: The number of steps in the cycle; or give ``epochs`` and
+            ``steps_per_epoch``.
+        epochs: Epochs in the cycle (with ``steps_per_epoch``).
+        steps_per_epoch: Batches per epoch (with ``epochs``).
+        pct_start: The fraction of the cycle spent warming up.
+        anneal_strategy: ``"cos"`` or ``"linear"``.
+        cycle_momentum: Move the momentum (or Adam's beta1) opposite to the rate.
+        base_momentum: The lowest momentum, one number or one per group.
+        max_momentum: The highest momentum, one number or one per group.
+        div_factor: The starting rate is ``max_lr / div_factor``.
+        final_div_factor: The final rate is the starting rate over this.
+        three_phase: Anneal back to the starting rate before the final descent.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
     """
 
     def __init__(self, optimizer: Optimizer, max_lr: float | Sequence[float],
@@ -176,7 +200,15 @@ class OneCycleLR(LRScheduler):
 
 class SequentialLR(LRScheduler):
     """Run ``schedulers`` one after another, switching at the epochs in ``milestones``; each
-    starts from the optimizer's starting rate when its turn comes."""
+    starts from the optimizer's starting rate when its turn comes.
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        schedulers: The schedules, in order.
+        milestones: The epochs at which the next schedule takes over (one fewer than
+            ``schedulers``).
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer, schedulers: Sequence[LRScheduler],
                  milestones: Sequence[int], last_epoch: int = -1) -> None:

@@ -140,6 +140,17 @@ class LBFGS(Optimizer):
     the loss.  Each step runs up to ``max_iter`` iterations and ``max_eval`` closure calls
     (default ``max_iter * 5 // 4``), stopping early when the largest gradient entry is at most
     ``tolerance_grad`` or the loss or step changes by less than ``tolerance_change``.
+
+    Args:
+        params: The tensors to optimise (``model.parameters()``), or a list of parameter groups,
+            dicts with a ``params`` entry and any option to override for that group.
+        lr: The step length (1 is the usual choice with a line search).
+        max_iter: The most iterations per ``step()``.
+        max_eval: The most closure calls per ``step()`` (default ``max_iter * 5 // 4``).
+        tolerance_grad: Stop when the largest gradient entry is at most this.
+        tolerance_change: Stop when the loss or the step changes by less than this.
+        history_size: How many past steps approximate the inverse Hessian.
+        line_search_fn: ``"strong_wolfe"`` for a line search, or None for fixed steps.
     """
 
     flat_capable = False

@@ -53,7 +53,13 @@ __all__ = [
 
 class LambdaLR(LRScheduler):
     """Set each group's rate to its starting rate times ``lr_lambda(epoch)`` (one function, or
-    one per group)."""
+    one per group).
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        lr_lambda: A function of the epoch giving the factor, or one function per group.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer,
                  lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
@@ -78,7 +84,14 @@ class LambdaLR(LRScheduler):
 
 
 class StepLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs."""
+    """Multiply the learning rate by ``gamma`` every ``step_size`` epochs.
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        step_size: Epochs between two multiplications.
+        gamma: The factor.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -97,7 +110,14 @@ class StepLR(LRScheduler):
 
 class MultiStepLR(LRScheduler):
     """Multiply the learning rate by ``gamma`` at each epoch in ``milestones`` (a milestone
-    listed twice multiplies twice)."""
+    listed twice multiplies twice).
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        milestones: The epochs at which to multiply.
+        gamma: The factor.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1,
                  last_epoch: int = -1) -> None:
@@ -121,7 +141,15 @@ class MultiStepLR(LRScheduler):
 
 class LinearLR(LRScheduler):
     """Scale the rate by a factor going linearly from ``start_factor`` to ``end_factor`` over
-    ``total_iters`` epochs (a warm-up with the defaults), then keep it."""
+    ``total_iters`` epochs (a warm-up with the defaults), then keep it.
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        start_factor: The factor at the first epoch.
+        end_factor: The factor from ``total_iters`` on.
+        total_iters: Epochs over which the factor moves.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer, start_factor: float = 1.0 / 3,
                  end_factor: float = 1.0, total_iters: int = 5, last_epoch: int = -1) -> None:
@@ -150,7 +178,13 @@ class LinearLR(LRScheduler):
 
 
 class ExponentialLR(LRScheduler):
-    """Multiply the learning rate by ``gamma`` every epoch."""
+    """Multiply the learning rate by ``gamma`` every epoch.
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        gamma: The factor per epoch.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer, gamma: float, last_epoch: int = -1) -> None:
         self.gamma = number(gamma, "gamma", "ExponentialLR")
@@ -167,7 +201,14 @@ class ExponentialLR(LRScheduler):
 
 class CosineAnnealingLR(LRScheduler):
     """Anneal from the starting rate to ``eta_min`` along half a cosine over ``T_max`` epochs
-    (and back up over the next ``T_max``, as PyTorch's does)."""
+    (and back up over the next ``T_max``, as PyTorch's does).
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        T_max: Epochs of half a cosine period.
+        eta_min: The lowest rate.
+        last_epoch: The index of the last epoch, to resume a schedule (-1: start afresh).
+    """
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0,
                  last_epoch: int = -1) -> None:

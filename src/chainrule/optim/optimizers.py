@@ -37,6 +37,20 @@ class SGD(Optimizer):
     ``v = m v + (1 - dampening) g``, and ``w -= lr v`` (``nesterov``: ``w -= lr (g + m v)``);
     ``weight_decay`` adds ``weight_decay * w`` to the gradient and ``maximize`` ascends.
     The default ``lr`` is PyTorch's, 0.001.
+
+    Args:
+        params: The tensors to optimise (``model.parameters()``), or a list of parameter groups,
+            dicts with a ``params`` entry and any option to override for that group.
+        lr: The learning rate.
+        momentum: The momentum factor m (0: plain gradient descent).
+        dampening: Shrinks the new gradient's share of the momentum:
+            ``v = m v + (1 - dampening) g``.
+        weight_decay: The L2 penalty's factor, added to the gradient.
+        nesterov: Use Nesterov momentum (needs ``momentum > 0`` and ``dampening = 0``).
+        maximize: Ascend the objective instead of descending it.
+
+    Raises:
+        ConfigError: A negative or non-finite setting, or Nesterov without momentum.
     """
 
     buffers = ("momentum_buffer",)
@@ -87,6 +101,20 @@ class Adam(Optimizer):
     parameter's own steps (a step in which it had no gradient does not count).  ``amsgrad``
     divides by the running maximum of ``v`` instead; ``weight_decay`` adds an L2 term to the
     gradient, or with ``decoupled_weight_decay`` shrinks the weights (see :class:`AdamW`).
+
+    Args:
+        params: The tensors to optimise (``model.parameters()``), or a list of parameter groups,
+            dicts with a ``params`` entry and any option to override for that group.
+        lr: The learning rate.
+        betas: The decay rates (b1, b2) of the running means of the gradient and its square.
+        eps: Added to the denominator, for numerical stability.
+        weight_decay: The L2 penalty's factor.
+        amsgrad: Divide by the running maximum of ``v`` (the AMSGrad variant).
+        maximize: Ascend the objective instead of descending it.
+        decoupled_weight_decay: Shrink the weights directly, as :class:`AdamW` does.
+
+    Raises:
+        ConfigError: A setting out of range (a beta outside [0, 1), a negative rate).
     """
 
     buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
@@ -143,7 +171,18 @@ class Adam(Optimizer):
 
 class AdamW(Adam):
     """Adam with decoupled weight decay (Loshchilov and Hutter): ``w *= 1 - lr * wd`` each step,
-    with PyTorch's default ``weight_decay=0.01``."""
+    with PyTorch's default ``weight_decay=0.01``.
+
+    Args:
+        params: The tensors to optimise (``model.parameters()``), or a list of parameter groups,
+            dicts with a ``params`` entry and any option to override for that group.
+        lr: The learning rate.
+        betas: The decay rates (b1, b2) of the running means of the gradient and its square.
+        eps: Added to the denominator, for numerical stability.
+        weight_decay: The decoupled weight decay's factor.
+        amsgrad: Divide by the running maximum of ``v`` (the AMSGrad variant).
+        maximize: Ascend the objective instead of descending it.
+    """
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -158,6 +197,18 @@ class RMSprop(Optimizer):
 
     ``v = alpha v + (1 - alpha) g**2``, ``w -= lr g / (sqrt(v) + eps)``; optional
     ``momentum``, ``centered`` (subtract the running mean of g) and ``maximize`` as in PyTorch.
+
+    Args:
+        params: The tensors to optimise (``model.parameters()``), or a list of parameter groups,
+            dicts with a ``params`` entry and any option to override for that group.
+        lr: The learning rate.
+        alpha: The decay rate of the running mean of squared gradients.
+        eps: Added to the denominator, for numerical stability.
+        weight_decay: The L2 penalty's factor.
+        momentum: The momentum factor (0: none).
+        centered: Divide by an estimate of the gradient's variance instead of its raw second
+            moment.
+        maximize: Ascend the objective instead of descending it.
     """
 
     buffers = ("square_avg", "grad_avg", "momentum_buffer")

@@ -30,6 +30,17 @@ class ReduceLROnPlateau(LRScheduler):
     >>> plateau = cr.optim.ReduceLROnPlateau(opt, factor=0.5, patience=1)
     >>> [plateau.step(v) for v in (1.0, 1.0, 1.0, 0.5)]
     [0.1, 0.1, 0.05, 0.05]
+
+    Args:
+        optimizer: The optimizer whose learning rates to set.
+        mode: ``"min"`` when lower values are better (a loss), ``"max"`` when higher are.
+        factor: The factor the rate is multiplied by, below 1.
+        patience: Epochs without improvement tolerated before the rate drops.
+        threshold: How much better a value must be to count as an improvement.
+        threshold_mode: ``"rel"`` (relative to the best) or ``"abs"``.
+        cooldown: Epochs after a drop before bad epochs count again.
+        min_lr: The lowest rate, one number or one per group.
+        eps: The smallest change of rate worth making.
     """
 
     needs_value = True

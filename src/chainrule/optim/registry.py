@@ -30,7 +30,17 @@ OPTIMIZERS: dict[str, type[Optimizer]] = {
 
 
 def get(name: str) -> type[Optimizer]:
-    """The optimizer class called ``name`` (any case; see :data:`OPTIMIZERS`)."""
+    """The optimizer class called ``name`` (any case; see :data:`OPTIMIZERS`).
+
+    Args:
+        name: ``"sgd"``, ``"adam"``, ``"adamw"`` or ``"rmsprop"``, in any case.
+
+    Returns:
+        The optimizer class.
+
+    Raises:
+        ConfigError: An unknown name (the message lists the valid ones).
+    """
     key = name.lower() if isinstance(name, str) else name
     try:
         return OPTIMIZERS[key]

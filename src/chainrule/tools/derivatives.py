@@ -107,6 +107,14 @@ def nudge(func: Callable[..., Tensor], at: Mapping[str, Any],
     ...           epsilons=(0.001,))
     >>> [(r.param, round(r.k, 4), r.engine) for r in t.rows]   # k = -4 + 2 eps and 2 + eps / 2
     [('w', -3.998, -4.0), ('b', 2.0005, 2.0)]
+
+    Args:
+        func: A function of keyword tensors (the parameters) returning a one-element tensor.
+        at: Each parameter's name and value (a number or an array).
+        epsilons: The nudges to try, each one a row per parameter entry.
+
+    Returns:
+        The table (``print()`` it; ``.rows`` holds the numbers).
     """
     point = {k: np.array(v, dtype=np.float64) for k, v in at.items()}
     params = _as_tensors(point, True)
@@ -181,6 +189,17 @@ def symbolic(expr: Any, at: Mapping[Any, float],
     >>> t = symbolic(w ** 3, {w: 2})           # the seed: 3 w^2 at w = 2 is 12
     >>> t.rows[0].derivative, t.rows[0].symbolic, t.rows[0].engine
     ('3*w**2', 12.0, 12.0)
+
+    Args:
+        expr: A SymPy expression.
+        at: Each symbol (or its name) and its value.
+        func: The same function written with tensors, as keyword arguments named like the
+            symbols; by default the expression itself, evaluated on tensors.
+
+    Returns:
+        The table, one row per symbol (``print()`` it; ``.rows`` holds the numbers).
+
+    SymPy is an optional extra: ``pip install 'chainrule[sympy]'``.
     """
     import sympy  # optional extra: only this function needs it
 
@@ -281,6 +300,19 @@ def backprop_cost(model: Any, X: Any, y: Any, loss_fn: Callable[[Tensor, Tensor]
     >>> report = backprop_cost(model, X, y, cr.nn.MSELoss(), repeats=1)
     >>> report.n_params, report.measured, report.max_abs_diff < 1e-5
     (13, 13, True)
+
+    Args:
+        model: The network.
+        X: The inputs, one example per row.
+        y: The targets.
+        loss_fn: The loss, ``loss_fn(model(X), y)``.
+        max_measured: The most parameters nudged one by one; beyond it, a random sample.
+        eps: The finite-difference step.
+        repeats: How many times each timing is taken (the best is kept).
+        seed: The seed choosing the sample.
+
+    Returns:
+        The timings, the counts and the largest difference (``print()`` it).
     """
     params = model.parameters()
     xt = X if isinstance(X, Tensor) else Tensor(np.asarray(X))

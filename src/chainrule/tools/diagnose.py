@@ -181,6 +181,20 @@ def diagnose(model: Module, X: Any, y: Any, loss_fn: Callable[[Tensor, Any], Ten
     ``loss_fn`` defaults to the loss ``fit`` picks (BCELoss after a final Sigmoid,
     CrossEntropyLoss for integer labels of shape (N,), and MSELoss otherwise).  The model's
     ``.grad`` are left as they were.
+
+    Args:
+        model: The network to examine.
+        X: The inputs, examples on axis 0.
+        y: The targets.
+        loss_fn: The loss; by default the one ``fit`` picks for this output.
+        vanish: The gradient norm below which a layer's gradients vanish.
+        explode: The gradient norm above which they explode.
+        rel_vanish: The fraction of the largest layer's norm below which they vanish.
+        atol: How close two units' weights must be, relative to the largest weight, to count as
+            identical.
+
+    Returns:
+        The report: ``print()`` it, or read ``.ok``, ``.findings`` and ``.layers``.
     """
     layers = _flatten(model)
     y_arr = np.asarray(y.data if isinstance(y, Tensor) else y)
