@@ -186,7 +186,20 @@ class LanguageModel:
         time from the model's next-token probabilities (logits divided by ``temperature``:
         below 1 safer, above 1 wilder) until it draws the boundary, or ``max_length``
         characters (default: the longest training word).  The same seed gives the same
-        words."""
+        words.
+
+        Args:
+            n: How many words.
+            seed: The seed of the draws.
+            temperature: Divides the logits: below 1 safer, above 1 wilder.
+            max_length: The longest word to write (default: the longest training word).
+
+        Returns:
+            The new words.
+
+        Raises:
+            ConfigError: ``n``, ``temperature`` or ``max_length`` is not a positive number.
+        """
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ConfigError(f"sample: n must be a positive whole number, got {n!r}")
         if not (isinstance(temperature, (int, float)) and math.isfinite(temperature)

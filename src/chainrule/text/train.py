@@ -42,7 +42,27 @@ class TextConfig:
     words of the file ``text``, one per line.  Sizes, ``lr``, ``batch_size`` and ``epochs``
     left as None take the kind's defaults; ``val_split`` of the words (shuffled with
     ``seed``) is held out to measure the validation loss.  ``out`` is the run's folder
-    (default ``runs/<file name>``); ``verbose`` 1 prints a line per epoch to the stream."""
+    (default ``runs/<file name>``); ``verbose`` 1 prints a line per epoch to the stream.
+
+    Args:
+        text: The file of words, one per line (UTF-8).
+        model: The model kind: ``"bigram"``, ``"mlp"``, ``"rnn"``, ``"gru"``, ``"lstm"`` or
+            ``"transformer"``.
+        embed: The length of each character's vector.
+        hidden: The hidden size.
+        layers: The number of recurrent or transformer layers.
+        block_size: How many characters the mlp and the transformer see at once.
+        heads: The transformer's attention heads.
+        epochs: Passes over the training words.
+        lr: Adam's learning rate.
+        batch_size: Words per step; ``"default"`` takes the kind's, None all words at once.
+        val_split: The fraction of the words held out for the validation loss.
+        seed: The seed of the shuffle, the initial weights and the batches.
+        device: Where to train (``"cpu"``, ``"cuda"``).
+        out: The run's folder (default ``runs/<file name>``).
+        plots: Whether to draw ``loss.png``.
+        verbose: 1 prints a line per epoch.
+    """
 
     text: str | os.PathLike[str]
     model: str = "gru"
@@ -124,7 +144,22 @@ def train(cfg: TextConfig, stream: TextIO | None = None,
           on_ready: Callable[[dict[str, Any]], None] | None = None) -> TextResult:
     """Train the model ``cfg`` describes and write the run's folder (see the module
     docstring); progress goes to ``stream`` when ``cfg.verbose``.  ``on_ready(summary)`` is
-    told what the run will do once the words are read, before training starts."""
+    told what the run will do once the words are read, before training starts.
+
+    Args:
+        cfg: What to train.
+        stream: Where progress goes when ``cfg.verbose`` is set (default: standard output).
+        on_ready: Called with the run's summary once the words are read, before training.
+
+    Returns:
+        The trained model, its metrics per split, the uniform baseline, the history and the
+        files written.
+
+    Raises:
+        ConfigError: An unknown model kind (the message lists the kinds).
+        DataError: The file holds no words.
+        FileNotFoundError: The file is missing.
+    """
     cfg.check()
     kind = get(cfg.model)
     words = read_words(cfg.text)
