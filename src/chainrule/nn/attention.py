@@ -10,15 +10,18 @@ position is **masked out**; a float mask is added to the scores.  PyTorch's
 ``need_weights=True`` and zeros when ``need_weights=False``; chainrule gives zeros in both.
 
 Self-attention without dropout and without the weights (what a transformer layer asks for) is
-three nodes: the packed input projection, the attention of every head
+three nodes, besides reshapes: the packed input projection, the attention of every head
 (:func:`chainrule.nn.sdpa.self_attention`) and the output projection.
 
 >>> import numpy as np, chainrule as cr
 >>> mha = MultiheadAttention(4, 2, batch_first=True, rng=0)
 >>> x = cr.tensor(np.ones((1, 3, 4), "float32"), requires_grad=True)
 >>> out, _ = mha(x, x, x, need_weights=False)
->>> out.op, out.inputs[0].op, out.inputs[0].inputs[0].op
-('linear', 'self_attention', 'linear')
+>>> t, ops = out, []
+>>> while t.inputs:
+...     ops.append(t.op); t = t.inputs[0]
+>>> [op for op in ops if op != "reshape"]
+['linear', 'self_attention', 'linear']
 """
 
 from __future__ import annotations
@@ -187,15 +190,20 @@ class MultiheadAttention(Module):
         p = self.dropout if self.training else 0.0
         scale = 1.0 / math.sqrt(self.head_dim)
         if is_self and p == 0 and not need_weights and self.in_proj_weight is not None:
-            # one node for every head: no head split, slices or merge in the graph
-            both = ops.linear(q, self.in_proj_weight, self.in_proj_bias)
-            out, weights = self_attention(both, self.num_heads, bias, scale), None
+            # one node for every head: no head split, slices or merge in the graph; the
+            # projections on the rows of a matrix (one product, not one per sequence)
+            rows = ops.reshape(q, (n * length, self.embed_dim))
+            both = ops.reshape(ops.linear(rows, self.in_proj_weight, self.in_proj_bias),
+                               (n, length, 3 * self.embed_dim))
+            out = self.out_proj(ops.reshape(self_attention(both, self.num_heads, bias, scale),
+                                            (n * length, self.embed_dim)))
+            out, weights = ops.reshape(out, (n, length, self.embed_dim)), None
         else:
             qp, kp, vp = self._project(q, k, v)
             out, weights = attention(self._heads(qp), self._heads(kp), self._heads(vp), bias,
                                      p, scale, self.rng, need_weights)
-            out = ops.reshape(ops.transpose(out, 0, 2, 1, 3), (n, length, self.embed_dim))
-        out = self.out_proj(out)
+            out = self.out_proj(ops.reshape(ops.transpose(out, 0, 2, 1, 3),
+                                            (n, length, self.embed_dim)))
         if not batched:
             out = ops.reshape(out, out.shape[1:])
         elif not self.batch_first:
