@@ -42,6 +42,7 @@ from ..engine import DTypeError, Primitive, ShapeError, Tensor, backend, ops
 from ..engine.backend import NUMPY, dtype_name, namespace, ndarray, sliding_windows
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
+from . import kernels, kernels_conv
 from ._checks import check_dtype, check_pair, check_size
 from .module import Module, Parameter, Shape, empty
 
@@ -208,21 +209,31 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
         raise ShapeError(f"conv2d: input of {h}x{w} (padded by {pad}) is smaller than the "
                          f"{kh}x{kw} kernel with dilation {dilation_}")
     geom = ConvGeometry(xd.shape, (kh, kw), pad, stride_, dilation_, groups, (oh, ow))
+    inputs = (x, weight) if bias is None else (x, weight, bias)
+    kern = kernels.get() if kernels_conv.usable(xd, wd, stride_, dilation_, groups) else None
+    if kern is not None:  # NumPy with numba: compiled gather and scatter (kernels_conv)
+        bd = None if bias is None else bias.data
+        out, cols, whole = kernels_conv.forward(kern, xd, wd, bd, pad, (oh, ow))
+        return CONV2D(out, inputs, (cols, geom, whole))
     cols = _im2col(xd, geom)
     out = xp.reshape(xp.reshape(wd, (groups, o // groups, cg * kh * kw)) @ cols,
                      (n, o, oh, ow))
     if bias is not None:
         out += xp.reshape(bias.data, (1, o, 1, 1))
-    inputs = (x, weight) if bias is None else (x, weight, bias)
     return CONV2D(out, inputs, (cols, geom))
 
 
 def _conv2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     # Written with products, reshapes, im2col and col2im only, so that on tensors it records
     # its own graph (cols then come from the input tensor again: _conv2d_saved).
+    x, weight = out.inputs[0], out.inputs[1]
+    if len(out.saved) == 3:  # the compiled forward's columns (first order, NumPy)
+        cols, geom, whole = out.saved
+        return tuple(kernels_conv.backward(
+            kernels.get(), g, weight.data, cols, whole, geom.x_shape, geom.pad,
+            x.requires_grad, len(out.inputs) == 3))
     cols, geom = out.saved
     xp = namespace(g)  # on tensors (a gradient of a gradient): the recorded operations
-    x, weight = out.inputs[0], out.inputs[1]
     groups = geom.groups
     o, cg, kh, kw = weight.shape
     n, _, oh, ow = g.shape

@@ -34,6 +34,7 @@ from typing import Any
 from ..engine import Primitive, ShapeError, Tensor
 from ..engine.backend import namespace, ndarray
 from ..engine.devices import device_of, to_device
+from . import kernels, kernels_norm
 
 __all__ = ["NORMALIZE", "batch_norm", "layer_norm", "normalised_again"]
 
@@ -124,6 +125,16 @@ def _batch_norm_backward(xp: Any, need_dx: bool, g: ndarray, xhat: ndarray, inv_
 
         dx = gamma / sqrt(var + eps) * (g - dbeta / m - xhat * dgamma / m)
     """
+    kern = (kernels.get() if type(g) is ndarray and type(xhat) is ndarray
+            and kernels_norm.usable(g) else None)
+    if kern is not None:  # NumPy with numba: both sums and dx in two passes (kernels_norm)
+        dx, dgamma, dbeta = kernels_norm.grad_arrays(kern, g, xhat, gamma, inv_std, need_dx)
+        grads: list[ndarray | None] = [dx]
+        if gamma is not None:
+            grads.append(dgamma.reshape(params[0].data.shape))
+        if len(params) > int(gamma is not None):
+            grads.append(dbeta.reshape(params[-1].data.shape))
+        return tuple(grads)
     m = 1
     for a in axes:
         m *= g.shape[a]
@@ -136,7 +147,7 @@ def _batch_norm_backward(xp: Any, need_dx: bool, g: ndarray, xhat: ndarray, inv_
         dx += g
         dx -= sum_g / m
         dx *= inv_std if gamma is None else gamma * inv_std
-    grads: list[ndarray | None] = [dx]
+    grads = [dx]
     if gamma is not None:
         grads.append(xp.reshape(sum_gx, params[0].data.shape))
     if len(params) > int(gamma is not None):  # a bias
@@ -193,7 +204,13 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
                              "value cannot give. Use a batch of 2 or more rows (cr.fit merges "
                              "a last batch of one row into the one before), or call "
                              "model.eval() to use the running statistics")
-        centred, mean, var = _statistics(xd, axes)
+        kern = kernels.get() if _compiled_ok(xd, weight, bias) else None
+        if kern is not None:  # NumPy with numba: statistics and output in 3 passes
+            out, xhat, inv_std, mean, var = kernels_norm.train_arrays(
+                kern, xd, None if weight is None else weight.data,
+                None if bias is None else bias.data, eps)
+        else:
+            centred, mean, var = _statistics(xd, axes)
         if running_mean is not None and running_var is not None:
             # In place (the buffers are the layer's); the sum in float64, rounded once to the
             # buffer's dtype (NumPy's ``buffer += float64`` to the bit).
@@ -206,6 +223,11 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
             running_var *= 1 - momentum
             running_var[...] = bxp.astype(running_var + momentum * new_var * (m / (m - 1)),
                                           running_var.dtype)
+        if kern is not None:
+            inputs = tuple(t for t in (x, weight, bias) if t is not None)
+            saved = (xhat, xp.reshape(inv_std, param_shape), axes, param_shape, axes,
+                     weight is not None, None, eps)
+            return NORMALIZE(out, inputs, saved)
         shift = None
     else:
         if running_mean is None or running_var is None:
@@ -215,6 +237,14 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
         centred = xd - shift
         var = xp.reshape(_like(running_var, xd), param_shape)
     return _normalise(x, axes, centred, var, weight, bias, eps, param_shape, axes, shift)
+
+
+def _compiled_ok(xd: ndarray, weight: Tensor | None, bias: Tensor | None) -> bool:
+    """Whether batch normalisation in training runs the compiled loops: NumPy arrays of one
+    dtype (input, gamma and beta), rank 3 or more."""
+    return kernels_norm.usable(xd) and all(
+        t is None or (type(t.data) is ndarray and t.data.dtype == xd.dtype)
+        for t in (weight, bias))
 
 
 def _like(a: Any, like: Any) -> Any:
