@@ -15,7 +15,7 @@ import pytest
 import chainrule as cr
 from chainrule.nn import kernels, kernels_conv, kernels_norm, kernels_pool
 from chainrule.nn.conv import conv2d
-from chainrule.nn.normalize import batch_norm
+from chainrule.nn.normalize import batch_norm, layer_norm
 from chainrule.nn.pooling import MaxPool2d, max_pool2d, relu_max_pool2d
 
 # The loops stand in for NumPy's formulas on NumPy arrays only (other devices keep the
@@ -197,7 +197,7 @@ def _second_order(fn, arrays, compiled):
 
 
 @needs_numba
-@pytest.mark.parametrize("name", ["conv", "pool", "relu_pool", "bn"])
+@pytest.mark.parametrize("name", ["conv", "pool", "relu_pool", "bn", "ln"])
 def test_gradients_of_gradients_match_with_the_compiled_forward(name):
     rng = np.random.default_rng(8)
     x = rng.normal(size=(3, 2, 6, 6))
@@ -207,6 +207,39 @@ def test_gradients_of_gradients_match_with_the_compiled_forward(name):
         "pool": (lambda t: max_pool2d(t, 2), [x]),
         "relu_pool": (lambda t: relu_max_pool2d(t, 3, 2, 1), [x]),
         "bn": (_bn, [x, rng.normal(size=2), rng.normal(size=2)]),
+        "ln": (lambda *t: _ln(*t, k=2), [x, rng.normal(size=(6, 6)), rng.normal(size=(6, 6))]),
     }[name]
     for got, want in zip(_second_order(fn, arrays, True), _second_order(fn, arrays, False)):
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def _ln(x, w=None, b=None, k=1):
+    return layer_norm(x, x.shape[x.ndim - k:], w, b)
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("shape,k", [((5, 19), 1), ((3, 4, 16), 1), ((2, 3, 4, 5), 2)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_compiled_layer_norm_matches_the_formulas(dtype, shape, k, affine):
+    rng = np.random.default_rng(9)
+    arrays = [rng.normal(size=shape) * 3 + 2]
+    if affine:
+        arrays += [rng.normal(size=shape[len(shape) - k:]) for _ in range(2)]
+    _same(lambda *t: _ln(*t, k=k), [a.astype(dtype) for a in arrays], dtype)
+
+
+def test_layer_norm_loops_as_python_match_the_formulas():
+    rng = np.random.default_rng(10)
+    x, w, b = rng.normal(size=(4, 11)) + 1, rng.normal(size=11), rng.normal(size=11)
+    g = rng.normal(size=x.shape)
+    ts = [cr.tensor(a, requires_grad=True) for a in (x, w, b)]
+    with kernels.disabled():
+        ref = _ln(*ts)
+        ref.backward(g)
+    out, xhat, inv_std = kernels_norm.layer_norm_arrays(PYTHON_LOOPS, x, 11, w, b, 1e-5)
+    np.testing.assert_allclose(out, ref.data, rtol=1e-12, atol=1e-12)
+    dx, dw, db = kernels_norm.layer_norm_grad_arrays(PYTHON_LOOPS, g, xhat, 11, w, inv_std,
+                                                     True)
+    for got, t in zip((dx, dw, db), ts):
+        np.testing.assert_allclose(got, t.grad, rtol=1e-12, atol=1e-12)

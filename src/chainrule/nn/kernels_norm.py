@@ -19,7 +19,8 @@ from typing import Any
 import numpy
 
 __all__ = ["KERNELS", "batch_norm_backward", "batch_norm_forward", "grad_arrays",
-           "train_arrays", "usable"]
+           "layer_norm_arrays", "layer_norm_backward", "layer_norm_forward",
+           "layer_norm_grad_arrays", "train_arrays", "usable"]
 
 
 def batch_norm_forward(x: Any, gamma: Any, beta: Any, eps: float, xhat: Any, out: Any,
@@ -89,14 +90,91 @@ def batch_norm_backward(g: Any, xhat: Any, gamma: Any, inv_std: Any, need_dx: bo
                     drow[t] = (grow[t] - a - xrow[t] * k) * scale
 
 
-KERNELS = ("batch_norm_forward", "batch_norm_backward")
+def layer_norm_forward(x: Any, gamma: Any, beta: Any, eps: float, xhat: Any, out: Any,
+                       inv_std: Any) -> None:
+    """For ``x`` (R, D): per row the mean and biased variance (float64), ``inv_std`` in x's
+    dtype, ``xhat`` and ``out = xhat * gamma + beta`` (gamma, beta of length D)."""
+    rows, d = x.shape
+    lanes = numpy.zeros(8)
+    body = d - d % 8
+    for r in range(rows):
+        row = x[r]
+        lanes[:] = 0.0
+        for t0 in range(0, body, 8):  # 8 independent sums: a vector add, no reassociation
+            for k in range(8):
+                lanes[k] += row[t0 + k]
+        total = lanes.sum()
+        for t in range(body, d):
+            total += row[t]
+        mu = total / d
+        lanes[:] = 0.0
+        for t0 in range(0, body, 8):
+            for k in range(8):
+                dev = row[t0 + k] - mu
+                lanes[k] += dev * dev
+        total = lanes.sum()
+        for t in range(body, d):
+            dev = row[t] - mu
+            total += dev * dev
+        inv_std[r] = 1.0 / math.sqrt(total / d + eps)
+        iv = inv_std[r]
+        xrow = xhat[r]
+        orow = out[r]
+        for t in range(d):
+            xrow[t] = (row[t] - mu) * iv
+            orow[t] = xrow[t] * gamma[t] + beta[t]
+
+
+def layer_norm_backward(g: Any, xhat: Any, gamma: Any, inv_std: Any, need_dx: bool, dx: Any,
+                        dgamma: Any, dbeta: Any) -> None:
+    """``dgamma = sum(g * xhat)``, ``dbeta = sum(g)`` over the rows (float64, length D) and
+    (``need_dx``) ``dx = (d - mean(d) - xhat * mean(d * xhat)) * inv_std`` with d = g *
+    gamma, the means over each row."""
+    rows, d = g.shape
+    dgamma[:] = 0.0
+    dbeta[:] = 0.0
+    lanes = numpy.zeros(8)
+    lanes2 = numpy.zeros(8)
+    body = d - d % 8
+    for r in range(rows):
+        grow = g[r]
+        xrow = xhat[r]
+        for t in range(d):
+            dgamma[t] += grow[t] * xrow[t]
+            dbeta[t] += grow[t]
+        if not need_dx:
+            continue
+        lanes[:] = 0.0
+        lanes2[:] = 0.0
+        for t0 in range(0, body, 8):
+            for k in range(8):
+                v = grow[t0 + k] * gamma[t0 + k]
+                lanes[k] += v
+                lanes2[k] += v * xrow[t0 + k]
+        s1 = lanes.sum()
+        s2 = lanes2.sum()
+        for t in range(body, d):
+            v = grow[t] * gamma[t]
+            s1 += v
+            s2 += v * xrow[t]
+        a = s1 / d
+        k2 = s2 / d
+        iv = inv_std[r]
+        drow = dx[r]
+        for t in range(d):
+            drow[t] = (grow[t] * gamma[t] - a - xrow[t] * k2) * iv
+
+
+KERNELS = ("batch_norm_forward", "batch_norm_backward", "layer_norm_forward",
+           "layer_norm_backward")
 """The loops above, which :mod:`chainrule.nn.kernels` compiles."""
 
 
-def usable(xd: Any) -> bool:
+def usable(xd: Any, rank: int = 3) -> bool:
     """Whether the compiled loops normalise ``xd``: a NumPy array of float32 or float64 of
-    rank 3 or more (with one value per channel and example, NumPy's formulas are as fast)."""
-    return type(xd) is numpy.ndarray and xd.dtype.char in "fd" and xd.ndim >= 3
+    rank ``rank`` or more (batch norm: 3; with one value per channel and example NumPy's
+    formulas are as fast)."""
+    return type(xd) is numpy.ndarray and xd.dtype.char in "fd" and xd.ndim >= rank
 
 
 def _rows(a: Any) -> Any:
@@ -136,3 +214,34 @@ def grad_arrays(kern: Any, g: Any, xhat: Any, gamma: Any, inv_std: Any, need_dx:
     kern.batch_norm_backward(g3, x3, gamma, inv_std.reshape(c), need_dx, dx, dgamma, dbeta,
                              numpy.empty(s), numpy.empty(s))
     return (dx.reshape(g.shape) if need_dx else None), dgamma, dbeta
+
+
+def layer_norm_arrays(kern: Any, xd: Any, d: int, gamma: Any, beta: Any, eps: float
+                      ) -> tuple[Any, Any, Any]:
+    """``(out, xhat, inv_std)`` of layer normalisation over the last ``d`` values of each
+    row; ``gamma`` and ``beta`` of the normalised shape, or None; inv_std shaped like x
+    with the normalised axes of length 1."""
+    x2 = numpy.ascontiguousarray(xd).reshape(-1, d)
+    dt = xd.dtype
+    xhat = numpy.empty(x2.shape, dtype=dt)
+    out = numpy.empty(x2.shape, dtype=dt)
+    inv_std = numpy.empty(x2.shape[0], dtype=dt)
+    gamma = numpy.ones(d, dtype=dt) if gamma is None else gamma.reshape(d)
+    beta = numpy.zeros(d, dtype=dt) if beta is None else beta.reshape(d)
+    kern.layer_norm_forward(x2, gamma, beta, eps, xhat, out, inv_std)
+    return out.reshape(xd.shape), xhat.reshape(xd.shape), inv_std
+
+
+def layer_norm_grad_arrays(kern: Any, g: Any, xhat: Any, d: int, gamma: Any, inv_std: Any,
+                           need_dx: bool) -> tuple[Any, Any, Any]:
+    """``(dx or None, dgamma, dbeta)`` of layer normalisation over the last ``d`` values of
+    each row, the last two flat (D,) in g's dtype."""
+    g2 = numpy.ascontiguousarray(g).reshape(-1, d)
+    x2 = numpy.ascontiguousarray(xhat).reshape(-1, d)
+    dt = g.dtype
+    dx = numpy.empty(g2.shape, dtype=dt) if need_dx else numpy.empty((0, 0), dtype=dt)
+    dgamma, dbeta = numpy.empty(d), numpy.empty(d)
+    gamma = numpy.ones(d, dtype=dt) if gamma is None else gamma.reshape(d)
+    kern.layer_norm_backward(g2, x2, gamma, inv_std.reshape(-1), need_dx, dx, dgamma, dbeta)
+    return ((dx.reshape(g.shape) if need_dx else None), dgamma.astype(dt, copy=False),
+            dbeta.astype(dt, copy=False))

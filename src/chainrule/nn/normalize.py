@@ -99,6 +99,18 @@ def _normalise_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     if batch_stats and stat_axes == param_axes:
         return _batch_norm_backward(xp, x.requires_grad, g, xhat, inv_std, stat_axes, gamma,
                                     params)
+    if batch_stats and _layer_rows_ok(g, xhat, gamma):  # layer norm: compiled per row
+        size = 1
+        for a in stat_axes:
+            size *= g.shape[a]
+        dx, dgamma, dbeta = kernels_norm.layer_norm_grad_arrays(
+            kernels.get(), g, xhat, size, gamma, inv_std, x.requires_grad)
+        grads: list[ndarray | None] = [dx]
+        if has_weight:
+            grads.append(dgamma.reshape(params[0].data.shape))
+        if len(params) > int(has_weight):
+            grads.append(dbeta.reshape(params[-1].data.shape))
+        return tuple(grads)
     d = g * gamma if has_weight else g
     dx = None
     if x.requires_grad:
@@ -107,7 +119,7 @@ def _normalise_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
                   - xhat * xp.mean(d * xhat, axis=stat_axes, keepdims=True)) * inv_std
         else:  # fixed running statistics (evaluation): an affine map of x
             dx = d * inv_std
-    grads: list[ndarray | None] = [dx]
+    grads = [dx]
     if has_weight:
         grads.append(xp.reshape(xp.sum(g * xhat, axis=param_axes), params[0].data.shape))
     if len(params) > int(has_weight):  # a bias
@@ -239,12 +251,19 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
     return _normalise(x, axes, centred, var, weight, bias, eps, param_shape, axes, shift)
 
 
-def _compiled_ok(xd: ndarray, weight: Tensor | None, bias: Tensor | None) -> bool:
-    """Whether batch normalisation in training runs the compiled loops: NumPy arrays of one
-    dtype (input, gamma and beta), rank 3 or more."""
-    return kernels_norm.usable(xd) and all(
+def _compiled_ok(xd: ndarray, weight: Tensor | None, bias: Tensor | None, rank: int = 3
+                 ) -> bool:
+    """Whether a normalisation runs the compiled loops: NumPy arrays of one dtype (input,
+    gamma and beta), of rank ``rank`` or more (batch norm: 3)."""
+    return kernels_norm.usable(xd, rank) and all(
         t is None or (type(t.data) is ndarray and t.data.dtype == xd.dtype)
         for t in (weight, bias))
+
+
+def _layer_rows_ok(g: Any, xhat: Any, gamma: Any) -> bool:
+    """Whether layer normalisation's backward runs the compiled loops (NumPy arrays)."""
+    return (type(g) is ndarray and type(xhat) is ndarray and kernels_norm.usable(g, 1)
+            and (gamma is None or gamma.dtype == g.dtype) and kernels.get() is not None)
 
 
 def _like(a: Any, like: Any) -> Any:
@@ -265,6 +284,18 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
         raise ShapeError(f"layer_norm: input of shape {xd.shape} does not end in the "
                          f"normalized shape {shape}")
     stat_axes = tuple(range(xd.ndim - k, xd.ndim))
+    if type(xd) is ndarray and _compiled_ok(xd, weight, bias, rank=1) and kernels.get():
+        # NumPy with numba: each row's statistics, xhat and output in one pass (kernels_norm)
+        size = 1
+        for n in shape:
+            size *= n
+        out, xhat, inv_std = kernels_norm.layer_norm_arrays(
+            kernels.get(), xd, size, None if weight is None else weight.data,
+            None if bias is None else bias.data, eps)
+        inputs = tuple(t for t in (x, weight, bias) if t is not None)
+        saved = (xhat, inv_std.reshape(*xd.shape[:xd.ndim - k], *(1,) * k), stat_axes, shape,
+                 tuple(range(xd.ndim - k)), weight is not None, None, eps)
+        return NORMALIZE(out, inputs, saved)
     centred, _, var = _statistics(xd, stat_axes)
     return _normalise(x, stat_axes, centred, var, weight, bias, eps, shape,
                       tuple(range(xd.ndim - k)), None)
