@@ -13,9 +13,9 @@ import os
 import shutil
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from docsite import built_site
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -45,8 +45,8 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def served(built_site: Path) -> Iterator[str]:
-    handler = functools.partial(_Quiet, directory=str(built_site))
+def served() -> Iterator[str]:
+    handler = functools.partial(_Quiet, directory=str(built_site()))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
