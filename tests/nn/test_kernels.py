@@ -86,10 +86,11 @@ def test_convolution_loops_as_python_match_the_formulas():
         np.testing.assert_allclose(db, g.sum(axis=(0, 2, 3)), rtol=1e-12)
 
 
-def _pool_input(shape, dtype, seed=2):
+def _pool_input(shape, dtype, seed=2, nan=True):
     x = np.random.default_rng(seed).normal(size=shape)
     x[0, 0, 0, :3] = x[0, 0, 1, :3] = 0.5   # ties: the first in the window wins
-    x[-1, -1, -1, -1] = np.nan               # NaN is its window's maximum
+    if nan:
+        x[-1, -1, -1, -1] = np.nan           # NaN is its window's maximum
     x[0, -1] = -np.abs(x[0, -1])             # a plane with no positive value (relu cuts it)
     return x.astype(dtype)
 
@@ -102,9 +103,10 @@ POOL_CASES = [((2, 3, 8, 8), 2, None, 0), ((2, 2, 7, 9), 3, 2, 1),
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", POOL_CASES)
 @pytest.mark.parametrize("pool", [max_pool2d, relu_max_pool2d])
-def test_compiled_max_pooling_matches_the_formulas(dtype, case, pool):
+@pytest.mark.parametrize("nan", [True, False])  # 2x2 windows: NaN takes the general loop
+def test_compiled_max_pooling_matches_the_formulas(dtype, case, pool, nan):
     shape, k, s, p = case
-    x = _pool_input(shape, dtype)
+    x = _pool_input(shape, dtype, nan=nan)
     for got, want in zip(_run(lambda t: pool(t, k, s, p), [x], True),
                          _run(lambda t: pool(t, k, s, p), [x], False)):
         np.testing.assert_allclose(got, want, rtol=_tol(dtype), atol=_tol(dtype))
@@ -119,19 +121,21 @@ def test_relu_max_pool_is_max_pool_of_relu(compiled):
         np.testing.assert_array_equal(got, want)
 
 
-def test_pooling_loops_as_python_match_the_formulas():
-    x = _pool_input((2, 2, 5, 7), "float64")
+@pytest.mark.parametrize("k,pad", [(3, 1), (2, 0)])  # the general loop and the 2x2 one
+@pytest.mark.parametrize("nan", [True, False])
+def test_pooling_loops_as_python_match_the_formulas(k, pad, nan):
+    x = _pool_input((2, 2, 6, 8), "float64", nan=nan)
     for relu in (False, True):
         with kernels.disabled():
             t = cr.tensor(x, requires_grad=True)
-            ref = (relu_max_pool2d if relu else max_pool2d)(t, 3, 2, 1)
+            ref = (relu_max_pool2d if relu else max_pool2d)(t, k, 2, pad)
             g = np.random.default_rng(0).normal(size=ref.shape)
             ref.backward(g)
-        out, where = kernels_pool.max_pool_arrays(PYTHON_LOOPS, x, (3, 3), (2, 2),
-                                                  (1, 1, 1, 1), ref.shape[2:], relu)
+        geometry = ((k, k), (2, 2), (pad,) * 4)
+        out, where = kernels_pool.max_pool_arrays(PYTHON_LOOPS, x, *geometry, ref.shape[2:],
+                                                  relu)
         np.testing.assert_array_equal(out, ref.data)
-        dx = kernels_pool.route_arrays(PYTHON_LOOPS, g, where, (3, 3), (2, 2), (1, 1, 1, 1),
-                                       x.shape)
+        dx = kernels_pool.route_arrays(PYTHON_LOOPS, g, where, *geometry, x.shape)
         np.testing.assert_allclose(dx, t.grad, rtol=1e-12, atol=1e-12)
 
 

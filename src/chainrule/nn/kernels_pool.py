@@ -17,7 +17,8 @@ from typing import Any
 
 import numpy
 
-__all__ = ["KERNELS", "max_pool", "max_pool_arrays", "max_route", "route_arrays", "usable"]
+__all__ = ["KERNELS", "max_pool", "max_pool_2x2", "max_pool_arrays", "max_route",
+           "route_arrays", "usable"]
 
 
 def max_pool(xp: Any, kh: int, kw: int, sh: int, sw: int, relu: bool, out: Any,
@@ -25,7 +26,7 @@ def max_pool(xp: Any, kh: int, kw: int, sh: int, sw: int, relu: bool, out: Any,
     """``out[b, c, y, q]`` the maximum of the window at (y*sh, q*sw) of the padded input
     ``xp`` (N, C, H, W), ``where`` its index in the window (-1 where relu cut it).  The
     loops run along an output row, one kernel offset at a time (a loop per window, with its
-    four comparisons, ran 5x slower)."""
+    four comparisons, ran 3x slower)."""
     n, c = xp.shape[0], xp.shape[1]
     oh, ow = out.shape[2], out.shape[3]
     for b in range(n):
@@ -57,6 +58,48 @@ def max_pool(xp: Any, kh: int, kw: int, sh: int, sw: int, relu: bool, out: Any,
                                 orow[q] = 0.0
 
 
+def max_pool_2x2(xp: Any, relu: bool, out: Any, where: Any) -> bool:
+    """:func:`max_pool` for 2x2 windows with stride 2 (LeNet's, VGG's), with the window's
+    positions written out and selects instead of branches: 65 us against 380 on a 64 x 6 x
+    28 x 28 float32 batch (a comparison that branches on random data is mispredicted half
+    the time).  It leaves NaN to :func:`max_pool`: it returns True when it met one, and the
+    caller runs that instead."""
+    n, c = xp.shape[0], xp.shape[1]
+    oh, ow = out.shape[2], out.shape[3]
+    nan = False
+    for b in range(n):
+        for ci in range(c):
+            for y in range(oh):
+                r0 = xp[b, ci, 2 * y]
+                r1 = xp[b, ci, 2 * y + 1]
+                orow = out[b, ci, y]
+                wrow = where[b, ci, y]
+                for q in range(ow):
+                    v0 = r0[2 * q]
+                    v1 = r0[2 * q + 1]
+                    v2 = r1[2 * q]
+                    v3 = r1[2 * q + 1]
+                    nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)
+                    m = v0
+                    k = 0
+                    t = v1 > m
+                    m = v1 if t else m
+                    k = 1 if t else k
+                    t = v2 > m
+                    m = v2 if t else m
+                    k = 2 if t else k
+                    t = v3 > m
+                    m = v3 if t else m
+                    k = 3 if t else k
+                    if relu:
+                        t = m > 0
+                        k = k if t else -1
+                        m = m if t else 0.0
+                    orow[q] = m
+                    wrow[q] = k
+    return nan
+
+
 def max_route(g: Any, where: Any, kh: int, kw: int, sh: int, sw: int, dxp: Any) -> None:
     """``dxp`` (the padded input's shape) set to each window's gradient ``g`` added at its
     maximum.  Flat indices with a table of the window offsets: ``k // kw`` per window (an
@@ -82,7 +125,7 @@ def max_route(g: Any, where: Any, kh: int, kw: int, sh: int, sw: int, dxp: Any) 
                 t += 1
 
 
-KERNELS = ("max_pool", "max_route")
+KERNELS = ("max_pool", "max_pool_2x2", "max_route")
 """The loops above, which :mod:`chainrule.nn.kernels` compiles."""
 
 
@@ -105,7 +148,8 @@ def max_pool_arrays(kern: Any, xd: Any, kernel: tuple[int, int], step: tuple[int
         xp[:, :, top:top + h, left:left + w] = xd
     else:
         xp = numpy.ascontiguousarray(xd)
-    kern.max_pool(xp, *kernel, *step, relu, out, where)
+    if kernel != (2, 2) or step != (2, 2) or kern.max_pool_2x2(xp, relu, out, where):
+        kern.max_pool(xp, *kernel, *step, relu, out, where)
     return out, where
 
 
