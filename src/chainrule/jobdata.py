@@ -92,9 +92,13 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
     split_rows, (tr, va, te), n_rows, offset = _split(
         target.y, target.task, (cfg.val_split, cfg.test_split), cfg.seed, comm)
     name = frame.attrs.get("chainrule_source", "the table")
-    encoder = TableStep(plans, cfg.unknown).fit(frame.iloc[tr], comm=comm)
-    # unseen categories of validation and test rows are noted, never refused
-    X = comm.agree(lambda: encoder.transform(frame, "zeros"), "encode the table")
+    encoder = TableStep(plans, cfg.unknown).fit(frame.iloc[tr], comm=comm,
+                                                target=target.y[tr],
+                                                classes=target.class_names)
+    # unseen categories of validation and test rows are noted, never refused; the training
+    # rows get their out-of-fold target encodings (chainrule.data.codes)
+    X = comm.agree(lambda: encoder.transform(frame, "zeros", fitted_rows=tr),
+                   "encode the table")
     unseen: dict[str, list[str]] = {}
     for found in comm.gather(encoder.unknown):
         for column, values in found.items():

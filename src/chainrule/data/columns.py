@@ -6,6 +6,8 @@ column is used (numeric, boolean, categorical, date/time or dropped, with the re
 needs (medians, category vocabularies) and turns any table with those columns into a float
 matrix: numbers with the training median for missing cells plus a missing-indicator column,
 categories one-hot (a missing cell is its own category; an unseen category is all zeros),
+or for a column of more than :data:`~chainrule.data.codes.MANY` categories, given the
+training targets, target encoded with cross-fitting (:mod:`chainrule.data.codes`),
 dates as their numeric parts (year, month, day, weekday, and hour and minute where the column
 holds a time of day).  Its :meth:`~TableEncoder.to_dict` is JSON, stored in the model
 file, so prediction repeats exactly what training did.  The cells are read by
@@ -26,6 +28,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .cells import booleans, column_strings, datetimes, names_list, number_matrix, source
+from .codes import MANY, Codes, fit_codes
 from .combine import agreed_medians, gatherer, union
 from .diagnosis import quote, record_number
 from .kinds import KINDS, ColumnPlan, infer_columns
@@ -53,6 +56,7 @@ class _Fitted:
     categories: list[str] = field(default_factory=list)
     missing_category: bool = False
     time_of_day: bool = False  # a datetime column whose training values have a time of day
+    codes: Codes | None = None  # a target-encoded categorical column's table
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -61,10 +65,24 @@ class _Fitted:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready; ``time_of_day`` only where set, so a file reads as before it existed."""
-        d = asdict(self)
+        codes, self.codes = self.codes, None
+        try:
+            d = asdict(self)
+        finally:
+            self.codes = codes
+        del d["codes"]
         if not self.time_of_day:
             del d["time_of_day"]
+        if codes is not None:
+            d["codes"] = codes.to_dict()
         return d
+
+    @property
+    def width(self) -> int:
+        """A categorical column's features."""
+        if self.codes is not None:
+            return len(self.codes.outputs)
+        return len(self.categories) + int(self.missing_category)
 
 
 class TableEncoder:
@@ -101,8 +119,15 @@ class TableEncoder:
         self.unknown_policy = unknown
         self.unknown: dict[str, list[str]] = {}
 
-    def fit(self, frame: Any, comm: Any = None) -> TableEncoder:
+    def fit(self, frame: Any, comm: Any = None, *, target: Any = None,
+            classes: Sequence[str] | None = None) -> TableEncoder:
         """Learn medians and vocabularies from ``frame`` (the training rows); returns self.
+
+        ``target`` (the rows' targets: numbers, or class codes into ``classes`` for a
+        classification) lets a categorical column of more than
+        :data:`~chainrule.data.codes.MANY` categories be target encoded with cross-fitting
+        (:mod:`chainrule.data.codes`); without it every categorical column is one-hot.
+        :meth:`transform` with ``fitted_rows`` gives these rows their out-of-fold numbers.
 
         With ``comm`` (a ``chainrule.distributed.Communicator``), ``frame`` is this rank's
         share of the training rows and every rank ends with the same statistics, those of
@@ -154,6 +179,17 @@ class TableEncoder:
                 f.categories = sorted_labels(union(share[k][0] for share in shares))
                 k += 1
             self.columns.append(f)
+        many = [f for f in self.columns if f.kind == "categorical" and
+                len(f.categories) > MANY] if target is not None else []
+        if many:
+            texts = agreed(lambda: [column_strings(frame, f.name) for f in many],
+                           "read its share of the training rows")
+            fitted = fit_codes(texts, np.asarray(target), classes, comm,
+                               getattr(comm, "rank", 0))
+            for f, codes in zip(many, fitted):
+                f.codes = codes
+                f.categories = codes.categories
+                f.missing_category = False
         return self
 
     def _categories(self, frame: Any) -> list[tuple[list[str], bool]]:
@@ -209,6 +245,9 @@ class TableEncoder:
                 out.append(f.name)
             elif f.kind == "datetime":
                 out += [f"{f.name}.{part}" for part in f.parts]
+            elif f.kind == "categorical" and f.codes is not None:
+                out += [f"{f.name}.{o}" for o in f.codes.outputs]
+                continue
             elif f.kind == "categorical":
                 out += [f"{f.name}={c}" for c in f.categories]
                 if f.missing_category:
@@ -223,10 +262,15 @@ class TableEncoder:
         """The table columns the encoder reads (dropped ones excluded)."""
         return [f.name for f in self.columns if f.kind != "dropped"]
 
-    def transform(self, frame: Any, unknown: str | None = None) -> np.ndarray:
+    def transform(self, frame: Any, unknown: str | None = None, *,
+                  fitted_rows: Any = None) -> np.ndarray:
         """The float64 feature matrix of ``frame``.  Unseen categories become all-zero rows
-        and are listed in :attr:`unknown`; ``unknown="error"`` refuses them instead
-        (default: the encoder's :attr:`unknown_policy`)."""
+        and are listed in :attr:`unknown`; ``unknown="error"`` refuses them instead (default:
+        the encoder's :attr:`unknown_policy`).  In a target-encoded column any value is
+        taken: an unseen one reads the level of the rare categories.  ``fitted_rows``: the
+        positions in ``frame`` of the rows :meth:`fit` was given, in that order, which get
+        their out-of-fold target encodings (the rows of one :meth:`fit`, in the same
+        process)."""
         if not self.columns:
             raise DataError("TableEncoder is not fitted yet; call fit(training_table) first")
         if unknown is None:
@@ -249,6 +293,11 @@ class TableEncoder:
             chunk = used[start:start + group]
             parts, where = self._parts(frame, chunk)
             for f in chunk:
+                if f.codes is not None:
+                    block = self._coded(frame, f, fitted_rows)
+                    X[:, k:k + block.shape[1]] = block
+                    k += block.shape[1]
+                    continue
                 if f.kind == "categorical":
                     block = self._one_hot(frame, f, unknown)
                     X[:, k:k + block.shape[1]] = block
@@ -269,6 +318,22 @@ class TableEncoder:
                             f"{record_number(frame, int(r))}, feature "
                             f"{quote(self.feature_names[c])}; features must be finite")
         return X
+
+    def _coded(self, frame: Any, f: _Fitted, fitted_rows: Any) -> np.ndarray:
+        """A target-encoded column's numbers (the fitted rows' own out of fold).  Any value
+        is taken, whatever the policy for unseen values: one not among the frequent
+        categories reads the rare level (the model file keeps the frequent ones only, so a
+        rare training value and an unseen one cannot be told apart, nor need they be)."""
+        assert f.codes is not None
+        levels, _ = f.codes.levels(column_strings(frame, f.name))
+        out = f.codes.table[levels]
+        if fitted_rows is not None:
+            rows = np.asarray(fitted_rows)
+            if f.codes.oof is None or len(f.codes.oof) != len(rows):
+                raise DataError(f"column {quote(f.name)}: fitted_rows must be the rows the "
+                                "encoder was fitted on, in the same process")
+            out[rows] = f.codes.oof
+        return out
 
     def _one_hot(self, frame: Any, f: _Fitted, unknown: str) -> np.ndarray:
         text = column_strings(frame, f.name)
@@ -300,6 +365,12 @@ class TableEncoder:
         for f in self.columns:
             if f.kind == "dropped":
                 became = "dropped"
+            elif f.codes is not None:
+                c = f.codes
+                became = (f"target encoding ({', '.join(c.outputs)}; out of fold on training "
+                          f"rows), {len(c.categories)} categories"
+                          + (f" + {c.pooled} rare pooled" if c.pooled else "")
+                          + " + missing")
             elif f.kind == "categorical":
                 became = f"one-hot, {len(f.categories)} categories" + (
                     " + missing" if f.missing_category else "")
@@ -349,9 +420,16 @@ class TableEncoder:
             if not isinstance(cats, list) or not all(isinstance(v, str) for v in cats) or \
                     len(set(cats)) != len(cats):
                 raise DataError(f"{where}: categories must be a list of distinct strings")
+            codes = None
+            if c.get("codes") is not None:
+                if c["kind"] != "categorical":
+                    raise DataError(f"{where}: only a categorical column has codes")
+                codes = Codes.from_dict(c["codes"], where)
+                if cats != codes.categories:
+                    raise DataError(f"{where}: categories must be those of its codes")
             columns.append(_Fitted(c["name"], c["kind"], str(c.get("reason", "")),
                                    [float(v) for v in med], bool(c.get("missing_indicator")),
-                                   list(cats), bool(c.get("missing_category")), timed))
+                                   list(cats), bool(c.get("missing_category")), timed, codes))
         enc = cls([ColumnPlan(f.name, f.kind, f.reason) for f in columns], policy)
         enc.columns = columns
         return enc

@@ -114,9 +114,29 @@ def _one_hot(graph: Graph, column: Any) -> str:
     return graph.op("Cast", hits, to=1, hint=f"{column.name}.one_hot")  # 1 = FLOAT
 
 
+def _coded(graph: Graph, column: Any) -> str:
+    """[N, outputs] float target encoding of the string input named after ``column``
+    (:mod:`chainrule.data.codes`): ai.onnx.ml ``LabelEncoder`` to the row of its table (a
+    category not among the frequent ones reads the rare level, a missing-value marker the
+    missing level), ``Gather`` of that row, ``Reshape`` to [N, outputs]."""
+    codes = column.codes
+    cats = list(codes.categories)
+    keys = cats + [m for m in _missing_strings() if m not in cats]
+    values = list(range(len(cats))) + [codes.missing_level] * (len(keys) - len(cats))
+    index = graph.op("LabelEncoder", column.name, domain=ML_DOMAIN, keys_strings=keys,
+                     values_int64s=values, default_int64=codes.rare_level,
+                     hint=f"{column.name}.level")
+    rows = graph.op("Gather", graph.const(codes.table, f"{column.name}.codes"), index, axis=0,
+                    hint=f"{column.name}.rows")
+    return graph.op("Reshape", rows, graph.const(np.array([-1, len(codes.outputs)], np.int64),
+                                                 f"{column.name}.shape"),
+                    hint=f"{column.name}.coded")
+
+
 def table_to_onnx(graph: Graph, step: Any, x: str, names: list[str] | None = None) -> str:
     """The encoder's feature matrix [N, F] in training order: median imputation, missing
-    indicators, one-hot categories (from the table's inputs: ``x`` is unused)."""
+    indicators, one-hot or target-encoded categories (from the table's inputs: ``x`` is
+    unused)."""
     columns = step.columns
     numeric = [c for c in columns if c.kind in ("numeric", "boolean")]
     blocks: list[str] = []
@@ -132,9 +152,9 @@ def table_to_onnx(graph: Graph, step: Any, x: str, names: list[str] | None = Non
     hot_start: dict[str, int] = {}
     for c in columns:
         if c.kind == "categorical":
-            blocks.append(_one_hot(graph, c))
+            blocks.append(_one_hot(graph, c) if c.codes is None else _coded(graph, c))
             hot_start[c.name] = offset
-            offset += len(c.categories) + int(c.missing_category)
+            offset += c.width
     for c in columns:  # the encoder's order: each column's values, then its indicator
         if c.kind in ("numeric", "boolean"):
             order.append(position[c.name])
@@ -142,7 +162,7 @@ def table_to_onnx(graph: Graph, step: Any, x: str, names: list[str] | None = Non
                 order.append(n + position[c.name])
         elif c.kind == "categorical":
             start = hot_start[c.name]
-            order += range(start, start + len(c.categories) + int(c.missing_category))
+            order += range(start, start + c.width)
     wide = graph.op("Concat", *blocks, axis=1, hint="encoded_wide") if len(blocks) > 1 \
         else blocks[0]
     return graph.op("Gather", wide, graph.const(np.array(order, np.int64), "feature_order"),
