@@ -8,16 +8,21 @@ Raw feature values go in and the same numbers ``chainrule predict`` gives come o
 
 * input ``features``, float32 [N, n]: the numeric (and true/false, as 1/0) columns in the
   order training used them, NaN where a value is missing (absent when the model has none);
+* a true/false column is a number in ``features``: 1.0 for true, 0.0 for false, NaN where
+  missing (the words yes/no, true/false are for CSV files; the graph takes numbers);
 * one string input [N, 1] per categorical column, named after the column, holding the
   category as the model file lists it (``chainrule info`` shows them); an empty string or a
   missing-value marker such as ``NA`` is a missing value, and a category not seen in training
-  encodes as all zeros (as ``--unknown zeros``; ONNX cannot refuse a row);
+  encodes as all zeros (as ``--unknown zeros``; ONNX cannot refuse a row), or in a
+  target-encoded column (more than 50 categories, :mod:`chainrule.data.codes`) as the
+  model's rare categories do;
 * dropped columns are not inputs.  Date columns are refused (their expansion into year,
   month, day and weekday needs date parsing, which ONNX lacks): retrain with ``--drop COL``.
 
 The graph repeats the encoder: median imputation (``IsNaN`` + ``Where``), the missing-value
 indicators (``Cast``), one-hot categories (ai.onnx.ml ``LabelEncoder`` to an index, then
-``Equal`` against 0..K-1), the columns put in training order (``Concat`` + ``Gather``),
+``Equal`` against 0..K-1), target-encoded ones (``LabelEncoder`` to a row of the column's
+table, then ``Gather``), the columns put in training order (``Concat`` + ``Gather``),
 standardisation as ``Sub`` and ``Div``, the network, and the output: ``probabilities`` [N, K]
 (sigmoid or softmax as the task says; a one-column binary output gives [1 - p, p]) and
 ``label`` [N] (the class name), or ``values`` [N, k] in the target's units for regression.
