@@ -19,18 +19,17 @@ pandas is needed only for the tables themselves; nothing here imports it at modu
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, DataError
 from .cells import booleans, column_strings, datetimes, names_list, number_matrix, source
-from .codes import MANY, Codes, fit_codes
+from .codes import MANY, fit_codes
 from .combine import agreed_medians, gatherer, union
 from .diagnosis import quote, record_number
+from .fitted import DATE_PARTS, TIME_PARTS, FittedColumn
 from .kinds import KINDS, ColumnPlan, infer_columns
 from .labels import sorted_labels
 from .target import TargetColumn, prepare_target
@@ -38,53 +37,12 @@ from .target import TargetColumn, prepare_target
 __all__ = ["KINDS", "UNKNOWN_POLICIES", "ColumnPlan", "TableEncoder", "TargetColumn",
            "infer_columns", "prepare_target", "unknown_warning"]
 
-_DATE_PARTS = ("year", "month", "day", "weekday")
-_TIME_PARTS = ("hour", "minute")  # kept where any training value has a time of day
 UNKNOWN_POLICIES = ("zeros", "error")
 """What :meth:`TableEncoder.transform` does with a category not seen in training."""
 _GROUP_BYTES = 4 << 20  # transform reads about this much of the table's numbers at a time
 
 
 # -- encoding ------------------------------------------------------------------------------------
-@dataclass
-class _Fitted:
-    name: str
-    kind: str
-    reason: str = ""
-    median: list[float] = field(default_factory=list)  # one per numeric part
-    missing_indicator: bool = False
-    categories: list[str] = field(default_factory=list)
-    missing_category: bool = False
-    time_of_day: bool = False  # a datetime column whose training values have a time of day
-    codes: Codes | None = None  # a target-encoded categorical column's table
-
-    @property
-    def parts(self) -> tuple[str, ...]:
-        """A datetime column's numeric parts."""
-        return _DATE_PARTS + (_TIME_PARTS if self.time_of_day else ())
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; ``time_of_day`` only where set, so a file reads as before it existed."""
-        codes, self.codes = self.codes, None
-        try:
-            d = asdict(self)
-        finally:
-            self.codes = codes
-        del d["codes"]
-        if not self.time_of_day:
-            del d["time_of_day"]
-        if codes is not None:
-            d["codes"] = codes.to_dict()
-        return d
-
-    @property
-    def width(self) -> int:
-        """A categorical column's features."""
-        if self.codes is not None:
-            return len(self.codes.outputs)
-        return len(self.categories) + int(self.missing_category)
-
-
 class TableEncoder:
     """Turn table columns into float features, with statistics from the training rows only.
 
@@ -115,7 +73,7 @@ class TableEncoder:
         if unknown not in UNKNOWN_POLICIES:
             raise ConfigError(f"unknown must be 'zeros' or 'error', got {quote(unknown)}")
         self.plans = list(plans)
-        self.columns: list[_Fitted] = []
+        self.columns: list[FittedColumn] = []
         self.unknown_policy = unknown
         self.unknown: dict[str, list[str]] = {}
 
@@ -145,7 +103,7 @@ class TableEncoder:
         # gather per kind, not one per column.
         rows = sum(c.gather(len(frame)))
         used = [p for p in self.plans if p.kind in ("numeric", "boolean", "datetime")]
-        every = _DATE_PARTS + _TIME_PARTS  # read them all; keep the time where one is given
+        every = DATE_PARTS + TIME_PARTS  # read them all; keep the time where one is given
         group = max(1, _GROUP_BYTES // max(1, 8 * len(every) * rows))
         stats: dict[str, tuple[bool, list[float], bool]] = {}
         for start in range(0, len(used), group):
@@ -157,9 +115,9 @@ class TableEncoder:
             medians = agreed_medians(parts, comm)
             for p in chunk:
                 cols = range(*where[p.name])
-                timed = p.kind == "datetime" and bool(nonzero[cols[len(_DATE_PARTS)]:
+                timed = p.kind == "datetime" and bool(nonzero[cols[len(DATE_PARTS)]:
                                                               cols[-1] + 1].any())
-                kept = cols if timed or p.kind != "datetime" else cols[:len(_DATE_PARTS)]
+                kept = cols if timed or p.kind != "datetime" else cols[:len(DATE_PARTS)]
                 stats[p.name] = (bool(missing[cols].any()),
                                  [0.0 if medians[j] is None else medians[j] for j in kept],
                                  timed)
@@ -169,7 +127,7 @@ class TableEncoder:
         self.columns = []
         k = 0
         for p in self.plans:
-            f = _Fitted(p.name, p.kind, p.reason)
+            f = FittedColumn(p.name, p.kind, p.reason)
             if p.name in stats:
                 f.missing_indicator, f.median, f.time_of_day = stats[p.name]
                 if f.time_of_day:
@@ -319,7 +277,7 @@ class TableEncoder:
                             f"{quote(self.feature_names[c])}; features must be finite")
         return X
 
-    def _coded(self, frame: Any, f: _Fitted, fitted_rows: Any) -> np.ndarray:
+    def _coded(self, frame: Any, f: FittedColumn, fitted_rows: Any) -> np.ndarray:
         """A target-encoded column's numbers (the fitted rows' own out of fold).  Any value
         is taken, whatever the policy for unseen values: one not among the frequent
         categories reads the rare level (the model file keeps the frequent ones only, so a
@@ -335,7 +293,7 @@ class TableEncoder:
             out[rows] = f.codes.oof
         return out
 
-    def _one_hot(self, frame: Any, f: _Fitted, unknown: str) -> np.ndarray:
+    def _one_hot(self, frame: Any, f: FittedColumn, unknown: str) -> np.ndarray:
         text = column_strings(frame, f.name)
         index = {c: i for i, c in enumerate(f.categories)}
         width = len(f.categories) + int(f.missing_category)
@@ -399,37 +357,7 @@ class TableEncoder:
             raise DataError("invalid table encoder: unknown must be 'zeros' or 'error'")
         columns = []
         for i, c in enumerate(d["columns"]):
-            where = f"invalid table encoder: column {i}"
-            if not isinstance(c, dict) or not isinstance(c.get("name"), str) or \
-                    c.get("kind") not in KINDS:
-                raise DataError(f"{where}: needs a name and a kind in {', '.join(KINDS)}")
-            med = c.get("median", [])
-            cats = c.get("categories", [])
-            if not isinstance(med, list) or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-                    for v in med):
-                raise DataError(f"{where}: median must be a list of finite numbers")
-            timed = c.get("time_of_day", False)
-            if not isinstance(timed, bool) or (timed and c["kind"] != "datetime"):
-                raise DataError(f"{where}: time_of_day must be true or false, and only for a "
-                                "datetime column")
-            want = {"numeric": 1, "boolean": 1,
-                    "datetime": len(_DATE_PARTS) + timed * len(_TIME_PARTS)}.get(c["kind"])
-            if want is not None and len(med) != want:
-                raise DataError(f"{where}: a {c['kind']} column needs {want} median(s)")
-            if not isinstance(cats, list) or not all(isinstance(v, str) for v in cats) or \
-                    len(set(cats)) != len(cats):
-                raise DataError(f"{where}: categories must be a list of distinct strings")
-            codes = None
-            if c.get("codes") is not None:
-                if c["kind"] != "categorical":
-                    raise DataError(f"{where}: only a categorical column has codes")
-                codes = Codes.from_dict(c["codes"], where)
-                if cats != codes.categories:
-                    raise DataError(f"{where}: categories must be those of its codes")
-            columns.append(_Fitted(c["name"], c["kind"], str(c.get("reason", "")),
-                                   [float(v) for v in med], bool(c.get("missing_indicator")),
-                                   list(cats), bool(c.get("missing_category")), timed, codes))
+            columns.append(FittedColumn.from_dict(c, f"invalid table encoder: column {i}"))
         enc = cls([ColumnPlan(f.name, f.kind, f.reason) for f in columns], policy)
         enc.columns = columns
         return enc
