@@ -262,9 +262,9 @@ class FlatStep:
         return value
 
     def output(self) -> np.ndarray:
-        """What the model returned for the last batch (a new array)."""
+        """What the model returned for the last batch (a new array, an example per row)."""
         last = self.meta[-1]
-        out = self.work[last[5]:last[5] + self.n * self.n_out].reshape(self.n, self.n_out)
+        out = self.work[last[5]:last[5] + self.n * self.n_out].reshape(self.n_out, self.n).T
         if self.plan.layers[-1].sigmoid_after:
             return stable_sigmoid(out)
         return out.copy()

@@ -21,13 +21,12 @@ results agree with eager training to rounding (the tests check 1e-12 over whole 
 
 from __future__ import annotations
 
-import math
 import threading
 from typing import Any
 
 import numpy as np
 
-from . import fused
+from . import fused, updates, vmath
 
 __all__ = ["ACT", "BLAS", "HP", "LOSS", "META", "OPTIMIZER", "kernels"]
 
@@ -71,44 +70,68 @@ def kernels() -> Any:
 
 def _build(numba: Any) -> Any:
     njit = numba.njit(cache=True, error_model="numpy")
+    # sums whose order may change so that they vectorise (a sum over the batch)
+    njit_sum = numba.njit(cache=True, error_model="numpy", fastmath={"reassoc"})
+    v = vmath.build(numba)
+    vexp, vtanh, vlog1p = v.exp, v.tanh, v.log1p
+    update = updates.build(numba)
+
+    @njit_sum
+    def dot(a: Any, b: Any) -> Any:
+        s = a[0] * b[0]
+        for i in range(1, a.size):
+            s += a[i] * b[i]
+        return s
+
+    @njit_sum
+    def total(a: Any) -> Any:
+        s = a[0]
+        for i in range(1, a.size):
+            s += a[i]
+        return s
 
     @njit
-    def linear(a: Any, w: Any, P: Any, b_off: int, z: Any, blas: int) -> None:
-        """z = a @ w.T (+ b): the product first, then the bias, as the engine adds them."""
-        n, n_out = z.shape
-        n_in = a.shape[1]
+    def linear(at: Any, w: Any, P: Any, b_off: int, zt: Any, blas: int) -> None:
+        """zt = w @ at (+ b): the product first, then the bias, as the engine adds them.
+        Activations are stored a feature per row (``at`` is the batch transposed), so
+        that every loop runs along the batch and vectorises."""
+        n_out, n_in = w.shape
+        n = zt.shape[1]
         if blas:
-            np.dot(a, w.T, z)
+            np.dot(w, at, zt)
         else:
-            for i in range(n):
-                for j in range(n_out):
-                    s = a[i, 0] * w[j, 0]
-                    for k in range(1, n_in):
-                        s += a[i, k] * w[j, k]
-                    z[i, j] = s
+            for j in range(n_out):
+                w0 = w[j, 0]
+                for i in range(n):
+                    zt[j, i] = w0 * at[0, i]
+                for k in range(1, n_in):
+                    wk = w[j, k]
+                    for i in range(n):
+                        zt[j, i] += wk * at[k, i]
         if b_off >= 0:
-            for i in range(n):
-                for j in range(n_out):
-                    z[i, j] += P[b_off + j]
+            for j in range(n_out):
+                b = P[b_off + j]
+                for i in range(n):
+                    zt[j, i] += b
 
     @njit
     def activate(z: Any, act: int, slope: Any, floor: Any, one: Any) -> None:
         f = z.reshape(-1)
         if act == 1:
             for i in range(f.size):
-                f[i] = np.tanh(f[i])
+                f[i] = vtanh(f[i])
         elif act == 2:
             for i in range(f.size):
-                t = max(f[i], floor)
-                f[i] = one / (one + np.exp(-t))
+                f[i] = vexp(-max(f[i], floor))
+                f[i] = one / (one + f[i])
         elif act == 3:
             for i in range(f.size):
-                v = f[i]
-                f[i] = v if v > 0 else 0
+                u = f[i]
+                f[i] = u if u > 0 else 0
         elif act == 4:
             for i in range(f.size):
-                v = f[i]
-                f[i] = v if v > 0 else v * slope
+                u = f[i]
+                f[i] = u if u > 0 else u * slope
 
     @njit
     def times_derivative(d: Any, a: Any, act: int, slope: Any, one: Any) -> None:
@@ -131,9 +154,10 @@ def _build(numba: Any) -> Any:
     @njit
     def loss_and_delta(out: Any, y: Any, labels: Any, d: Any, kind: int, scale: float,
                        floor: Any, one: Any, cast: Any) -> float:
-        """The loss (float64) and d = dJ/d(out), by the plan's formulas."""
-        n, k = out.shape
-        total = 0.0
+        """The loss (float64) and d = dJ/d(out), by the plan's formulas; ``out`` and ``d``
+        a class per row, ``y`` an example per row."""
+        k, n = out.shape
+        value = 0.0
         cast[0] = scale
         s = cast[0]
         cast[0] = 0
@@ -141,229 +165,144 @@ def _build(numba: Any) -> Any:
         if kind == 0:  # mean squared error
             cast[0] = 2 * scale
             c = cast[0]
-            for i in range(n):
-                for j in range(k):
-                    diff = out[i, j] - y[i, j]
-                    total += diff * diff
-                    d[i, j] = diff * c
+            for j in range(k):
+                for i in range(n):
+                    diff = out[j, i] - y[i, j]
+                    value += diff * diff
+                    d[j, i] = diff * c
         elif kind == 1:  # binary cross-entropy from the logits
-            for i in range(n):
+            for j in range(k):
+                for i in range(n):
+                    u = out[j, i]
+                    d[j, i] = vexp(-abs(u))
+                    term = vlog1p(d[j, i]) + max(u, zero) - u * y[i, j]
+                    value += term
+                    d[j, i] = vexp(-max(u, floor))
+                    d[j, i] = (one / (one + d[j, i]) - y[i, j]) * s
+        else:  # cross-entropy over the classes of each example
+            m = out[0].copy()
+            for j in range(1, k):
+                for i in range(n):
+                    m[i] = max(m[i], out[j, i])
+            row = np.zeros(n, out.dtype)
+            for j in range(k):
+                for i in range(n):
+                    d[j, i] = vexp(out[j, i] - m[i])
+                    row[i] += d[j, i]
+            log_row = np.log(row)
+            if kind == 2:
+                for i in range(n):
+                    value -= (out[labels[i], i] - m[i]) - log_row[i]
                 for j in range(k):
-                    v = out[i, j]
-                    term = np.log1p(np.exp(-abs(v))) + max(v, zero) - v * y[i, j]
-                    total += term
-                    t = max(v, floor)
-                    d[i, j] = (one / (one + np.exp(-t)) - y[i, j]) * s
-        else:  # cross-entropy over the classes of each row
-            for i in range(n):
-                m = out[i, 0]
-                for j in range(1, k):
-                    m = max(m, out[i, j])
-                row = zero
+                    for i in range(n):
+                        d[j, i] /= row[i]
+                for i in range(n):
+                    d[labels[i], i] -= 1
+            else:
+                ysum = np.zeros(n, out.dtype)
                 for j in range(k):
-                    e = np.exp(out[i, j] - m)
-                    d[i, j] = e
-                    row += e
-                log_row = np.log(row)
-                if kind == 2:
-                    label = labels[i]
-                    total -= (out[i, label] - m) - log_row
-                    for j in range(k):
-                        d[i, j] /= row
-                    d[i, label] -= 1
-                else:
-                    ysum = zero
-                    for j in range(k):
-                        ysum += y[i, j]
-                        total -= y[i, j] * ((out[i, j] - m) - log_row)
-                    for j in range(k):
-                        d[i, j] = d[i, j] / row * ysum - y[i, j]
+                    for i in range(n):
+                        ysum[i] += y[i, j]
+                        value -= y[i, j] * ((out[j, i] - m[i]) - log_row[i])
                 for j in range(k):
-                    d[i, j] *= s
-        return total * scale
+                    for i in range(n):
+                        d[j, i] = d[j, i] / row[i] * ysum[i] - y[i, j]
+            for j in range(k):
+                for i in range(n):
+                    d[j, i] *= s
+        return value * scale
 
     @njit
-    def backward_layer(d: Any, a: Any, w: Any, G: Any, w_off: int, b_off: int,
-                       prev: Any, blas: int) -> None:
-        """dW = d.T @ a, db = column sums of d, and prev = d @ w when prev is not empty."""
-        n, n_out = d.shape
-        n_in = a.shape[1]
+    def backward(d: Any, at: Any, w: Any, G: Any, w_off: int, b_off: int, prev: Any,
+                 blas: int) -> None:
+        """dW = d @ at.T, db = row sums of d, and prev = w.T @ d when prev is not empty
+        (all a feature per row)."""
+        n_out, n_in = w.shape
+        n = d.shape[1]
         gw = G[w_off:w_off + n_out * n_in].reshape((n_out, n_in))
         if blas:
-            np.dot(d.T, a, gw)
+            np.dot(d, at.T, gw)
         else:
-            gw[:, :] = 0
-            for i in range(n):
-                for j in range(n_out):
-                    dij = d[i, j]
-                    for k in range(n_in):
-                        gw[j, k] += dij * a[i, k]
+            for j in range(n_out):
+                for k in range(n_in):
+                    gw[j, k] = dot(d[j], at[k])
         if b_off >= 0:
-            gb = G[b_off:b_off + n_out]
-            gb[:] = 0
-            for i in range(n):
-                for j in range(n_out):
-                    gb[j] += d[i, j]
-        if prev.shape[1] == n_in and prev.shape[0] == n:
+            for j in range(n_out):
+                G[b_off + j] = total(d[j])
+        if prev.shape[0] == n_in:
             if blas:
-                np.dot(d, w, prev)
+                np.dot(w.T, d, prev)
             else:
-                prev[:, :] = 0
-                for i in range(n):
-                    for j in range(n_out):
-                        dij = d[i, j]
-                        for k in range(n_in):
-                            prev[i, k] += dij * w[j, k]
-
-    @njit
-    def update(P: Any, G: Any, S0: Any, S1: Any, S2: Any, hp: Any, kind: int,
-               cast: Any) -> None:
-        """One optimizer update of every parameter, in the optimizer's own order of
-        operations (optim/optimizers.py), the settings cast to the parameters' dtype."""
-        lr, wd, t = hp[0], hp[1], hp[12]
-        maximize = hp[5] != 0
-        cast[0] = lr
-        lr_c = cast[0]
-        cast[0] = wd
-        wd_c = cast[0]
-        if kind == 0:  # SGD
-            mom = hp[2]
-            cast[0] = mom
-            mom_c = cast[0]
-            cast[0] = 1 - hp[3]
-            damp_c = cast[0]
-            nesterov = hp[4] != 0
-            for i in range(P.size):
-                g = -G[i] if maximize else G[i]
-                if wd != 0:
-                    g = g + wd_c * P[i]
-                if mom != 0:
-                    if t == 1:
-                        S0[i] = g
-                    else:
-                        S0[i] *= mom_c
-                        S0[i] += damp_c * g if hp[3] != 0 else g
-                    g = g + mom_c * S0[i] if nesterov else S0[i]
-                P[i] -= lr_c * g
-        elif kind == 1:  # Adam, AdamW
-            b1, b2 = hp[6], hp[7]
-            cast[0] = b1
-            b1_c = cast[0]
-            cast[0] = 1 - b1
-            nb1_c = cast[0]
-            cast[0] = b2
-            b2_c = cast[0]
-            cast[0] = 1 - b2
-            nb2_c = cast[0]
-            cast[0] = math.sqrt(1 - b2 ** t)
-            bc2_c = cast[0]
-            cast[0] = hp[8]
-            eps_c = cast[0]
-            cast[0] = lr / (1 - b1 ** t)
-            step_c = cast[0]
-            cast[0] = 1 - lr * wd
-            shrink_c = cast[0]
-            decoupled = hp[10] != 0
-            amsgrad = hp[9] != 0
-            for i in range(P.size):
-                g = -G[i] if maximize else G[i]
-                if wd != 0:
-                    if decoupled:
-                        P[i] *= shrink_c
-                    else:
-                        g = g + wd_c * P[i]
-                S0[i] *= b1_c
-                S0[i] += nb1_c * g
-                S1[i] *= b2_c
-                S1[i] += nb2_c * (g * g)
-                v = S1[i]
-                if amsgrad:
-                    S2[i] = max(S2[i], v)
-                    v = S2[i]
-                denom = np.sqrt(v)
-                denom /= bc2_c
-                denom += eps_c
-                P[i] -= step_c * (S0[i] / denom)
-        elif kind == 2:  # RMSprop (its alpha in beta1's slot)
-            alpha = hp[6]
-            cast[0] = alpha
-            alpha_c = cast[0]
-            cast[0] = 1 - alpha
-            nalpha_c = cast[0]
-            cast[0] = hp[8]
-            eps_c = cast[0]
-            cast[0] = hp[2]
-            mom_c = cast[0]
-            centered = hp[11] != 0
-            for i in range(P.size):
-                g = -G[i] if maximize else G[i]
-                if wd != 0:
-                    g = g + wd_c * P[i]
-                S0[i] *= alpha_c
-                S0[i] += nalpha_c * (g * g)
-                if centered:
-                    S1[i] *= alpha_c
-                    S1[i] += nalpha_c * g
-                    denom = np.sqrt(S0[i] - S1[i] * S1[i])
-                else:
-                    denom = np.sqrt(S0[i])
-                denom += eps_c
-                if hp[2] > 0:
-                    S2[i] *= mom_c
-                    S2[i] += g / denom
-                    P[i] -= lr_c * S2[i]
-                else:
-                    P[i] -= lr_c * (g / denom)
+                for k in range(n_in):
+                    w0 = w[0, k]
+                    for i in range(n):
+                        prev[k, i] = w0 * d[0, i]
+                    for j in range(1, n_out):
+                        wj = w[j, k]
+                        for i in range(n):
+                            prev[k, i] += wj * d[j, i]
 
     @njit
     def train_step(x: Any, y: Any, labels: Any, P: Any, G: Any, S0: Any, S1: Any, S2: Any,
                    work: Any, meta: Any, hp: Any, loss: int, optimizer: int) -> float:
-        """Forward, loss, backward and (optimizer >= 0) the update; returns the loss."""
+        """Forward, loss, backward and (optimizer >= 0) the update; returns the loss, or
+        -inf (having changed nothing) where a label is not one of the classes."""
         n = x.shape[0]
         layers = meta.shape[0]
-        if loss == 2:  # a label outside the classes: nothing changes, the caller runs eagerly
+        last = layers - 1
+        if loss == 2:
             if labels.shape[0] != n:
                 return -np.inf
             for i in range(n):
-                if labels[i] < 0 or labels[i] >= meta[layers - 1, 1]:
+                if labels[i] < 0 or labels[i] >= meta[last, 1]:
                     return -np.inf
         cast = np.empty(1, P.dtype)  # a float64 setting cast to the dtype, as NumPy does
-        empty = np.empty((0, 0), P.dtype)
         cast[0] = hp[14]
         floor = cast[0]
         cast[0] = 1
         one = cast[0]
-        a = x
+        # the batch a feature per row, where the first layer's loops read it
+        xt = np.ascontiguousarray(x.T) if meta[0, 7] == 0 else np.empty((0, 0), P.dtype)
         for layer in range(layers):
-            n_in, n_out, w_off, b_off = meta[layer, 0], meta[layer, 1], meta[layer, 2], \
-                meta[layer, 3]
-            act, a_off = meta[layer, 4], meta[layer, 5]
+            n_in, n_out, w_off = meta[layer, 0], meta[layer, 1], meta[layer, 2]
+            a_off = meta[layer, 5]
             w = P[w_off:w_off + n_out * n_in].reshape((n_out, n_in))
-            z = work[a_off:a_off + n * n_out].reshape((n, n_out))
-            linear(a, w, P, b_off, z, meta[layer, 7])
+            zt = work[a_off:a_off + n * n_out].reshape((n_out, n))
+            if layer == 0:
+                if meta[0, 7]:
+                    linear(x.T, w, P, meta[0, 3], zt, 1)
+                else:
+                    linear(xt, w, P, meta[0, 3], zt, 0)
+            else:
+                p_off = meta[layer - 1, 5]
+                at = work[p_off:p_off + n * n_in].reshape((n_in, n))
+                linear(at, w, P, meta[layer, 3], zt, meta[layer, 7])
             cast[0] = hp[15 + layer]
-            activate(z, act, cast[0], floor, one)
-            a = z
-        last = layers - 1
-        d_off, n_out = meta[last, 6], meta[last, 1]
-        d = work[d_off:d_off + n * n_out].reshape((n, n_out))
-        value = loss_and_delta(a, y, labels, d, loss, hp[13], floor, one, cast)
+            activate(zt, meta[layer, 4], cast[0], floor, one)
+        a_off, d_off, n_out = meta[last, 5], meta[last, 6], meta[last, 1]
+        out = work[a_off:a_off + n * n_out].reshape((n_out, n))
+        d = work[d_off:d_off + n * n_out].reshape((n_out, n))
+        value = loss_and_delta(out, y, labels, d, loss, hp[13], floor, one, cast)
         cast[0] = hp[15 + last]
-        times_derivative(d, a, meta[last, 4], cast[0], one)
+        times_derivative(d, out, meta[last, 4], cast[0], one)
         for layer in range(last, -1, -1):
             n_in, n_out = meta[layer, 0], meta[layer, 1]
-            w_off, d_off = meta[layer, 2], meta[layer, 6]
+            w_off, d_off, b_off = meta[layer, 2], meta[layer, 6], meta[layer, 3]
             w = P[w_off:w_off + n_out * n_in].reshape((n_out, n_in))
-            d = work[d_off:d_off + n * n_out].reshape((n, n_out))
+            d = work[d_off:d_off + n * n_out].reshape((n_out, n))
             if layer == 0:
-                backward_layer(d, x, w, G, w_off, meta[layer, 3], empty, meta[layer, 7])
+                none = np.empty((0, 0), P.dtype)
+                if meta[0, 7]:
+                    backward(d, x.T, w, G, w_off, b_off, none, 1)
+                else:
+                    backward(d, xt, w, G, w_off, b_off, none, 0)
             else:
                 a_off, p_off = meta[layer - 1, 5], meta[layer - 1, 6]
-                a = work[a_off:a_off + n * n_in].reshape((n, n_in))
-                prev = work[p_off:p_off + n * n_in].reshape((n, n_in))
-                backward_layer(d, a, w, G, w_off, meta[layer, 3], prev, meta[layer, 7])
+                at = work[a_off:a_off + n * n_in].reshape((n_in, n))
+                prev = work[p_off:p_off + n * n_in].reshape((n_in, n))
+                backward(d, at, w, G, w_off, b_off, prev, meta[layer, 7])
                 cast[0] = hp[15 + layer - 1]
-                times_derivative(prev, a, meta[layer - 1, 4], cast[0], one)
+                times_derivative(prev, at, meta[layer - 1, 4], cast[0], one)
         if optimizer >= 0:
             update(P, G, S0, S1, S2, hp, optimizer, cast)
         return value
@@ -375,5 +314,5 @@ def _build(numba: Any) -> Any:
     ns.train_step = train_step
     # the parts, for tests and profiling
     ns.linear, ns.activate, ns.times_derivative = linear, activate, times_derivative
-    ns.loss_and_delta, ns.backward_layer, ns.update = loss_and_delta, backward_layer, update
+    ns.loss_and_delta, ns.backward, ns.update = loss_and_delta, backward, update
     return ns
