@@ -40,6 +40,7 @@ KINDS = ("numeric", "boolean", "categorical", "datetime", "dropped")
 """How a column can be used."""
 
 _ID_MIN_ROWS = 20  # below this, "every value distinct" says nothing
+_CYCLE_ROWS = 20  # a counter whose values fill this many rows each on average is a cycle
 _TEXT_MIN_LENGTH = 25  # average characters of a free-text column
 _DATE_HEAD = 500  # the cells that decide whether text is dates
 _BLOCK_BYTES = 4 << 20  # numeric columns are read in blocks of about this size
@@ -207,7 +208,11 @@ def _decide(name: str, e: _Evidence, chosen: bool) -> ColumnPlan:
             if e.unique is not None:
                 return ColumnPlan(name, "dropped", "identifier-like: whole numbers, every "
                                                    "value distinct; --features keeps it")
-            if e.steps and e.ones / e.steps >= 0.9:  # a row counter, such as a sample number
+            # A row counter, such as a sample number (restarting per group, too); not a
+            # cycle whose every value fills many rows, such as the hour of day in hourly
+            # data (ISLP's Bikeshare: 0..23 over 8,645 rows, its most telling column).
+            if e.steps and e.ones / e.steps >= 0.9 and \
+                    (e.high - e.low + 1) * _CYCLE_ROWS >= n:
                 return ColumnPlan(name, "dropped", "identifier-like: counts up by one from "
                                                    "row to row; --features keeps it")
         if e.low == e.high:
