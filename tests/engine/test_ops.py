@@ -192,3 +192,41 @@ def test_ops_cover_every_listed_function() -> None:
               "stack"]
     for name in listed:
         assert callable(getattr(cr, name)), name
+
+
+def test_relu_backward_is_the_gradient_times_the_mask_exactly():
+    # NumPy's fast path (g times the boolean mask) and the standard one (g times the mask cast
+    # to g's dtype) give these numbers, signed zeros and NaN included.
+    rng = np.random.default_rng(0)
+    xv = rng.standard_normal((64, 33)).astype(np.float32)
+    g = rng.standard_normal((64, 33)).astype(np.float32)
+    g[0, :5] = [np.nan, -0.0, np.inf, -np.inf, 1.0]
+    xv[0, :5] = 1.0
+    x = cr.tensor(xv, requires_grad=True)
+    (cr.relu(x) * cr.tensor(g)).sum().backward()
+    got = np.asarray(x.grad)
+    want = g * (xv > 0).astype(np.float32)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
+    assert (np.signbit(got) == np.signbit(want)).all()
+
+
+@pytest.mark.parametrize("shape", [(5, 3, 7), (2, 3, 4, 7), (4, 1, 7)])
+def test_linear_of_nd_inputs_equals_linear_row_by_row(shape):
+    # N-D inputs run as one (N*L, in) product: the values and all three gradients are those of
+    # the 2-D rows.
+    rng = np.random.default_rng(1)
+    xv = rng.standard_normal(shape)
+    wv, bv = rng.standard_normal((6, 7)), rng.standard_normal(6)
+    gv = rng.standard_normal((*shape[:-1], 6))
+    got, want = [], []
+    for x_of, g_of, into in ((lambda: xv, lambda: gv, got),
+                             (lambda: xv.reshape(-1, 7), lambda: gv.reshape(-1, 6), want)):
+        x, w, b = (cr.tensor(a, requires_grad=True) for a in (x_of(), wv, bv))
+        out = cr.linear(x, w, b)
+        (out * cr.tensor(g_of())).sum().backward()
+        into += [np.asarray(out.data).reshape(-1, 6), np.asarray(x.grad).reshape(-1, 7),
+                 np.asarray(w.grad), np.asarray(b.grad)]
+    assert got[0].shape == want[0].shape
+    for a, b_ in zip(got, want):
+        np.testing.assert_allclose(a, b_, rtol=1e-12, atol=1e-12)
