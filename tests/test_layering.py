@@ -244,8 +244,9 @@ def test_data_imports_only_errors_and_io():
 
 
 # Every area of the package and its floor: an area imports only areas on lower floors, or
-# beside it on its own floor (no module circle is still checked above).  This is the
-# README's "Layout" paragraph as data; a new area must be placed here.
+# beside it on its own floor (no module circle is still checked above).  docs/guide/layout.md
+# lists these floors in words (tests/docs/test_layout_page.py checks that the two agree); a new
+# area must be placed here.
 FLOORS = {
     "errors": 0, "version": 0,
     "engine": 1, "io": 1,
