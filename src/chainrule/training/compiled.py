@@ -7,7 +7,14 @@ chain of fully connected layers with element-wise activations and one of the sta
 :func:`compile` records that step (``chainrule.engine.record``), recognises the chain, and
 from then on runs the same arithmetic as straight-line NumPy into buffers allocated once
 (``out=`` everywhere, no graph), then the optimizer's own ``step()``, so the optimizer's state,
-parameter groups and schedules behave exactly as in eager mode.
+parameter groups and schedules behave exactly as in eager mode.  With numba installed
+(``pip install chainrule[fast]``) a step whose optimizer is SGD, Adam, AdamW or RMSprop with
+one parameter group runs instead as one call of a compiled kernel
+(:mod:`chainrule.training.kernel` over the flat buffers of :mod:`chainrule.training.flat`):
+forward, loss, backward and update together, with the parameters, gradients and optimizer
+state as views the user's tensors and ``state_dict()`` still show.  A step the kernel cannot
+run replays the NumPy plan, with one :class:`~chainrule.training.flat.KernelFallbackWarning`
+saying why.
 
 The plan is checked before it is trusted: on the recorded batch it must reproduce the eager
 loss and every gradient (to 1e-9 relative in float64, 1e-4 in float32).  Anything it does not
