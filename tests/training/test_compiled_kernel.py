@@ -19,8 +19,9 @@ from chainrule import nn
 from chainrule.training import kernel
 from chainrule.training.flat import KernelFallbackWarning
 
-pytest.importorskip("numba")
-pytestmark = pytest.mark.cpu_only
+# the kernel needs numba (chainrule[fast]); CHAINRULE_NO_NUMBA=1 turns it off
+pytestmark = [pytest.mark.cpu_only,
+              pytest.mark.skipif(kernel.kernels() is None, reason="needs numba")]
 
 ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
         "leaky_relu": lambda: nn.LeakyReLU(0.2), "identity": nn.Identity}
