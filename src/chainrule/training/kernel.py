@@ -171,14 +171,15 @@ def _build(numba: Any) -> Any:
                     value += diff * diff
                     d[j, i] = diff * c
         elif kind == 1:  # binary cross-entropy from the logits
+            # the terms summed apart: a running sum in the loop would stop it vectorising
+            terms = np.empty(n, np.float64)
             for j in range(k):
                 for i in range(n):
                     u = out[j, i]
-                    d[j, i] = vexp(-abs(u))
-                    term = vlog1p(d[j, i]) + max(u, zero) - u * y[i, j]
-                    value += term
-                    d[j, i] = vexp(-max(u, floor))
-                    d[j, i] = (one / (one + d[j, i]) - y[i, j]) * s
+                    t = y[i, j]
+                    terms[i] = vlog1p(vexp(-abs(u))) + max(u, zero) - u * t
+                    d[j, i] = (one / (one + vexp(-max(u, floor))) - t) * s
+                value += total(terms)
         else:  # cross-entropy over the classes of each example
             m = out[0].copy()
             for j in range(1, k):
