@@ -105,7 +105,7 @@ def read_table(cfg: TrainConfig, comm: Any = None) -> PreparedData:
             unseen.setdefault(column, [])
             unseen[column] += [v for v in values if v not in unseen[column]]
     seen = unknown_warning(unseen, "validation or test rows hold categories absent from the "
-                                   "training split, encoded")
+                                   "training split, encoded", encoder.target_encoded)
     if seen:
         notes.append(seen)
     return PreparedData(X, target.y, target.task, encoder.feature_names, target.class_names,

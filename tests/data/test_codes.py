@@ -110,3 +110,67 @@ def test_a_damaged_table_is_refused(damage, match):
     damage(d)
     with pytest.raises(DataError, match=match):
         Codes.from_dict(d, "column 0")
+
+
+def _rare_and_unseen():
+    text, y = _column()
+    frame = pd.DataFrame({"many": text})
+    counts = frame["many"].value_counts()
+    rare = str(counts.index[-1])
+    assert counts.iloc[-1] < RARE
+    return frame, y, rare
+
+
+def test_a_rare_training_value_is_known_and_an_unseen_one_is_refused_when_asked():
+    frame, y, rare = _rare_and_unseen()
+    enc = TableEncoder(infer_columns(frame), unknown="error").fit(frame, target=y)
+    codes = enc.columns[0].codes
+    assert rare in codes.rare and len(codes.rare) == codes.pooled
+    rows = pd.DataFrame({"many": [codes.categories[0], rare, None]})
+    X = enc.transform(rows)  # a rare training value is not unseen: no error
+    np.testing.assert_array_equal(X[1], codes.table[codes.rare_level])
+    again = TableEncoder.from_dict(enc.to_dict())  # the model-file form keeps the rare names
+    assert again.columns[0].codes.rare == codes.rare
+    new = pd.DataFrame({"many": [codes.categories[0], "never-seen"]})
+    for e in (enc, again):
+        with pytest.raises(DataError, match=r"column 'many' holds the value 'never-seen' not "
+                                            r"seen in training \(first at row 3\)"):
+            e.transform(new)
+    # the default policy reads the rare level and lists the value, as the one-hot path does
+    X = enc.transform(new, "zeros")
+    np.testing.assert_array_equal(X[1], codes.table[codes.rare_level])
+    assert enc.unknown == {"many": ["never-seen"]} and enc.target_encoded == ["many"]
+    enc.transform(rows, "zeros")
+    assert enc.unknown == {}
+
+
+def test_a_model_file_without_the_rare_names_takes_any_value():
+    frame, y, rare = _rare_and_unseen()
+    d = TableEncoder(infer_columns(frame), unknown="error").fit(frame, target=y).to_dict()
+    del d["columns"][0]["codes"]["rare"]  # as written before the names were kept
+    old = TableEncoder.from_dict(d)
+    assert old.columns[0].codes.rare is None
+    X = old.transform(pd.DataFrame({"many": [rare, "never-seen"]}))
+    np.testing.assert_array_equal(X[0], X[1])
+    assert old.unknown == {}
+
+
+@pytest.mark.parametrize("damage", [
+    lambda d: d.update(rare=["x"] * d["pooled"]),
+    lambda d: d.update(rare=d["rare"][:-1]),
+    lambda d: d.update(rare=d["rare"][:-1] + [d["categories"][0]]),
+    lambda d: d.update(rare="x"),
+])
+def test_a_damaged_rare_list_is_refused(damage):
+    text, y = _column()
+    d = fit_codes([text], y, None)[0].to_dict()
+    damage(d)
+    with pytest.raises(DataError, match=r"codes\.rare"):
+        Codes.from_dict(d, "column 0")
+
+
+def test_the_warning_says_how_each_column_read_its_unseen_values():
+    from chainrule.data.columns import unknown_warning
+    text = unknown_warning({"zip": ["0150"]}, "test rows hold new categories, encoded", ["zip"])
+    assert text == ("test rows hold new categories, encoded as the column's rare categories: "
+                    "column 'zip': '0150'")

@@ -12,7 +12,9 @@ becomes a few numbers per row, whatever the number of categories:
 - the category's **frequency** (its share of the training rows).
 
 Categories with fewer than :data:`RARE` training rows are pooled into one "rare" level, which
-also encodes a category not seen in training; a missing cell is its own level.
+also encodes a category not seen in training (unless unseen values are refused: the encoding
+keeps the names of the pooled categories, at most one per training row, to tell the two
+apart); a missing cell is its own level.
 
 **Cross-fitting.**  On the training rows themselves the target mean is computed out of fold:
 the rows are dealt into :data:`FOLDS` folds (at random, seeded) and each row gets the means
@@ -85,13 +87,16 @@ class Codes:
     """A fitted target encoding of one column: ``categories`` (those with :data:`RARE` or
     more training rows), ``table``: one row of numbers (``outputs``) per category, then the
     rare level (rare and unseen categories), then the missing level; ``pooled``: how many
-    categories the rare level holds.  ``oof`` (not saved) holds the training rows' own
-    out-of-fold numbers, for :meth:`encode` of those rows."""
+    categories the rare level holds, ``rare``: their names (None in a model file written
+    before they were kept: then any value not among ``categories`` is taken as rare).
+    ``oof`` (not saved) holds the training rows' own out-of-fold numbers, for
+    :meth:`encode` of those rows."""
 
     categories: list[str]
     table: np.ndarray
     outputs: list[str]
     pooled: int = 0
+    rare: list[str] | None = field(default=None, repr=False)
     oof: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -103,11 +108,18 @@ class Codes:
         return len(self.categories) + 1
 
     def levels(self, text: Sequence[str | None]) -> tuple[np.ndarray, list[str]]:
-        """Each cell's row of :attr:`table`, and the values not seen in training (as pooled,
-        or unseen: both read the rare level)."""
+        """Each cell's row of :attr:`table`, and the values not seen in training with the
+        first row of each (they read the rare level, as the pooled rare categories do; with
+        :attr:`rare` unknown, every value outside :attr:`categories` counts as unseen).
+
+        >>> c = Codes(["a"], np.zeros((3, 2)), ["mean", "frequency"], 1, ["b"])
+        >>> c.levels(["a", "b", None, "z", "z"])
+        (array([0, 1, 2, 1, 1]), {'z': 3})
+        """
         index = {c: i for i, c in enumerate(self.categories)}
+        index.update((c, self.rare_level) for c in self.rare or ())
         out = np.empty(len(text), dtype=np.int64)
-        unseen: dict[str, None] = {}
+        unseen: dict[str, int] = {}
         for r, t in enumerate(text):
             if t is None:
                 out[r] = self.missing_level
@@ -115,17 +127,20 @@ class Codes:
                 i = index.get(t)
                 if i is None:
                     i = self.rare_level
-                    unseen.setdefault(t)
+                    unseen.setdefault(t, r)
                 out[r] = i
-        return out, list(unseen)
+        return out, unseen
 
     def encode(self, text: Sequence[str | None]) -> np.ndarray:
         """The numbers of each cell (rows x outputs)."""
         return self.table[self.levels(text)[0]]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"categories": list(self.categories), "table": self.table.tolist(),
-                "outputs": list(self.outputs), "pooled": int(self.pooled)}
+        d = {"categories": list(self.categories), "table": self.table.tolist(),
+             "outputs": list(self.outputs), "pooled": int(self.pooled)}
+        if self.rare is not None:
+            d["rare"] = list(self.rare)
+        return d
 
     @classmethod
     def from_dict(cls, d: Any, where: str) -> Codes:
@@ -149,7 +164,13 @@ class Codes:
         pooled = d.get("pooled", 0)
         if not isinstance(pooled, int) or isinstance(pooled, bool) or pooled < 0:
             raise DataError(f"{where}: codes.pooled must be a count")
-        return cls(list(cats), table, list(outputs), pooled)
+        rare = d.get("rare")
+        if rare is not None and (
+                not isinstance(rare, list) or not all(isinstance(c, str) for c in rare)
+                or len(rare) != pooled or len(set(rare)) != len(rare) or set(rare) & set(cats)):
+            raise DataError(f"{where}: codes.rare must list the {pooled} pooled categories, "
+                            "distinct and apart from codes.categories")
+        return cls(list(cats), table, list(outputs), pooled, None if rare is None else list(rare))
 
 
 def _targets(y: np.ndarray, classes: Sequence[str] | None) -> np.ndarray:
@@ -231,7 +252,8 @@ def fit_codes(texts: Sequence[Sequence[str | None]], y: np.ndarray,
         oof_means = (ls.sum(axis=1, keepdims=True) - ls + k * prior) / \
             (lc.sum(axis=1, keepdims=True) - lc + k)[:, :, None]
         level_names = [names[i] for i in np.flatnonzero(kept)]
-        codes_mine = Codes(level_names, table, outputs_of(classes, t.shape[1]), n_rare)
+        codes_mine = Codes(level_names, table, outputs_of(classes, t.shape[1]), n_rare,
+                           [names[i] for i in np.flatnonzero(~kept)])
         row_level = np.asarray(level_of[[where[u] for u in uniques]] if uniques else [],
                                dtype=np.int64)
         mine = np.where(codes < 0, n_levels - 1, row_level[np.maximum(codes, 0)]

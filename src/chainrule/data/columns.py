@@ -216,6 +216,11 @@ class TableEncoder:
         return out
 
     @property
+    def target_encoded(self) -> list[str]:
+        """The columns target encoded (:mod:`chainrule.data.codes`) rather than one-hot."""
+        return [f.name for f in self.columns if f.codes is not None]
+
+    @property
     def input_columns(self) -> list[str]:
         """The table columns the encoder reads (dropped ones excluded)."""
         return [f.name for f in self.columns if f.kind != "dropped"]
@@ -224,8 +229,8 @@ class TableEncoder:
                   fitted_rows: Any = None) -> np.ndarray:
         """The float64 feature matrix of ``frame``.  Unseen categories become all-zero rows
         and are listed in :attr:`unknown`; ``unknown="error"`` refuses them instead (default:
-        the encoder's :attr:`unknown_policy`).  In a target-encoded column any value is
-        taken: an unseen one reads the level of the rare categories.  ``fitted_rows``: the
+        the encoder's :attr:`unknown_policy`).  In a target-encoded column an unseen value
+        reads the level of the rare categories (listed, or refused, alike).  ``fitted_rows``: the
         positions in ``frame`` of the rows :meth:`fit` was given, in that order, which get
         their out-of-fold target encodings (the rows of one :meth:`fit`, in the same
         process)."""
@@ -252,7 +257,7 @@ class TableEncoder:
             parts, where = self._parts(frame, chunk)
             for f in chunk:
                 if f.codes is not None:
-                    block = self._coded(frame, f, fitted_rows)
+                    block = self._coded(frame, f, fitted_rows, unknown)
                     X[:, k:k + block.shape[1]] = block
                     k += block.shape[1]
                     continue
@@ -277,13 +282,14 @@ class TableEncoder:
                             f"{quote(self.feature_names[c])}; features must be finite")
         return X
 
-    def _coded(self, frame: Any, f: FittedColumn, fitted_rows: Any) -> np.ndarray:
-        """A target-encoded column's numbers (the fitted rows' own out of fold).  Any value
-        is taken, whatever the policy for unseen values: one not among the frequent
-        categories reads the rare level (the model file keeps the frequent ones only, so a
-        rare training value and an unseen one cannot be told apart, nor need they be)."""
+    def _coded(self, frame: Any, f: FittedColumn, fitted_rows: Any,
+               unknown: str) -> np.ndarray:
+        """A target-encoded column's numbers (the fitted rows' own out of fold).  A value not
+        seen in training reads the rare level, and is listed in :attr:`unknown`, or refused
+        with ``unknown="error"`` (a model file written before the encoding kept its rare
+        categories' names cannot tell them from unseen ones, and takes any value)."""
         assert f.codes is not None
-        levels, _ = f.codes.levels(column_strings(frame, f.name))
+        levels, unseen = f.codes.levels(column_strings(frame, f.name))
         out = f.codes.table[levels]
         if fitted_rows is not None:
             rows = np.asarray(fitted_rows)
@@ -291,6 +297,14 @@ class TableEncoder:
                 raise DataError(f"column {quote(f.name)}: fitted_rows must be the rows the "
                                 "encoder was fitted on, in the same process")
             out[rows] = f.codes.oof
+        if unseen and f.codes.rare is not None:
+            if unknown == "error":
+                row = next(iter(unseen.values()))
+                raise DataError(f"{source(frame)}column {quote(f.name)} holds "
+                                f"{_values(unseen)} not seen in training (first at row "
+                                f"{record_number(frame, row)}); the known categories are "
+                                f"{names_list(f.codes.categories + f.codes.rare)}")
+            self.unknown[f.name] = list(unseen)
         return out
 
     def _one_hot(self, frame: Any, f: FittedColumn, unknown: str) -> np.ndarray:
@@ -371,18 +385,25 @@ def _values(values: Any, limit: int = 5) -> str:
 
 
 def unknown_warning(unknown: dict[str, list[str]],
-                    lead: str = "categories not seen in training were encoded") -> str:
+                    lead: str = "categories not seen in training were encoded",
+                    pooled: Sequence[str] = ()) -> str:
     """One line about the unseen categories an encoder met (empty when there were none);
-    ``lead`` says where they were met.
+    ``lead`` says where they were met; ``pooled``: the target-encoded columns (see
+    :attr:`TableEncoder.target_encoded`), whose unseen values read the rare categories' level.
 
     >>> unknown_warning({"city": ["Oslo"]}, "test rows hold new categories, encoded")
     "test rows hold new categories, encoded as all zeros: column 'city': 'Oslo'"
+    >>> unknown_warning({"city": ["Oslo"], "zip": ["0150"]}, pooled=["zip"])
+    "categories not seen in training were encoded as all zeros: column 'city': 'Oslo'; as the \
+column's rare categories: column 'zip': '0150'"
     """
     if not unknown:
         return ""
-    parts = []
+    groups: dict[str, list[str]] = {}
     for col, vals in unknown.items():
         shown = ", ".join(quote(v, 30) for v in vals[:5])
         more = f" (and {len(vals) - 5} more)" if len(vals) > 5 else ""
-        parts.append(f"column {quote(col)}: {shown}{more}")
-    return f"{lead} as all zeros: " + "; ".join(parts)
+        how = "as the column's rare categories" if col in pooled else "as all zeros"
+        groups.setdefault(how, []).append(f"column {quote(col)}: {shown}{more}")
+    return f"{lead} " + "; ".join(f"{how}: " + "; ".join(parts)
+                                  for how, parts in sorted(groups.items()))

@@ -91,12 +91,14 @@ class TrainConfig:
         help="leave these columns out"))
     categorical: list[str] = field(default_factory=list, metadata=option(
         "--categorical", group=_COLUMNS, parse=parse_names, action="extend", metavar="A,B,...",
-        help="one-hot encode these columns (e.g. integer codes)"))
+        help="treat these columns as categories, e.g. integer codes (one-hot, or target "
+             "encoded past 50 values)"))
     unknown: str = field(default="zeros", metadata=option(
         "--unknown", group=_COLUMNS, choices=("zeros", "error"),
         check=one_of("zeros", "error"),
         help="what predict does with a category unseen in training: encode it as all zeros "
-             "with a warning (default) or refuse the file"))
+             "(a target-encoded column: as its rare categories) with a warning (default) or "
+             "refuse the file"))
     layers: list[int] | None = field(default=None, metadata=option(
         "--layers", group="model", parse=parse_layers, check=check_layers, metavar="SIZES",
         spell=lambda v: ",".join(map(str, v)),

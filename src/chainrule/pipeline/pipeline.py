@@ -81,6 +81,13 @@ class Pipeline:
         return dict(table.unknown) if table is not None else {}
 
     @property
+    def target_encoded(self) -> list[str]:
+        """The table columns target encoded rather than one-hot (their unseen values read
+        the rare categories' level, not all zeros)."""
+        table = self.table
+        return list(table.target_encoded) if table is not None else []
+
+    @property
     def n_inputs(self) -> int:
         """Features the network takes."""
         return int(self.network.parameters()[0].data.shape[1])
