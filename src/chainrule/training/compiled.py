@@ -59,9 +59,10 @@ from .. import nn
 from ..engine import Tensor, record
 from ..errors import ConfigError
 from . import kernel
+from .discover import find_optimizer, model_and_loss
 from .flat import FlatStep, KernelFallbackWarning, KernelRefusedError
 from .plan import Plan, UnsupportedStepError, as_array, model_output, read_chain, weights
-from .watch import Watch, leaves_no_trace, names_used, step_bindings
+from .watch import Watch, leaves_no_trace, step_bindings
 
 __all__ = ["CompiledGradients", "CompiledStep", "capture", "compile", "flat_step"]
 
@@ -156,7 +157,7 @@ class CompiledStep:
         self.optimizer = optimizer
         if optimizer is None and step_fn is not None:  # found again at each capture
             self._optimizer_found = True
-            object.__setattr__(self, "optimizer", _find_optimizer(step_fn))
+            object.__setattr__(self, "optimizer", find_optimizer(step_fn))
         self.plan: Plan | None = None
         self.reason: str | None = None  # why the last capture fell back to eager
         self.watch: Watch | None = None
@@ -264,7 +265,7 @@ class CompiledStep:
         self.flat, self._flat_tried = None, False
         self._expected = []
         if self._optimizer_found:  # the step function may name another optimizer now
-            object.__setattr__(self, "optimizer", _find_optimizer(self.step_fn))
+            object.__setattr__(self, "optimizer", find_optimizer(self.step_fn))
         model, loss_fn, plan = self.model, self.loss_fn, None
         try:
             if self.optimizer is None:
@@ -273,7 +274,7 @@ class CompiledStep:
                     type(self.optimizer).__name__ == "LBFGS":
                 raise UnsupportedStepError("the optimizer re-evaluates the loss through a closure")
             if model is None or loss_fn is None:
-                model, loss_fn = _from_step(self.step_fn, self.optimizer, xb, yb)
+                model, loss_fn = model_and_loss(self.step_fn, self.optimizer, xb, yb)
             # The extra pass's floating-point warnings (overflow in a diverging model): the
             # eager run after it reports its own.  errstate holds per thread (and per context
             # in NumPy 2), where catch_warnings would swap the process's warning filters.
@@ -367,40 +368,6 @@ def _watch_plans(model: Any, loss_fn: Any, plans: Any, bindings: Any = ()) -> Wa
     return Watch((model, loss_fn), params, bindings, full=bool(real))
 
 
-def _groups(optimizer: Any) -> list[list[Any]]:
-    if optimizer is None:
-        return []
-    groups = getattr(optimizer, "param_groups", None)
-    if groups:
-        return [list(g["params"]) for g in groups]
-    return [list(getattr(optimizer, "params", []))]
-
-
-def _from_step(step_fn: Any, optimizer: Any, xb: Any, yb: Any) -> tuple[Any, Any]:
-    """Find the model and loss a user's step function uses, from what it refers to."""
-    refs = _referenced(step_fn)
-    owned = {id(p) for g in _groups(optimizer) for p in g}
-    models = [v for v in refs if isinstance(v, nn.Module)
-              and v.parameters() and all(id(p) in owned for p in v.parameters())
-              and not _is_loss_module(v)]
-    losses = [v for v in refs if _is_loss_module(v) or _is_loss_function(v)]
-    if len(models) != 1 or len(losses) != 1:
-        raise UnsupportedStepError("the step function's model and loss could not be found; "
-                                   "pass model= and loss_fn= to compile()")
-    return models[0], losses[0]
-
-
-def _is_loss_module(v: Any) -> bool:
-    # a built-in loss says so by its base class; a user's own XxxLoss module by its name
-    return isinstance(v, nn.losses.Loss) or (
-        isinstance(v, nn.Module) and type(v).__name__.endswith("Loss"))
-
-
-def _is_loss_function(v: Any) -> bool:
-    # the functional form of a loss of the table (F.mse_loss: MSELoss.function)
-    return any(v is cls.function for cls in nn.losses.LOSSES.values())
-
-
 def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # noqa: A001
             loss_fn: Callable[..., Tensor] | None = None, optimizer: Any = None
             ) -> CompiledStep:
@@ -423,14 +390,3 @@ def compile(step_fn: Callable[..., Any] | None = None, *, model: Any = None,  # 
     if step_fn is None and (model is None or loss_fn is None or optimizer is None):
         raise ConfigError("compile needs a step function, or model=, loss_fn= and optimizer=")
     return CompiledStep(step_fn, model=model, loss_fn=loss_fn, optimizer=optimizer)
-
-
-def _referenced(step_fn: Any) -> list[Any]:
-    """The objects a function names: its globals and closure cells that its code uses."""
-    return [value for _, _, value in names_used(step_fn)]
-
-
-def _find_optimizer(step_fn: Any) -> Any:
-    found = [v for v in _referenced(step_fn) if hasattr(v, "step")
-             and hasattr(v, "zero_grad") and not isinstance(v, nn.Module)]
-    return found[0] if len(found) == 1 else None
