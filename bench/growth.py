@@ -9,7 +9,8 @@ one untimed warm-up round, a timed round redone while the machine is loaded), pe
 with the order rotating every round.  The round at each point is sized to about a second of
 work, whatever the batch or width.  Prints one markdown table per curve: the median time per
 step of each peer, the median over rounds of the ratio against PyTorch (above 1: chainrule is
-faster) and the rounds' spread (slowest / fastest).  A step that grew linearly keeps its
+faster), the rounds' spread (slowest / fastest) and how many rounds the calibration task found
+the machine busy for (trust such a row less).  A step that grew linearly keeps its
 microseconds per sample flat; the table shows that column too.
 """
 
@@ -44,7 +45,8 @@ def steps_for(wl: workloads.Workload, least: int = 5, most: int = 200) -> int:
     (200, 5)
     """
     per_step = wl.flops_per_sample() * wl.batch
-    return max(least, min(most, round(ROUND_FLOPS / per_step)))
+    full = wl.n_samples // wl.batch      # every step a whole batch, within the data set
+    return min(full, max(least, min(most, round(ROUND_FLOPS / per_step))))
 
 
 def measure_point(curve: str, value: int, keys: list[str], args: argparse.Namespace,
@@ -94,13 +96,13 @@ def table(curve: str, points: list[dict[str, Any]], keys: list[str]) -> str:
     ...     "chainrule": {"step_seconds": 1e-4, "spread": 1.1, "vs_torch": 1.7},
     ...     "torch": {"step_seconds": 1.7e-4, "spread": 1.2}}}]
     >>> print(table("batch", pts, ["chainrule", "torch"]).splitlines()[-1])
-    | 32 | 100 | 170 | 3.12 | 5.31 | 1.70x | 1.10 / 1.20 |
+    | 32 | 100 | 170 | 3.12 | 5.31 | 1.70x | 1.10 / 1.20 | 0 of 0 |
     """
     knob = CURVES[curve][1]
     ours = [k for k in keys if k != "torch"]
     head = [knob, *[f"{k} us/step" for k in keys], *[f"{k} us/sample" for k in keys],
             *[f"{k} vs torch" for k in ours if "torch" in keys],
-            f"spread ({' / '.join(keys)})"]
+            f"spread ({' / '.join(keys)})", "rounds run while loaded"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for p in points:
         d = p["peers"]
@@ -110,7 +112,10 @@ def table(curve: str, points: list[dict[str, Any]], keys: list[str]) -> str:
         vs = [f"{d[k]['vs_torch']:.2f}x" if "vs_torch" in d.get(k, {}) else "-"
               for k in ours if "torch" in keys]
         spread = " / ".join(f"{d[k]['spread']:.2f}" if k in d else "-" for k in keys)
-        lines.append("| " + " | ".join([str(p["value"]), *us, *per, *vs, spread]) + " |")
+        rounds = [x for k in keys for x in d.get(k, {}).get("rounds", [])]
+        loaded = f"{sum(bool(x.get('loaded')) for x in rounds)} of {len(rounds)}"
+        lines.append("| " + " | ".join([str(p["value"]), *us, *per, *vs, spread, loaded])
+                     + " |")
     return "\n".join(lines)
 
 
