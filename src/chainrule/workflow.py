@@ -22,6 +22,7 @@ imports them from this module.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import os
 import time
@@ -39,7 +40,7 @@ from .errors import Option, OptionError, OptionWarning
 from .io import writes_to
 from .job import RunOptions, TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
-from .pipeline import Head, Pipeline, files
+from .pipeline import Head, Pipeline, blend, files
 from .predictor import (
     GradcheckReport,
     Predictor,
@@ -122,6 +123,9 @@ class TrainResult:
     """For classifiers, each split's full report (per-class precision, recall, F1, the
     confusion matrix...) beside the baseline of always answering the training rows'
     majority class; its single numbers are in ``metrics`` too."""
+    model_choice: str = ""
+    """Whether the network was averaged with a linear model, and why (one line; empty where
+    that was not tried: an architecture given, the course's job, no validation rows)."""
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -173,6 +177,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
         result = _fit(prep, d, fitted, run)
         if result.diverged:
             return result  # nothing is saved
+        _linear_term(cfg, prep, d, fitted, run, result, comm)
         scored = _score(fitted.pipeline, prep, result, comm)
         # the decision boundary is drawn over every rank's rows (every rank takes part)
         points = comm.gather((prep.X, prep.y)) if cfg.plots and prep.X.shape[1] == 2 and \
@@ -328,6 +333,71 @@ def _fit(prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run) -> Train
     return result
 
 
+def _linear_term(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted,
+                 run: _Run, result: TrainResult, comm: Any) -> None:
+    """With the default architecture, fit a linear model on the training rows too and keep
+    the network averaged with it where that lowers the validation loss
+    (:mod:`chainrule.pipeline.blend`: on small, mostly linear tables the early-stopped
+    network lands a little below a linear model).  The choice and both losses go into the
+    summary (saved in the model file) and :attr:`TrainResult.model_choice`."""
+    network = fitted.pipeline.network
+    if d.course or cfg.layers is not None or d.activation != "relu" or cfg.checkpoint or \
+            not len(prep.split_rows[1]) or not blend.can_merge(network):
+        return
+    tr, va, _ = prep.split
+    Z, y_fit = fitted.Z, fitted.y_fit
+    start = time.perf_counter()
+    if prep.task == "regression":
+        linear = blend.ridge(Z[tr], y_fit[tr], comm if cfg.distributed else None,
+                             dtype=network[0].weight.data.dtype)
+        how = f"ridge regression (penalty {blend.RIDGE:g})"
+    else:
+        linear = build_mlp(Z.shape[1], [], network[2].weight.data.shape[0],
+                           output=fitted.task.output, rng=cfg.seed)
+        loss = cfg.loss if cfg.loss != "auto" else fitted.task.loss
+        stop = [EarlyStopping("val_loss", patience=d.patience, restore_best_weights=True)] \
+            if d.patience else []
+        config = d.trainer_config(cfg, loss=loss, callbacks=stop, stream=None,
+                                  distributed=comm if cfg.distributed else False)
+        trainer = Trainer(linear, dataclasses.replace(config, verbose=0, checkpoint=None))
+        weights = {} if fitted.weights is None else {"sample_weight": fitted.weights[tr]}
+        with _collect_warnings(run.notes):
+            trainer.fit(Z[tr], y_fit[tr], d.epochs, validation_data=(Z[va], y_fit[va]),
+                        **weights)
+        how = "logistic regression (trained as the network was)"
+    run.seconds += time.perf_counter() - start
+    merged = blend.merge(network, linear)
+    # compared as the network is trained: log loss, or the squared error of the standardised
+    # target (in the target's own units a target near 1e300 would make it infinite)
+    classifier = fitted.pipeline.head.is_classifier
+    key = "log loss" if classifier else "mean squared error (standardised target)"
+    losses = []
+    for candidate in (network, merged):
+        fitted.pipeline.network = candidate
+        candidate.eval()
+        y_va, out = _gathered_outputs(fitted.pipeline, prep.X,
+                                      prep.y if classifier else y_fit, va, comm)
+        losses.append(float(fitted.pipeline.metrics(y_va, out)["log_loss"]) if classifier
+                      else float(np.mean((out - y_va.reshape(out.shape)) ** 2)))
+    chosen = losses[1] < losses[0]
+    fitted.pipeline.network = merged if chosen else network
+    hidden = merged[0].weight.data.shape[0]
+    run.summary["linear_term"] = {"linear_model": how, "averaged": chosen,
+                                  "validation_loss": {"network": losses[0],
+                                                      "averaged": losses[1]}}
+    if chosen:
+        result.model = merged
+        run.summary["architecture"] = [Z.shape[1], hidden, run.summary["architecture"][-1]]
+        result.model_choice = (
+            f"the network averaged with a {how}, as one network of {hidden} hidden units "
+            f"(validation {key} {losses[1]:.4g}, against {losses[0]:.4g} for the network "
+            "alone)")
+    else:
+        result.model_choice = (
+            f"the network alone (averaged with a {how}, validation {key} {losses[1]:.4g}, "
+            f"against {losses[0]:.4g})")
+
+
 def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run,
           result: TrainResult, scored: dict[str, tuple[np.ndarray, np.ndarray]],
           points: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -337,7 +407,8 @@ def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, 
                 "seconds": round(run.seconds, 3), "stop_reason": history.stop_reason,
                 "results": result.metrics, "baseline": result.baseline,
                 "val_split": cfg.val_split, "test_split": cfg.test_split,
-                "hidden_layers": d.layers, "lr": trainer.optimizer.initial_lr,
+                "hidden_layers": run.summary["architecture"][1:-1],
+                "lr": trainer.optimizer.initial_lr,
                 "processes": trainer.dist.size if trainer.dist is not None else 1}
     if "train" in result.reports:  # what 'chainrule evaluate' compares with
         report = result.reports["train"]
