@@ -123,3 +123,31 @@ def test_onnx_export_gives_chainrules_numbers_with_unseen_and_missing(flights, f
             ).astype(str).reshape(-1, 1)
     (values,) = session.run(None, feeds)
     np.testing.assert_allclose(values[:, 0], model.predict(rows), rtol=1e-4, atol=1e-3)
+
+
+def test_predict_with_unknown_error_refuses_an_unseen_tail_number_only(flights, flights_model,
+                                                                       tmp_path, capsys):
+    """A tail number seen in training, even one pooled as rare, is known; one never seen is
+    refused by ``chainrule predict --unknown error`` with the column, row and value named."""
+    from chainrule.cli.app import main
+
+    model = tmp_path / "m.safetensors"
+    flights_model.save(model)
+    codes = next(c for c in cr.tables.Predictor.load(model).table.columns
+                 if c.name == "tailnum").codes
+    assert codes.rare and len(codes.rare) == codes.pooled
+    rows = flights.drop(columns="arr_delay").iloc[:5].copy()
+    rows.loc[1, "tailnum"] = codes.rare[0]
+    rows.to_csv(tmp_path / "known.csv", index=False)
+    assert main(["predict", str(model), "--data", str(tmp_path / "known.csv"),
+                 "--unknown", "error"]) == 0
+    rows.loc[3, "tailnum"] = "N-NEVER-SEEN"
+    rows.to_csv(tmp_path / "new.csv", index=False)
+    capsys.readouterr()
+    assert main(["predict", str(model), "--data", str(tmp_path / "new.csv"),
+                 "--unknown", "error"]) != 0
+    err = capsys.readouterr().err
+    assert "column 'tailnum' holds the value 'N-NEVER-SEEN' not seen in training" in err
+    assert "row 5" in err  # the header is line 1: the 4th row is line 5
+    assert main(["predict", str(model), "--data", str(tmp_path / "new.csv")]) == 0
+    assert "'N-NEVER-SEEN'" in capsys.readouterr().err

@@ -39,8 +39,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--proba", action="store_true",
                    help="also write one probability column per class (classifiers)")
     p.add_argument("--unknown", choices=["zeros", "error"],
-                   help="unseen categories: all zeros with a warning, or refuse (default: "
-                        "what the model was trained with)")
+                   help="unseen categories: all zeros (in a target-encoded column, as its "
+                        "rare categories) with a warning, or refuse (default: what the model "
+                        "was trained with)")
 
 
 def run(args: argparse.Namespace) -> int:
