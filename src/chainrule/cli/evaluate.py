@@ -50,7 +50,7 @@ def warn_unknown(pred: Any) -> None:
     """Say how many unseen categories the model met (also used by ``predict``)."""
     from ..data.columns import unknown_warning
 
-    text = unknown_warning(pred.unknown)
+    text = unknown_warning(pred.unknown, pooled=pred.target_encoded)
     if text:
         warn(text + "; pass --unknown error to refuse such rows")
 
