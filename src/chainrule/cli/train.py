@@ -106,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         # the per-class numbers sit beside the splits, so each split stays flat numbers
         detail = {"class_report": {part: r.per_class() for part, r in result.reports.items()}}
-        choice = {"model": result.model_choice} if result.model_choice else {}
-        print(json_text({**result.metrics, **(detail if result.reports else {}), **choice}))
+        print(json_text({**result.metrics, **(detail if result.reports else {})}))
         return status
     for part, metrics in result.metrics.items():
         line = metrics_line(metrics)
