@@ -8,7 +8,9 @@ from typing import Any
 
 from ..errors import ConfigError, LayerIndexError, ShapeError
 from . import registry
+from .activations import ReLU
 from .module import Module, Shape
+from .pooling import MaxPool2d
 
 __all__ = ["Sequential"]
 
@@ -125,11 +127,28 @@ class Sequential(Module):
         return shape
 
     def forward(self, x: Any) -> Any:
-        for i, module in enumerate(self._modules.values()):
+        modules = tuple(self._modules.values())
+        i = 0
+        while i < len(modules):
+            module = modules[i]
             try:
-                x = module.forward(x)  # what module(x) does, one call shorter
+                # A ReLU then a MaxPool2d run as one pass (max and relu commute; with numba
+                # one compiled loop and one node): a LeNet-5 step, W5 median 4,137 -> 3,805
+                # us, W6 4,759 -> 4,630 us; the same numbers (tests/nn/test_container_fusion).
+                # Exact types only, with their class's forward: a subclass may compute
+                # something else, and summary() records shapes by wrapping each forward.
+                if type(module) is ReLU and i + 1 < len(modules) and \
+                        type(modules[i + 1]) is MaxPool2d and \
+                        "forward" not in module.__dict__ and \
+                        "forward" not in modules[i + 1].__dict__:
+                    i += 1
+                    module = modules[i]
+                    x = module.relu_forward(x)
+                else:
+                    x = module.forward(x)  # what module(x) does, one call shorter
             except ShapeError as err:
                 raise ShapeError(f"layer {i} ({type(module).__name__}): {err}") from None
+            i += 1
         return x
 
     def __getitem__(self, idx: int | slice) -> Any:
