@@ -114,12 +114,13 @@ def _compare(sizes, act, kind, opt_name, dtype, batch, steps=6, seed=0, bias=Tru
     return eager, fast
 
 
-# The benchmark's workloads: (sizes, activation, loss, optimizer, batch); W2-W4 scaled down.
+# The benchmark's workloads: (sizes, activation, loss, optimizer, batch); W2-W4 scaled down
+# to batches the kernel takes (kernel.LARGEST).
 WORKLOADS = {
     "W0": ([2, 4, 1], "tanh", "bce", "sgd", 400),
     "W1": ([64, 32, 10], "relu", "ce", "adam", 32),
-    "W2": ([784, 128, 10], "relu", "ce", "sgd", 128),
-    "W3": ([64, 256, 256, 10], "relu", "ce", "sgd_momentum", 64),
+    "W2": ([784, 128, 10], "relu", "ce", "sgd", 8),
+    "W3": ([64, 256, 256, 10], "relu", "ce", "sgd_momentum", 16),
     "W4": ([64] + [64] * 20 + [10], "relu", "ce", "sgd", 64),
 }
 
@@ -314,3 +315,17 @@ def test_fit_with_compile_runs_the_kernel_and_equals_eager(kind, out):
     np.testing.assert_allclose(histories[1]["loss"], histories[0]["loss"], rtol=1e-12)
     for a, b in zip(weights[1], weights[0]):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-14)
+
+
+def test_a_step_past_the_kernels_largest_layer_replays_the_numpy_plan_silently():
+    # 784-128-10 at batch 128 is its matrix products: the NumPy plan is the faster one there
+    sizes, batch = [784, 128, 10], 128
+    assert batch * 784 * 128 > kernel.LARGEST
+    X, y, loss_fn, out = _problem("ce", 2 * batch, sizes[0], sizes[-1], np.float64, 0)
+    base = _mlp(sizes, "relu", np.float64, out, 0, True)
+    eager = _run(copy.deepcopy(base), loss_fn, "sgd", X, y, 4, batch, False, [])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KernelFallbackWarning)
+        fast = _run(copy.deepcopy(base), loss_fn, "sgd", X, y, 4, batch, True, [])
+    assert fast[2].compiled and fast[2].flat is None
+    _same(fast, eager, np.float64)

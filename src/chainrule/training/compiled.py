@@ -346,9 +346,13 @@ class CompiledGradients:
 def flat_step(plan: Plan, optimizer: Any, x: np.ndarray, y: np.ndarray,
               who: str) -> FlatStep | None:
     """The one-call kernel for ``plan`` (with ``optimizer``'s update, or gradients only
-    where it is None); None without numba (the NumPy plan, silently: today's speed), or with
-    one warning saying why the kernel cannot run it."""
+    where it is None); None without numba or where the NumPy plan is the faster one (a layer
+    past :data:`kernel.LARGEST`), silently, or with one warning saying why the kernel cannot
+    run it."""
     if kernel.kernels() is None:
+        return None
+    n = x.shape[0]
+    if max(n * L.weight.data.size for L in plan.layers) > kernel.LARGEST:
         return None
     try:
         return FlatStep(plan, optimizer, x.shape, y.shape)
