@@ -9,8 +9,10 @@ TransformerEncoderLayer   self-attention written out (MatMul, Split, Reshape, Tr
 ========================  ====================================================================
 
 A layer exported here runs without masks: a network in a file takes one input, and a
-transformer layer inside it attends to every position.  Each function has the signature of
-:data:`chainrule.onnx.layers.EXPORTS`' entries, ``export(layer, graph, x, shape) -> str``.
+transformer layer inside it attends to every position; the character transformer's layers
+carry its causal mask (:func:`causal_mask`, sliced to the input's length).  Each function
+has the signature of :data:`chainrule.onnx.layers.EXPORTS`' entries,
+``export(layer, graph, x, shape) -> str``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 from ..errors import ConfigError, ShapeError
 from .graph import Graph
 
-__all__ = ["ATTENTION_EXPORTS", "positional_encoding_to_onnx",
+__all__ = ["ATTENTION_EXPORTS", "causal_mask", "positional_encoding_to_onnx",
            "transformer_encoder_layer_to_onnx"]
 
 Shape = tuple[int | None, ...] | None
@@ -58,8 +60,24 @@ def positional_encoding_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) 
     return graph.op("Add", x, table, hint="positional_encoding")
 
 
-def _self_attention(attn: Any, graph: Graph, x: str) -> str:
-    """MultiheadAttention(x, x, x) with no mask, on batch-first (N, L, E) values."""
+def causal_mask(graph: Graph, x: str, max_len: int) -> str:
+    """The (L, L) causal mask for batch-first values ``x`` (0 on and below the diagonal, a
+    large negative number above, as ``nn.generate_square_subsequent_mask``'s -inf): a
+    (max_len, max_len) table sliced to the input's length L at run time."""
+    # -1e9 rather than -inf (a model file's constants are finite numbers): exp(-1e9 - max)
+    # is 0 in float32, so the softmax gives exactly the weights of the -inf mask.
+    table = np.triu(np.full((max_len, max_len), -1e9, np.float32), k=1)
+    length = graph.op("Shape", x, start=1, end=2, hint="causal.length")
+    zero = graph.const(np.array([0], np.int64), "causal.start")
+    rows = graph.op("Slice", graph.const(table, "causal.table"), zero, length, zero,
+                    hint="causal.rows")
+    one = graph.const(np.array([1], np.int64), "causal.axis")
+    return graph.op("Slice", rows, zero, length, one, hint="causal.mask")
+
+
+def _self_attention(attn: Any, graph: Graph, x: str, mask: str | None = None) -> str:
+    """MultiheadAttention(x, x, x) on batch-first (N, L, E) values, with an additive (L, L)
+    ``mask`` (:func:`causal_mask`) or none."""
     if attn.in_proj_weight is None:
         raise ConfigError("ONNX export: self-attention with kdim or vdim unlike embed_dim has "
                           "no ONNX form here")
@@ -75,6 +93,8 @@ def _self_attention(attn: Any, graph: Graph, x: str) -> str:
     scores = graph.op("Mul", graph.op("MatMul", q, k, hint="attn.scores"),
                       graph.const(np.array(1.0 / math.sqrt(d)), "attn.scale"),
                       hint="attn.scores")
+    if mask is not None:  # (L, L) broadcast over (N, heads, L, L)
+        scores = graph.op("Add", scores, mask, hint="attn.masked")
     weights = graph.op("Softmax", scores, axis=-1, hint="attn.weights")
     out = graph.op("Transpose", graph.op("MatMul", weights, v, hint="attn.heads_out"),
                    perm=[0, 2, 1, 3], hint="attn.heads_out")
@@ -89,8 +109,10 @@ def _layer_norm(graph: Graph, x: str, norm: Any, hint: str) -> str:
                     epsilon=float(norm.eps), hint=hint)
 
 
-def transformer_encoder_layer_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
-    """TransformerEncoderLayer in evaluation form, with no mask (see the module's table)."""
+def transformer_encoder_layer_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape,
+                                      causal_len: int | None = None) -> str:
+    """TransformerEncoderLayer in evaluation form, with no mask (see the module's table), or
+    with the causal mask of at most ``causal_len`` positions (the character transformer's)."""
     if layer.activation != "relu":
         raise ConfigError("ONNX export: a TransformerEncoderLayer exports with "
                           "activation='relu' only")
@@ -101,8 +123,10 @@ def transformer_encoder_layer_to_onnx(layer: Any, graph: Graph, x: str, shape: S
     elif not layer.self_attn.batch_first:
         x = graph.op("Transpose", x, perm=[1, 0, 2], hint="enc.batch_first")
 
+    mask = None if causal_len is None else causal_mask(graph, x, causal_len)
+
     def attention(t: str) -> str:
-        return _self_attention(layer.self_attn, graph, t)
+        return _self_attention(layer.self_attn, graph, t, mask)
 
     def feedforward(t: str) -> str:
         hidden = graph.op("Relu", _dense(graph, t, layer.linear1.weight.data, layer.linear1.bias,

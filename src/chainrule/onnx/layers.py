@@ -28,8 +28,9 @@ LayerNorm                 LayerNormalization (axis = -len(normalized_shape))
 Embedding                 Cast (to int64) + Gather
 RNN, LSTM, GRU            RNN, LSTM, GRU per layer (gates reordered to ONNX's: LSTM i o f c,
                           GRU z r h with linear_before_reset = 1); the output sequence only
-CharBigram, CharMLP,      the character models: their layers' forms in turn
-CharRecurrent             (CharTransformer: not yet, its causal mask)
+CharBigram, CharMLP,      the character models: their layers' forms in turn (the
+CharRecurrent,            transformer's layers with its causal mask, sliced to the input's
+CharTransformer           length)
 PositionalEncoding,       see :mod:`chainrule.onnx.attention` (no masks)
 TransformerEncoderLayer
 Sequential                its layers in order
@@ -45,7 +46,7 @@ import numpy as np
 
 from ..errors import ConfigError, ShapeError
 from ..nn import Module
-from .attention import ATTENTION_EXPORTS
+from .attention import ATTENTION_EXPORTS, transformer_encoder_layer_to_onnx
 from .graph import Graph
 
 __all__ = ["EXPORTS", "export_layer", "layer_names"]
@@ -358,9 +359,23 @@ def char_window_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
 
 
 def char_transformer_to_onnx(layer: Any, graph: Graph, x: str, shape: Shape) -> str:
-    raise ConfigError("ONNX export: the character transformer attends through a causal mask, "
-                      "which the exported attention does not carry yet; the bigram, mlp, rnn, "
-                      "gru and lstm character models export")
+    """The character transformer: token vectors plus positions (the learned table's first L
+    rows, or the sinusoidal encoding), its pre-norm layers with the causal mask, the final
+    LayerNorm and the logits at every position; any length up to its block size."""
+    vectors = export_layer(layer.tokens, graph, x, None)
+    if layer.positions == "learned":
+        length = graph.op("Shape", x, start=1, end=2, hint="positions.length")
+        zero = graph.const(np.array([0], np.int64), "positions.start")
+        rows = graph.op("Slice", graph.const(layer.position.weight.data, "positions.table"),
+                        zero, length, zero, hint="positions.rows")
+        vectors = graph.op("Add", vectors, rows, hint="positions")
+    else:
+        vectors = export_layer(layer.position, graph, vectors, (None, None, layer.embed))
+    for block in layer.blocks:
+        vectors = transformer_encoder_layer_to_onnx(block, graph, vectors,
+                                                    (None, None, layer.embed),
+                                                    causal_len=layer.block_size)
+    return _chain(graph, vectors, None, [layer.norm, layer.out])
 
 
 EXPORTS: dict[str, Export] = {
