@@ -302,6 +302,33 @@ class Conv2d(Module):
     (2, 6, 28, 28)
     >>> layer.output_shape((None, 1, 28, 28))
     (None, 6, 28, 28)
+
+    Args:
+        in_channels: Channels C of the input.
+        out_channels: Channels of the output (the number of kernels).
+        kernel_size: Kernel height and width: an int or a pair (kh, kw).
+        stride: Step between receptive fields: an int or a pair.
+        padding: Zeros added around the input: an int or a pair (rows, columns) on each
+            side, ``"valid"`` (none) or ``"same"`` (output as large as the input; stride 1
+            only, an odd total puts the extra row/column at the bottom/right as PyTorch).
+        dilation: Spacing between kernel elements: an int or a pair.
+        groups: Channel groups; each group of in_channels/groups inputs feeds
+            out_channels/groups outputs (``groups=in_channels`` is a depthwise convolution).
+        bias: Whether to learn an additive per-channel ``bias``.
+        init: A name from :mod:`chainrule.nn.init` for the weight (the bias then starts at
+            zero); None for PyTorch's uniform default.
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw; by default the shared generator.
+
+    Shapes: input ``(N, in_channels, H, W)``; output ``(N, out_channels, OH, OW)`` with
+    ``OH = (H + pad_top + pad_bottom - dilation*(kh-1) - 1) // stride + 1``, and likewise OW.
+
+    Raises:
+        ConfigError: A size, stride, dilation or padding is not a (non-negative for padding)
+            integer or pair, ``dtype`` is not a floating-point type, or ``init`` is unknown.
+        ShapeError: ``groups`` does not divide both channel counts, ``padding`` is an
+            unknown string, or ``"same"`` with a stride other than 1; when called, the input
+            is not (N, in_channels, H, W) or is smaller than the dilated kernel.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,

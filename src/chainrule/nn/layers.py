@@ -41,6 +41,24 @@ class Linear(Module):
     >>> layer = cr.nn.Linear(3, 2, rng=0)
     >>> layer(cr.tensor([[1.0, 2.0, 3.0]])).shape
     (1, 2)
+
+    Args:
+        in_features: Size of each input row, the last dimension of the input.
+        out_features: Size of each output row.
+        bias: Whether to learn an additive ``bias``; ``False`` leaves ``bias`` as None.
+        init: How to draw the weight: None for PyTorch's uniform default (weight and bias),
+            a name from :mod:`chainrule.nn.init` (the bias then starts at zero), or a
+            function ``init(weight, rng)``.
+        dtype: Floating-point type of the parameters (float32 by default); inputs are
+            converted to it.
+        rng: Seed or generator for the initial draw; by default the shared generator
+            (see ``cr.manual_seed``).
+
+    Shapes: Input ``(*, in_features)``; output ``(*, out_features)``, any leading dimensions kept.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``dtype`` is not a floating-point
+            type, or ``init`` names no known scheme.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -113,6 +131,20 @@ class Dropout(Module):
     """Zero each input with probability ``p`` while training and scale the rest by 1/(1-p).
 
     In evaluation mode (``model.eval()``) it passes its input through unchanged.
+
+    >>> import chainrule as cr
+    >>> drop = cr.nn.Dropout(0.5, rng=0).eval()
+    >>> drop(cr.tensor([[1.0, 2.0]]))
+    tensor([[1., 2.]])
+
+    Args:
+        p: Probability of zeroing each element, in [0, 1).
+        rng: Seed or generator for the masks; by default the shared generator.
+
+    Shapes: Any input shape; the output has the same shape.
+
+    Raises:
+        ConfigError: ``p`` is not a number in [0, 1).
     """
 
     def __init__(self, p: float = 0.5, rng: RNGLike = None) -> None:
@@ -133,7 +165,18 @@ class Dropout(Module):
 
 class Dropout2d(Dropout):
     """Zero whole channels of (N, C, H, W) inputs with probability ``p`` while training, and
-    scale the rest by 1/(1-p), as ``torch.nn.Dropout2d``; the identity in evaluation mode."""
+    scale the rest by 1/(1-p), as ``torch.nn.Dropout2d``; the identity in evaluation mode.
+
+    Args:
+        p: Probability of zeroing each channel, in [0, 1).
+        rng: Seed or generator for the masks; by default the shared generator.
+
+    Shapes: Input ``(N, C, ...)`` (at least two dimensions); the output has the same shape.
+
+    Raises:
+        ConfigError: ``p`` is not a number in [0, 1).
+        ShapeError: The input has fewer than two dimensions.
+    """
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -153,6 +196,16 @@ class Flatten(Module):
     >>> from chainrule.nn.layers import Flatten
     >>> Flatten()(cr.tensor(np.zeros((2, 3, 4, 5)))).shape
     (2, 60)
+
+    Args:
+        start_dim: First dimension to merge (negative counts from the end).
+        end_dim: Last dimension to merge, included (negative counts from the end).
+
+    Shapes: Input ``(*, S_start, ..., S_end, *)``; output ``(*, S_start * ... * S_end, *)``.
+
+    Raises:
+        ConfigError: ``start_dim`` or ``end_dim`` is not an integer.
+        ShapeError: The span does not fit the input's dimensions (when called).
     """
 
     def __init__(self, start_dim: int = 1, end_dim: int = -1) -> None:
@@ -199,6 +252,19 @@ class Unflatten(Module):
     >>> import chainrule as cr
     >>> Unflatten(1, (1, 8, 8))(cr.tensor(np.zeros((5, 64)))).shape
     (5, 1, 8, 8)
+
+    Args:
+        dim: The dimension to split (negative counts from the end).
+        unflattened_size: A list or tuple of positive sizes whose product is the size of
+            dimension ``dim``.
+
+    Shapes: Input ``(*, S, *)`` with ``S = prod(unflattened_size)``; output
+    ``(*, *unflattened_size, *)``.
+
+    Raises:
+        ConfigError: ``dim`` is not an integer, or ``unflattened_size`` is not a non-empty
+            list of positive integers.
+        ShapeError: Dimension ``dim`` is missing or its size is not the product (when called).
     """
 
     def __init__(self, dim: int, unflattened_size: Any) -> None:

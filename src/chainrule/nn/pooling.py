@@ -349,7 +349,27 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """The maximum of each ``kernel_size`` window, as ``torch.nn.MaxPool2d``."""
+    """The maximum of each ``kernel_size`` window, as ``torch.nn.MaxPool2d``.
+
+    Padding is with -inf, so a padded cell is never the maximum.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.MaxPool2d(2)(np.zeros((1, 3, 8, 8), np.float32)).shape
+    (1, 3, 4, 4)
+
+    Args:
+        kernel_size: Window height and width: an int or a pair.
+        stride: Step between windows: an int or a pair; by default ``kernel_size``.
+        padding: Cells added on each side: an int or a pair, at most half the window.
+
+    Shapes: input ``(N, C, H, W)``; output ``(N, C, OH, OW)`` with
+    ``OH = (H + 2*padding - kh) // stride + 1``, and likewise OW.
+
+    Raises:
+        ConfigError: A size is not a positive integer or pair (padding: non-negative).
+        ShapeError: ``padding`` exceeds half the window; when called, the input is not
+            (N, C, H, W) or is smaller than the window.
+    """
 
     def forward(self, x: Any) -> Tensor:
         return max_pool2d(x, self.kernel_size, self.stride, self.padding)
@@ -361,14 +381,50 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """The mean of each ``kernel_size`` window, as ``torch.nn.AvgPool2d``."""
+    """The mean of each ``kernel_size`` window, as ``torch.nn.AvgPool2d``.
+
+    Padding is with zeros, counted in the mean (PyTorch's default ``count_include_pad``).
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.AvgPool2d(2)(np.ones((1, 1, 4, 4), np.float32)).shape
+    (1, 1, 2, 2)
+
+    Args:
+        kernel_size: Window height and width: an int or a pair.
+        stride: Step between windows: an int or a pair; by default ``kernel_size``.
+        padding: Zeros added on each side: an int or a pair, at most half the window.
+
+    Shapes: input ``(N, C, H, W)``; output ``(N, C, OH, OW)`` with
+    ``OH = (H + 2*padding - kh) // stride + 1``, and likewise OW.
+
+    Raises:
+        ConfigError: A size is not a positive integer or pair (padding: non-negative).
+        ShapeError: ``padding`` exceeds half the window; when called, the input is not
+            (N, C, H, W) or is smaller than the window.
+    """
 
     def forward(self, x: Any) -> Tensor:
         return avg_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class AdaptiveAvgPool2d(Module):
-    """Average down to ``output_size``; ``AdaptiveAvgPool2d(1)`` is global average pooling."""
+    """Average down to ``output_size``; ``AdaptiveAvgPool2d(1)`` is global average pooling.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.AdaptiveAvgPool2d(1)(np.ones((2, 3, 4, 4), np.float32)).shape
+    (2, 3, 1, 1)
+
+    Args:
+        output_size: Output height and width: an int or a pair, each dividing the input's
+            H and W (windows of equal size, unlike PyTorch's overlapping ones).
+
+    Shapes: input ``(N, C, H, W)``; output ``(N, C, *output_size)``.
+
+    Raises:
+        ConfigError: ``output_size`` is not a positive integer or pair.
+        ShapeError: When called, the input is not (N, C, H, W) or ``output_size`` does not
+            divide H and W.
+    """
 
     def __init__(self, output_size: Any = 1) -> None:
         super().__init__()
