@@ -70,6 +70,26 @@ class Embedding(Module):
     ``forward(idx)`` takes integers of any shape (an array, a list or an integer tensor) and
     returns a tensor of shape ``(*idx.shape, embedding_dim)``; indices outside
     [0, num_embeddings) and floating-point indices are refused.
+
+    >>> import chainrule as cr
+    >>> cr.nn.Embedding(10, 4, rng=0)([[1, 2, 3]]).shape
+    (1, 3, 4)
+
+    Args:
+        num_embeddings: Number of rows in the table (the vocabulary size).
+        embedding_dim: Size of each vector.
+        padding_idx: A row that starts at zero and is never updated; None for none.
+        dtype: Floating-point type of ``weight``.
+        rng: Seed or generator for the initial draw; by default the shared generator.
+
+    Shapes: indices of any shape ``(*)``; output ``(*, embedding_dim)``.
+
+    Raises:
+        ConfigError: A size is not a positive integer, or ``dtype`` is not a floating-point
+            type.
+        ShapeError: ``padding_idx`` is not an integer in [-num_embeddings, num_embeddings).
+        DTypeError: When called, the indices are not integers.
+        DataError: When called, an index is outside [0, num_embeddings).
     """
 
     def __init__(self, num_embeddings: int, embedding_dim: int,

@@ -45,7 +45,18 @@ TASKS = ("regression", "binary", "multiclass")
 
 class Loss(Module, saved=False):
     """A loss: ``forward(input, target, sample_weight=None)`` returns a tensor, reduced as
-    ``reduction`` says ('mean', 'sum' or 'none')."""
+    ``reduction`` says ('mean', 'sum' or 'none').
+
+    Calling a loss: ``loss(input, target, sample_weight=None)``, where ``sample_weight`` is
+    one non-negative weight per example (row): ``'mean'`` is then the weighted mean.
+
+    Args:
+        reduction: ``'mean'`` (the default), ``'sum'``, or ``'none'`` for one loss per
+            element.
+
+    Raises:
+        ConfigError: ``reduction`` is not one of the three.
+    """
 
     name: ClassVar[str]
     """Its key in :data:`LOSSES`."""
@@ -78,6 +89,18 @@ class MSELoss(Loss):
     >>> import chainrule as cr
     >>> cr.nn.MSELoss()(cr.tensor([1.0, 3.0]), [0.0, 1.0]).item()
     2.5
+
+    Args:
+        reduction: ``'mean'`` (the default), ``'sum'``, or ``'none'`` for one loss per
+            element.
+
+    Shapes: input any shape; target the same shape; output a scalar, or the input's shape
+    for ``'none'``.
+
+    Raises:
+        ConfigError: ``reduction`` is unknown.
+        ShapeError: When called, target (or ``sample_weight``) does not match the input.
+        DataError: When called, the target is not numeric or the weights are invalid.
     """
 
     name = "mse"
@@ -91,6 +114,22 @@ class BCELoss(Loss):
     """Binary cross-entropy of probabilities (e.g. the output of ``nn.Sigmoid()``).
 
     After a sigmoid the loss is computed from the logits, so the gradient is exactly p - y.
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.BCELoss()(cr.tensor([0.5]), [1.0]).item(), 4)  # -log 0.5
+    0.6931
+
+    Args:
+        reduction: ``'mean'`` (the default), ``'sum'``, or ``'none'`` for one loss per
+            element.
+
+    Shapes: input probabilities of any shape; target (0/1 or in [0, 1]) the same shape;
+    output a scalar, or the input's shape for ``'none'``.
+
+    Raises:
+        ConfigError: ``reduction`` is unknown.
+        ShapeError: When called, target (or ``sample_weight``) does not match the input.
+        DataError: When called, an input is outside [0, 1] or the weights are invalid.
     """
 
     name = "bce"
@@ -101,7 +140,23 @@ class BCELoss(Loss):
 
 
 class BCEWithLogitsLoss(Loss):
-    """Sigmoid followed by binary cross-entropy, in one stable step (the input is logits)."""
+    """Sigmoid followed by binary cross-entropy, in one stable step (the input is logits).
+
+    >>> import chainrule as cr
+    >>> round(cr.nn.BCEWithLogitsLoss()(cr.tensor([0.0]), [1.0]).item(), 4)  # -log 0.5
+    0.6931
+
+    Args:
+        reduction: ``'mean'`` (the default), ``'sum'``, or ``'none'`` for one loss per
+            element.
+
+    Shapes: input logits of any shape; target (0/1 or in [0, 1]) the same shape; output a
+    scalar, or the input's shape for ``'none'``.
+
+    Raises:
+        ConfigError: ``reduction`` is unknown.
+        ShapeError: When called, target (or ``sample_weight``) does not match the input.
+    """
 
     name = "bce_with_logits"
     task = "binary"
@@ -122,6 +177,20 @@ class CrossEntropyLoss(Loss):
     >>> z = cr.tensor([[[0.0, 0.0, 0.0]] * 3])          # N=1, C=3 classes, d1=3 positions
     >>> round(cr.nn.CrossEntropyLoss(ignore_index=0)(z, [[2, 0, 0]]).item(), 4)  # log 3
     1.0986
+
+    Args:
+        reduction: ``'mean'`` (the default, over the labels kept), ``'sum'``, or ``'none'``
+            for one loss per example (and position).
+        ignore_index: A label that contributes no loss and no gradient.
+
+    Shapes: input ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``; target ``(N,)``/``(N, d1, ...)``
+    labels in [0, C) or probabilities shaped like the input; output a scalar, or ``(N,)``/
+    ``(N, d1, ...)`` for ``'none'``.
+
+    Raises:
+        ConfigError: ``reduction`` is unknown or ``ignore_index`` is not an integer.
+        ShapeError: When called, the logits or target have the wrong shape.
+        DataError: When called, a label is outside [0, C) or labels are not integers.
     """
 
     name = "cross_entropy"

@@ -146,19 +146,89 @@ class BatchNorm1d(_BatchNorm):
     >>> _ = bn(np.array([[0.0, 10.0], [2.0, 30.0]]))
     >>> bn.running_mean, bn.running_var            # 0.9 * [0, 0] + 0.1 * [1, 20]; unbiased
     (array([0.1, 2. ], dtype=float32), array([ 1.1, 20.9], dtype=float32))
+
+    Args:
+        num_features: Channels C, the size of dimension 1 of the input.
+        eps: Added to the variance before the square root, for stability.
+        momentum: Weight of the new batch in the running statistics:
+            ``running = (1 - momentum) * running + momentum * batch`` (PyTorch's convention).
+        affine: Whether to learn a per-channel scale ``weight`` (starting at 1) and shift
+            ``bias`` (starting at 0).
+        track_running_stats: Whether to keep ``running_mean``/``running_var`` for evaluation;
+            without them the batch's own statistics are used in both modes.
+        dtype: Floating-point type of the parameters and buffers; inputs are converted to it.
+
+    Shapes: input ``(N, C)`` or ``(N, C, L)``; the output has the same shape.
+
+    Raises:
+        ConfigError: ``num_features`` is not a positive integer, ``eps`` or ``momentum`` is
+            not in [0, 1], or ``dtype`` is not a floating-point type.
+        ShapeError: When called, the input has the wrong rank or channel count, or (in
+            training) a batch with one value per channel.
     """
 
     _ranks = (2, 3)
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation of (N, C, H, W) inputs per channel, as ``torch.nn.BatchNorm2d``."""
+    """Batch normalisation of (N, C, H, W) inputs per channel, as ``torch.nn.BatchNorm2d``.
+
+    The statistics are over N, H and W for each channel; the running ones behave as in
+    :class:`BatchNorm1d`.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.BatchNorm2d(3)(np.random.default_rng(0).normal(size=(2, 3, 4, 4))).shape
+    (2, 3, 4, 4)
+
+    Args:
+        num_features: Channels C, the size of dimension 1 of the input.
+        eps: Added to the variance before the square root, for stability.
+        momentum: Weight of the new batch in the running statistics:
+            ``running = (1 - momentum) * running + momentum * batch`` (PyTorch's convention).
+        affine: Whether to learn a per-channel scale ``weight`` (starting at 1) and shift
+            ``bias`` (starting at 0).
+        track_running_stats: Whether to keep ``running_mean``/``running_var`` for evaluation;
+            without them the batch's own statistics are used in both modes.
+        dtype: Floating-point type of the parameters and buffers; inputs are converted to it.
+
+    Shapes: input ``(N, C, H, W)``; the output has the same shape.
+
+    Raises:
+        ConfigError: ``num_features`` is not a positive integer, ``eps`` or ``momentum`` is
+            not in [0, 1], or ``dtype`` is not a floating-point type.
+        ShapeError: When called, the input has the wrong rank or channel count, or (in
+            training) a batch with one value per channel.
+    """
 
     _ranks = (4,)
 
 
 class LayerNorm(Module):
-    """Normalise each example over its last dimensions, as ``torch.nn.LayerNorm``."""
+    """Normalise each example over its last dimensions, as ``torch.nn.LayerNorm``.
+
+    The mean and (biased) variance are taken over the trailing ``normalized_shape``
+    dimensions of each example, the same in training and evaluation.
+
+    >>> import chainrule as cr
+    >>> cr.nn.LayerNorm(2)(cr.tensor([[1.0, 3.0]])).data.round(3)
+    array([[-1.,  1.]], dtype=float32)
+
+    Args:
+        normalized_shape: Size of the last dimension, or a list of the last dimensions'
+            sizes, to normalise over.
+        eps: Added to the variance before the square root, for stability.
+        elementwise_affine: Whether to learn a scale ``weight`` (starting at 1) and shift
+            ``bias`` (starting at 0) of shape ``normalized_shape``.
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+
+    Shapes: input ``(*, *normalized_shape)``; the output has the same shape.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``eps`` is not in [0, 1], or
+            ``dtype`` is not a floating-point type.
+        ShapeError: ``normalized_shape`` is empty; when called, the input does not end in
+            ``normalized_shape``.
+    """
 
     def __init__(self, normalized_shape: Any, eps: float = 1e-5,
                  elementwise_affine: bool = True, dtype: Any = "float32") -> None:
