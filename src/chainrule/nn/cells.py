@@ -254,7 +254,29 @@ class RNNCell(RNNCellBase):
     """``h' = tanh(x @ W_ih.T + b_ih + h @ W_hh.T + b_hh)`` (``nonlinearity='relu'`` for
     ReLU), as ``torch.nn.RNNCell``: ``cell(x, hx=None)`` with x (N, input_size) or
     (input_size,) returns h' of shape (N, hidden_size) or (hidden_size,); the state hx
-    defaults to zeros."""
+    defaults to zeros.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.RNNCell(3, 5, rng=0)(np.zeros((2, 3), np.float32)).shape
+    (2, 5)
+
+    Args:
+        input_size: Features of the input.
+        hidden_size: Features of the hidden state.
+        bias: Whether to learn the biases ``bias_ih`` and ``bias_hh``.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw (every parameter uniform in
+            +-1/sqrt(hidden_size), as PyTorch); by default the shared generator.
+
+    Shapes: input ``(N, input_size)`` or ``(input_size,)``; state ``h`` of ``(N, hidden_size)``
+    (zeros when omitted; no N for an unbatched input); the result likewise.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``nonlinearity`` is unknown, or
+            ``dtype`` is not a floating-point type.
+        ShapeError: When called, the input or state has the wrong shape.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
                  nonlinearity: str = "tanh", dtype: Any = "float32",
@@ -279,7 +301,30 @@ class RNNCell(RNNCellBase):
 class LSTMCell(RNNCellBase):
     """One LSTM step, as ``torch.nn.LSTMCell``: ``cell(x, hx=(h, c))`` returns (h', c');
     the gates are stacked in the weights' rows in PyTorch's order input, forget, cell
-    (g), output."""
+    (g), output.
+
+    >>> import numpy as np, chainrule as cr
+    >>> h, c = cr.nn.LSTMCell(3, 5, rng=0)(np.zeros((2, 3), np.float32))
+    >>> h.shape, c.shape
+    ((2, 5), (2, 5))
+
+    Args:
+        input_size: Features of the input.
+        hidden_size: Features of the hidden state.
+        bias: Whether to learn the biases ``bias_ih`` and ``bias_hh``.
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw (every parameter uniform in
+            +-1/sqrt(hidden_size), as PyTorch); by default the shared generator.
+
+    Shapes: input ``(N, input_size)`` or ``(input_size,)``; state ``(h, c)``, each
+    ``(N, hidden_size)`` (zeros when omitted; no N for an unbatched input); the result
+    likewise.
+
+    Raises:
+        ConfigError: A size is not a positive integer, or ``dtype`` is not a
+            floating-point type.
+        ShapeError: When called, the input or state has the wrong shape.
+    """
 
     kind = "LSTM"
 
@@ -292,7 +337,28 @@ class LSTMCell(RNNCellBase):
 
 class GRUCell(RNNCellBase):
     """One GRU step, as ``torch.nn.GRUCell``: ``cell(x, hx=None)`` returns h'; the gates are
-    stacked in PyTorch's order reset, update, new."""
+    stacked in PyTorch's order reset, update, new.
+
+    >>> import numpy as np, chainrule as cr
+    >>> cr.nn.GRUCell(3, 5, rng=0)(np.zeros(3, np.float32)).shape
+    (5,)
+
+    Args:
+        input_size: Features of the input.
+        hidden_size: Features of the hidden state.
+        bias: Whether to learn the biases ``bias_ih`` and ``bias_hh``.
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw (every parameter uniform in
+            +-1/sqrt(hidden_size), as PyTorch); by default the shared generator.
+
+    Shapes: input ``(N, input_size)`` or ``(input_size,)``; state ``h`` of ``(N, hidden_size)``
+    (zeros when omitted; no N for an unbatched input); the result likewise.
+
+    Raises:
+        ConfigError: A size is not a positive integer, or ``dtype`` is not a
+            floating-point type.
+        ShapeError: When called, the input or state has the wrong shape.
+    """
 
     kind = "GRU"
 

@@ -214,7 +214,40 @@ class RNN(RNNBase):
     """An Elman network, as ``torch.nn.RNN``: ``h[t] = tanh(x[t] @ W_ih.T + b_ih + h[t-1] @
     W_hh.T + b_hh)`` (``nonlinearity='relu'`` for ReLU), stacked ``num_layers`` deep.
     ``rnn(x, hx=None)`` (hx: h0) returns ``(output, h_n)``; see the module's docstring for
-    shapes."""
+    shapes.
+
+    >>> import numpy as np, chainrule as cr
+    >>> out, h_n = cr.nn.RNN(3, 5, rng=0)(np.zeros((7, 2, 3), np.float32))
+    >>> out.shape, h_n.shape
+    ((7, 2, 5), (1, 2, 5))
+
+    Args:
+        input_size: Features of each time step's input.
+        hidden_size: Features of the hidden state (and of each direction's output).
+        num_layers: Recurrent layers stacked, each reading the previous one's outputs.
+        nonlinearity: ``'tanh'`` or ``'relu'``.
+        bias: Whether to learn the biases ``bias_ih``/``bias_hh`` of every layer.
+        batch_first: Whether input and output are (N, T, features) rather than
+            (T, N, features); the states are (layers, N, hidden) either way.
+        dropout: Probability of zeroing each output of every layer but the last while
+            training (a warning when ``num_layers`` is 1, where it does nothing).
+        bidirectional: Whether each layer also runs backwards in time, its outputs
+            concatenated to the forward ones (D = 2 directions).
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw (every parameter uniform in
+            +-1/sqrt(hidden_size), as PyTorch) and the dropout masks.
+
+    Shapes: input ``(T, N, input_size)`` (``(N, T, input_size)`` with ``batch_first``) or
+    unbatched ``(T, input_size)``; initial state ``h0`` ``(num_layers * D, N, hidden_size)``
+    (zeros when omitted); output ``(T, N, D * hidden_size)`` (batch first likewise) and
+    final state ``h_n`` ``(num_layers * D, N, hidden_size)``; unbatched drops the N.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``dropout`` is not in [0, 1),
+            ``dtype`` is not a floating-point type, or ``nonlinearity`` is unknown.
+        ShapeError: When called, the input or initial state has the wrong shape, or the
+            sequence is empty.
+    """
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
@@ -235,7 +268,40 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """A long short-term memory network, as ``torch.nn.LSTM`` (gates i, f, g, o stacked in
     that order in the weights' rows): ``lstm(x, hx=(h0, c0))`` (zeros by default) returns
-    ``(output, (h_n, c_n))``; see the module's docstring for shapes."""
+    ``(output, (h_n, c_n))``; see the module's docstring for shapes.
+
+    >>> import numpy as np, chainrule as cr
+    >>> out, (h_n, c_n) = cr.nn.LSTM(3, 5, batch_first=True, rng=0)(np.zeros((2, 7, 3)))
+    >>> out.shape, h_n.shape, c_n.shape
+    ((2, 7, 5), (1, 2, 5), (1, 2, 5))
+
+    Args:
+        input_size: Features of each time step's input.
+        hidden_size: Features of the hidden state (and of each direction's output).
+        num_layers: Recurrent layers stacked, each reading the previous one's outputs.
+        bias: Whether to learn the biases ``bias_ih``/``bias_hh`` of every layer.
+        batch_first: Whether input and output are (N, T, features) rather than
+            (T, N, features); the states are (layers, N, hidden) either way.
+        dropout: Probability of zeroing each output of every layer but the last while
+            training (a warning when ``num_layers`` is 1, where it does nothing).
+        bidirectional: Whether each layer also runs backwards in time, its outputs
+            concatenated to the forward ones (D = 2 directions).
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw (every parameter uniform in
+            +-1/sqrt(hidden_size), as PyTorch) and the dropout masks.
+
+    Shapes: input ``(T, N, input_size)`` (``(N, T, input_size)`` with ``batch_first``) or
+    unbatched ``(T, input_size)``; initial state ``(h0, c0)``, each
+    ``(num_layers * D, N, hidden_size)`` (zeros when omitted); output
+    ``(T, N, D * hidden_size)`` (batch first likewise) and final state ``(h_n, c_n)``, each
+    ``(num_layers * D, N, hidden_size)``; unbatched drops the N.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``dropout`` is not in [0, 1), or
+            ``dtype`` is not a floating-point type.
+        ShapeError: When called, the input or initial state has the wrong shape, or the
+            sequence is empty.
+    """
 
     kind = "LSTM"
 
@@ -250,7 +316,39 @@ class LSTM(RNNBase):
 class GRU(RNNBase):
     """A gated recurrent unit network, as ``torch.nn.GRU`` (gates r, z, n stacked in that
     order; ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``): ``gru(x, hx=None)`` (hx: h0)
-    returns ``(output, h_n)``; see the module's docstring for shapes."""
+    returns ``(output, h_n)``; see the module's docstring for shapes.
+
+    >>> import numpy as np, chainrule as cr
+    >>> out, h_n = cr.nn.GRU(3, 5, num_layers=2, bidirectional=True, rng=0)(np.zeros((7, 3)))
+    >>> out.shape, h_n.shape
+    ((7, 10), (4, 5))
+
+    Args:
+        input_size: Features of each time step's input.
+        hidden_size: Features of the hidden state (and of each direction's output).
+        num_layers: Recurrent layers stacked, each reading the previous one's outputs.
+        bias: Whether to learn the biases ``bias_ih``/``bias_hh`` of every layer.
+        batch_first: Whether input and output are (N, T, features) rather than
+            (T, N, features); the states are (layers, N, hidden) either way.
+        dropout: Probability of zeroing each output of every layer but the last while
+            training (a warning when ``num_layers`` is 1, where it does nothing).
+        bidirectional: Whether each layer also runs backwards in time, its outputs
+            concatenated to the forward ones (D = 2 directions).
+        dtype: Floating-point type of the parameters; inputs are converted to it.
+        rng: Seed or generator for the initial draw (every parameter uniform in
+            +-1/sqrt(hidden_size), as PyTorch) and the dropout masks.
+
+    Shapes: input ``(T, N, input_size)`` (``(N, T, input_size)`` with ``batch_first``) or
+    unbatched ``(T, input_size)``; initial state ``h0`` ``(num_layers * D, N, hidden_size)``
+    (zeros when omitted); output ``(T, N, D * hidden_size)`` (batch first likewise) and
+    final state ``h_n`` ``(num_layers * D, N, hidden_size)``; unbatched drops the N.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``dropout`` is not in [0, 1), or
+            ``dtype`` is not a floating-point type.
+        ShapeError: When called, the input or initial state has the wrong shape, or the
+            sequence is empty.
+    """
 
     kind = "GRU"
 
