@@ -98,6 +98,29 @@ class MultiheadAttention(Module):
     >>> out, w = mha(x, x, x)
     >>> out.shape, w.shape, [n for n, _ in mha.named_parameters()]
     ((3, 5, 8), (3, 5, 5), ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias'])
+
+    Args:
+        embed_dim: Features E of the query and of the output.
+        num_heads: Parallel heads; each takes ``embed_dim // num_heads`` features.
+        dropout: Probability of zeroing each attention weight while training.
+        bias: Whether the input and output projections learn biases.
+        batch_first: Whether inputs and output are (N, L, E) rather than (L, N, E).
+        kdim: Features of the key; by default ``embed_dim``.
+        vdim: Features of the value; by default ``embed_dim``.
+        dtype: Floating-point type of the parameters.
+        rng: Seed or generator for the initial draw and the dropout masks; by default the
+            shared generator.
+
+    Forward arguments: ``query``, ``key``, ``value`` as above; ``key_padding_mask`` (N, S);
+    ``need_weights`` (False returns None for the weights); ``attn_mask`` (L, S) or
+    (N * num_heads, L, S); ``average_attn_weights`` (average the weights over heads);
+    ``is_causal`` (a hint that ``attn_mask`` is the causal mask, which must be given too).
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``embed_dim`` is not divisible by
+            ``num_heads``, ``dropout`` is not in [0, 1), or ``dtype`` is not a floating-point
+            type; when called, ``is_causal=True`` without an ``attn_mask``.
+        ShapeError: When called, the query, key, value or a mask has the wrong shape.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
@@ -294,6 +317,23 @@ class PositionalEncoding(Module):
     >>> import numpy as np, chainrule as cr
     >>> PositionalEncoding(4, dropout=0.0).pe[1].round(4)       # sin 1, cos 1, sin .01, cos .01
     array([0.8415, 0.5403, 0.01  , 1.    ], dtype=float32)
+
+    Args:
+        embed_dim: Features E of each position (the last dimension of the input).
+        dropout: Probability of zeroing each output element while training.
+        max_len: The most positions an input may have (the rows of ``pe``).
+        batch_first: Whether 3-D inputs are (N, L, E) rather than (L, N, E).
+        dtype: Floating-point type of the ``pe`` buffer.
+        rng: Seed or generator for the dropout masks; by default the shared generator.
+
+    Shapes: input ``(L, N, E)``, ``(N, L, E)`` with ``batch_first``, or ``(L, E)``; the
+    output has the same shape.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``dropout`` is not in [0, 1), or
+            ``dtype`` is not a floating-point type.
+        ShapeError: When called, the input is not 2-D or 3-D ending in ``embed_dim``, or it
+            has more than ``max_len`` positions.
     """
 
     def __init__(self, embed_dim: int, dropout: float = 0.1, max_len: int = 5000,

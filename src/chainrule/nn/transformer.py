@@ -50,6 +50,39 @@ class TransformerEncoderLayer(Module):
     ``src_mask`` and ``src_key_padding_mask`` follow :class:`MultiheadAttention` (a boolean
     True masks a position out, a float is added to the scores).  ``activation`` is 'relu' or a
     function of a tensor (a layer with a function cannot be saved to a file).
+
+    >>> import numpy as np, chainrule as cr
+    >>> layer = cr.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, batch_first=True, rng=0)
+    >>> layer(np.zeros((3, 5, 8), np.float32)).shape
+    (3, 5, 8)
+
+    Args:
+        d_model: Features of each position (input and output).
+        nhead: Attention heads; must divide ``d_model``.
+        dim_feedforward: Width of the feed-forward network's hidden layer.
+        dropout: Probability used by every dropout (attention weights and the three
+            ``dropout`` layers) while training.
+        activation: The feed-forward network's activation: ``'relu'`` or a function of a
+            tensor.
+        layer_norm_eps: ``eps`` of the two LayerNorms.
+        batch_first: Whether 3-D inputs are (N, L, d_model) rather than (L, N, d_model).
+        norm_first: Whether the LayerNorms come before each block (pre-norm) rather than
+            after the residual sum (post-norm).
+        bias: Must be True (its LayerNorms always have a bias).
+        dtype: Floating-point type of the parameters.
+        rng: Seed or generator for the initial draw and the dropout masks; by default the
+            shared generator.
+
+    Forward arguments: ``src``; ``src_mask`` (L, L) or (N * nhead, L, L);
+    ``src_key_padding_mask`` (N, L); ``is_causal`` (a hint that ``src_mask`` is the causal
+    mask).  The output has the shape of ``src``.
+
+    Raises:
+        ConfigError: A size is not a positive integer, ``nhead`` does not divide
+            ``d_model``, ``dropout`` is not in [0, 1), ``activation`` is neither a known
+            name nor callable, ``bias=False``, or ``dtype`` is not a floating-point type;
+            ``get_config`` (saving) with a function as the activation.
+        ShapeError: When called, the input or a mask has the wrong shape.
     """
 
     def __init__(self, d_model: int, nhead: int, dim_feedforward: int = 2048,
