@@ -35,6 +35,26 @@ def train(data: Any = None, target: str | None = None, **options: Any) -> Predic
     its history and plots into ``out`` (default ``runs/<data name>``); each split's numbers are
     in ``model.results``.  A run that diverged (non-finite numbers) raises a DataError saying
     what to change.
+
+    Args:
+        data: A CSV path (str or path-like) or a pandas DataFrame; None when ``dataset`` or
+            ``text`` gives the data.
+        target: The name of the column to predict; needed with ``data``.
+        **options: The command's flags with underscores (``dataset``, ``layers``,
+            ``epochs``, ``lr``, ``batch_size``, ``task``, ``drop``, ``val_split``,
+            ``test_split``, ``seed``, ``device``, ``out``, ``plots``, ...); the ConfigError
+            for an unknown one lists them all.
+
+    Returns:
+        The saved run loaded back as a :class:`~chainrule.predictor.Predictor`, with each
+        split's numbers in ``results``.
+
+    Raises:
+        ConfigError: An unknown option, ``data`` that is neither a path nor a DataFrame, or
+            (under MPI) a process other than the rank that saved the model.
+        OptionError: (a ConfigError) Options that do not fit together, e.g. ``data``
+            without ``target``.
+        DataError: The table cannot be used, or training diverged.
     """
     valid = {f.name for f in fields(TrainConfig)}
     unknown = sorted(set(options) - valid)

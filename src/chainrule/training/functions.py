@@ -81,6 +81,33 @@ def fit(model: nn.Module, X: Any, y: Any, *, epochs: int = 10,
     >>> h = cr.fit(model, X, y, epochs=30, lr=0.05, seed=0, verbose=0)
     >>> h["accuracy"][-1] > 0.9
     True
+
+    Args:
+        model: The module to train, in place.
+        X: Inputs, an array (or anything ``np.asarray`` takes) with one example per row.
+        y: Targets, one per example: class labels or values (a column per model output).
+        epochs: Passes over the data in all (with ``resume``, including those already run).
+        validation_data: ``(X_val, y_val)`` or ``(X_val, y_val, w_val)``, scored after each
+            epoch.
+        validation_split: Fraction of ``X`` held out for validation, in (0, 1); 0 (the
+            default) holds out none.
+        sample_weight: One non-negative weight per training row.
+        resume: Continue from ``checkpoint`` when that file exists (needs ``checkpoint``).
+        config: A ready :class:`~chainrule.training.config.TrainConfig`, instead of the
+            keyword options.
+        **options: The options listed above (``loss``, ``optimizer``, ``lr``,
+            ``batch_size``, ``shuffle``, ``seed``, ``callbacks``, ``metrics``, ...).
+
+    Returns:
+        The :class:`History`: per-epoch ``loss`` and metrics (``val_`` ones with validation),
+        ``stop_reason``, ``interrupted``, and the ``trainer`` that ran.
+
+    Raises:
+        ConfigError: An unknown or invalid option, both ``config`` and options, ``epochs``
+            not a non-negative integer, or ``resume=True`` without ``checkpoint``.
+        DataError: Data that cannot be trained on (mismatched rows, one class only, labels
+            past the model's outputs, non-finite values, a checkpoint from other data).
+        ShapeError: Inputs the model cannot take.
     """
     if config is None:
         options.setdefault("allow_single_class", False)
