@@ -68,6 +68,17 @@ def generate_square_subsequent_mask(sz: int, dtype: Any = "float32",
     array([[  0., -inf, -inf],
            [  0.,   0., -inf],
            [  0.,   0.,   0.]], dtype=float32)
+
+    Args:
+        sz: The sequence length (rows and columns of the mask).
+        dtype: Floating-point type of the mask.
+        device: Where the mask lives (``"cpu"``, ``"cuda"``); by default a NumPy array.
+
+    Returns:
+        The (sz, sz) mask, to pass as ``attn_mask``/``src_mask``.
+
+    Raises:
+        ConfigError: ``sz`` is not a positive integer.
     """
     sz = check_size(sz, "generate_square_subsequent_mask", "sz")
     # on the host: the standard has no triu

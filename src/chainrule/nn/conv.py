@@ -180,7 +180,32 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw), as
     ``torch.nn.functional.conv2d``; ``padding`` is an int, a pair, or ``"same"`` (stride 1)
-    or ``"valid"``."""
+    or ``"valid"``.
+
+    >>> import numpy as np, chainrule as cr
+    >>> w = cr.tensor(np.ones((2, 1, 3, 3), np.float32))
+    >>> conv2d(np.ones((1, 1, 5, 5), np.float32), w, padding="same").shape
+    (1, 2, 5, 5)
+
+    Args:
+        x: Input of shape (N, C, H, W): a tensor or an array.
+        weight: Kernels of shape (O, C/groups, kh, kw), of the input's dtype.
+        bias: Per-output-channel bias of shape (O,), or None.
+        stride: Step between receptive fields: an int or a pair.
+        padding: An int or a pair (rows, columns) of zeros on each side, ``"valid"`` or
+            ``"same"``.
+        dilation: Spacing between kernel elements: an int or a pair.
+        groups: Channel groups (see :class:`Conv2d`).
+
+    Returns:
+        A tensor of shape (N, O, OH, OW).
+
+    Raises:
+        ConfigError: A stride, dilation, padding or ``groups`` is not a valid integer or pair.
+        ShapeError: The input or weight has the wrong rank, the channels do not match
+            ``groups``, a bad ``padding``, or the input is smaller than the dilated kernel.
+        DTypeError: The input and weight dtypes differ.
+    """
     x = _as_tensor(x)
     xd, wd = x.data, weight.data
     xp = namespace(xd, wd) if bias is None else namespace(xd, wd, bias.data)

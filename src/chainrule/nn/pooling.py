@@ -52,7 +52,22 @@ def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, where: str
 
 
 def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """The maximum of each window (stride defaults to the window size), as PyTorch's."""
+    """The maximum of each window (stride defaults to the window size), as PyTorch's.
+
+    Args:
+        x: Input of shape (N, C, H, W): a tensor or an array.
+        kernel_size: Window height and width: an int or a pair.
+        stride: Step between windows: an int or a pair; by default ``kernel_size``.
+        padding: Cells added on each side: an int or a pair, at most half the window.
+
+    Returns:
+        A tensor of shape (N, C, OH, OW), ``OH = (H + 2*padding - kh) // stride + 1``.
+
+    Raises:
+        ConfigError: A size is not a positive integer or pair (padding: non-negative).
+        ShapeError: The input is not (N, C, H, W), the padding exceeds half the window, or
+            the input is smaller than the window.
+    """
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
     kern = kernels.get() if kernels_pool.usable(x.data) else None
@@ -248,7 +263,22 @@ MAX_PICK = Primitive("pick_at_maxima", _max_pick_backward, saved="constant")
 
 
 def avg_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
-    """The mean of each window, zero padding included in the count, as PyTorch's default."""
+    """The mean of each window, zero padding included in the count, as PyTorch's default.
+
+    Args:
+        x: Input of shape (N, C, H, W): a tensor or an array.
+        kernel_size: Window height and width: an int or a pair.
+        stride: Step between windows: an int or a pair; by default ``kernel_size``.
+        padding: Cells added on each side: an int or a pair, at most half the window.
+
+    Returns:
+        A tensor of shape (N, C, OH, OW), ``OH = (H + 2*padding - kh) // stride + 1``.
+
+    Raises:
+        ConfigError: A size is not a positive integer or pair (padding: non-negative).
+        ShapeError: The input is not (N, C, H, W), the padding exceeds half the window, or
+            the input is smaller than the window.
+    """
     x = x if isinstance(x, Tensor) else Tensor(x)
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "avg_pool2d")
     h, w = x.data.shape[2:]
@@ -301,7 +331,19 @@ AVG_SPREAD = Primitive("spread_over_windows", _avg_spread_backward, saved="const
 
 def adaptive_avg_pool2d(x: Any, output_size: Any = 1) -> Tensor:
     """Average (N, C, H, W) down to ``output_size`` (an int or a pair dividing H and W);
-    ``output_size=1`` is global average pooling."""
+    ``output_size=1`` is global average pooling.
+
+    Args:
+        x: Input of shape (N, C, H, W): a tensor or an array.
+        output_size: Output height and width: an int or a pair, each dividing H and W.
+
+    Returns:
+        A tensor of shape (N, C, *output_size).
+
+    Raises:
+        ConfigError: ``output_size`` is not a positive integer or pair.
+        ShapeError: The input is not (N, C, H, W) or ``output_size`` does not divide H and W.
+    """
     x = x if isinstance(x, Tensor) else Tensor(x)
     if x.data.ndim != 4:
         raise ShapeError(f"adaptive_avg_pool2d: input must have shape (N, C, H, W), got "

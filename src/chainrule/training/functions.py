@@ -147,6 +147,23 @@ def evaluate(model: nn.Module, X: Any, y: Any, *, loss: str | Callable[..., Any]
     >>> model = nn.Sequential(nn.Linear(1, 1, rng=0))
     >>> sorted(evaluate(model, np.ones((4, 1)), np.zeros(4), loss="mse", metrics=["r2"]))
     ['loss', 'r2']
+
+    Args:
+        model: The module to score (not changed).
+        X: Inputs, one example per row.
+        y: Targets, one per example.
+        loss: A loss module or callable, or a name; ``"auto"`` picks it as :func:`fit` does.
+        metrics: ``"auto"`` or a list of names from
+            :data:`chainrule.training.metrics.METRICS`.
+        sample_weight: One non-negative weight per row, for weighted means.
+
+    Returns:
+        A dict from ``"loss"`` and each metric's name to its value.
+
+    Raises:
+        ConfigError: An unknown loss or metric.
+        DataError: Data that cannot be scored (mismatched rows, invalid labels or weights).
+        ShapeError: Inputs the model cannot take.
     """
     trainer = Trainer(model, loss=loss, optimizer="sgd", verbose=0, metrics=metrics,
                       terminate_on_nan=False)
