@@ -38,6 +38,7 @@ def test_relu_then_max_pool_gives_the_layers_numbers_and_gradients() -> None:
         np.testing.assert_allclose(fused, plain, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.cpu_only  # the compiled loop runs on NumPy arrays; other devices compose the two
 def test_the_fused_pair_records_one_node_where_the_compiled_loop_runs() -> None:
     from chainrule.nn import kernels
 
