@@ -9,33 +9,18 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 
 import pytest
 from docsite import built_site
 
+from headless_chromium import ARGS, CHROMIUM, TIMEOUT_MS, needs_chromium
+
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _chromium() -> str | None:
-    # The same search as tests/playground/test_playground_browser.py.
-    for candidate in (os.environ.get("CHAINRULE_CHROMIUM"), shutil.which("chromium"),
-                      shutil.which("chromium-headless-shell"), shutil.which("chromium-browser"),
-                      "/usr/bin/chromium"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
-CHROMIUM = _chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed "
-                                "(apt-get install chromium, or set CHAINRULE_CHROMIUM)")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 60_000  # generous: CI machines are slow; nothing here measures speed
+pytestmark = needs_chromium
 PAGES = ["index.html", "tutorials/computation-graph.html", "api/chainrule.html"]
 
 

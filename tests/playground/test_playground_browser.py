@@ -7,14 +7,13 @@ not used: the test launches the system's Chromium by path.
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 
 import pytest
 from playground_client import Client, serving
 
 from chainrule.playground.server import PlaygroundServer
+from headless_chromium import ARGS, CHROMIUM, TIMEOUT_MS, needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -30,21 +29,7 @@ def client(server: PlaygroundServer) -> Client:
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _chromium() -> str | None:
-    for candidate in (os.environ.get("CHAINRULE_CHROMIUM"), shutil.which("chromium"),
-                      shutil.which("chromium-headless-shell"), shutil.which("chromium-browser"),
-                      "/usr/bin/chromium"):
-        if candidate and os.path.exists(candidate):
-            return candidate
-    return None
-
-
-CHROMIUM = _chromium()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed "
-                                "(apt-get install chromium, or set CHAINRULE_CHROMIUM)")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-TIMEOUT_MS = 60_000  # generous: CI machines are slow; nothing here measures speed
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
