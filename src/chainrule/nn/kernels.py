@@ -30,7 +30,7 @@ from typing import Any
 
 from . import kernels_conv, kernels_norm, kernels_pool
 
-__all__ = ["available", "disabled", "get"]
+__all__ = ["available", "disabled", "get", "numba_module"]
 
 MODULES = (kernels_conv, kernels_pool, kernels_norm)
 
@@ -82,13 +82,23 @@ def disabled() -> Iterator[None]:
         _LOADER.off -= 1
 
 
-def _load() -> Any:
+def numba_module() -> Any:
+    """numba, with its cache in the user's cache folder unless NUMBA_CACHE_DIR says where;
+    None where it is not installed or CHAINRULE_NO_NUMBA is set.  Every compiled kernel of
+    chainrule (these, and the training step's) gets numba here."""
     if os.environ.get("CHAINRULE_NO_NUMBA"):
         return None
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "chainrule" / "numba"))
     try:
         import numba
     except ImportError:
+        return None
+    return numba
+
+
+def _load() -> Any:
+    numba = numba_module()
+    if numba is None:
         return None
     jit = numba.njit(cache=True, error_model="numpy")
     return SimpleNamespace(**{name: jit(getattr(module, name)) for module in MODULES

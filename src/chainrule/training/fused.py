@@ -14,14 +14,13 @@ cost is paid once per machine, not per run.
 from __future__ import annotations
 
 import math
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from ..nn.activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Tanh
+from ..nn.kernels import numba_module
 
-__all__ = ["ACTIVATION_CODES", "LOOP_FRIENDLY", "available", "code", "kernels", "numba_module"]
+__all__ = ["ACTIVATION_CODES", "LOOP_FRIENDLY", "available", "code", "kernels"]
 
 ACTIVATION_CODES: dict[type[Activation], int] = {Identity: 0, Tanh: 1, Sigmoid: 2, ReLU: 3,
                                                  LeakyReLU: 4}
@@ -68,19 +67,6 @@ def kernels() -> Any:
 def _load() -> Any:
     numba = numba_module()
     return None if numba is None else _build(numba)
-
-
-def numba_module() -> Any:
-    """numba, with its cache in the user's cache folder unless NUMBA_CACHE_DIR says where;
-    None where it is not installed or CHAINRULE_NO_NUMBA is set."""
-    if os.environ.get("CHAINRULE_NO_NUMBA"):
-        return None
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "chainrule" / "numba"))
-    try:
-        import numba
-    except ImportError:
-        return None
-    return numba
 
 
 def _build(numba: Any) -> Any:

@@ -11,7 +11,7 @@ bias in one array ``P`` (the parameters' ``.data`` are views into it), their gra
 The kernel is generic: the network is data (``meta``, one row per layer: sizes, offsets,
 activation code, whether its products go to BLAS) and the settings are numbers (``hp``), so
 one compilation serves every network of a dtype; numba caches it on disk (``cache=True``,
-in ``NUMBA_CACHE_DIR``, as :mod:`chainrule.training.fused` sets).  It follows the eager
+in ``NUMBA_CACHE_DIR``, as :func:`chainrule.nn.kernels.numba_module` sets).  It follows the eager
 engine's formulas in the eager order, each settings value computed in float64 as Python
 does and then cast to the parameters' dtype, as NumPy casts a Python float: in float64 the
 results agree with eager training to rounding (the tests check 1e-12 over whole runs).
@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ..nn.kernels import numba_module
 from . import fused, updates, vmath
 
 __all__ = ["ACT", "BLAS", "HP", "LOSS", "META", "OPTIMIZER", "kernels"]
@@ -67,7 +68,7 @@ def kernels() -> Any:
     with _lock:
         if not _tried:
             try:
-                numba = fused.numba_module()
+                numba = numba_module()
                 _kernels = None if numba is None else _build(numba)
             finally:
                 _tried = True

@@ -9,8 +9,8 @@ once), accurate to a few units in the last place of float64: the kernel's float6
 within 1e-12 of the eager ones, which use NumPy's own functions.
 
 >>> import numpy as np
->>> from chainrule.training import fused
->>> v = build(fused.numba_module()) if fused.numba_module() else None
+>>> from chainrule.nn.kernels import numba_module
+>>> v = build(numba_module()) if numba_module() else None
 >>> x = np.linspace(-30, 30, 1001)
 >>> v is None or bool(np.allclose(v.tanh_array(x), np.tanh(x), rtol=1e-15, atol=1e-300))
 True
