@@ -22,7 +22,6 @@ imports them from this module.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import inspect
 import os
 import time
@@ -40,7 +39,7 @@ from .errors import Option, OptionError, OptionWarning
 from .io import writes_to
 from .job import RunOptions, TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
-from .pipeline import Head, Pipeline, blend, files
+from .pipeline import Head, Pipeline, blend, choice, files, scoring
 from .predictor import (
     GradcheckReport,
     Predictor,
@@ -48,7 +47,6 @@ from .predictor import (
     describe,
     evaluate,
     labelled_rows,
-    regression_scores,
     write_predictions,
 )
 from .runs import (
@@ -63,7 +61,7 @@ from .runs import (
     same_file,
 )
 from .training import CSVLogger, EarlyStopping, Trainer, build_mlp
-from .training.class_metrics import ClassReport, class_report, majority_class
+from .training.class_metrics import ClassReport
 
 __all__ = [
     "HISTORY_FILE",
@@ -337,7 +335,7 @@ def _linear_term(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _F
                  run: _Run, result: TrainResult, comm: Any) -> None:
     """With the default architecture, fit a linear model on the training rows too and keep
     the network averaged with it where that lowers the validation loss
-    (:mod:`chainrule.pipeline.blend`: on small, mostly linear tables the early-stopped
+    (:mod:`chainrule.pipeline.choice`: on small, mostly linear tables the early-stopped
     network lands a little below a linear model).  The choice and both losses go into the
     summary (saved in the model file) and :attr:`TrainResult.model_choice`."""
     network = fitted.pipeline.network
@@ -346,56 +344,27 @@ def _linear_term(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _F
         return
     tr, va, _ = prep.split
     Z, y_fit = fitted.Z, fitted.y_fit
-    start = time.perf_counter()
-    if prep.task == "regression":
-        linear = blend.ridge(Z[tr], y_fit[tr], comm if cfg.distributed else None,
-                             dtype=network[0].weight.data.dtype)
-        how = f"ridge regression (penalty {blend.RIDGE:g})"
-    else:
-        linear = build_mlp(Z.shape[1], [], network[2].weight.data.shape[0],
-                           output=fitted.task.output, rng=cfg.seed)
-        loss = cfg.loss if cfg.loss != "auto" else fitted.task.loss
-        stop = [EarlyStopping("val_loss", patience=d.patience, restore_best_weights=True)] \
-            if d.patience else []
-        config = d.trainer_config(cfg, loss=loss, callbacks=stop, stream=None,
-                                  distributed=comm if cfg.distributed else False)
-        trainer = Trainer(linear, dataclasses.replace(config, verbose=0, checkpoint=None))
-        weights = {} if fitted.weights is None else {"sample_weight": fitted.weights[tr]}
-        with _collect_warnings(run.notes):
-            trainer.fit(Z[tr], y_fit[tr], d.epochs, validation_data=(Z[va], y_fit[va]),
-                        **weights)
-        how = "logistic regression (trained as the network was)"
-    run.seconds += time.perf_counter() - start
-    merged = blend.merge(network, linear)
-    # compared as the network is trained: log loss, or the squared error of the standardised
-    # target (in the target's own units a target near 1e300 would make it infinite)
     classifier = fitted.pipeline.head.is_classifier
-    key = "log loss" if classifier else "mean squared error (standardised target)"
-    losses = []
-    for candidate in (network, merged):
-        fitted.pipeline.network = candidate
-        candidate.eval()
-        y_va, out = _gathered_outputs(fitted.pipeline, prep.X,
-                                      prep.y if classifier else y_fit, va, comm)
-        losses.append(float(fitted.pipeline.metrics(y_va, out)["log_loss"]) if classifier
-                      else float(np.mean((out - y_va.reshape(out.shape)) ** 2)))
-    chosen = losses[1] < losses[0]
-    fitted.pipeline.network = merged if chosen else network
-    hidden = merged[0].weight.data.shape[0]
-    run.summary["linear_term"] = {"linear_model": how, "averaged": chosen,
-                                  "validation_loss": {"network": losses[0],
-                                                      "averaged": losses[1]}}
-    if chosen:
-        result.model = merged
-        run.summary["architecture"] = [Z.shape[1], hidden, run.summary["architecture"][-1]]
-        result.model_choice = (
-            f"the network averaged with a {how}, as one network of {hidden} hidden units "
-            f"(validation {key} {losses[1]:.4g}, against {losses[0]:.4g} for the network "
-            "alone)")
-    else:
-        result.model_choice = (
-            f"the network alone (averaged with a {how}, validation {key} {losses[1]:.4g}, "
-            f"against {losses[0]:.4g})")
+    loss = cfg.loss if cfg.loss != "auto" else fitted.task.loss
+    config = d.trainer_config(cfg, loss=loss, callbacks=[], stream=None,
+                              distributed=comm if cfg.distributed else False)
+    start = time.perf_counter()
+    with _collect_warnings(run.notes):
+        linear, how = choice.fit_linear(
+            Z[tr], y_fit[tr], classifier=classifier, n_outputs=network[2].weight.data.shape[0],
+            output=fitted.task.output, config=config, epochs=d.epochs, patience=d.patience,
+            validation=(Z[va], y_fit[va]),
+            sample_weight=None if fitted.weights is None else fitted.weights[tr],
+            comm=comm if cfg.distributed else None, dtype=network[0].weight.data.dtype,
+            rng=cfg.seed)
+    run.seconds += time.perf_counter() - start
+    term = choice.choose(fitted.pipeline, linear, how, prep.X,
+                         prep.y if classifier else y_fit, va, comm)
+    run.summary["linear_term"] = term.record()
+    if term.averaged:
+        result.model = fitted.pipeline.network
+        run.summary["architecture"] = [Z.shape[1], term.hidden, run.summary["architecture"][-1]]
+    result.model_choice = term.line()
 
 
 def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run,
@@ -423,44 +392,21 @@ def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, 
 
 def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: Any
            ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Measure every split over every rank's rows into ``result`` (regression beside the
-    baseline of predicting the training mean, classification beside that of always answering
-    the training rows' majority class); returns each split's targets and outputs."""
-    scored = {}
-    head = pipeline.head
-    majority = None
-    for part, rows, every in zip(("train", "validation", "test"), prep.split,
-                                 prep.split_rows):
-        if len(every):
-            y_all, out = _gathered_outputs(pipeline, prep.X, prep.y, rows, comm)
-            scored[part] = y_all, out
-            result.metrics[part] = pipeline.metrics(y_all, out)
-            if head.is_classifier:
-                proba = head.probabilities(out)
-                names = head.names(proba.shape[1])
-                if majority is None:  # the training split comes first
-                    majority = majority_class(y_all, len(names))
-                report = class_report(y_all, proba, names, baseline_class=majority)
-                result.reports[part] = report
-                result.metrics[part].update(report.scores())
-            if pipeline.head.scaler is not None:
-                result.baseline[part] = regression_scores(
-                    y_all, np.full(len(y_all), pipeline.head.scaler.mean))
-    return scored
+    """Measure every split over every rank's rows into ``result``
+    (:func:`chainrule.pipeline.scoring.score_splits`); returns each split's targets and
+    outputs."""
+    scores = scoring.score_splits(pipeline, prep.X, prep.y, [
+        (part, rows, len(every)) for part, rows, every in
+        zip(("train", "validation", "test"), prep.split, prep.split_rows)], comm)
+    result.metrics.update(scores.metrics)
+    result.baseline.update(scores.baseline)
+    result.reports.update(scores.reports)
+    return scores.outputs
 
 
 def _run_name(name: Any) -> str:
     base = os.path.splitext(os.path.basename(str(name)))[0] if isinstance(name, str) else ""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "data"
-
-
-def _gathered_outputs(pipeline: Pipeline, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
-                      comm: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The targets and raw outputs of ``rows`` of every rank (this rank's ``X[rows]``)."""
-    mine = pipeline.outputs(X[rows], encoded=True) if len(rows) else None  # may hold none
-    parts = [p for p in comm.gather((y[rows], mine)) if p[1] is not None]
-    return (np.concatenate([t for t, _ in parts]),
-            np.concatenate([o for _, o in parts]))
 
 
 def _plots(pipeline: Pipeline, prep: PreparedData, history: Any, out_dir: str,
