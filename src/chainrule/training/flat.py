@@ -21,7 +21,7 @@ with the reason, and the caller falls back to the NumPy plan.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -32,7 +32,7 @@ from ..optim import SGD, Adam, AdamW, RMSprop
 from . import kernel
 from .plan import Plan, weights
 
-__all__ = ["FlatStep", "KernelFallbackWarning", "KernelRefusedError"]
+__all__ = ["EpochRun", "FlatStep", "KernelFallbackWarning", "KernelRefusedError"]
 
 _DATA = operator.attrgetter("data")
 
@@ -48,6 +48,18 @@ _OPTIMIZERS: dict[type, tuple[str, tuple[str, ...], tuple[str, str, str]]] = {
 }
 _OPTIMIZERS[AdamW] = _OPTIMIZERS[Adam]
 _FLOOR = {np.dtype(np.float32): -87.0, np.dtype(np.float64): -708.0}  # stable_sigmoid's
+
+
+class EpochRun(NamedTuple):
+    """What :meth:`FlatStep.run_epoch` did: batches up to ``stop`` stepped (all of them when
+    ``code`` is 0; 1: batch ``stop``'s loss or a gradient was not finite, not stepped; 2:
+    batch ``stop``'s update made a weight non-finite), each batch's loss in ``losses`` and
+    the model's outputs in ``outputs`` (a row per example, in the epoch's order)."""
+
+    stop: int
+    code: int
+    losses: np.ndarray
+    outputs: np.ndarray
 
 
 class KernelRefusedError(Exception):
@@ -112,6 +124,7 @@ class FlatStep:
         self.states: list[np.ndarray] = [self.no_targets.reshape(0)] * 3
         self._adopt_params()
         self._settings: list[Any] | None = None
+        self._backup: np.ndarray | None = None  # the weights before an epoch's update
         self._state_views: list[tuple[dict[str, Any], str, Any]] = []
         self.code = kernel.OPTIMIZER["none"]
         if optimizer is not None:
@@ -227,23 +240,10 @@ class FlatStep:
         returns the loss, or None where the kernel cannot take this step (the caller runs the
         plan instead).  Nothing has changed when it returns None."""
         opt = self.optimizer
+        if not self._ready():
+            return None
         if opt is not None:
-            steps = opt.steps
-            if steps.count(steps[0]) != len(steps):
-                return None
-            group = opt.param_groups[0]
-            values = list(map(group.__getitem__, _OPTIMIZERS[type(opt)][1]))
-            if values != self._settings:
-                self._settings = None
-                if not self._read_settings(values):
-                    return None
-                self._settings = values
-            for own, name, view in self._state_views:
-                if own.get(name) is not view and not self._adopt_state():
-                    return None
-            self.hp[12] = steps[0] + 1
-        if list(map(id, map(_DATA, self.params))) != self._data_ids:
-            self._adopt_params()
+            self.hp[kernel.HP["step"]] = opt.steps[0] + 1
         if self.labels:
             labels, targets = np.asarray(y, dtype=np.int64), self.no_targets
         else:
@@ -255,11 +255,82 @@ class FlatStep:
         if value == -np.inf:  # a label outside the classes (ignore_index): eager's business
             return None
         if opt is not None:
-            opt.step_count += 1
-            steps[:] = [steps[0] + 1] * len(steps)
+            self._count_updates(1)
         for p, g in self.trained:
             p.grad = g
         return value
+
+    def _ready(self) -> bool:
+        """Whether the buffers are the user's current ones and the settings vector holds the
+        optimizer's settings (read again where a schedule changed them); False where the
+        kernel cannot step now (the parameters have taken different numbers of steps, or a
+        state buffer does not exist yet)."""
+        opt = self.optimizer
+        if opt is not None:
+            steps = opt.steps
+            if steps.count(steps[0]) != len(steps):
+                return False
+            group = opt.param_groups[0]
+            values = list(map(group.__getitem__, _OPTIMIZERS[type(opt)][1]))
+            if values != self._settings:
+                self._settings = None
+                if not self._read_settings(values):
+                    return False
+                self._settings = values
+            for own, name, view in self._state_views:
+                if own.get(name) is not view and not self._adopt_state():
+                    return False
+        if list(map(id, map(_DATA, self.params))) != self._data_ids:
+            self._adopt_params()
+        return True
+
+    def _count_updates(self, k: int) -> None:
+        opt = self.optimizer
+        opt.step_count += k
+        opt.steps[:] = [opt.steps[0] + k] * len(opt.steps)
+
+    def run_epoch(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray,
+                  scales: np.ndarray, first: int, guard: bool) -> EpochRun | None:
+        """Batches ``first``... of an epoch in one kernel call (see
+        :func:`chainrule.training.kernel_loops.train_epoch`): batch ``b`` is the rows
+        ``order[starts[b]:starts[b + 1]]`` of ``X`` and ``y``, none larger than the batch
+        this step was laid out for, its loss scaled by ``scales[b]``.  None (and nothing
+        changed) where the kernel cannot step now."""
+        if self.optimizer is None or not self._ready():
+            return None
+        steps = len(starts) - 1
+        hp = self.hp
+        hp[kernel.HP["step"]] = self.optimizer.steps[0]
+        if self.labels:
+            labels, targets, yb = y, self.no_targets, self.no_targets
+            lb = np.empty(self.n, np.int64)
+        else:
+            labels, targets, lb = self.no_labels, y, self.no_labels
+            yb = np.empty((self.n, self.n_out), self.dtype)
+        if self._backup is None:
+            self._backup = np.empty_like(self.P)
+        losses = np.zeros(steps, np.float64)
+        outputs = np.empty((len(order), self.n_out), self.dtype)
+        xb = np.empty((self.n, X.shape[1]), self.dtype)
+        s = self.states
+        scale = hp[kernel.HP["scale"]]
+        try:
+            stop, code = self.kernels.train_epoch(
+                X, targets, labels, order, starts, scales, first, self.P, self.G, s[0], s[1],
+                s[2], self._backup, self.work, self.meta, hp, self.loss, self.code, guard,
+                losses, outputs, xb, yb, lb)
+        finally:
+            hp[kernel.HP["scale"]] = scale
+        self._count_updates(stop - first + (code == 2))
+        for p, g in self.trained:
+            p.grad = g
+        if self.plan.layers[-1].sigmoid_after:
+            outputs = stable_sigmoid(outputs)
+        return EpochRun(stop, code, losses, outputs)
+
+    def restore(self) -> None:
+        """The weights from before the last update of :meth:`run_epoch` (which overflowed)."""
+        self.P[...] = self._backup
 
     def output(self) -> np.ndarray:
         """What the model returned for the last batch (a new array, an example per row)."""

@@ -89,11 +89,19 @@ class NonFiniteGuard:
             else:  # a parameter on a device (model.to): its copy lives there too
                 backup[i] = namespace(p.data).asarray(p.data, copy=True)
         update()
+
+        def restore() -> None:
+            for b, (_, p) in zip(backup, self.params):
+                p.data[...] = b
+        return self.overflowed(restore)
+
+    def overflowed(self, restore: Callable[[], None]) -> str | None:
+        """After an update: None where every parameter is finite; else ``restore()`` the
+        weights from before it, and say which parameter it made non-finite."""
         bad = first_nonfinite(self.params, grads=False)
         if bad is None:
             return None
-        for b, (_, p) in zip(backup, self.params):
-            p.data[...] = b
+        restore()
         return (f"the update made {bad} ({self.layer_of(bad)}) non-finite although every "
                 "gradient was finite (the step overflowed)")
 

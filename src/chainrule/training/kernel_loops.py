@@ -20,7 +20,8 @@ import numpy as np
 from .updates import update
 from .vmath import exp, log1p, tanh
 
-__all__ = ["backward", "linear", "loss_and_delta", "train_step"]
+__all__ = ["backward", "finite", "gradients", "linear", "loss_and_delta", "train_epoch",
+           "train_step"]
 
 _njit = numba.njit(cache=True, error_model="numpy")
 # sums whose order may change so that they vectorise (a sum over the batch)
@@ -200,14 +201,27 @@ def train_step(x: Any, y: Any, labels: Any, P: Any, G: Any, S0: Any, S1: Any, S2
     """Forward, loss, backward and (optimizer >= 0) the update; returns the loss, or
     -inf (having changed nothing) where a label is not one of the classes."""
     n = x.shape[0]
-    layers = meta.shape[0]
-    last = layers - 1
     if loss == 2:
         if labels.shape[0] != n:
             return -np.inf
         for i in range(n):
-            if labels[i] < 0 or labels[i] >= meta[last, 1]:
+            if labels[i] < 0 or labels[i] >= meta[meta.shape[0] - 1, 1]:
                 return -np.inf
+    value = gradients(x, y, labels, P, G, work, meta, hp, loss)
+    if optimizer >= 0:
+        cast = np.empty(1, P.dtype)
+        update(P, G, S0, S1, S2, hp, optimizer, cast)
+    return value
+
+
+@_njit
+def gradients(x: Any, y: Any, labels: Any, P: Any, G: Any, work: Any, meta: Any, hp: Any,
+              loss: int) -> float:
+    """Forward, loss and backward of the batch ``x``: the loss, with dJ/dP in ``G`` and the
+    activations in ``work`` (the labels already checked)."""
+    n = x.shape[0]
+    layers = meta.shape[0]
+    last = layers - 1
     cast = np.empty(1, P.dtype)  # a float64 setting cast to the dtype, as NumPy does
     cast[0] = hp[14]
     floor = cast[0]
@@ -255,6 +269,66 @@ def train_step(x: Any, y: Any, labels: Any, P: Any, G: Any, S0: Any, S1: Any, S2
             backward(d, at, w, G, w_off, b_off, prev, meta[layer, 7])
             cast[0] = hp[15 + layer - 1]
             times_derivative(prev, at, meta[layer - 1, 4], cast[0], one)
-    if optimizer >= 0:
-        update(P, G, S0, S1, S2, hp, optimizer, cast)
     return value
+
+
+@_njit
+def finite(a: Any) -> bool:
+    """Whether every value of the flat array ``a`` is finite (a sum carries any NaN or
+    infinity through; only when it is not finite look value by value)."""
+    s = 0.0
+    for i in range(a.size):
+        s += a[i]
+    if np.isfinite(s):
+        return True
+    for i in range(a.size):  # noqa: SIM110 (numba compiles no generator in all())
+        if not np.isfinite(a[i]):
+            return False
+    return True
+
+
+@_njit
+def train_epoch(X: Any, Y: Any, labels: Any, order: Any, starts: Any, scales: Any, first: int,
+                P: Any, G: Any, S0: Any, S1: Any, S2: Any, backup: Any, work: Any,
+                meta: Any, hp: Any, loss: int, optimizer: int, guard: bool, losses: Any,
+                outputs: Any, xb: Any, yb: Any, lb: Any) -> tuple[int, int]:
+    """Batches ``first``, ``first + 1``, ... of an epoch, each a step of
+    :func:`train_step`: batch ``b`` is the rows ``order[starts[b]:starts[b + 1]]`` of ``X``
+    (and of ``Y`` or ``labels``), gathered into ``xb`` (``yb``, ``lb``), its loss scaled by
+    ``scales[b]``.  Each batch's loss goes to ``losses[b]`` and the model's outputs for it
+    (before its update) to its rows of ``outputs``, in the epoch's order; ``hp``'s step
+    number counts the updates.  With ``guard``, as the training loop's non-finite guard: a
+    batch whose loss or a gradient is not finite stops the epoch before its update (code 1),
+    and an update that makes a weight non-finite stops it after (code 2, ``backup`` holding
+    the weights from before).  Returns (the batch it stopped at, or the number of batches;
+    the code, 0 when every batch was stepped)."""
+    steps = starts.shape[0] - 1
+    last = meta.shape[0] - 1
+    k, a_off = meta[last, 1], meta[last, 5]
+    cast = np.empty(1, P.dtype)
+    for b in range(first, steps):
+        s0 = starts[b]
+        m = starts[b + 1] - s0
+        for r in range(m):
+            src = order[s0 + r]
+            xb[r] = X[src]
+            if loss == 2:
+                lb[r] = labels[src]
+            else:
+                yb[r] = Y[src]
+        hp[13] = scales[b]
+        value = gradients(xb[:m], yb[:m], lb[:m], P, G, work, meta, hp, loss)
+        losses[b] = value
+        out = work[a_off:a_off + m * k].reshape((k, m))
+        for r in range(m):
+            for j in range(k):
+                outputs[s0 + r, j] = out[j, r]
+        if guard:
+            if not np.isfinite(value) or not finite(G):
+                return b, 1
+            backup[:] = P
+        hp[12] += 1
+        update(P, G, S0, S1, S2, hp, optimizer, cast)
+        if guard and not finite(P):
+            return b, 2
+    return steps, 0

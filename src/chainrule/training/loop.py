@@ -30,10 +30,11 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
+from .epoch_kernel import EpochKernel
 from .guard import NonFiniteGuard
 from .preparation import RunData
 from .state import Position, RunState
-from .step import TrainStep
+from .step import StepOutcome, TrainStep
 from .tally import Tally, relative_weights
 
 __all__ = ["EpochLoop", "InterruptError", "average_buffers", "batch_rows", "min_train_batch",
@@ -121,6 +122,7 @@ class EpochLoop:
         self.w = relative_weights(data.w, comm)
         self.own_steps = steps_per_epoch(n, data.batch_size, min_train_batch(step.model))
         self.steps = comm.max(self.own_steps)  # a rank whose rows run out joins with none
+        self.fast = EpochKernel.for_run(step, data, callbacks, comm)  # fit(compile=True)
 
     def run(self) -> None:
         """Train until the state's ``epoch`` reaches its ``epochs`` or something stops it."""
@@ -164,6 +166,10 @@ class EpochLoop:
                 tally.load(pos.tally)
         return pos, tally
 
+    def _stop_nonfinite(self, epoch: int, batch: int, done: StepOutcome) -> None:
+        self.state.stop_nonfinite(epoch, batch, done.nonfinite, NonFiniteGuard.message(
+            epoch, batch, done.nonfinite, done.xb, self.step.optimizer.lr))
+
     def run_epoch(self, epoch: int) -> dict[str, Any]:
         """One epoch of ``steps`` steps (over every rank), ``own_steps`` of them with rows of
         this rank; returns its logs."""
@@ -173,6 +179,22 @@ class EpochLoop:
         self.step.model.train()
         order = state.rng.permutation(n) if self.shuffle and bs < n else None
         for batch in range(pos.batch, self.steps):
+            if self.fast is not None and batch <= pos.batch + 1:  # (after one step that
+                # makes the optimizer's state, where it has none yet)
+                rows = [batch_rows(b, n, bs, self.own_steps) for b in range(self.steps)]
+                state.in_step = True
+                ran = self.fast.run(batch, order, rows, tally, state.target_scaler is not None)
+                if ran is not None:
+                    stopped, done = ran
+                    if done is not None:
+                        self._stop_nonfinite(epoch, stopped, done)
+                        break
+                    state.position = Position(stopped, pos.rng, pos.lr, n, bs,
+                                              tally.to_dict())
+                    state.in_step = False
+                    if state.stop_requested:
+                        raise InterruptError
+                    break
             state.in_step = True
             xb, yb, yr, wb = self._batch(order, batch_rows(batch, n, bs, self.own_steps))
             done = self.step(xb, yb, yr, wb, tally, state.stop_training, state.target_scaler)
@@ -180,8 +202,7 @@ class EpochLoop:
                 state.stop()
                 break
             if done.nonfinite is not None:
-                state.stop_nonfinite(epoch, batch, done.nonfinite, NonFiniteGuard.message(
-                    epoch, batch, done.nonfinite, done.xb, self.step.optimizer.lr))
+                self._stop_nonfinite(epoch, batch, done)
                 break
             state.position = Position(batch + 1, pos.rng, pos.lr, n, bs, tally.to_dict())
             state.in_step = False
