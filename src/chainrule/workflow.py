@@ -22,6 +22,7 @@ imports them from this module.
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import os
 import time
@@ -33,13 +34,12 @@ from typing import Any
 import numpy as np
 
 from . import plots
-from .data.scaler import StandardScaler
 from .distributed import communicator
 from .errors import Option, OptionError, OptionWarning
 from .io import writes_to
 from .job import RunOptions, TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
-from .pipeline import Head, Pipeline, blend, choice, files, scoring
+from .pipeline import Head, Pipeline, blend, choice, files, scaling, scoring
 from .predictor import (
     GradcheckReport,
     Predictor,
@@ -122,8 +122,9 @@ class TrainResult:
     confusion matrix...) beside the baseline of always answering the training rows'
     majority class; its single numbers are in ``metrics`` too."""
     model_choice: str = ""
-    """Whether the network was averaged with a linear model, and why (one line; empty where
-    that was not tried: an architecture given, the course's job, no validation rows)."""
+    """Which model was kept (the network, a linear model, or their average) and why (one
+    line; empty where no choice was made: an architecture given, the course's job, no
+    validation rows)."""
 
 
 # -- running ---------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def train(cfg: TrainConfig, *, stream: Any = None,
         result = _fit(prep, d, fitted, run)
         if result.diverged:
             return result  # nothing is saved
-        _linear_term(cfg, prep, d, fitted, run, result, comm)
+        _choose_model(cfg, prep, d, fitted, run, result, comm)
         scored = _score(fitted.pipeline, prep, result, comm)
         # the decision boundary is drawn over every rank's rows (every rank takes part)
         points = comm.gather((prep.X, prep.y)) if cfg.plots and prep.X.shape[1] == 2 and \
@@ -197,6 +198,8 @@ class _Fitted:
     y_fit: np.ndarray
     weights: np.ndarray | None
     pipeline: Pipeline
+    build_network: Callable[[], Any]
+    """Builds the network afresh, as it was before training."""
     notes: list[OptionWarning] = field(default_factory=list)
     """What the rules said about the target (a class target learned against the grain)."""
 
@@ -218,7 +221,9 @@ def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: RunOptions, comm
                                         prep.n_rows, cfg.task)
 
     task, notes = comm.agree(judged_task, "check the model")
-    scaler = StandardScaler().fit(X[tr], comm) if d.standardize else None
+    # a table's 0/1 columns (one-hot categories...) stay 0/1: chainrule.pipeline.scaling
+    scaler = scaling.fit_scaler(X[tr], comm, keep_binary=prep.encoder is not None) \
+        if d.standardize else None
     Z = scaler.transform(X) if scaler is not None else X
     comm.agree(lambda: rules.check_range(Z, prep.feature_names, d.course, scaler is not None),
                "check the features")
@@ -229,12 +234,12 @@ def _fit_preprocessing(cfg: TrainConfig, prep: PreparedData, d: RunOptions, comm
         weights = comm.agree(lambda: rules.class_weights(cfg.class_weight, counts,
                                                          prep.class_names or []),
                              "weigh the classes")[y]
-    model = build_mlp(X.shape[1], d.layers, task.n_outputs(n_classes or None),
-                      activation=d.activation, output=task.output, init=d.init,
-                      dtype=np.float64 if d.course else np.float32, rng=cfg.seed)
+    build = functools.partial(build_mlp, X.shape[1], d.layers, task.n_outputs(n_classes or None),
+                              activation=d.activation, output=task.output, init=d.init,
+                              dtype=np.float64 if d.course else np.float32, rng=cfg.seed)
     steps = [s for s in (prep.encoder, scaler) if s is not None]
     return _Fitted(task, Z, head.transform(y), weights,
-                   Pipeline(steps, model, head, prep.feature_names), notes)
+                   Pipeline(steps, build(), head, prep.feature_names), build, notes)
 
 
 @dataclass
@@ -331,40 +336,38 @@ def _fit(prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run) -> Train
     return result
 
 
-def _linear_term(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted,
-                 run: _Run, result: TrainResult, comm: Any) -> None:
+def _choose_model(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted,
+                  run: _Run, result: TrainResult, comm: Any) -> None:
     """With the default architecture, fit a linear model on the training rows too and keep
-    the network averaged with it where that lowers the validation loss
-    (:mod:`chainrule.pipeline.choice`: on small, mostly linear tables the early-stopped
-    network lands a little below a linear model).  The choice and both losses go into the
-    summary (saved in the model file) and :attr:`TrainResult.model_choice`."""
+    the network, the linear model or their average, whichever has the lowest loss
+    (:mod:`chainrule.pipeline.choice`: by cross-validation on a small table, else on the
+    validation rows).  The choice and the losses go into the summary (saved in the model
+    file) and :attr:`TrainResult.model_choice`."""
     network = fitted.pipeline.network
     if d.course or cfg.layers is not None or d.activation != "relu" or cfg.checkpoint or \
             not len(prep.split_rows[1]) or not blend.can_merge(network):
         return
     tr, va, _ = prep.split
-    Z, y_fit = fitted.Z, fitted.y_fit
     classifier = fitted.pipeline.head.is_classifier
     loss = cfg.loss if cfg.loss != "auto" else fitted.task.loss
     config = d.trainer_config(cfg, loss=loss, callbacks=[], stream=None,
                               distributed=comm if cfg.distributed else False)
+    training = choice.Training(config, d.epochs, d.patience, classifier,
+                               network[2].weight.data.shape[0], fitted.task.output,
+                               network[0].weight.data.dtype, cfg.seed,
+                               comm if cfg.distributed else None)
     start = time.perf_counter()
     with _collect_warnings(run.notes):
-        linear, how = choice.fit_linear(
-            Z[tr], y_fit[tr], classifier=classifier, n_outputs=network[2].weight.data.shape[0],
-            output=fitted.task.output, config=config, epochs=d.epochs, patience=d.patience,
-            validation=(Z[va], y_fit[va]),
-            sample_weight=None if fitted.weights is None else fitted.weights[tr],
-            comm=comm if cfg.distributed else None, dtype=network[0].weight.data.dtype,
-            rng=cfg.seed)
+        made = choice.choose(fitted.pipeline, training, fitted.build_network, X=prep.X,
+                             y=prep.y if classifier else fitted.y_fit, Z=fitted.Z,
+                             y_fit=fitted.y_fit, weights=fitted.weights, train_rows=tr,
+                             val_rows=va, n_train=len(prep.split_rows[0]), comm=comm)
     run.seconds += time.perf_counter() - start
-    term = choice.choose(fitted.pipeline, linear, how, prep.X,
-                         prep.y if classifier else y_fit, va, comm)
-    run.summary["linear_term"] = term.record()
-    if term.averaged:
-        result.model = fitted.pipeline.network
-        run.summary["architecture"] = [Z.shape[1], term.hidden, run.summary["architecture"][-1]]
-    result.model_choice = term.line()
+    run.summary["linear_term"] = made.record()
+    result.model = fitted.pipeline.network
+    architecture = run.summary["architecture"]
+    run.summary["architecture"] = [architecture[0], *made.hidden, architecture[-1]]
+    result.model_choice = made.line()
 
 
 def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, run: _Run,

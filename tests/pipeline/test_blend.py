@@ -67,15 +67,21 @@ def test_train_reports_and_saves_its_choice_and_the_export_agrees(tmp_path, clas
     result = train(TrainConfig(data=str(tmp_path / "t.csv"), target="y", plots=False,
                                out=str(tmp_path / "run")))
     term = result.summary["linear_term"]
-    losses = term["validation_loss"]
-    assert term["averaged"] == (losses["averaged"] < losses["network"])
-    assert result.model_choice.startswith("the network averaged" if term["averaged"]
-                                          else "the network alone")
+    losses = term["losses"]
+    assert set(losses) == {"network", "averaged", "linear"}
+    assert term["kept"] == min(losses, key=losses.get)
+    assert term["averaged"] == (term["kept"] == "averaged")
+    assert term["measured_on"] == "5-fold cross-validation of the 240 training rows"
+    start = {"network": "the network alone", "averaged": "the network averaged",
+             "linear": "the ridge regression" if not classify else "the logistic regression"}
+    assert result.model_choice.startswith(start[term["kept"]])
     pred = Predictor.load(result.path)
     assert pred.meta["training"]["linear_term"] == term
-    hidden = pred.network[0].weight.data.shape[0]
-    assert hidden == (64 + 2 * 6 if term["averaged"] else 64)  # a, b, c, kind=p, q, r
-    assert pred.meta["training"]["architecture"][1] == hidden
+    # a, b, c and kind=p, q, r; the linear model alone has no hidden layer
+    hidden = {"network": [64], "averaged": [64 + 2 * 6], "linear": []}[term["kept"]]
+    assert pred.meta["training"]["hidden_layers"] == hidden
+    assert [m.weight.data.shape[0] for m in pred.network if hasattr(m, "weight")][:-1] == \
+        hidden
     ort = pytest.importorskip("onnxruntime")
     from chainrule.onnx import export_onnx
 
