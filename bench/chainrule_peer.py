@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
+
 from . import sequences
 from .peer import Peer, pairs, sequence_loss
 from .workloads import Weights, Workload, layers
@@ -199,4 +201,36 @@ class ChainruleCompiledPeer(ChainrulePeer):
         if not fast.compiled:
             raise RuntimeError(f"cr.compile ran eagerly: {fast.reason}")
         float(loss)
+        return seconds, pairs([p.data for p in model.parameters()])
+
+
+class ChainruleFitPeer(ChainruleCompiledPeer):
+    """``cr.fit(compile=True)``: the training loop with its compiled epochs (the epoch's
+    batches in one kernel call where numba is installed).  To train on the runner's very
+    batches, one Trainer takes each epoch's rows in the runner's order (``shuffle=False``):
+    one ``Trainer.fit`` call per epoch, its preparation of the data included in the time."""
+
+    name = "chainrule-fit"
+    label = "chainrule cr.fit(compile=True) (float32)"
+
+    def train(self, wl, weights, n, epochs, batches):
+        cr = self.cr
+        model, loss_fn, opt = self.build(wl, weights)
+        trainer = cr.training.Trainer(model, loss=loss_fn, optimizer=opt, shuffle=False,
+                                      compile=True, verbose=0,
+                                      batch_size=None if batches is None else wl.batch)
+        X, y = self.X[:n], self.y[:n]
+        if batches is None:
+            t0 = time.perf_counter()
+            trainer.fit(X, y, epochs)
+        else:
+            per_epoch = -(-n // wl.batch)
+            orders = [np.concatenate(batches[e:e + per_epoch])
+                      for e in range(0, len(batches), per_epoch)]
+            t0 = time.perf_counter()
+            for order in orders:
+                trainer.fit(X[order], y[order], 1)
+        seconds = time.perf_counter() - t0
+        if trainer.compiled is None or not trainer.compiled.plans:
+            raise RuntimeError("cr.fit(compile=True) captured no plan")
         return seconds, pairs([p.data for p in model.parameters()])

@@ -3,7 +3,7 @@
 All peers see the same minibatches (``batches``, index arrays reshuffled every epoch) except
 scikit-learn, which shuffles with its own generator.  What a peer must do: ``bench/peer.py``.
 
-* ``chainrule``, ``chainrule-compiled``: ``bench/chainrule_peer.py``.
+* ``chainrule``, ``chainrule-compiled``, ``chainrule-fit``: ``bench/chainrule_peer.py``.
 * ``torch``: PyTorch eager, ``bench/torch_peer.py``.
 * ``jax``, ``jax-epoch``: ``bench/jax_peer.py``.
 * ``sklearn``: ``MLPClassifier``, ``bench/sklearn_peer.py``.
@@ -12,19 +12,20 @@ scikit-learn, which shuffles with its own generator.  What a peer must do: ``ben
 
 from __future__ import annotations
 
-from .chainrule_peer import ChainruleCompiledPeer, ChainrulePeer
+from .chainrule_peer import ChainruleCompiledPeer, ChainruleFitPeer, ChainrulePeer
 from .jax_peer import JaxEpochPeer, JaxPeer
 from .numpy_peer import NumpyPeer
 from .peer import Peer, why_not
 from .sklearn_peer import SklearnPeer
 from .torch_peer import TorchPeer
 
-__all__ = ["NAMES", "PEERS", "ChainruleCompiledPeer", "ChainrulePeer", "JaxEpochPeer",
-           "JaxPeer", "NumpyPeer", "Peer", "SklearnPeer", "TorchPeer", "get", "why_not"]
+__all__ = ["NAMES", "PEERS", "ChainruleCompiledPeer", "ChainruleFitPeer", "ChainrulePeer",
+           "JaxEpochPeer", "JaxPeer", "NumpyPeer", "Peer", "SklearnPeer", "TorchPeer", "get",
+           "why_not"]
 
 PEERS: dict[str, type[Peer]] = {c.name: c for c in (
-    ChainrulePeer, ChainruleCompiledPeer, TorchPeer, JaxPeer, JaxEpochPeer, NumpyPeer,
-    SklearnPeer)}
+    ChainrulePeer, ChainruleCompiledPeer, ChainruleFitPeer, TorchPeer, JaxPeer, JaxEpochPeer,
+    NumpyPeer, SklearnPeer)}
 """Every peer by name, in the order tables list them."""
 
 NAMES = tuple(PEERS)

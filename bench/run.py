@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 from bench import machine, peers, report, workloads  # noqa: E402
 
 BEFORE = "chainrule-before"
-DEFAULT_PEERS = "chainrule,chainrule-compiled,torch,jax,jax-epoch,numpy"
+DEFAULT_PEERS = "chainrule,chainrule-compiled,chainrule-fit,torch,jax,jax-epoch,numpy"
 REFERENCES = ("torch", "jax", "jax-epoch", "numpy", "sklearn", BEFORE)
 DEVICES = ("cpu", "cuda", "array_api_strict")
 
