@@ -237,3 +237,34 @@ def test_fit_compile_falls_back_with_a_warning():
                           nn.Linear(4, 1, dtype=np.float64, rng=1))
     with pytest.warns(RuntimeWarning, match="training eagerly"):
         cr.fit(model, X, y, loss=loss_fn, epochs=2, batch_size=10, verbose=0, compile=True)
+
+
+def test_a_smaller_last_batch_is_captured_once_not_at_every_change_of_shape(monkeypatch):
+    from chainrule.training import compiled as compiled_mod
+
+    captures = []
+    real = compiled_mod.capture
+
+    def counted(*args, **kwargs):
+        captures.append(args[2].shape)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(compiled_mod, "capture", counted)
+    X, y, loss_fn, _ = _problem("ce", 37, 4, 3, np.float64)
+    model = _mlp([4, 6, 3], "tanh", np.float64)
+    opt = cr.optim.Adam(model.parameters(), lr=0.01)
+    fast = cr.compile(model=model, loss_fn=loss_fn, optimizer=opt)
+    eager_model = _mlp([4, 6, 3], "tanh", np.float64)
+    eager_opt = cr.optim.Adam(eager_model.parameters(), lr=0.01)
+    for _ in range(3):  # epochs of batches of 16, 16 and 5 rows
+        for start in range(0, 37, 16):
+            xb, yb = cr.Tensor(X[start:start + 16]), y[start:start + 16]
+            got = float(fast(xb, yb))
+            eager_opt.zero_grad()
+            loss = loss_fn(eager_model(xb), yb)
+            loss.backward()
+            eager_opt.step()
+            assert got == pytest.approx(float(loss), rel=1e-12)
+            assert fast.compiled
+    assert sorted(captures) == [(5, 4), (16, 4)]
+    for a, b in zip(model.parameters(), eager_model.parameters()):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-11, atol=1e-14)

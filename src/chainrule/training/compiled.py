@@ -146,8 +146,21 @@ def _batch_key(xb: Any, yb: Any) -> tuple:
     return (x.shape, x.dtype.str, y.shape, y.dtype.str)
 
 
+class _Replay:
+    """What a capture decided for one batch shape: the plan (or why the step runs eagerly),
+    and the plan's one-call kernel once it has been tried."""
+
+    def __init__(self, plan: Plan | None, reason: str | None) -> None:
+        self.plan, self.reason = plan, reason
+        self.flat: FlatStep | None = None
+        self.flat_tried = False
+
+
 class CompiledStep:
-    """A training step that replays a captured plan; see :func:`compile`."""
+    """A training step that replays a captured plan; see :func:`compile`.
+
+    It keeps one plan per batch shape, so an epoch whose last batch is smaller replays both
+    (capturing each once) instead of capturing again at every change of shape."""
 
     def __init__(self, step_fn: Callable[..., Any] | None = None, *, model: Any = None,
                  loss_fn: Callable[..., Tensor] | None = None, optimizer: Any = None) -> None:
@@ -158,22 +171,34 @@ class CompiledStep:
         if optimizer is None and step_fn is not None:  # found again at each capture
             self._optimizer_found = True
             object.__setattr__(self, "optimizer", find_optimizer(step_fn))
-        self.plan: Plan | None = None
-        self.reason: str | None = None  # why the last capture fell back to eager
+        self._replays: dict[tuple, _Replay] = {}  # per batch shape
+        self._now = _Replay(None, None)  # the last call's
         self.watch: Watch | None = None
-        self.flat: FlatStep | None = None  # the plan's one-call kernel, where numba runs it
-        self._flat_tried = False
-        self._key: tuple | None = None
         self._returns_tensor = step_fn is None
-        # the gradients of loss_fn(model(x), y) at the capture, to check the step against
+        # the gradients of loss_fn(model(x), y) at the last capture, to check the step against
         self._expected: list[tuple[Tensor, np.ndarray | None]] = []
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in ("step_fn", "model", "loss_fn", "optimizer"):
-            object.__setattr__(self, "_key", None)  # another step: capture it at the next call
+            object.__setattr__(self, "watch", None)  # another step: capture at the next call
             if name == "optimizer":
                 object.__setattr__(self, "_optimizer_found", False)  # the caller's choice
         object.__setattr__(self, name, value)
+
+    @property
+    def plan(self) -> Plan | None:
+        """The plan the last call replayed or captured (None where it ran eagerly)."""
+        return self._now.plan
+
+    @property
+    def reason(self) -> str | None:
+        """Why the last call's batch shape runs eagerly (None where it replays a plan)."""
+        return self._now.reason
+
+    @property
+    def flat(self) -> FlatStep | None:
+        """The last call's one-call kernel, where numba runs it (None: the NumPy plan)."""
+        return self._now.flat
 
     @property
     def compiled(self) -> bool:
@@ -181,11 +206,17 @@ class CompiledStep:
         return self.plan is not None and self.reason is None
 
     def _current(self, xb: Any, yb: Any) -> bool:
-        """Whether the plan (or the decision to run eagerly) still holds for this batch and
-        the model as it is now; if not, capture again (a new plan, or a reason to be eager)."""
+        """Whether a plan (or the decision to run eagerly) holds for this batch's shape and
+        the model as it is now; if not, capture (a new plan, or a reason to be eager): every
+        plan goes where the model changed, only this shape's is added where it is new."""
         key = _batch_key(xb, yb)
-        if key == self._key and self.watch is not None and self.watch.unchanged():
-            return True
+        if self.watch is None or not self.watch.unchanged():
+            self._replays.clear()
+        else:
+            replay = self._replays.get(key)
+            if replay is not None:
+                self._now = replay
+                return True
         self._capture(xb, yb, key)
         return False
 
@@ -207,15 +238,16 @@ class CompiledStep:
             if self.plan is not None and self.step_fn is not None:
                 self._check_step_matches_plan()
             return out
-        if self.reason is not None:
+        now = self._now
+        if now.reason is not None:
             return self._eager(xb, yb)
-        plan = self.plan
+        plan = now.plan
         x, y = as_array(xb, plan.dtype), plan.target(yb)
-        if not self._flat_tried:  # after the eager step, which made the optimizer's state
-            self._flat_tried = True
-            self.flat = flat_step(plan, self.optimizer, x, y, "compile")
-        if self.flat is not None:
-            value = self.flat.run(x, y)
+        if not now.flat_tried:  # after the eager step, which made the optimizer's state
+            now.flat_tried = True
+            now.flat = flat_step(plan, self.optimizer, x, y, "compile")
+        if now.flat is not None:
+            value = now.flat.run(x, y)
             if value is not None:
                 return self._result(value)
         if not plan.takes(y):
@@ -240,7 +272,7 @@ class CompiledStep:
             scale = 1.0 if want is None else max(1.0, float(np.abs(want).max(initial=0.0)))
             if want is None or got.shape != want.shape or not np.allclose(
                     got, want, rtol=1e-5, atol=1e-6 * scale):
-                self.plan, self.reason = None, (
+                self._now.plan, self._now.reason = None, (
                     "the step function's gradients are not those of loss_fn(model(x), y) "
                     "alone (it adds to the loss, differentiates a gradient, scales or clips)")
                 warnings.warn(f"compile: running eagerly, because {self.reason}",
@@ -261,12 +293,10 @@ class CompiledStep:
         return loss
 
     def _capture(self, xb: Any, yb: Any, key: tuple) -> None:
-        self.plan, self.reason, self.watch, self._key = None, None, None, None
-        self.flat, self._flat_tried = None, False
         self._expected = []
         if self._optimizer_found:  # the step function may name another optimizer now
             object.__setattr__(self, "optimizer", find_optimizer(self.step_fn))
-        model, loss_fn, plan = self.model, self.loss_fn, None
+        model, loss_fn, plan, reason = self.model, self.loss_fn, None, None
         try:
             if self.optimizer is None:
                 raise UnsupportedStepError("no optimizer given or found in the step function")
@@ -281,15 +311,15 @@ class CompiledStep:
             with np.errstate(all="ignore"):
                 plan = capture(model, loss_fn, xb, yb, self._expected)
         except UnsupportedStepError as why:
-            self.reason = str(why)
+            reason = str(why)
             warnings.warn(f"compile: running eagerly, because {why}", RuntimeWarning,
                           stacklevel=4)
-        self.plan = plan
+        self._now = self._replays[key] = _Replay(plan, reason)
         bindings = step_bindings(self.step_fn, (model, loss_fn, self.optimizer))
+        plans = [r.plan for r in self._replays.values() if r.plan is not None]
         roots = [r for r in (model, loss_fn) if r is not None]
-        self.watch = Watch(roots, (), bindings, full=False) if plan is None else \
-            _watch_plans(model, loss_fn, [plan], bindings)
-        self._key = key
+        self.watch = Watch(roots, (), bindings, full=False) if not plans else \
+            _watch_plans(model, loss_fn, plans, bindings)
 
 
 class CompiledGradients:
