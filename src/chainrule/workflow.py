@@ -33,13 +33,11 @@ from typing import Any
 
 import numpy as np
 
-from . import plots
 from .distributed import communicator
 from .errors import Option, OptionError, OptionWarning
-from .io import writes_to
 from .job import RunOptions, TrainConfig, check_class_weight, parse_class_weight, rules
 from .jobdata import PreparedData, read_dataset, read_table
-from .pipeline import Head, Pipeline, blend, choice, files, scaling, scoring
+from .pipeline import Head, Pipeline, blend, choice, figures, files, scaling, scoring
 from .predictor import (
     GradcheckReport,
     Predictor,
@@ -389,8 +387,10 @@ def _save(cfg: TrainConfig, prep: PreparedData, d: RunOptions, fitted: _Fitted, 
     files.save(pipeline, path, training=training)
     result.path = path
     if cfg.plots:
-        result.plots = _plots(pipeline, prep, history, run.out_dir,
-                              scored.get("validation", scored["train"]), points)
+        paths = {what: os.path.join(run.out_dir, file) for what, file in PLOT_FILES.items()}
+        result.plots = figures.draw(pipeline, history, paths, _run_name(prep.name),
+                                    prep.class_names, scored.get("validation", scored["train"]),
+                                    points)
 
 
 def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: Any
@@ -410,35 +410,3 @@ def _score(pipeline: Pipeline, prep: PreparedData, result: TrainResult, comm: An
 def _run_name(name: Any) -> str:
     base = os.path.splitext(os.path.basename(str(name)))[0] if isinstance(name, str) else ""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in base) or "data"
-
-
-def _plots(pipeline: Pipeline, prep: PreparedData, history: Any, out_dir: str,
-           scored: tuple[np.ndarray, np.ndarray],
-           points: list[tuple[np.ndarray, np.ndarray]]) -> list[str]:
-    """The run's figures: training curves; for classifiers the confusion matrix of the
-    validation rows (``scored``: their targets and outputs) and, for two input features,
-    the decision boundary over every rank's rows (``points``)."""
-    if not plots.have_matplotlib():
-        return []
-    name = _run_name(prep.name)
-    path = os.path.join(out_dir, PLOT_FILES["loss"])
-    with writes_to(path):
-        written = [plots.plot_history(history, path, title=f"{name}: training curves")]
-    if prep.task == "classification":
-        def classes(X: np.ndarray) -> np.ndarray:
-            return pipeline.class_codes(X, encoded=True)
-
-        if points:
-            path = os.path.join(out_dir, PLOT_FILES["decision boundary"])
-            with writes_to(path):
-                written.append(plots.plot_decision_boundary(
-                    classes, np.concatenate([p for p, _ in points]),
-                    np.concatenate([t for _, t in points]), path,
-                    class_names=prep.class_names,
-                    title=f"{name}: decision boundary (all data)"))
-        y_true, out = scored
-        path = os.path.join(out_dir, PLOT_FILES["confusion matrix"])
-        with writes_to(path):
-            written.append(plots.plot_confusion_matrix(
-                y_true, pipeline.classes_of(out), path, class_names=prep.class_names))
-    return written
