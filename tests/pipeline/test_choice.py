@@ -118,3 +118,12 @@ def test_the_line_names_what_was_kept_and_the_others_losses():
         assert made.record() == {"linear_model": "ridge", "kept": kept,
                                  "averaged": kept == "averaged", "loss": "log loss",
                                  "measured_on": "3 folds", "losses": losses}
+
+
+def test_a_table_with_fewer_training_rows_than_folds_is_still_judged(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,y\n1,2,0.5\n2,3,1.5\n3,1,0.7\n4,4,2.0\n5,2,1.1\n")
+    result = train(TrainConfig(data=str(tmp_path / "t.csv"), target="y", plots=False,
+                               out=str(tmp_path / "run")))
+    term = result.summary["linear_term"]
+    assert term["measured_on"] == "5-fold cross-validation of the 4 training rows"
+    assert all(np.isfinite(v) for v in term["losses"].values())

@@ -188,6 +188,8 @@ def _cross_validated(pipeline: Pipeline, training: Training,
     scored: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {c: [] for c in CANDIDATES}
     for k in range(FOLDS):
         fit_rows, held = train_rows[fold != k], train_rows[fold == k]
+        if not len(held):  # fewer training rows than folds
+            continue
         w = None if weights is None else weights[fit_rows]
         net = training.fit(build_network(), Z[fit_rows], y_fit[fit_rows], validation, w)
         lin = training.linear(Z[fit_rows], y_fit[fit_rows], validation, w)
