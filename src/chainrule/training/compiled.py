@@ -140,10 +140,9 @@ def _check(plan: Plan, x: np.ndarray, yb: Any, params: list[Any],
                 raise UnsupportedStepError("the plan's gradients differ from the eager step's")
 
 
-def _batch_key(xb: Any, yb: Any) -> tuple:
+def _batch_key(x: np.ndarray, y: np.ndarray) -> tuple:
     """What a plan's buffers depend on: the batch's and the targets' shapes and dtypes."""
-    x, y = as_array(xb), as_array(yb)
-    return (x.shape, x.dtype.str, y.shape, y.dtype.str)
+    return (x.shape, x.dtype, y.shape, y.dtype)
 
 
 class _Replay:
@@ -209,7 +208,7 @@ class CompiledStep:
         """Whether a plan (or the decision to run eagerly) holds for this batch's shape and
         the model as it is now; if not, capture (a new plan, or a reason to be eager): every
         plan goes where the model changed, only this shape's is added where it is new."""
-        key = _batch_key(xb, yb)
+        key = _batch_key(as_array(xb), as_array(yb))
         if self.watch is None or not self.watch.unchanged():
             self._replays.clear()
         else:
@@ -340,7 +339,7 @@ class CompiledGradients:
             self.plans.clear()
             self.flats.clear()
             self.watch = None
-        key = _batch_key(xb, yb)
+        key = _batch_key(as_array(xb), as_array(yb))
         if key not in self.plans:
             try:
                 self.plans[key] = capture(model, loss_fn, xb, yb)

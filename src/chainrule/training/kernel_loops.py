@@ -7,7 +7,9 @@ backward and update of a chain of fully connected layers in one call.
 The functions live at module level and call each other through the module's globals: numba
 keys a cached function by its closure's contents too, and a closure holding another compiled
 function (whose pickled form differs in every process) missed the cache in every new process,
-compiling the kernel again (about 5 s) on each first compiled step.
+compiling the kernel again (about 5 s) on each first compiled step.  numba checks the cache
+against this file only: after a change to vmath.py or updates.py alone, empty the cache
+folder (an installed release changes every file at once).
 """
 
 from __future__ import annotations
