@@ -206,7 +206,7 @@ def log1p(y: float) -> float:
 
 
 def _by_dtype(stub: Any, f32: Any, f64: Any) -> None:
-    @overload(stub, inline="always")
+    @overload(stub)
     def choose(x):  # numba wants the signature of the functions it returns
         if x == types.float32:
             return lambda x: f32(x)
