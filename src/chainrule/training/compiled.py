@@ -329,6 +329,8 @@ class CompiledGradients:
     def __init__(self) -> None:
         self.plans: dict[tuple, Plan | None] = {}
         self.flats: dict[int, FlatStep | None] = {}  # per plan (its id): its kernel
+        # per plan: its kernel with the optimizer's update, for whole epochs (epoch_kernel.py)
+        self.stepping: dict[int, FlatStep | None] = {}
         self.watch: Watch | None = None
         self._of: tuple[Any, Any] | None = None  # the model and loss the plans are for
 
@@ -338,6 +340,7 @@ class CompiledGradients:
                                        or not self.watch.unchanged()):
             self.plans.clear()
             self.flats.clear()
+            self.stepping.clear()
             self.watch = None
         key = _batch_key(as_array(xb), as_array(yb))
         if key not in self.plans:

@@ -41,7 +41,6 @@ class EpochKernel:
 
     def __init__(self, step: TrainStep, compiled: CompiledGradients, data: RunData) -> None:
         self.step, self.compiled, self.data = step, compiled, data
-        self.flats: dict[int, FlatStep | None] = {}  # per plan (its id): with the update
         self._arrays: tuple[Any, ...] | None = None
 
     @classmethod
@@ -58,13 +57,14 @@ class EpochKernel:
 
     def _flat(self, plan: Plan, x_shape: tuple[int, ...],
               y_shape: tuple[int, ...]) -> FlatStep | None:
-        flat = self.flats.get(id(plan), False)
-        if flat is False:
+        kept = self.compiled.stepping  # kept with the plans, for the next fit() too
+        flat = kept.get(id(plan), False)
+        if flat is False or (flat is not None and flat.optimizer is not self.step.optimizer):
             try:
                 flat = FlatStep(plan, self.step.optimizer, x_shape, y_shape)
             except KernelRefusedError:  # the loop's own steps still use the gradients kernel
                 flat = None
-            self.flats[id(plan)] = flat
+            kept[id(plan)] = flat
         return flat
 
     def run(self, first: int, order: np.ndarray | None, rows: list[tuple[int, int]],

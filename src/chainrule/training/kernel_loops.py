@@ -274,7 +274,7 @@ def gradients(x: Any, y: Any, labels: Any, P: Any, G: Any, work: Any, meta: Any,
     return value
 
 
-@_njit
+@_njit_sum
 def finite(a: Any) -> bool:
     """Whether every value of the flat array ``a`` is finite (a sum carries any NaN or
     infinity through; only when it is not finite look value by value)."""

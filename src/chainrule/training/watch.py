@@ -152,7 +152,9 @@ class Watch:
     def unchanged(self) -> bool:
         """Whether everything the plan assumed is as it was when the watch was made."""
         try:
-            if list(map(id, self._objects())) == self.ids and self.dicts == self.copies:
+            now = self._objects()
+            if len(now) == len(self.saved) and all(map(operator.is_, now, self.saved)) \
+                    and self.dicts == self.copies:
                 return True
         except Exception:  # comparing a replaced array or tensor with the old one can raise
             pass
