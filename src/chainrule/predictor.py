@@ -266,6 +266,9 @@ def describe(path: str | os.PathLike[str]) -> dict[str, Any]:
         info["features"] = [_safe(f) for f in pre.get("feature_names") or []]
         info["classes"] = [_safe(c) for c in pre.get("class_names") or []]
         info["scaled"] = pred.scaler is not None
+        # columns the scaler passes through (mean 0, scale 1: a table's 0/1 columns)
+        info["unscaled_columns"] = 0 if pred.scaler is None or pred.scaler.mean_ is None \
+            else int(np.sum((pred.scaler.mean_ == 0) & (pred.scaler.scale_ == 1)))
         info["target_scaled"] = pred.head.scaler is not None
         info["columns"] = [{k: _safe(v) for k, v in row.items()}
                            for row in pred.encoder.describe()] if pred.encoder else []

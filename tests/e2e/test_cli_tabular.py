@@ -82,7 +82,8 @@ def test_train_prints_the_column_table_and_the_dropped_target_rows(trained: Path
 
 def _encode_by_hand(train: object, new: object, names: list[str]) -> np.ndarray:
     """The features of ``new`` from the training rows, with pandas: median fill plus an
-    indicator, one-hot with a missing column, then standardised with the training mean/std."""
+    indicator, one-hot with a missing column, then standardised with the training mean/std
+    except the 0/1 columns, kept as they are."""
     def columns(frame: object) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         for c in ("island", "sex"):
@@ -102,7 +103,10 @@ def _encode_by_hand(train: object, new: object, names: list[str]) -> np.ndarray:
     X_train = np.column_stack([fit[n] for n in names])
     X = np.column_stack([apply[n] for n in names])
     std = X_train.std(axis=0)
-    return (X - X_train.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    # the 0/1 columns (one-hot categories, missing-value indicators) are kept as they are
+    binary = np.all((X_train == 0) | (X_train == 1), axis=0)
+    mean = np.where(binary, 0.0, X_train.mean(axis=0))
+    return (X - mean) / np.where(binary | (std == 0), 1.0, std)
 
 
 def _forward_by_hand(model_file: Path, Z: np.ndarray) -> np.ndarray:

@@ -70,3 +70,14 @@ def test_a_tables_one_hot_columns_reach_the_network_as_zeros_and_ones(tmp_path):
     at = [names.index(n) for n in one_hot]
     assert set(np.unique(Z[:, at])) == {0.0, 1.0}
     assert abs(Z[result.rows["train"], names.index("age")].mean()) < 1e-9
+
+
+def test_info_says_which_columns_went_in_unscaled(tmp_path, capsys):
+    from chainrule.cli import app
+
+    result = train(TrainConfig(data=str(_wage()), target="wage", drop=["logwage"],
+                               epochs=2, plots=False, out=str(tmp_path / "run")))
+    capsys.readouterr()
+    assert app.main(["info", str(result.path)]) == 0
+    line = next(s for s in capsys.readouterr().out.splitlines() if s.startswith("scaling:"))
+    assert "standardised (training mean and std); 20 columns as they are (0/1 columns)" in line

@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         if info["classes"]:
             print(f"classes:      {', '.join(info['classes'][:50])}")
         scaling = "standardised (training mean and std)" if info["scaled"] else "none"
+        if info["scaled"] and info.get("unscaled_columns"):
+            scaling += f"; {info['unscaled_columns']} columns as they are (0/1 columns)"
         if info["target_scaled"]:
             scaling += "; target standardised for training, reported in its own units"
         print(f"scaling:      {scaling}")
