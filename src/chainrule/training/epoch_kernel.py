@@ -10,12 +10,12 @@ optimizer's update, batch after batch, in the same order and by the same formula
 steps it replaces.  The metrics are sums over rows, so the epoch's outputs are added to the
 tally once.
 
-It runs when the step itself can be compiled (:mod:`chainrule.training.flat` takes the plan
-and the optimizer) and nothing happens between two batches that it would skip: one process
-(no gradient averaging), no gradient clipping, no sample weights, targets in their own units
-(no ``standardize_target``), no callback with an ``on_batch_end``, and every label one of the
-classes.  Otherwise (and for a batch before the optimizer has made its state) the loop steps
-batch by batch as before.
+It runs when numba is installed, the step itself can be compiled
+(:mod:`chainrule.training.flat` takes the plan and the optimizer) and nothing happens between
+two batches that it would skip: one process (no gradient averaging), no gradient clipping,
+no sample weights, targets in their own units (no ``standardize_target``), no callback with
+an ``on_batch_end``, and every label one of the classes.  Otherwise (and for a batch before
+the optimizer has made its state) the loop steps batch by batch as before.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
+from . import kernel
 from .callback import Callback
 from .compiled import CompiledGradients
 from .flat import FlatStep, KernelRefusedError
@@ -48,8 +49,8 @@ class EpochKernel:
                 comm: Any) -> EpochKernel | None:
         """The fast path for this run, or None where something must happen between batches
         (see the module's notes)."""
-        if step.compiled is None or comm.size != 1 or step.clip_grad_norm is not None \
-                or data.w is not None or not len(data.X):
+        if step.compiled is None or kernel.kernels() is None or comm.size != 1 \
+                or step.clip_grad_norm is not None or data.w is not None or not len(data.X):
             return None
         if any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks):
             return None
