@@ -40,13 +40,22 @@ __all__ = ["EpochKernel"]
 class EpochKernel:
     """The step kernel over whole epochs of one ``fit``, for the batches of ``data``."""
 
-    def __init__(self, step: TrainStep, compiled: CompiledGradients, data: RunData) -> None:
+    def __init__(self, step: TrainStep, compiled: CompiledGradients, data: RunData,
+                 steps: int) -> None:
         self.step, self.compiled, self.data = step, compiled, data
+        n, size = len(data.X), data.batch_size
+        # where each of the epoch's ``steps`` batches starts (the last takes every row left,
+        # as loop.batch_rows says), and where the last one ends
+        self.starts = np.minimum(np.arange(steps + 1, dtype=np.int64) * size, n)
+        self.starts[-1] = n
+        self.sizes = np.diff(self.starts)
+        self.in_order = np.arange(len(data.X), dtype=np.int64)  # the order without shuffling
+        self._scales: dict[int, np.ndarray] = {}  # per plan (its id): each batch's loss scale
         self._arrays: tuple[Any, ...] | None = None
 
     @classmethod
-    def for_run(cls, step: TrainStep, data: RunData, callbacks: list[Any],
-                comm: Any) -> EpochKernel | None:
+    def for_run(cls, step: TrainStep, data: RunData, callbacks: list[Any], comm: Any,
+                steps: int) -> EpochKernel | None:
         """The fast path for this run, or None where something must happen between batches
         (see the module's notes)."""
         if step.compiled is None or kernel.kernels() is None or comm.size != 1 \
@@ -54,7 +63,7 @@ class EpochKernel:
             return None
         if any(type(cb).on_batch_end is not Callback.on_batch_end for cb in callbacks):
             return None
-        return cls(step, step.compiled, data)
+        return cls(step, step.compiled, data, steps)
 
     def _flat(self, plan: Plan, x_shape: tuple[int, ...],
               y_shape: tuple[int, ...]) -> FlatStep | None:
@@ -68,21 +77,19 @@ class EpochKernel:
             kept[id(plan)] = flat
         return flat
 
-    def run(self, first: int, order: np.ndarray | None, rows: list[tuple[int, int]],
-            tally: Tally, scaled: bool) -> tuple[int, StepOutcome | None] | None:
-        """Batches ``first``... (their rows ``rows``, of ``order``) in one call; returns the
-        batch it stopped at and, where the guard stopped it, the outcome to report; None
-        (nothing done) where the kernel cannot run them now."""
-        step, data = self.step, self.data
-        if scaled or first >= len(rows):
+    def run(self, first: int, order: np.ndarray | None, tally: Tally,
+            scaled: bool) -> tuple[int, StepOutcome | None] | None:
+        """Batches ``first``... (of the rows in ``order``, None: as they are) in one call;
+        returns the batch it stopped at and, where the guard stopped it, the outcome to
+        report; None (nothing done) where the kernel cannot run them now."""
+        step, data, starts = self.step, self.data, self.starts
+        if scaled or first >= len(self.sizes):
             return None
-        start, stop = rows[first]
+        start, stop = starts[first], starts[first + 1]
         if data.batch_size < len(data.X) and stop - start != data.batch_size:
             return None  # the last, smaller batch alone: its own step
-        n = len(data.X)
-        idx = np.arange(n) if order is None else order
-        xb = Tensor(data.X[idx[start:stop]])
-        yb = data.y[idx[start:stop]]
+        first_rows = slice(start, stop) if order is None else order[start:stop]
+        xb, yb = Tensor(data.X[first_rows]), data.y[first_rows]
         plan = self.compiled.plan(step.model, step.loss_fn, xb, yb)
         if plan is None or plan.dtype != data.X.dtype:
             return None
@@ -92,18 +99,20 @@ class EpochKernel:
         X, y = self._data(plan)
         if y is None:
             return None
-        starts = np.array([r[0] for r in rows] + [rows[-1][1]], np.int64)
-        scales = np.array([plan.loss_scale((b - a, flat.n_out)) for a, b in rows])
-        run = flat.run_epoch(X, y, idx.astype(np.int64, copy=False), starts, scales, first,
-                             step.guard.enabled)
+        scales = self._scales.get(id(plan))
+        if scales is None:
+            scales = self._scales[id(plan)] = np.array(
+                [plan.loss_scale((int(m), flat.n_out)) for m in self.sizes])
+        idx = self.in_order if order is None else order.astype(np.int64, copy=False)
+        run = flat.run_epoch(X, y, idx, self.starts, scales, first, step.guard.enabled)
         if run is None:
             return None
         done = slice(starts[first], starts[run.stop])
-        sizes = np.diff(starts)[first:run.stop]
+        sizes = self.sizes[first:run.stop]
         if len(sizes):
             value = float(run.losses[first:run.stop] @ sizes) / float(sizes.sum())
             tally.add(value, float(sizes.sum()), run.outputs[done],
-                      data.y_raw[idx[done]], None)
+                      data.y_raw[done] if order is None else data.y_raw[idx[done]], None)
         if run.code == 0:
             return run.stop, None
         bad = Tensor(data.X[idx[starts[run.stop]:starts[run.stop + 1]]])

@@ -54,7 +54,8 @@ class EpochRun(NamedTuple):
     """What :meth:`FlatStep.run_epoch` did: batches up to ``stop`` stepped (all of them when
     ``code`` is 0; 1: batch ``stop``'s loss or a gradient was not finite, not stepped; 2:
     batch ``stop``'s update made a weight non-finite), each batch's loss in ``losses`` and
-    the model's outputs in ``outputs`` (a row per example, in the epoch's order)."""
+    the model's outputs in ``outputs`` (a row per example, in the epoch's order; a buffer the
+    next :meth:`FlatStep.run_epoch` writes again)."""
 
     stop: int
     code: int
@@ -125,6 +126,7 @@ class FlatStep:
         self._adopt_params()
         self._settings: list[Any] | None = None
         self._backup: np.ndarray | None = None  # the weights before an epoch's update
+        self._epoch: tuple[Any, ...] | None = None  # run_epoch's buffers, for its shapes
         self._state_views: list[tuple[dict[str, Any], str, Any]] = []
         self.code = kernel.OPTIMIZER["none"]
         if optimizer is not None:
@@ -302,16 +304,19 @@ class FlatStep:
         hp = self.hp
         hp[kernel.HP["step"]] = self.optimizer.steps[0]
         if self.labels:
-            labels, targets, yb = y, self.no_targets, self.no_targets
-            lb = np.empty(self.n, np.int64)
+            labels, targets = y, self.no_targets
         else:
-            labels, targets, lb = self.no_labels, y, self.no_labels
-            yb = np.empty((self.n, self.n_out), self.dtype)
-        if self._backup is None:
+            labels, targets = self.no_labels, y
+        shape = (len(order), steps, X.shape[1])
+        if self._epoch is None or self._epoch[0] != shape:  # the epoch's buffers, kept
             self._backup = np.empty_like(self.P)
-        losses = np.zeros(steps, np.float64)
-        outputs = np.empty((len(order), self.n_out), self.dtype)
-        xb = np.empty((self.n, X.shape[1]), self.dtype)
+            self._epoch = (shape, np.zeros(steps, np.float64),
+                           np.empty((len(order), self.n_out), self.dtype),
+                           np.empty((self.n, X.shape[1]), self.dtype),
+                           self.no_targets if self.labels else
+                           np.empty((self.n, self.n_out), self.dtype),
+                           np.empty(self.n if self.labels else 0, np.int64))
+        _, losses, outputs, xb, yb, lb = self._epoch
         s = self.states
         scale = hp[kernel.HP["scale"]]
         try:
@@ -326,7 +331,7 @@ class FlatStep:
             p.grad = g
         if self.plan.layers[-1].sigmoid_after:
             outputs = stable_sigmoid(outputs)
-        return EpochRun(stop, code, losses, outputs)
+        return EpochRun(stop, code, losses.copy(), outputs)
 
     def restore(self) -> None:
         """The weights from before the last update of :meth:`run_epoch` (which overflowed)."""

@@ -122,7 +122,8 @@ class EpochLoop:
         self.w = relative_weights(data.w, comm)
         self.own_steps = steps_per_epoch(n, data.batch_size, min_train_batch(step.model))
         self.steps = comm.max(self.own_steps)  # a rank whose rows run out joins with none
-        self.fast = EpochKernel.for_run(step, data, callbacks, comm)  # fit(compile=True)
+        self.fast = EpochKernel.for_run(step, data, callbacks, comm, self.own_steps) \
+            if self.steps else None  # fit(compile=True): whole epochs in one call
 
     def run(self) -> None:
         """Train until the state's ``epoch`` reaches its ``epochs`` or something stops it."""
@@ -181,9 +182,8 @@ class EpochLoop:
         for batch in range(pos.batch, self.steps):
             if self.fast is not None and batch <= pos.batch + 1:  # (after one step that
                 # makes the optimizer's state, where it has none yet)
-                rows = [batch_rows(b, n, bs, self.own_steps) for b in range(self.steps)]
                 state.in_step = True
-                ran = self.fast.run(batch, order, rows, tally, state.target_scaler is not None)
+                ran = self.fast.run(batch, order, tally, state.target_scaler is not None)
                 if ran is not None:
                     stopped, done = ran
                     if done is not None:
