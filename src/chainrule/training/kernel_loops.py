@@ -107,7 +107,7 @@ def times_derivative(d: Any, a: Any, act: int, slope: Any, one: Any) -> None:
 
 @_njit
 def loss_and_delta(out: Any, y: Any, labels: Any, d: Any, kind: int, scale: float,
-                   floor: Any, one: Any, cast: Any) -> float:
+                   one: Any, cast: Any) -> float:
     """The loss (float64) and d = dJ/d(out), by the plan's formulas; ``out`` and ``d``
     a class per row, ``y`` an example per row."""
     k, n = out.shape
@@ -131,8 +131,9 @@ def loss_and_delta(out: Any, y: Any, labels: Any, d: Any, kind: int, scale: floa
             for i in range(n):
                 u = out[j, i]
                 t = y[i, j]
-                terms[i] = log1p(exp(-abs(u))) + max(u, zero) - u * t
-                d[j, i] = (one / (one + exp(-max(u, floor))) - t) * s
+                e = exp(-abs(u))  # one exp for both: sigmoid(u) = 1/(1+e) or e/(1+e)
+                terms[i] = log1p(e) + max(u, zero) - u * t
+                d[j, i] = ((one if u >= zero else e) / (one + e) - t) * s
             value += total(terms)
     else:  # cross-entropy over the classes of each example
         m = out[0].copy()
@@ -250,7 +251,7 @@ def gradients(x: Any, y: Any, labels: Any, P: Any, G: Any, work: Any, meta: Any,
     a_off, d_off, n_out = meta[last, 5], meta[last, 6], meta[last, 1]
     out = work[a_off:a_off + n * n_out].reshape((n_out, n))
     d = work[d_off:d_off + n * n_out].reshape((n_out, n))
-    value = loss_and_delta(out, y, labels, d, loss, hp[13], floor, one, cast)
+    value = loss_and_delta(out, y, labels, d, loss, hp[13], one, cast)
     cast[0] = hp[15 + last]
     times_derivative(d, out, meta[last, 4], cast[0], one)
     for layer in range(last, -1, -1):
