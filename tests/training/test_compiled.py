@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import copy
-import itertools
 import warnings
 
 import numpy as np
 import pytest
+from small_nets import ACTS, mlp, problem
 
 import chainrule as cr
 from chainrule import nn
@@ -15,35 +15,6 @@ from chainrule import nn
 # Compiled plans are NumPy's and numba's: they run on the CPU only (other devices train
 # eagerly, tests/engine/test_devices.py and tests/training/test_device_fit.py).
 pytestmark = pytest.mark.cpu_only
-
-ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(0.2)}
-
-
-def _mlp(sizes, act, dtype, out=None, seed=0):
-    layers = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b, dtype=dtype, rng=seed + i))
-        if i < len(sizes) - 2:
-            layers.append(ACTS[act]())
-    if out is not None:
-        layers.append(out())
-    return nn.Sequential(*layers)
-
-
-def _problem(kind, n, n_in, n_out, dtype, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, n_in)).astype(dtype)
-    if kind == "mse":
-        return X, rng.normal(size=(n, n_out)).astype(dtype), nn.MSELoss(), None
-    if kind == "bce":
-        return X, (rng.random((n, n_out)) > 0.5).astype(dtype), nn.BCELoss(), nn.Sigmoid
-    if kind == "bce_logits":
-        return X, (rng.random((n, n_out)) > 0.5).astype(dtype), nn.BCEWithLogitsLoss(), None
-    if kind == "ce":
-        return X, rng.integers(0, n_out, size=n), nn.CrossEntropyLoss(), None
-    y = np.eye(n_out, dtype=dtype)[rng.integers(0, n_out, size=n)]
-    return X, y, nn.CrossEntropyLoss(reduction="sum"), None
 
 
 def _run(model, loss_fn, make_opt, X, y, steps, batch, compiled):
@@ -85,9 +56,9 @@ WORKLOADS = {
 @pytest.mark.parametrize("name", list(WORKLOADS))
 def test_compiled_equals_eager_on_every_workload(name, dtype):
     sizes, act, kind, batch = WORKLOADS[name]
-    X, y, loss_fn, out = _problem(kind, 2 * batch, sizes[0], sizes[-1], dtype)
+    X, y, loss_fn, out = problem(kind, 2 * batch, sizes[0], sizes[-1], dtype)
     make_opt = OPTIMIZERS["adam" if "Adam" in name else "momentum"]
-    base = _mlp(sizes, act, dtype, out)
+    base = mlp(sizes, act, dtype, out)
     eager = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 6, batch, False)
     fast = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 6, batch, True)
     assert fast[2].compiled, fast[2].reason
@@ -109,9 +80,9 @@ def test_compiled_equals_eager_on_random_small_models(seed):
     if kind in ("ce", "onehot"):
         sizes[-1] = max(sizes[-1], 2)
     act = list(ACTS)[seed % 4]
-    X, y, loss_fn, out = _problem(kind, 10, sizes[0], sizes[-1], np.float64, seed)
+    X, y, loss_fn, out = problem(kind, 10, sizes[0], sizes[-1], np.float64, seed)
     make_opt = list(OPTIMIZERS.values())[seed % 3]
-    base = _mlp(sizes, act, np.float64, out, seed)
+    base = mlp(sizes, act, np.float64, out, seed)
     eager = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 5, 5, False)
     fast = _run(copy.deepcopy(base), loss_fn, make_opt, X, y, 5, 5, True)
     assert fast[2].compiled, fast[2].reason
@@ -121,8 +92,8 @@ def test_compiled_equals_eager_on_random_small_models(seed):
 
 
 def test_parameter_groups_and_frozen_parameters():
-    X, y, loss_fn, _ = _problem("mse", 16, 3, 2, np.float64)
-    base = _mlp([3, 5, 2], "tanh", np.float64)
+    X, y, loss_fn, _ = problem("mse", 16, 3, 2, np.float64)
+    base = mlp([3, 5, 2], "tanh", np.float64)
     base[0].bias.requires_grad = False  # a parameter that gets no gradient
 
     def make_opt(m):
@@ -139,7 +110,7 @@ def test_parameter_groups_and_frozen_parameters():
 
 
 def test_unsupported_steps_run_eagerly_with_one_warning():
-    X, y, loss_fn, _ = _problem("mse", 8, 3, 1, np.float64)
+    X, y, loss_fn, _ = problem("mse", 8, 3, 1, np.float64)
     model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64, rng=0), nn.Dropout(0.5, rng=0),
                           nn.Linear(4, 1, dtype=np.float64, rng=1))
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
@@ -162,8 +133,8 @@ def test_unsupported_steps_run_eagerly_with_one_warning():
 
 
 def test_closure_optimizers_fall_back_to_eager():
-    X, y, loss_fn, _ = _problem("mse", 8, 3, 1, np.float64)
-    model = _mlp([3, 1], "tanh", np.float64)
+    X, y, loss_fn, _ = problem("mse", 8, 3, 1, np.float64)
+    model = mlp([3, 1], "tanh", np.float64)
     opt = cr.optim.LBFGS(model.parameters(), lr=0.5)
 
     def step(xb, yb):
@@ -181,8 +152,8 @@ def test_closure_optimizers_fall_back_to_eager():
 
 
 def test_a_new_batch_shape_recaptures():
-    X, y, loss_fn, out = _problem("bce", 12, 2, 1, np.float64)
-    model = _mlp([2, 3, 1], "tanh", np.float64, out)
+    X, y, loss_fn, out = problem("bce", 12, 2, 1, np.float64)
+    model = mlp([2, 3, 1], "tanh", np.float64, out)
     fast = cr.compile(model=model, loss_fn=loss_fn,
                       optimizer=cr.optim.SGD(model.parameters(), lr=0.1))
     for n in (8, 8, 4, 4, 8):
@@ -205,8 +176,8 @@ def test_numba_kernels_and_numpy_plan_both_equal_eager(monkeypatch, use_numba):
     assert fused.available() == use_numba
     for kind, act in [("bce", "tanh"), ("mse", "sigmoid"), ("bce_logits", "leaky_relu"),
                       ("ce", "relu")]:
-        X, y, loss_fn, out = _problem(kind, 12, 3, 2 if kind != "bce" else 1, np.float64)
-        base = _mlp([3, 5, 4, 2 if kind != "bce" else 1], act, np.float64, out)
+        X, y, loss_fn, out = problem(kind, 12, 3, 2 if kind != "bce" else 1, np.float64)
+        base = mlp([3, 5, 4, 2 if kind != "bce" else 1], act, np.float64, out)
         eager = _run(copy.deepcopy(base), loss_fn, OPTIMIZERS["adam"], X, y, 5, 6, False)
         fast = _run(copy.deepcopy(base), loss_fn, OPTIMIZERS["adam"], X, y, 5, 6, True)
         assert fast[2].compiled, fast[2].reason
@@ -218,10 +189,10 @@ def test_numba_kernels_and_numpy_plan_both_equal_eager(monkeypatch, use_numba):
 @pytest.mark.parametrize(("kind", "out"), [("bce", nn.Sigmoid), ("ce", None), ("mse", None)])
 def test_fit_with_compile_equals_eager_fit(kind, out):
     n_out = 1 if kind == "bce" else 3
-    X, y, loss_fn, _ = _problem(kind, 40, 4, n_out, np.float64)
+    X, y, loss_fn, _ = problem(kind, 40, 4, n_out, np.float64)
     histories, weights = [], []
     for compiled in (False, True):
-        model = _mlp([4, 6, n_out], "tanh", np.float64, out)
+        model = mlp([4, 6, n_out], "tanh", np.float64, out)
         h = cr.fit(model, X, y, loss=loss_fn, optimizer="adam", lr=0.01, epochs=4,
                    batch_size=10, shuffle=True, seed=0, verbose=0, compile=compiled)
         histories.append(h)
@@ -232,7 +203,7 @@ def test_fit_with_compile_equals_eager_fit(kind, out):
 
 
 def test_fit_compile_falls_back_with_a_warning():
-    X, y, loss_fn, _ = _problem("mse", 20, 3, 1, np.float64)
+    X, y, loss_fn, _ = problem("mse", 20, 3, 1, np.float64)
     model = nn.Sequential(nn.Linear(3, 4, dtype=np.float64, rng=0), nn.Dropout(0.2, rng=0),
                           nn.Linear(4, 1, dtype=np.float64, rng=1))
     with pytest.warns(RuntimeWarning, match="training eagerly"):
@@ -249,11 +220,11 @@ def test_a_smaller_last_batch_is_captured_once_not_at_every_change_of_shape(monk
         captures.append(args[2].shape)
         return real(*args, **kwargs)
     monkeypatch.setattr(compiled_mod, "capture", counted)
-    X, y, loss_fn, _ = _problem("ce", 37, 4, 3, np.float64)
-    model = _mlp([4, 6, 3], "tanh", np.float64)
+    X, y, loss_fn, _ = problem("ce", 37, 4, 3, np.float64)
+    model = mlp([4, 6, 3], "tanh", np.float64)
     opt = cr.optim.Adam(model.parameters(), lr=0.01)
     fast = cr.compile(model=model, loss_fn=loss_fn, optimizer=opt)
-    eager_model = _mlp([4, 6, 3], "tanh", np.float64)
+    eager_model = mlp([4, 6, 3], "tanh", np.float64)
     eager_opt = cr.optim.Adam(eager_model.parameters(), lr=0.01)
     for _ in range(3):  # epochs of batches of 16, 16 and 5 rows
         for start in range(0, 37, 16):

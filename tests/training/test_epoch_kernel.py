@@ -2,10 +2,9 @@
 (training/epoch_kernel.py): the same weights, history and guard stops as eager training, and
 the batch-by-batch loop wherever something happens between batches."""
 
-import itertools
-
 import numpy as np
 import pytest
+from small_nets import mlp, problem
 
 import chainrule as cr
 from chainrule import nn
@@ -13,32 +12,6 @@ from chainrule.training import flat, kernel
 
 pytestmark = [pytest.mark.cpu_only,
               pytest.mark.skipif(kernel.kernels() is None, reason="needs numba")]
-
-ACTS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid}
-
-
-def _mlp(sizes, act, dtype, out=None):
-    layers = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b, dtype=dtype, rng=i))
-        if i < len(sizes) - 2:
-            layers.append(ACTS[act]())
-    if out is not None:
-        layers.append(out())
-    return nn.Sequential(*layers)
-
-
-def _problem(kind, n, n_in, n_out, dtype):
-    rng = np.random.default_rng(1)
-    X = rng.normal(size=(n, n_in)).astype(dtype)
-    if kind == "mse":
-        return X, rng.normal(size=(n, n_out)).astype(dtype), nn.MSELoss(), None
-    if kind == "bce":
-        return X, (rng.random((n, n_out)) > 0.5).astype(dtype), nn.BCELoss(), nn.Sigmoid
-    if kind == "bce_logits":
-        return X, (rng.random((n, n_out)) > 0.5).astype(dtype), nn.BCEWithLogitsLoss(), None
-    return X, rng.integers(0, n_out, size=n), nn.CrossEntropyLoss(), None
-
 
 @pytest.fixture
 def epochs_run(monkeypatch):
@@ -78,14 +51,14 @@ CASES = [  # loss, output layer, optimizer settings, hidden activation
 def test_fit_compiled_equals_eager_epoch_by_epoch(kind, out, opt, act, batch_size,
                                                    epochs_run):
     n_out = 1 if kind.startswith("bce") or kind == "mse" else 3
-    X, y, loss_fn, _ = _problem(kind, 40, 4, n_out, np.float64)
+    X, y, loss_fn, _ = problem(kind, 40, 4, n_out, np.float64, seed=1)
     options = dict(opt)
     if callable(options.get("optimizer")):
         make_opt = options.pop("optimizer")
         models = []
 
         def make():
-            models.append(_mlp([4, 6, 5, n_out], act, np.float64, out))
+            models.append(mlp([4, 6, 5, n_out], act, np.float64, out))
             return models[-1]
         results = []
         for compiled in (False, True):
@@ -95,7 +68,7 @@ def test_fit_compiled_equals_eager_epoch_by_epoch(kind, out, opt, act, batch_siz
 )
             results.append((h, [p.data.copy() for p in model.parameters()]))
     else:
-        results = _fit_both(lambda: _mlp([4, 6, 5, n_out], act, np.float64, out), X, y,
+        results = _fit_both(lambda: mlp([4, 6, 5, n_out], act, np.float64, out), X, y,
                             loss=loss_fn, epochs=5, batch_size=batch_size, **options)
     (eager, w_eager), (fast, w_fast) = results
     assert any(epochs_run), "the whole-epoch kernel never ran"
@@ -107,9 +80,9 @@ def test_fit_compiled_equals_eager_epoch_by_epoch(kind, out, opt, act, batch_siz
 
 
 def test_float32_within_its_tolerance(epochs_run):
-    X, y, loss_fn, _ = _problem("ce", 200, 8, 4, np.float32)
+    X, y, loss_fn, _ = problem("ce", 200, 8, 4, np.float32, seed=1)
     (eager, w_eager), (fast, w_fast) = _fit_both(
-        lambda: _mlp([8, 16, 4], "relu", np.float32), X, y, loss=loss_fn, optimizer="adam",
+        lambda: mlp([8, 16, 4], "relu", np.float32), X, y, loss=loss_fn, optimizer="adam",
         lr=0.01, epochs=4, batch_size=32)
     assert any(epochs_run)
     np.testing.assert_allclose(fast["loss"], eager["loss"], rtol=1e-4)
@@ -118,9 +91,9 @@ def test_float32_within_its_tolerance(epochs_run):
 
 
 def test_the_guard_stops_where_eager_training_stops(epochs_run):
-    X, y, loss_fn, _ = _problem("mse", 40, 4, 1, np.float64)
+    X, y, loss_fn, _ = problem("mse", 40, 4, 1, np.float64, seed=1)
     X[29] = 1e155  # finite, but its squared error overflows: the loss of batch 4 is inf
-    results = _fit_both(lambda: _mlp([4, 6, 1], "relu", np.float64), X, y, loss=loss_fn,
+    results = _fit_both(lambda: mlp([4, 6, 1], "relu", np.float64), X, y, loss=loss_fn,
                         optimizer="sgd", lr=0.01, epochs=3, batch_size=8, shuffle=False)
     (eager, w_eager), (fast, w_fast) = results
     assert any(epochs_run)
@@ -131,15 +104,15 @@ def test_the_guard_stops_where_eager_training_stops(epochs_run):
 
 
 def test_an_update_that_overflows_is_undone_as_eager_training_undoes_it(epochs_run):
-    X, y, loss_fn, _ = _problem("mse", 40, 4, 1, np.float64)
+    X, y, loss_fn, _ = problem("mse", 40, 4, 1, np.float64, seed=1)
     # finite loss and gradients, but lr * gradient overflows a weight in the first update
-    results = _fit_both(lambda: _mlp([4, 6, 1], "relu", np.float64), X, y * 1e6,
+    results = _fit_both(lambda: mlp([4, 6, 1], "relu", np.float64), X, y * 1e6,
                         loss=loss_fn, optimizer="sgd", lr=1e306, epochs=3, batch_size=8)
     (eager, w_eager), (fast, w_fast) = results
     assert any(epochs_run)
     assert eager.stop_reason is not None and "the update made" in eager.stop_reason
     assert fast.stop_reason == eager.stop_reason
-    for a, b, start in zip(w_fast, w_eager, _mlp([4, 6, 1], "relu", np.float64).parameters()):
+    for a, b, start in zip(w_fast, w_eager, mlp([4, 6, 1], "relu", np.float64).parameters()):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, start.data)  # the weights from before the update
 
@@ -154,7 +127,7 @@ class _CountBatches(cr.training.Callback):
 
 @pytest.mark.parametrize("option", ["callback", "sample_weight", "clip", "standardize"])
 def test_batch_by_batch_where_something_happens_between_batches(option, epochs_run):
-    X, y, loss_fn, _ = _problem("ce", 40, 4, 3, np.float64)
+    X, y, loss_fn, _ = problem("ce", 40, 4, 3, np.float64, seed=1)
     options = dict(loss=loss_fn, optimizer="sgd", lr=0.1, epochs=2, batch_size=8)
     counter = _CountBatches()
     if option == "callback":
@@ -164,10 +137,10 @@ def test_batch_by_batch_where_something_happens_between_batches(option, epochs_r
     elif option == "clip":
         options["clip_grad_norm"] = 0.1
     else:  # regression on standardised targets: the loss is reported in the target's units
-        X, y, loss_fn, _ = _problem("mse", 40, 4, 3, np.float64)
+        X, y, loss_fn, _ = problem("mse", 40, 4, 3, np.float64, seed=1)
         options.update(loss=loss_fn, standardize_target=True)
         y = y * 50 + 7
-    (eager, w_eager), (fast, w_fast) = _fit_both(lambda: _mlp([4, 6, 3], "tanh", np.float64),
+    (eager, w_eager), (fast, w_fast) = _fit_both(lambda: mlp([4, 6, 3], "tanh", np.float64),
                                                  X, y, **options)
     assert not any(epochs_run)
     if option == "callback":

@@ -35,10 +35,14 @@ _njit = numba.njit(cache=True, error_model="numpy", inline="always")
 
 
 @intrinsic
-def _as_float(typingctx: Any, bits: Any) -> Any:  # the float64 whose bits these are
+def _as_float(typingctx: Any, bits: Any) -> Any:
+    """The float whose bits these are: a float64 from an int64, a float32 from an int32."""
+    wide = bits.bitwidth == 64
+    out, llvm = (types.float64, ir.DoubleType()) if wide else (types.float32, ir.FloatType())
+
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.DoubleType())
-    return types.float64(types.int64), codegen
+        return builder.bitcast(args[0], llvm)
+    return out(types.int64 if wide else types.int32), codegen
 
 
 @_njit
@@ -116,13 +120,6 @@ _LN2_HI_F = _F(0.693359375)  # ln 2 split so that k * _LN2_HI_F is exact for |k|
 _LN2_LO_F = _F(-2.12194440e-4)
 
 
-@intrinsic
-def _as_float32(typingctx: Any, bits: Any) -> Any:  # the float32 whose bits these are
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        return builder.bitcast(args[0], ir.FloatType())
-    return types.float32(types.int32), codegen
-
-
 @_njit
 def _reduce32(x: Any) -> tuple[Any, Any, Any]:
     """x = k ln2 + r with |r| <= ln2 / 2: (r, 2**k, k), x clamped to [-87, 87] (every use in
@@ -132,7 +129,7 @@ def _reduce32(x: Any) -> tuple[Any, Any, Any]:
     kf = np.floor(x * _LOG2E_F + _F(0.5))
     r = (x - kf * _LN2_HI_F) - kf * _LN2_LO_F
     k = np.int32(kf)
-    return r, _as_float32((k + np.int32(127)) << np.int32(23)), k
+    return r, _as_float(np.int32((k + 127) << 23)), k
 
 
 @_njit

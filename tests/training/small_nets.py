@@ -1,0 +1,37 @@
+"""Small fully connected networks and problems for the compiled-step tests: a chain of
+Linear layers with one activation, and data for each loss the plan replays."""
+
+import itertools
+
+import numpy as np
+
+from chainrule import nn
+
+ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+
+
+def mlp(sizes, act, dtype, out=None, seed=0):
+    layers = []
+    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
+        layers.append(nn.Linear(a, b, dtype=dtype, rng=seed + i))
+        if i < len(sizes) - 2:
+            layers.append(ACTS[act]())
+    if out is not None:
+        layers.append(out())
+    return nn.Sequential(*layers)
+
+
+def problem(kind, n, n_in, n_out, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in)).astype(dtype)
+    if kind == "mse":
+        return X, rng.normal(size=(n, n_out)).astype(dtype), nn.MSELoss(), None
+    if kind == "bce":
+        return X, (rng.random((n, n_out)) > 0.5).astype(dtype), nn.BCELoss(), nn.Sigmoid
+    if kind == "bce_logits":
+        return X, (rng.random((n, n_out)) > 0.5).astype(dtype), nn.BCEWithLogitsLoss(), None
+    if kind == "ce":
+        return X, rng.integers(0, n_out, size=n), nn.CrossEntropyLoss(), None
+    y = np.eye(n_out, dtype=dtype)[rng.integers(0, n_out, size=n)]
+    return X, y, nn.CrossEntropyLoss(reduction="sum"), None
