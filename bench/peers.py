@@ -4,7 +4,7 @@ All peers see the same minibatches (``batches``, index arrays reshuffled every e
 scikit-learn, which shuffles with its own generator.  What a peer must do: ``bench/peer.py``.
 
 * ``chainrule``, ``chainrule-compiled``, ``chainrule-fit``: ``bench/chainrule_peer.py``.
-* ``torch``: PyTorch eager, ``bench/torch_peer.py``.
+* ``torch``, ``torch-cl`` (channels_last conv nets): PyTorch eager, ``bench/torch_peer.py``.
 * ``jax``, ``jax-epoch``: ``bench/jax_peer.py``.
 * ``sklearn``: ``MLPClassifier``, ``bench/sklearn_peer.py``.
 * ``numpy``: a hand-written vectorised MLP, ``bench/numpy_peer.py``.
@@ -17,15 +17,15 @@ from .jax_peer import JaxEpochPeer, JaxPeer
 from .numpy_peer import NumpyPeer
 from .peer import Peer, why_not
 from .sklearn_peer import SklearnPeer
-from .torch_peer import TorchPeer
+from .torch_peer import TorchChannelsLastPeer, TorchPeer
 
 __all__ = ["NAMES", "PEERS", "ChainruleCompiledPeer", "ChainruleFitPeer", "ChainrulePeer",
-           "JaxEpochPeer", "JaxPeer", "NumpyPeer", "Peer", "SklearnPeer", "TorchPeer", "get",
-           "why_not"]
+           "JaxEpochPeer", "JaxPeer", "NumpyPeer", "Peer", "SklearnPeer", "TorchChannelsLastPeer",
+           "TorchPeer", "get", "why_not"]
 
 PEERS: dict[str, type[Peer]] = {c.name: c for c in (
-    ChainrulePeer, ChainruleCompiledPeer, ChainruleFitPeer, TorchPeer, JaxPeer, JaxEpochPeer,
-    NumpyPeer, SklearnPeer)}
+    ChainrulePeer, ChainruleCompiledPeer, ChainruleFitPeer, TorchPeer, TorchChannelsLastPeer,
+    JaxPeer, JaxEpochPeer, NumpyPeer, SklearnPeer)}
 """Every peer by name, in the order tables list them."""
 
 NAMES = tuple(PEERS)

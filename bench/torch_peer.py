@@ -1,4 +1,6 @@
-"""PyTorch eager, float32, ``torch.set_num_threads(2)``: what a PyTorch user writes."""
+"""PyTorch eager, float32, ``torch.set_num_threads(2)``: what a PyTorch user writes; and
+``torch-cl``, the same with the conv nets in channels_last memory format (the layout PyTorch's
+CPU convolutions run fastest in: model and each batch converted, as its tutorial says)."""
 
 from __future__ import annotations
 
@@ -75,6 +77,10 @@ class TorchPeer(Peer):
         model.to(self.dev)
         return model, loss_fn, self._optimizer(wl, model)
 
+    def _batch(self, xb):
+        """A minibatch as the model takes it (the default layout: as it is)."""
+        return xb
+
     def _optimizer(self, wl: Workload, model):
         if wl.optimizer == "sgd":
             return self.torch.optim.SGD(model.parameters(), lr=wl.lr)
@@ -96,7 +102,7 @@ class TorchPeer(Peer):
             t0 = time.perf_counter()
             for idx in tb:
                 opt.zero_grad()
-                loss = loss_fn(model(Xn[idx]), yn[idx])
+                loss = loss_fn(model(self._batch(Xn[idx])), yn[idx])
                 loss.backward()
                 opt.step()
         if self.device != "cpu":
@@ -107,3 +113,26 @@ class TorchPeer(Peer):
             state = {k: v.detach().cpu().numpy() for k, v in model.named_parameters()}
             return seconds, sequences.grouped(wl.net, state)
         return seconds, pairs([p.detach().cpu().numpy() for p in model.parameters()])
+
+
+class TorchChannelsLastPeer(TorchPeer):
+    """PyTorch eager with the conv nets in channels_last (NHWC) memory format: the model
+    converted once, each minibatch converted in the timed loop (what a user writes)."""
+
+    name = "torch-cl"
+    label = "PyTorch eager, channels_last (float32, 2 threads)"
+    sequences = False
+
+    def available(self, wl):
+        why = super().available(wl)
+        if why is None and wl.net not in ("lenet", "lenet-bn"):
+            return "channels_last is a layout of images: the conv nets only"
+        return why
+
+    def build(self, wl: Workload, weights: Weights):
+        model, loss_fn, opt = super().build(wl, weights)
+        model.to(memory_format=self.torch.channels_last)
+        return model, loss_fn, opt
+
+    def _batch(self, xb):
+        return xb.contiguous(memory_format=self.torch.channels_last)
