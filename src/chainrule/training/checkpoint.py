@@ -319,13 +319,20 @@ def load_into(model: Module, optimizer: Optimizer, run: RunState,
 
 
 # -- the data a run trains on --------------------------------------------------------------------
-def fingerprint(X: np.ndarray, comm: Any) -> int:
-    """A cheap fingerprint of the training rows over every rank: each row is projected on a
-    fixed random direction and the top bits of the projection are summed, so it does not
-    depend on how the rows are spread over ranks (one pass, a matrix-vector product)."""
-    X = as_rows(np.ascontiguousarray(X, dtype=np.float64))
-    direction = np.random.default_rng(20261202).uniform(0.5, 1.5, size=X.shape[1])
-    proj = np.ascontiguousarray(X @ direction if X.size else np.zeros(len(X)))
-    mixed = proj.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a hash
-    local = float(int((mixed >> np.uint64(44)).sum()))  # 20 bits a row: sums stay exact
-    return int(comm.sum(np.array([local]))[0])
+def fingerprint(parts: list[np.ndarray], comm: Any, block: int = 4096) -> int:
+    """A cheap fingerprint of the training rows over every rank: each row (the rows of
+    ``parts`` side by side: inputs, targets, weights) is projected on a fixed random direction
+    and the top bits of the projection are summed, so it does not depend on how the rows are
+    spread over ranks (one pass, a matrix-vector product).  The rows are read ``block`` at a
+    time in float64, so it costs a few MB whatever the data's size (each row's projection,
+    hence the fingerprint, is the same as of the whole table at once)."""
+    n = len(parts[0])
+    cols = sum(as_rows(p[:0]).shape[1] for p in parts)
+    direction = np.random.default_rng(20261202).uniform(0.5, 1.5, size=cols)
+    local = 0
+    for start in range(0, n, block):
+        rows = np.hstack([as_rows(p[start:start + block]).astype(np.float64) for p in parts])
+        proj = np.ascontiguousarray(rows @ direction)
+        mixed = proj.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a hash
+        local += int((mixed >> np.uint64(44)).sum())  # 20 bits a row: sums stay exact
+    return int(comm.sum(np.array([float(local)]))[0])

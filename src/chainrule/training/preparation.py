@@ -21,7 +21,6 @@ from .checkpoint import fingerprint
 from .progress import warn_user
 from .state import DataRecord, RunState
 from .targets import TargetScaler, check_classes, stratify_labels, weights_for
-from .tasks import as_rows
 
 if TYPE_CHECKING:
     from .trainer import Trainer
@@ -116,11 +115,9 @@ def agree_on_run(data: RunData, state: RunState, comm: Any, *, model: Any, loss_
         data.y = state.scale_targets(data.y, layer, comm.sum)
     rows, batch = comm.sum(np.array([len(data.X), data.batch_size], dtype=float))
     # other sample weights or other validation rows are other data too
-    rows_of = [np.hstack([as_rows(data.X), as_rows(data.y_raw),
-                          *([] if data.w is None else [as_rows(data.w)])])]
+    rows_of = [[data.X, data.y_raw, *([] if data.w is None else [data.w])]]
     if data.Xv is not None:
-        rows_of.append(np.hstack([as_rows(data.Xv), as_rows(data.yv),
-                                  *([] if data.wv is None else [as_rows(data.wv)])]))
+        rows_of.append([data.Xv, data.yv, *([] if data.wv is None else [data.wv])])
     record = DataRecord(int(rows), int(batch),  # over every rank
                         sum(fingerprint(a, comm) for a in rows_of))
     comm.agree(lambda: state.record_data(record, len(data.X), data.batch_size),
