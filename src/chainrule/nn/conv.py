@@ -45,6 +45,7 @@ from . import init as _init
 from . import kernels, kernels_conv
 from ._checks import check_dtype, check_pair, check_size
 from .module import Module, Parameter, Shape, empty
+from .workspace import Workspace
 
 __all__ = ["Conv2d", "ConvGeometry", "col2im", "conv2d", "conv_output_size", "im2col"]
 
@@ -177,7 +178,8 @@ def _contiguous(a: Any) -> Any:
 
 # -- the primitive --------------------------------------------------------------------------------
 def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
-           padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Tensor:
+           padding: Any = 0, dilation: Any = 1, groups: int = 1, *,
+           workspace: Workspace | None = None) -> Tensor:
     """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C/groups, kh, kw), as
     ``torch.nn.functional.conv2d``; ``padding`` is an int, a pair, or ``"same"`` (stride 1)
     or ``"valid"``.
@@ -196,6 +198,8 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
             ``"same"``.
         dilation: Spacing between kernel elements: an int or a pair.
         groups: Channel groups (see :class:`Conv2d`).
+        workspace: Where the NumPy fast path keeps its large arrays between calls (a
+            :class:`Conv2d` passes its own); None makes new ones every call.
 
     Returns:
         A tensor of shape (N, O, OH, OW).
@@ -238,8 +242,8 @@ def conv2d(x: Any, weight: Tensor, bias: Tensor | None = None, stride: Any = 1,
     kern = kernels.get() if kernels_conv.usable(xd, wd, stride_, dilation_, groups) else None
     if kern is not None:  # NumPy with numba: compiled gather and scatter (kernels_conv)
         bd = None if bias is None else bias.data
-        out, cols, whole = kernels_conv.forward(kern, xd, wd, bd, pad, (oh, ow))
-        return CONV2D(out, inputs, (cols, geom, whole))
+        out, cols, whole = kernels_conv.forward(kern, xd, wd, bd, pad, (oh, ow), workspace)
+        return CONV2D(out, inputs, (cols, geom, whole, workspace))
     cols = _im2col(xd, geom)
     out = xp.reshape(xp.reshape(wd, (groups, o // groups, cg * kh * kw)) @ cols,
                      (n, o, oh, ow))
@@ -252,11 +256,11 @@ def _conv2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
     # Written with products, reshapes, im2col and col2im only, so that on tensors it records
     # its own graph (cols then come from the input tensor again: _conv2d_saved).
     x, weight = out.inputs[0], out.inputs[1]
-    if len(out.saved) == 3:  # the compiled forward's columns (first order, NumPy)
-        cols, geom, whole = out.saved
+    if len(out.saved) == 4:  # the compiled forward's columns (first order, NumPy)
+        cols, geom, whole, workspace = out.saved
         return tuple(kernels_conv.backward(
             kernels.get(), g, weight.data, cols, whole, geom.x_shape, geom.pad,
-            x.requires_grad, len(out.inputs) == 3))
+            x.requires_grad, len(out.inputs) == 3, workspace))
     cols, geom = out.saved
     xp = namespace(g)  # on tensors (a gradient of a gradient): the recorded operations
     groups = geom.groups
@@ -378,6 +382,8 @@ class Conv2d(Module):
         shape = (self.out_channels, self.in_channels // self.groups, kh, kw)
         self.weight = Parameter(empty(shape, dt, "Conv2d"))
         self.bias = Parameter(empty((self.out_channels,), dt, "Conv2d")) if bias else None
+        # the compiled path's columns, outputs and gradients, kept between calls
+        self.workspace = Workspace()
         gen = get_rng(rng)
         if init is None:
             bound = 1.0 / math.sqrt(shape[1] * kh * kw)
@@ -394,7 +400,7 @@ class Conv2d(Module):
         if x.data.dtype != self.weight.data.dtype:
             x = ops.astype(x, self.weight.data.dtype)
         return conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation,
-                      self.groups)
+                      self.groups, workspace=self.workspace)
 
     def get_config(self) -> dict[str, Any]:
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,

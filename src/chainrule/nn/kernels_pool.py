@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy
 
+from . import kernels_conv
+from .workspace import Workspace, empty
+
 __all__ = ["KERNELS", "max_pool", "max_pool_2x2", "max_pool_arrays", "max_route",
            "route_arrays", "usable"]
 
@@ -135,31 +138,32 @@ def usable(xd: Any) -> bool:
 
 
 def max_pool_arrays(kern: Any, xd: Any, kernel: tuple[int, int], step: tuple[int, int],
-                    pad: tuple[int, int, int, int], out_hw: tuple[int, int], relu: bool
-                    ) -> tuple[Any, Any]:
-    """Each window's maximum (N, C, OH, OW) and its index in the window (int32)."""
+                    pad: tuple[int, int, int, int], out_hw: tuple[int, int], relu: bool,
+                    ws: Workspace | None = None) -> tuple[Any, Any]:
+    """Each window's maximum (N, C, OH, OW) and its index in the window (int32); the arrays
+    come from ``ws`` (a layer's workspace) where given."""
     shape = (*xd.shape[:2], *out_hw)
-    out = numpy.empty(shape, dtype=xd.dtype)
-    where = numpy.empty(shape, dtype=numpy.int32)
-    if any(pad):  # PyTorch pads with -inf: never a window's maximum
-        top, bottom, left, right = pad
-        n, c, h, w = xd.shape
-        xp = numpy.full((n, c, h + top + bottom, w + left + right), -numpy.inf, xd.dtype)
-        xp[:, :, top:top + h, left:left + w] = xd
-    else:
-        xp = numpy.ascontiguousarray(xd)
+    out = empty(ws, "out", shape, xd.dtype)
+    where = empty(ws, "argmax", shape, numpy.int32)
+    # PyTorch pads with -inf: never a window's maximum
+    xp = kernels_conv.padded(kern, xd, pad, -numpy.inf, ws)
     if kernel != (2, 2) or step != (2, 2) or kern.max_pool_2x2(xp, relu, out, where):
         kern.max_pool(xp, *kernel, *step, relu, out, where)
     return out, where
 
 
 def route_arrays(kern: Any, g: Any, where: Any, kernel: tuple[int, int], step: tuple[int, int],
-                 pad: tuple[int, int, int, int], x_shape: tuple[int, ...]) -> Any:
+                 pad: tuple[int, int, int, int], x_shape: tuple[int, ...],
+                 ws: Workspace | None = None) -> Any:
     """Max pooling's input gradient (N, C, H, W) from the windows' gradient ``g``."""
     top, bottom, left, right = pad
     n, c, h, w = x_shape
-    dxp = numpy.empty((n, c, h + top + bottom, w + left + right), dtype=g.dtype)
-    kern.max_route(numpy.ascontiguousarray(g), where, *kernel, *step, dxp)
     if not any(pad):
-        return dxp
-    return numpy.ascontiguousarray(dxp[:, :, top:top + h, left:left + w])
+        dx = empty(ws, "input gradient", x_shape, g.dtype)
+        kern.max_route(numpy.ascontiguousarray(g), where, *kernel, *step, dx)
+        return dx
+    dxp = empty(ws, "padded gradient", (n, c, h + top + bottom, w + left + right), g.dtype)
+    kern.max_route(numpy.ascontiguousarray(g), where, *kernel, *step, dxp)
+    dx = empty(ws, "input gradient", x_shape, g.dtype)
+    dx[...] = dxp[:, :, top:top + h, left:left + w]
+    return dx

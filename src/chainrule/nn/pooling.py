@@ -28,6 +28,7 @@ from . import kernels, kernels_pool
 from ._checks import check_pair
 from .conv import conv_output_size, pad_input, scatter_windows, unpad, windows
 from .module import Module, Shape
+from .workspace import Workspace
 
 __all__ = ["AdaptiveAvgPool2d", "AvgPool2d", "MaxPool2d", "adaptive_avg_pool2d",
            "avg_pool2d", "max_pool2d", "pick_at_maxima", "relu_max_pool2d", "route_to_maxima",
@@ -51,7 +52,8 @@ def _geometry(x: Tensor, kernel_size: Any, stride: Any, padding: Any, where: str
     return kernel, step, (ph, ph, pw, pw)
 
 
-def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, *,
+               workspace: Workspace | None = None) -> Tensor:
     """The maximum of each window (stride defaults to the window size), as PyTorch's.
 
     Args:
@@ -59,6 +61,8 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
         kernel_size: Window height and width: an int or a pair.
         stride: Step between windows: an int or a pair; by default ``kernel_size``.
         padding: Cells added on each side: an int or a pair, at most half the window.
+        workspace: Where the NumPy fast path keeps its arrays between calls (a
+            :class:`MaxPool2d` passes its own); None makes new ones every call.
 
     Returns:
         A tensor of shape (N, C, OH, OW), ``OH = (H + 2*padding - kh) // stride + 1``.
@@ -72,7 +76,7 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "max_pool2d")
     kern = kernels.get() if kernels_pool.usable(x.data) else None
     if kern is not None:
-        return _max_pool2d_compiled(kern, x, kernel, step, pad, relu=False)
+        return _max_pool2d_compiled(kern, x, kernel, step, pad, False, workspace)
     padded = pad_input(x.data, pad, -math.inf)
     xp = namespace(padded)
     if bool(xp.isnan(xp.sum(padded))):
@@ -84,7 +88,8 @@ def max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -
     return MAX_POOL2D(out, (x,), (None, padded, padded.shape, pad, step, kernel))
 
 
-def relu_max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0) -> Tensor:
+def relu_max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, *,
+                    workspace: Workspace | None = None) -> Tensor:
     """``max_pool2d(relu(x))``, what a ReLU followed by max pooling computes.  On NumPy with
     numba it is one pass and one recorded node (max and relu commute, so each window's
     maximum is found first and cut at zero); elsewhere the two operations.
@@ -97,13 +102,13 @@ def relu_max_pool2d(x: Any, kernel_size: Any, stride: Any = None, padding: Any =
     kernel, step, pad = _geometry(x, kernel_size, stride, padding, "relu_max_pool2d")
     kern = kernels.get() if kernels_pool.usable(x.data) else None
     if kern is not None:
-        return _max_pool2d_compiled(kern, x, kernel, step, pad, relu=True)
+        return _max_pool2d_compiled(kern, x, kernel, step, pad, True, workspace)
     return max_pool2d(ops.relu(x), kernel, step, padding)
 
 
 def _max_pool2d_compiled(kern: Any, x: Tensor, kernel: tuple[int, int],
-                         step: tuple[int, int], pad: tuple[int, int, int, int], relu: bool
-                         ) -> Tensor:
+                         step: tuple[int, int], pad: tuple[int, int, int, int], relu: bool,
+                         workspace: Workspace | None) -> Tensor:
     # The compiled loops keep each window's argmax (kernels_pool): backward then adds each
     # gradient at its index in one pass instead of comparing every offset's slice with the
     # maxima again.  LeNet's first pool (64 x 6 x 28 x 28 float32), forward + backward: 700
@@ -112,8 +117,9 @@ def _max_pool2d_compiled(kern: Any, x: Tensor, kernel: tuple[int, int],
     padded_shape = (*x.data.shape[:2], h + pad[0] + pad[1], w + pad[2] + pad[3])
     out_hw = (conv_output_size(padded_shape[2], kernel[0], step[0], 0, 1),
               conv_output_size(padded_shape[3], kernel[1], step[1], 0, 1))
-    out, where = kernels_pool.max_pool_arrays(kern, x.data, kernel, step, pad, out_hw, relu)
-    return MAX_POOL2D(out, (x,), (where, None, padded_shape, pad, step, kernel))
+    out, where = kernels_pool.max_pool_arrays(kern, x.data, kernel, step, pad, out_hw, relu,
+                                              workspace)
+    return MAX_POOL2D(out, (x,), (where, None, padded_shape, pad, step, kernel, workspace))
 
 
 def window_offsets(padded_hw: tuple[int, ...], kernel: tuple[int, int], step: tuple[int, int]
@@ -176,14 +182,16 @@ def masks_from_values(padded: ndarray, out: ndarray, offsets: list[tuple[slice, 
 
 
 def _max_pool2d_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
-    where, _, _, pad, step, kernel = out.saved
+    # (the compiled forward adds its layer's workspace after the six values the rules read)
+    saved, workspace = out.saved[:6], out.saved[6] if len(out.saved) > 6 else None
+    where, _, _, pad, step, kernel = saved
     kern = None if where is None or type(g) is not ndarray else kernels.get()
     if kern is not None and kernels_pool.usable(g):  # each gradient added at its argmax
         return (kernels_pool.route_arrays(kern, g, where, kernel, step, pad,
-                                          out.inputs[0].data.shape),)
+                                          out.inputs[0].data.shape, workspace),)
     maxima = out.data  # a tensor when the rule runs on tensors: the masks need its values
     maxima = maxima.data if isinstance(maxima, Tensor) else maxima
-    return (route_to_maxima(g, out.saved, _masks(out.saved, maxima)),)
+    return (route_to_maxima(g, saved, _masks(saved, maxima)),)
 
 
 def _masks(saved: tuple, maxima: ndarray) -> Iterator[ndarray]:
@@ -413,13 +421,20 @@ class MaxPool2d(_Pool2d):
             (N, C, H, W) or is smaller than the window.
     """
 
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__(kernel_size, stride, padding)
+        # the compiled path's outputs, argmax indices and gradients, kept between calls
+        self.workspace = Workspace()
+
     def forward(self, x: Any) -> Tensor:
-        return max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return max_pool2d(x, self.kernel_size, self.stride, self.padding,
+                          workspace=self.workspace)
 
     def relu_forward(self, x: Any) -> Tensor:
         """This layer applied to ``relu(x)``, in one pass where it can be (see
         :func:`relu_max_pool2d`): what a container calls for a ReLU followed by this layer."""
-        return relu_max_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return relu_max_pool2d(x, self.kernel_size, self.stride, self.padding,
+                               workspace=self.workspace)
 
 
 class AvgPool2d(_Pool2d):
