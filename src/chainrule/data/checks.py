@@ -8,6 +8,7 @@ module, so pandas (optional) is never imported here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,12 @@ def check_finite(a: np.ndarray, name: str = "X",
     """
     if a.dtype.kind not in "fc":
         return
+    # A float64 sum is one pass with no temporary the size of the table (a NaN or infinity
+    # carries through it); only when it is not finite look value by value.
+    if a.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):  # values near 1e308 overflow it
+            if math.isfinite(np.sum(a, dtype=np.float64)):
+                return
     bad = ~np.isfinite(a)
     if not bad.any():
         return
