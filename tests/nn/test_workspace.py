@@ -136,3 +136,27 @@ def test_two_graphs_of_one_layer_alive_at_once_keep_their_own_saved_arrays():
     for got, want in zip(grads(True), grads(False)):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_batch_norm_arrays_from_a_workspace_equal_new_ones(dtype):
+    from chainrule.nn import kernels_norm
+
+    kern = kernels.get()
+    rng = np.random.default_rng(4)
+    ws = Workspace()
+    gamma, beta = rng.normal(size=(2, 3)).astype(dtype)
+    for _ in range(3):  # the second and third calls get the first call's arrays back
+        x = rng.normal(size=(4, 3, 5, 5)).astype(dtype)
+        g = rng.normal(size=x.shape).astype(dtype)
+        fresh = kernels_norm.train_arrays(kern, x, gamma, beta, 1e-5)
+        kept = kernels_norm.train_arrays(kern, x, gamma, beta, 1e-5, ws)
+        for a, b in zip(fresh, kept):
+            np.testing.assert_array_equal(a, b)
+        grads = [kernels_norm.grad_arrays(kern, g, r[1], gamma, r[2], True, w)
+                 for r, w in ((fresh, None), (kept, ws))]
+        for a, b in zip(*grads):
+            np.testing.assert_array_equal(a, b)
+        del kept, grads
+    assert ws.nbytes() == 3 * x.nbytes  # xhat, out and dx, one of each

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy
 
+from .workspace import Workspace, empty
+
 __all__ = ["KERNELS", "batch_norm_backward", "batch_norm_forward", "grad_arrays",
            "layer_norm_arrays", "layer_norm_backward", "layer_norm_forward",
            "layer_norm_grad_arrays", "train_arrays", "usable"]
@@ -181,15 +183,16 @@ def _rows(a: Any) -> Any:
     return numpy.ascontiguousarray(a).reshape(a.shape[0], a.shape[1], -1)
 
 
-def train_arrays(kern: Any, xd: Any, gamma: Any, beta: Any, eps: float
-                 ) -> tuple[Any, Any, Any, Any, Any]:
+def train_arrays(kern: Any, xd: Any, gamma: Any, beta: Any, eps: float,
+                 ws: Workspace | None = None) -> tuple[Any, Any, Any, Any, Any]:
     """``(out, xhat, inv_std, mean, var)`` of batch normalisation in training; ``gamma`` and
-    ``beta`` (C,) or None; mean and var float64 (C,), inv_std (C,) in x's dtype."""
+    ``beta`` (C,) or None; mean and var float64 (C,), inv_std (C,) in x's dtype; out and
+    xhat come from ``ws`` (a layer's workspace) where given."""
     x3 = _rows(xd)
     c = x3.shape[1]
     dt = xd.dtype
-    xhat = numpy.empty(x3.shape, dtype=dt)
-    out = numpy.empty(x3.shape, dtype=dt)
+    xhat = empty(ws, "xhat", x3.shape, dt)
+    out = empty(ws, "out", x3.shape, dt)
     mean = numpy.empty(c)
     var = numpy.empty(c)
     inv_std = numpy.empty(c, dtype=dt)
@@ -200,13 +203,15 @@ def train_arrays(kern: Any, xd: Any, gamma: Any, beta: Any, eps: float
     return out.reshape(xd.shape), xhat.reshape(xd.shape), inv_std, mean, var
 
 
-def grad_arrays(kern: Any, g: Any, xhat: Any, gamma: Any, inv_std: Any, need_dx: bool
-                ) -> tuple[Any, Any, Any]:
-    """``(dx or None, dgamma, dbeta)``, the last two (C,) in g's dtype."""
+def grad_arrays(kern: Any, g: Any, xhat: Any, gamma: Any, inv_std: Any, need_dx: bool,
+                ws: Workspace | None = None) -> tuple[Any, Any, Any]:
+    """``(dx or None, dgamma, dbeta)``, the last two (C,) in g's dtype; dx comes from ``ws``
+    where given."""
     g3, x3 = _rows(g), _rows(xhat)
     c = g3.shape[1]
     dt = g.dtype
-    dx = numpy.empty(g3.shape, dtype=dt) if need_dx else numpy.empty((0, 0, 0), dtype=dt)
+    dx = (empty(ws, "input gradient", g3.shape, dt) if need_dx
+          else numpy.empty((0, 0, 0), dtype=dt))
     dgamma = numpy.empty(c, dtype=dt)
     dbeta = numpy.empty(c, dtype=dt)
     gamma = numpy.ones(c, dtype=dt) if gamma is None else gamma.reshape(c)
