@@ -383,8 +383,7 @@ def flat_step(plan: Plan, optimizer: Any, x: np.ndarray, y: np.ndarray,
     run it."""
     if kernel.kernels() is None:
         return None
-    n = x.shape[0]
-    if max(n * L.weight.data.size for L in plan.layers) > kernel.LARGEST:
+    if not kernel.takes(plan, x.shape[0]):
         return None
     try:
         return FlatStep(plan, optimizer, x.shape, y.shape)

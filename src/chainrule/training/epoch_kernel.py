@@ -70,6 +70,9 @@ class EpochKernel:
         kept = self.compiled.stepping  # kept with the plans, for the next fit() too
         flat = kept.get(id(plan), False)
         if flat is False or (flat is not None and flat.optimizer is not self.step.optimizer):
+            if not kernel.takes(plan, x_shape[0]):  # wide layers: the NumPy plan is faster
+                kept[id(plan)] = None
+                return None
             try:
                 flat = FlatStep(plan, self.step.optimizer, x_shape, y_shape)
             except KernelRefusedError:  # the loop's own steps still use the gradients kernel

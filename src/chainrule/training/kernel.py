@@ -27,7 +27,7 @@ from typing import Any
 from ..nn.kernels import numba_module
 from . import fused
 
-__all__ = ["ACT", "BLAS", "HP", "LOSS", "META", "OPTIMIZER", "kernels"]
+__all__ = ["ACT", "BLAS", "HP", "LOSS", "META", "OPTIMIZER", "kernels", "takes"]
 
 # The columns of ``meta``, one row per layer.
 META = {"n_in": 0, "n_out": 1, "w_off": 2, "b_off": 3, "act": 4, "a_off": 5, "d_off": 6,
@@ -55,6 +55,12 @@ HP = {"lr": 0, "weight_decay": 1, "momentum": 2, "dampening": 3, "nesterov": 4,
 _kernels: Any = None
 _tried = False
 _lock = threading.Lock()
+
+
+def takes(plan: Any, rows: int) -> bool:
+    """Whether the one-call kernel is the faster way to run ``plan`` on batches of ``rows``:
+    no layer past :data:`LARGEST` multiply-adds."""
+    return max(rows * L.weight.data.size for L in plan.layers) <= LARGEST
 
 
 def kernels() -> Any:
