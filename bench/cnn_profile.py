@@ -9,9 +9,12 @@ cProfile: the cumulative time of each layer primitive's forward and backward fun
 the NumPy calls they make count for them); what no primitive claims (the engine's graph
 walk, the loss, the optimizer, the batch copy) is "rest".  PyTorch is measured with
 torch.profiler: the self CPU time of its aten operators, grouped the same way (its
-convolution backward is ``convolution_backward``; ``mkldnn`` names oneDNN's kernels).  Like
+convolution backward is ``convolution_backward``; ``mkldnn`` names oneDNN's kernels).  The
+last line gives each library's minor page faults per step in the plain timed round: fresh
+large arrays that glibc has returned to the system come back as new pages, which cost
+LeNet-5 several milliseconds a step when it made them every step.  Like
 the benchmark, it runs without ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE``.  Run it under
-``flock /tmp/bench.lock``: the shares are only meaningful on a quiet machine.
+``flock`` with the shared benchmark lock: the shares are only meaningful on a quiet machine.
 """
 
 from __future__ import annotations
@@ -28,17 +31,19 @@ if sys.path and os.path.abspath(sys.path[0]) == HERE:
 import argparse  # noqa: E402
 import cProfile  # noqa: E402
 import pstats  # noqa: E402
+import resource  # noqa: E402
 import time  # noqa: E402
 
 from bench import machine, peers, workloads  # noqa: E402
 
+FAULTS: dict[str, float] = {}  # minor page faults per step of the plain round, per library
 GROUPS = ["conv fwd", "conv bwd", "pool fwd", "pool bwd", "bn fwd", "bn bwd", "linear fwd",
           "linear bwd", "relu fwd+bwd", "rest"]
 
 # chainrule: (file suffix, function) -> group, by cumulative time
 CHAINRULE = {
     ("nn/conv.py", "conv2d"): "conv fwd", ("nn/conv.py", "_conv2d_backward"): "conv bwd",
-    ("nn/pooling.py", "max_pool2d"): "pool fwd",
+    ("nn/pooling.py", "max_pool2d"): "pool fwd", ("nn/pooling.py", "relu_max_pool2d"): "pool fwd",
     ("nn/pooling.py", "_max_pool2d_backward"): "pool bwd",
     ("nn/normalize.py", "batch_norm"): "bn fwd",
     ("nn/normalize.py", "_normalise_backward"): "bn bwd",
@@ -77,7 +82,10 @@ def _setup(peer_name: str, name: str, steps: int):
     batches = workloads.batch_indices(wl, wl.round_samples, wl.round_epochs, seed=1)
     w0 = workloads.init_weights(wl)
     peer.train(wl, w0, wl.round_samples, wl.round_epochs, batches)     # warm-up
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     seconds, _ = peer.train(wl, w0, wl.round_samples, wl.round_epochs, batches)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    FAULTS[peer_name] = faults / wl.round_steps
     return wl, peer, batches, w0, seconds / wl.round_steps
 
 
@@ -132,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
                             for _, us, s in rows)
             print(f"{group:14s}{cells}")
         print(f"{'step':14s}" + "".join(f"{'':11s}{us * 1e6:8.0f} us" for _, us, _ in rows))
+        print(f"{'page faults':14s}" + "".join(f"{'':11s}{FAULTS[lib]:8.0f}   "
+                                                for lib, _, _ in rows))
     return 0
 
 
