@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{part + ':':<12}{line}")
     _print_reports(result.reports)
     if result.model_choice:
-        print(f"{'model:':<12}{result.model_choice}")
+        print(f"{'kept:':<12}{result.model_choice}")
     print(f"saved:      {printable(result.path)}")
     if result.plots:
         print("plots:      " + ", ".join(map(printable, result.plots)))

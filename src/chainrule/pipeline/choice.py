@@ -19,7 +19,7 @@ still on the validation rows) and scored on the fold they never saw.  That costs
 candidates are compared on the validation rows.
 
 :class:`Choice` records what was compared and what was kept: the model file's
-``linear_term`` entry (:meth:`Choice.record`) and the ``model:`` line ``chainrule train``
+``linear_term`` entry (:meth:`Choice.record`) and the ``kept:`` line ``chainrule train``
 prints (:meth:`Choice.line`).
 """
 
@@ -121,7 +121,7 @@ class Choice:
                 "measured_on": self.measured_on, "losses": dict(self.losses)}
 
     def line(self) -> str:
-        """One line saying what was kept and why (the ``model:`` line of ``chainrule train``).
+        """One line saying what was kept and why (the ``kept:`` line of ``chainrule train``).
 
         >>> Choice("linear", {"network": 0.5, "averaged": 0.45, "linear": 0.4}, "log loss",
         ...        "cross-validation", "ridge", []).line()
