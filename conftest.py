@@ -5,6 +5,6 @@ import importlib.util
 collect_ignore = []
 if importlib.util.find_spec("sklearn") is None:
     collect_ignore.append("src/chainrule/sklearn.py")
-if importlib.util.find_spec("numba") is None:  # the step kernel's compiled loops
-    collect_ignore += [f"src/chainrule/training/{name}.py"
-                       for name in ("kernel_loops", "updates", "vmath")]
+if importlib.util.find_spec("numba") is None:  # the compiled loops
+    collect_ignore += ["src/chainrule/training/kernel_loops.py",
+                       "src/chainrule/training/vmath.py", "src/chainrule/optim/updates.py"]

@@ -31,6 +31,7 @@ from ..engine import Tensor
 from ..engine.backend import NUMPY, is_array, namespace, ndarray
 from ..engine.devices import device_of, to_device, to_numpy
 from ..errors import ConfigError
+from . import kernels
 from ._checks import number
 
 __all__ = ["Optimizer", "ParamGroup", "ParamState", "as_float", "check_betas", "grad_array"]
@@ -118,6 +119,9 @@ class Optimizer:
         self.step_count = 0
         self._flat_state: dict[str, ndarray] = {}
         self._flat_dtype: Any = None
+        self._rule = kernels.rule_of(self)  # the compiled update, where the class has one
+        # its arrays (made again when they change), False where the formulas run instead
+        self._kernel_run: Any = None
         self._steps_equal = True  # every parameter has taken as many steps as the others
         # per parameter: the array type its state was made for (its device's)
         self._array_types: list[type] = []
@@ -145,6 +149,7 @@ class Optimizer:
     def add_param_group(self, param_group: ParamGroup) -> None:
         """Add a group of parameters with its own settings (the others take ``defaults``)."""
         who = type(self).__name__
+        self._kernel_run = None  # the compiled update's arrays: made again at the next step
         if not isinstance(param_group, dict) or "params" not in param_group:
             raise ConfigError(f"{who}: a parameter group is a dict with a 'params' entry, "
                               f"got {param_group!r:.80}")
@@ -236,6 +241,9 @@ class Optimizer:
         if [type(p.data) for p in params] != self._array_types:
             self._follow_devices()
         grads = [grad_array(p) for p in params]
+        if self._compiled_step(grads):
+            self._steps_equal = len(set(steps)) == 1
+            return loss
         if (self._flat_dtype is not None and self._steps_equal
                 and not any(g is None for g in grads)):
             xp = namespace(params[0].data)
@@ -268,6 +276,7 @@ class Optimizer:
         ``model.to(device)``)."""
         params = self.params
         types = [type(p.data) for p in params]
+        self._kernel_run = None  # decided again for the arrays there
         if self._flat_dtype is not None and len(set(types)) == 1:
             # Move the flat buffers whole and cut the per-parameter views again.
             where = device_of(params[0].data)
@@ -289,6 +298,26 @@ class Optimizer:
         """Update ``w`` in place from gradient ``g``: one parameter (or all of them, flat)
         whose ``step``-th update this is."""
         raise NotImplementedError
+
+    def _compiled_step(self, grads: list[Any]) -> bool:
+        """Update every parameter with its gradient by the compiled loop of
+        :mod:`chainrule.optim.kernels` (the same formulas, no temporaries); False, having
+        changed nothing, where the optimizer has no compiled rule, numba is missing, or a
+        parameter or gradient is not a C-ordered float32/float64 NumPy array of one dtype."""
+        run = self._kernel_run
+        if run is False:  # decided: the formulas (see kernels.Run.make)
+            return False
+        if run is not None and run.current(self) and run.step(self, grads):
+            return True
+        run = self._kernel_run = None if self._rule is None else kernels.Run.make(self, grads)
+        if run is None:
+            self._kernel_run = False
+            return False
+        return run.step(self, grads)
+
+    def state_buffer(self, state: dict[str, ndarray], name: str, like: ndarray) -> ndarray:
+        """The state array ``name`` of one parameter's ``state`` (made, zeros, at first)."""
+        return self._buffer(state, name, like)
 
     def _buffer(self, state: dict[str, ndarray], name: str, like: ndarray) -> ndarray:
         """The state array ``name`` (zeros at first) for ``state``'s parameter(s)."""
@@ -346,6 +375,7 @@ class Optimizer:
         not fit this optimizer.
         """
         who = f"{type(self).__name__}.load_state_dict"
+        self._kernel_run = None  # new state buffers: the compiled update's arrays made again
         n = len(self.params)
         saved = state.get("state")
         if not isinstance(saved, (list, tuple)) or len(saved) != n:

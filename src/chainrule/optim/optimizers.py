@@ -54,6 +54,9 @@ class SGD(Optimizer):
     """
 
     buffers = ("momentum_buffer",)
+    # the compiled update of this rule (optim/kernels.py): its code, settings, S0/S1/S2
+    update_rule = ("sgd", ("lr", "weight_decay", "momentum", "dampening", "nesterov",
+                           "maximize"), ("momentum_buffer", "", ""))
 
     def __init__(self, params: Params, lr: float = 1e-3, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
@@ -119,6 +122,8 @@ class Adam(Optimizer):
 
     buffers = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     nonnegative_buffers = ("exp_avg_sq", "max_exp_avg_sq")
+    update_rule = ("adam", ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize",
+                            "decoupled_weight_decay"), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
 
     def __init__(self, params: Params, lr: float = 1e-3,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
@@ -213,6 +218,8 @@ class RMSprop(Optimizer):
 
     buffers = ("square_avg", "grad_avg", "momentum_buffer")
     nonnegative_buffers = ("square_avg",)
+    update_rule = ("rmsprop", ("lr", "alpha", "eps", "weight_decay", "momentum", "centered",
+                               "maximize"), ("square_avg", "grad_avg", "momentum_buffer"))
 
     def __init__(self, params: Params, lr: float = 0.01, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,

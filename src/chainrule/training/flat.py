@@ -28,7 +28,7 @@ import numpy as np
 from ..engine import Tensor
 from ..engine.ops import stable_sigmoid
 from ..nn.losses import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss
-from ..optim import SGD, Adam, AdamW, RMSprop
+from ..optim import kernels as updates
 from . import kernel
 from .plan import Plan, weights
 
@@ -36,17 +36,6 @@ __all__ = ["EpochRun", "FlatStep", "KernelFallbackWarning", "KernelRefusedError"
 
 _DATA = operator.attrgetter("data")
 
-# Per optimizer class: its kernel code, the settings it reads, and which of its state buffers
-# are the kernel's S0, S1 and S2.
-_OPTIMIZERS: dict[type, tuple[str, tuple[str, ...], tuple[str, str, str]]] = {
-    SGD: ("sgd", ("lr", "weight_decay", "momentum", "dampening", "nesterov", "maximize"),
-          ("momentum_buffer", "", "")),
-    Adam: ("adam", ("lr", "betas", "eps", "weight_decay", "amsgrad", "maximize",
-                    "decoupled_weight_decay"), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")),
-    RMSprop: ("rmsprop", ("lr", "alpha", "eps", "weight_decay", "momentum", "centered",
-                          "maximize"), ("square_avg", "grad_avg", "momentum_buffer")),
-}
-_OPTIMIZERS[AdamW] = _OPTIMIZERS[Adam]
 _FLOOR = {np.dtype(np.float32): -87.0, np.dtype(np.float64): -708.0}  # stable_sigmoid's
 
 
@@ -82,6 +71,7 @@ class FlatStep:
         if self.kernels is None:
             raise KernelRefusedError("numba is not installed")
         self.plan, self.optimizer = plan, optimizer
+        self.rule = None if optimizer is None else updates.rule_of(optimizer)
         dtype = self.dtype = plan.dtype
         if dtype not in _FLOOR:
             raise KernelRefusedError(f"the kernel computes float32 and float64, not {dtype}")
@@ -130,7 +120,7 @@ class FlatStep:
         self._state_views: list[tuple[dict[str, Any], str, Any]] = []
         self.code = kernel.OPTIMIZER["none"]
         if optimizer is not None:
-            self.code = kernel.OPTIMIZER[_OPTIMIZERS[type(optimizer)][0]]
+            self.code = updates.KINDS[self.rule[0]]
 
     @staticmethod
     def _order(tensors: list[Tensor], optimizer: Any) -> list[Tensor]:
@@ -138,7 +128,7 @@ class FlatStep:
         the kernel can update them as the optimizer would."""
         if optimizer is None:
             return tensors
-        kind = _OPTIMIZERS.get(type(optimizer))
+        kind = updates.rule_of(optimizer)
         if kind is None:
             raise KernelRefusedError(f"the kernel has no update rule for "
                                      f"{type(optimizer).__name__}")
@@ -180,9 +170,9 @@ class FlatStep:
         """Find (or make) one flat array per state buffer the optimizer's settings use; False
         where a buffer does not exist yet (the next eager update creates it)."""
         opt = self.optimizer
-        names = _OPTIMIZERS[type(opt)][2]
+        names = self.rule[2]
         group = opt.param_groups[0]
-        used = [_uses(type(opt), group, name) for name in names]
+        used = [updates.uses(group, name) for name in names]
         states: list[np.ndarray] = []
         checks = []
         for name, needed in zip(names, used):
@@ -221,19 +211,9 @@ class FlatStep:
             offset += v.size
         return base
 
-    def _read_settings(self, values: list[Any]) -> bool:
-        hp, at = self.hp, kernel.HP
-        hp[:at["scale"]] = 0.0
-        settings = dict(zip(_OPTIMIZERS[type(self.optimizer)][1], values))
-        for name, value in settings.items():
-            if name == "betas":
-                hp[at["beta1"]], hp[at["beta2"]] = (float(b) for b in value)
-            elif name == "alpha":
-                hp[at["beta1"]] = float(value)
-            elif name == "decoupled_weight_decay":
-                hp[at["decoupled"]] = float(value)
-            else:
-                hp[at[name]] = float(value)
+    def _read_settings(self) -> bool:
+        self.hp[:kernel.HP["scale"]] = 0.0
+        updates.fill_settings(self.hp, self.rule, self.optimizer.param_groups[0])
         return self._adopt_state()
 
     # -- one step ---------------------------------------------------------------------------
@@ -273,10 +253,10 @@ class FlatStep:
             if steps.count(steps[0]) != len(steps):
                 return False
             group = opt.param_groups[0]
-            values = list(map(group.__getitem__, _OPTIMIZERS[type(opt)][1]))
+            values = list(map(group.__getitem__, self.rule[1]))
             if values != self._settings:
                 self._settings = None
-                if not self._read_settings(values):
+                if not self._read_settings():
                     return False
                 self._settings = values
             for own, name, view in self._state_views:
@@ -344,15 +324,3 @@ class FlatStep:
         if self.plan.layers[-1].sigmoid_after:
             return stable_sigmoid(out)
         return out.copy()
-
-
-def _uses(optimizer: type, group: dict[str, Any], name: str) -> bool:
-    """Whether ``optimizer`` with the settings ``group`` keeps state buffer ``name``."""
-    if name == "momentum_buffer":
-        return group["momentum"] > 0
-    if name == "max_exp_avg_sq":
-        return bool(group["amsgrad"])
-    if name == "grad_avg":
-        return bool(group["centered"])
-    return name != ""
-

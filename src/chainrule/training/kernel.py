@@ -25,6 +25,7 @@ import threading
 from typing import Any
 
 from ..nn.kernels import numba_module
+from ..optim.kernels import KINDS, SLOTS
 from . import fused
 
 __all__ = ["ACT", "BLAS", "HP", "LOSS", "META", "OPTIMIZER", "kernels", "takes"]
@@ -45,12 +46,11 @@ BLAS = 8192
 # (12,845,056) 1.6x slower (870 against 550 us); the gate sits between the two.
 LARGEST = 1 << 20
 LOSS = {"mse": 0, "bce_logits": 1, "ce_labels": 2, "ce_soft": 3}
-OPTIMIZER = {"none": -1, "sgd": 0, "adam": 1, "rmsprop": 2}
-# The slots of ``hp`` (float64): the optimizer's settings, the loss's scale, the sigmoid's
-# floor, then one activation option (LeakyReLU's slope) per layer from ``slopes`` on.
-HP = {"lr": 0, "weight_decay": 1, "momentum": 2, "dampening": 3, "nesterov": 4,
-      "maximize": 5, "beta1": 6, "beta2": 7, "eps": 8, "amsgrad": 9, "decoupled": 10,
-      "centered": 11, "step": 12, "scale": 13, "floor": 14, "slopes": 15}
+OPTIMIZER = {"none": -1, **KINDS}
+# The slots of ``hp`` (float64): the optimizer's settings (chainrule.optim.kernels.SLOTS),
+# the loss's scale, the sigmoid's floor, then one activation option (LeakyReLU's slope) per
+# layer from ``slopes`` on.
+HP = {**SLOTS, "scale": len(SLOTS), "floor": len(SLOTS) + 1, "slopes": len(SLOTS) + 2}
 
 _kernels: Any = None
 _tried = False

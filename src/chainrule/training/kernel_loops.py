@@ -8,7 +8,7 @@ The functions live at module level and call each other through the module's glob
 keys a cached function by its closure's contents too, and a closure holding another compiled
 function (whose pickled form differs in every process) missed the cache in every new process,
 compiling the kernel again (about 5 s) on each first compiled step.  numba checks the cache
-against this file only: after a change to vmath.py or updates.py alone, empty the cache
+against this file only: after a change to vmath.py or optim/updates.py alone, empty the cache
 folder (an installed release changes every file at once).
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import numba
 import numpy as np
 
-from .updates import update
+from ..optim.updates import update
 from .vmath import exp, log1p, tanh
 
 __all__ = ["backward", "finite", "gradients", "linear", "loss_and_delta", "train_epoch",
