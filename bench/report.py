@@ -13,6 +13,8 @@ TARGETS: dict[str, dict[str, float]] = {
     "W2": {"torch": 1.5, "jax": 1.0},
     "W3": {"torch": 1.2, "jax": 1.0},
     "W4": {"torch": 3.0, "jax": 1.0},
+    "W5": {"torch": 1.2, "torch-cl": 1.0},
+    "W6": {"torch": 1.0},
 }
 # The compiled paths: cr.compile stepped from Python against JAX's jitted step and its whole
 # round in one loop; fit(compile=True), whose epochs run in one kernel call, against the latter.
@@ -25,9 +27,10 @@ MEMORY_TARGET = 1.2   # W3 peak RSS of a full run: chainrule <= 1.2 x PyTorch
 BEFORE = "chainrule-before"
 COMPILED = "chainrule-compiled"
 FIT = "chainrule-fit"
-ORDER = ("chainrule", COMPILED, FIT, BEFORE, "numpy", "torch", "jax", "jax-epoch", "sklearn")
+ORDER = ("chainrule", COMPILED, FIT, BEFORE, "numpy", "torch", "torch-cl", "jax", "jax-epoch",
+         "sklearn")
 COLUMNS = ("workload", "peer", "us/step", "spread", "samples/s", "GFLOP/s", "% peak",
-           "vs torch", "vs jax", "vs jax-epoch", "peak RSS MiB", "loss", "acc")
+           "vs torch", "vs torch-cl", "vs jax", "vs jax-epoch", "peak RSS MiB", "loss", "acc")
 
 
 def _x(v: float | None) -> str:
@@ -50,7 +53,8 @@ def rows(results: dict[str, Any]) -> list[list[str]]:
             out.append([
                 w["name"], name, _us(d["step_seconds"]), f"{d['spread']:.2f}",
                 f"{d['samples_per_s']:,.0f}", f"{d['gflops']:.3g}",
-                f"{100 * d['gflops'] / peak:.1f}%", _x(d.get("vs_torch")), _x(d.get("vs_jax")),
+                f"{100 * d['gflops'] / peak:.1f}%", _x(d.get("vs_torch")),
+                _x(d.get("vs_torch-cl")), _x(d.get("vs_jax")),
                 _x(d.get("vs_jax-epoch")), f"{d['peak_rss_mb']:.0f}", f"{d['loss']:.4f}",
                 f"{100 * d['acc']:.1f}%",
             ])

@@ -44,7 +44,7 @@ from bench import machine, peers, report, workloads  # noqa: E402
 
 BEFORE = "chainrule-before"
 DEFAULT_PEERS = "chainrule,chainrule-compiled,chainrule-fit,torch,jax,jax-epoch,numpy"
-REFERENCES = ("torch", "jax", "jax-epoch", "numpy", "sklearn", BEFORE)
+REFERENCES = ("torch", "torch-cl", "jax", "jax-epoch", "numpy", "sklearn", BEFORE)
 DEVICES = ("cpu", "cuda", "array_api_strict")
 
 

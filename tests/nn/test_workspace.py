@@ -66,18 +66,20 @@ def test_copies_and_pickles_of_a_layer_start_with_an_empty_workspace():
                                       layer(np.ones((2, 1, 5, 5), np.float32)).data)
 
 
-def _lenet_like(seed: int, dtype: str):
+def _lenet_like(seed: int, dtype: str, bn: bool = False):
     return cr.nn.Sequential(
-        cr.nn.Conv2d(1, 3, 3, padding=1, dtype=dtype, rng=seed), cr.nn.ReLU(),
+        cr.nn.Conv2d(1, 3, 3, padding=1, dtype=dtype, rng=seed),
+        *([cr.nn.BatchNorm2d(3, dtype=dtype)] if bn else []), cr.nn.ReLU(),
         cr.nn.MaxPool2d(2), cr.nn.Conv2d(3, 4, 3, dtype=dtype, rng=seed + 1), cr.nn.ReLU(),
         cr.nn.MaxPool2d(2, padding=1), cr.nn.Flatten(), cr.nn.Linear(16, 5, dtype=dtype,
                                                                        rng=seed + 2))
 
 
-def _train(compiled: bool, dtype: str, steps: int = 4) -> list[np.ndarray]:
-    """Losses and final weights of a few SGD steps on a small conv net."""
+def _train(compiled: bool, dtype: str, steps: int = 4, bn: bool = False) -> list[np.ndarray]:
+    """Losses and final weights of a few SGD steps on a small conv net (with BatchNorm2d
+    after its first convolution where ``bn``)."""
     rng = np.random.default_rng(0)
-    model = _lenet_like(1, dtype)
+    model = _lenet_like(1, dtype, bn)
     opt = cr.optim.SGD(model.parameters(), lr=0.1)
     loss_fn = cr.nn.CrossEntropyLoss()
     out = []
@@ -94,10 +96,11 @@ def _train(compiled: bool, dtype: str, steps: int = 4) -> list[np.ndarray]:
 
 
 @needs_numba
+@pytest.mark.parametrize("bn", [False, True])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_training_steps_with_kept_arrays_match_the_formulas(dtype):
+def test_training_steps_with_kept_arrays_match_the_formulas(dtype, bn):
     tol = 1e-12 if dtype == "float64" else 2e-5
-    for got, want in zip(_train(True, dtype), _train(False, dtype)):
+    for got, want in zip(_train(True, dtype, bn=bn), _train(False, dtype, bn=bn)):
         np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
 
 

@@ -16,6 +16,7 @@ from ..engine.devices import to_numpy
 from ._checks import check_dtype, check_number, check_size
 from .module import Module, Parameter, Shape, empty
 from .normalize import batch_norm, layer_norm
+from .workspace import Workspace
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "batch_norm", "invalid_buffer",
            "layer_norm"]
@@ -78,6 +79,8 @@ class _BatchNorm(Module):
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
+        # the compiled path's output, xhat and input gradient, kept between calls
+        self.workspace = Workspace()
 
     def check_buffer(self, name: str, value: ndarray) -> str | None:
         """Why ``value`` cannot be this layer's buffer ``name`` (None when it can): the running
@@ -115,7 +118,8 @@ class _BatchNorm(Module):
             x = ops.astype(x, self.dtype)
         use_batch = self.training or self.running_mean is None
         return batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                          training=use_batch, momentum=self.momentum, eps=self.eps)
+                          training=use_batch, momentum=self.momentum, eps=self.eps,
+                          workspace=self.workspace)
 
     def _expected(self) -> str:
         c = self.num_features

@@ -35,6 +35,7 @@ from ..engine import Primitive, ShapeError, Tensor
 from ..engine.backend import namespace, ndarray
 from ..engine.devices import device_of, to_device
 from . import kernels, kernels_norm
+from .workspace import Workspace
 
 __all__ = ["NORMALIZE", "batch_norm", "layer_norm", "normalised_again"]
 
@@ -86,19 +87,20 @@ def _normalise(x: Tensor, stat_axes: tuple[int, ...], centred: ndarray, var: nda
         else:
             out += xp.reshape(bias.data, param_shape)
     inputs = tuple(t for t in (x, weight, bias) if t is not None)
-    saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None, shift, eps)
+    saved = (xhat, inv_std, stat_axes, param_shape, param_axes, weight is not None, shift, eps,
+             None)
     return NORMALIZE(xp.astype(out, dtype, copy=False), inputs, saved)
 
 
 def _normalise_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
-    xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, shift, _ = out.saved
+    xhat, inv_std, stat_axes, param_shape, param_axes, has_weight, shift, _, ws = out.saved
     xp = namespace(g)  # on tensors (a gradient of a gradient): the recorded operations
     batch_stats = shift is None
     x, *params = out.inputs
     gamma = xp.reshape(params[0].data, param_shape) if has_weight else None
     if batch_stats and stat_axes == param_axes:
         return _batch_norm_backward(xp, x.requires_grad, g, xhat, inv_std, stat_axes, gamma,
-                                    params)
+                                    params, ws)
     if batch_stats and _layer_rows_ok(g, xhat, gamma):  # layer norm: compiled per row
         size = 1
         for a in stat_axes:
@@ -129,7 +131,8 @@ def _normalise_backward(out: Tensor, g: ndarray) -> tuple[ndarray | None, ...]:
 
 def _batch_norm_backward(xp: Any, need_dx: bool, g: ndarray, xhat: ndarray, inv_std: ndarray,
                          axes: tuple[int, ...], gamma: ndarray | None,
-                         params: list[Tensor]) -> tuple[ndarray | None, ...]:
+                         params: list[Tensor], ws: Workspace | None = None
+                         ) -> tuple[ndarray | None, ...]:
     """The three-term formula when gamma is shared over the statistics' axes (batch norm in
     training): with d = g * gamma, ``mean(d) = gamma * sum(g) / m`` and ``mean(d * xhat) =
     gamma * sum(g * xhat) / m`` are dbeta and dgamma scaled, so one pass over ``g * xhat`` and
@@ -140,7 +143,8 @@ def _batch_norm_backward(xp: Any, need_dx: bool, g: ndarray, xhat: ndarray, inv_
     kern = (kernels.get() if type(g) is ndarray and type(xhat) is ndarray
             and kernels_norm.usable(g) else None)
     if kern is not None:  # NumPy with numba: both sums and dx in two passes (kernels_norm)
-        dx, dgamma, dbeta = kernels_norm.grad_arrays(kern, g, xhat, gamma, inv_std, need_dx)
+        dx, dgamma, dbeta = kernels_norm.grad_arrays(kern, g, xhat, gamma, inv_std, need_dx,
+                                                     ws)
         grads: list[ndarray | None] = [dx]
         if gamma is not None:
             grads.append(dgamma.reshape(params[0].data.shape))
@@ -173,7 +177,7 @@ def normalised_again(out: Tensor) -> tuple:
     gradient they are functions of x, not constants (in evaluation only xhat is: the running
     variance is fixed)."""
     _, inv_std, stat_axes, *rest = out.saved
-    shift, eps = rest[-2:]
+    shift, eps = rest[-3:-1]
     x = out.inputs[0]
     if shift is None:
         centred = x - x.mean(axis=stat_axes, keepdims=True)
@@ -189,7 +193,8 @@ NORMALIZE = Primitive("normalize", _normalise_backward, saved=normalised_again)
 
 def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None,
                weight: Tensor | None = None, bias: Tensor | None = None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5,
+               workspace: Workspace | None = None) -> Tensor:
     """Batch normalisation of ``x`` of shape (N, C), (N, C, L) or (N, C, H, W), per channel C,
     as ``torch.nn.functional.batch_norm``.
 
@@ -197,7 +202,8 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
     updated in place by PyTorch's rule: ``running = (1 - momentum) * running + momentum *
     batch``, with the *unbiased* batch variance.  Otherwise the running estimates are used.
     Running estimates on another device than ``x`` (NumPy arrays with a GPU tensor) are read
-    there and updated where they are.
+    there and updated where they are.  ``workspace`` (a layer's) keeps the NumPy fast path's
+    large arrays between calls (:mod:`chainrule.nn.workspace`).
     """
     x = x if isinstance(x, Tensor) else Tensor(x)
     xd = x.data
@@ -220,7 +226,7 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
         if kern is not None:  # NumPy with numba: statistics and output in 3 passes
             out, xhat, inv_std, mean, var = kernels_norm.train_arrays(
                 kern, xd, None if weight is None else weight.data,
-                None if bias is None else bias.data, eps)
+                None if bias is None else bias.data, eps, workspace)
         else:
             centred, mean, var = _statistics(xd, axes)
         if running_mean is not None and running_var is not None:
@@ -238,7 +244,7 @@ def batch_norm(x: Any, running_mean: ndarray | None, running_var: ndarray | None
         if kern is not None:
             inputs = tuple(t for t in (x, weight, bias) if t is not None)
             saved = (xhat, xp.reshape(inv_std, param_shape), axes, param_shape, axes,
-                     weight is not None, None, eps)
+                     weight is not None, None, eps, workspace)
             return NORMALIZE(out, inputs, saved)
         shift = None
     else:
@@ -294,7 +300,7 @@ def layer_norm(x: Any, normalized_shape: Any, weight: Tensor | None = None,
             None if bias is None else bias.data, eps)
         inputs = tuple(t for t in (x, weight, bias) if t is not None)
         saved = (xhat, inv_std.reshape(*xd.shape[:xd.ndim - k], *(1,) * k), stat_axes, shape,
-                 tuple(range(xd.ndim - k)), weight is not None, None, eps)
+                 tuple(range(xd.ndim - k)), weight is not None, None, eps, None)
         return NORMALIZE(out, inputs, saved)
     centred, _, var = _statistics(xd, stat_axes)
     return _normalise(x, stat_axes, centred, var, weight, bias, eps, shape,
