@@ -154,7 +154,7 @@ def test_wide_layers_step_batch_by_batch_as_the_faster_numpy_plan(epochs_run):
     # past kernel.LARGEST multiply-adds in a layer the NumPy plan is the faster one
     X, y, loss_fn, _ = problem("ce", 64, 8, 3, np.float64, seed=1)
     width = kernel.LARGEST // (32 * 8) + 1
-    (eager, w_eager), (fast, w_fast) = _fit_both(
+    (eager, _), (fast, _) = _fit_both(
         lambda: mlp([8, width, 3], "relu", np.float64), X, y, loss=loss_fn,
         optimizer="sgd", lr=0.01, epochs=2, batch_size=32)
     assert not any(epochs_run)
