@@ -145,9 +145,6 @@ class Run:
         gradient, as the formulas make them), or None where the loop cannot run on them or
         is not worth it: plain SGD on fewer than :data:`SMALL` weights (two array calls a
         parameter, about as fast as the loop's call)."""
-        update = loop()
-        if update is None:
-            return None
         rule = rule_of(opt)
         datas = [p.data for p in opt.params]
         if not all(type(w) is np.ndarray and w.dtype in _NONE and w.flags.c_contiguous
@@ -156,6 +153,9 @@ class Run:
         if sum(w.size for w in datas) < SMALL and not any(
                 uses(g, n) or g.get("weight_decay") or g.get("maximize")
                 for g in opt.param_groups for n in rule[2]):
+            return None  # decided before loading numba (about 60 MiB)
+        update = loop()
+        if update is None:
             return None
         views, states, groups, i = [], [], [], 0
         for group in opt.param_groups:
