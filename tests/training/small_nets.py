@@ -8,13 +8,13 @@ import numpy as np
 from chainrule import nn
 
 ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(0.2)}
+        "leaky_relu": lambda: nn.LeakyReLU(0.2), "identity": nn.Identity}
 
 
-def mlp(sizes, act, dtype, out=None, seed=0):
+def mlp(sizes, act, dtype, out=None, seed=0, bias=True):
     layers = []
     for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b, dtype=dtype, rng=seed + i))
+        layers.append(nn.Linear(a, b, bias=bias, dtype=dtype, rng=seed + i))
         if i < len(sizes) - 2:
             layers.append(ACTS[act]())
     if out is not None:

@@ -6,13 +6,13 @@ stay the live values; what it cannot run falls back to the NumPy plan with one w
 from __future__ import annotations
 
 import copy
-import itertools
 import warnings
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from small_nets import ACTS, mlp
 
 import chainrule as cr
 from chainrule import nn
@@ -22,9 +22,6 @@ from chainrule.training.flat import KernelFallbackWarning
 # the kernel needs numba (chainrule[fast]); CHAINRULE_NO_NUMBA=1 turns it off
 pytestmark = [pytest.mark.cpu_only,
               pytest.mark.skipif(kernel.kernels() is None, reason="needs numba")]
-
-ACTS = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU,
-        "leaky_relu": lambda: nn.LeakyReLU(0.2), "identity": nn.Identity}
 
 OPTIMIZERS = {
     "sgd": lambda ps: cr.optim.SGD(ps, lr=0.1),
@@ -39,17 +36,6 @@ OPTIMIZERS = {
     "rmsprop_centered": lambda ps: cr.optim.RMSprop(ps, lr=0.01, momentum=0.5, centered=True,
                                                     weight_decay=1e-3),
 }
-
-
-def _mlp(sizes, act, dtype, out=None, seed=0, bias=True):
-    layers = []
-    for i, (a, b) in enumerate(itertools.pairwise(sizes)):
-        layers.append(nn.Linear(a, b, bias=bias, dtype=dtype, rng=seed + i))
-        if i < len(sizes) - 2:
-            layers.append(ACTS[act]())
-    if out is not None:
-        layers.append(out())
-    return nn.Sequential(*layers)
 
 
 def _problem(kind, n, n_in, n_out, dtype, seed=0):
@@ -101,7 +87,7 @@ def _same(fast, eager, dtype):
 def _compare(sizes, act, kind, opt_name, dtype, batch, steps=6, seed=0, bias=True):
     n_out = sizes[-1]
     X, y, loss_fn, out = _problem(kind, 2 * batch, sizes[0], n_out, dtype, seed)
-    base = _mlp(sizes, act, dtype, out, seed, bias)
+    base = mlp(sizes, act, dtype, out, seed, bias)
     g_eager, g_fast = [], []
     eager = _run(copy.deepcopy(base), loss_fn, opt_name, X, y, steps, batch, False, g_eager)
     fast = _run(copy.deepcopy(base), loss_fn, opt_name, X, y, steps, batch, True, g_fast)
@@ -167,7 +153,7 @@ def test_the_users_tensors_and_state_stay_live():
     """After compiled steps, p.data, model.state_dict(), optimizer.state_dict() and p.grad
     are the current values: a checkpoint taken mid-run resumes exactly."""
     X, y, loss_fn, _ = _problem("ce", 40, 5, 3, np.float64)
-    base = _mlp([5, 8, 3], "relu", np.float64)
+    base = mlp([5, 8, 3], "relu", np.float64)
     eager = _run(copy.deepcopy(base), loss_fn, "adam", X, y, 8, 10, False)
     fast = _run(copy.deepcopy(base), loss_fn, "adam", X, y, 8, 10, True)
     _same(fast, eager, np.float64)
@@ -211,7 +197,7 @@ def _continue(model, opt, loss_fn, X, y, compiled):
 
 def test_weights_loaded_mid_run_and_a_schedule_are_followed():
     X, y, loss_fn, _ = _problem("mse", 32, 3, 2, np.float64)
-    base = _mlp([3, 5, 2], "tanh", np.float64)
+    base = mlp([3, 5, 2], "tanh", np.float64)
     start = {k: np.array(v) for k, v in base.state_dict().items()}
     results = []
     for compiled in (False, True):
@@ -244,7 +230,7 @@ def test_weights_loaded_mid_run_and_a_schedule_are_followed():
 
 def test_what_the_kernel_cannot_run_falls_back_to_the_plan_with_one_warning():
     X, y, loss_fn, _ = _problem("mse", 16, 3, 2, np.float64)
-    base = _mlp([3, 5, 2], "tanh", np.float64)
+    base = mlp([3, 5, 2], "tanh", np.float64)
 
     def make(m):
         return cr.optim.SGD([{"params": [m[0].weight, m[0].bias], "lr": 0.1},
@@ -280,7 +266,7 @@ def test_labels_the_kernel_does_not_take_run_eagerly_for_that_step():
     X, y, _, _ = _problem("ce", 20, 3, 4, np.float64)
     y = y.copy()
     y[13] = -100  # ignore_index: eager's rule
-    base = _mlp([3, 5, 4], "relu", np.float64)
+    base = mlp([3, 5, 4], "relu", np.float64)
     eager = _run(copy.deepcopy(base), nn.CrossEntropyLoss(), "adam", X, y, 4, 10, False)
     fast = _run(copy.deepcopy(base), nn.CrossEntropyLoss(), "adam", X, y, 4, 10, True)
     _same(fast, eager, np.float64)
@@ -290,7 +276,7 @@ def test_without_numba_the_numpy_plan_runs_silently(monkeypatch):
     monkeypatch.setattr(kernel, "_tried", True)  # as if numba were not installed
     monkeypatch.setattr(kernel, "_kernels", None)
     X, y, loss_fn, out = _problem("bce", 20, 2, 1, np.float64)
-    base = _mlp([2, 4, 1], "tanh", np.float64, out)
+    base = mlp([2, 4, 1], "tanh", np.float64, out)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         eager = _run(copy.deepcopy(base), loss_fn, "sgd", X, y, 4, 20, False)
@@ -305,7 +291,7 @@ def test_fit_with_compile_runs_the_kernel_and_equals_eager(kind, out):
     X, y, loss_fn, _ = _problem(kind, 40, 4, n_out, np.float64)
     histories, weights = [], []
     for compiled in (False, True):
-        model = _mlp([4, 6, n_out], "relu", np.float64, out)
+        model = mlp([4, 6, n_out], "relu", np.float64, out)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             h = cr.fit(model, X, y, loss=loss_fn, optimizer="adam", lr=0.01, epochs=3,
@@ -322,7 +308,7 @@ def test_a_step_past_the_kernels_largest_layer_replays_the_numpy_plan_silently()
     sizes, batch = [784, 128, 10], 128
     assert batch * 784 * 128 > kernel.LARGEST
     X, y, loss_fn, out = _problem("ce", 2 * batch, sizes[0], sizes[-1], np.float64, 0)
-    base = _mlp(sizes, "relu", np.float64, out, 0, True)
+    base = mlp(sizes, "relu", np.float64, out, 0, True)
     eager = _run(copy.deepcopy(base), loss_fn, "sgd", X, y, 4, batch, False, [])
     with warnings.catch_warnings():
         warnings.simplefilter("error", KernelFallbackWarning)
