@@ -247,3 +247,17 @@ def test_layer_norm_loops_as_python_match_the_formulas():
                                                      True)
     for got, t in zip((dx, dw, db), ts):
         np.testing.assert_allclose(got, t.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_the_cache_folder_changes_with_any_compiled_source(tmp_path):
+    # numba checks a cached kernel against its own file only; the folder's digest covers
+    # the files whose functions are compiled into it too (a helper edited alone).
+    (tmp_path / "sub").mkdir()
+    helper = tmp_path / "sub" / "helper.py"
+    helper.write_text("import numba\n\ndef f(x):\n    return x + 1\n")
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    before = kernels.sources_digest(tmp_path)
+    (tmp_path / "plain.py").write_text("x = 2\n")  # no compiled code: same folder
+    assert kernels.sources_digest(tmp_path) == before
+    helper.write_text("import numba\n\ndef f(x):\n    return x + 2\n")
+    assert kernels.sources_digest(tmp_path) != before

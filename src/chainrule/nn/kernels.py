@@ -8,8 +8,9 @@ NumPy arrays only, and keep their array-API formulas for every other array libra
 NumPy without numba, and with the environment variable ``CHAINRULE_NO_NUMBA`` set; the tests
 check that both give the same numbers.
 
-numba caches the machine code (``cache=True``) in ``NUMBA_CACHE_DIR`` (by default
-``~/.cache/chainrule/numba``), so each kernel compiles once per machine and dtype.  The
+numba caches the machine code (``cache=True``) in ``NUMBA_CACHE_DIR`` (by default a folder
+under ``~/.cache/chainrule/numba`` named by :func:`sources_digest`), so each kernel compiles
+once per machine, dtype and version of the code.  The
 kernels are compiled with ``error_model="numpy"`` (a division by zero gives inf, as in NumPy,
 instead of raising): without it numba keeps a test in every loop and none of them vectorise.
 
@@ -21,6 +22,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -30,7 +32,7 @@ from typing import Any
 
 from . import kernels_conv, kernels_norm, kernels_pool
 
-__all__ = ["available", "disabled", "get", "numba_module"]
+__all__ = ["available", "disabled", "get", "numba_module", "sources_digest"]
 
 MODULES = (kernels_conv, kernels_pool, kernels_norm)
 
@@ -82,13 +84,34 @@ def disabled() -> Iterator[None]:
         _LOADER.off -= 1
 
 
+def sources_digest(root: Path | None = None) -> str:
+    """A digest of every source file under ``root`` (by default the package) that mentions
+    numba.
+
+    numba checks a cached kernel against the file that defines it only, not against the
+    files whose functions it compiles into it (the step kernel inlines the optimizers'
+    update rules and the float32 math): after an edit to one of those alone it would load
+    the old machine code.  The default cache folder is named by this digest instead, so
+    any change to compiled code, in any file, compiles afresh.  Reading the files takes a
+    few milliseconds, once, when numba is first needed."""
+    root = Path(__file__).resolve().parent.parent if root is None else root
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_bytes()
+        if b"numba" in text:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + text)
+    return digest.hexdigest()[:16]
+
+
 def numba_module() -> Any:
     """numba, with its cache in the user's cache folder unless NUMBA_CACHE_DIR says where;
     None where it is not installed or CHAINRULE_NO_NUMBA is set.  Every compiled kernel of
     chainrule (these, and the training step's) gets numba here."""
     if os.environ.get("CHAINRULE_NO_NUMBA"):
         return None
-    os.environ.setdefault("NUMBA_CACHE_DIR", str(Path.home() / ".cache" / "chainrule" / "numba"))
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        os.environ["NUMBA_CACHE_DIR"] = str(
+            Path.home() / ".cache" / "chainrule" / "numba" / sources_digest())
     try:
         import numba
     except ImportError:
