@@ -10,6 +10,13 @@ import pytest
 
 import chainrule as cr
 from chainrule.nn.conv import Conv2d, conv2d, pad_input
+from chainrule.nn.max_pooling import (
+    masks_from_index,
+    masks_from_values,
+    max_windows,
+    max_windows_plain,
+    window_offsets,
+)
 from chainrule.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm, batch_norm, layer_norm
 from chainrule.nn.pooling import (
     AdaptiveAvgPool2d,
@@ -17,12 +24,7 @@ from chainrule.nn.pooling import (
     MaxPool2d,
     adaptive_avg_pool2d,
     avg_pool2d,
-    masks_from_index,
-    masks_from_values,
     max_pool2d,
-    max_windows,
-    max_windows_plain,
-    window_offsets,
 )
 from conftest import HAS_TORCH, max_rel_err, needs_torch
 

@@ -12,14 +12,11 @@ import pytest
 
 import chainrule as cr
 from chainrule.engine.devices import set_default_device, to_device, to_numpy
+from chainrule.nn.avg_pooling import _spread, _window_means, avg_pool2d
 from chainrule.nn.conv import ConvGeometry, _col2im, _im2col, conv2d
-from chainrule.nn.normalize import _statistics, batch_norm, layer_norm
-from chainrule.nn.pooling import (
+from chainrule.nn.max_pooling import (
     _pick,
     _route,
-    _spread,
-    _window_means,
-    avg_pool2d,
     masks_from_index,
     masks_from_values,
     max_pool2d,
@@ -27,6 +24,7 @@ from chainrule.nn.pooling import (
     max_windows_plain,
     window_offsets,
 )
+from chainrule.nn.normalize import _statistics, batch_norm, layer_norm
 
 pytest.importorskip("array_api_strict")
 

@@ -38,66 +38,20 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from ..engine import DTypeError, Primitive, ShapeError, Tensor, backend, ops
-from ..engine.backend import NUMPY, dtype_name, namespace, ndarray, sliding_windows
+from ..engine import DTypeError, Primitive, ShapeError, Tensor, ops
+from ..engine.backend import NUMPY, dtype_name, namespace, ndarray
 from ..engine.random import RNGLike, get_rng
 from . import init as _init
 from . import kernels, kernels_conv
 from ._checks import check_dtype, check_pair, check_size
 from .module import Module, Parameter, Shape, empty
+from .windows import Pad, conv_output_size, pad_input, scatter_windows, unpad, windows
 from .workspace import Workspace
 
 __all__ = ["Conv2d", "ConvGeometry", "col2im", "conv2d", "conv_output_size", "im2col"]
 
-Pad = tuple[int, int, int, int]  # top, bottom, left, right
-
-
-def conv_output_size(size: int, kernel: int, stride: int, pad: int, dilation: int) -> int:
-    """The output length along one axis: floor((size + pad - dilation*(kernel-1) - 1) / stride)
-    + 1, where ``pad`` is the total padding on both sides."""
-    return (size + pad - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _as_tensor(x: Any) -> Tensor:
     return x if isinstance(x, Tensor) else Tensor(x)
-
-
-def windows(padded: ndarray, kernel: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int]) -> ndarray:
-    """The receptive fields of a padded (N, C, H, W) array as a view of shape
-    (N, C, OH, OW, kh, kw); nothing is copied."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, stride, dilation
-    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    view = sliding_windows(padded, span, axis=(2, 3))
-    return view[:, :, ::sh, ::sw, ::dh, ::dw]
-
-
-def scatter_windows(dwin: ndarray, padded_shape: tuple[int, ...], stride: tuple[int, int],
-                    dilation: tuple[int, int]) -> ndarray:
-    """The adjoint of :func:`windows`: add each window's gradient (N, C, OH, OW, kh, kw) back
-    onto the padded input, one strided slice per kernel offset."""
-    oh, ow, kh, kw = dwin.shape[2:]
-    (sh, sw), (dh, dw) = stride, dilation
-    out = namespace(dwin).zeros(padded_shape, dtype=dwin.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            out[:, :, i * dh:i * dh + sh * (oh - 1) + 1:sh,
-                j * dw:j * dw + sw * (ow - 1) + 1:sw] += dwin[:, :, :, :, i, j]
-    return out
-
-
-def pad_input(x: ndarray, pad: Pad, value: float = 0.0) -> ndarray:
-    """``x`` (N, C, H, W) with ``pad`` = (top, bottom, left, right) rows and columns added."""
-    if not any(pad):
-        return x
-    top, bottom, left, right = pad
-    return backend.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), value)
-
-
-def unpad(a: ndarray, pad: Pad) -> ndarray:
-    """The inverse of :func:`pad_input` on the spatial axes."""
-    top, bottom, left, right = pad
-    return a[:, :, top:a.shape[2] - bottom, left:a.shape[3] - right]
 
 
 # -- im2col and its adjoint ------------------------------------------------------------------
