@@ -204,11 +204,12 @@ class CompiledStep:
         """Whether the last call replayed the plan (False: it ran eagerly)."""
         return self.plan is not None and self.reason is None
 
-    def _current(self, xb: Any, yb: Any) -> bool:
-        """Whether a plan (or the decision to run eagerly) holds for this batch's shape and
-        the model as it is now; if not, capture (a new plan, or a reason to be eager): every
-        plan goes where the model changed, only this shape's is added where it is new."""
-        key = _batch_key(as_array(xb), as_array(yb))
+    def _current(self, xb: Any, yb: Any, x: np.ndarray, y: np.ndarray) -> bool:
+        """Whether a plan (or the decision to run eagerly) holds for this batch (``x`` and
+        ``y``: its arrays) and the model as it is now; if not, capture (a new plan, or a
+        reason to be eager): every plan goes where the model changed, only this shape's is
+        added where it is new."""
+        key = _batch_key(x, y)
         if self.watch is None or not self.watch.unchanged():
             self._replays.clear()
         else:
@@ -221,7 +222,7 @@ class CompiledStep:
 
     def gradients(self, xb: Any, yb: Any) -> float:
         """Forward and backward only: set every parameter's ``.grad``; returns the loss."""
-        self._current(xb, yb)
+        self._current(xb, yb, as_array(xb), as_array(yb))
         if self.plan is None:
             raise ConfigError(f"gradients() needs a captured plan, and this step runs eagerly "
                               f"because {self.reason}")
@@ -229,7 +230,8 @@ class CompiledStep:
         return self.plan.gradients(x, self.plan.target(yb))
 
     def __call__(self, xb: Any, yb: Any) -> Any:
-        if not self._current(xb, yb):
+        x, y = as_array(xb), as_array(yb)
+        if not self._current(xb, yb, x, y):
             # The first step after a capture runs eagerly: exact by definition, and it shows
             # what the step function returns, and whether it computes what the plan replays.
             out = self._eager(xb, yb)
@@ -241,7 +243,7 @@ class CompiledStep:
         if now.reason is not None:
             return self._eager(xb, yb)
         plan = now.plan
-        x, y = as_array(xb, plan.dtype), plan.target(yb)
+        x, y = x.astype(plan.dtype, copy=False), plan.target(y)
         if not now.flat_tried:  # after the eager step, which made the optimizer's state
             now.flat_tried = True
             now.flat = flat_step(plan, self.optimizer, x, y, "compile")
