@@ -43,8 +43,9 @@ GROUPS = ["conv fwd", "conv bwd", "pool fwd", "pool bwd", "bn fwd", "bn bwd", "l
 # chainrule: (file suffix, function) -> group, by cumulative time
 CHAINRULE = {
     ("nn/conv.py", "conv2d"): "conv fwd", ("nn/conv.py", "_conv2d_backward"): "conv bwd",
-    ("nn/pooling.py", "max_pool2d"): "pool fwd", ("nn/pooling.py", "relu_max_pool2d"): "pool fwd",
-    ("nn/pooling.py", "_max_pool2d_backward"): "pool bwd",
+    ("nn/max_pooling.py", "max_pool2d"): "pool fwd",
+    ("nn/max_pooling.py", "relu_max_pool2d"): "pool fwd",
+    ("nn/max_pooling.py", "_max_pool2d_backward"): "pool bwd",
     ("nn/normalize.py", "batch_norm"): "bn fwd",
     ("nn/normalize.py", "_normalise_backward"): "bn bwd",
     ("engine/ops/linalg.py", "linear"): "linear fwd",
