@@ -85,3 +85,14 @@ def test_the_marked_epoch_is_the_one_early_stopping_keeps():
                validation_split=0.3, seed=0, verbose=0, callbacks=[stop])
     assert stop.best_epoch is not None
     assert h.best_epoch == stop.best_epoch + 1 == int(np.nanargmin(h["val_loss"])) + 1
+
+
+def test_a_metric_first_seen_later_and_one_missing_get_nan():
+    h = History()
+    h.append(0, {"loss": 1.0})
+    h.append(1, {"loss": 0.5, "accuracy": 0.75, "note": "text"})
+    h.append(2, {"accuracy": 1.0})
+    assert h.epochs == [1, 2, 3]
+    assert h["loss"][:2] == [1.0, 0.5] and np.isnan(h["loss"][2])
+    assert np.isnan(h["accuracy"][0]) and h["accuracy"][1:] == [0.75, 1.0]
+    assert "note" not in h

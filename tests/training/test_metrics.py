@@ -122,3 +122,14 @@ def test_reports() -> None:
     rep = metrics.classification_metrics([0, 1, 1], [[0.9, 0.1], [0.4, 0.6], [0.7, 0.3]])
     assert rep["accuracy"] == pytest.approx(2 / 3) and rep["n"] == 3
     assert rep["log_loss"] == pytest.approx(-np.mean(np.log([0.9, 0.6, 0.3])))
+
+
+def test_unweighted_accuracy_of_one_label_each_equals_the_weighted_sum():
+    # the count of hits (the unweighted path) against the weighted formula with unit weights
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 1000):
+        t, p = rng.integers(0, 3, n), rng.integers(0, 3, n)
+        fast = metrics.METRICS["accuracy"].stats(t, p, None)
+        weighted = metrics.METRICS["accuracy"].stats(t, p, np.ones(n))
+        assert fast.tolist() == weighted.tolist()
+        assert fast.dtype == weighted.dtype

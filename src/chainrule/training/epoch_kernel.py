@@ -32,7 +32,7 @@ from .flat import FlatStep, KernelRefusedError
 from .plan import Plan
 from .preparation import RunData
 from .step import StepOutcome, TrainStep
-from .tally import Tally
+from .tally import Scoring, Tally
 
 __all__ = ["EpochKernel"]
 
@@ -80,11 +80,12 @@ class EpochKernel:
             kept[id(plan)] = flat
         return flat
 
-    def run(self, first: int, order: np.ndarray | None, tally: Tally,
-            scaled: bool) -> tuple[int, StepOutcome | None] | None:
-        """Batches ``first``... (of the rows in ``order``, None: as they are) in one call;
-        returns the batch it stopped at and, where the guard stopped it, the outcome to
-        report; None (nothing done) where the kernel cannot run them now."""
+    def run(self, first: int, order: np.ndarray | None, tally: Tally, scaled: bool,
+            scoring: Scoring) -> tuple[int, StepOutcome | None] | None:
+        """Batches ``first``... (of the rows in ``order``, None: as they are) in one call,
+        their numbers summed in ``tally`` (by ``scoring``'s true classes); returns the batch
+        it stopped at and, where the guard stopped it, the outcome to report; None (nothing
+        done) where the kernel cannot run them now."""
         step, data, starts = self.step, self.data, self.starts
         if scaled or first >= len(self.sizes):
             return None
@@ -114,8 +115,9 @@ class EpochKernel:
         sizes = self.sizes[first:run.stop]
         if len(sizes):
             value = float(run.losses[first:run.stop] @ sizes) / float(sizes.sum())
-            tally.add(value, float(sizes.sum()), run.outputs[done],
-                      data.y_raw[done] if order is None else data.y_raw[idx[done]], None)
+            rows = done if order is None else idx[done]
+            tally.add(value, float(sizes.sum()), run.outputs[done], data.y_raw[rows], None,
+                      scoring.classes(rows))
         if run.code == 0:
             return run.stop, None
         bad = Tensor(data.X[idx[starts[run.stop]:starts[run.stop + 1]]])

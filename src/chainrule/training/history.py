@@ -43,12 +43,16 @@ class History:
     def append(self, epoch: int, logs: dict[str, Any]) -> None:
         """Record the metrics of ``epoch`` (counted from 0)."""
         self.epochs.append(epoch + 1)
+        n = len(self.epochs)
+        history = self.history
         for key, value in logs.items():
             if isinstance(value, (int, float, np.floating)):
-                column = self.history.setdefault(key, [math.nan] * (len(self.epochs) - 1))
+                column = history.get(key)
+                if column is None:  # a metric first seen now: NaN for the epochs before
+                    column = history[key] = [math.nan] * (n - 1)
                 column.append(float(value))
-        for column in self.history.values():  # a metric missing this epoch gets NaN
-            if len(column) < len(self.epochs):
+        for column in history.values():  # a metric missing this epoch gets NaN
+            if len(column) < n:
                 column.append(math.nan)
 
     def __getitem__(self, key: str) -> list[float]:

@@ -35,7 +35,7 @@ from .guard import NonFiniteGuard
 from .preparation import RunData
 from .state import Position, RunState
 from .step import StepOutcome, TrainStep
-from .tally import Tally, relative_weights
+from .tally import Scoring, Tally, relative_weights
 
 __all__ = ["EpochLoop", "InterruptError", "average_buffers", "batch_rows", "min_train_batch",
            "steps_per_epoch"]
@@ -100,20 +100,22 @@ class EpochLoop:
     steps per epoch) and moves the run's ``state`` forward, calling ``step`` once a batch and
     the ``callbacks`` at their points.
 
-    ``new_tally`` makes the running sums of an epoch (from its targets), ``validate`` gives
+    ``scoring`` makes the run's :class:`~chainrule.training.tally.Scoring` from the
+    training targets (on the first epoch: the metrics are read then), ``validate`` gives
     the validation numbers after each epoch, and ``save_checkpoint`` (with
     ``checkpoint_every``) writes the run between epochs.
     """
 
     def __init__(self, step: TrainStep, state: RunState, data: RunData, *,
                  callbacks: list[Any], comm: Any, shuffle: bool,
-                 new_tally: Callable[[Array], Tally],
+                 scoring: Callable[[Array], Scoring],
                  validate: Callable[[], dict[str, float]],
                  save_checkpoint: Callable[[], None] | None = None,
                  checkpoint_every: int = 1) -> None:
         self.step, self.state, self.data = step, state, data
         self.callbacks, self.comm, self.shuffle = callbacks, comm, shuffle
-        self.new_tally, self.validate = new_tally, validate
+        self.make_scoring, self.validate = scoring, validate
+        self.scoring: Scoring | None = None
         self.save_checkpoint, self.checkpoint_every = save_checkpoint, checkpoint_every
         n = len(data.X)
         self.device = step.model.device  # each batch moves there once (no-op on the CPU)
@@ -124,6 +126,15 @@ class EpochLoop:
         self.steps = comm.max(self.own_steps)  # a rank whose rows run out joins with none
         self.fast = EpochKernel.for_run(step, data, callbacks, comm, self.own_steps) \
             if self.steps else None  # fit(compile=True): whole epochs in one call
+        # The model is switched to training at each epoch's start; where its layers are all
+        # in training already (nothing but this loop ran since) that walk is skipped, unless
+        # a callback (which may do anything to the model) runs between epochs.
+        self._layers = None if callbacks else list(step.model.modules())
+
+    def _train_mode(self) -> None:
+        layers = self._layers
+        if layers is None or not all(m.training for m in layers):
+            self.step.model.train()
 
     def run(self) -> None:
         """Train until the state's ``epoch`` reaches its ``epochs`` or something stops it."""
@@ -144,18 +155,24 @@ class EpochLoop:
             if state.stop_requested:
                 raise InterruptError
 
-    def _batch(self, order: Array | None,
-               rows: tuple[int, int]) -> tuple[Tensor, Array, Array, Array | None]:
-        data = self.data
+    def _batch(self, order: Array | None, rows: tuple[int, int]
+               ) -> tuple[Tensor, Array, Array, Array | None, Array | None]:
+        """The batch's inputs, targets (as the loss sees them and in their own units),
+        weights and true classes."""
+        data, scoring = self.data, self.scoring
+        assert scoring is not None
         if self.full is not None:
-            return self.full, data.y, data.y_raw, self.w
+            return self.full, data.y, data.y_raw, self.w, scoring.classes()
         idx: Any = slice(*rows) if order is None else order[rows[0]:rows[1]]
         w = None if self.w is None else self.w[idx]
-        return Tensor(data.X[idx], device=self.device), data.y[idx], data.y_raw[idx], w
+        return (Tensor(data.X[idx], device=self.device), data.y[idx], data.y_raw[idx], w,
+                scoring.classes(idx))
 
     def _start_epoch(self, epoch: int) -> tuple[Position, Tally]:
         state = self.state
-        tally = self.new_tally(self.data.y_raw)
+        if self.scoring is None:
+            self.scoring = self.make_scoring(self.data.y_raw)
+        tally = self.scoring.tally()
         pos, state.position = state.position, None
         if pos is None:  # a new epoch
             for cb in self.callbacks:
@@ -177,13 +194,14 @@ class EpochLoop:
         state = self.state
         pos, tally = self._start_epoch(epoch)
         n, bs = len(self.data.X), self.data.batch_size
-        self.step.model.train()
+        self._train_mode()
         order = state.rng.permutation(n) if self.shuffle and bs < n else None
         for batch in range(pos.batch, self.steps):
             if self.fast is not None and batch <= pos.batch + 1:  # (after one step that
                 # makes the optimizer's state, where it has none yet)
                 state.in_step = True
-                ran = self.fast.run(batch, order, tally, state.target_scaler is not None)
+                ran = self.fast.run(batch, order, tally, state.target_scaler is not None,
+                                    self.scoring)
                 if ran is not None:
                     stopped, done = ran
                     if done is not None:
@@ -196,8 +214,10 @@ class EpochLoop:
                         raise InterruptError
                     break
             state.in_step = True
-            xb, yb, yr, wb = self._batch(order, batch_rows(batch, n, bs, self.own_steps))
-            done = self.step(xb, yb, yr, wb, tally, state.stop_training, state.target_scaler)
+            xb, yb, yr, wb, classes = self._batch(order,
+                                                  batch_rows(batch, n, bs, self.own_steps))
+            done = self.step(xb, yb, yr, wb, tally, state.stop_training, state.target_scaler,
+                             classes)
             if done.stop_asked:
                 state.stop()
                 break

@@ -54,10 +54,12 @@ class TrainStep:
         self.clip_grad_norm = clip_grad_norm
 
     def __call__(self, xb: Tensor, yb: Array, yr: Array, wb: Array | None, tally: Tally,
-                 stop: bool, scaler: TargetScaler | None = None) -> StepOutcome:
+                 stop: bool, scaler: TargetScaler | None = None,
+                 classes: Array | None = None) -> StepOutcome:
         """One step on this rank's batch (possibly empty); ``yr`` are the targets in their
-        own units, ``stop`` whether this rank asks every rank to stop, ``scaler`` the target
-        standardisation in use.  The batch's outputs go into ``tally``."""
+        own units (``classes`` their true classes, where known), ``stop`` whether this rank
+        asks every rank to stop, ``scaler`` the target standardisation in use.  The batch's
+        outputs go into ``tally``."""
         opt = self.optimizer
         opt.zero_grad()
         out = None
@@ -93,5 +95,5 @@ class TrainStep:
             with no_grad():
                 host = Tensor(outputs.astype(out.numpy().dtype), device="cpu")
                 value = float(batch_loss(self.loss_fn, host, yr, wb).item())
-        tally.add(value, weight, outputs, yr, wb)
+        tally.add(value, weight, outputs, yr, wb, classes)
         return StepOutcome(loss=value)

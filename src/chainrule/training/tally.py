@@ -17,7 +17,7 @@ from .metrics import Metric
 from .targets import TargetScaler, weighted_loss
 from .tasks import Task
 
-__all__ = ["Tally", "batch_loss", "evaluate_batches", "relative_weights"]
+__all__ = ["Scoring", "Tally", "batch_loss", "evaluate_batches", "relative_weights"]
 
 Array = np.ndarray
 
@@ -34,30 +34,37 @@ class Tally:
     {'loss': 0.5, 'mae': 1.5}
     """
 
-    def __init__(self, metrics: list[Metric], task: Task, y: Array) -> None:
+    def __init__(self, metrics: list[Metric], task: Task, y: Array,
+                 zero: dict[str, Array] | None = None) -> None:
         self.metrics = metrics
         self.task = task
         self.loss = 0.0
         self.weight = 0.0
         # Zero rows give zero statistics of the right length, so a rank with no rows still
-        # sends a buffer of the same size as the others.
-        self.stats = {m.name: np.asarray(m.stats(*self._pair(m, y[:0], y[:0]), None),
-                                         dtype=np.float64) for m in metrics}
+        # sends a buffer of the same size as the others (``zero``: those of an earlier tally).
+        self.stats = {m.name: np.asarray(m.stats(*self._pair(m, y[:0], y[:0], None), None),
+                                         dtype=np.float64) for m in metrics} \
+            if zero is None else {k: v.copy() for k, v in zero.items()}
 
-    def _pair(self, m: Metric, out: Array, y: Array) -> tuple[Array, Array]:
+    def _pair(self, m: Metric, out: Array, y: Array,
+              classes: Array | None) -> tuple[Array, Array]:
         if m.needs == "values":
             return y, out
-        true = self.task.target_classes(y)
+        true = self.task.target_classes(y) if classes is None else classes
         if m.needs == "classes":
             return true, self.task.classes(out) if len(out) else true
         return true, self.task.probabilities(out) if len(out) else np.zeros(0)
 
-    def add(self, loss: float, weight: float, out: Array, y: Array, w: Array | None) -> None:
-        """Add one batch: its mean ``loss`` over ``weight``, and its outputs for the metrics."""
+    def add(self, loss: float, weight: float, out: Array, y: Array, w: Array | None,
+            classes: Array | None = None) -> None:
+        """Add one batch: its mean ``loss`` over ``weight``, and its outputs for the metrics
+        (``classes``: the true classes of ``y``, where they are known already)."""
         self.loss += loss * weight
         self.weight += weight
+        if classes is None and any(m.needs != "values" for m in self.metrics):
+            classes = self.task.target_classes(y)  # once, for every metric that reads them
         for m in self.metrics:
-            self.stats[m.name] += m.stats(*self._pair(m, out, y), w)
+            self.stats[m.name] += m.stats(*self._pair(m, out, y, classes), w)
 
     def results(self, comm: Any, prefix: str = "") -> dict[str, float]:
         """``loss`` and each metric (prefixed), over every rank, in one reduction."""
@@ -82,6 +89,38 @@ class Tally:
         for k, v in d["stats"].items():
             if k in self.stats:
                 self.stats[k] = np.asarray(v, dtype=np.float64)
+
+
+class Scoring:
+    """How one ``fit`` sums its training epochs: the metrics, the task that reads the
+    outputs, and the training targets ``y`` (in their own units), whose true classes are
+    worked out once for the whole run (a row's class depends on that row alone, so a
+    batch's are a slice of them) rather than once a batch.
+
+    >>> from chainrule.training import metrics, tasks
+    >>> s = Scoring([metrics.get("accuracy")], tasks.get("multiclass"), np.array([2, 0, 1]))
+    >>> s.classes(np.array([2, 0])).tolist(), s.tally().stats
+    ([1, 2], {'accuracy': array([0., 0.])})
+    """
+
+    def __init__(self, metrics: list[Metric], task: Task, y: Array) -> None:
+        self.metrics, self.task, self.y = metrics, task, y
+        self._zero = Tally(metrics, task, y).stats
+        self._reads_classes = any(m.needs != "values" for m in metrics)
+        self._classes: Array | None = None
+
+    def tally(self) -> Tally:
+        """A new, empty :class:`Tally` for one pass."""
+        return Tally(self.metrics, self.task, self.y, self._zero)
+
+    def classes(self, rows: Any = None) -> Array | None:
+        """The true classes of the targets' ``rows`` (a slice or an index array; None: all),
+        or None where no metric reads classes."""
+        if not self._reads_classes:
+            return None
+        if self._classes is None:
+            self._classes = self.task.target_classes(self.y)
+        return self._classes if rows is None else self._classes[rows]
 
 
 def relative_weights(w: Array | None, comm: Any) -> Array | None:

@@ -42,7 +42,7 @@ from .progress import ProgressLogger, warn_user
 from .registry import CLASSIFICATION_LOSSES, get_loss, get_optimizer
 from .state import RunState
 from .step import TrainStep
-from .tally import Tally, evaluate_batches
+from .tally import Scoring, Tally, evaluate_batches
 from .targets import TargetScaler, prepare, weights_for
 
 __all__ = ["Trainer"]
@@ -241,7 +241,7 @@ class Trainer:
         return EpochLoop(
             step, self.state, data, callbacks=self.callbacks, comm=self.comm,
             shuffle=self.config.shuffle,
-            new_tally=lambda y: Tally(self.metric_list, self.task, y),
+            scoring=lambda y: Scoring(self.metric_list, self.task, y),
             validate=lambda: self.evaluate_prepared(data.Xv, data.yv, data.wv, "val_"),
             save_checkpoint=None if path is None else lambda: self.save_checkpoint(path),
             checkpoint_every=self.config.checkpoint_every)
