@@ -31,6 +31,7 @@ from ..engine import Tensor, ops
 from ..errors import ConfigError, ShapeError
 from ._checks import check_number, lookup
 from .module import Module, Shape
+from .workspace import Workspace
 
 __all__ = [
     "ACTIVATIONS",
@@ -90,9 +91,21 @@ class Tanh(Activation):
 
 
 class ReLU(Activation):
-    """Elementwise max(x, 0)."""
+    """Elementwise max(x, 0).
+
+    On NumPy inputs the layer writes its output and its gradient into arrays it keeps
+    (``layer.workspace``, see :class:`~chainrule.nn.workspace.Workspace`), used again in
+    the next step once nothing else holds them.
+    """
     name = "relu"
     function = staticmethod(ops.relu)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.workspace = Workspace()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return ops.relu(x if isinstance(x, Tensor) else Tensor(x), workspace=self.workspace)
 
     @classmethod
     def init_gain(cls, param: float | None = None) -> float:

@@ -14,6 +14,7 @@ from . import init as _init
 from ._arrays import as_array_like, dtype_name
 from ._checks import check_dtype, check_number, check_size
 from .module import Module, Parameter, Shape, empty
+from .workspace import Workspace
 
 __all__ = [
     "Dropout",
@@ -36,6 +37,12 @@ class Linear(Module):
 
     Inputs of another dtype are converted to the layer's dtype on the way in (as Keras layers
     do), so ``model(cr.tensor(X))`` works for float64 data and a float32 model.
+
+    For (batch, features) NumPy inputs the layer keeps its output and gradient arrays in a
+    :class:`~chainrule.nn.workspace.Workspace` (``layer.workspace``) and uses them again in
+    the next step once nothing else holds them: a wide layer's megabytes stay with the
+    process instead of being given back to the system and faulted in again every step.
+    ``weight.grad`` may then be one of those arrays; one you keep is never written over.
 
     >>> import chainrule as cr
     >>> layer = cr.nn.Linear(3, 2, rng=0)
@@ -82,6 +89,7 @@ class Linear(Module):
             (_init.get(init) if isinstance(init, str) else init)(self.weight, rng=gen)
             if self.bias is not None:
                 _init.zeros_(self.bias)
+        self.workspace = Workspace()
 
     def forward(self, x: Tensor) -> Tensor:
         if not isinstance(x, Tensor):
@@ -91,7 +99,7 @@ class Linear(Module):
         # (NumPy's dtypes are one object each; array-api-strict's are equal, not the same)
         if x.data.dtype is not dtype and x.data.dtype != dtype:
             x = ops.astype(x, dtype)
-        return ops.linear(x, w, self.bias)
+        return ops.linear(x, w, self.bias, workspace=self.workspace)
 
     def get_config(self) -> dict[str, Any]:
         return {"in_features": self.in_features, "out_features": self.out_features,

@@ -116,18 +116,30 @@ def _sigmoid_backward(out: Tensor, g: ndarray) -> tuple:
 SIGMOID = Primitive("sigmoid", _sigmoid_backward)
 
 
-def relu(x: Tensor) -> Tensor:
-    """Elementwise max(x, 0) (gradient 0 at 0)."""
-    return node(namespace(x.data).maximum(x.data, 0), (x,), RELU)
+def relu(x: Tensor, *, workspace: Any = None) -> Tensor:
+    """Elementwise max(x, 0) (gradient 0 at 0).  ``workspace`` (a layer's, as in
+    :func:`~chainrule.engine.ops.linalg.linear`) gives a NumPy output and its gradient their
+    arrays, the same ones step after step; the numbers are the plain ones."""
+    xd = x.data
+    if workspace is not None and type(xd) is ndarray:
+        out = NUMPY.maximum(xd, 0, out=workspace.empty("out", xd.shape, xd.dtype))
+        return node(out, (x,), RELU, workspace)
+    return node(namespace(xd).maximum(xd, 0), (x,), RELU)
 
 
 def _relu_backward(out: Tensor, g: ndarray) -> tuple:
     # A multiply by the mask, not where(): NumPy's where on an irregular mask is 10-15x
     # slower (branch mispredictions: 1199 vs 83 us on a 64x6x28x28 conv output).
+    workspace = out._saved
+    if workspace is not None and type(g) is ndarray and g.shape == out.data.shape:
+        # the same mask (1 and 0 in g's dtype) and product, in one kept array
+        grad = NUMPY.greater(out.data, 0, out=workspace.empty("grad", g.shape, g.dtype))
+        return (NUMPY.multiply(g, grad, out=grad),)
     return (g * namespace(g).astype(out.data > 0, g.dtype),)
 
 
-RELU = Primitive("relu", _relu_backward)
+# out.saved: the layer's workspace, or None
+RELU = Primitive("relu", _relu_backward, saved="constant")
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...errors import ShapeError
-from ..backend import namespace, ndarray
+from ..backend import NUMPY, namespace, ndarray
 from ..backprop import sum_rows
 from ..primitive import Primitive, node
 from ..tensor import Tensor
@@ -57,11 +57,16 @@ def _matmul_backward(out: Tensor, g: ndarray) -> tuple:
 MATMUL = Primitive("matmul", _matmul_backward, "{0} @ {1}")
 
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
+           workspace: Any = None) -> Tensor:
     """``x @ weight.T + bias`` as one node: one matmul forward, at most three backward.
 
     ``weight`` has shape (out_features, in_features): W[l] of shape (n[l], n[l-1]) in the
-    course's notation.
+    course's notation.  ``workspace`` (a layer's: anything with ``empty(slot, shape,
+    dtype)`` that hands out a NumPy array no one else holds, see ``Linear``) gives the output
+    and the gradients of 2-D NumPy operands their arrays, the same ones step after step, so
+    that a wide layer's megabytes are not given back to the system and faulted in again
+    every step; the numbers are those of the plain products.
     """
     if x.data.dtype is not weight.data.dtype:
         x, weight = binary(x, weight, "linear")
@@ -71,22 +76,37 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: expected inputs with {wd.shape[1]} features in the last dimension "
             f"(weight shape {wd.shape}), got input shape {xd.shape}"
         )
-    if xd.ndim <= 2:
+    if workspace is not None and _kept_arrays(xd, wd):
+        out = NUMPY.matmul(xd, wd.T, out=workspace.empty("out", (xd.shape[0], wd.shape[0]),
+                                                          xd.dtype))
+    elif xd.ndim <= 2:
         out = xd @ wd.T
+        workspace = None
     else:
         # One (N*L, in) product instead of a batched matmul that broadcasts the weight over N
         # (N small products): 3.2x on (32, 12, 64) @ (256, 64).T, the same numbers row by row.
         xp = namespace(xd)
         out = xp.reshape(xp.reshape(xd, (-1, xd.shape[-1])) @ wd.T,
                          (*xd.shape[:-1], wd.shape[0]))
+        workspace = None
     if bias is None:
-        return node(out, (x, weight), LINEAR)
+        return node(out, (x, weight), LINEAR, workspace)
     out += bias.data
-    return node(out, (x, weight, bias), LINEAR)
+    return node(out, (x, weight, bias), LINEAR, workspace)
+
+
+def _kept_arrays(*arrays: Any) -> bool:
+    """Whether the workspace's arrays serve these operands: 2-D NumPy arrays of one dtype
+    (the workspace is NumPy's; other shapes and devices take the plain products)."""
+    first = arrays[0]
+    return all(type(a) is ndarray and a.ndim == 2 and a.dtype is first.dtype for a in arrays)
 
 
 def _linear_backward(out: Tensor, g: ndarray) -> tuple:
     x, w = out._parents[0], out._parents[1]
+    # (a gradient of a gradient sees tensors here, never the workspace's path)
+    if type(g) is ndarray and out._saved is not None and _kept_arrays(g, x.data, w.data):
+        return _linear_backward_kept(out, g, out._saved)
     xp = namespace(g)
     g2 = xp.reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
     gx = None
@@ -101,5 +121,22 @@ def _linear_backward(out: Tensor, g: ndarray) -> tuple:
     return gx, gw, sum_rows(g2) if out._parents[2].requires_grad else None
 
 
+def _linear_backward_kept(out: Tensor, g: ndarray, workspace: Any) -> tuple:
+    """The plain backward's products, written into the workspace's arrays.  The weight's
+    gradient becomes the parameter's ``.grad`` (the backward walk keeps an array it is given
+    that is no one else's); the workspace hands it out again only once that is let go."""
+    x, w = out._parents[0], out._parents[1]
+    xd, wd = x.data, w.data
+    gx = gw = None
+    if x.requires_grad:
+        gx = NUMPY.matmul(g, wd, out=workspace.empty("grad_input", xd.shape, g.dtype))
+    if w.requires_grad:
+        gw = NUMPY.matmul(g.T, xd, out=workspace.empty("grad_weight", wd.shape, g.dtype))
+    if len(out._parents) == 2:
+        return gx, gw
+    return gx, gw, sum_rows(g) if out._parents[2].requires_grad else None
+
+
 LINEAR = Primitive("linear", _linear_backward,
-                   lambda a: f"{a[0]} @ {a[1]}.T" + (f" + {a[2]}" if len(a) > 2 else ""))
+                   lambda a: f"{a[0]} @ {a[1]}.T" + (f" + {a[2]}" if len(a) > 2 else ""),
+                   saved="constant")  # out.saved: the layer's workspace, or None
