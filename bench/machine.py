@@ -7,9 +7,12 @@ import os
 import platform
 import resource
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from chainrule.nn.kernels import sources_digest
 
 # Some machines pin OpenBLAS to older kernels (OPENBLAS_CORETYPE=Haswell gives AVX2 on a CPU
 # with AVX-512, about half the float32 matmul peak); a user's machine has no such setting.
@@ -32,7 +35,12 @@ def peer_env(base: dict[str, str], pythonpath: str | None = None) -> dict[str, s
     ([], 'b', 'cpu')
     """
     env = {k: v for k, v in base.items() if k not in PINNED_BLAS}
-    env.setdefault("NUMBA_CACHE_DIR", os.path.join(user_cache_dir(), "numba"))
+    # One cache folder per version of the compiled code, as chainrule's own default: numba
+    # checks a kernel against its own file only, so a shared folder could hand an older
+    # checkout (--before) or an edited helper stale machine code.
+    tree = pythonpath or os.path.join(os.path.dirname(os.path.dirname(__file__)), "src")
+    env.setdefault("NUMBA_CACHE_DIR", os.path.join(
+        user_cache_dir(), "numba", sources_digest(Path(tree) / "chainrule")))
     env.setdefault("JAX_PLATFORMS", "cpu")
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(
