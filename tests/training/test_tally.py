@@ -53,3 +53,18 @@ def test_tallies_with_and_without_known_classes_agree(names):
     fresh = scoring.tally()  # the first tally's sums did not leak into the next
     assert fresh.loss == fresh.weight == 0.0
     assert all(not v.any() for v in fresh.stats.values())
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_classes_of_outputs_in_their_own_type_are_those_of_their_float64_copy(dtype):
+    # the largest output per row, read without the float64 copy: ties (the first wins), NaN
+    # (argmax picks the first NaN) and infinities included
+    rng = np.random.default_rng(0)
+    out = rng.normal(size=(50, 4)).astype(dtype)
+    out[3] = [1.0, 2.0, 2.0, 0.0]
+    out[4, 2] = np.nan
+    out[5] = [np.inf, -np.inf, np.inf, 0.0]
+    task = tasks.get("multiclass")
+    expected = out.astype(np.float64).argmax(axis=1)
+    np.testing.assert_array_equal(task.classes(out), expected)
+    assert task.classes(out).dtype == np.int64

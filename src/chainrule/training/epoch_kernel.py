@@ -105,8 +105,9 @@ class EpochKernel:
             return None
         scales = self._scales.get(id(plan))
         if scales is None:
+            sizes, batch = np.unique(self.sizes, return_inverse=True)  # (two sizes at most)
             scales = self._scales[id(plan)] = np.array(
-                [plan.loss_scale((int(m), flat.n_out)) for m in self.sizes])
+                [plan.loss_scale((int(m), flat.n_out)) for m in sizes], dtype=np.float64)[batch]
         idx = self.in_order if order is None else order.astype(np.int64, copy=False)
         run = flat.run_epoch(X, y, idx, self.starts, scales, first, step.guard.enabled)
         if run is None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..data.splits import train_test_split
 from ..errors import ConfigError, Option, OptionWarning
-from .checkpoint import fingerprint
+from .fingerprint import fingerprint
 from .progress import warn_user
 from .state import DataRecord, RunState
 from .targets import TargetScaler, check_classes, stratify_labels, weights_for

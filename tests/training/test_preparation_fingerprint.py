@@ -1,0 +1,51 @@
+"""The fingerprint fit records (training/fingerprint.py) is the number checkpoint.fingerprint
+gives (a checkpoint written before still resumes with its data), and, for a table of one
+block, the number the definition gives on the whole table at once."""
+
+import numpy as np
+import pytest
+
+from chainrule.distributed import communicator
+from chainrule.training import checkpoint
+from chainrule.training.fingerprint import fingerprint
+
+
+def _whole_table(parts):
+    """The fingerprint's definition, on the whole table in one float64 array."""
+    rows = np.hstack([p.reshape(len(p), int(np.prod(p.shape[1:]))) for p in parts])
+    rows = rows.astype(np.float64)
+    direction = np.random.default_rng(20261202).uniform(0.5, 1.5, size=rows.shape[1])
+    mixed = np.ascontiguousarray(rows @ direction).view(np.uint64) \
+        * np.uint64(0x9E3779B97F4A7C15)
+    return int((mixed >> np.uint64(44)).sum())
+
+
+def _parts(kind, n, rng):
+    if kind == "images":
+        return [rng.normal(size=(n, 3, 4)).astype(np.float32), rng.integers(0, 5, n),
+                rng.random(n)]
+    if kind == "wide":
+        return [rng.normal(size=(n, 784)).astype(np.float32), rng.integers(0, 10, n)]
+    if kind == "binary":
+        return [rng.normal(size=(n, 2)), (rng.random((n, 1)) > 0.5).astype(np.float32)]
+    return [rng.normal(size=(n, 5)).astype(np.float32)[:, ::2], rng.random((n, 2)) > 0.5]
+
+
+@pytest.mark.parametrize("kind", ["images", "wide", "binary", "strided_and_bool"])
+@pytest.mark.parametrize("n", [0, 1, 3, 513, 1797, 4099])
+def test_the_checkpoints_fingerprint(kind, n):
+    rng = np.random.default_rng(n)
+    parts = _parts(kind, n, rng)
+    comm = communicator(False)
+    assert fingerprint(parts, comm) == checkpoint.fingerprint(parts, comm)
+    assert fingerprint(parts, comm, block=100) == checkpoint.fingerprint(parts, comm, block=100)
+    if n <= 4096:
+        assert fingerprint(parts, comm) == _whole_table(parts)
+
+
+def test_other_rows_give_another_fingerprint_the_same_rows_in_any_order_the_same():
+    X = np.arange(12.0).reshape(6, 2)
+    y = np.zeros(6)
+    comm = communicator(False)
+    assert fingerprint([X, y], comm) != fingerprint([X + 1, y], comm)
+    assert fingerprint([X, y], comm) == fingerprint([X[::-1].copy(), y], comm)
