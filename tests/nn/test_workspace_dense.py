@@ -2,7 +2,9 @@
 the numbers of the plain products (the same layers with ``workspace = None``) step after step,
 in float64 and float32, with gradients accumulated, layers shared, gradients of gradients and
 retained gradients; an array the caller holds (an output, ``weight.grad``) is never written
-over; in steady training no new array is made."""
+over; in steady training no new array is made.  Each test runs with the engine's size limit
+(arrays from 128 KiB on are kept, smaller ones made fresh: both in one network) and with
+every array kept (limit 0)."""
 
 from __future__ import annotations
 
@@ -14,11 +16,24 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn
+from chainrule.engine import scratch
+from chainrule.engine.ops import elementwise, linalg
 
 pytestmark = pytest.mark.cpu_only  # the kept arrays serve the NumPy path only
 
+WIDE = (7, 600, 64, 3)  # at batch 60 in float64: some arrays above the size limit, some below
 
-def _mlp(dtype: str, seed: int = 0, kept: bool = True, sizes=(7, 16, 12, 3)) -> nn.Sequential:
+
+@pytest.fixture(autouse=True, params=["limit", "all"])
+def kept_from(request, monkeypatch):
+    """The size from which arrays are kept: the engine's, or 0 (every array)."""
+    limit = scratch.KEPT_BYTES if request.param == "limit" else 0
+    for module in (linalg, elementwise):
+        monkeypatch.setattr(module, "KEPT_BYTES", limit)
+    return limit
+
+
+def _mlp(dtype: str, seed: int = 0, kept: bool = True, sizes=WIDE) -> nn.Sequential:
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
         layers.append(nn.Linear(sizes[i], sizes[i + 1], dtype=dtype, rng=seed + i))
@@ -40,8 +55,8 @@ def _steps(kept: bool, dtype: str, steps: int = 5, zero: bool = True) -> list[np
     loss_fn = nn.CrossEntropyLoss()
     out = []
     for i in range(steps):
-        x = rng.normal(size=(9, 7)).astype(dtype)
-        y = rng.integers(0, 3, size=9)
+        x = rng.normal(size=(60, 7)).astype(dtype)
+        y = rng.integers(0, 3, size=60)
         if zero:
             opt.zero_grad()
         elif i % 2 == 0:
@@ -64,12 +79,12 @@ def test_training_with_kept_arrays_gives_the_plain_numbers(dtype, zero):
 
 def test_linear_with_a_workspace_equals_the_plain_node_and_falls_back_off_its_path():
     rng = np.random.default_rng(1)
-    w = cr.tensor(rng.normal(size=(4, 6)), requires_grad=True)
-    b = cr.tensor(rng.normal(size=4), requires_grad=True)
+    w = cr.tensor(rng.normal(size=(400, 60)), requires_grad=True)
+    b = cr.tensor(rng.normal(size=400), requires_grad=True)
     ws = nn.workspace.Workspace()
-    for shape in [(5, 6), (2, 3, 6), (6,)]:        # 2-D: the kept arrays; else the plain path
+    for shape in [(50, 60), (2, 25, 60), (60,)]:   # 2-D: the kept arrays; else the plain path
         x = cr.tensor(rng.normal(size=shape), requires_grad=True)
-        seed = rng.normal(size=(*shape[:-1], 4))
+        seed = rng.normal(size=(*shape[:-1], 400))
         grads = []
         for workspace in (ws, None):
             for t in (x, w, b):
@@ -85,7 +100,7 @@ def test_outputs_and_gradients_the_caller_keeps_are_never_written_over():
     rng = np.random.default_rng(2)
     model = _mlp("float64", seed=3)
     lin, relu = model[0], model[1]
-    x1, x2 = rng.normal(size=(2, 9, 7))
+    x1, x2 = rng.normal(size=(2, 60, 7))
     first = lin(cr.tensor(x1))
     act = relu(first)
     kept_first, kept_act = first.data.copy(), act.data.copy()
@@ -104,23 +119,23 @@ def test_outputs_and_gradients_the_caller_keeps_are_never_written_over():
 def test_a_retained_gradient_is_not_written_over_by_the_next_step():
     rng = np.random.default_rng(4)
     model = _mlp("float64", seed=5)
-    hidden = model[1](model[0](cr.tensor(rng.normal(size=(9, 7)))))
+    hidden = model[1](model[0](cr.tensor(rng.normal(size=(60, 7)))))
     hidden.retain_grad()
     model[3](model[2](hidden)).sum().backward()
     kept = hidden.grad.copy()
     for _ in range(2):
-        model(cr.tensor(rng.normal(size=(9, 7)))).sum().backward()
+        model(cr.tensor(rng.normal(size=(60, 7)))).sum().backward()
     np.testing.assert_array_equal(hidden.grad, kept)
 
 
 def _shared_and_second_order(kept: bool) -> list[np.ndarray]:
     """A layer used twice in one step, then a gradient-norm penalty (create_graph)."""
     rng = np.random.default_rng(6)
-    lin = nn.Linear(5, 5, dtype="float64", rng=7)
+    lin = nn.Linear(150, 150, dtype="float64", rng=7)
     relu = nn.ReLU()
     if not kept:
         lin.workspace = relu.workspace = None
-    x = cr.tensor(rng.normal(size=(4, 5)), requires_grad=True)
+    x = cr.tensor(rng.normal(size=(120, 150)) * 0.1, requires_grad=True)
     out = []
     for _ in range(3):
         lin.zero_grad()
@@ -139,26 +154,28 @@ def test_a_shared_layer_and_gradients_of_gradients_give_the_plain_numbers():
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_steady_training_makes_no_new_arrays():
+def test_steady_training_makes_no_new_arrays(kept_from):
     rng = np.random.default_rng(8)
-    model = _mlp("float32", sizes=(30, 40, 40, 5))
+    model = _mlp("float32", sizes=(30, 600, 600, 5))
     opt = cr.optim.SGD(model.parameters(), lr=0.05)
     loss_fn = nn.CrossEntropyLoss()
     seen = []
     for _ in range(4):
         opt.zero_grad()
-        loss_fn(model(cr.tensor(rng.normal(size=(16, 30)).astype("float32"))),
-                rng.integers(0, 5, size=16)).backward()
+        loss_fn(model(cr.tensor(rng.normal(size=(64, 30)).astype("float32"))),
+                rng.integers(0, 5, size=64)).backward()
         opt.step()
-        seen.append(([id(p.grad) for p in model[0::2] for p in (p.weight,)],
+        seen.append(([id(m.weight.grad) for m in model[0::2]
+                      if m.weight.data.nbytes >= kept_from],
                      sum(m.workspace.nbytes() for m in model)))
     assert all(s == seen[1] for s in seen[1:])  # the same gradient arrays, the same bytes
+    assert seen[1][1] > 0
 
 
-@pytest.mark.parametrize("make", [lambda: nn.Linear(3, 2, rng=0), nn.ReLU])
+@pytest.mark.parametrize("make", [lambda: nn.Linear(300, 200, rng=0), nn.ReLU])
 def test_copies_and_pickles_start_with_an_empty_workspace(make):
     layer = make()
-    x = np.ones((2, 3), np.float32)
+    x = np.ones((200, 300), np.float32)
     layer(x)
     for other in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
         assert other.workspace is not layer.workspace and other.workspace.nbytes() == 0

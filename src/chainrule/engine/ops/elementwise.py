@@ -8,6 +8,7 @@ from typing import Any
 from ...errors import DTypeError, ShapeError
 from ..backend import NUMPY, asarray_on, dtype_in, dtype_name, namespace, ndarray
 from ..primitive import Primitive, node
+from ..scratch import KEPT_BYTES, Scratch
 from ..tensor import Tensor
 from .operands import binary, broadcast_error
 
@@ -116,12 +117,12 @@ def _sigmoid_backward(out: Tensor, g: ndarray) -> tuple:
 SIGMOID = Primitive("sigmoid", _sigmoid_backward)
 
 
-def relu(x: Tensor, *, workspace: Any = None) -> Tensor:
-    """Elementwise max(x, 0) (gradient 0 at 0).  ``workspace`` (a layer's, as in
-    :func:`~chainrule.engine.ops.linalg.linear`) gives a NumPy output and its gradient their
+def relu(x: Tensor, *, workspace: Scratch | None = None) -> Tensor:
+    """Elementwise max(x, 0) (gradient 0 at 0).  ``workspace`` (a layer's, see
+    :mod:`chainrule.engine.scratch`) gives a large NumPy output and its gradient their
     arrays, the same ones step after step; the numbers are the plain ones."""
     xd = x.data
-    if workspace is not None and type(xd) is ndarray:
+    if workspace is not None and type(xd) is ndarray and xd.nbytes >= KEPT_BYTES:
         out = NUMPY.maximum(xd, 0, out=workspace.empty("out", xd.shape, xd.dtype))
         return node(out, (x,), RELU, workspace)
     return node(namespace(xd).maximum(xd, 0), (x,), RELU)

@@ -8,6 +8,7 @@ from ...errors import ShapeError
 from ..backend import NUMPY, namespace, ndarray
 from ..backprop import sum_rows
 from ..primitive import Primitive, node
+from ..scratch import KEPT_BYTES, Scratch
 from ..tensor import Tensor
 from .operands import binary, broadcast_error
 
@@ -58,15 +59,13 @@ MATMUL = Primitive("matmul", _matmul_backward, "{0} @ {1}")
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
-           workspace: Any = None) -> Tensor:
+           workspace: Scratch | None = None) -> Tensor:
     """``x @ weight.T + bias`` as one node: one matmul forward, at most three backward.
 
     ``weight`` has shape (out_features, in_features): W[l] of shape (n[l], n[l-1]) in the
-    course's notation.  ``workspace`` (a layer's: anything with ``empty(slot, shape,
-    dtype)`` that hands out a NumPy array no one else holds, see ``Linear``) gives the output
-    and the gradients of 2-D NumPy operands their arrays, the same ones step after step, so
-    that a wide layer's megabytes are not given back to the system and faulted in again
-    every step; the numbers are those of the plain products.
+    course's notation.  ``workspace`` (a layer's, see :mod:`chainrule.engine.scratch`) gives
+    the large output and gradients of 2-D NumPy operands their arrays, the same ones step
+    after step; the numbers are those of the plain products.
     """
     if x.data.dtype is not weight.data.dtype:
         x, weight = binary(x, weight, "linear")
@@ -76,19 +75,19 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
             f"linear: expected inputs with {wd.shape[1]} features in the last dimension "
             f"(weight shape {wd.shape}), got input shape {xd.shape}"
         )
-    if workspace is not None and _kept_arrays(xd, wd):
+    if workspace is not None and not _kept_arrays(xd, wd):
+        workspace = None  # NumPy's 2-D arrays only: other devices and shapes take the plain path
+    if workspace is not None and xd.shape[0] * wd.shape[0] * xd.itemsize >= KEPT_BYTES:
         out = NUMPY.matmul(xd, wd.T, out=workspace.empty("out", (xd.shape[0], wd.shape[0]),
                                                           xd.dtype))
     elif xd.ndim <= 2:
         out = xd @ wd.T
-        workspace = None
     else:
         # One (N*L, in) product instead of a batched matmul that broadcasts the weight over N
         # (N small products): 3.2x on (32, 12, 64) @ (256, 64).T, the same numbers row by row.
         xp = namespace(xd)
         out = xp.reshape(xp.reshape(xd, (-1, xd.shape[-1])) @ wd.T,
                          (*xd.shape[:-1], wd.shape[0]))
-        workspace = None
     if bias is None:
         return node(out, (x, weight), LINEAR, workspace)
     out += bias.data
@@ -121,7 +120,7 @@ def _linear_backward(out: Tensor, g: ndarray) -> tuple:
     return gx, gw, sum_rows(g2) if out._parents[2].requires_grad else None
 
 
-def _linear_backward_kept(out: Tensor, g: ndarray, workspace: Any) -> tuple:
+def _linear_backward_kept(out: Tensor, g: ndarray, workspace: Scratch) -> tuple:
     """The plain backward's products, written into the workspace's arrays.  The weight's
     gradient becomes the parameter's ``.grad`` (the backward walk keeps an array it is given
     that is no one else's); the workspace hands it out again only once that is let go."""
@@ -129,9 +128,11 @@ def _linear_backward_kept(out: Tensor, g: ndarray, workspace: Any) -> tuple:
     xd, wd = x.data, w.data
     gx = gw = None
     if x.requires_grad:
-        gx = NUMPY.matmul(g, wd, out=workspace.empty("grad_input", xd.shape, g.dtype))
+        gx = (NUMPY.matmul(g, wd, out=workspace.empty("grad_input", xd.shape, g.dtype))
+              if xd.nbytes >= KEPT_BYTES else g @ wd)
     if w.requires_grad:
-        gw = NUMPY.matmul(g.T, xd, out=workspace.empty("grad_weight", wd.shape, g.dtype))
+        gw = (NUMPY.matmul(g.T, xd, out=workspace.empty("grad_weight", wd.shape, g.dtype))
+              if wd.nbytes >= KEPT_BYTES else g.T @ xd)
     if len(out._parents) == 2:
         return gx, gw
     return gx, gw, sum_rows(g) if out._parents[2].requires_grad else None
