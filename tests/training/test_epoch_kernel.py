@@ -15,15 +15,17 @@ pytestmark = [pytest.mark.cpu_only,
 
 @pytest.fixture
 def epochs_run(monkeypatch):
-    """How many times the whole-epoch kernel ran."""
+    """How many times the whole-epoch kernel ran (for one epoch, or several)."""
     calls = []
-    real = flat.FlatStep.run_epoch
 
-    def counted(self, *args, **kwargs):
-        out = real(self, *args, **kwargs)
-        calls.append(out is not None)
-        return out
-    monkeypatch.setattr(flat.FlatStep, "run_epoch", counted)
+    def counting(real):
+        def counted(self, *args, **kwargs):
+            out = real(self, *args, **kwargs)
+            calls.append(out is not None)
+            return out
+        return counted
+    for name in ("run_epoch", "run_epochs"):
+        monkeypatch.setattr(flat.FlatStep, name, counting(getattr(flat.FlatStep, name)))
     return calls
 
 

@@ -20,7 +20,7 @@ the optimizer has made its state) the loop steps batch by batch as before.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -33,8 +33,22 @@ from .plan import Plan
 from .preparation import RunData
 from .step import StepOutcome, TrainStep
 from .tally import Scoring, Tally
+from .tasks import output_width
 
-__all__ = ["EpochKernel"]
+__all__ = ["EPOCH_OUTPUTS", "EpochKernel", "EpochsDone"]
+
+EPOCH_OUTPUTS = 2**20  # the most outputs (rows x outputs x epochs) one run_epochs keeps
+
+
+class EpochsDone(NamedTuple):
+    """What :meth:`EpochKernel.run_epochs` ran: ``whole`` epochs, their numbers as
+    ``columns`` (each metric's list, an entry an epoch, as History records them), and, where
+    the guard stopped the next one, ``last``: its tally so far, the batch it stopped at and
+    the guard's outcome."""
+
+    whole: int
+    columns: dict[str, list[float]]
+    last: tuple[Tally, int, StepOutcome | None] | None
 
 
 class EpochKernel:
@@ -80,19 +94,12 @@ class EpochKernel:
             kept[id(plan)] = flat
         return flat
 
-    def run(self, first: int, order: np.ndarray | None, tally: Tally, scaled: bool,
-            scoring: Scoring) -> tuple[int, StepOutcome | None] | None:
-        """Batches ``first``... (of the rows in ``order``, None: as they are) in one call,
-        their numbers summed in ``tally`` (by ``scoring``'s true classes); returns the batch
-        it stopped at and, where the guard stopped it, the outcome to report; None (nothing
-        done) where the kernel cannot run them now."""
-        step, data, starts = self.step, self.data, self.starts
-        if scaled or first >= len(self.sizes):
-            return None
-        start, stop = starts[first], starts[first + 1]
-        if data.batch_size < len(data.X) and stop - start != data.batch_size:
-            return None  # the last, smaller batch alone: its own step
-        first_rows = slice(start, stop) if order is None else order[start:stop]
+    def _ready(self, first_rows: Any) -> tuple[FlatStep, np.ndarray, np.ndarray,
+                                                np.ndarray] | None:
+        """The flat step for the batch of ``first_rows`` (the plan captured or checked on
+        it), the rows as the kernel reads them and each batch's loss scale; None where the
+        kernel cannot run."""
+        step, data = self.step, self.data
         xb, yb = Tensor(data.X[first_rows]), data.y[first_rows]
         plan = self.compiled.plan(step.model, step.loss_fn, xb, yb)
         if plan is None or plan.dtype != data.X.dtype:
@@ -108,25 +115,101 @@ class EpochKernel:
             sizes, batch = np.unique(self.sizes, return_inverse=True)  # (two sizes at most)
             scales = self._scales[id(plan)] = np.array(
                 [plan.loss_scale((int(m), flat.n_out)) for m in sizes], dtype=np.float64)[batch]
+        return flat, X, y, scales
+
+    def _first_rows(self, first: int, order: np.ndarray | None) -> Any:
+        """The rows of batch ``first``, or None where it is the last, smaller batch (its own
+        step, so that the kernel is laid out for whole batches)."""
+        data, start, stop = self.data, self.starts[first], self.starts[first + 1]
+        if data.batch_size < len(data.X) and stop - start != data.batch_size:
+            return None
+        return slice(start, stop) if order is None else order[start:stop]
+
+    def run(self, first: int, order: np.ndarray | None, tally: Tally, scaled: bool,
+            scoring: Scoring) -> tuple[int, StepOutcome | None] | None:
+        """Batches ``first``... (of the rows in ``order``, None: as they are) in one call,
+        their numbers summed in ``tally`` (by ``scoring``'s true classes); returns the batch
+        it stopped at and, where the guard stopped it, the outcome to report; None (nothing
+        done) where the kernel cannot run them now."""
+        if scaled or first >= len(self.sizes):
+            return None
+        first_rows = self._first_rows(first, order)
+        ready = None if first_rows is None else self._ready(first_rows)
+        if ready is None:
+            return None
+        flat, X, y, scales = ready
         idx = self.in_order if order is None else order.astype(np.int64, copy=False)
-        run = flat.run_epoch(X, y, idx, self.starts, scales, first, step.guard.enabled)
+        run = flat.run_epoch(X, y, idx, self.starts, scales, first, self.step.guard.enabled)
         if run is None:
             return None
-        done = slice(starts[first], starts[run.stop])
-        sizes = self.sizes[first:run.stop]
+        self._add(tally, scoring, run.losses, run.outputs, idx, order is None, first, run.stop)
+        return run.stop, self._outcome(flat, run.code, run.losses, idx, run.stop)
+
+    def _add(self, tally: Tally, scoring: Scoring, losses: np.ndarray, outputs: np.ndarray,
+             idx: np.ndarray, in_order: bool, first: int, stop: int) -> None:
+        """Add batches ``first`` to ``stop`` (their losses and outputs) to ``tally``."""
+        sizes = self.sizes[first:stop]
         if len(sizes):
-            value = float(run.losses[first:run.stop] @ sizes) / float(sizes.sum())
-            rows = done if order is None else idx[done]
-            tally.add(value, float(sizes.sum()), run.outputs[done], data.y_raw[rows], None,
+            done = slice(self.starts[first], self.starts[stop])
+            value = float(losses[first:stop] @ sizes) / float(sizes.sum())
+            rows = done if in_order else idx[done]
+            tally.add(value, float(sizes.sum()), outputs[done], self.data.y_raw[rows], None,
                       scoring.classes(rows))
-        if run.code == 0:
-            return run.stop, None
-        bad = Tensor(data.X[idx[starts[run.stop]:starts[run.stop + 1]]])
-        if run.code == 1:
-            what = step.guard.check_before(float(run.losses[run.stop]), bad)
+
+    def _outcome(self, flat: FlatStep, code: int, losses: np.ndarray, idx: np.ndarray,
+                 stop: int) -> StepOutcome | None:
+        """What the guard says of batch ``stop`` where the kernel stopped there (``code``
+        1 or 2, see :class:`~chainrule.training.flat.EpochRun`); None for code 0."""
+        if code == 0:
+            return None
+        step = self.step
+        bad = Tensor(self.data.X[idx[self.starts[stop]:self.starts[stop + 1]]])
+        if code == 1:
+            what = step.guard.check_before(float(losses[stop]), bad)
         else:
             what = step.guard.overflowed(flat.restore)
-        return run.stop, StepOutcome(nonfinite=what, xb=bad)
+        return StepOutcome(nonfinite=what, xb=bad)
+
+    def epochs_per_call(self, left: int) -> int:
+        """How many of the ``left`` epochs :meth:`run_epochs` takes in one call: their
+        outputs (kept for the metrics) stay within about 2**20 numbers, so the memory is
+        bounded and a call lasts a few tens of milliseconds on the networks it runs."""
+        width = output_width(self.step.model)
+        if width is None:
+            return 1
+        return max(1, min(left, EPOCH_OUTPUTS // max(1, len(self.data.X) * width)))
+
+    def run_epochs(self, epochs: int, orders: np.ndarray | None,
+                   scoring: Scoring) -> EpochsDone | None:
+        """``epochs`` whole epochs in one call, epoch ``e`` over the rows ``orders[e]``
+        (None: in order); None (nothing done) where the kernel cannot run them now."""
+        first_rows = self._first_rows(0, None if orders is None else orders[0])
+        ready = None if first_rows is None else self._ready(first_rows)
+        if ready is None:
+            return None
+        flat, X, y, scales = ready
+        idx = self.in_order[None] if orders is None else orders.astype(np.int64, copy=False)
+        run = flat.run_epochs(X, y, idx, self.starts, scales, epochs, self.step.guard.enabled)
+        if run is None:
+            return None
+        whole = run.epoch
+        rows = None if orders is None else idx[:whole]
+        sizes = self.sizes
+        weight = float(sizes.sum())
+        if len(sizes) == 1:  # one batch an epoch: its loss times its rows, as _add sums it
+            values = run.losses[:whole, 0] * float(sizes[0]) / weight
+        else:
+            values = np.array([float(run.losses[e] @ sizes) / weight for e in range(whole)])
+        columns = scoring.epoch_columns(values, weight, run.outputs[:whole], rows)
+        last = None
+        if run.code != 0:  # the guard stopped epoch ``whole`` at batch ``run.stop``
+            tally = scoring.tally()
+            order = idx[0] if orders is None else idx[whole]
+            self._add(tally, scoring, run.losses[whole], run.outputs[whole], order,
+                      orders is None, 0, run.stop)
+            last = (tally, run.stop,
+                    self._outcome(flat, run.code, run.losses[whole], order, run.stop))
+        return EpochsDone(whole, columns, last)
 
     def _data(self, plan: Plan) -> tuple[np.ndarray, np.ndarray | None]:
         """The training rows as the kernel reads them (made once): the inputs C-ordered in

@@ -32,7 +32,7 @@ from ..optim import kernels as updates
 from . import kernel
 from .plan import Plan, weights
 
-__all__ = ["EpochRun", "FlatStep", "KernelFallbackWarning", "KernelRefusedError"]
+__all__ = ["EpochRun", "EpochsRun", "FlatStep", "KernelFallbackWarning", "KernelRefusedError"]
 
 _DATA = operator.attrgetter("data")
 
@@ -46,6 +46,19 @@ class EpochRun(NamedTuple):
     the model's outputs in ``outputs`` (a row per example, in the epoch's order; a buffer the
     next :meth:`FlatStep.run_epoch` writes again)."""
 
+    stop: int
+    code: int
+    losses: np.ndarray
+    outputs: np.ndarray
+
+
+class EpochsRun(NamedTuple):
+    """What :meth:`FlatStep.run_epochs` did: every epoch before ``epoch`` whole, and, where
+    ``code`` is not 0, epoch ``epoch`` up to batch ``stop`` (the codes of :class:`EpochRun`);
+    each epoch's batch losses in a row of ``losses`` and its outputs in ``outputs[epoch]``
+    (buffers the next call writes again)."""
+
+    epoch: int
     stop: int
     code: int
     losses: np.ndarray
@@ -117,6 +130,7 @@ class FlatStep:
         self._settings: list[Any] | None = None
         self._backup: np.ndarray | None = None  # the weights before an epoch's update
         self._epoch: tuple[Any, ...] | None = None  # run_epoch's buffers, for its shapes
+        self._epochs: tuple[Any, ...] | None = None  # run_epochs' (their shapes first)
         self._state_views: list[tuple[dict[str, Any], str, Any]] = []
         self.code = kernel.OPTIMIZER["none"]
         if optimizer is not None:
@@ -270,6 +284,52 @@ class FlatStep:
         opt = self.optimizer
         opt.step_count += k
         opt.steps[:] = [opt.steps[0] + k] * len(opt.steps)
+
+    def run_epochs(self, X: np.ndarray, y: np.ndarray, orders: np.ndarray,
+                   starts: np.ndarray, scales: np.ndarray, epochs: int,
+                   guard: bool) -> EpochsRun | None:
+        """``epochs`` whole epochs in one kernel call (see
+        :func:`chainrule.training.kernel_loops.train_epochs`), epoch ``e`` over the rows
+        ``orders[e]`` (one row of ``orders``: the same order every epoch), batched as
+        :meth:`run_epoch` batches them.  None (and nothing changed) where the kernel cannot
+        step now."""
+        if self.optimizer is None or not self._ready():
+            return None
+        steps, n = len(starts) - 1, orders.shape[1]
+        hp = self.hp
+        hp[kernel.HP["step"]] = self.optimizer.steps[0]
+        labels, targets = (y, self.no_targets) if self.labels else (self.no_labels, y)
+        losses, outputs, xb, yb, lb = self._buffers(epochs, n, steps, X.shape[1])
+        s = self.states
+        scale = hp[kernel.HP["scale"]]
+        try:
+            epoch, stop, code = self.kernels.train_epochs(
+                X, targets, labels, orders, starts, scales, epochs, self.P, self.G, s[0], s[1],
+                s[2], self._backup, self.work, self.meta, hp, self.loss, self.code, guard,
+                losses, outputs, xb, yb, lb)
+        finally:
+            hp[kernel.HP["scale"]] = scale
+        self._count_updates(epoch * steps + stop + (code == 2))
+        for p, g in self.trained:
+            p.grad = g
+        if self.plan.layers[-1].sigmoid_after:
+            outputs = stable_sigmoid(outputs[:epoch + (code != 0)])
+        return EpochsRun(epoch, stop, code, losses, outputs)
+
+    def _buffers(self, epochs: int, n: int, steps: int, width: int) -> tuple[np.ndarray, ...]:
+        """run_epochs' buffers for ``epochs`` epochs (kept, and grown where more are asked
+        for): the losses, the outputs, and one batch's inputs, targets and labels."""
+        kept = self._epochs
+        if kept is None or kept[0][1:] != (n, steps, width) or kept[0][0] < epochs:
+            self._backup = np.empty_like(self.P)
+            kept = self._epochs = (
+                (epochs, n, steps, width), np.zeros((epochs, steps), np.float64),
+                np.empty((epochs, n, self.n_out), self.dtype),
+                np.empty((self.n, width), self.dtype),
+                self.no_targets if self.labels else np.empty((self.n, self.n_out), self.dtype),
+                np.empty(self.n if self.labels else 0, np.int64))
+        _, losses, outputs, xb, yb, lb = kept
+        return losses[:epochs], outputs[:epochs], xb, yb, lb
 
     def run_epoch(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray,
                   scales: np.ndarray, first: int, guard: bool) -> EpochRun | None:

@@ -55,6 +55,28 @@ class History:
             if len(column) < n:
                 column.append(math.nan)
 
+    def extend(self, epoch: int, count: int, columns: dict[str, list[float]]) -> None:
+        """Record ``count`` epochs from ``epoch`` on (counted from 0) at once, as
+        :meth:`append` records them one by one: ``columns[key][i]`` is the number of epoch
+        ``epoch + i``.
+
+        >>> h = History(); h.append(0, {"loss": 1.0})
+        >>> h.extend(1, 2, {"loss": [0.5, 0.25], "lr": [0.1, 0.1]})
+        >>> h.epochs, h["loss"], h["lr"][1:]
+        ([1, 2, 3], [1.0, 0.5, 0.25], [0.1, 0.1])
+        """
+        before = len(self.epochs)
+        self.epochs.extend(range(epoch + 1, epoch + count + 1))
+        history = self.history
+        for key, values in columns.items():
+            column = history.get(key)
+            if column is None:
+                column = history[key] = [math.nan] * before
+            column.extend(map(float, values))
+        for column in history.values():
+            if len(column) < len(self.epochs):
+                column.extend([math.nan] * (len(self.epochs) - len(column)))
+
     def __getitem__(self, key: str) -> list[float]:
         try:
             return self.history[key]

@@ -23,7 +23,7 @@ from ..optim.updates import update
 from .vmath import exp, log1p, tanh
 
 __all__ = ["backward", "finite", "gradients", "linear", "loss_and_delta", "train_epoch",
-           "train_step"]
+           "train_epochs", "train_step"]
 
 _njit = numba.njit(cache=True, error_model="numpy")
 # sums whose order may change so that they vectorise (a sum over the batch)
@@ -335,3 +335,23 @@ def train_epoch(X: Any, Y: Any, labels: Any, order: Any, starts: Any, scales: An
         if guard and not finite(P):
             return b, 2
     return steps, 0
+
+
+@_njit
+def train_epochs(X: Any, Y: Any, labels: Any, orders: Any, starts: Any, scales: Any,
+                 epochs: int, P: Any, G: Any, S0: Any, S1: Any, S2: Any, backup: Any,
+                 work: Any, meta: Any, hp: Any, loss: int, optimizer: int, guard: bool,
+                 losses: Any, outputs: Any, xb: Any, yb: Any, lb: Any) -> tuple[int, int, int]:
+    """``epochs`` whole epochs, one after the other, each :func:`train_epoch` from its first
+    batch: epoch ``e`` walks the rows in ``orders[e]`` (or ``orders[0]`` when it holds one
+    order for all), its batches' losses go to ``losses[e]`` and its outputs to
+    ``outputs[e]``.  Returns (the epoch it stopped in, or ``epochs``; the batch; the code of
+    :func:`train_epoch`, 0 when every epoch was run)."""
+    for e in range(epochs):
+        order = orders[e] if orders.shape[0] > 1 else orders[0]
+        stop, code = train_epoch(X, Y, labels, order, starts, scales, 0, P, G, S0, S1, S2,
+                                 backup, work, meta, hp, loss, optimizer, guard, losses[e],
+                                 outputs[e], xb, yb, lb)
+        if code != 0:
+            return e, stop, code
+    return epochs, 0, 0

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..engine import Tensor
+from .callback import Callback
 from .epoch_kernel import EpochKernel
 from .guard import NonFiniteGuard
 from .preparation import RunData
@@ -130,6 +131,12 @@ class EpochLoop:
         # in training already (nothing but this loop ran since) that walk is skipped, unless
         # a callback (which may do anything to the model) runs between epochs.
         self._layers = None if callbacks else list(step.model.modules())
+        # Nothing between two epochs needs Python (no validation, checkpoint, or callback at
+        # an epoch's start or end): the kernel may run several epochs in one call.
+        self.quiet = self.fast is not None and data.Xv is None and save_checkpoint is None \
+            and comm.size == 1 and not any(
+                type(cb).on_epoch_begin is not Callback.on_epoch_begin
+                or type(cb).on_epoch_end is not Callback.on_epoch_end for cb in callbacks)
 
     def _train_mode(self) -> None:
         layers = self._layers
@@ -140,6 +147,8 @@ class EpochLoop:
         """Train until the state's ``epoch`` reaches its ``epochs`` or something stops it."""
         state = self.state
         while state.running:
+            if self.quiet and self._run_epochs():
+                continue
             epoch = state.epoch
             logs = self.run_epoch(epoch)
             state.end_epoch()
@@ -154,6 +163,54 @@ class EpochLoop:
                 self.save_checkpoint()
             if state.stop_requested:
                 raise InterruptError
+
+    def _run_epochs(self) -> bool:
+        """Several whole epochs in one call of the kernel, recorded as the epochs run one by
+        one record them (their shuffled orders drawn first from the same generator, in the
+        same order); False (nothing done) where it cannot run them (the loop then runs one
+        epoch as usual: the first step that makes an optimizer's state, say)."""
+        state, fast, n = self.state, self.fast, len(self.data.X)
+        left = state.epochs - state.epoch
+        if fast is None or left < 2 or state.position is not None \
+                or state.target_scaler is not None:
+            return False
+        count = fast.epochs_per_call(left)
+        if count < 2:
+            return False
+        if self.scoring is None:
+            self.scoring = self.make_scoring(self.data.y_raw)
+        drawn = self.shuffle and self.data.batch_size < n
+        before = state.rng.bit_generator.state if drawn else None
+        orders = np.stack([state.rng.permutation(n) for _ in range(count)]) if drawn \
+            else None
+        lr = self.step.optimizer.lr
+        self._train_mode()
+        state.in_step = True
+        done = fast.run_epochs(count, orders, self.scoring)
+        ran = 0 if done is None else done.whole + (done.last is not None)
+        if drawn and ran < count:  # the generator where the epochs that ran leave it
+            state.rng.bit_generator.state = before
+            for _ in range(ran):
+                state.rng.permutation(n)
+        if done is None:
+            state.in_step = False
+            return False
+        epoch = state.epoch
+        state.history.extend(epoch, done.whole, {**done.columns, "lr": [lr] * done.whole})
+        state.end_epoch(done.whole)
+        if done.last is not None:  # the guard stopped the next epoch: as run_epoch ends it
+            tally, stopped, outcome = done.last
+            assert outcome is not None
+            self._stop_nonfinite(state.epoch, stopped, outcome)
+            logs: dict[str, Any] = tally.results(self.comm)
+            logs["lr"] = lr
+            epoch = state.epoch
+            state.end_epoch()
+            state.history.append(epoch, logs)
+        state.in_step = False
+        if state.stop_requested:
+            raise InterruptError
+        return True
 
     def _batch(self, order: Array | None, rows: tuple[int, int]
                ) -> tuple[Tensor, Array, Array, Array | None, Array | None]:

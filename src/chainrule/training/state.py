@@ -134,10 +134,10 @@ class RunState:
         self.stop_training = self.interrupted = self.stop_requested = False
         self.stop_reason = self.nonfinite = self.warning = self.stop_notice = None
 
-    def end_epoch(self) -> None:
-        """One more epoch completed."""
-        self.epoch += 1
-        self.epochs_run += 1
+    def end_epoch(self, count: int = 1) -> None:
+        """One more epoch completed (or ``count`` more)."""
+        self.epoch += count
+        self.epochs_run += count
 
     @property
     def running(self) -> bool:

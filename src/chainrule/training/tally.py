@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from ..distributed import communicator
 from ..engine import Tensor, no_grad
-from .metrics import Metric
+from .metrics import METRICS, Metric
 from .targets import TargetScaler, weighted_loss
 from .tasks import Task
 
 __all__ = ["Scoring", "Tally", "batch_loss", "evaluate_batches", "relative_weights"]
 
 Array = np.ndarray
+_ONE = communicator(False)  # one process: its sums are the totals
 
 
 class Tally:
@@ -121,6 +123,47 @@ class Scoring:
         if self._classes is None:
             self._classes = self.task.target_classes(self.y)
         return self._classes if rows is None else self._classes[rows]
+
+
+    def epoch_columns(self, values: Array, weight: float, outputs: Array,
+                      rows: Array | None) -> dict[str, list[float]]:
+        """The numbers of whole epochs of one process, as a tally of each gives them, a list
+        per name (an entry an epoch): ``values[e]`` is epoch ``e``'s mean loss over
+        ``weight`` (its rows), ``outputs[e]`` the model's outputs for its rows, ``rows[e]``
+        which rows of the targets they were (None: all, in order).
+
+        The loss, and unweighted accuracy of one class an example (its hits: the same whole
+        numbers), are worked out for all the epochs at once; other metrics by a
+        :class:`Tally` an epoch."""
+        metrics = self.metrics
+        plain = not metrics or (len(metrics) == 1 and metrics[0] is METRICS["accuracy"])
+        if not plain or not len(values) or not weight > 0:
+            return self._by_tally(values, weight, outputs, rows)
+        # a tally sums 0.0 + value * weight and 0.0 + weight, then divides
+        columns = {"loss": ((values * weight) / weight).tolist()}
+        if metrics:
+            epochs, n = outputs.shape[:2]
+            predicted = self.task.classes(outputs.reshape(epochs * n, -1))
+            true = self.classes(rows)
+            if not n or predicted.ndim != 1 or true is None or true.ndim != (
+                    1 if rows is None else 2):
+                return self._by_tally(values, weight, outputs, rows)
+            hits = np.count_nonzero(predicted.reshape(epochs, n) == true, axis=1)
+            columns["accuracy"] = (hits.astype(np.float64) / float(n)).tolist()
+        return columns
+
+    def _by_tally(self, values: Array, weight: float, outputs: Array,
+                  rows: Array | None) -> dict[str, list[float]]:
+        """:meth:`epoch_columns` by a tally an epoch."""
+        logs = []
+        for e in range(len(values)):
+            tally = self.tally()
+            r = None if rows is None else rows[e]
+            tally.add(float(values[e]), weight, outputs[e],
+                      self.y if r is None else self.y[r], None, self.classes(r))
+            logs.append(tally.results(_ONE))
+        names = ["loss"] + [m.name for m in self.metrics]
+        return {k: [log[k] for log in logs] for k in names}
 
 
 def relative_weights(w: Array | None, comm: Any) -> Array | None:
