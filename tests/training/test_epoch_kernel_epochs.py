@@ -21,9 +21,9 @@ def calls(monkeypatch):
     asked = []
     real = flat.FlatStep.run_epochs
 
-    def counted(self, X, y, orders, starts, scales, epochs, guard):
+    def counted(self, X, y, orders, starts, scales, epochs, *args):
         asked.append(epochs)
-        return real(self, X, y, orders, starts, scales, epochs, guard)
+        return real(self, X, y, orders, starts, scales, epochs, *args)
     monkeypatch.setattr(flat.FlatStep, "run_epochs", counted)
     return asked
 

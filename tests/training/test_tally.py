@@ -68,3 +68,17 @@ def test_classes_of_outputs_in_their_own_type_are_those_of_their_float64_copy(dt
     expected = out.astype(np.float64).argmax(axis=1)
     np.testing.assert_array_equal(task.classes(out), expected)
     assert task.classes(out).dtype == np.int64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["binary", "binary_logits"])
+def test_binary_classes_in_their_own_type_are_those_of_their_float64_copy(name, dtype):
+    task = tasks.get(name)
+    cut = task.cut
+    near = np.nextafter(dtype(cut), dtype(1)), np.nextafter(dtype(cut), dtype(-1))
+    out = np.array([[cut], [near[0]], [near[1]], [np.nan], [np.inf], [-np.inf]], dtype=dtype)
+    for z in (out, np.hstack([out, out[::-1]])):  # one column, and one decision a column
+        expected = (z.astype(np.float64) > cut).astype(np.int64)
+        got = task.classes(z)
+        np.testing.assert_array_equal(got, expected[:, 0] if z.shape[1] == 1 else expected)
+        assert got.dtype == np.int64

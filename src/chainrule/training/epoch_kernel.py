@@ -139,7 +139,8 @@ class EpochKernel:
             return None
         flat, X, y, scales = ready
         idx = self.in_order if order is None else order.astype(np.int64, copy=False)
-        run = flat.run_epoch(X, y, idx, self.starts, scales, first, self.step.guard.enabled)
+        run = flat.run_epoch(X, y, idx, self.starts, scales, first, self.step.guard.enabled,
+                             order is None)
         if run is None:
             return None
         self._add(tally, scoring, run.losses, run.outputs, idx, order is None, first, run.stop)
@@ -189,7 +190,8 @@ class EpochKernel:
             return None
         flat, X, y, scales = ready
         idx = self.in_order[None] if orders is None else orders.astype(np.int64, copy=False)
-        run = flat.run_epochs(X, y, idx, self.starts, scales, epochs, self.step.guard.enabled)
+        run = flat.run_epochs(X, y, idx, self.starts, scales, epochs, self.step.guard.enabled,
+                              orders is None)
         if run is None:
             return None
         whole = run.epoch

@@ -286,13 +286,13 @@ class FlatStep:
         opt.steps[:] = [opt.steps[0] + k] * len(opt.steps)
 
     def run_epochs(self, X: np.ndarray, y: np.ndarray, orders: np.ndarray,
-                   starts: np.ndarray, scales: np.ndarray, epochs: int,
-                   guard: bool) -> EpochsRun | None:
+                   starts: np.ndarray, scales: np.ndarray, epochs: int, guard: bool,
+                   in_order: bool = False) -> EpochsRun | None:
         """``epochs`` whole epochs in one kernel call (see
         :func:`chainrule.training.kernel_loops.train_epochs`), epoch ``e`` over the rows
         ``orders[e]`` (one row of ``orders``: the same order every epoch), batched as
-        :meth:`run_epoch` batches them.  None (and nothing changed) where the kernel cannot
-        step now."""
+        :meth:`run_epoch` batches them (``in_order``: as :meth:`run_epoch`'s).  None (and
+        nothing changed) where the kernel cannot step now."""
         if self.optimizer is None or not self._ready():
             return None
         steps, n = len(starts) - 1, orders.shape[1]
@@ -306,7 +306,7 @@ class FlatStep:
             epoch, stop, code = self.kernels.train_epochs(
                 X, targets, labels, orders, starts, scales, epochs, self.P, self.G, s[0], s[1],
                 s[2], self._backup, self.work, self.meta, hp, self.loss, self.code, guard,
-                losses, outputs, xb, yb, lb)
+                losses, outputs, xb, yb, lb, not in_order)
         finally:
             hp[kernel.HP["scale"]] = scale
         self._count_updates(epoch * steps + stop + (code == 2))
@@ -332,12 +332,14 @@ class FlatStep:
         return losses[:epochs], outputs[:epochs], xb, yb, lb
 
     def run_epoch(self, X: np.ndarray, y: np.ndarray, order: np.ndarray, starts: np.ndarray,
-                  scales: np.ndarray, first: int, guard: bool) -> EpochRun | None:
+                  scales: np.ndarray, first: int, guard: bool,
+                  in_order: bool = False) -> EpochRun | None:
         """Batches ``first``... of an epoch in one kernel call (see
         :func:`chainrule.training.kernel_loops.train_epoch`): batch ``b`` is the rows
         ``order[starts[b]:starts[b + 1]]`` of ``X`` and ``y``, none larger than the batch
-        this step was laid out for, its loss scaled by ``scales[b]``.  None (and nothing
-        changed) where the kernel cannot step now."""
+        this step was laid out for, its loss scaled by ``scales[b]`` (``in_order``:
+        ``order`` is every row in order, and each batch is read where it lies, not
+        copied).  None (and nothing changed) where the kernel cannot step now."""
         if self.optimizer is None or not self._ready():
             return None
         steps = len(starts) - 1
@@ -363,7 +365,7 @@ class FlatStep:
             stop, code = self.kernels.train_epoch(
                 X, targets, labels, order, starts, scales, first, self.P, self.G, s[0], s[1],
                 s[2], self._backup, self.work, self.meta, hp, self.loss, self.code, guard,
-                losses, outputs, xb, yb, lb)
+                losses, outputs, xb, yb, lb, not in_order)
         finally:
             hp[kernel.HP["scale"]] = scale
         self._count_updates(stop - first + (code == 2))

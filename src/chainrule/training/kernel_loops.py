@@ -294,11 +294,12 @@ def finite(a: Any) -> bool:
 def train_epoch(X: Any, Y: Any, labels: Any, order: Any, starts: Any, scales: Any, first: int,
                 P: Any, G: Any, S0: Any, S1: Any, S2: Any, backup: Any, work: Any,
                 meta: Any, hp: Any, loss: int, optimizer: int, guard: bool, losses: Any,
-                outputs: Any, xb: Any, yb: Any, lb: Any) -> tuple[int, int]:
+                outputs: Any, xb: Any, yb: Any, lb: Any, gather: bool) -> tuple[int, int]:
     """Batches ``first``, ``first + 1``, ... of an epoch, each a step of
     :func:`train_step`: batch ``b`` is the rows ``order[starts[b]:starts[b + 1]]`` of ``X``
     (and of ``Y`` or ``labels``), gathered into ``xb`` (``yb``, ``lb``), its loss scaled by
-    ``scales[b]``.  Each batch's loss goes to ``losses[b]`` and the model's outputs for it
+    ``scales[b]`` (without ``gather``, ``order`` is every row in order, and a batch is read
+    where it lies: no copy).  Each batch's loss goes to ``losses[b]`` and the model's outputs for it
     (before its update) to its rows of ``outputs``, in the epoch's order; ``hp``'s step
     number counts the updates.  With ``guard``, as the training loop's non-finite guard: a
     batch whose loss or a gradient is not finite stops the epoch before its update (code 1),
@@ -312,15 +313,22 @@ def train_epoch(X: Any, Y: Any, labels: Any, order: Any, starts: Any, scales: An
     for b in range(first, steps):
         s0 = starts[b]
         m = starts[b + 1] - s0
-        for r in range(m):
-            src = order[s0 + r]
-            xb[r] = X[src]
-            if loss == 2:
-                lb[r] = labels[src]
-            else:
-                yb[r] = Y[src]
+        if gather:  # element by element: a row view a row costs more than its copy
+            for r in range(m):
+                src = order[s0 + r]
+                for c in range(X.shape[1]):
+                    xb[r, c] = X[src, c]
+                if loss == 2:
+                    lb[r] = labels[src]
+                else:
+                    for c in range(Y.shape[1]):
+                        yb[r, c] = Y[src, c]
+            x, y, lab = xb[:m], yb[:m], lb[:m]
+        else:
+            x, y = X[s0:s0 + m], Y[s0:s0 + m] if loss != 2 else yb[:m]
+            lab = labels[s0:s0 + m] if loss == 2 else lb[:m]
         hp[13] = scales[b]
-        value = gradients(xb[:m], yb[:m], lb[:m], P, G, work, meta, hp, loss)
+        value = gradients(x, y, lab, P, G, work, meta, hp, loss)
         losses[b] = value
         out = work[a_off:a_off + m * k].reshape((k, m))
         for r in range(m):
@@ -341,7 +349,8 @@ def train_epoch(X: Any, Y: Any, labels: Any, order: Any, starts: Any, scales: An
 def train_epochs(X: Any, Y: Any, labels: Any, orders: Any, starts: Any, scales: Any,
                  epochs: int, P: Any, G: Any, S0: Any, S1: Any, S2: Any, backup: Any,
                  work: Any, meta: Any, hp: Any, loss: int, optimizer: int, guard: bool,
-                 losses: Any, outputs: Any, xb: Any, yb: Any, lb: Any) -> tuple[int, int, int]:
+                 losses: Any, outputs: Any, xb: Any, yb: Any, lb: Any,
+                 gather: bool) -> tuple[int, int, int]:
     """``epochs`` whole epochs, one after the other, each :func:`train_epoch` from its first
     batch: epoch ``e`` walks the rows in ``orders[e]`` (or ``orders[0]`` when it holds one
     order for all), its batches' losses go to ``losses[e]`` and its outputs to
@@ -351,7 +360,7 @@ def train_epochs(X: Any, Y: Any, labels: Any, orders: Any, starts: Any, scales: 
         order = orders[e] if orders.shape[0] > 1 else orders[0]
         stop, code = train_epoch(X, Y, labels, order, starts, scales, 0, P, G, S0, S1, S2,
                                  backup, work, meta, hp, loss, optimizer, guard, losses[e],
-                                 outputs[e], xb, yb, lb)
+                                 outputs[e], xb, yb, lb, gather)
         if code != 0:
             return e, stop, code
     return epochs, 0, 0

@@ -101,11 +101,18 @@ class Task:
     def classes(self, out: Any) -> Array:
         """Predicted classes (int64) from the raw outputs: one label per example, or one 0/1
         decision per column for several binary columns."""
-        if not self.binary and type(out) is np.ndarray and out.dtype.char in "fd" \
-                and out.ndim == 2 and self.is_classifier:
-            # the largest output is the same one in the outputs' own float type: the
-            # float64 copy (a tenth of an epoch of a small network) is left out
-            return out.argmax(axis=1).astype(np.int64)
+        if type(out) is np.ndarray and out.dtype.char in "fd" and out.ndim == 2 \
+                and self.is_classifier:
+            # The largest output, or an output past a cut the outputs' own float type holds
+            # exactly (0 or 0.5), is the same in that type: the float64 copy (a tenth of an
+            # epoch of a small network) is left out.
+            if not self.binary:
+                return out.argmax(axis=1).astype(np.int64)
+            cut = out.dtype.type(self.cut)
+            if cut == self.cut:
+                decided = out > cut
+                return decided[:, 0].astype(np.int64) if out.shape[1] == 1 else \
+                    decided.astype(np.int64)
         z = _array(out)
         if not self.is_classifier:
             raise ConfigError("a regression task has no classes; use its values")
