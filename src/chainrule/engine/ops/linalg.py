@@ -75,8 +75,13 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
             f"linear: expected inputs with {wd.shape[1]} features in the last dimension "
             f"(weight shape {wd.shape}), got input shape {xd.shape}"
         )
-    if workspace is not None and not _kept_arrays(xd, wd):
-        workspace = None  # NumPy's 2-D arrays only: other devices and shapes take the plain path
+    # The workspace serves 2-D NumPy operands of one dtype whose arrays (input, output and
+    # weight, each with its gradient) reach KEPT_BYTES; small layers skip it at once.
+    if workspace is not None and (
+            type(xd) is not ndarray
+            or (xd.size + xd.shape[0] * wd.shape[0] + wd.size) * xd.itemsize < KEPT_BYTES
+            or not (type(wd) is ndarray and xd.ndim == 2 and xd.dtype is wd.dtype)):
+        workspace = None  # the plain products, forward and backward
     if workspace is not None and xd.shape[0] * wd.shape[0] * xd.itemsize >= KEPT_BYTES:
         out = NUMPY.matmul(xd, wd.T, out=workspace.empty("out", (xd.shape[0], wd.shape[0]),
                                                           xd.dtype))
@@ -94,17 +99,11 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
     return node(out, (x, weight, bias), LINEAR, workspace)
 
 
-def _kept_arrays(*arrays: Any) -> bool:
-    """Whether the workspace's arrays serve these operands: 2-D NumPy arrays of one dtype
-    (the workspace is NumPy's; other shapes and devices take the plain products)."""
-    first = arrays[0]
-    return all(type(a) is ndarray and a.ndim == 2 and a.dtype is first.dtype for a in arrays)
-
-
 def _linear_backward(out: Tensor, g: ndarray) -> tuple:
     x, w = out._parents[0], out._parents[1]
-    # (a gradient of a gradient sees tensors here, never the workspace's path)
-    if type(g) is ndarray and out._saved is not None and _kept_arrays(g, x.data, w.data):
+    # The forward saved the workspace for 2-D NumPy operands of one dtype; a gradient of a
+    # gradient (a tensor here) or one of another dtype takes the plain products.
+    if out._saved is not None and type(g) is ndarray and g.dtype is w.data.dtype:
         return _linear_backward_kept(out, g, out._saved)
     xp = namespace(g)
     g2 = xp.reshape(g, (-1, g.shape[-1])) if g.ndim != 2 else g
