@@ -3,6 +3,7 @@ calibration timing for load detection."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import resource
@@ -11,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from chainrule.nn.kernels import sources_digest
 
 # Some machines pin OpenBLAS to older kernels (OPENBLAS_CORETYPE=Haswell gives AVX2 on a CPU
 # with AVX-512, about half the float32 matmul peak); a user's machine has no such setting.
@@ -35,17 +34,29 @@ def peer_env(base: dict[str, str], pythonpath: str | None = None) -> dict[str, s
     ([], 'b', 'cpu')
     """
     env = {k: v for k, v in base.items() if k not in PINNED_BLAS}
-    # One cache folder per version of the compiled code, as chainrule's own default: numba
-    # checks a kernel against its own file only, so a shared folder could hand an older
-    # checkout (--before) or an edited helper stale machine code.
     tree = pythonpath or os.path.join(os.path.dirname(os.path.dirname(__file__)), "src")
-    env.setdefault("NUMBA_CACHE_DIR", os.path.join(
-        user_cache_dir(), "numba", sources_digest(Path(tree) / "chainrule")))
+    env.setdefault("NUMBA_CACHE_DIR", os.path.join(user_cache_dir(), "numba",
+                                                   _compiled_sources(Path(tree) / "chainrule")))
     env.setdefault("JAX_PLATFORMS", "cpu")
     if pythonpath:
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (pythonpath, base.get("PYTHONPATH")) if p)
     return env
+
+
+def _compiled_sources(package: Path) -> str:
+    """A digest of the files of ``package`` that mention numba: the name of the numba cache
+    folder of the processes that import it.  numba checks a cached kernel against its own file
+    only, so one folder shared by several checkouts (``--before``), or kept across an edit to a
+    helper that a kernel inlines, could hand a process stale machine code.  (chainrule names
+    its default folder the same way; this copy reads any checkout, old ones included, without
+    importing it.)"""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        text = path.read_bytes()
+        if b"numba" in text:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + text)
+    return digest.hexdigest()[:16]
 
 
 def blas_env() -> dict[str, str | None]:

@@ -103,6 +103,17 @@ def test_peer_env_removes_the_blas_pins_and_keeps_the_rest():
     assert base["OPENBLAS_CORETYPE"] == "Haswell"            # the caller's dict is untouched
 
 
+def test_each_checkout_gets_the_numba_cache_folder_chainrule_would_name(tmp_path):
+    from chainrule.nn.kernels import sources_digest
+
+    assert os.path.basename(machine.peer_env({})["NUMBA_CACHE_DIR"]) == sources_digest()
+    old = tmp_path / "chainrule"   # an older checkout: read, never imported
+    old.mkdir()
+    (old / "kernels.py").write_text("import numba\n")
+    folder = machine.peer_env({}, pythonpath=str(tmp_path))["NUMBA_CACHE_DIR"]
+    assert os.path.basename(folder) not in ("numba", sources_digest())
+
+
 def test_ratios_are_taken_round_by_round():
     # Round 0: torch 3 s vs 1 s (3x); round 1: 8 s vs 2 s (4x); median 3.5x.  The ratio of
     # the medians would be 5.5 / 1.5 = 3.67x instead.
