@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import ConfigError, ModelFileError
 from ..io import check_file_name, printable, read_safetensors, write_safetensors
 from ..nn.normalization import invalid_buffer
-from .tasks import as_rows
+from .fingerprint import fingerprint  # what a checkpoint records of its data
 
 if TYPE_CHECKING:
     from ..nn import Module
@@ -316,23 +316,3 @@ def load_into(model: Module, optimizer: Optimizer, run: RunState,
         raise ModelFileError(f"{name}: the checkpoint's state cannot be restored: "
                              f"{str(err)[:300]}") from None
     return name
-
-
-# -- the data a run trains on --------------------------------------------------------------------
-def fingerprint(parts: list[np.ndarray], comm: Any, block: int = 4096) -> int:
-    """A cheap fingerprint of the training rows over every rank: each row (the rows of
-    ``parts`` side by side: inputs, targets, weights) is projected on a fixed random direction
-    and the top bits of the projection are summed, so it does not depend on how the rows are
-    spread over ranks (one pass, a matrix-vector product).  The rows are read ``block`` at a
-    time in float64, so it costs a few MB whatever the data's size (each row's projection,
-    hence the fingerprint, is the same as of the whole table at once)."""
-    n = len(parts[0])
-    cols = sum(as_rows(p[:0]).shape[1] for p in parts)
-    direction = np.random.default_rng(20261202).uniform(0.5, 1.5, size=cols)
-    local = 0
-    for start in range(0, n, block):
-        rows = np.hstack([as_rows(p[start:start + block]).astype(np.float64) for p in parts])
-        proj = np.ascontiguousarray(rows @ direction)
-        mixed = proj.view(np.uint64) * np.uint64(0x9E3779B97F4A7C15)  # wraps: a hash
-        local += int((mixed >> np.uint64(44)).sum())  # 20 bits a row: sums stay exact
-    return int(comm.sum(np.array([float(local)]))[0])
