@@ -79,7 +79,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, *,
     # weight, each with its gradient) reach KEPT_BYTES; small layers skip it at once.
     if workspace is not None and (
             type(xd) is not ndarray
-            or (xd.size + xd.shape[0] * wd.shape[0] + wd.size) * xd.itemsize < KEPT_BYTES
+            # (len: rows, without building the shape tuple; x has at least one dimension)
+            or (xd.size + len(xd) * len(wd) + wd.size) * xd.itemsize < KEPT_BYTES
             or not (type(wd) is ndarray and xd.ndim == 2 and xd.dtype is wd.dtype)):
         workspace = None  # the plain products, forward and backward
     if workspace is not None and xd.shape[0] * wd.shape[0] * xd.itemsize >= KEPT_BYTES:
